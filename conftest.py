@@ -1,0 +1,1 @@
+pytest_plugins = ["hocba_runtime.testing"]

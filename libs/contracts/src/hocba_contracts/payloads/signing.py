@@ -1,0 +1,42 @@
+"""Signing: a closed-year record, signed by the homeroom teacher and then the principal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from hocba_contracts.envelope import EventPayload
+from hocba_contracts.payloads.common import Code, Frozen
+
+SignerRole = Literal["homeroom_teacher", "subject_teacher", "principal"]
+
+
+class DocumentSignature(Frozen):
+    """A detached CMS (CAdES-shaped) signature over the document's canonical bytes.
+
+    The canonical bytes are the RFC 8785 serialization of `RecordSigned.document`.
+    `cms` is the DER SignedData, base64; it carries the signer's certificate and chain.
+    """
+
+    role: SignerRole
+    signer_id: Code
+    signer_name: str
+    signed_at: datetime
+    cms: Annotated[str, Field(description="base64 DER CMS SignedData, detached content")]
+
+
+class RecordSigned(EventPayload):
+    """Every required signer has signed the record; it is ready to publish."""
+
+    event_type: ClassVar[str] = "hocba.signing.record_signed"
+    record_id: Code
+    record_version: Annotated[int, Field(ge=1)]
+    student_id: Code
+    document: dict[str, Any] = Field(description="The signed document (the closed-year record)")
+    content_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    signatures: tuple[DocumentSignature, ...]
+
+    def subject(self) -> str:
+        return self.student_id

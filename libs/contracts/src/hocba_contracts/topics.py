@@ -1,0 +1,113 @@
+"""The topic registry: every Kafka topic, who owns it, what travels on it and how it is keyed.
+
+Only the owner publishes to a topic, except ingest topics, which school systems publish to and
+the owner consumes. A consumer that gives up on a message sends it to `<topic>.dlt` with the error
+in the headers (`hocba-error`, `hocba-error-type`, `hocba-consumer`, `hocba-original-*`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hocba_contracts.envelope import EventPayload
+from hocba_contracts.payloads import assessment, publishing, records, signing
+
+DEAD_LETTER_SUFFIX = ".dlt"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    owner: str
+    key: str
+    description: str
+    events: tuple[type[EventPayload], ...]
+    partitions: int = 6
+    ingest: bool = False
+
+    @property
+    def dead_letter(self) -> str:
+        return dead_letter_topic(self.name)
+
+
+def dead_letter_topic(name: str) -> str:
+    return f"{name}{DEAD_LETTER_SUFFIX}"
+
+
+RECORDS_INGEST = TopicSpec(
+    name="hocba.records.ingest",
+    owner="records",
+    key="school_id",
+    ingest=True,
+    description="School systems register schools, classes and students and enroll students.",
+    events=(
+        records.SchoolRegistrationSubmitted,
+        records.ClassRegistrationSubmitted,
+        records.StudentRegistrationSubmitted,
+        records.EnrollmentSubmitted,
+    ),
+)
+RECORDS_EVENTS = TopicSpec(
+    name="hocba.records.events",
+    owner="records",
+    key="student_id (school_id, class_id for school and class events)",
+    description="Schools, classes, students and enrollments as the records service holds them.",
+    events=(
+        records.SchoolRegistered,
+        records.ClassRegistered,
+        records.StudentRegistered,
+        records.StudentEnrolled,
+    ),
+)
+ASSESSMENT_INGEST = TopicSpec(
+    name="hocba.assessment.ingest",
+    owner="assessment",
+    key="class_id",
+    ingest=True,
+    description="School systems send subject assessments and ask to close a class's year.",
+    events=(assessment.SubjectAssessmentSubmitted, assessment.ClassYearCloseRequested),
+)
+ASSESSMENT_EVENTS = TopicSpec(
+    name="hocba.assessment.events",
+    owner="assessment",
+    key="student_id",
+    description="Closed-year records, computed and locked.",
+    events=(assessment.YearRecordClosed,),
+)
+SIGNING_EVENTS = TopicSpec(
+    name="hocba.signing.events",
+    owner="signing",
+    key="student_id",
+    description="Records signed by every required signer.",
+    events=(signing.RecordSigned,),
+)
+PUBLISHING_EVENTS = TopicSpec(
+    name="hocba.publishing.events",
+    owner="publishing",
+    key="student_id",
+    description="Published, immutable records with their document ids.",
+    events=(publishing.RecordPublished,),
+)
+
+TOPICS: tuple[TopicSpec, ...] = (
+    RECORDS_INGEST,
+    RECORDS_EVENTS,
+    ASSESSMENT_INGEST,
+    ASSESSMENT_EVENTS,
+    SIGNING_EVENTS,
+    PUBLISHING_EVENTS,
+)
+
+
+def topic(name: str) -> TopicSpec:
+    for spec in TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}")
+
+
+def all_topic_names(*, with_dead_letters: bool = True) -> list[str]:
+    names = [t.name for t in TOPICS]
+    if with_dead_letters:
+        names += [t.dead_letter for t in TOPICS]
+    return names

@@ -1,0 +1,1 @@
+"""Infrastructure shared by Hocba's services (no domain code lives here)."""

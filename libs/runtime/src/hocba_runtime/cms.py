@@ -1,0 +1,217 @@
+"""Detached CMS signatures (CAdES-shaped: SHA-256, signing time, signer's chain included) and
+their verification against a trust list.
+
+Verification checks, in order: the structure, the message digest over the content, the signature
+over the signed attributes, the signer's certificate path to a trusted root at the signing time,
+the signer's key usage, and revocation against the CRLs given. Each failure says why, in
+Vietnamese and English.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from asn1crypto import cms as acms
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509 import verification as xv
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+REASONS: dict[str, tuple[str, str]] = {
+    "malformed": ("Chữ ký không đúng định dạng CMS", "the signature is not a well-formed CMS SignedData"),
+    "tampered": ("Nội dung đã bị thay đổi sau khi ký", "the content was changed after it was signed"),
+    "bad_signature": ("Chữ ký không khớp với chứng thư số", "the signature does not match the signer's certificate"),
+    "untrusted": ("Chứng thư số không do tổ chức được tin cậy cấp", "the certificate does not chain to a trusted root"),
+    "expired": ("Chứng thư số đã hết hạn hoặc chưa có hiệu lực tại thời điểm ký", "the certificate was not valid at the signing time"),
+    "revoked": ("Chứng thư số đã bị thu hồi trước thời điểm ký", "the certificate was revoked before the signing time"),
+    "key_usage": ("Chứng thư số không được phép dùng để ký số", "the certificate's key usage does not allow signing"),
+    "weak_algorithm": ("Thuật toán không đạt yêu cầu (RSA ≥ 2048, ECDSA ≥ 256, SHA-256)", "the algorithm is weaker than RSA 2048 / ECDSA P-256 / SHA-256"),
+}
+
+
+class SignatureInvalid(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        vi, en = REASONS[reason]
+        super().__init__(f"{en}{': ' + detail if detail else ''}")
+        self.reason = reason
+        self.message_vi = vi
+        self.message_en = en
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    signer_subject: str
+    signer_common_name: str
+    signer_serial: int
+    signing_time: datetime
+    certificate: x509.Certificate
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    key: PrivateKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+
+
+def sign_detached(content: bytes, identity: SigningIdentity) -> bytes:
+    """DER CMS SignedData over `content` (detached), SHA-256, with the chain and signing time."""
+    builder = pkcs7.PKCS7SignatureBuilder().set_data(content).add_signer(
+        identity.certificate, identity.key, hashes.SHA256()
+    )
+    for cert in identity.chain:
+        builder = builder.add_certificate(cert)
+    return builder.sign(
+        serialization.Encoding.DER,
+        [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
+    )
+
+
+class TrustList:
+    """Trusted roots, the intermediates known to us, and CRLs."""
+
+    def __init__(
+        self,
+        roots: Sequence[x509.Certificate],
+        intermediates: Sequence[x509.Certificate] = (),
+        crls: Sequence[x509.CertificateRevocationList] = (),
+    ) -> None:
+        if not roots:
+            raise ValueError("a trust list needs at least one root certificate")
+        self.roots = list(roots)
+        self.intermediates = list(intermediates)
+        self.crls = list(crls)
+        self._store = xv.Store(self.roots)
+
+    @classmethod
+    def from_pem_files(cls, root_files: Iterable[str], crl_files: Iterable[str] = ()) -> TrustList:
+        roots: list[x509.Certificate] = []
+        for path in root_files:
+            with open(path, "rb") as f:
+                roots += x509.load_pem_x509_certificates(f.read())
+        crls = []
+        for path in crl_files:
+            with open(path, "rb") as f:
+                data = f.read()
+            crls.append(x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data))
+        return cls(roots, crls=crls)
+
+    def revocation_time(self, cert: x509.Certificate) -> datetime | None:
+        for crl in self.crls:
+            if crl.issuer != cert.issuer:
+                continue
+            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if entry is not None:
+                return entry.revocation_date_utc
+        return None
+
+    def validate_path(self, leaf: x509.Certificate, others: Sequence[x509.Certificate], at: datetime) -> None:
+        if not (leaf.not_valid_before_utc <= at <= leaf.not_valid_after_utc):
+            raise SignatureInvalid("expired", f"valid {leaf.not_valid_before_utc:%Y-%m-%d} to {leaf.not_valid_after_utc:%Y-%m-%d}")
+        verifier = (
+            xv.PolicyBuilder()
+            .store(self._store)
+            .time(at)
+            .extension_policies(
+                ca_policy=xv.ExtensionPolicy.webpki_defaults_ca(),
+                ee_policy=xv.ExtensionPolicy.permit_all(),
+            )
+            .build_client_verifier()
+        )
+        try:
+            verified = verifier.verify(leaf, list(others) + self.intermediates)
+        except xv.VerificationError as exc:
+            text = str(exc)
+            raise SignatureInvalid("expired" if "expired" in text or "not yet valid" in text else "untrusted", text) from None
+        for cert in verified.chain[:-1]:
+            revoked_at = self.revocation_time(cert)
+            if revoked_at is not None and revoked_at <= at:
+                raise SignatureInvalid("revoked", f"revoked {revoked_at:%Y-%m-%d %H:%M} UTC")
+
+
+def _check_key_usage(cert: x509.Certificate) -> None:
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not (ku.digital_signature or ku.content_commitment):
+            raise SignatureInvalid("key_usage", "neither digitalSignature nor nonRepudiation")
+    except x509.ExtensionNotFound:
+        raise SignatureInvalid("key_usage", "no key usage extension") from None
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        allowed = {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION,
+                   x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"), ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+        if not allowed.intersection(set(eku)):
+            raise SignatureInvalid("key_usage", "extended key usage does not allow document signing")
+    except x509.ExtensionNotFound:
+        pass
+
+
+def _check_strength(cert: x509.Certificate) -> None:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        raise SignatureInvalid("weak_algorithm", f"RSA {key.key_size}")
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < 256:
+        raise SignatureInvalid("weak_algorithm", f"EC {key.curve.key_size}")
+
+
+def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> VerifiedSignature:
+    """Verify a detached CMS signature over `content`; raise `SignatureInvalid` saying why."""
+    try:
+        info = acms.ContentInfo.load(cms_der)
+        signed = info["content"]
+        signer = signed["signer_infos"][0]
+        certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
+        digest_algo = signer["digest_algorithm"]["algorithm"].native
+        attrs = signer["signed_attrs"]
+        values = {a["type"].native: a["values"][0] for a in attrs}
+        message_digest = values["message_digest"].native
+        signing_time = values.get("signing_time")
+        sid = signer["sid"].chosen
+        signature = signer["signature"].native
+        signed_attrs_der = attrs.untag().dump() if hasattr(attrs, "untag") else b"\x31" + attrs.dump()[1:]
+    except Exception as exc:
+        raise SignatureInvalid("malformed", type(exc).__name__) from None
+    if digest_algo != "sha256":
+        raise SignatureInvalid("weak_algorithm", f"digest {digest_algo}")
+    if hashlib.sha256(content).digest() != message_digest:
+        raise SignatureInvalid("tampered")
+    leaf = next(
+        (c for c in certs if c.serial_number == sid["serial_number"].native
+         and c.issuer.public_bytes() == sid["issuer"].dump()),
+        None,
+    )
+    if leaf is None:
+        raise SignatureInvalid("malformed", "the signer's certificate is not included")
+    _check_strength(leaf)
+    key = leaf.public_key()
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, signed_attrs_der, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, signed_attrs_der, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise SignatureInvalid("weak_algorithm", type(key).__name__)
+    except InvalidSignature:
+        raise SignatureInvalid("bad_signature") from None
+    at = signing_time.native if signing_time is not None else datetime.now(UTC)
+    if isinstance(at, datetime) and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    _check_key_usage(leaf)
+    trust.validate_path(leaf, [c for c in certs if c is not leaf], at)
+    cn = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return VerifiedSignature(
+        signer_subject=leaf.subject.rfc4514_string(),
+        signer_common_name=str(cn[0].value) if cn else "",
+        signer_serial=leaf.serial_number,
+        signing_time=at,
+        certificate=leaf,
+    )

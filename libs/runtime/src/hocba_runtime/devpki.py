@@ -1,0 +1,200 @@
+"""A development PKI shaped like Vietnam's: a national root (NEAC-like), a public-duty CA for
+schools' organizational certificates (VGCA-like), and a licensed public CA for teachers' and
+principals' personal certificates.
+
+For the local stack and tests only. Nothing trusts it unless a service is configured with its
+root. Keys are ECDSA P-256; every issued certificate names a CRL distribution point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hocba_runtime.cms import PrivateKey, SigningIdentity
+
+ROOT = "root"
+PUBLIC_DUTY_CA = "public-duty-ca"
+PERSONAL_CA = "personal-ca"
+
+
+def _name(cn: str, org: str = "Hocba Development PKI", **extra: str) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]
+    if "uid" in extra:
+        attrs.append(x509.NameAttribute(NameOID.USER_ID, extra["uid"]))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attrs)
+
+
+def _write_key(path: Path, key: PrivateKey) -> None:
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass
+class CA:
+    name: str
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+    chain: tuple[x509.Certificate, ...]  # from this CA up to, not including, the root
+    crl_url: str
+
+
+class DevPKI:
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+
+    # -- files --------------------------------------------------------------------------
+    def path(self, *parts: str) -> Path:
+        return self.dir.joinpath(*parts)
+
+    @property
+    def root_file(self) -> Path:
+        return self.path(f"{ROOT}.pem")
+
+    def crl_file(self, ca: str) -> Path:
+        return self.path("crl", f"{ca}.crl.pem")
+
+    def exists(self) -> bool:
+        return self.root_file.exists() and self.path(f"{PERSONAL_CA}.key.pem").exists()
+
+    def load_ca(self, name: str) -> CA:
+        key = serialization.load_pem_private_key(self.path(f"{name}.key.pem").read_bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        cert = x509.load_pem_x509_certificate(self.path(f"{name}.pem").read_bytes())
+        chain = (cert,) if name != ROOT else ()
+        return CA(name, key, cert, chain, self.crl_file(name).resolve().as_uri())
+
+    # -- creation -----------------------------------------------------------------------
+    def create(self, *, years: int = 20) -> None:
+        """Create the root and both issuing CAs (idempotent: existing files are kept)."""
+        if self.exists():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path("crl").mkdir(exist_ok=True)
+        self.path("signers").mkdir(exist_ok=True)
+        now = datetime.now(UTC) - timedelta(days=1)
+        root_key = ec.generate_private_key(ec.SECP256R1())
+        root_name = _name("Hocba Dev National Root CA (NEAC-like)")
+        root = (
+            x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
+            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + timedelta(days=365 * years))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+            .sign(root_key, hashes.SHA256())
+        )
+        _write_key(self.path(f"{ROOT}.key.pem"), root_key)
+        self.root_file.write_bytes(_pem(root))
+        for name, cn in ((PUBLIC_DUTY_CA, "Hocba Dev Public-Duty CA (VGCA-like)"),
+                         (PERSONAL_CA, "Hocba Dev Licensed Public CA")):
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = (
+                x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(root_name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now).not_valid_after(now + timedelta(days=365 * (years - 1)))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+                .sign(root_key, hashes.SHA256())
+            )
+            _write_key(self.path(f"{name}.key.pem"), key)
+            self.path(f"{name}.pem").write_bytes(_pem(cert))
+        for name in (ROOT, PUBLIC_DUTY_CA, PERSONAL_CA):
+            self.write_crl(name, [])
+
+    def write_crl(self, ca_name: str, revoked: list[tuple[int, datetime]]) -> Path:
+        ca = self.load_ca(ca_name)
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+            .last_update(now - timedelta(minutes=1)).next_update(now + timedelta(days=7))
+        )
+        for serial, when in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+            )
+        crl = builder.sign(ca.key, hashes.SHA256())
+        path = self.crl_file(ca_name)
+        path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def issue(
+        self,
+        subject_id: str,
+        common_name: str,
+        *,
+        organization: bool = False,
+        not_before: datetime | None = None,
+        days: int = 3 * 365,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        save: bool = True,
+    ) -> SigningIdentity:
+        """A signing certificate for a person (personal CA) or a school (public-duty CA)."""
+        ca = self.load_ca(PUBLIC_DUTY_CA if organization else PERSONAL_CA)
+        key = key or ec.generate_private_key(ec.SECP256R1())
+        start = not_before or (datetime.now(UTC) - timedelta(hours=1))
+        subject = _name(common_name, org=common_name if organization else "Hocba Development PKI", uid=subject_id)
+        cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(ca.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(ca.crl_url)], None, None, None)]),
+                critical=False,
+            )
+            .sign(ca.key, hashes.SHA256())
+        )
+        identity = SigningIdentity(key=key, certificate=cert, chain=ca.chain)
+        if save:
+            self.save_identity(subject_id, identity)
+        return identity
+
+    def save_identity(self, subject_id: str, identity: SigningIdentity) -> None:
+        self.path("signers").mkdir(parents=True, exist_ok=True)
+        _write_key(self.path("signers", f"{subject_id}.key.pem"), identity.key)
+        self.path("signers", f"{subject_id}.pem").write_bytes(
+            b"".join(_pem(c) for c in (identity.certificate, *identity.chain))
+        )
+
+    def load_identity(self, subject_id: str) -> SigningIdentity | None:
+        key_path = self.path("signers", f"{subject_id}.key.pem")
+        if not key_path.exists():
+            return None
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        certs = x509.load_pem_x509_certificates(self.path("signers", f"{subject_id}.pem").read_bytes())
+        return SigningIdentity(key=key, certificate=certs[0], chain=tuple(certs[1:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Create Hocba's development PKI (never for production).")
+    parser.add_argument("directory", type=Path)
+    args = parser.parse_args()
+    pki = DevPKI(args.directory)
+    pki.create()
+    print(f"development PKI in {pki.dir}; trust root: {pki.root_file}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Kafka through FastStream: typed subscribers, bounded retries, dead letters and tracing.
+
+Every subscriber of a Hocba service
+- validates messages against the topic's envelope union (older versions upcast first);
+- retries a failing handler a bounded number of times, then gives up;
+- sends what it gives up on (and anything malformed) to `<topic>.dlt` with the error, and moves
+  on to the next message;
+- commits the offset only after the message is handled or dead-lettered (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream import AckPolicy, BaseMiddleware
+from faststream.kafka import KafkaBroker
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from hocba_contracts import TOPICS, dead_letter_topic
+from hocba_contracts.versioning import UnknownEventVersion, upcast
+from hocba_runtime.settings import ServiceSettings
+from hocba_runtime.tracing import context_from, tracer
+
+log = logging.getLogger("hocba.kafka")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class PermanentError(Exception):
+    """A message that can never succeed: no retries, straight to the dead-letter topic."""
+
+
+NOT_RETRIED: tuple[type[BaseException], ...] = (
+    PermanentError,
+    ValidationError,
+    UnknownEventVersion,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+)
+
+
+async def decode_envelope(msg: Any, original: Any) -> Any:
+    """FastStream decoder: JSON, then upcast to the newest payload version."""
+    raw = json.loads(msg.body)
+    return upcast(raw) if isinstance(raw, dict) else raw
+
+
+def retrying(attempts: int, backoff_seconds: float) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Retry a handler on transient errors, `attempts` times in all, with growing pauses."""
+
+    def decorate(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(handler)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            for attempt in range(1, attempts + 1):
+                try:
+                    return await handler(*args, **kwargs)
+                except NOT_RETRIED:
+                    raise
+                except Exception as exc:
+                    if attempt == attempts:
+                        raise
+                    log.warning(
+                        "handler failed, retrying",
+                        extra={"handler": handler.__name__, "attempt": attempt, "error_type": type(exc).__name__},
+                    )
+                    await asyncio.sleep(backoff_seconds * attempt)
+            raise AssertionError("unreachable")
+
+        return wrapper
+
+    return decorate
+
+
+def _error_text(exc: BaseException) -> str:
+    """The error as stored with a dead letter: what to fix, without echoing input values."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{where}: {err.get('msg')}")
+        return "invalid event: " + "; ".join(parts)
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker]) -> list[type[BaseMiddleware]]:
+    class TracingMiddleware(BaseMiddleware):
+        """Continue the producer's trace in a consumer span."""
+
+        async def on_receive(self) -> None:
+            raw = self.msg
+            headers = dict(getattr(raw, "headers", None) or [])
+            self._token = otel_context.attach(context_from(headers))
+            self._span = tracer().start_span(
+                f"{getattr(raw, 'topic', '?')} process",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={"messaging.system": "kafka", "messaging.consumer.group.name": consumer,
+                            "messaging.destination.name": getattr(raw, "topic", "?")},
+            )
+            self._span_token = otel_context.attach(trace.set_span_in_context(self._span))
+            await super().on_receive()
+
+        async def after_processed(
+            self,
+            exc_type: type[BaseException] | None = None,
+            exc_val: BaseException | None = None,
+            exc_tb: TracebackType | None = None,
+        ) -> bool | None:
+            if exc_val is not None:
+                self._span.record_exception(exc_val)
+                self._span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc_val).__name__))
+            self._span.end()
+            otel_context.detach(self._span_token)
+            otel_context.detach(self._token)
+            return False
+
+    class DeadLetterMiddleware(BaseMiddleware):
+        """Send what the handler gave up on to `<topic>.dlt`, then let the offset move on."""
+
+        async def after_processed(
+            self,
+            exc_type: type[BaseException] | None = None,
+            exc_val: BaseException | None = None,
+            exc_tb: TracebackType | None = None,
+        ) -> bool | None:
+            if exc_val is None or not isinstance(exc_val, Exception):
+                return False
+            raw = self.msg
+            topic = getattr(raw, "topic", "unknown")
+            headers = {k: v for k, v in (getattr(raw, "headers", None) or [])}
+            dl_headers: dict[str, str] = {
+                k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v)) for k, v in headers.items()
+            }
+            dl_headers.update(
+                {
+                    "hocba-error": _error_text(exc_val),
+                    "hocba-error-type": type(exc_val).__name__,
+                    "hocba-consumer": consumer,
+                    "hocba-original-topic": topic,
+                    "hocba-original-partition": str(getattr(raw, "partition", "")),
+                    "hocba-original-offset": str(getattr(raw, "offset", "")),
+                }
+            )
+            try:
+                await broker_ref().publish(
+                    getattr(raw, "value", b"") or b"",
+                    dead_letter_topic(topic),
+                    key=getattr(raw, "key", None),
+                    headers=dl_headers,
+                )
+            except Exception:
+                log.exception("could not dead-letter a message; it will be redelivered",
+                              extra={"topic": topic})
+                return False
+            log.error(
+                "message dead-lettered",
+                extra={"topic": topic, "partition": getattr(raw, "partition", None),
+                       "offset": getattr(raw, "offset", None), "error_type": type(exc_val).__name__,
+                       "consumer": consumer},
+            )
+            return True
+
+    return [DeadLetterMiddleware, TracingMiddleware]
+
+
+def make_broker(settings: ServiceSettings) -> KafkaBroker:
+    """A broker whose subscribers dead-letter and trace. No idempotent producer (see README)."""
+    holder: dict[str, KafkaBroker] = {}
+    broker = KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"hocba-{settings.service_name}",
+        acks="all",
+        enable_idempotence=False,
+        middlewares=middlewares(f"hocba-{settings.service_name}", lambda: holder["b"]),
+        logger=logging.getLogger(f"hocba.{settings.service_name}.faststream"),
+        graceful_timeout=15.0,
+    )
+    holder["b"] = broker
+    return broker
+
+
+def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any]:
+    return {
+        "group_id": f"hocba-{settings.service_name}-{purpose}",
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.ACK,
+        "decoder": decode_envelope,
+        "session_timeout_ms": settings.consumer_session_timeout_ms,
+        "heartbeat_interval_ms": settings.consumer_heartbeat_interval_ms,
+        "max_poll_records": 200,
+    }
+
+
+def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes, Mapping[str, str]], Awaitable[None]]:
+    async def publish(topic: str, key: bytes, value: bytes, headers: Mapping[str, str]) -> None:
+        await broker.publish(value, topic, key=key, headers={**headers, "content-type": "application/json"})
+
+    return publish
+
+
+async def ensure_topics(bootstrap: str, names: list[str] | None = None) -> list[str]:
+    """Create Hocba's topics (and their dead-letter topics) that do not exist yet."""
+    wanted: dict[str, int] = {}
+    for spec in TOPICS:
+        wanted[spec.name] = spec.partitions
+        wanted[spec.dead_letter] = 1
+    if names is not None:
+        wanted = {n: p for n, p in wanted.items() if n in names}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hocba-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(n, p, 1) for n, p in wanted.items() if n not in existing]
+        if missing:
+            await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def check_kafka(bootstrap: str, timeout: float = 3.0) -> None:
+    """Readiness: the broker answers a metadata request."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        await asyncio.wait_for(admin.list_topics(), timeout)
+    finally:
+        await admin.close()

@@ -1,0 +1,1 @@
+"""Hocba records service: schools, classes, students and their enrollments."""

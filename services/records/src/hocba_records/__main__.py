@@ -1,0 +1,12 @@
+from hocba_records.bootstrap import build
+from hocba_records.config import RecordsSettings
+from hocba_runtime.service import serve
+
+
+def main() -> None:
+    settings = RecordsSettings()
+    serve(build(settings).app, settings)
+
+
+if __name__ == "__main__":
+    main()

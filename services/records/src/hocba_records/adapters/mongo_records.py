@@ -1,0 +1,112 @@
+"""Records in MongoDB: one collection per aggregate, written inside the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import ASCENDING
+
+from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
+from hocba_records.domain.model import Enrollment
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+
+
+def _doc(model: BaseModel, key: str) -> dict[str, Any]:
+    data = model.model_dump(mode="json")
+    return {"_id": data[key], **data}
+
+
+def _load(model: type[Any], doc: dict[str, Any] | None) -> Any:
+    if doc is None:
+        return None
+    doc = {k: v for k, v in doc.items() if k != "_id"}
+    return model.model_validate(doc)
+
+
+async def ensure_indexes(mongo: Mongo) -> None:
+    db = mongo.db
+    await db.students.create_index([("citizen_id", ASCENDING)], unique=True)
+    await db.enrollments.create_index([("class_id", ASCENDING)])
+    await db.classes.create_index([("school_id", ASCENDING), ("school_year", ASCENDING)])
+
+
+class MongoRecordsTx:
+    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
+        self.db = mongo.db
+        self.tx = tx
+        self.session = tx.session
+
+    @property
+    def duplicate(self) -> bool:
+        return self.tx.duplicate
+
+    async def emit(self, topic: str, envelope: Any) -> None:
+        await self.tx.emit(topic, envelope)
+
+    async def _replace(self, coll: str, doc: dict[str, Any]) -> None:
+        await self.db[coll].replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.session)
+
+    async def get_school(self, school_id: str) -> SchoolProfile | None:
+        return _load(SchoolProfile, await self.db.schools.find_one({"_id": school_id}, session=self.session))
+
+    async def save_school(self, school: SchoolProfile) -> None:
+        await self._replace("schools", _doc(school, "school_id"))
+
+    async def get_class(self, class_id: str) -> ClassProfile | None:
+        return _load(ClassProfile, await self.db.classes.find_one({"_id": class_id}, session=self.session))
+
+    async def save_class(self, cls: ClassProfile) -> None:
+        await self._replace("classes", _doc(cls, "class_id"))
+
+    async def get_student(self, student_id: str) -> StudentProfile | None:
+        return _load(StudentProfile, await self.db.students.find_one({"_id": student_id}, session=self.session))
+
+    async def student_id_for_citizen(self, citizen_id: str) -> str | None:
+        doc = await self.db.students.find_one({"citizen_id": citizen_id}, {"_id": 1}, session=self.session)
+        return doc["_id"] if doc else None
+
+    async def save_student(self, student: StudentProfile) -> None:
+        await self._replace("students", _doc(student, "student_id"))
+
+    async def get_enrollment(self, enrollment_id: str) -> Enrollment | None:
+        doc = await self.db.enrollments.find_one({"_id": enrollment_id}, session=self.session)
+        if doc is None:
+            return None
+        return Enrollment(doc["_id"], doc["student_id"], doc["class_id"], doc["school_id"], doc["school_year"])
+
+    async def save_enrollment(self, e: Enrollment) -> None:
+        await self._replace(
+            "enrollments",
+            {"_id": e.enrollment_id, "student_id": e.student_id, "class_id": e.class_id,
+             "school_id": e.school_id, "school_year": e.school_year},
+        )
+
+
+class MongoRecordsUnitOfWork:
+    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
+        self.mongo = mongo
+        self.uow = uow
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoRecordsTx]:
+        async with self.uow(processing) as tx:
+            yield MongoRecordsTx(self.mongo, tx)
+
+
+class MongoRecordsReader:
+    def __init__(self, mongo: Mongo) -> None:
+        self.db = mongo.db
+
+    async def student(self, student_id: str) -> StudentProfile | None:
+        return _load(StudentProfile, await self.db.students.find_one({"_id": student_id}))
+
+    async def class_roster(self, class_id: str) -> list[str]:
+        return [d["student_id"] async for d in self.db.enrollments.find({"class_id": class_id}).sort("student_id")]
+
+    async def schools(self) -> AsyncIterator[SchoolProfile]:
+        async for doc in self.db.schools.find({}).sort("_id"):
+            yield _load(SchoolProfile, doc)

@@ -1,0 +1,50 @@
+"""Records' Kafka subscriber: school systems' submissions on `hocba.records.ingest`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from hocba_contracts.catalog import topic_envelope
+from hocba_contracts.payloads import records as ev
+from hocba_contracts.payloads.common import StudentProfile
+from hocba_contracts.topics import RECORDS_INGEST
+from hocba_records.application.use_cases import RecordsService
+from hocba_runtime.kafka import retrying, subscriber_options
+from hocba_runtime.settings import ServiceSettings
+
+IngestEvent = topic_envelope(RECORDS_INGEST.name)
+
+
+def register(broker: KafkaBroker, settings: ServiceSettings, service: RecordsService) -> None:
+    @broker.subscriber(
+        RECORDS_INGEST.name,
+        title="records-ingest",
+        description=RECORDS_INGEST.description,
+        **subscriber_options(settings, "ingest"),
+    )
+    @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
+    async def on_records_ingest(event: IngestEvent) -> None:  # type: ignore[valid-type]
+        await handle_ingest(service, event)
+
+
+async def handle_ingest(service: RecordsService, event: Any) -> None:
+    data = event.data
+    if isinstance(data, ev.SchoolRegistrationSubmitted):
+        await service.register_school(_profile(data, "SchoolProfile"), cause=event)
+    elif isinstance(data, ev.ClassRegistrationSubmitted):
+        await service.register_class(_profile(data, "ClassProfile"), cause=event)
+    elif isinstance(data, ev.StudentRegistrationSubmitted):
+        await service.register_student(
+            StudentProfile.model_validate(data.model_dump(exclude={"school_id"})), cause=event
+        )
+    elif isinstance(data, ev.EnrollmentSubmitted):
+        await service.enroll_student(data.student_id, data.class_id, data.school_id, data.school_year, cause=event)
+
+
+def _profile(data: Any, name: str) -> Any:
+    from hocba_contracts.payloads import common
+
+    model = getattr(common, name)
+    return model.model_validate(data.model_dump())
