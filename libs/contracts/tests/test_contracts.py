@@ -1,0 +1,112 @@
+"""The contracts guard consumers: snapshots, compatibility, upcasting, the topic registry."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from hocba_contracts import TOPICS, make_envelope, parse_event
+from hocba_contracts.catalog import all_event_types
+from hocba_contracts.payloads import assessment, records
+from hocba_contracts.payloads.common import StudentProfile
+from hocba_contracts.schemas import SNAPSHOT_DIR, breaking_changes, payload_schema, render, snapshot_path
+from hocba_contracts.versioning import UnknownEventVersion, _UPCASTERS, upcast
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("event_type", sorted(all_event_types()))
+def test_no_payload_changes_incompatibly_without_a_version_bump(event_type: str) -> None:
+    model = all_event_types()[event_type]
+    path = snapshot_path(event_type, model.version)
+    assert path.exists(), (
+        f"{event_type} v{model.version} has no committed schema snapshot; run `make schemas` "
+        "(a new version also needs an upcaster from the previous one)"
+    )
+    old = json.loads(path.read_text(encoding="utf-8"))
+    problems = breaking_changes(old, payload_schema(model))
+    assert not problems, (
+        f"{event_type} changed incompatibly without a version bump: {problems}. Bump its version, "
+        "register an upcaster in hocba_contracts.versioning and run `make schemas`."
+    )
+
+
+@pytest.mark.parametrize("event_type", sorted(all_event_types()))
+def test_snapshots_are_current(event_type: str) -> None:
+    model = all_event_types()[event_type]
+    path = snapshot_path(event_type, model.version)
+    assert path.read_text(encoding="utf-8") == render(payload_schema(model)), (
+        f"the snapshot of {event_type} v{model.version} is stale; run `make schemas` and commit it"
+    )
+
+
+def test_every_older_version_has_an_upcaster_chain() -> None:
+    for snapshot in SNAPSHOT_DIR.glob("*.json"):
+        event_type, _, version = snapshot.stem.rpartition(".v")
+        current = all_event_types()[event_type].version
+        for v in range(int(version), current):
+            assert (event_type, v) in _UPCASTERS, f"{event_type}: no upcaster from v{v}"
+
+
+def test_the_compatibility_check_catches_what_breaks_a_consumer() -> None:
+    base = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]}
+    assert breaking_changes(base, base) == []
+    added_optional = {**base, "properties": {**base["properties"], "c": {"type": "string"}}}
+    assert breaking_changes(base, added_optional) == []
+    removed = {**base, "properties": {"a": {"type": "string"}}}
+    assert any("field removed" in p for p in breaking_changes(base, removed))
+    retyped = {**base, "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+    assert breaking_changes(base, retyped)
+    now_required = {**base, "required": ["a", "b"]}
+    assert any("now required" in p for p in breaking_changes(base, now_required))
+    new_required = {**added_optional, "required": ["a", "c"]}
+    assert any("new required field" in p for p in breaking_changes(base, new_required))
+
+
+def test_a_v1_assessment_is_upcast_to_the_current_shape() -> None:
+    v1 = {
+        "id": "e1", "type": assessment.SubjectAssessmentSubmitted.event_type, "version": 1,
+        "source": "vnedu", "time": "2025-05-20T08:00:00Z", "subject": "C1", "correlation_id": "e1",
+        "data": {"class_id": "C1", "school_year": "2024-2025", "student_id": "S1", "subject": "toan",
+                 "period": "end_of_year", "rating": "T", "score": 9},
+    }
+    event = parse_event("hocba.assessment.ingest", json.dumps(v1).encode())
+    assert event.version == assessment.SubjectAssessmentSubmitted.version == 2
+    assert event.data.subject_code == "toan"
+
+
+def test_a_version_newer_than_known_is_refused_with_a_clear_error() -> None:
+    raw = {"type": records.SchoolRegistered.event_type, "version": 99, "data": {}}
+    with pytest.raises(UnknownEventVersion, match="upgrade hocba-contracts"):
+        upcast(raw)
+
+
+def test_envelope_subject_is_the_payloads_aggregate_and_round_trips() -> None:
+    st = StudentProfile(student_id="HS1", citizen_id="079218000123", full_name="Lê Thị Mỹ Duyên",
+                        date_of_birth=date(2018, 1, 2), sex="female", place_of_birth="TP.HCM")
+    env = make_envelope(records.StudentRegistered(**st.model_dump()), source="hocba/records")
+    assert env.subject == "HS1" and env.correlation_id == env.id
+    back = parse_event("hocba.records.events", env.model_dump_json().encode())
+    assert back == env
+
+
+def test_invalid_personal_id_is_refused_saying_what_is_expected() -> None:
+    with pytest.raises(ValidationError) as err:
+        StudentProfile(student_id="HS1", citizen_id="07921800012", full_name="A", date_of_birth=date(2018, 1, 2),
+                       sex="male", place_of_birth="X")
+    assert "12 digits" in str(err.value)
+
+
+def test_every_topic_has_an_owner_a_key_and_a_dead_letter_topic() -> None:
+    names = [t.name for t in TOPICS]
+    assert len(names) == len(set(names))
+    owners = {"records", "assessment", "signing", "publishing", "lookup"}
+    for spec in TOPICS:
+        assert spec.owner in owners and spec.key and spec.events
+        assert spec.dead_letter == spec.name + ".dlt"
+        assert spec.name.startswith(f"hocba.{spec.owner}.")
+    types = [e.event_type for t in TOPICS for e in t.events]
+    assert len(types) == len(set(types)), "an event type travels on exactly one topic"

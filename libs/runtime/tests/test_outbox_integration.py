@@ -1,0 +1,67 @@
+"""The outbox relay against the real local database and broker."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from hocba_contracts import make_envelope
+from hocba_contracts.payloads.records import StudentRegistered
+from hocba_contracts.topics import RECORDS_EVENTS
+from hocba_runtime.kafka import make_broker, publisher_for
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.outbox import Outbox, OutboxRelay
+from hocba_runtime.settings import ServiceSettings
+from hocba_runtime.testing import LocalInfra, read_topic, unique
+from hocba_runtime.uow import MongoUnitOfWork
+
+pytestmark = pytest.mark.integration
+
+
+def registered(student_id: str, n: int):  # type: ignore[no-untyped-def]
+    return make_envelope(
+        StudentRegistered(student_id=student_id, citizen_id=f"0792180{n:05d}", full_name=f"Học sinh {n}",
+                          date_of_birth=date(2018, 1, 1), sex="male", place_of_birth="TP.HCM"),
+        source="test",
+    )
+
+
+async def test_relay_publishes_committed_events_in_key_order_once_leased(local_infra: LocalInfra) -> None:
+    mongo = Mongo(local_infra.mongo_uri, unique("t_outbox"))
+    outbox = Outbox(mongo)
+    await outbox.ensure_indexes()
+    uow = MongoUnitOfWork(mongo, outbox, "test")
+    keys = [unique("HS") for _ in range(3)]
+    sent = {k: [] for k in keys}  # type: ignore[var-annotated]
+    for i in range(30):
+        env = registered(keys[i % 3], i)
+        async with uow() as tx:
+            await tx.emit(RECORDS_EVENTS.name, env)
+        sent[env.subject].append(env.id)
+    with pytest.raises(RuntimeError):
+        async with uow() as tx:
+            await tx.emit(RECORDS_EVENTS.name, registered(keys[0], 99))
+            raise RuntimeError("rolled back")
+    assert await outbox.pending() == 30
+
+    broker = make_broker(ServiceSettings(kafka_bootstrap=local_infra.kafka_bootstrap))
+    await broker.connect()
+    try:
+        relay = OutboxRelay(outbox, publisher_for(broker), lease_seconds=30)
+        rival = OutboxRelay(outbox, publisher_for(broker), lease_seconds=30)
+        assert await relay._hold_lease() is True
+        assert await rival._hold_lease() is False
+        assert await relay.drain_once() == 30
+        assert await outbox.pending() == 0
+    finally:
+        await broker.stop()
+
+    def all_there(msgs: list) -> bool:  # type: ignore[type-arg]
+        return sum(1 for m in msgs if m.key and m.key.decode() in keys) >= 30
+
+    got = await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, until=all_there)
+    for key in keys:
+        ids = [json.loads(m.value)["id"] for m in got if m.key == key.encode()]
+        assert ids == sent[key]
