@@ -1,0 +1,97 @@
+"""`python -m hocba_devstack up|demo|run|smoke|stop|status`: the local stack behind `make run`,
+`make smoke` and `make stop`.
+
+Ports and the state directory come from the environment (HOCBA_STACK_DIR, default ./var;
+HOCBA_PORT_<NAME>, e.g. HOCBA_PORT_LOOKUP=9105), so a second stack can run beside the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+from hocba_devstack import client, demo
+from hocba_devstack.smoke import main_smoke
+from hocba_devstack.stack import DEFAULT_PORTS, SERVICES, Stack, StackError
+
+
+def stack_from_env() -> Stack:
+    ports = {name: int(os.environ.get(f"HOCBA_PORT_{name.upper()}", port)) for name, port in DEFAULT_PORTS.items()}
+    return Stack(Path(os.environ.get("HOCBA_STACK_DIR", "var")), ports)
+
+
+def load_demo(stack: Stack, timeout: float) -> demo.DemoData:
+    data = demo.build()
+    started = time.monotonic()
+    print(f"demo data: {len(demo.SCHOOLS)} schools, {len(demo.SCHOOLS) * len(demo.CLASSES)} classes, "
+          f"{len(data.students)} students, {len(data.assessments)} assessment events")
+    asyncio.run(client.publish(stack.kafka_bootstrap, demo.TOPIC_OF["records"], data.records))
+    asyncio.run(client.publish(stack.kafka_bootstrap, demo.TOPIC_OF["assessments"], data.assessments))
+
+    last = [-1]
+
+    def progress(done: int, total: int) -> None:
+        if done != last[0]:
+            print(f"  {done}/{total} records published and verified in the lookup "
+                  f"({time.monotonic() - started:.0f}s)", flush=True)
+            last[0] = done
+
+    people = [(s.citizen_id, s.date_of_birth) for s in data.students]
+    asyncio.run(client.wait_verified(stack.url("lookup"), people, timeout=timeout, progress=progress))
+    return data
+
+
+def print_where(stack: Stack, data: demo.DemoData | None) -> None:
+    print("\nHocba is running:")
+    for name in SERVICES:
+        print(f"  {name:<11} {stack.url(name)}   (API docs: {stack.url(name)}/docs)")
+    print(f"  broker      {stack.kafka_bootstrap} (tansu)   database {stack.mongo_uri} (SecantusDB)")
+    print(f"  logs        {stack.state_dir / 'log'}")
+    print(f"\nParent portal: {stack.url('lookup')}/")
+    if data:
+        print("Try these demo lookups (synthetic students) in the portal, or:")
+        for s in data.students[:: max(1, len(data.students) // 3)][:3]:
+            print(f"  {s.full_name:<28} số định danh {s.citizen_id}  ngày sinh {s.date_of_birth:%d/%m/%Y}")
+        s = data.students[0]
+        print(f"  curl -s -X POST {stack.url('lookup')}/api/lookup -H 'content-type: application/json' "
+              f"-d '{{\"citizen_id\":\"{s.citizen_id}\",\"date_of_birth\":\"{s.date_of_birth}\"}}'")
+    print("\nNext: make smoke (a new student end to end), make stop.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hocba-stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "demo", "run", "smoke", "stop", "status"])
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for records to arrive")
+    args = parser.parse_args(argv)
+    stack = stack_from_env()
+    try:
+        if args.command in ("up", "run"):
+            print(f"starting the local stack in {stack.state_dir} ...", flush=True)
+            stack.up()
+            print("broker, database and the five services are ready", flush=True)
+        if args.command in ("demo", "run"):
+            data = load_demo(stack, args.timeout)
+            print_where(stack, data)
+        elif args.command == "up":
+            print_where(stack, None)
+        elif args.command == "smoke":
+            return main_smoke(stack.kafka_bootstrap, {n: stack.url(n) for n in SERVICES}, min(args.timeout, 180.0))
+        elif args.command == "stop":
+            stopped = stack.stop()
+            print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+        elif args.command == "status":
+            for name, pid in stack.status().items():
+                print(f"  {name:<11} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    except (StackError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Start, watch and stop the local stack: tansu, SecantusDB and the five services as processes.
+
+Everything lives under one state directory (`var/` by default): `run/` holds a PID file per
+process, `log/` their output and the spans of the local tracer, `data/` SecantusDB's files (kept
+across restarts), `pki/` the development PKI. Starting twice reuses what is already running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from hocba_runtime import localstack
+from hocba_runtime.devpki import DevPKI
+from hocba_runtime.kafka import ensure_topics
+
+SERVICES = ("records", "assessment", "signing", "publishing", "lookup")
+DEFAULT_PORTS = {
+    "broker": 9092,
+    "database": 27017,
+    "records": 8101,
+    "assessment": 8102,
+    "signing": 8103,
+    "publishing": 8104,
+    "lookup": 8105,
+}
+
+
+class StackError(RuntimeError):
+    """Something in the stack did not come up; the message says what and where to look."""
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    session_timeout_ms: int = 10_000
+    heartbeat_ms: int = 2_000
+    database_storage: str | None = None  # default: <state_dir>/data/secantus; ":memory:" allowed
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir).resolve()
+        for sub in ("run", "log", "data", "pki"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    # -- locations -------------------------------------------------------------------------
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports['broker']}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return localstack.mongo_uri(self.ports["database"])
+
+    @property
+    def pki(self) -> DevPKI:
+        return DevPKI(self.state_dir / "pki")
+
+    @property
+    def spans_file(self) -> Path:
+        return self.state_dir / "log" / "spans.jsonl"
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def log_file(self, name: str) -> Path:
+        return self.state_dir / "log" / f"{name}.log"
+
+    def _pid_file(self, name: str) -> Path:
+        return self.state_dir / "run" / f"{name}.pid"
+
+    # -- processes -------------------------------------------------------------------------
+    def pid(self, name: str) -> int | None:
+        """The PID recorded for `name`, if that process is still alive and still ours."""
+        path = self._pid_file(name)
+        if not path.exists():
+            return None
+        try:
+            pid_text, marker = path.read_text().split("\n", 1)
+            pid = int(pid_text)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (ValueError, OSError):
+            return None
+        return pid if marker.strip() and marker.strip() in cmdline else None
+
+    def _record(self, name: str, proc: subprocess.Popen[bytes], marker: str) -> None:
+        self._pid_file(name).write_text(f"{proc.pid}\n{marker}\n")
+
+    def service_env(self, name: str) -> dict[str, str]:
+        prefix = f"HOCBA_{name.upper()}_"
+        pki = self.pki
+        roots = json.dumps([str(pki.root_file)])
+        crls = json.dumps([str(pki.crl_file(ca)) for ca in ("root", "public-duty-ca", "personal-ca")
+                           if pki.crl_file(ca).exists()])
+        env = {
+            "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "MONGO_URI": self.mongo_uri,
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(self.ports[name]),
+            "PUBLIC_URL": self.url(name),
+            "OTEL_EXPORTER": "jsonl",
+            "OTEL_SPANS_FILE": str(self.spans_file),
+            "CONSUMER_SESSION_TIMEOUT_MS": str(self.session_timeout_ms),
+            "CONSUMER_HEARTBEAT_INTERVAL_MS": str(self.heartbeat_ms),
+        }
+        if name == "signing":
+            env |= {"PKI_DIR": str(pki.dir), "SERVER_SIDE_SIGNING": "true", "DEV_ISSUE_ON_DEMAND": "true",
+                    "TRUST_ROOTS": roots, "CRL_FILES": crls}
+        if name == "publishing":
+            env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "LOOKUP_PUBLIC_URL": self.url("lookup")}
+        if name == "lookup":
+            env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "PUBLISHING_PUBLIC_URL": self.url("publishing"),
+                    "LOOKUP_SECRET": self._lookup_secret()}
+        env |= self.extra_env.get(name, {})
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **{prefix + k: v for k, v in env.items()}}
+
+    def _lookup_secret(self) -> str:
+        path = self.state_dir / "lookup-secret"
+        if not path.exists():
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def start_infra(self) -> None:
+        if self.pid("broker") is None:
+            proc = localstack.start_broker(self.ports["broker"], self.log_file("broker"))
+            self._record("broker", proc, f"--listener-url tcp://127.0.0.1:{self.ports['broker']}")
+        if self.pid("database") is None:
+            storage = self.database_storage or str(self.state_dir / "data" / "secantus")
+            proc = localstack.start_database(self.ports["database"], storage, self.log_file("database"))
+            self._record("database", proc, f"--port {self.ports['database']}")
+        asyncio.run(ensure_topics(self.kafka_bootstrap))
+        self.pki.create()
+
+    def start_service(self, name: str) -> int:
+        pid = self.pid(name)
+        if pid is not None:
+            return pid
+        marker = f"-m hocba_{name}"
+        out = open(self.log_file(name), "ab")  # noqa: SIM115 - the child keeps it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"hocba_{name}"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self.service_env(name), start_new_session=True,
+        )
+        out.close()
+        self._record(name, proc, marker)
+        return proc.pid
+
+    def wait_ready(self, names: tuple[str, ...] = SERVICES, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        with httpx.Client(timeout=3) as client:
+            while pending:
+                for name in list(pending):
+                    if self.pid(name) is None:
+                        raise StackError(f"{name} stopped while starting; see {self.log_file(name)}:\n"
+                                         + self.tail(name))
+                    try:
+                        if client.get(self.url(name) + "/health/ready").status_code == 200:
+                            pending.remove(name)
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise StackError(f"not ready after {timeout:.0f}s: {', '.join(pending)}; see {self.state_dir / 'log'}")
+                if pending:
+                    time.sleep(0.3)
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        path = self.log_file(name)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def up(self, services: tuple[str, ...] = SERVICES) -> None:
+        self.start_infra()
+        for name in services:
+            self.start_service(name)
+        self.wait_ready(services)
+
+    def kill(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> bool:
+        """Stop one process group by its recorded PID; SIGKILL if it does not exit in time."""
+        pid = self.pid(name)
+        if pid is None:
+            self._pid_file(name).unlink(missing_ok=True)
+            return False
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        self._pid_file(name).unlink(missing_ok=True)
+        return True
+
+    def stop(self) -> list[str]:
+        stopped = []
+        for name in (*reversed(SERVICES), "database", "broker"):
+            if self.kill(name):
+                stopped.append(name)
+        return stopped
+
+    def status(self) -> dict[str, int | None]:
+        return {name: self.pid(name) for name in ("broker", "database", *SERVICES)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # A zombie (exited, not yet reaped by its parent) counts as gone.
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    if state == "Z":
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return False
+    return True
