@@ -1,0 +1,12 @@
+from hocba_assessment.bootstrap import build
+from hocba_assessment.config import AssessmentSettings
+from hocba_runtime.service import serve
+
+
+def main() -> None:
+    settings = AssessmentSettings()
+    serve(build(settings).app, settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""What the assessment use cases need from the outside world."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from hocba_contracts import Envelope
+from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One subject assessment as stored (the newest value for its key)."""
+
+    class_id: str
+    school_year: str
+    student_id: str
+    subject_code: str
+    period: str
+    rating: str | None
+    score: float | None
+    comment: str
+    submitted_by: str | None
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    student: StudentProfile
+    school: SchoolProfile
+    class_info: ClassProfile
+
+
+@dataclass(frozen=True)
+class Closure:
+    class_id: str
+    school_year: str
+    requested_by: str
+    closed_at: datetime
+
+
+@dataclass(frozen=True)
+class LockedRecord:
+    record_id: str
+    record_version: int
+    student_id: str
+    class_id: str
+    school_year: str
+    level: str
+    level_label: str
+
+
+class AssessmentTx(Protocol):
+    duplicate: bool
+
+    async def emit(self, topic: str, envelope: Envelope[Any]) -> None: ...
+    async def class_grade(self, class_id: str) -> int | None: ...
+    async def save_class_grade(self, class_id: str, grade: int) -> None: ...
+    async def save_roster(self, entry: RosterEntry) -> None: ...
+    async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]: ...
+    async def roster_entry(self, class_id: str, school_year: str, student_id: str) -> RosterEntry | None: ...
+    async def get_mark(self, key: str) -> Mark | None: ...
+    async def save_mark(self, key: str, mark: Mark) -> None: ...
+    async def marks(self, class_id: str, school_year: str, student_id: str) -> list[Mark]: ...
+    async def closure(self, class_id: str, school_year: str) -> Closure | None: ...
+    async def save_closure(self, closure: Closure) -> None: ...
+    async def locked(self, record_id: str) -> LockedRecord | None: ...
+    async def lock(self, record: LockedRecord) -> None: ...
+
+
+class AssessmentUnitOfWork(Protocol):
+    def __call__(self, processing: str | None = None) -> AbstractAsyncContextManager[AssessmentTx]: ...
+
+
+class AssessmentReader(Protocol):
+    async def records(self, class_id: str, school_year: str) -> list[LockedRecord]: ...
+    async def closure(self, class_id: str, school_year: str) -> Closure | None: ...

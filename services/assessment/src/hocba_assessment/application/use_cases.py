@@ -1,0 +1,159 @@
+"""Assessment use cases: take marks in, keep the roster, close a class's year.
+
+Business rules:
+- a mark is keyed by class, year, student, subject and period; re-sending it changes nothing,
+  sending a new value replaces the old one until the class is closed;
+- each item of a batch is checked on its own: a bad item is reported, the good ones are stored;
+- closing a class locks it and emits one year record per enrolled student who has end-of-year
+  marks; a record is emitted once (locked records are never emitted again);
+- the roster comes from records' events and may arrive after the close: a student enrolled in a
+  class that is already closed gets the record then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hocba_contracts import Envelope, make_envelope
+from hocba_contracts.payloads import assessment as ev
+from hocba_contracts.topics import ASSESSMENT_EVENTS
+from hocba_assessment.application.ports import (
+    AssessmentTx,
+    AssessmentUnitOfWork,
+    Closure,
+    LockedRecord,
+    Mark,
+    RosterEntry,
+)
+from hocba_assessment.domain import rules
+from hocba_assessment.domain.model import ClassClosed, mark_key, record_id
+
+SOURCE = "hocba/assessment"
+
+
+@dataclass
+class Rejection:
+    index: int
+    student_id: str
+    subject_code: str
+    field: str
+    problem: str
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class AssessmentService:
+    def __init__(self, uow: AssessmentUnitOfWork) -> None:
+        self.uow = uow
+
+    def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
+        if cause is None:
+            return make_envelope(data, source=SOURCE)
+        return make_envelope(data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id)
+
+    async def submit(self, items: list[ev.SubjectAssessmentSubmitted], cause: Envelope[Any] | None = None) -> BatchResult:
+        """Store the valid items of a batch; report each invalid one by student, subject and field."""
+        result = BatchResult()
+        async with self.uow(cause.id if cause else None) as tx:
+            if tx.duplicate:
+                result.unchanged = len(items)
+                return result
+            for index, item in enumerate(items):
+                problems = await self._check(tx, item)
+                if problems:
+                    result.rejected.extend(
+                        Rejection(index, item.student_id, item.subject_code, p.field, p.problem) for p in problems
+                    )
+                    continue
+                key = mark_key(item.class_id, item.school_year, item.student_id, item.subject_code, item.period)
+                mark = Mark(item.class_id, item.school_year, item.student_id, item.subject_code, item.period,
+                            item.rating, item.score, item.comment, item.submitted_by)
+                if await tx.get_mark(key) == mark:
+                    result.unchanged += 1
+                    continue
+                await tx.save_mark(key, mark)
+                result.accepted += 1
+        return result
+
+    async def _check(self, tx: AssessmentTx, item: ev.SubjectAssessmentSubmitted) -> list[rules.Problem]:
+        if await tx.closure(item.class_id, item.school_year) is not None:
+            return [rules.Problem("class_id", f"class {item.class_id} has closed its {item.school_year} year; "
+                                  "corrections go through an unlock by the school administrator")]
+        grade = await tx.class_grade(item.class_id)
+        return rules.check_mark(grade, item.subject_code, item.period, item.rating, item.score)
+
+    async def record_class(self, class_id: str, grade: int, cause: Envelope[Any] | None = None) -> None:
+        """Remember a class's grade, so that marks are checked against the grade's subjects."""
+        async with self.uow(cause.id if cause else None) as tx:
+            if not tx.duplicate:
+                await tx.save_class_grade(class_id, grade)
+
+    async def record_enrollment(self, entry: RosterEntry, cause: Envelope[Any] | None = None) -> int:
+        """Keep the class roster; if the class is already closed, emit this student's record."""
+        async with self.uow(cause.id if cause else None) as tx:
+            if tx.duplicate:
+                return 0
+            await tx.save_roster(entry)
+            await tx.save_class_grade(entry.class_info.class_id, entry.class_info.grade)
+            closure = await tx.closure(entry.class_info.class_id, entry.class_info.school_year)
+            if closure is None:
+                return 0
+            return int(await self._close_student(tx, entry, closure, cause))
+
+    async def close_class(self, class_id: str, school_year: str, requested_by: str,
+                          cause: Envelope[Any] | None = None) -> int:
+        """Lock the class's year and emit the year records of its students (idempotent)."""
+        async with self.uow(cause.id if cause else None) as tx:
+            if tx.duplicate:
+                return 0
+            closure = await tx.closure(class_id, school_year)
+            if closure is None:
+                closure = Closure(class_id, school_year, requested_by, datetime.now(UTC))
+                await tx.save_closure(closure)
+            emitted = 0
+            for entry in await tx.roster(class_id, school_year):
+                emitted += int(await self._close_student(tx, entry, closure, cause))
+            return emitted
+
+    async def _close_student(self, tx: AssessmentTx, entry: RosterEntry, closure: Closure,
+                             cause: Envelope[Any] | None) -> bool:
+        rid = record_id(entry.student.student_id, closure.school_year)
+        if await tx.locked(rid) is not None:
+            return False
+        marks = [m for m in await tx.marks(closure.class_id, closure.school_year, entry.student.student_id)
+                 if m.period == "end_of_year"]
+        if not marks:
+            return False
+        grade = entry.class_info.grade
+        order = {code: i for i, code in enumerate(rules.subjects_for(grade))}
+        marks.sort(key=lambda m: order.get(m.subject_code, 99))
+        level = rules.year_level(rules.SubjectMark(m.subject_code, m.rating, m.score) for m in marks)
+        record = ev.YearRecordClosed(
+            record_id=rid, record_version=1, school_year=closure.school_year,
+            student=entry.student, school=entry.school, class_info=entry.class_info,
+            subjects=tuple(
+                ev.SubjectResult(subject_code=m.subject_code, subject_name=rules.SUBJECT_NAMES.get(m.subject_code, m.subject_code),
+                                 rating=m.rating, rating_label=rules.RATING_LABELS.get(m.rating or ""),
+                                 score=m.score, comment=m.comment)
+                for m in marks
+            ),
+            result=ev.YearResult(level=level, level_label=rules.LEVEL_LABELS[level],
+                                 completed_programme=rules.completes_programme(level), rules=rules.RULES),
+            closed_at=closure.closed_at,
+        )
+        await tx.lock(LockedRecord(rid, 1, entry.student.student_id, closure.class_id, closure.school_year,
+                                   level, rules.LEVEL_LABELS[level]))
+        await tx.emit(ASSESSMENT_EVENTS.name, self._announce(record, cause))
+        return True
+
+    async def check_open(self, class_id: str, school_year: str) -> None:
+        async with self.uow() as tx:
+            if await tx.closure(class_id, school_year) is not None:
+                raise ClassClosed(f"class {class_id} has closed its {school_year} year")

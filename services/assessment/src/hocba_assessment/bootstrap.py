@@ -1,0 +1,42 @@
+"""Composition root: wires the assessment use cases to MongoDB, Kafka and HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from hocba_assessment.adapters.mongo_assessment import (
+    MongoAssessmentReader,
+    MongoAssessmentUnitOfWork,
+    ensure_indexes,
+)
+from hocba_assessment.application.use_cases import AssessmentService
+from hocba_assessment.config import AssessmentSettings
+from hocba_assessment.entrypoints import http, kafka
+from hocba_contracts.topics import ASSESSMENT_EVENTS
+from hocba_runtime.service import ServiceRuntime, create_app
+from hocba_runtime.uow import MongoUnitOfWork
+
+DESCRIPTION = ("Subject assessments from school systems (HTTP or Kafka), the Ministry's evaluation rules, "
+               "and closing a class's year into locked year records.")
+
+
+@dataclass
+class Assessment:
+    runtime: ServiceRuntime
+    service: AssessmentService
+    app: FastAPI
+
+
+def build(settings: AssessmentSettings | None = None) -> Assessment:
+    settings = settings or AssessmentSettings()
+    runtime = ServiceRuntime(settings, owned_topics=(ASSESSMENT_EVENTS.name,))
+    uow = MongoAssessmentUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "assessment"))
+    service = AssessmentService(uow)
+    runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    kafka.register(runtime.broker, settings, service)
+    app = create_app(runtime, title="Hocba assessment", description=DESCRIPTION, routers=[http.router])
+    app.state.assessment = service
+    app.state.reader = MongoAssessmentReader(runtime.mongo)
+    return Assessment(runtime, service, app)

@@ -1,0 +1,23 @@
+"""Assessment's own words: a mark, a class's closing and a student's year record."""
+
+from __future__ import annotations
+
+from hocba_runtime.errors import Conflict, DomainError
+
+
+def record_id(student_id: str, school_year: str) -> str:
+    """One year record per student and school year; corrections become new versions."""
+    return f"{student_id}.{school_year}"
+
+
+def mark_key(class_id: str, school_year: str, student_id: str, subject_code: str, period: str) -> str:
+    return f"{class_id}|{school_year}|{student_id}|{subject_code}|{period}"
+
+
+class ClassClosed(Conflict):
+    code = "class_closed"
+
+
+class InvalidAssessment(DomainError):
+    status = 422
+    code = "invalid_assessment"

@@ -1,0 +1,128 @@
+"""Sample data and an in-memory unit of work for the assessment tests (fictional people)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from hocba_assessment.application.ports import Closure, LockedRecord, Mark, RosterEntry
+from hocba_contracts import Envelope
+from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
+from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
+
+
+def school(school_id: str = "079-TH-TEST") -> SchoolProfile:
+    return SchoolProfile(school_id=school_id, name="Trường Tiểu học Võ Thị Sáu", level="primary",
+                         province_code="079", province_name="Thành phố Hồ Chí Minh", district="Quận 3",
+                         principal=StaffMember(staff_id=f"{school_id}-HT", full_name="Đặng Thị Mỹ Hạnh"))
+
+
+def klass(class_id: str | None = None, grade: int = 1, year: str = "2024-2025") -> ClassProfile:
+    return ClassProfile(class_id=class_id or f"C-{uuid.uuid4().hex[:6]}", school_id="079-TH-TEST", school_year=year,
+                        grade=grade, name=f"{grade}A",
+                        homeroom_teacher=StaffMember(staff_id="GV-01", full_name="Lê Thị Thu Trang"))
+
+
+def student(student_id: str | None = None) -> StudentProfile:
+    n = uuid.uuid4().int
+    return StudentProfile(student_id=student_id or f"HS{n % 10**8:08d}", citizen_id=f"079318{n % 10**6:06d}",
+                          full_name="Huỳnh Ngọc Bảo Trâm", date_of_birth=date(2018, 5, 2), sex="female",
+                          place_of_birth="Thành phố Hồ Chí Minh")
+
+
+def mark(cls: ClassProfile, student_id: str, subject: str, rating: str | None = "T", score: float | None = None,
+         period: str = "end_of_year") -> SubjectAssessmentSubmitted:
+    return SubjectAssessmentSubmitted(class_id=cls.class_id, school_year=cls.school_year, student_id=student_id,
+                                      subject_code=subject, period=period, rating=rating, score=score)
+
+
+def full_year(cls: ClassProfile, student_id: str, rating: str = "T", score: float = 9) -> list[SubjectAssessmentSubmitted]:
+    from hocba_assessment.domain.rules import has_periodic_test, subjects_for
+
+    return [mark(cls, student_id, code, rating, score if has_periodic_test(cls.grade, code) else None)
+            for code in subjects_for(cls.grade)]
+
+
+class FakeTx:
+    def __init__(self, store: FakeStore, duplicate: bool) -> None:
+        self.s = store
+        self.duplicate = duplicate
+
+    async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+        self.s.pending.append((topic, envelope))
+
+    async def class_grade(self, class_id: str) -> int | None:
+        return self.s.grades.get(class_id)
+
+    async def save_class_grade(self, class_id: str, grade: int) -> None:
+        self.s.grades[class_id] = grade
+
+    async def save_roster(self, entry: RosterEntry) -> None:
+        self.s.roster[(entry.class_info.class_id, entry.class_info.school_year, entry.student.student_id)] = entry
+
+    async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]:
+        return [e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) == (class_id, school_year)]
+
+    async def roster_entry(self, class_id: str, school_year: str, student_id: str) -> RosterEntry | None:
+        return self.s.roster.get((class_id, school_year, student_id))
+
+    async def get_mark(self, key: str) -> Mark | None:
+        return self.s.marks.get(key)
+
+    async def save_mark(self, key: str, mark: Mark) -> None:
+        self.s.marks[key] = mark
+
+    async def marks(self, class_id: str, school_year: str, student_id: str) -> list[Mark]:
+        return [m for m in self.s.marks.values() if (m.class_id, m.school_year, m.student_id) == (class_id, school_year, student_id)]
+
+    async def closure(self, class_id: str, school_year: str) -> Closure | None:
+        return self.s.closures.get((class_id, school_year))
+
+    async def save_closure(self, closure: Closure) -> None:
+        self.s.closures[(closure.class_id, closure.school_year)] = closure
+
+    async def locked(self, record_id: str) -> LockedRecord | None:
+        return self.s.locked.get(record_id)
+
+    async def lock(self, record: LockedRecord) -> None:
+        assert record.record_id not in self.s.locked
+        self.s.locked[record.record_id] = record
+
+
+class FakeStore:
+    """In-memory unit of work with the same all-or-nothing behaviour as the Mongo one."""
+
+    def __init__(self) -> None:
+        self.grades: dict[str, int] = {}
+        self.roster: dict[tuple[str, str, str], RosterEntry] = {}
+        self.marks: dict[str, Mark] = {}
+        self.closures: dict[tuple[str, str], Closure] = {}
+        self.locked: dict[str, LockedRecord] = {}
+        self.processed: set[str] = set()
+        self.emitted: list[tuple[str, Envelope[Any]]] = []
+        self.pending: list[tuple[str, Envelope[Any]]] = []
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
+        import copy
+
+        snapshot = copy.copy(vars(self))
+        snapshot = {k: copy.copy(v) for k, v in snapshot.items()}
+        duplicate = processing is not None and processing in self.processed
+        self.pending = []
+        try:
+            yield FakeTx(self, duplicate)
+        except BaseException:
+            vars(self).update(snapshot)
+            raise
+        if processing is not None:
+            self.processed.add(processing)
+        self.emitted.extend(self.pending)
+        self.pending = []
+
+
+__all__ = ["FakeStore", "school", "klass", "student", "mark", "full_year", "replace"]

@@ -1,0 +1,100 @@
+"""The assessment service against the real local broker and database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
+
+from hocba_assessment.bootstrap import build  # noqa: E402
+from hocba_assessment.config import AssessmentSettings  # noqa: E402
+from hocba_contracts import make_envelope  # noqa: E402
+from hocba_contracts.payloads import assessment as ev  # noqa: E402
+from hocba_contracts.payloads import records as rec  # noqa: E402
+from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
+from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def assessment(local_infra: LocalInfra, unique_db):  # type: ignore[no-untyped-def]
+    settings = AssessmentSettings(
+        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
+        mongo_database=unique_db("assessment"), consumer_session_timeout_ms=6000,
+        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+    )
+    svc = build(settings)
+    await svc.runtime.start()
+    yield svc
+    await svc.runtime.stop()
+
+
+async def test_kafka_roster_marks_and_close_emit_each_year_record_once(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]
+    cls = klass(grade=2)
+    pupils = [student() for _ in range(3)]
+    src = "school-system/test"
+    enrolled = [make_envelope(rec.StudentEnrolled(enrollment_id=f"{cls.class_id}:{s.student_id}", school_year=cls.school_year,
+                                                  student=s, school=school(), class_info=cls), source="hocba/records")
+                for s in pupils]
+    await produce(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, enrolled)
+    marks = [make_envelope(m, source=src) for s in pupils for m in full_year(cls, s.student_id)]
+    bad = make_envelope(mark(cls, pupils[0].student_id, "KH", "T"), source=src)  # not a grade-2 subject
+    close = make_envelope(ev.ClassYearCloseRequested(class_id=cls.class_id, school_year=cls.school_year,
+                                                     requested_by="GV-01"), source=src)
+    await produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [*marks, bad, close, close])
+
+    def mine(msgs):  # type: ignore[no-untyped-def]
+        return [p for p in payloads(msgs) if p["data"]["class_info"]["class_id"] == cls.class_id]
+
+    out = await read_topic(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, until=lambda m: len(mine(m)) >= 3, timeout=60)
+    records = mine(out)
+    assert sorted(r["data"]["student"]["student_id"] for r in records) == sorted(s.student_id for s in pupils)
+    assert {r["data"]["result"]["level_label"] for r in records} == {"Hoàn thành xuất sắc"}
+    assert {r["correlation_id"] for r in records} <= {close.correlation_id} | {e.correlation_id for e in enrolled}
+
+    dead = await read_topic(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.dead_letter,
+                            until=lambda m: any(bad.id.encode() in x.value for x in m), timeout=30)
+    errors = [dict(x.headers)["hocba-error"].decode() for x in dead if bad.id.encode() in x.value]
+    assert "subject_code" in errors[0] and "Huỳnh" not in errors[0]
+
+    # A re-sent close, and the re-delivery of all of it, emit nothing more.
+    await produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [close])
+    transport = httpx.ASGITransport(app=assessment.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        async def listed():  # type: ignore[no-untyped-def]
+            r = await http.get(f"/classes/{cls.class_id}/records", params={"school_year": cls.school_year})
+            return r.json() if len(r.json()["records"]) == 3 else None
+
+        body = await eventually(listed, timeout=20)
+        assert body["closed"] is True
+    again = await read_topic(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, until=lambda m: len(mine(m)) >= 3)
+    assert len(mine(again)) == 3
+
+
+async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment) -> None:  # type: ignore[no-untyped-def]
+    cls = klass(grade=1)
+    s = student()
+    await assessment.service.record_class(cls.class_id, 1)
+    items = [json.loads(m.model_dump_json()) for m in full_year(cls, s.student_id)]
+    items.insert(1, {**items[0], "subject_code": "LSDL"})
+    items.append({**items[0], "score": 12})
+    transport = httpx.ASGITransport(app=assessment.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        r = await http.post("/assessments", json={"items": items})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["accepted"] == len(items) - 2
+        assert [(x["index"], x["field"]) for x in body["rejected"]] == [(1, "subject_code"), (len(items) - 1, "score")]
+        r = await http.post("/assessments", json={"items": [{"class_id": cls.class_id}]})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+        r = await http.post(f"/classes/{cls.class_id}/close", json={"school_year": cls.school_year, "requested_by": "GV-01"})
+        assert r.json()["closed"] is True
+        r = await http.post("/assessments", json={"items": items[:1]})
+        assert r.json()["rejected"][0]["field"] == "class_id"
