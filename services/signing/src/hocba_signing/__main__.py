@@ -1,0 +1,12 @@
+from hocba_signing.bootstrap import build
+from hocba_signing.config import SigningSettings
+from hocba_runtime.service import serve
+
+
+def main() -> None:
+    settings = SigningSettings()
+    serve(build(settings).app, settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Signing requests in MongoDB, one document per record version."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any
+
+from pymongo import ASCENDING
+
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+from hocba_signing.domain.model import CollectedSignature, RequiredSigner, SigningRequest
+
+
+async def ensure_indexes(mongo: Mongo) -> None:
+    await mongo.db.requests.create_index([("next_signer_id", ASCENDING)])
+
+
+def _to_doc(r: SigningRequest) -> dict[str, Any]:
+    nxt = r.next_signer()
+    return {"_id": r.key, "record_id": r.record_id, "record_version": r.record_version, "student_id": r.student_id,
+            "document": r.document, "content_sha256": r.content_sha256,
+            "required": [asdict(s) for s in r.required], "signatures": [asdict(s) for s in r.signatures],
+            "status": r.status, "next_signer_id": nxt.signer_id if nxt else None}
+
+
+def _from_doc(d: dict[str, Any] | None) -> SigningRequest | None:
+    if d is None:
+        return None
+    return SigningRequest(
+        record_id=d["record_id"], record_version=d["record_version"], student_id=d["student_id"],
+        document=d["document"], content_sha256=d["content_sha256"],
+        required=[RequiredSigner(**s) for s in d["required"]],
+        signatures=[CollectedSignature(**s) for s in d["signatures"]],
+    )
+
+
+class MongoSigningTx:
+    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
+        self.db = mongo.db
+        self.tx = tx
+
+    @property
+    def duplicate(self) -> bool:
+        return self.tx.duplicate
+
+    async def emit(self, topic: str, envelope: Any) -> None:
+        await self.tx.emit(topic, envelope)
+
+    async def get(self, key: str) -> SigningRequest | None:
+        return _from_doc(await self.db.requests.find_one({"_id": key}, session=self.tx.session))
+
+    async def save(self, request: SigningRequest) -> None:
+        doc = _to_doc(request)
+        await self.db.requests.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.tx.session)
+
+
+class MongoSigningUnitOfWork:
+    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
+        self.mongo = mongo
+        self.uow = uow
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoSigningTx]:
+        async with self.uow(processing) as tx:
+            yield MongoSigningTx(self.mongo, tx)
+
+
+class MongoSigningReader:
+    def __init__(self, mongo: Mongo) -> None:
+        self.db = mongo.db
+
+    async def get(self, key: str) -> SigningRequest | None:
+        return _from_doc(await self.db.requests.find_one({"_id": key}))
+
+    async def pending_for(self, signer_id: str, limit: int = 500) -> list[SigningRequest]:
+        cursor = self.db.requests.find({"next_signer_id": signer_id}).sort("_id", ASCENDING).limit(limit)
+        return [r async for d in cursor if (r := _from_doc(d)) is not None]

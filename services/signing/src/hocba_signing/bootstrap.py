@@ -1,0 +1,42 @@
+"""Composition root: wires the signing use cases to MongoDB, Kafka, HTTP and the keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from hocba_contracts.topics import SIGNING_EVENTS
+from hocba_runtime.cms import TrustList
+from hocba_runtime.service import ServiceRuntime, create_app
+from hocba_runtime.uow import MongoUnitOfWork
+from hocba_signing.adapters.mongo_signing import MongoSigningReader, MongoSigningUnitOfWork, ensure_indexes
+from hocba_signing.adapters.trust import DevPKISigner, TrustListChecker
+from hocba_signing.application.use_cases import SigningService
+from hocba_signing.config import SigningSettings
+from hocba_signing.entrypoints import http, kafka
+
+DESCRIPTION = ("Turns closed-year records into documents to sign, collects the homeroom teacher's and the "
+               "principal's CMS signatures (server-side or from their own signing apps) and verifies each.")
+
+
+@dataclass
+class Signing:
+    runtime: ServiceRuntime
+    service: SigningService
+    app: FastAPI
+
+
+def build(settings: SigningSettings | None = None) -> Signing:
+    settings = settings or SigningSettings()
+    runtime = ServiceRuntime(settings, owned_topics=(SIGNING_EVENTS.name,))
+    uow = MongoSigningUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "signing"))
+    trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
+    signer = DevPKISigner(settings.pki_dir, settings.dev_issue_on_demand) if settings.server_side_signing else None
+    service = SigningService(uow, TrustListChecker(trust), signer)
+    runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    kafka.register(runtime.broker, settings, service)
+    app = create_app(runtime, title="Hocba signing", description=DESCRIPTION, routers=[http.router])
+    app.state.signing = service
+    app.state.reader = MongoSigningReader(runtime.mongo)
+    return Signing(runtime, service, app)

@@ -1,0 +1,17 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from hocba_runtime.settings import ServiceSettings
+
+
+class SigningSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="HOCBA_SIGNING_", extra="ignore")
+
+    service_name: str = "signing"
+    mongo_database: str = "hocba_signing"
+    http_port: int = 8103
+    trust_roots: list[str] = Field(default_factory=list, description="PEM files of trusted roots (JSON list)")
+    crl_files: list[str] = Field(default_factory=list, description="CRL files, PEM or DER (JSON list)")
+    server_side_signing: bool = Field(default=False, description="Sign inside Hocba with keys from pki_dir")
+    pki_dir: str = Field(default="var/pki", description="Development PKI directory (python -m hocba_signing.devpki)")
+    dev_issue_on_demand: bool = Field(default=False, description="Issue development certificates for unknown signers")

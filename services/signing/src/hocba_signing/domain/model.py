@@ -1,0 +1,107 @@
+"""A signing request: the document to sign, who must sign it and in which order, and the
+signatures collected so far.
+
+Rules:
+- the document is the closed-year record with its type and format version; what is signed is its
+  canonical serialization (RFC 8785), so every verifier gets the same bytes back;
+- the homeroom teacher signs first, the principal last (TT27/2020 Art. 14; DOMAIN §7);
+- a request is complete when every required signer has signed; it never changes afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hocba_runtime.errors import Conflict, DomainError, NotFound
+
+DOCUMENT_TYPE = "hocba.year_record"
+FORMAT_VERSION = 1
+
+
+def build_document(record: dict[str, Any]) -> dict[str, Any]:
+    """The document to sign: the closed-year record (JSON form) tagged with its type and format."""
+    return {"document_type": DOCUMENT_TYPE, "format_version": FORMAT_VERSION, **record}
+
+
+@dataclass(frozen=True)
+class RequiredSigner:
+    role: str
+    signer_id: str
+    signer_name: str
+
+
+@dataclass(frozen=True)
+class CollectedSignature:
+    role: str
+    signer_id: str
+    signer_name: str
+    signed_at: str  # ISO 8601, UTC, from the signature's signing time
+    cms: str  # base64 DER
+
+
+@dataclass
+class SigningRequest:
+    record_id: str
+    record_version: int
+    student_id: str
+    document: dict[str, Any]
+    content_sha256: str
+    required: list[RequiredSigner]
+    signatures: list[CollectedSignature] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return request_key(self.record_id, self.record_version)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.signatures) == len(self.required)
+
+    @property
+    def status(self) -> str:
+        return "signed" if self.complete else "pending"
+
+    def next_signer(self) -> RequiredSigner | None:
+        return None if self.complete else self.required[len(self.signatures)]
+
+    def check_turn(self, role: str, signer_id: str) -> RequiredSigner:
+        """Who may sign now: the next required signer, and nobody else."""
+        nxt = self.next_signer()
+        if nxt is None:
+            raise AlreadySigned(f"record {self.record_id} version {self.record_version} is already fully signed")
+        if (role, signer_id) != (nxt.role, nxt.signer_id):
+            expected = f"{nxt.role} {nxt.signer_id}"
+            if any((r.role, r.signer_id) == (role, signer_id) for r in self.required):
+                raise OutOfOrder(f"it is not yet the turn of {role} {signer_id}; next to sign: {expected}")
+            raise NotARequiredSigner(f"{role} {signer_id} is not a required signer of this record; next to sign: {expected}")
+        return nxt
+
+    def add(self, signature: CollectedSignature) -> None:
+        self.check_turn(signature.role, signature.signer_id)
+        self.signatures.append(signature)
+
+
+def request_key(record_id: str, record_version: int) -> str:
+    return f"{record_id}:{record_version}"
+
+
+class UnknownRequest(NotFound):
+    code = "signing_request_not_found"
+
+
+class AlreadySigned(Conflict):
+    code = "already_signed"
+
+
+class OutOfOrder(Conflict):
+    code = "out_of_order"
+
+
+class NotARequiredSigner(Conflict):
+    code = "not_a_required_signer"
+
+
+class SignatureRefused(DomainError):
+    status = 422
+    code = "signature_invalid"

@@ -1,0 +1,109 @@
+"""The signing service against the real local broker and database."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from signing_fixtures import closed_record  # noqa: E402
+
+from hocba_contracts import make_envelope  # noqa: E402
+from hocba_contracts.topics import ASSESSMENT_EVENTS, SIGNING_EVENTS  # noqa: E402
+from hocba_runtime.canonical import canonical_bytes  # noqa: E402
+from hocba_runtime.cms import TrustList, sign_detached, verify_detached  # noqa: E402
+from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_runtime.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
+from hocba_signing.bootstrap import build  # noqa: E402
+from hocba_signing.config import SigningSettings  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
+    p = DevPKI(tmp_path_factory.mktemp("signing-pki"))
+    p.create()
+    return p
+
+
+def settings(local_infra: LocalInfra, db: str, pki: DevPKI, server_side: bool) -> SigningSettings:
+    return SigningSettings(
+        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri, mongo_database=db,
+        consumer_session_timeout_ms=6000, consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        trust_roots=[str(pki.root_file)], crl_files=[str(pki.crl_file("personal-ca"))],
+        server_side_signing=server_side, pki_dir=str(pki.dir), dev_issue_on_demand=server_side,
+    )
+
+
+async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(local_infra, unique_db, pki) -> None:  # type: ignore[no-untyped-def]
+    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=True))
+    await svc.runtime.start()
+    try:
+        record = closed_record()
+        env = make_envelope(record, source="hocba/assessment")
+        await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, [env, env])
+
+        def mine(msgs):  # type: ignore[no-untyped-def]
+            return [p for p in payloads(msgs) if p["data"]["record_id"] == record.record_id]
+
+        out = mine(await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 1, timeout=60))
+        signed = out[0]
+        assert signed["causation_id"] == env.id
+        content = canonical_bytes(signed["data"]["document"])
+        trust = TrustList.from_pem_files([str(pki.root_file)])
+        for sig in signed["data"]["signatures"]:
+            verify_detached(content, base64.b64decode(sig["cms"]), trust)
+        again = await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 1)
+        assert len(mine(again)) == 1
+    finally:
+        await svc.runtime.stop()
+
+
+async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real_signers(local_infra, unique_db, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=False))
+    await svc.runtime.start()
+    try:
+        record = closed_record(teacher_id="GV-HTTP-1", principal_id="HT-HTTP-1")
+        await svc.service.open_request(record)
+        teacher = pki.issue("GV-HTTP-1", "Vũ Đức Thắng")
+        principal = pki.issue("HT-HTTP-1", "Phan Thị Kim Oanh")
+        other = DevPKI(tmp_path / "rogue")
+        other.create()
+        rogue = other.issue("GV-HTTP-1", "Vũ Đức Thắng")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://t") as http:
+            base = f"/requests/{record.record_id}/versions/1"
+            todo = (await http.get(base)).json()
+            assert todo["next_signer"]["signer_id"] == "GV-HTTP-1"
+            assert [p["record_id"] for p in (await http.get("/signers/GV-HTTP-1/pending")).json()] == [record.record_id]
+            content = base64.b64decode(todo["content_b64"])
+
+            def sig(identity):  # type: ignore[no-untyped-def]
+                return base64.b64encode(sign_detached(content, identity)).decode()
+
+            r = await http.post(base + "/signatures", json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(rogue)})
+            assert r.status_code == 422
+            err = r.json()["error"]
+            assert err["code"] == "signature_invalid" and err["details"][0]["problem"] == "untrusted"
+            assert "tin cậy" in err["details"][0]["message_vi"]
+            assert (await http.get(base)).json()["signatures"] == []
+            r = await http.post(base + "/signatures", json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)})
+            assert r.status_code == 409
+            r = await http.post(base + "/signatures", json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": "%%%"})
+            assert r.status_code == 422
+            r = await http.post(base + "/signatures", json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(teacher)})
+            assert r.status_code == 200 and r.json()["next_signer"]["role"] == "principal"
+            r = await http.post(base + "/signatures", json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)})
+            assert r.json()["status"] == "signed"
+
+        def mine(msgs):  # type: ignore[no-untyped-def]
+            return [p for p in payloads(msgs) if p["data"]["record_id"] == record.record_id]
+
+        out = await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 1, timeout=30)
+        assert [s["signer_id"] for s in mine(out)[0]["data"]["signatures"]] == ["GV-HTTP-1", "HT-HTTP-1"]
+    finally:
+        await svc.runtime.stop()

@@ -1,0 +1,69 @@
+"""Sample closed-year records and an in-memory unit of work for the signing tests."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from hocba_contracts import Envelope
+from hocba_contracts.payloads.assessment import SubjectResult, YearRecordClosed, YearResult
+from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
+from hocba_signing.domain.model import SigningRequest
+
+
+def closed_record(teacher_id: str = "GV-TEST-01", principal_id: str = "HT-TEST-01") -> YearRecordClosed:
+    n = uuid.uuid4().int
+    sid = f"HS{n % 10**8:08d}"
+    return YearRecordClosed(
+        record_id=f"{sid}.2024-2025", record_version=1, school_year="2024-2025",
+        student=StudentProfile(student_id=sid, citizen_id=f"079218{n % 10**6:06d}", full_name="Nguyễn Hoàng Khôi",
+                               date_of_birth=date(2018, 9, 1), sex="male", place_of_birth="Cần Thơ"),
+        school=SchoolProfile(school_id="079-TH-T", name="Trường Tiểu học Trần Quốc Toản", level="primary",
+                             province_code="079", province_name="Thành phố Hồ Chí Minh", district="Quận 5",
+                             principal=StaffMember(staff_id=principal_id, full_name="Phan Thị Kim Oanh")),
+        class_info=ClassProfile(class_id="079-TH-T-1A", school_id="079-TH-T", school_year="2024-2025", grade=1, name="1A",
+                                homeroom_teacher=StaffMember(staff_id=teacher_id, full_name="Vũ Đức Thắng")),
+        subjects=(SubjectResult(subject_code="TOAN", subject_name="Toán", rating="T", rating_label="Hoàn thành tốt", score=9),),
+        result=YearResult(level="hoan_thanh_tot", level_label="Hoàn thành tốt", completed_programme=True, rules="test"),
+        closed_at=datetime(2025, 5, 30, 8, 0, tzinfo=UTC),
+    )
+
+
+class FakeTx:
+    def __init__(self, store: FakeStore, duplicate: bool) -> None:
+        self.s = store
+        self.duplicate = duplicate
+
+    async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+        self.s.pending.append((topic, envelope))
+
+    async def get(self, key: str) -> SigningRequest | None:
+        return copy.deepcopy(self.s.requests.get(key))
+
+    async def save(self, request: SigningRequest) -> None:
+        self.s.requests[request.key] = copy.deepcopy(request)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.requests: dict[str, SigningRequest] = {}
+        self.processed: set[str] = set()
+        self.emitted: list[tuple[str, Envelope[Any]]] = []
+        self.pending: list[tuple[str, Envelope[Any]]] = []
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
+        saved = copy.deepcopy(self.requests)
+        self.pending = []
+        try:
+            yield FakeTx(self, processing is not None and processing in self.processed)
+        except BaseException:
+            self.requests = saved
+            raise
+        if processing is not None:
+            self.processed.add(processing)
+        self.emitted.extend(self.pending)

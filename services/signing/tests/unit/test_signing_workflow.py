@@ -1,0 +1,99 @@
+"""Signing requests: order, verification before acceptance, one RecordSigned."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from signing_fixtures import FakeStore, closed_record  # noqa: E402
+
+from hocba_contracts import make_envelope  # noqa: E402
+from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
+from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
+from hocba_runtime.cms import TrustList, sign_detached, verify_detached  # noqa: E402
+from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_signing.adapters.trust import DevPKISigner, TrustListChecker  # noqa: E402
+from hocba_signing.application.use_cases import SigningService  # noqa: E402
+from hocba_signing.domain.model import OutOfOrder, NotARequiredSigner, SignatureRefused, build_document  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
+    p = DevPKI(tmp_path_factory.mktemp("pki"))
+    p.create()
+    return p
+
+
+def test_document_is_the_record_tagged_with_type_and_format() -> None:
+    record = closed_record()
+    doc = build_document(record.model_dump(mode="json"))
+    assert doc["document_type"] == "hocba.year_record" and doc["format_version"] == 1
+    assert doc["student"]["full_name"] == "Nguyễn Hoàng Khôi"
+    assert canonical_bytes(doc) == canonical_bytes(dict(reversed(list(doc.items()))))
+
+
+async def test_server_side_signing_signs_teacher_then_principal_and_announces_once(pki: DevPKI) -> None:
+    store = FakeStore()
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    service = SigningService(store, TrustListChecker(trust), DevPKISigner(str(pki.dir), issue_on_demand=True))
+    record = closed_record()
+    cause = make_envelope(record, source="hocba/assessment")
+    await service.open_request(record, cause)
+    await service.open_request(record, cause)  # redelivered
+    await service.open_request(record, make_envelope(record, source="hocba/assessment"))  # re-sent, new id
+    assert len(store.emitted) == 1
+    signed = store.emitted[0][1].data
+    assert isinstance(signed, RecordSigned)
+    assert [s.role for s in signed.signatures] == ["homeroom_teacher", "principal"]
+    content = canonical_bytes(signed.document)
+    assert sha256_hex(content) == signed.content_sha256
+    for sig in signed.signatures:
+        verified = verify_detached(content, base64.b64decode(sig.cms), trust)
+        assert sig.signer_id in verified.signer_subject
+
+
+async def test_external_signatures_are_checked_and_ordered(pki: DevPKI, tmp_path: Path) -> None:
+    store = FakeStore()
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    service = SigningService(store, TrustListChecker(trust))
+    record = closed_record(teacher_id="GV-EXT-1", principal_id="HT-EXT-1")
+    request = await service.open_request(record)
+    assert request is not None and request.status == "pending" and store.emitted == []
+    content = canonical_bytes(request.document)
+    teacher = pki.issue("GV-EXT-1", "Vũ Đức Thắng")
+    principal = pki.issue("HT-EXT-1", "Phan Thị Kim Oanh")
+    b64 = lambda der: base64.b64encode(der).decode()  # noqa: E731
+
+    with pytest.raises(OutOfOrder):
+        await service.submit_signature(record.record_id, 1, "principal", "HT-EXT-1", b64(sign_detached(content, principal)))
+    with pytest.raises(NotARequiredSigner):
+        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-OTHER", b64(sign_detached(content, teacher)))
+    with pytest.raises(SignatureRefused) as refused:  # the principal's certificate used for the teacher
+        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, principal)))
+    assert refused.value.details[0]["problem"] == "bad_signature"
+    with pytest.raises(SignatureRefused) as refused:
+        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content + b" ", teacher)))
+    assert refused.value.details[0]["problem"] == "tampered"
+    other = DevPKI(tmp_path / "other")
+    other.create()
+    stranger = other.issue("GV-EXT-1", "Vũ Đức Thắng")
+    with pytest.raises(SignatureRefused) as refused:
+        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, stranger)))
+    assert refused.value.details[0]["problem"] == "untrusted"
+    expired = pki.issue("GV-EXT-1", "Vũ Đức Thắng", not_before=datetime.now(UTC) - timedelta(days=30), days=10, save=False)
+    with pytest.raises(SignatureRefused) as refused:
+        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, expired)))
+    assert refused.value.details[0]["problem"] == "expired"
+    assert store.requests[request.key].signatures == []  # refusals changed nothing
+
+    await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, teacher)))
+    assert store.emitted == []
+    done = await service.submit_signature(record.record_id, 1, "principal", "HT-EXT-1", b64(sign_detached(content, principal)))
+    assert done.status == "signed" and len(store.emitted) == 1
