@@ -1,0 +1,94 @@
+"""Published documents and their PDFs in MongoDB. Documents are inserted, never updated."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import Binary
+from pymongo import ASCENDING, DESCENDING
+
+from hocba_publishing.domain.model import PublishedDocument
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+
+
+async def ensure_indexes(mongo: Mongo) -> None:
+    await mongo.db.documents.create_index([("record_id", ASCENDING), ("record_version", ASCENDING)], unique=True)
+
+
+def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
+    if d is None:
+        return None
+    fields = {k: v for k, v in d.items() if k != "_id"}
+    if fields["published_at"].tzinfo is None:
+        fields["published_at"] = fields["published_at"].replace(tzinfo=UTC)
+    return PublishedDocument(**fields)
+
+
+class MongoPublishingTx:
+    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
+        self.db = mongo.db
+        self.tx = tx
+
+    @property
+    def duplicate(self) -> bool:
+        return self.tx.duplicate
+
+    async def emit(self, topic: str, envelope: Any) -> None:
+        await self.tx.emit(topic, envelope)
+
+    async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
+        return _from_doc(await self.db.documents.find_one({"record_id": record_id, "record_version": record_version},
+                                                          session=self.tx.session))
+
+    async def latest(self, record_id: str) -> PublishedDocument | None:
+        cursor = self.db.documents.find({"record_id": record_id}, session=self.tx.session).sort("record_version", DESCENDING).limit(1)
+        found = [d async for d in cursor]
+        return _from_doc(found[0]) if found else None
+
+    async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
+        await self.db.documents.insert_one({"_id": doc.document_id, **asdict(doc)}, session=self.tx.session)
+        await self.db.pdfs.insert_one({"_id": doc.document_id, "pdf": Binary(pdf), "sha256": doc.pdf_sha256},
+                                      session=self.tx.session)
+
+
+class MongoPublishingUnitOfWork:
+    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
+        self.mongo = mongo
+        self.uow = uow
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoPublishingTx]:
+        async with self.uow(processing) as tx:
+            yield MongoPublishingTx(self.mongo, tx)
+
+
+class MongoPublishingReader:
+    def __init__(self, mongo: Mongo) -> None:
+        self.db = mongo.db
+
+    async def document(self, document_id: str) -> PublishedDocument | None:
+        return _from_doc(await self.db.documents.find_one({"_id": document_id}))
+
+    async def pdf(self, document_id: str) -> bytes | None:
+        doc = await self.db.pdfs.find_one({"_id": document_id})
+        return bytes(doc["pdf"]) if doc else None
+
+    async def for_record(self, record_id: str) -> list[PublishedDocument]:
+        cursor = self.db.documents.find({"record_id": record_id}).sort("record_version", ASCENDING)
+        return [d for raw in [x async for x in cursor] if (d := _from_doc(raw)) is not None]
+
+    async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
+        return _from_doc(await self.db.documents.find_one({"record_id": record_id, "record_version": record_version}))
+
+    async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None:
+        await self.db.rejections.update_one(
+            {"_id": f"{record_id}:{record_version}"},
+            {"$set": {"record_id": record_id, "record_version": record_version, "reason": reason,
+                      "at": datetime.now(UTC)}},
+            upsert=True,
+        )

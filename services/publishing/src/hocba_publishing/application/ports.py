@@ -1,0 +1,42 @@
+"""What the publishing use cases need from the outside world."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from hocba_contracts import Envelope
+from hocba_contracts.payloads.signing import RecordSigned
+from hocba_publishing.domain.model import PublishedDocument
+
+
+class SignedRecordVerifier(Protocol):
+    def verify(self, signed: RecordSigned) -> None:
+        """Raise NotPublishable with the reason when the content hash or a signature fails."""
+        ...
+
+
+class PdfRenderer(Protocol):
+    def render(self, document: dict[str, Any], document_id: str, content_sha256: str,
+               signatures: list[dict[str, Any]]) -> bytes: ...
+
+
+class PublishingTx(Protocol):
+    duplicate: bool
+
+    async def emit(self, topic: str, envelope: Envelope[Any]) -> None: ...
+    async def find(self, record_id: str, record_version: int) -> PublishedDocument | None: ...
+    async def latest(self, record_id: str) -> PublishedDocument | None: ...
+    async def save(self, doc: PublishedDocument, pdf: bytes) -> None: ...
+
+
+class PublishingUnitOfWork(Protocol):
+    def __call__(self, processing: str | None = None) -> AbstractAsyncContextManager[PublishingTx]: ...
+
+
+class PublishingReader(Protocol):
+    async def document(self, document_id: str) -> PublishedDocument | None: ...
+    async def pdf(self, document_id: str) -> bytes | None: ...
+    async def for_record(self, record_id: str) -> list[PublishedDocument]: ...
+    async def find(self, record_id: str, record_version: int) -> PublishedDocument | None: ...
+    async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None: ...

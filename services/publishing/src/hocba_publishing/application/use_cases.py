@@ -1,0 +1,72 @@
+"""Publishing: a signed record becomes an immutable published document with its PDF.
+
+Order of work: skip what is already published; verify (hash and signatures) and refuse with the
+reason otherwise; render the PDF outside the transaction (it is the slow part); then, in one
+transaction, store document and PDF and emit RecordPublished. A re-delivery publishes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from hocba_contracts import Envelope, make_envelope
+from hocba_contracts.payloads.publishing import RecordPublished
+from hocba_contracts.payloads.signing import RecordSigned
+from hocba_contracts.topics import PUBLISHING_EVENTS
+from hocba_publishing.application.ports import PdfRenderer, PublishingReader, PublishingUnitOfWork, SignedRecordVerifier
+from hocba_publishing.domain.model import NotPublishable, PublishedDocument, document_id
+
+SOURCE = "hocba/publishing"
+
+
+class PublishingService:
+    def __init__(self, uow: PublishingUnitOfWork, reader: PublishingReader, verifier: SignedRecordVerifier,
+                 renderer: PdfRenderer) -> None:
+        self.uow = uow
+        self.reader = reader
+        self.verifier = verifier
+        self.renderer = renderer
+        # WeasyPrint is CPU-bound: one render at a time, off the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf")
+
+    def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
+        if cause is None:
+            return make_envelope(data, source=SOURCE)
+        return make_envelope(data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id)
+
+    async def publish(self, signed: RecordSigned, cause: Envelope[Any] | None = None) -> PublishedDocument | None:
+        if await self.reader.find(signed.record_id, signed.record_version) is not None:
+            return None
+        try:
+            self.verifier.verify(signed)
+        except NotPublishable as exc:
+            await self.reader.save_rejection(signed.record_id, signed.record_version, exc.reason)
+            raise
+        school_year = str(signed.document.get("school_year", "0000"))
+        doc_id = document_id(signed.record_id, signed.record_version, school_year)
+        signatures = [s.model_dump(mode="json") for s in signed.signatures]
+        pdf = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.renderer.render, signed.document, doc_id, signed.content_sha256, signatures)
+        async with self.uow(cause.id if cause else None) as tx:
+            if tx.duplicate or await tx.find(signed.record_id, signed.record_version) is not None:
+                return None
+            previous = await tx.latest(signed.record_id)
+            doc = PublishedDocument(
+                document_id=doc_id, record_id=signed.record_id, record_version=signed.record_version,
+                student_id=signed.student_id, school_year=school_year, document=signed.document,
+                content_sha256=signed.content_sha256, signatures=signatures,
+                pdf_sha256=hashlib.sha256(pdf).hexdigest(), published_at=datetime.now(UTC),
+                supersedes=previous.document_id if previous and previous.record_version < signed.record_version else None,
+            )
+            await tx.save(doc, pdf)
+            await tx.emit(PUBLISHING_EVENTS.name, self._announce(RecordPublished(
+                document_id=doc.document_id, record_id=doc.record_id, record_version=doc.record_version,
+                student_id=doc.student_id, document=doc.document, content_sha256=doc.content_sha256,
+                signatures=signed.signatures, pdf_sha256=doc.pdf_sha256, pdf_path=doc.pdf_path,
+                published_at=doc.published_at, supersedes=doc.supersedes,
+            ), cause))
+            return doc

@@ -1,0 +1,43 @@
+"""Composition root: wires the publishing use case to MongoDB, Kafka, HTTP and WeasyPrint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from hocba_contracts.topics import PUBLISHING_EVENTS
+from hocba_publishing.adapters.mongo_publishing import MongoPublishingReader, MongoPublishingUnitOfWork, ensure_indexes
+from hocba_publishing.adapters.trust import TrustListVerifier
+from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer
+from hocba_publishing.application.use_cases import PublishingService
+from hocba_publishing.config import PublishingSettings
+from hocba_publishing.entrypoints import http, kafka
+from hocba_runtime.cms import TrustList
+from hocba_runtime.service import ServiceRuntime, create_app
+from hocba_runtime.uow import MongoUnitOfWork
+
+DESCRIPTION = ("Verifies signed records, stores them immutably with a document id and content hash, "
+               "renders the official PDF and announces the publication.")
+
+
+@dataclass
+class Publishing:
+    runtime: ServiceRuntime
+    service: PublishingService
+    app: FastAPI
+
+
+def build(settings: PublishingSettings | None = None) -> Publishing:
+    settings = settings or PublishingSettings()
+    runtime = ServiceRuntime(settings, owned_topics=(PUBLISHING_EVENTS.name,))
+    uow = MongoPublishingUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "publishing"))
+    reader = MongoPublishingReader(runtime.mongo)
+    trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
+    service = PublishingService(uow, reader, TrustListVerifier(trust), WeasyPrintRenderer(settings.lookup_public_url))
+    runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    kafka.register(runtime.broker, settings, service)
+    app = create_app(runtime, title="Hocba publishing", description=DESCRIPTION, routers=[http.router])
+    app.state.publishing = service
+    app.state.reader = reader
+    return Publishing(runtime, service, app)

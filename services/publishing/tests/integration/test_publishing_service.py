@@ -1,0 +1,80 @@
+"""The publishing service against the real local broker and database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from publishing_fixtures import STUDENT_NAME, signed_record  # noqa: E402
+
+from hocba_contracts import make_envelope  # noqa: E402
+from hocba_contracts.topics import PUBLISHING_EVENTS, SIGNING_EVENTS  # noqa: E402
+from hocba_publishing.bootstrap import build  # noqa: E402
+from hocba_publishing.config import PublishingSettings  # noqa: E402
+from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
+    p = DevPKI(tmp_path_factory.mktemp("publishing-pki"))
+    p.create()
+    return p
+
+
+@pytest.fixture
+async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
+    svc = build(PublishingSettings(
+        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
+        mongo_database=unique_db("publishing"), consumer_session_timeout_ms=6000,
+        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        trust_roots=[str(pki.root_file)], crl_files=[str(pki.crl_file("personal-ca"))],
+    ))
+    await svc.runtime.start()
+    yield svc
+    await svc.runtime.stop()
+
+
+async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_are_dead_lettered(publishing, local_infra, pki) -> None:  # type: ignore[no-untyped-def]
+    good = signed_record(pki)
+    bad = signed_record(pki)
+    bad.document["result"]["level_label"] = "Hoàn thành"  # changed after signing
+    good_env = make_envelope(good, source="hocba/signing")
+    bad_env = make_envelope(bad, source="hocba/signing")
+    await produce(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, [good_env, bad_env, good_env])
+
+    def mine(msgs):  # type: ignore[no-untyped-def]
+        return [p for p in payloads(msgs) if p["data"]["record_id"] in (good.record_id, bad.record_id)]
+
+    out = mine(await read_topic(local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name, until=lambda m: len(mine(m)) >= 1, timeout=60))
+    published = out[0]["data"]
+    assert published["record_id"] == good.record_id
+    dead = await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.dead_letter,
+                            until=lambda m: any(bad_env.id.encode() in x.value for x in m), timeout=30)
+    error = next(dict(x.headers)["hocba-error"].decode() for x in dead if bad_env.id.encode() in x.value)
+    assert "tampered" in error and STUDENT_NAME not in error
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=publishing.app), base_url="http://t") as http:
+        doc = (await http.get(f"/documents/{published['document_id']}")).json()
+        assert doc["content_sha256"] == good.content_sha256
+        pdf = await http.get(published["pdf_path"])
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.headers["etag"] == f'"{published["pdf_sha256"]}"'
+        text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf.content, capture_output=True, check=True).stdout.decode()
+        assert STUDENT_NAME in text
+        assert (await http.get(f"/records/{bad.record_id}/documents")).json()["documents"] == []
+        missing = await http.get("/documents/HB-2024-0000-0000-0000")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found"
+
+        async def versions():  # type: ignore[no-untyped-def]
+            return (await http.get(f"/records/{good.record_id}/documents")).json()["documents"]
+
+        assert len(await eventually(versions)) == 1
+    again = await read_topic(local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name, until=lambda m: len(mine(m)) >= 1)
+    assert len(mine(again)) == 1

@@ -1,0 +1,115 @@
+"""Signed records for the publishing tests, signed with a development PKI (fictional people)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from hocba_contracts import Envelope
+from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
+from hocba_publishing.domain.model import PublishedDocument
+from hocba_runtime.canonical import canonical_bytes, sha256_hex
+from hocba_runtime.cms import sign_detached
+from hocba_runtime.devpki import DevPKI
+
+STUDENT_NAME = "Nguyễn Thị Ánh Tuyết"
+
+
+def document(student_id: str | None = None, version: int = 1) -> dict[str, Any]:
+    sid = student_id or f"HS{uuid.uuid4().int % 10**8:08d}"
+    return {
+        "document_type": "hocba.year_record", "format_version": 1,
+        "record_id": f"{sid}.2024-2025", "record_version": version, "school_year": "2024-2025",
+        "student": {"student_id": sid, "citizen_id": "079318004321", "full_name": STUDENT_NAME,
+                    "date_of_birth": "2018-11-20", "sex": "female", "ethnicity": "Kinh", "place_of_birth": "Đồng Nai",
+                    "parents": [{"relation": "mother", "full_name": "Trương Thị Hằng", "occupation": "Giáo viên", "phone": None}]},
+        "school": {"school_id": "079-TH-P", "name": "Trường Tiểu học Đinh Tiên Hoàng", "level": "primary",
+                   "province_code": "079", "province_name": "Thành phố Hồ Chí Minh", "district": "Quận Bình Thạnh",
+                   "principal": {"staff_id": "HT-P", "full_name": "Lâm Quốc Hùng"}},
+        "class_info": {"class_id": "079-TH-P-5A", "school_id": "079-TH-P", "school_year": "2024-2025", "grade": 5,
+                       "name": "5A", "homeroom_teacher": {"staff_id": "GV-P", "full_name": "Đỗ Thị Ngọc Diệp"}},
+        "subjects": [{"subject_code": "TV", "subject_name": "Tiếng Việt", "rating": "T", "rating_label": "Hoàn thành tốt",
+                      "score": 10.0, "comment": "Đọc diễn cảm, viết đúng chính tả."}],
+        "result": {"level": "hoan_thanh_xuat_sac", "level_label": "Hoàn thành xuất sắc", "completed_programme": True,
+                   "rules": "test"},
+        "closed_at": "2025-05-30T08:00:00Z",
+    }
+
+
+def signed_record(pki: DevPKI, doc: dict[str, Any] | None = None) -> RecordSigned:
+    doc = doc or document()
+    content = canonical_bytes(doc)
+    sigs = []
+    for role, sid, name in (("homeroom_teacher", "GV-P", "Đỗ Thị Ngọc Diệp"), ("principal", "HT-P", "Lâm Quốc Hùng")):
+        identity = pki.load_identity(sid) or pki.issue(sid, name)
+        sigs.append(DocumentSignature(role=role, signer_id=sid, signer_name=name, signed_at=datetime.now(UTC),
+                                      cms=base64.b64encode(sign_detached(content, identity)).decode()))
+    return RecordSigned(record_id=doc["record_id"], record_version=doc["record_version"],
+                        student_id=doc["student"]["student_id"], document=doc, content_sha256=sha256_hex(content),
+                        signatures=tuple(sigs))
+
+
+class FakeTx:
+    def __init__(self, store: FakeStore, duplicate: bool) -> None:
+        self.s = store
+        self.duplicate = duplicate
+
+    async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+        self.s.pending.append((topic, envelope))
+
+    async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
+        return next((d for d in self.s.docs.values() if (d.record_id, d.record_version) == (record_id, record_version)), None)
+
+    async def latest(self, record_id: str) -> PublishedDocument | None:
+        mine = sorted((d for d in self.s.docs.values() if d.record_id == record_id), key=lambda d: d.record_version)
+        return mine[-1] if mine else None
+
+    async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
+        assert doc.document_id not in self.s.docs, "documents are immutable"
+        self.s.docs[doc.document_id] = doc
+        self.s.pdfs[doc.document_id] = pdf
+
+
+class FakeStore:
+    """In-memory unit of work and reader with the Mongo adapter's semantics."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, PublishedDocument] = {}
+        self.pdfs: dict[str, bytes] = {}
+        self.rejections: dict[str, str] = {}
+        self.processed: set[str] = set()
+        self.emitted: list[tuple[str, Envelope[Any]]] = []
+        self.pending: list[tuple[str, Envelope[Any]]] = []
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
+        saved = (copy.copy(self.docs), copy.copy(self.pdfs))
+        self.pending = []
+        try:
+            yield FakeTx(self, processing is not None and processing in self.processed)
+        except BaseException:
+            self.docs, self.pdfs = saved
+            raise
+        if processing is not None:
+            self.processed.add(processing)
+        self.emitted.extend(self.pending)
+
+    async def document(self, document_id: str) -> PublishedDocument | None:
+        return self.docs.get(document_id)
+
+    async def pdf(self, document_id: str) -> bytes | None:
+        return self.pdfs.get(document_id)
+
+    async def for_record(self, record_id: str) -> list[PublishedDocument]:
+        return sorted((d for d in self.docs.values() if d.record_id == record_id), key=lambda d: d.record_version)
+
+    async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
+        return await FakeTx(self, False).find(record_id, record_version)
+
+    async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None:
+        self.rejections[f"{record_id}:{record_version}"] = reason

@@ -1,0 +1,101 @@
+"""Publishing: document ids, verification before publication, immutability, the PDF's text."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from publishing_fixtures import STUDENT_NAME, FakeStore, document, signed_record  # noqa: E402
+
+from hocba_contracts.payloads.publishing import RecordPublished  # noqa: E402
+from hocba_publishing.adapters.trust import TrustListVerifier  # noqa: E402
+from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
+from hocba_publishing.application.use_cases import PublishingService  # noqa: E402
+from hocba_publishing.domain.model import NotPublishable, document_id  # noqa: E402
+from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
+from hocba_runtime.cms import TrustList  # noqa: E402
+from hocba_runtime.devpki import DevPKI  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+
+class TextRenderer:
+    """Records what it was asked to render (the real renderer is tested below)."""
+
+    def render(self, document, document_id, content_sha256, signatures):  # type: ignore[no-untyped-def]
+        return f"{document_id}:{content_sha256}".encode()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
+    p = DevPKI(tmp_path_factory.mktemp("pub-pki"))
+    p.create()
+    return p
+
+
+def test_document_id_is_deterministic_readable_and_distinct() -> None:
+    a = document_id("HS1.2024-2025", 1, "2024-2025")
+    assert a == document_id("HS1.2024-2025", 1, "2024-2025")
+    assert a != document_id("HS1.2024-2025", 2, "2024-2025")
+    assert a.startswith("HB-2024-") and len(a) == len("HB-2024-XXXX-XXXX-XXXX")
+    assert not set(a[8:].replace("-", "")) & set("ILOU")
+    ids = {document_id(f"HS{i}.2024-2025", 1, "2024-2025") for i in range(20_000)}
+    assert len(ids) == 20_000
+
+
+async def test_publishes_once_and_a_new_version_supersedes(pki: DevPKI) -> None:
+    store = FakeStore()
+    service = PublishingService(store, store, TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)])), TextRenderer())
+    signed = signed_record(pki)
+    first = await service.publish(signed)
+    assert first is not None and await service.publish(signed) is None
+    assert len(store.emitted) == 1 and isinstance(store.emitted[0][1].data, RecordPublished)
+    doc2 = document(signed.student_id, version=2)
+    second = await service.publish(signed_record(pki, doc2))
+    assert second is not None and second.supersedes == first.document_id
+    assert store.docs[first.document_id] == first  # untouched
+
+
+@pytest.mark.parametrize("change", ["content", "hash", "signature", "untrusted"])
+async def test_refuses_what_does_not_verify_and_stores_nothing(pki: DevPKI, tmp_path: Path, change: str) -> None:
+    store = FakeStore()
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    signed = signed_record(pki)
+    if change == "content":
+        # Altered after signing, with the hash recomputed to match: the signatures catch it.
+        signed.document["result"]["level_label"] = "Hoàn thành"
+        signed = signed.model_copy(update={"content_sha256": sha256_hex(canonical_bytes(signed.document))})
+        expected = "tampered"
+    elif change == "hash":
+        signed = signed.model_copy(update={"content_sha256": "0" * 64})
+        expected = "tampered"
+    elif change == "signature":
+        signed = signed.model_copy(update={"signatures": signed.signatures[:1]})
+        expected = "missing_signature"
+    else:
+        other = DevPKI(tmp_path / "other")
+        other.create()
+        trust = TrustList.from_pem_files([str(other.root_file)])
+        expected = "untrusted"
+    service = PublishingService(store, store, TrustListVerifier(trust), TextRenderer())
+    with pytest.raises(NotPublishable) as refused:
+        await service.publish(signed)
+    assert refused.value.reason == expected
+    assert store.docs == {} and store.emitted == []
+    assert list(store.rejections.values()) == [expected]
+
+
+def test_pdf_carries_vietnamese_text_with_diacritics() -> None:
+    doc = document()
+    renderer = WeasyPrintRenderer("http://lookup.example")
+    pdf = renderer.render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [
+        {"role": "homeroom_teacher", "signer_id": "GV-P", "signer_name": "Đỗ Thị Ngọc Diệp", "signed_at": "2025-05-30T08:00:00+00:00"}])
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    for expected in (STUDENT_NAME, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "HỌC BẠ", "Hoàn thành xuất sắc",
+                     "Đỗ Thị Ngọc Diệp", "Đã ký số", "HB-2024-ABCD-EFGH-JKMN", "hoàn thành chương trình tiểu học",
+                     "20/11/2018", "http://lookup.example/verify/HB-2024-ABCD-EFGH-JKMN"):
+        assert expected in text, expected
