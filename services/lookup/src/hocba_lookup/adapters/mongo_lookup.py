@@ -1,0 +1,72 @@
+"""The lookup's read model in MongoDB: one document per published record, indexed by the HMAC key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import UTC
+from typing import Any
+
+from pymongo import ASCENDING
+
+from hocba_lookup.domain.model import PublishedEntry
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+
+
+async def ensure_indexes(mongo: Mongo) -> None:
+    await mongo.db.published.create_index([("lookup_key", ASCENDING)])
+    await mongo.db.published.create_index([("supersedes", ASCENDING)])
+
+
+def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
+    if d is None:
+        return None
+    fields = {k: v for k, v in d.items() if k not in ("_id", "lookup_key")}
+    if fields["published_at"].tzinfo is None:
+        fields["published_at"] = fields["published_at"].replace(tzinfo=UTC)
+    return PublishedEntry(**fields)
+
+
+class MongoLookupTx:
+    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
+        self.db = mongo.db
+        self.tx = tx
+
+    @property
+    def duplicate(self) -> bool:
+        return self.tx.duplicate
+
+    async def upsert(self, entry: PublishedEntry, key: str) -> None:
+        doc = {"_id": entry.document_id, **asdict(entry), "lookup_key": key}
+        await self.db.published.replace_one({"_id": entry.document_id}, doc, upsert=True, session=self.tx.session)
+
+    async def mark_superseded(self, document_id: str, by: str) -> None:
+        await self.db.published.update_one({"_id": document_id}, {"$set": {"superseded_by": by}}, session=self.tx.session)
+
+    async def superseding(self, document_id: str) -> str | None:
+        doc = await self.db.published.find_one({"supersedes": document_id}, {"_id": 1}, session=self.tx.session)
+        return str(doc["_id"]) if doc else None
+
+
+class MongoLookupUnitOfWork:
+    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
+        self.mongo = mongo
+        self.uow = uow
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoLookupTx]:
+        async with self.uow(processing) as tx:
+            yield MongoLookupTx(self.mongo, tx)
+
+
+class MongoLookupReader:
+    def __init__(self, mongo: Mongo) -> None:
+        self.db = mongo.db
+
+    async def by_key(self, key: str) -> list[PublishedEntry]:
+        return [e for d in [x async for x in self.db.published.find({"lookup_key": key})] if (e := _entry(d))]
+
+    async def by_id(self, document_id: str) -> PublishedEntry | None:
+        return _entry(await self.db.published.find_one({"_id": document_id}))

@@ -1,0 +1,29 @@
+"""What the lookup use cases need from the outside world."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from hocba_lookup.domain.model import PublishedEntry, Verification
+
+
+class RecordVerifier(Protocol):
+    def verify(self, document: dict[str, Any], content_sha256: str, signatures: list[dict[str, Any]]) -> Verification: ...
+
+
+class LookupTx(Protocol):
+    duplicate: bool
+
+    async def upsert(self, entry: PublishedEntry, key: str) -> None: ...
+    async def mark_superseded(self, document_id: str, by: str) -> None: ...
+    async def superseding(self, document_id: str) -> str | None: ...
+
+
+class LookupUnitOfWork(Protocol):
+    def __call__(self, processing: str | None = None) -> AbstractAsyncContextManager[LookupTx]: ...
+
+
+class LookupReader(Protocol):
+    async def by_key(self, key: str) -> list[PublishedEntry]: ...
+    async def by_id(self, document_id: str) -> PublishedEntry | None: ...

@@ -1,0 +1,30 @@
+"""Lookup's Kafka subscriber: published records into the read model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from hocba_contracts.catalog import topic_envelope
+from hocba_contracts.payloads.publishing import RecordPublished
+from hocba_contracts.topics import PUBLISHING_EVENTS
+from hocba_lookup.application.use_cases import LookupService
+from hocba_runtime.kafka import retrying, subscriber_options
+from hocba_runtime.settings import ServiceSettings
+
+PublishingEvent = topic_envelope(PUBLISHING_EVENTS.name)
+
+
+def register(broker: KafkaBroker, settings: ServiceSettings, service: LookupService) -> None:
+    @broker.subscriber(PUBLISHING_EVENTS.name, title="lookup-projection",
+                       description="Published records for the parent portal and verification.",
+                       **subscriber_options(settings, "projection"))
+    @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
+    async def on_published(event: PublishingEvent) -> None:  # type: ignore[valid-type]
+        await handle(service, event)
+
+
+async def handle(service: LookupService, event: Any) -> None:
+    if isinstance(event.data, RecordPublished):
+        await service.project(event.data, cause=event)

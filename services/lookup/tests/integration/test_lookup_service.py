@@ -1,0 +1,74 @@
+"""The lookup service against the real local broker and database."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from lookup_fixtures import BORN, NAME, published  # noqa: E402
+
+from hocba_contracts import make_envelope  # noqa: E402
+from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
+from hocba_lookup.bootstrap import build  # noqa: E402
+from hocba_lookup.config import LookupSettings  # noqa: E402
+from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_runtime.testing import LocalInfra, eventually, produce  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
+    p = DevPKI(tmp_path_factory.mktemp("lookup-int-pki"))
+    p.create()
+    return p
+
+
+@pytest.fixture
+async def lookup(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
+    svc = build(LookupSettings(
+        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
+        mongo_database=unique_db("lookup"), consumer_session_timeout_ms=6000,
+        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        trust_roots=[str(pki.root_file)], lookup_secret="integration-secret-0123456789",
+        publishing_public_url="http://publishing.test",
+    ))
+    await svc.runtime.start()
+    yield svc
+    await svc.runtime.stop()
+
+
+async def test_published_record_is_found_verified_and_shown_in_the_portal(lookup, local_infra, pki) -> None:  # type: ignore[no-untyped-def]
+    rec = published(pki, citizen_id="079314055501")
+    await produce(local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name, [make_envelope(rec, source="hocba/publishing")])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=lookup.app), base_url="http://t") as http:
+        async def found():  # type: ignore[no-untyped-def]
+            r = await http.post("/api/lookup", json={"citizen_id": "079314055501", "date_of_birth": BORN.isoformat()})
+            return r.json()["documents"]
+
+        docs = await eventually(found, timeout=30)
+        assert docs[0]["document_id"] == rec.document_id and docs[0]["student_name"] == NAME
+        assert docs[0]["pdf_url"] == f"http://publishing.test{rec.pdf_path}"
+        full = (await http.get(f"/api/documents/{rec.document_id}")).json()
+        assert full["verification"]["valid"] is True and full["status"] == "published"
+
+        bad = await http.post("/api/lookup", json={"citizen_id": "07931", "date_of_birth": "28/02/2014"})
+        assert bad.status_code == 422
+        fields = {d["field"] for d in bad.json()["error"]["details"]}
+        assert fields == {"citizen_id", "date_of_birth"} and "07931" not in bad.text
+
+        page = await http.get("/")
+        assert page.status_code == 200 and "Tra cứu học bạ số" in page.text
+        results = await http.post("/tra-cuu", data={"citizen_id": "079314055501", "date_of_birth": "28/02/2014"})
+        assert results.status_code == 200 and NAME in results.text and rec.document_id in results.text
+        wrong = await http.post("/tra-cuu", data={"citizen_id": "1234", "date_of_birth": "hôm qua"})
+        assert wrong.status_code == 422 and "12 chữ số" in wrong.text
+        verify = await http.get(f"/verify/{rec.document_id}")
+        assert "Hợp lệ" in verify.text and "Không hợp lệ" not in verify.text and NAME in verify.text
+        missing = await http.get("/verify/HB-2024-0000-0000-0000")
+        assert missing.status_code == 404
+        assert (await http.get("/api/documents/HB-2024-0000-0000-0000")).json()["error"]["code"] == "document_not_found"

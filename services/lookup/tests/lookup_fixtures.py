@@ -1,0 +1,89 @@
+"""Published records for the lookup tests, signed with a development PKI (fictional people)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from hocba_contracts.payloads.publishing import RecordPublished
+from hocba_contracts.payloads.signing import DocumentSignature
+from hocba_lookup.domain.model import PublishedEntry
+from hocba_runtime.canonical import canonical_bytes, sha256_hex
+from hocba_runtime.cms import SigningIdentity, sign_detached
+from hocba_runtime.devpki import DevPKI
+
+NAME = "Trịnh Thị Thanh Thảo"
+BORN = date(2014, 2, 28)
+
+
+def published(pki: DevPKI, citizen_id: str | None = None, version: int = 1, supersedes: str | None = None,
+              teacher: SigningIdentity | None = None, student_id: str | None = None) -> RecordPublished:
+    sid = student_id or f"HS{uuid.uuid4().int % 10**8:08d}"
+    cid = citizen_id or f"0793140{uuid.uuid4().int % 10**5:05d}"
+    doc: dict[str, Any] = {
+        "document_type": "hocba.year_record", "format_version": 1, "record_id": f"{sid}.2024-2025",
+        "record_version": version, "school_year": "2024-2025",
+        "student": {"student_id": sid, "citizen_id": cid, "full_name": NAME, "date_of_birth": BORN.isoformat(),
+                    "sex": "female", "ethnicity": "Kinh", "place_of_birth": "Thanh Hóa", "parents": []},
+        "school": {"school_id": "079-TH-L", "name": "Trường Tiểu học Hòa Bình", "level": "primary", "province_code": "079",
+                   "province_name": "Thành phố Hồ Chí Minh", "district": "Quận 1",
+                   "principal": {"staff_id": "HT-L", "full_name": "Bùi Văn Lộc"}},
+        "class_info": {"class_id": "079-TH-L-5B", "school_id": "079-TH-L", "school_year": "2024-2025", "grade": 5,
+                       "name": "5B", "homeroom_teacher": {"staff_id": "GV-L", "full_name": "Mai Thị Yến"}},
+        "subjects": [{"subject_code": "TOAN", "subject_name": "Toán", "rating": "T", "rating_label": "Hoàn thành tốt",
+                      "score": 9.0, "comment": ""}],
+        "result": {"level": "hoan_thanh_tot", "level_label": "Hoàn thành tốt", "completed_programme": True, "rules": "t"},
+        "closed_at": "2025-05-30T08:00:00Z",
+    }
+    content = canonical_bytes(doc)
+    sigs = []
+    for role, staff, name, ident in (("homeroom_teacher", "GV-L", "Mai Thị Yến", teacher), ("principal", "HT-L", "Bùi Văn Lộc", None)):
+        identity = ident or pki.load_identity(staff) or pki.issue(staff, name)
+        sigs.append(DocumentSignature(role=role, signer_id=staff, signer_name=name, signed_at=datetime.now(UTC),
+                                      cms=base64.b64encode(sign_detached(content, identity)).decode()))
+    return RecordPublished(
+        document_id=f"HB-2024-{uuid.uuid4().hex[:4].upper()}-{version:04d}-TEST", record_id=doc["record_id"],
+        record_version=version, student_id=sid, document=doc, content_sha256=sha256_hex(content),
+        signatures=tuple(sigs), pdf_sha256="0" * 64, pdf_path="/documents/x/pdf", published_at=datetime.now(UTC),
+        supersedes=supersedes)
+
+
+class FakeTx:
+    def __init__(self, store: FakeStore, duplicate: bool) -> None:
+        self.s = store
+        self.duplicate = duplicate
+
+    async def upsert(self, entry: PublishedEntry, key: str) -> None:
+        self.s.rows[entry.document_id] = (entry, key)
+
+    async def mark_superseded(self, document_id: str, by: str) -> None:
+        if document_id in self.s.rows:
+            entry, key = self.s.rows[document_id]
+            self.s.rows[document_id] = (dataclasses.replace(entry, superseded_by=by), key)
+
+    async def superseding(self, document_id: str) -> str | None:
+        return next((e.document_id for e, _ in self.s.rows.values() if e.supersedes == document_id), None)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[PublishedEntry, str]] = {}
+        self.processed: set[str] = set()
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
+        yield FakeTx(self, processing is not None and processing in self.processed)
+        if processing is not None:
+            self.processed.add(processing)
+
+    async def by_key(self, key: str) -> list[PublishedEntry]:
+        return [e for e, k in self.rows.values() if k == key]
+
+    async def by_id(self, document_id: str) -> PublishedEntry | None:
+        row = self.rows.get(document_id)
+        return row[0] if row else None
