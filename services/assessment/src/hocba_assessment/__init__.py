@@ -1,1 +1,1 @@
-"""placeholder until the service lands"""
+"""Hocba assessment service: subject marks, the evaluation rules, closing a class's year."""

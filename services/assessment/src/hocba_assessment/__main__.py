@@ -1,6 +1,7 @@
+from hocba_runtime.service import serve
+
 from hocba_assessment.bootstrap import build
 from hocba_assessment.config import AssessmentSettings
-from hocba_runtime.service import serve
 
 
 def main() -> None:

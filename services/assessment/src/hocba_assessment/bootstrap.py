@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from hocba_contracts.topics import ASSESSMENT_EVENTS
+from hocba_runtime.service import ServiceRuntime, create_app
+from hocba_runtime.uow import MongoUnitOfWork
 
 from hocba_assessment.adapters.mongo_assessment import (
     MongoAssessmentReader,
@@ -14,9 +17,6 @@ from hocba_assessment.adapters.mongo_assessment import (
 from hocba_assessment.application.use_cases import AssessmentService
 from hocba_assessment.config import AssessmentSettings
 from hocba_assessment.entrypoints import http, kafka
-from hocba_contracts.topics import ASSESSMENT_EVENTS
-from hocba_runtime.service import ServiceRuntime, create_app
-from hocba_runtime.uow import MongoUnitOfWork
 
 DESCRIPTION = ("Subject assessments from school systems (HTTP or Kafka), the Ministry's evaluation rules, "
                "and closing a class's year into locked year records.")

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeStore, full_year, klass, mark, school, student  # noqa: E402
-
 from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
+from hocba_assessment.domain.model import ClassClosed  # noqa: E402
 from hocba_assessment.domain.rules import SubjectMark, check_mark, subjects_for, year_level  # noqa: E402
 from hocba_contracts.payloads.assessment import YearRecordClosed  # noqa: E402
 
@@ -103,8 +103,11 @@ async def test_close_emits_one_record_per_student_once_and_locks_the_class() -> 
     levels = {r.student.student_id: r.result.level for r in records}
     assert levels == {a.student_id: "hoan_thanh_xuat_sac", b.student_id: "hoan_thanh"}
     assert records[0].subjects[0].subject_name == "Tiếng Việt"
-    late = await service.submit([mark(cls, a.student_id, "TOAN", "H", 5)])
-    assert late.accepted == 0 and late.rejected[0].field == "class_id"
+    other = klass(grade=1)
+    with pytest.raises(ClassClosed) as refused:
+        await service.submit([mark(other, a.student_id, "TOAN", "T", 9), mark(cls, a.student_id, "TOAN", "H", 5)])
+    assert refused.value.code == "class_closed" and cls.class_id in str(refused.value)
+    assert not [m for m in store.marks.values() if m.class_id == other.class_id]  # the whole batch is refused
 
 
 async def test_enrollment_arriving_after_the_close_still_gets_its_record() -> None:

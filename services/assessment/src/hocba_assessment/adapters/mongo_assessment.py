@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import UTC
 from typing import Any
 
-from pymongo import ASCENDING
-
-from hocba_assessment.application.ports import Closure, LockedRecord, Mark, RosterEntry
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+from pymongo import ASCENDING
+
+from hocba_assessment.application.ports import Closure, LockedRecord, Mark, RosterEntry
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -36,8 +37,6 @@ def _closure(doc: dict[str, Any] | None) -> Closure | None:
         return None
     closed_at = doc["closed_at"]
     if closed_at.tzinfo is None:
-        from datetime import UTC
-
         closed_at = closed_at.replace(tzinfo=UTC)
     return Closure(doc["class_id"], doc["school_year"], doc["requested_by"], closed_at)
 

@@ -4,6 +4,8 @@ Business rules:
 - a mark is keyed by class, year, student, subject and period; re-sending it changes nothing,
   sending a new value replaces the old one until the class is closed;
 - each item of a batch is checked on its own: a bad item is reported, the good ones are stored;
+- marks for a class whose year is closed are refused as a whole (Conflict "class_closed"):
+  a closed year changes only through an unlock, never by a late batch;
 - closing a class locks it and emits one year record per enrolled student who has end-of-year
   marks; a record is emitted once (locked records are never emitted again);
 - the roster comes from records' events and may arrive after the close: a student enrolled in a
@@ -16,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hocba_contracts import Envelope, make_envelope
+from hocba_contracts import Envelope, follow_up, make_envelope
 from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.topics import ASSESSMENT_EVENTS
+
 from hocba_assessment.application.ports import (
     AssessmentTx,
     AssessmentUnitOfWork,
@@ -56,15 +59,18 @@ class AssessmentService:
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
             return make_envelope(data, source=SOURCE)
-        return make_envelope(data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id)
+        return follow_up(cause, data, source=SOURCE)
 
     async def submit(self, items: list[ev.SubjectAssessmentSubmitted], cause: Envelope[Any] | None = None) -> BatchResult:
-        """Store the valid items of a batch; report each invalid one by student, subject and field."""
+        """Store the valid items of a batch; report each invalid one by student, subject and field.
+
+        Raises ClassClosed (nothing stored) when an item targets a class whose year is closed."""
         result = BatchResult()
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate:
                 result.unchanged = len(items)
                 return result
+            await self._refuse_closed(tx, {(item.class_id, item.school_year) for item in items})
             for index, item in enumerate(items):
                 problems = await self._check(tx, item)
                 if problems:
@@ -82,10 +88,13 @@ class AssessmentService:
                 result.accepted += 1
         return result
 
+    async def _refuse_closed(self, tx: AssessmentTx, classes: set[tuple[str, str]]) -> None:
+        closed = sorted([f"{c} ({y})" for c, y in classes if await tx.closure(c, y) is not None])
+        if closed:
+            raise ClassClosed(f"class {', '.join(closed)} has closed its school year; no marks are taken after "
+                              "the close (corrections go through an unlock by the school administrator)")
+
     async def _check(self, tx: AssessmentTx, item: ev.SubjectAssessmentSubmitted) -> list[rules.Problem]:
-        if await tx.closure(item.class_id, item.school_year) is not None:
-            return [rules.Problem("class_id", f"class {item.class_id} has closed its {item.school_year} year; "
-                                  "corrections go through an unlock by the school administrator")]
         grade = await tx.class_grade(item.class_id)
         return rules.check_mark(grade, item.subject_code, item.period, item.rating, item.score)
 
@@ -152,8 +161,3 @@ class AssessmentService:
                                    level, rules.LEVEL_LABELS[level]))
         await tx.emit(ASSESSMENT_EVENTS.name, self._announce(record, cause))
         return True
-
-    async def check_open(self, class_id: str, school_year: str) -> None:
-        async with self.uow() as tx:
-            if await tx.closure(class_id, school_year) is not None:
-                raise ClassClosed(f"class {class_id} has closed its {school_year} year")

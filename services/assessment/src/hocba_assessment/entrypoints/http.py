@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
+from hocba_contracts.payloads.common import Code, SchoolYear
 from pydantic import BaseModel, Field
 
 from hocba_assessment.application.ports import AssessmentReader
 from hocba_assessment.application.use_cases import AssessmentService
-from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
-from hocba_contracts.payloads.common import Code, SchoolYear
 
 router = APIRouter(tags=["assessment"])
 

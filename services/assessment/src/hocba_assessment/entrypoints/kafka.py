@@ -6,15 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-
-from hocba_assessment.application.ports import RosterEntry
-from hocba_assessment.application.use_cases import AssessmentService
 from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.payloads import records as rec
 from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_EVENTS
 from hocba_runtime.kafka import PermanentError, retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
+
+from hocba_assessment.application.ports import RosterEntry
+from hocba_assessment.application.use_cases import AssessmentService
+from hocba_assessment.domain.model import ClassClosed
 
 IngestEvent = topic_envelope(ASSESSMENT_INGEST.name)
 RecordsEvent = topic_envelope(RECORDS_EVENTS.name)
@@ -46,7 +47,10 @@ async def handle_records_event(service: AssessmentService, event: Any) -> None:
 async def handle_ingest(service: AssessmentService, event: Any) -> None:
     data = event.data
     if isinstance(data, ev.SubjectAssessmentSubmitted):
-        result = await service.submit([data], cause=event)
+        try:
+            result = await service.submit([data], cause=event)
+        except ClassClosed as exc:
+            raise PermanentError(str(exc)) from exc
         if result.rejected:
             problems = "; ".join(f"{r.field}: {r.problem}" for r in result.rejected)
             raise PermanentError(f"assessment for student {data.student_id}, subject {data.subject_code} "
