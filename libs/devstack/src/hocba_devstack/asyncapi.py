@@ -11,6 +11,8 @@ import importlib
 import os
 from pathlib import Path
 
+import yaml
+
 from hocba_devstack.stack import SERVICES
 
 DOCS_DIR = Path(__file__).resolve().parents[4] / "docs" / "asyncapi"
@@ -18,12 +20,16 @@ DOCS_DIR = Path(__file__).resolve().parents[4] / "docs" / "asyncapi"
 
 def render(service: str) -> str:
     # Documents must not depend on the environment they are generated in.
-    for key in [k for k in os.environ if k.startswith("HOCBA_")]:
-        del os.environ[key]
-    bootstrap = importlib.import_module(f"hocba_{service}.bootstrap")
-    built = bootstrap.build()
-    spec = built.runtime.asyncapi(f"Hocba {service}", bootstrap.DESCRIPTION).to_specification()
-    return str(spec.to_yaml())
+    saved = {k: os.environ.pop(k) for k in [k for k in os.environ if k.startswith("HOCBA_")]}
+    try:
+        bootstrap = importlib.import_module(f"hocba_{service}.bootstrap")
+        built = bootstrap.build()
+        spec = built.runtime.asyncapi(f"Hocba {service}", bootstrap.DESCRIPTION).to_specification()
+        built.runtime.mongo.close()
+        # Channel order follows FastStream's internal sets: sort keys so the file is stable.
+        return yaml.safe_dump(yaml.safe_load(spec.to_yaml()), sort_keys=True, allow_unicode=True, width=100)
+    finally:
+        os.environ.update(saved)
 
 
 def write_all(directory: Path = DOCS_DIR) -> list[Path]:

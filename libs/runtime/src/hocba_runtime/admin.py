@@ -1,21 +1,50 @@
-"""`python -m hocba_runtime.admin ensure-topics --bootstrap HOST:PORT`: create Hocba's topics and
-their dead-letter topics where missing (the deployment's init job; the local stack does the same)."""
+"""Topic administration for deployments.
+
+`python -m hocba_runtime.admin ensure-topics --bootstrap HOST:PORT` creates Hocba's topics and
+their dead-letter topics where missing (compose's init job; the local stack does the same).
+`python -m hocba_runtime.admin topics-spec` prints the topic specification kept in
+deploy/topics.yaml, generated from the contracts' registry.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 
+from hocba_contracts import TOPICS
 from hocba_runtime.kafka import ensure_topics
+
+
+def topics_spec() -> str:
+    """The topic registry as YAML (no YAML library needed: the shape is fixed)."""
+    lines = ["# Generated from hocba_contracts.topics by `python -m hocba_runtime.admin topics-spec`.",
+             "# Do not edit: change the registry and regenerate (a test compares the two).", "topics:"]
+    for spec in TOPICS:
+        lines += [
+            f"  - name: {spec.name}",
+            f"    owner: {spec.owner}",
+            f"    key: {json.dumps(spec.key, ensure_ascii=False)}",
+            f"    partitions: {spec.partitions}",
+            f"    ingest: {str(spec.ingest).lower()}",
+            f"    dead_letter: {spec.dead_letter}",
+            f"    description: {json.dumps(spec.description, ensure_ascii=False)}",
+            "    events:",
+            *(f"      - {e.event_type} v{e.version}" for e in spec.events),
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hocba-admin")
-    parser.add_argument("command", choices=["ensure-topics"])
-    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("command", choices=["ensure-topics", "topics-spec"])
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the broker")
     args = parser.parse_args(argv)
+    if args.command == "topics-spec":
+        print(topics_spec(), end="")
+        return 0
     deadline = time.monotonic() + args.wait
     while True:
         try:

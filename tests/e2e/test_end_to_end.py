@@ -1,0 +1,211 @@
+"""End to end, as a school system and a parent use Hocba: events in, verified records out."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import httpx
+import pytest
+from hocba_contracts import make_envelope
+from hocba_contracts.payloads import assessment as asm
+from hocba_contracts.payloads import records as rec
+from hocba_contracts.topics import ASSESSMENT_INGEST, PUBLISHING_EVENTS, RECORDS_INGEST
+from hocba_devstack import client, demo, smoke
+from hocba_devstack.stack import Stack
+from hocba_runtime.testing import eventually, read_topic
+
+pytestmark = pytest.mark.e2e
+
+
+async def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Everything on `topic` up to its current end."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        end = await consumer.end_offsets(parts)
+        seen: list[Any] = []
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end[tp] for tp in parts])
+
+        while await behind():
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                seen.extend(batch)
+        return seen
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: Any, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer._client.cluster.partitions_for_topic(topic) or set()
+
+
+def pdf_text(pdf: bytes) -> str:
+    return subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+
+
+async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese_pdf(stack: Stack) -> None:
+    records, assessments, student = smoke.events(uuid.uuid4().hex[:8])
+    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source="e2e") for p in records])
+    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source="e2e") for p in assessments])
+
+    person = (student.citizen_id, student.date_of_birth)
+    found = await client.wait_verified(stack.url("lookup"), [person], timeout=120)
+    doc = found[person]
+    assert doc["verification"]["valid"] is True
+    assert {s["role"] for s in doc["verification"]["signatures"]} >= {"homeroom_teacher", "principal"}
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        listed = (await http.post(stack.url("lookup") + "/api/lookup",
+                                  json={"citizen_id": student.citizen_id, "date_of_birth": str(student.date_of_birth)})).json()
+        summary = listed["documents"][0]
+        assert summary["document_id"] == doc["document_id"]
+        pdf = await http.get(summary["pdf_url"])
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        page = await http.get(stack.url("lookup") + f"/verify/{doc['document_id']}")
+        assert "Hợp lệ" in page.text and student.full_name in page.text
+    text = pdf_text(pdf.content)
+    assert student.full_name in text, "the PDF must carry the name with its Vietnamese diacritics"
+    assert doc["document_id"] in text
+
+
+async def test_one_trace_follows_a_request_from_http_through_kafka_to_the_lookup(stack: Stack) -> None:
+    run = uuid.uuid4().hex[:8]
+    records, assessments, student = smoke.events(run)
+    school, klass, reg, enrollment = records
+    traces: dict[str, str] = {}
+    async with httpx.AsyncClient(timeout=30) as http:
+        for path, body in (("/schools", school), ("/classes", klass), ("/students", reg), ("/enrollments", enrollment)):
+            r = await http.post(stack.url("records") + path, json=json.loads(body.model_dump_json()))
+            assert r.status_code < 300, (path, r.status_code, r.text)
+            traces["records"] = r.headers["traceparent"].split("-")[1]
+        items = [json.loads(a.model_dump_json()) for a in assessments if isinstance(a, asm.SubjectAssessmentSubmitted)]
+        r = await http.post(stack.url("assessment") + "/assessments", json={"items": items})
+        assert r.status_code == 200 and r.json()["accepted"] == len(items), r.text
+        r = await http.post(stack.url("assessment") + f"/classes/{klass.class_id}/close",
+                            json={"school_year": klass.school_year, "requested_by": klass.homeroom_teacher.staff_id})
+        assert r.status_code == 200, r.text
+        traces["assessment"] = r.headers["traceparent"].split("-")[1]
+
+    await client.wait_verified(stack.url("lookup"), [(student.citizen_id, student.date_of_birth)], timeout=120)
+
+    # The record leaves assessment when both the close and the enrollment (which reaches
+    # assessment through records' events) are in; whichever came last carries the trace on.
+    downstream = {"signing", "publishing", "lookup"}
+
+    def full_trace() -> set[str] | None:
+        spans = [json.loads(line) for line in stack.spans_file.read_text().splitlines() if line.strip()]
+        for origin, trace_id in traces.items():
+            services = {s["service"] for s in spans if s["trace_id"] == trace_id}
+            if {origin, "assessment"} | downstream <= services:
+                return services
+        return None
+
+    seen = await eventually(full_trace, timeout=20)
+    assert downstream <= seen
+
+
+async def test_malformed_ingest_event_is_dead_lettered_and_later_events_still_flow(stack: Stack) -> None:
+    run = uuid.uuid4().hex[:8]
+    records, _, student = smoke.events(run)
+    bad = json.loads(make_envelope(records[2], source="e2e").model_dump_json())
+    bad["data"]["citizen_id"] = "12345"  # not 12 digits
+    bad["id"] = f"bad-{run}"
+    producer_payloads = [b"{this is not json " + run.encode(), json.dumps(bad).encode()]
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+    await producer.start()
+    try:
+        for value in producer_payloads:
+            await producer.send_and_wait(RECORDS_INGEST.name, value, key=records[0].school_id.encode())
+    finally:
+        await producer.stop()
+    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source="e2e") for p in records])
+
+    def mine(msgs: list[Any]) -> list[Any]:
+        return [m for m in msgs if run.encode() in m.value]
+
+    dead = await read_topic(stack.kafka_bootstrap, RECORDS_INGEST.dead_letter, until=lambda m: len(mine(m)) >= 2, timeout=60)
+    for message in mine(dead):
+        headers = dict(message.headers)
+        assert headers.get("hocba-error"), "a dead letter says what was wrong"
+    errors = " ".join(dict(m.headers)["hocba-error"].decode() for m in mine(dead))
+    assert "citizen_id" in errors
+    assert "12345" not in errors, "personal data never goes into error headers"
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        async def registered() -> bool:
+            return (await http.get(stack.url("records") + f"/students/{student.student_id}")).status_code == 200
+
+        await eventually(registered, timeout=60)
+
+
+async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_nothing_twice(stack: Stack) -> None:
+    run = uuid.uuid4().hex[:8]
+    records, assessments, _ = smoke.events(run)
+    school, klass = records[0], records[1]
+    students = []
+    rng_events: list[Any] = [school, klass]
+    asm_events: list[Any] = []
+    import random
+
+    rng = random.Random(run)
+    count = 40
+    for n in range(count):
+        sid = f"HS-K{run}-{n:03d}"
+        s = demo.student_payload(rng, sid, school.school_id, klass.grade, klass.school_year)
+        students.append(s)
+        rng_events += [s, rec.EnrollmentSubmitted(student_id=sid, class_id=klass.class_id, school_id=school.school_id,
+                                                  school_year=klass.school_year)]
+        asm_events += demo.assessments_for(rng, klass.class_id, sid, klass.grade, klass.school_year)
+    asm_events.append(asm.ClassYearCloseRequested(class_id=klass.class_id, school_year=klass.school_year,
+                                                  requested_by=klass.homeroom_teacher.staff_id))
+    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source="e2e") for p in rng_events])
+    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source="e2e") for p in asm_events])
+
+    ids = {s.student_id for s in students}
+
+    def published(msgs: list[Any]) -> list[dict[str, Any]]:
+        out = []
+        for m in msgs:
+            body = json.loads(m.value)
+            if body["data"]["student_id"] in ids:
+                out.append(body)
+        return out
+
+    # Kill the publishing service (a consumer of signing's events) once some, not all, are out.
+    await read_topic(stack.kafka_bootstrap, PUBLISHING_EVENTS.name, until=lambda m: len(published(m)) >= 3, timeout=120)
+    stack.kill("publishing", signal.SIGKILL)
+    at_kill = published(await read_all(stack.kafka_bootstrap, PUBLISHING_EVENTS.name))
+    assert len({b["data"]["record_id"] for b in at_kill}) < count, "the kill must land in the middle of the stream"
+    stack.start_service("publishing")
+    stack.wait_ready(("publishing",))
+
+    people = [(s.citizen_id, s.date_of_birth) for s in students]
+    found = await client.wait_verified(stack.url("lookup"), people, timeout=240)
+    assert len(found) == count, "nothing lost"
+
+    events = published(await read_topic(stack.kafka_bootstrap, PUBLISHING_EVENTS.name,
+                                        until=lambda m: len({b["data"]["record_id"] for b in published(m)}) >= count))
+    documents_per_record: dict[str, set[str]] = defaultdict(set)
+    for body in events:
+        documents_per_record[body["data"]["record_id"]].add(body["data"]["document_id"])
+    assert len(documents_per_record) == count
+    assert all(len(d) == 1 for d in documents_per_record.values()), "one document per record, never two"
+    # A message the relay re-sent after the kill carries the same event id: consumers drop it.
+    assert len({b["id"] for b in events}) == count
+    async with httpx.AsyncClient(timeout=10) as http:
+        for record_id in list(documents_per_record)[:5]:
+            versions = (await http.get(stack.url("publishing") + f"/records/{record_id}/documents")).json()
+            assert len(versions["documents"] if isinstance(versions, dict) else versions) == 1
