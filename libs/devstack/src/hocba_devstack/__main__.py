@@ -54,7 +54,8 @@ def print_where(stack: Stack, data: demo.DemoData | None) -> None:
     print(f"\nParent portal: {stack.url('lookup')}/")
     if data:
         print("Try these demo lookups (synthetic students) in the portal, or:")
-        for s in data.students[:: max(1, len(data.students) // 3)][:3]:
+        picks = {0, len(data.students) // 2, len(data.students) - 1}  # a first-grader and fifth-graders
+        for s in (data.students[i] for i in sorted(picks)):
             print(f"  {s.full_name:<28} số định danh {s.citizen_id}  ngày sinh {s.date_of_birth:%d/%m/%Y}")
         s = data.students[0]
         print(f"  curl -s -X POST {stack.url('lookup')}/api/lookup -H 'content-type: application/json' "
