@@ -41,7 +41,7 @@ def mark(cls: ClassProfile, student_id: str, subject: str, rating: str | None = 
 
 
 def full_year(cls: ClassProfile, student_id: str, rating: str = "T", score: float = 9) -> list[SubjectAssessmentSubmitted]:
-    from hocba_assessment.domain.rules import has_periodic_test, subjects_for
+    from hocba_assessment.domain.primary import has_periodic_test, subjects_for
 
     return [mark(cls, student_id, code, rating, score if has_periodic_test(cls.grade, code) else None)
             for code in subjects_for(cls.grade)]

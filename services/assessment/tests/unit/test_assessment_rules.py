@@ -14,7 +14,7 @@ from assessment_fixtures import FakeStore, full_year, klass, mark, school, stude
 from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.domain.model import ClassClosed  # noqa: E402
-from hocba_assessment.domain.rules import SubjectMark, check_mark, subjects_for, year_level  # noqa: E402
+from hocba_assessment.domain.primary import SubjectMark, check_mark, subjects_for, year_level  # noqa: E402
 from hocba_contracts.payloads.assessment import YearRecordClosed  # noqa: E402
 
 pytestmark = pytest.mark.unit

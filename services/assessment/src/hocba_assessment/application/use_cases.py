@@ -30,7 +30,7 @@ from hocba_assessment.application.ports import (
     Mark,
     RosterEntry,
 )
-from hocba_assessment.domain import rules
+from hocba_assessment.domain import primary as rules
 from hocba_assessment.domain.model import ClassClosed, mark_key, record_id
 
 SOURCE = "hocba/assessment"
@@ -154,7 +154,7 @@ class AssessmentService:
                 for m in marks
             ),
             result=ev.YearResult(level=level, level_label=rules.LEVEL_LABELS[level],
-                                 completed_programme=rules.completes_programme(level), rules=rules.RULES),
+                                 completed_programme=rules.completes_grade(level), rules=rules.RULES),
             closed_at=closure.closed_at,
         )
         await tx.lock(LockedRecord(rid, 1, entry.student.student_id, closure.class_id, closure.school_year,

@@ -1,0 +1,223 @@
+"""Secondary school evaluation: Thông tư 22/2021/TT-BGDĐT (lower and upper secondary).
+
+Each rule is a small function citing its article. Scores are on the 10-point scale, a whole
+number or one decimal (Art. 6.3); averages are rounded half up to one decimal. Comment subjects are
+rated Đạt / Chưa đạt. Levels of academic result and conduct: Tốt, Khá, Đạt, Chưa đạt.
+
+Not read against the circular's own text on this machine (no copy reachable); where
+../shared/DOMAIN.md §6 says "verify", the docstring says what was assumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+RULES = "TT22/2021"
+LEVELS = ("chua_dat", "dat", "kha", "tot")
+LEVEL_LABELS = {"tot": "Tốt", "kha": "Khá", "dat": "Đạt", "chua_dat": "Chưa đạt"}
+ABSENCE_LIMIT = 45
+
+# Subjects assessed by comment (Art. 5.1.a); every other subject is scored (Art. 5.1.b).
+COMMENT_SUBJECTS = {
+    "GDTC": "Giáo dục thể chất", "NT": "Nghệ thuật", "AN": "Âm nhạc", "MT": "Mĩ thuật",
+    "GDDP": "Nội dung giáo dục của địa phương", "HDTN": "Hoạt động trải nghiệm, hướng nghiệp",
+}
+SCORED_SUBJECTS = {
+    "NV": "Ngữ văn", "TOAN": "Toán", "NN1": "Ngoại ngữ 1", "GDCD": "Giáo dục công dân",
+    "LSDL": "Lịch sử và Địa lí", "KHTN": "Khoa học tự nhiên", "CN": "Công nghệ", "TIN": "Tin học",
+    "LS": "Lịch sử", "DL": "Địa lí", "VL": "Vật lí", "HH": "Hóa học", "SH": "Sinh học",
+    "GDKTPL": "Giáo dục kinh tế và pháp luật", "GDQPAN": "Giáo dục quốc phòng và an ninh",
+}
+TENTH = Decimal("0.1")
+
+
+def round1(value: Decimal) -> Decimal:
+    """Round half up to one decimal, as averages are written (Art. 6.3, 10)."""
+    return value.quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
+def level_index(level: str) -> int:
+    return LEVELS.index(level)
+
+
+def is_comment_subject(code: str) -> bool:
+    return code in COMMENT_SUBJECTS
+
+
+def required_regular_scores(periods_per_year: int) -> int:
+    """Regular assessments (ĐĐGtx) per term (Art. 7.1.b): 2 for subjects of up to 35 periods a year,
+    3 for more than 35 up to 70, 4 above 70."""
+    if periods_per_year <= 0:
+        raise ValueError("periods per year must be positive")
+    if periods_per_year <= 35:
+        return 2
+    if periods_per_year <= 70:
+        return 3
+    return 4
+
+
+def check_score(value: float | Decimal) -> str | None:
+    """A score is 0-10, a whole number or one decimal (Art. 6.3). Returns what is wrong, if anything."""
+    d = Decimal(str(value))
+    if not Decimal(0) <= d <= Decimal(10):
+        return "score must be between 0 and 10"
+    if d != d.quantize(TENTH):
+        return "scores have at most one decimal (TT22/2021 Art. 6.3), e.g. 7.5"
+    return None
+
+
+class TooFewScores(ValueError):
+    """A term average needs every required assessment (Art. 7)."""
+
+
+def term_average(regular: Sequence[float | Decimal], mid: float | Decimal | None, end: float | Decimal | None,
+                 required_regular: int) -> Decimal:
+    """ĐTBmhk = (Σ ĐĐGtx + 2·ĐĐGgk + 3·ĐĐGck) / (number of ĐĐGtx + 5), one decimal (Art. 10.1).
+    The regular scores are summed, not averaged first."""
+    if len(regular) < required_regular:
+        raise TooFewScores(f"{len(regular)} regular scores, {required_regular} needed")
+    if mid is None or end is None:
+        raise TooFewScores("the mid-term and end-of-term scores are both needed")
+    total = sum((Decimal(str(r)) for r in regular), Decimal(0)) + 2 * Decimal(str(mid)) + 3 * Decimal(str(end))
+    return round1(total / Decimal(len(regular) + 5))
+
+
+def year_average(term1: Decimal, term2: Decimal) -> Decimal:
+    """ĐTBmcn = (ĐTBmhkI + 2·ĐTBmhkII) / 3, one decimal (Art. 10.2)."""
+    return round1((term1 + 2 * term2) / 3)
+
+
+def comment_subject_term(ratings: Sequence[bool], required: int) -> bool:
+    """A comment subject is Đạt for a term when the student has every required assessment and
+    each is Đạt (Art. 9.1.a; DOMAIN §6 asks to verify: assumed as written there)."""
+    return len(ratings) >= required and all(ratings)
+
+
+def comment_subject_year(term2: bool) -> bool:
+    """For the year, a comment subject's term II result stands (Art. 9.1.b)."""
+    return term2
+
+
+def _base_level(scored: Sequence[Decimal], comment: Sequence[bool]) -> str:
+    """Art. 9.2 without the adjustment of 9.3."""
+    failed_comments = sum(1 for ok in comment if not ok)
+    at_least = lambda bound: sum(1 for s in scored if s >= bound)  # noqa: E731
+    if failed_comments == 0 and all(s >= Decimal("6.5") for s in scored) and at_least(Decimal("8.0")) >= 6:
+        return "tot"
+    if failed_comments == 0 and all(s >= Decimal("5.0") for s in scored) and at_least(Decimal("6.5")) >= 6:
+        return "kha"
+    if failed_comments <= 1 and at_least(Decimal("5.0")) >= 6 and all(s >= Decimal("3.5") for s in scored):
+        return "dat"
+    return "chua_dat"
+
+
+def academic_level(scored: Mapping[str, Decimal], comment: Mapping[str, bool]) -> str:
+    """Academic result of a term or the year (Art. 9.2), from term or year averages:
+    - Tốt: every comment subject Đạt; every scored subject >= 6.5 and at least six >= 8.0;
+    - Khá: every comment subject Đạt; every scored subject >= 5.0 and at least six >= 6.5;
+    - Đạt: at most one comment subject Chưa đạt; at least six scored subjects >= 5.0; none < 3.5;
+    - Chưa đạt: otherwise.
+    Adjustment (Art. 9.3): when the result is two or more levels below what it would be but for one
+    single subject, it is raised to the adjacent level. "But for one subject" is read as: with that
+    subject at its best (10, or Đạt), everything else unchanged."""
+    scores = dict(scored)
+    comments = dict(comment)
+    level = _base_level(list(scores.values()), list(comments.values()))
+    best = level
+    for code in list(scores):
+        alt = _base_level([Decimal(10) if k == code else v for k, v in scores.items()], list(comments.values()))
+        best = max(best, alt, key=level_index)
+    for code in list(comments):
+        alt = _base_level(list(scores.values()), [True if k == code else v for k, v in comments.items()])
+        best = max(best, alt, key=level_index)
+    if level_index(best) - level_index(level) >= 2:
+        return LEVELS[level_index(level) + 1]
+    return level
+
+
+def conduct_year(term1: str, term2: str) -> str:
+    """Year conduct from the two terms (Art. 8.2):
+    - Tốt: term II Tốt and term I at least Khá;
+    - Khá: term II Khá and term I at least Đạt; or term II Đạt and term I Tốt; or term II Tốt and
+      term I Đạt or Chưa đạt;
+    - Đạt: term II Đạt and term I Khá, Đạt or Chưa đạt; or term II Khá and term I Chưa đạt;
+    - Chưa đạt: otherwise (term II Chưa đạt)."""
+    for t in (term1, term2):
+        if t not in LEVELS:
+            raise ValueError(f"conduct must be one of {', '.join(LEVELS)}")
+    i1 = level_index(term1)
+    if term2 == "tot":
+        return "tot" if i1 >= level_index("kha") else "kha"
+    if term2 == "kha":
+        return "kha" if i1 >= level_index("dat") else "dat"
+    if term2 == "dat":
+        return "kha" if term1 == "tot" else "dat"
+    return "chua_dat"
+
+
+def title(conduct: str, academic: str, year_averages: Mapping[str, Decimal]) -> str | None:
+    """Danh hiệu (Art. 15): Học sinh Xuất sắc: conduct Tốt, academic Tốt and at least six subjects
+    with a year average of 9.0 or more; Học sinh Giỏi: conduct Tốt and academic Tốt."""
+    if conduct != "tot" or academic != "tot":
+        return None
+    if sum(1 for v in year_averages.values() if v >= Decimal("9.0")) >= 6:
+        return "Học sinh Xuất sắc"
+    return "Học sinh Giỏi"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    outcome: str  # len_lop | kiem_tra_lai | ren_luyen_he | o_lai_lop
+    label: str
+    retake_subjects: tuple[str, ...] = ()
+
+
+PROMOTION_LABELS = {
+    "len_lop": "Được lên lớp",
+    "kiem_tra_lai": "Kiểm tra lại trong hè",
+    "ren_luyen_he": "Rèn luyện trong kỳ nghỉ hè",
+    "o_lai_lop": "Ở lại lớp",
+}
+
+
+def promotion(conduct: str, academic: str, days_absent: int,
+              year_averages: Mapping[str, Decimal], comment_year: Mapping[str, bool]) -> Promotion:
+    """Lên lớp (Art. 12.1): year conduct and academic result at least Đạt, and no more than 45
+    sessions absent (the circular counts "buổi"). Otherwise (Art. 12.2, 13, 14):
+    - more than 45 absent: ở lại lớp;
+    - academic Chưa đạt with conduct at least Đạt: summer retake of the scored subjects with a year
+      average below 5.0 and the comment subjects Chưa đạt;
+    - conduct Chưa đạt with academic at least Đạt: conduct training in the summer;
+    - both Chưa đạt: ở lại lớp (assumed: neither summer path applies to both at once)."""
+    if days_absent > ABSENCE_LIMIT:
+        return Promotion("o_lai_lop", PROMOTION_LABELS["o_lai_lop"])
+    conduct_ok = level_index(conduct) >= level_index("dat")
+    academic_ok = level_index(academic) >= level_index("dat")
+    if conduct_ok and academic_ok:
+        return Promotion("len_lop", PROMOTION_LABELS["len_lop"])
+    if conduct_ok:
+        subjects = tuple(sorted([c for c, v in year_averages.items() if v < Decimal("5.0")] +
+                                [c for c, ok in comment_year.items() if not ok]))
+        return Promotion("kiem_tra_lai", PROMOTION_LABELS["kiem_tra_lai"], subjects)
+    if academic_ok:
+        return Promotion("ren_luyen_he", PROMOTION_LABELS["ren_luyen_he"])
+    return Promotion("o_lai_lop", PROMOTION_LABELS["o_lai_lop"])
+
+
+def after_retake(year_averages: Mapping[str, Decimal], comment_year: Mapping[str, bool],
+                 retake_scores: Mapping[str, Decimal], retake_comments: Mapping[str, bool]) -> tuple[str, Promotion]:
+    """Re-assessment after the summer retake (Art. 13.2): each retake result replaces the subject's
+    year result; the academic result is computed again; lên lớp if it reaches Đạt, otherwise ở lại lớp."""
+    scores = {**year_averages, **{k: round1(Decimal(str(v))) for k, v in retake_scores.items()}}
+    comments = {**comment_year, **retake_comments}
+    level = academic_level(scores, comments)
+    outcome = "len_lop" if level_index(level) >= level_index("dat") else "o_lai_lop"
+    return level, Promotion(outcome, PROMOTION_LABELS[outcome])
+
+
+def after_conduct_training(re_assessed_conduct: str) -> Promotion:
+    """After summer conduct training (Art. 14.2): lên lớp when re-assessed at least Đạt, else ở lại lớp."""
+    outcome = "len_lop" if level_index(re_assessed_conduct) >= level_index("dat") else "o_lai_lop"
+    return Promotion(outcome, PROMOTION_LABELS[outcome])

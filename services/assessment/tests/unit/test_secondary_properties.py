@@ -1,0 +1,61 @@
+"""Invariants of the TT22/2021 rules, checked on generated inputs (hypothesis)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hocba_assessment.domain import secondary as s
+
+pytestmark = pytest.mark.unit
+
+score = st.integers(0, 100).map(lambda n: Decimal(n) / 10)
+scored = st.dictionaries(st.sampled_from(sorted(s.SCORED_SUBJECTS)), score, min_size=6, max_size=12)
+comments = st.dictionaries(st.sampled_from(sorted(s.COMMENT_SUBJECTS)), st.booleans(), max_size=4)
+level = st.sampled_from(s.LEVELS)
+
+
+@settings(max_examples=300)
+@given(scored, comments, st.data())
+def test_raising_one_score_never_lowers_the_academic_result(scores: dict[str, Decimal], notes: dict[str, bool], data: st.DataObject) -> None:
+    code = data.draw(st.sampled_from(sorted(scores)))
+    raised = {**scores, code: min(Decimal(10), scores[code] + data.draw(score))}
+    assert s.level_index(s.academic_level(raised, notes)) >= s.level_index(s.academic_level(scores, notes))
+
+
+@settings(max_examples=200)
+@given(scored, comments, st.data())
+def test_passing_one_comment_subject_never_lowers_the_academic_result(scores: dict[str, Decimal], notes: dict[str, bool], data: st.DataObject) -> None:
+    if not notes:
+        return
+    code = data.draw(st.sampled_from(sorted(notes)))
+    assert s.level_index(s.academic_level(scores, {**notes, code: True})) >= s.level_index(s.academic_level(scores, notes))
+
+
+@given(st.lists(score, min_size=4, max_size=4), score, score, st.data())
+def test_term_average_lies_between_the_scores_and_grows_with_each(regular: list[Decimal], mid: Decimal, end: Decimal, data: st.DataObject) -> None:
+    avg = s.term_average(regular, mid, end, 4)
+    values = [*regular, mid, end]
+    assert min(values) - Decimal("0.05") <= avg <= max(values) + Decimal("0.05")
+    assert avg == avg.quantize(Decimal("0.1"))
+    bumped = s.term_average(regular, mid, min(Decimal(10), end + data.draw(score)), 4)
+    assert bumped >= avg
+
+
+@given(score, score)
+def test_year_average_lies_between_the_terms_nearer_term_two(t1: Decimal, t2: Decimal) -> None:
+    y = s.year_average(t1, t2)
+    assert min(t1, t2) - Decimal("0.05") <= y <= max(t1, t2) + Decimal("0.05")
+    assert abs(y - t2) <= abs(y - t1) + Decimal("0.05")
+
+
+@given(level, level, level)
+def test_better_conduct_in_either_term_never_lowers_the_year(t1: str, t2: str, other: str) -> None:
+    year = s.level_index(s.conduct_year(t1, t2))
+    if s.level_index(other) >= s.level_index(t1):
+        assert s.level_index(s.conduct_year(other, t2)) >= year
+    if s.level_index(other) >= s.level_index(t2):
+        assert s.level_index(s.conduct_year(t1, other)) >= year
