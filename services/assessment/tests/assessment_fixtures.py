@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from hocba_assessment.application.ports import Closure, LockedRecord, Mark, RosterEntry
+from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
@@ -67,6 +67,9 @@ class FakeTx:
     async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]:
         return [e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) == (class_id, school_year)]
 
+    async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
+        return {s for (c, y, s) in self.s.roster if (c, y) == (class_id, school_year)}
+
     async def roster_entry(self, class_id: str, school_year: str, student_id: str) -> RosterEntry | None:
         return self.s.roster.get((class_id, school_year, student_id))
 
@@ -85,6 +88,16 @@ class FakeTx:
     async def save_closure(self, closure: Closure) -> None:
         self.s.closures[(closure.class_id, closure.school_year)] = closure
 
+    async def delete_closure(self, class_id: str, school_year: str) -> None:
+        self.s.closures.pop((class_id, school_year), None)
+
+    async def audit(self, entry: AuditEntry) -> None:
+        self.s.audit.append(entry)
+
+    async def relock(self, record: LockedRecord) -> None:
+        assert record.record_id in self.s.locked
+        self.s.locked[record.record_id] = record
+
     async def locked(self, record_id: str) -> LockedRecord | None:
         return self.s.locked.get(record_id)
 
@@ -102,6 +115,7 @@ class FakeStore:
         self.marks: dict[str, Mark] = {}
         self.closures: dict[tuple[str, str], Closure] = {}
         self.locked: dict[str, LockedRecord] = {}
+        self.audit: list[AuditEntry] = []
         self.processed: set[str] = set()
         self.emitted: list[tuple[str, Envelope[Any]]] = []
         self.pending: list[tuple[str, Envelope[Any]]] = []

@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
+from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.bootstrap import build  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
@@ -81,7 +82,7 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(assessmen
 async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment) -> None:  # type: ignore[no-untyped-def]
     cls = klass(grade=1)
     s = student()
-    await assessment.service.record_class(cls.class_id, 1)
+    await assessment.service.record_enrollment(RosterEntry(s, school(), cls))
     items = [json.loads(m.model_dump_json()) for m in full_year(cls, s.student_id)]
     items.insert(1, {**items[0], "subject_code": "LSDL"})
     items.append({**items[0], "score": 12})

@@ -120,3 +120,46 @@ async def test_enrollment_arriving_after_the_close_still_gets_its_record() -> No
     assert store.emitted == []
     assert await service.record_enrollment(RosterEntry(s, school(), cls)) == 1
     assert store.emitted[0][1].data.result.level == "hoan_thanh_tot"
+
+
+async def test_corrections_are_audited_and_an_unlock_gives_a_new_version_only_where_results_change() -> None:
+    from hocba_assessment.domain.model import ClassClosed, ClassNotClosed, InvalidAssessment
+
+    store = FakeStore()
+    service = AssessmentService(store)
+    cls = klass(grade=1)
+    a, b = student(), student()
+    for s in (a, b):
+        await service.record_enrollment(RosterEntry(s, school(), cls))
+    await service.submit(full_year(cls, a.student_id) + full_year(cls, b.student_id))
+    first = mark(cls, a.student_id, "TOAN", "T", 9)
+    changed = first.model_copy(update={"score": 10.0, "submitted_by": "GV-01"})
+    await service.submit([changed], reason="nhập nhầm điểm")
+    entry = store.audit[-1]
+    assert (entry.action, entry.by, entry.old["score"], entry.new["score"], entry.reason) == ("correction", "GV-01", 9, 10.0, "nhập nhầm điểm")
+
+    assert await service.close_class(cls.class_id, cls.school_year, "GV-01") == 2
+    with pytest.raises(ClassClosed):
+        await service.submit([mark(cls, a.student_id, "TOAN", "H", 6)])
+    with pytest.raises(InvalidAssessment):
+        await service.unlock(cls.class_id, cls.school_year, "ADMIN-1", " ")
+    await service.unlock(cls.class_id, cls.school_year, "ADMIN-1", "phúc khảo môn Toán")
+    with pytest.raises(ClassNotClosed):
+        await service.unlock(cls.class_id, cls.school_year, "ADMIN-1", "again")
+    await service.submit([mark(cls, a.student_id, "TOAN", "H", 6)], reason="phúc khảo")
+    assert await service.close_class(cls.class_id, cls.school_year, "GV-01") == 1  # only a's results changed
+    versions = [(e.data.student.student_id, e.data.record_version, e.data.result.level) for _, e in store.emitted]
+    assert versions[-1] == (a.student_id, 2, "hoan_thanh")
+    assert [e.action for e in store.audit] == ["correction", "close", "unlock", "correction", "close"]
+
+
+async def test_http_style_input_refuses_students_not_enrolled_in_the_class() -> None:
+    store = FakeStore()
+    service = AssessmentService(store)
+    cls = klass(grade=1)
+    enrolled = student()
+    await service.record_enrollment(RosterEntry(enrolled, school(), cls))
+    result = await service.submit([mark(cls, enrolled.student_id, "TOAN", "T", 9), mark(cls, "HS-STRANGER", "TOAN", "T", 9)],
+                                  check_enrollment=True)
+    assert result.accepted == 1
+    assert [(r.index, r.student_id, r.field) for r in result.rejected] == [(1, "HS-STRANGER", "student_id")]

@@ -13,7 +13,7 @@ from hocba_runtime.mongo import Mongo
 from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
 from pymongo import ASCENDING
 
-from hocba_assessment.application.ports import Closure, LockedRecord, Mark, RosterEntry
+from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -21,6 +21,7 @@ async def ensure_indexes(mongo: Mongo) -> None:
     await db.marks.create_index([("class_id", ASCENDING), ("school_year", ASCENDING), ("student_id", ASCENDING)])
     await db.roster.create_index([("class_id", ASCENDING), ("school_year", ASCENDING)])
     await db.year_records.create_index([("class_id", ASCENDING), ("school_year", ASCENDING)])
+    await db.audit.create_index([("class_id", ASCENDING), ("school_year", ASCENDING), ("at", ASCENDING)])
 
 
 def _roster(doc: dict[str, Any]) -> RosterEntry:
@@ -73,6 +74,10 @@ class MongoAssessmentTx:
         cursor = self.db.roster.find({"class_id": class_id, "school_year": school_year}, session=self.session)
         return [_roster(d) async for d in cursor.sort("_id", ASCENDING)]
 
+    async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
+        cursor = self.db.roster.find({"class_id": class_id, "school_year": school_year}, {"student_id": 1}, session=self.session)
+        return {d["student_id"] async for d in cursor}
+
     async def roster_entry(self, class_id: str, school_year: str, student_id: str) -> RosterEntry | None:
         doc = await self.db.roster.find_one({"_id": f"{class_id}|{school_year}|{student_id}"}, session=self.session)
         return _roster(doc) if doc else None
@@ -95,6 +100,16 @@ class MongoAssessmentTx:
     async def save_closure(self, closure: Closure) -> None:
         await self.db.closures.insert_one({"_id": f"{closure.class_id}|{closure.school_year}", **asdict(closure)},
                                           session=self.session)
+
+    async def delete_closure(self, class_id: str, school_year: str) -> None:
+        await self.db.closures.delete_one({"_id": f"{class_id}|{school_year}"}, session=self.session)
+
+    async def audit(self, entry: AuditEntry) -> None:
+        await self.db.audit.insert_one(asdict(entry), session=self.session)
+
+    async def relock(self, record: LockedRecord) -> None:
+        await self.db.year_records.replace_one({"_id": record.record_id}, {"_id": record.record_id, **asdict(record)},
+                                               session=self.session)
 
     async def locked(self, record_id: str) -> LockedRecord | None:
         doc = await self.db.year_records.find_one({"_id": record_id}, session=self.session)
@@ -125,3 +140,21 @@ class MongoAssessmentReader:
 
     async def closure(self, class_id: str, school_year: str) -> Closure | None:
         return _closure(await self.db.closures.find_one({"_id": f"{class_id}|{school_year}"}))
+
+    async def audit_trail(self, class_id: str, school_year: str) -> list[AuditEntry]:
+        cursor = self.db.audit.find({"class_id": class_id, "school_year": school_year}).sort("at", ASCENDING)
+        out = []
+        async for d in cursor:
+            d.pop("_id")
+            if d["at"].tzinfo is None:
+                d["at"] = d["at"].replace(tzinfo=UTC)
+            out.append(AuditEntry(**d))
+        return out
+
+    async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]:
+        cursor = self.db.roster.find({"class_id": class_id, "school_year": school_year}).sort("_id", ASCENDING)
+        return [_roster(d) async for d in cursor]
+
+    async def marks(self, class_id: str, school_year: str) -> list[Mark]:
+        cursor = self.db.marks.find({"class_id": class_id, "school_year": school_year}).sort("_id", ASCENDING)
+        return [_mark(d) async for d in cursor]

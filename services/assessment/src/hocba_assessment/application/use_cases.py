@@ -9,11 +9,18 @@ Business rules:
 - closing a class locks it and emits one year record per enrolled student who has end-of-year
   marks; a record is emitted once (locked records are never emitted again);
 - the roster comes from records' events and may arrive after the close: a student enrolled in a
-  class that is already closed gets the record then.
+  class that is already closed gets the record then;
+- a changed mark (a correction) is kept in the audit trail with who, when, old and new value and
+  the reason; HTTP and spreadsheet input is refused for students not enrolled in the class
+  (Kafka input is not: the roster may still be on its way);
+- a closed class reopens only through an unlock approved by a school administrator, logged; closing
+  it again emits a new version of each record whose results changed, and only those.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +31,7 @@ from hocba_contracts.topics import ASSESSMENT_EVENTS
 
 from hocba_assessment.application.ports import (
     AssessmentTx,
+    AuditEntry,
     AssessmentUnitOfWork,
     Closure,
     LockedRecord,
@@ -31,7 +39,7 @@ from hocba_assessment.application.ports import (
     RosterEntry,
 )
 from hocba_assessment.domain import primary as rules
-from hocba_assessment.domain.model import ClassClosed, mark_key, record_id
+from hocba_assessment.domain.model import ClassClosed, ClassNotClosed, InvalidAssessment, mark_key, record_id
 
 SOURCE = "hocba/assessment"
 
@@ -61,7 +69,8 @@ class AssessmentService:
             return make_envelope(data, source=SOURCE)
         return follow_up(cause, data, source=SOURCE)
 
-    async def submit(self, items: list[ev.SubjectAssessmentSubmitted], cause: Envelope[Any] | None = None) -> BatchResult:
+    async def submit(self, items: list[ev.SubjectAssessmentSubmitted], cause: Envelope[Any] | None = None, *,
+                     check_enrollment: bool = False, reason: str = "") -> BatchResult:
         """Store the valid items of a batch; report each invalid one by student, subject and field.
 
         Raises ClassClosed (nothing stored) when an item targets a class whose year is closed."""
@@ -71,8 +80,16 @@ class AssessmentService:
                 result.unchanged = len(items)
                 return result
             await self._refuse_closed(tx, {(item.class_id, item.school_year) for item in items})
+            rosters: dict[tuple[str, str], set[str]] = {}
             for index, item in enumerate(items):
                 problems = await self._check(tx, item)
+                if check_enrollment:
+                    roster = rosters.get((item.class_id, item.school_year))
+                    if roster is None:
+                        roster = rosters[(item.class_id, item.school_year)] = await tx.roster_ids(item.class_id, item.school_year)
+                    if item.student_id not in roster:
+                        problems.append(rules.Problem("student_id", f"student {item.student_id} is not enrolled in class "
+                                                      f"{item.class_id} for {item.school_year}; check the student id"))
                 if problems:
                     result.rejected.extend(
                         Rejection(index, item.student_id, item.subject_code, p.field, p.problem) for p in problems
@@ -81,10 +98,14 @@ class AssessmentService:
                 key = mark_key(item.class_id, item.school_year, item.student_id, item.subject_code, item.period)
                 mark = Mark(item.class_id, item.school_year, item.student_id, item.subject_code, item.period,
                             item.rating, item.score, item.comment, item.submitted_by)
-                if await tx.get_mark(key) == mark:
+                old = await tx.get_mark(key)
+                if old == mark:
                     result.unchanged += 1
                     continue
                 await tx.save_mark(key, mark)
+                if old is not None and (old.rating, old.score, old.comment) != (mark.rating, mark.score, mark.comment):
+                    await tx.audit(AuditEntry(item.class_id, item.school_year, "correction", item.submitted_by,
+                                              datetime.now(UTC), key, _values(old), _values(mark), reason))
                 result.accepted += 1
         return result
 
@@ -126,6 +147,7 @@ class AssessmentService:
             if closure is None:
                 closure = Closure(class_id, school_year, requested_by, datetime.now(UTC))
                 await tx.save_closure(closure)
+                await tx.audit(AuditEntry(class_id, school_year, "close", requested_by, closure.closed_at))
             emitted = 0
             for entry in await tx.roster(class_id, school_year):
                 emitted += int(await self._close_student(tx, entry, closure, cause))
@@ -134,8 +156,6 @@ class AssessmentService:
     async def _close_student(self, tx: AssessmentTx, entry: RosterEntry, closure: Closure,
                              cause: Envelope[Any] | None) -> bool:
         rid = record_id(entry.student.student_id, closure.school_year)
-        if await tx.locked(rid) is not None:
-            return False
         marks = [m for m in await tx.marks(closure.class_id, closure.school_year, entry.student.student_id)
                  if m.period == "end_of_year"]
         if not marks:
@@ -144,20 +164,44 @@ class AssessmentService:
         order = {code: i for i, code in enumerate(rules.subjects_for(grade))}
         marks.sort(key=lambda m: order.get(m.subject_code, 99))
         level = rules.year_level(rules.SubjectMark(m.subject_code, m.rating, m.score) for m in marks)
-        record = ev.YearRecordClosed(
-            record_id=rid, record_version=1, school_year=closure.school_year,
-            student=entry.student, school=entry.school, class_info=entry.class_info,
-            subjects=tuple(
-                ev.SubjectResult(subject_code=m.subject_code, subject_name=rules.SUBJECT_NAMES.get(m.subject_code, m.subject_code),
-                                 rating=m.rating, rating_label=rules.RATING_LABELS.get(m.rating or ""),
-                                 score=m.score, comment=m.comment)
-                for m in marks
-            ),
-            result=ev.YearResult(level=level, level_label=rules.LEVEL_LABELS[level],
-                                 completed_programme=rules.completes_grade(level), rules=rules.RULES),
-            closed_at=closure.closed_at,
+        subjects = tuple(
+            ev.SubjectResult(subject_code=m.subject_code, subject_name=rules.SUBJECT_NAMES.get(m.subject_code, m.subject_code),
+                             rating=m.rating, rating_label=rules.RATING_LABELS.get(m.rating or ""),
+                             score=m.score, comment=m.comment)
+            for m in marks
         )
-        await tx.lock(LockedRecord(rid, 1, entry.student.student_id, closure.class_id, closure.school_year,
-                                   level, rules.LEVEL_LABELS[level]))
+        result = ev.YearResult(level=level, level_label=rules.LEVEL_LABELS[level],
+                               completed_programme=rules.completes_grade(level), rules=rules.RULES)
+        fingerprint = hashlib.sha256(json.dumps(
+            [[s.model_dump(mode="json") for s in subjects], result.model_dump(mode="json")], sort_keys=True,
+        ).encode()).hexdigest()
+        locked = await tx.locked(rid)
+        if locked is not None and locked.fingerprint in (fingerprint, ""):
+            return False  # already emitted with these results
+        version = locked.record_version + 1 if locked else 1
+        record = ev.YearRecordClosed(
+            record_id=rid, record_version=version, school_year=closure.school_year,
+            student=entry.student, school=entry.school, class_info=entry.class_info,
+            subjects=subjects, result=result, closed_at=closure.closed_at,
+        )
+        lock = LockedRecord(rid, version, entry.student.student_id, closure.class_id, closure.school_year,
+                            level, rules.LEVEL_LABELS[level], fingerprint)
+        await (tx.relock(lock) if locked else tx.lock(lock))
         await tx.emit(ASSESSMENT_EVENTS.name, self._announce(record, cause))
         return True
+
+    async def unlock(self, class_id: str, school_year: str, approved_by: str, reason: str) -> None:
+        """Reopen a closed class for corrections: approved by a school administrator, with a reason,
+        logged. Closing it again emits a new version of each record whose results changed."""
+        if not reason.strip():
+            raise InvalidAssessment("give the reason for reopening the class (it is kept in the audit trail)",
+                                    code="reason_required")
+        async with self.uow() as tx:
+            if await tx.closure(class_id, school_year) is None:
+                raise ClassNotClosed(f"class {class_id} has not closed its {school_year} year; nothing to unlock")
+            await tx.delete_closure(class_id, school_year)
+            await tx.audit(AuditEntry(class_id, school_year, "unlock", approved_by, datetime.now(UTC), reason=reason))
+
+
+def _values(mark: Mark) -> dict[str, Any]:
+    return {"rating": mark.rating, "score": mark.score, "comment": mark.comment}

@@ -21,3 +21,7 @@ class ClassClosed(Conflict):
 class InvalidAssessment(DomainError):
     status = 422
     code = "invalid_assessment"
+
+
+class ClassNotClosed(Conflict):
+    code = "class_not_closed"

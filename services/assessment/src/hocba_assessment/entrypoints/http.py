@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import Response
 from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
 from hocba_contracts.payloads.common import Code, SchoolYear
-from pydantic import BaseModel, Field
+from hocba_runtime.errors import DomainError, NotFound
+from pydantic import BaseModel, Field, ValidationError
 
+from hocba_assessment.adapters import spreadsheet
 from hocba_assessment.application.ports import AssessmentReader
 from hocba_assessment.application.use_cases import AssessmentService
 
@@ -29,6 +32,7 @@ Reader = Annotated[AssessmentReader, Depends(_reader)]
 
 class Batch(BaseModel):
     items: list[SubjectAssessmentSubmitted] = Field(min_length=1, max_length=20_000)
+    reason: str = Field(default="", max_length=500, description="Why values change (kept in the audit trail)")
 
 
 class RejectedItem(BaseModel):
@@ -75,7 +79,7 @@ class ClassRecordsOut(BaseModel):
 @router.post("/assessments", response_model=BatchOut, summary="Submit a batch of subject assessments")
 async def post_assessments(body: Batch, service: Service) -> BatchOut:
     """Each item is checked on its own; the valid ones are stored even when others are rejected."""
-    result = await service.submit(body.items)
+    result = await service.submit(body.items, check_enrollment=True, reason=body.reason)
     return BatchOut(accepted=result.accepted, unchanged=result.unchanged,
                     rejected=[RejectedItem(**vars(r)) for r in result.rejected])
 
@@ -94,3 +98,104 @@ async def class_records(class_id: Code, reader: Reader, school_year: Annotated[S
                            records=[RecordOut(record_id=r.record_id, record_version=r.record_version,
                                               student_id=r.student_id, level=r.level, level_label=r.level_label)
                                     for r in records])
+
+
+class UnlockIn(BaseModel):
+    school_year: SchoolYear
+    approved_by: Code = Field(description="The school administrator who approves reopening")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AuditOut(BaseModel):
+    action: str
+    by: str | None
+    at: str
+    key: str | None
+    old: dict[str, object] | None
+    new: dict[str, object] | None
+    reason: str
+
+
+class RowRejected(BaseModel):
+    row: int
+    student_id: str
+    subject_code: str
+    field: str
+    problem: str
+
+
+class GradebookOut(BaseModel):
+    accepted: int
+    unchanged: int
+    rejected: list[RowRejected] = Field(description="Every refused cell, by row as the teacher sees it")
+
+
+Period = Annotated[str, Query(pattern="^(mid_term_1|end_term_1|mid_term_2|end_of_year)$")]
+
+
+@router.post("/classes/{class_id}/unlock", summary="Reopen a closed class (school administrator, logged)")
+async def unlock(class_id: Code, body: UnlockIn, service: Service) -> dict[str, object]:
+    await service.unlock(class_id, body.school_year, body.approved_by, body.reason)
+    return {"class_id": class_id, "school_year": body.school_year, "closed": False}
+
+
+@router.get("/classes/{class_id}/audit", response_model=list[AuditOut], summary="Corrections, closes and unlocks")
+async def audit(class_id: Code, reader: Reader, school_year: Annotated[SchoolYear, Query()]) -> list[AuditOut]:
+    return [AuditOut(action=e.action, by=e.by, at=e.at.isoformat(), key=e.key, old=e.old, new=e.new, reason=e.reason)
+            for e in await reader.audit_trail(class_id, school_year)]
+
+
+async def _roster(reader: AssessmentReader, class_id: str, school_year: str) -> tuple[int, list[tuple[str, str]], str]:
+    roster = await reader.roster(class_id, school_year)
+    if not roster:
+        raise NotFound(f"class {class_id} has no students enrolled for {school_year} yet", code="empty_roster")
+    info = roster[0].class_info
+    title = f"Sổ theo dõi chất lượng giáo dục – lớp {info.name} – năm học {school_year}"
+    return info.grade, [(e.student.student_id, e.student.full_name) for e in roster], title
+
+
+@router.get("/classes/{class_id}/gradebook-template", summary="The class's gradebook to fill in (XLSX or CSV)",
+            response_class=Response)
+async def gradebook_template(class_id: Code, reader: Reader, school_year: Annotated[SchoolYear, Query()],
+                             period: Period = "end_of_year",
+                             format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx") -> Response:
+    grade, students, title = await _roster(reader, class_id, school_year)
+    if format == "csv":
+        body, media = spreadsheet.template_csv(grade, period, students), "text/csv; charset=utf-8"
+    else:
+        body, media = spreadsheet.template_xlsx(grade, period, students, title), spreadsheet.XLSX_TYPE
+    return Response(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="so-theo-doi-{class_id}-{period}.{format}"'})
+
+
+@router.post("/classes/{class_id}/gradebook", response_model=GradebookOut,
+             summary="Upload a filled gradebook (XLSX or CSV): good rows are stored, bad cells reported")
+async def upload_gradebook(class_id: Code, service: Service, school_year: Annotated[SchoolYear, Query()],
+                           submitted_by: Annotated[Code, Query()], file: Annotated[UploadFile, File()],
+                           period: Period = "end_of_year") -> GradebookOut:
+    content = await file.read(5_000_001)
+    if len(content) > 5_000_000:
+        raise DomainError("the file is larger than 5 MB; send one class at a time", code="file_too_large")
+    try:
+        parsed, problems = spreadsheet.parse(content, file.filename or "")
+    except spreadsheet.SpreadsheetError as exc:
+        raise DomainError(str(exc), code="unreadable_spreadsheet") from None
+    rejected = [RowRejected(**vars(p)) for p in problems]
+    items, rows = [], []
+    for item in parsed:
+        try:
+            items.append(SubjectAssessmentSubmitted(
+                class_id=class_id, school_year=school_year, student_id=item.student_id, subject_code=item.subject_code,
+                period=period, rating=item.rating, score=item.score, comment=item.comment, submitted_by=submitted_by))
+            rows.append(item)
+        except ValidationError as exc:
+            for err in exc.errors(include_input=False, include_url=False):
+                rejected.append(RowRejected(row=item.row, student_id=item.student_id, subject_code=item.subject_code,
+                                            field=".".join(str(x) for x in err["loc"]) or "row", problem=str(err["msg"])))
+    result = await service.submit(items, check_enrollment=True) if items else None
+    if result is not None:
+        rejected += [RowRejected(row=rows[r.index].row, student_id=r.student_id, subject_code=r.subject_code,
+                                 field=r.field, problem=r.problem) for r in result.rejected]
+    rejected.sort(key=lambda r: (r.row, r.subject_code))
+    return GradebookOut(accepted=result.accepted if result else 0, unchanged=result.unchanged if result else 0,
+                        rejected=rejected)

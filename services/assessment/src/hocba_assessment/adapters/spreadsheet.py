@@ -1,0 +1,185 @@
+"""A class's gradebook as a teacher's spreadsheet (XLSX or CSV): the template to fill in, and
+reading it back into assessment items with every problem tied to its row and column.
+
+Layout (one row per student, one group of columns per subject):
+    Mã học sinh | Họ và tên | <Subject> – mức (CODE:rating) | <Subject> – điểm (CODE:score) | <Subject> – nhận xét (CODE:comment) ...
+Columns are recognised by the code in brackets, so teachers may reorder or rename the rest of a
+header. Empty cells mean "nothing to record"; a subject with only a comment is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from hocba_assessment.domain import primary
+
+HEADER = re.compile(r"\(([A-Z0-9]+):(rating|score|comment)\)\s*$")
+STUDENT_COLUMN = "Mã học sinh (student_id)"
+NAME_COLUMN = "Họ và tên"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_ROWS = 2_000
+
+
+class SpreadsheetError(ValueError):
+    """The file itself cannot be read (not the rows in it)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: int  # as the teacher sees it: header is row 1
+    column: str
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    row: int
+    student_id: str
+    subject_code: str
+    rating: str | None
+    score: float | None
+    comment: str
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int
+    student_id: str
+    subject_code: str
+    field: str
+    problem: str
+
+
+def columns(grade: int, period: str) -> list[tuple[str, str, str]]:
+    """(header, subject code, field) for each subject column of the grade at this period."""
+    out = []
+    for code in primary.subjects_for(grade):
+        name = primary.SUBJECT_NAMES[code]
+        out.append((f"{name} – mức (T/H/C) ({code}:rating)", code, "rating"))
+        if period in primary.test_periods(grade, code):
+            out.append((f"{name} – điểm KTĐK ({code}:score)", code, "score"))
+        out.append((f"{name} – nhận xét ({code}:comment)", code, "comment"))
+    return out
+
+
+def template_xlsx(grade: int, period: str, students: list[tuple[str, str]], title: str) -> bytes:
+    """The gradebook to fill in: the class's students, one group of columns per subject."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Sổ theo dõi"
+    headers = [STUDENT_COLUMN, NAME_COLUMN] + [h for h, _, _ in columns(grade, period)]
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="FDECEA")
+    for student_id, name in students:
+        ws.append([student_id, name])
+    ratings = DataValidation(type="list", formula1='"T,H,C"', allow_blank=True,
+                             error="Chỉ nhập T (Hoàn thành tốt), H (Hoàn thành) hoặc C (Chưa hoàn thành)")
+    scores = DataValidation(type="whole", operator="between", formula1="0", formula2="10", allow_blank=True,
+                            error="Điểm kiểm tra định kỳ là số nguyên từ 0 đến 10")
+    ws.add_data_validation(ratings)
+    ws.add_data_validation(scores)
+    last = max(2, len(students) + 1)
+    for index, (_, _, fld) in enumerate(columns(grade, period), start=3):
+        letter = ws.cell(row=1, column=index).column_letter
+        if fld == "rating":
+            ratings.add(f"{letter}2:{letter}{last}")
+        elif fld == "score":
+            scores.add(f"{letter}2:{letter}{last}")
+        ws.column_dimensions[letter].width = 16 if fld != "comment" else 30
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 28
+    ws.freeze_panes = "C2"
+    guide = wb.create_sheet("Hướng dẫn")
+    for line in (title, "", "Mức đạt được: T = Hoàn thành tốt, H = Hoàn thành, C = Chưa hoàn thành.",
+                 "Điểm kiểm tra định kỳ: số nguyên từ 0 đến 10, chỉ ở các môn có bài kiểm tra.",
+                 "Không đổi cột Mã học sinh và phần (MÃ:loại) cuối mỗi tiêu đề cột.",
+                 "Ô để trống: không ghi nhận. Dòng sai được báo lại từng ô; các dòng đúng vẫn được lưu."):
+        guide.append([line])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def template_csv(grade: int, period: str, students: list[tuple[str, str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([STUDENT_COLUMN, NAME_COLUMN] + [h for h, _, _ in columns(grade, period)])
+    for student_id, name in students:
+        writer.writerow([student_id, name])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel opens it as UTF-8
+
+
+def _rows(content: bytes, filename: str) -> list[list[Any]]:
+    if filename.lower().endswith(".xlsx") or content[:2] == b"PK":
+        try:
+            wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
+            raise SpreadsheetError(f"the file is not a readable .xlsx workbook ({type(exc).__name__})") from None
+        ws = wb.worksheets[0]
+        return [list(r) for r in ws.iter_rows(values_only=True, max_row=MAX_ROWS + 1)]
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SpreadsheetError("the CSV file is not UTF-8; save it as 'CSV UTF-8' and send it again") from None
+    return [row for row in csv.reader(io.StringIO(text))][: MAX_ROWS + 1]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def parse(content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProblem]]:
+    """Read a filled gradebook. Returns the items to submit and the problems found while reading."""
+    rows = _rows(content, filename)
+    if not rows:
+        raise SpreadsheetError("the file is empty; start from the class's template")
+    header = [_text(h) for h in rows[0]]
+    if not header or not header[0].startswith("Mã học sinh"):
+        raise SpreadsheetError("the first column must be 'Mã học sinh (student_id)'; start from the class's template")
+    fields: dict[int, tuple[str, str]] = {}
+    for index, title in enumerate(header):
+        m = HEADER.search(title)
+        if m:
+            fields[index] = (m.group(1), m.group(2))
+    if not fields:
+        raise SpreadsheetError("no subject columns found: each subject column ends with (CODE:rating), (CODE:score) or (CODE:comment)")
+    items: list[ParsedItem] = []
+    problems: list[RowProblem] = []
+    for number, row in enumerate(rows[1:], start=2):
+        student_id = _text(row[0]) if row else ""
+        cells = {i: _text(row[i]) if i < len(row) else "" for i in fields}
+        if not student_id:
+            if any(cells.values()):
+                problems.append(RowProblem(number, "", "", "student_id", "the student id is missing on this row"))
+            continue
+        per_subject: dict[str, dict[str, str]] = {}
+        for i, (code, fld) in fields.items():
+            if cells[i]:
+                per_subject.setdefault(code, {})[fld] = cells[i]
+        for code, values in per_subject.items():
+            rating = values.get("rating", "").upper() or None
+            score: float | None = None
+            if "score" in values:
+                try:
+                    score = float(values["score"].replace(",", "."))
+                except ValueError:
+                    problems.append(RowProblem(number, student_id, code, "score", f"'{values['score'][:10]}' is not a number; write the score 0-10"))
+                    continue
+            if rating is None and score is None:
+                problems.append(RowProblem(number, student_id, code, "rating", "a comment alone is not an assessment; add the rating T, H or C"))
+                continue
+            items.append(ParsedItem(number, student_id, code, rating, score, values.get("comment", "")))
+    return items, problems

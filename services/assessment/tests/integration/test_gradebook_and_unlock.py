@@ -1,0 +1,140 @@
+"""Spreadsheets in, corrections and the logged unlock path, against the real broker and database."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
+
+from hocba_assessment.application.ports import RosterEntry  # noqa: E402
+
+from hocba_assessment.bootstrap import build  # noqa: E402
+from hocba_assessment.config import AssessmentSettings  # noqa: E402
+from hocba_contracts import make_envelope  # noqa: E402
+from hocba_contracts.payloads import records as rec  # noqa: E402
+from hocba_contracts.topics import ASSESSMENT_EVENTS, RECORDS_EVENTS  # noqa: E402
+from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def assessment(local_infra: LocalInfra, unique_db):  # type: ignore[no-untyped-def]
+    db = unique_db("assessment")
+    svc = build(AssessmentSettings(
+        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri, mongo_database=db,
+        service_name=db, consumer_session_timeout_ms=6000, consumer_heartbeat_interval_ms=1000,
+        retry_backoff_seconds=0.01,
+    ))
+    await svc.runtime.start()
+    yield svc
+    await svc.runtime.stop()
+
+
+async def test_spreadsheet_with_bad_rows_stores_the_good_ones_and_reports_each_problem(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]
+    cls = klass(grade=4)
+    pupils = [student() for _ in range(3)]
+    await produce(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, [
+        make_envelope(rec.StudentEnrolled(enrollment_id=f"e-{s.student_id}", school_year=cls.school_year, student=s,
+                                          school=school(), class_info=cls), source="hocba/records") for s in pupils])
+    params = {"school_year": cls.school_year, "period": "end_of_year"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t") as http:
+        async def template():  # type: ignore[no-untyped-def]
+            r = await http.get(f"/classes/{cls.class_id}/gradebook-template", params=params)
+            return r if r.status_code == 200 else None
+
+        r = await eventually(template, timeout=30)
+        wb = load_workbook(io.BytesIO(r.content))
+        ws = wb.active
+        header = [c.value for c in ws[1]]
+        col = {h.rsplit("(", 1)[1].rstrip(")"): i + 1 for i, h in enumerate(header) if h and h.endswith(")") and ":" in h}
+        assert [ws.cell(row=i, column=1).value for i in (2, 3, 4)] == sorted(s.student_id for s in pupils)
+        assert "Khoa học – điểm KTĐK (KH:score)" in header
+        good, bad, third = (ws.cell(row=i, column=1).value for i in (2, 3, 4))
+        for code in ("TV", "TOAN", "DD", "KH", "LSDL", "TA", "TH", "GDTC", "AN", "MT", "HDTN"):
+            ws.cell(row=2, column=col[f"{code}:rating"], value="T")
+            if f"{code}:score" in col:
+                ws.cell(row=2, column=col[f"{code}:score"], value=9)
+        ws.cell(row=3, column=col["TV:rating"], value="T")
+        ws.cell(row=3, column=col["TV:score"], value="chín")        # not a number
+        ws.cell(row=3, column=col["TOAN:rating"], value="H")
+        ws.cell(row=3, column=col["TOAN:score"], value=11)          # out of range
+        ws.cell(row=3, column=col["DD:rating"], value="X")          # no such rating
+        ws.cell(row=3, column=col["KH:comment"], value="Chăm chỉ")  # a comment alone
+        ws.cell(row=3, column=col["AN:rating"], value="H")          # fine
+        ws.cell(row=4, column=col["MT:rating"], value="T")
+        ws.cell(row=4, column=col["MT:comment"], value="Vẽ đẹp")    # fine, no score column for MT
+        ws.cell(row=5, column=1, value="HS-NOT-IN-CLASS")
+        ws.cell(row=5, column=col["TV:rating"], value="T")
+        out = io.BytesIO()
+        wb.save(out)
+        r = await http.post(f"/classes/{cls.class_id}/gradebook", params={**params, "submitted_by": "GV-01"},
+                            files={"file": ("so-diem.xlsx", out.getvalue(), "application/octet-stream")})
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["accepted"] == 11 + 1 + 1
+        problems = {(p["row"], p["subject_code"], p["field"]) for p in report["rejected"]}
+        assert problems == {(3, "TV", "score"), (3, "TOAN", "score"), (3, "DD", "rating"), (3, "KH", "rating"),
+                            (5, "TV", "student_id")}
+        assert all(p["problem"] for p in report["rejected"])
+
+        again = await http.post(f"/classes/{cls.class_id}/gradebook", params={**params, "submitted_by": "GV-01"},
+                                files={"file": ("so-diem.xlsx", out.getvalue(), "application/octet-stream")})
+        assert again.json()["accepted"] == 0 and again.json()["unchanged"] == 13
+
+        csv_template = await http.get(f"/classes/{cls.class_id}/gradebook-template", params={**params, "format": "csv"})
+        lines = csv_template.content.decode("utf-8-sig").splitlines()
+        header_row = lines[0].split(",")
+        row = [bad, ""] + [""] * (len(header_row) - 2)
+        row[header_row.index("Tiếng Việt – điểm KTĐK (TV:score)")] = "8"
+        row[header_row.index("Tiếng Việt – mức (T/H/C) (TV:rating)")] = "H"
+        csv_body = "\n".join([lines[0], ",".join(row)]).encode("utf-8")
+        r = await http.post(f"/classes/{cls.class_id}/gradebook", params={**params, "submitted_by": "GV-01"},
+                            files={"file": ("so-diem.csv", csv_body, "text/csv")})
+        assert r.json() == {"accepted": 1, "unchanged": 0, "rejected": []}
+
+        unreadable = await http.post(f"/classes/{cls.class_id}/gradebook", params={**params, "submitted_by": "GV-01"},
+                                     files={"file": ("x.xlsx", b"PK not really", "application/octet-stream")})
+        assert unreadable.status_code == 422 and unreadable.json()["error"]["code"] == "unreadable_spreadsheet"
+
+
+async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_gives_version_two(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]
+    cls = klass(grade=1)
+    pupil = student()
+    await assessment.service.record_enrollment(RosterEntry(pupil, school(), cls))
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t") as http:
+        items = [m.model_dump(mode="json") for m in full_year(cls, pupil.student_id, score=9)]
+        assert (await http.post("/assessments", json={"items": items})).json()["accepted"] == len(items)
+        close = {"school_year": cls.school_year, "requested_by": "GV-01"}
+        assert (await http.post(f"/classes/{cls.class_id}/close", json=close)).json()["records"] == 1
+        fix = mark(cls, pupil.student_id, "TOAN", "H", 6).model_dump(mode="json") | {"submitted_by": "GV-01"}
+        refused = await http.post("/assessments", json={"items": [fix], "reason": "phúc khảo"})
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "class_closed"
+        no_reason = await http.post(f"/classes/{cls.class_id}/unlock", json={"school_year": cls.school_year, "approved_by": "ADMIN", "reason": ""})
+        assert no_reason.status_code == 422
+        r = await http.post(f"/classes/{cls.class_id}/unlock", json={"school_year": cls.school_year, "approved_by": "ADMIN-01",
+                                                                     "reason": "Phúc khảo bài kiểm tra Toán"})
+        assert r.status_code == 200
+        assert (await http.post("/assessments", json={"items": [fix], "reason": "Điểm sau phúc khảo"})).json()["accepted"] == 1
+        assert (await http.post(f"/classes/{cls.class_id}/close", json=close)).json()["records"] == 1
+        assert (await http.post(f"/classes/{cls.class_id}/close", json=close)).json()["records"] == 0
+        trail = (await http.get(f"/classes/{cls.class_id}/audit", params={"school_year": cls.school_year})).json()
+        assert [e["action"] for e in trail] == ["close", "unlock", "correction", "close"]
+        correction = trail[2]
+        assert (correction["by"], correction["old"]["score"], correction["new"]["score"], correction["reason"]) == \
+            ("GV-01", 9, 6, "Điểm sau phúc khảo")
+        assert trail[1]["by"] == "ADMIN-01"
+
+    def mine(msgs):  # type: ignore[no-untyped-def]
+        return [p["data"] for p in payloads(msgs) if p["data"]["student"]["student_id"] == pupil.student_id]
+
+    out = mine(await read_topic(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, until=lambda m: len(mine(m)) >= 2, timeout=30))
+    assert [(d["record_version"], d["result"]["level"]) for d in out] == [(1, "hoan_thanh_xuat_sac"), (2, "hoan_thanh")]
