@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from hocba_runtime.cades import Key, sign_cades
+
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -58,13 +60,20 @@ class VerifiedSignature:
 
 @dataclass(frozen=True)
 class SigningIdentity:
-    key: PrivateKey
+    key: Key  # a software key, or a key held in a token (DigestSigner)
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...] = ()
 
 
-def sign_detached(content: bytes, identity: SigningIdentity) -> bytes:
-    """DER CMS SignedData over `content` (detached), SHA-256, with the chain and signing time."""
+def sign_detached(content: bytes, identity: SigningIdentity, *, at: datetime | None = None) -> bytes:
+    """DER CMS SignedData over `content` (detached): CAdES-BES attributes (content type, message
+    digest, signing time, signing-certificate-v2), SHA-256, the signer's certificate and chain."""
+    return sign_cades(content, identity.key, identity.certificate, identity.chain, at=at)
+
+
+def sign_detached_pkcs7(content: bytes, identity: SigningIdentity) -> bytes:
+    """The same with `cryptography`'s PKCS7 builder (no signing-certificate-v2): the baseline."""
+    assert isinstance(identity.key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
     builder = pkcs7.PKCS7SignatureBuilder().set_data(content).add_signer(
         identity.certificate, identity.key, hashes.SHA256()
     )
@@ -191,6 +200,12 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
     )
     if leaf is None:
         raise SignatureInvalid("malformed", "the signer's certificate is not included")
+    ess = values.get("signing_certificate_v2", values.get("1.2.840.113549.1.9.16.2.47"))
+    if ess is not None:
+        # ESSCertIDv2 (SHA-256 by default): the attribute must name the leaf certificate's hash.
+        expected = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).digest()
+        if b"\x04\x20" + expected not in ess.dump():
+            raise SignatureInvalid("bad_signature", "signing-certificate-v2 names another certificate")
     _check_strength(leaf)
     key = leaf.public_key()
     try:
