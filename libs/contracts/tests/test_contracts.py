@@ -110,3 +110,16 @@ def test_every_topic_has_an_owner_a_key_and_a_dead_letter_topic() -> None:
         assert spec.name.startswith(f"hocba.{spec.owner}.")
     types = [e.event_type for t in TOPICS for e in t.events]
     assert len(types) == len(set(types)), "an event type travels on exactly one topic"
+
+
+def test_changes_inside_lists_of_objects_are_judged_field_by_field() -> None:
+    from hocba_contracts.schemas import breaking_changes
+
+    def schema(**props: dict[str, object]) -> dict[str, object]:
+        item = {"type": "object", "properties": props, "required": ["role"]}
+        return {"type": "object", "properties": {"signatures": {"type": "array", "items": item}}}
+
+    old = schema(role={"type": "string"})
+    assert breaking_changes(old, schema(role={"type": "string"}, batch={"type": "object"})) == []
+    assert breaking_changes(old, schema(other={"type": "string"})) == ["data.signatures[].role: field removed"]
+    assert breaking_changes(old, schema(role={"type": "integer"})) == ["data.signatures[].role: type or constraints changed"]

@@ -77,6 +77,18 @@ def _compare(old: Any, new: Any, path: str) -> list[str]:
         if rest_old != rest_new:
             problems.append(f"{path}: constraints changed")
         return problems
+    for container in ("items", "prefixItems"):
+        if container in old and container in new:
+            # Arrays: compare what they hold (an optional field added inside is compatible).
+            inner_old, inner_new = old[container], new[container]
+            if isinstance(inner_old, list) and isinstance(inner_new, list) and len(inner_old) == len(inner_new):
+                for i, (a, b) in enumerate(zip(inner_old, inner_new, strict=True)):
+                    problems += _compare(a, b, f"{path}[{i}]")
+            else:
+                problems += _compare(inner_old, inner_new, f"{path}[]")
+            if {k: v for k, v in old.items() if k != container} != {k: v for k, v in new.items() if k != container}:
+                problems.append(f"{path}: constraints changed")
+            return problems
     if old != new:
         problems.append(f"{path}: type or constraints changed")
     return problems

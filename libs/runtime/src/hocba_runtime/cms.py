@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime
 
 from asn1crypto import cms as acms
@@ -230,3 +231,28 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
         signing_time=at,
         certificate=leaf,
     )
+
+
+def verify_document_signature(content: bytes, cms_b64: str, batch: dict[str, Any] | None, trust: TrustList) -> VerifiedSignature:
+    """Verify one signature on a document: a detached CMS over the document's canonical bytes, or,
+    for a bulk signature, the document's inclusion proof plus the CMS over the signed Merkle root
+    statement (see hocba_runtime.merkle)."""
+    import base64
+    import binascii
+
+    from hocba_runtime.canonical import canonical_bytes
+    from hocba_runtime.merkle import verify_in_batch
+
+    try:
+        der = base64.b64decode(cms_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureInvalid("malformed", "the signature is not base64") from None
+    if batch is None:
+        return verify_detached(content, der, trust)
+    try:
+        statement = verify_in_batch(content, batch)
+    except LookupError:
+        raise SignatureInvalid("tampered", "the document is not in the signed batch") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SignatureInvalid("malformed", f"inclusion proof: {exc}") from None
+    return verify_detached(canonical_bytes(statement), der, trust)

@@ -25,6 +25,11 @@ class DocumentSignature(Frozen):
     signer_name: str
     signed_at: datetime
     cms: Annotated[str, Field(description="base64 DER CMS SignedData, detached content")]
+    batch: dict[str, Any] | None = Field(
+        default=None,
+        description="Bulk signature: {statement, proof}. The CMS then covers the canonical bytes of the "
+                    "Merkle root statement, and proof is this document's inclusion proof (hocba_runtime.merkle).",
+    )
 
 
 class RecordSigned(EventPayload):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from hocba_lookup.domain.model import SignatureCheck, Verification
 from hocba_runtime.canonical import canonical_bytes, sha256_hex
-from hocba_runtime.cms import REASONS, SignatureInvalid, TrustList, verify_detached
+from hocba_runtime.cms import REASONS, SignatureInvalid, TrustList, verify_document_signature
 
 
 class TrustListRecordVerifier:
@@ -23,7 +22,7 @@ class TrustListRecordVerifier:
             try:
                 if self.trust is None:
                     raise SignatureInvalid("untrusted", "no trust roots configured")
-                verify_detached(content, base64.b64decode(sig["cms"]), self.trust)
+                verify_document_signature(content, sig["cms"], sig.get("batch"), self.trust)
                 checks.append(SignatureCheck(**base, valid=True))
             except SignatureInvalid as exc:
                 checks.append(SignatureCheck(**base, valid=False, reason=exc.reason, message_vi=exc.message_vi,

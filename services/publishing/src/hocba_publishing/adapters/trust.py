@@ -3,13 +3,10 @@ configured trust list (roots and CRLs)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from hocba_contracts.payloads.signing import RecordSigned
 from hocba_publishing.domain.model import REQUIRED_ROLES, NotPublishable
 from hocba_runtime.canonical import canonical_bytes, sha256_hex
-from hocba_runtime.cms import SignatureInvalid, TrustList, verify_detached
+from hocba_runtime.cms import SignatureInvalid, TrustList, verify_document_signature
 
 
 class TrustListVerifier:
@@ -27,9 +24,7 @@ class TrustListVerifier:
             raise NotPublishable("untrusted", "no trust roots are configured (HOCBA_PUBLISHING_TRUST_ROOTS)")
         for sig in signed.signatures:
             try:
-                verify_detached(content, base64.b64decode(sig.cms, validate=True), self.trust)
-            except (binascii.Error, ValueError):
-                raise NotPublishable("malformed", f"record {signed.record_id}: the {sig.role} signature is not base64") from None
+                verify_document_signature(content, sig.cms, sig.batch, self.trust)
             except SignatureInvalid as exc:
                 raise NotPublishable(exc.reason, f"record {signed.record_id}: the {sig.role} signature fails: "
                                                  f"{exc.message_en} / {exc.message_vi}") from None
