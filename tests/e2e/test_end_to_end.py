@@ -216,3 +216,52 @@ async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_noth
         for record_id in list(documents_per_record)[:5]:
             versions = (await http.get(stack.url("publishing") + f"/records/{record_id}/documents")).json()
             assert len(versions["documents"] if isinstance(versions, dict) else versions) == 1
+
+
+async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its_own(stack: Stack) -> None:
+    import base64
+    import random
+
+    from hocba_runtime.canonical import canonical_bytes
+    from hocba_runtime.cms import TrustList, sign_detached, verify_document_signature
+
+    run = uuid.uuid4().hex[:8]
+    records, _, _ = smoke.events(run)
+    school, klass = records[0], records[1]
+    teacher_id = f"EXT-GV-{run}"
+    klass = klass.model_copy(update={"homeroom_teacher": klass.homeroom_teacher.model_copy(update={"staff_id": teacher_id})})
+    rng = random.Random(run)
+    students, events, marks = [], [school, klass], []
+    for n in range(5):
+        sid = f"HS-B{run}-{n}"
+        s = demo.student_payload(rng, sid, school.school_id, klass.grade, klass.school_year)
+        students.append(s)
+        events += [s, rec.EnrollmentSubmitted(student_id=sid, class_id=klass.class_id, school_id=school.school_id,
+                                              school_year=klass.school_year)]
+        marks += demo.assessments_for(rng, klass.class_id, sid, klass.grade, klass.school_year)
+    marks.append(asm.ClassYearCloseRequested(class_id=klass.class_id, school_year=klass.school_year, requested_by=teacher_id))
+    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source="e2e") for p in events])
+    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source="e2e") for p in marks])
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        async def waiting() -> bool:
+            return len((await http.get(stack.url("signing") + f"/signers/{teacher_id}/pending")).json()) == 5
+
+        await eventually(waiting, timeout=120)
+        batch = (await http.post(stack.url("signing") + f"/signers/{teacher_id}/batches", json={"role": "homeroom_teacher"})).json()
+        assert batch["documents"] == 5
+        # The teacher's own app signs the root statement once, with her certificate.
+        identity = stack.pki.issue(teacher_id, klass.homeroom_teacher.full_name, save=False)
+        cms = sign_detached(base64.b64decode(batch["content_b64"]), identity)
+        signed = (await http.post(stack.url("signing") + f"/batches/{batch['batch_id']}/signature",
+                                  json={"cms": base64.b64encode(cms).decode()})).json()
+        assert signed == {"batch_id": batch["batch_id"], "signed": 5, "completed": 5}
+
+        found = await client.wait_verified(stack.url("lookup"), [(s.citizen_id, s.date_of_birth) for s in students], timeout=120)
+        one = next(iter(found.values()))
+        published = (await http.get(stack.url("publishing") + f"/documents/{one['document_id']}")).json()
+    teacher_sig = next(s for s in published["signatures"] if s["role"] == "homeroom_teacher")
+    assert teacher_sig["batch"]["statement"]["tree_size"] == 5
+    trust = TrustList.from_pem_files([str(stack.pki.root_file)])
+    verified = verify_document_signature(canonical_bytes(published["document"]), teacher_sig["cms"], teacher_sig["batch"], trust)
+    assert teacher_id in verified.signer_subject

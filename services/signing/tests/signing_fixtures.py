@@ -12,7 +12,7 @@ from typing import Any
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.assessment import SubjectResult, YearRecordClosed, YearResult
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
-from hocba_signing.domain.model import SigningRequest
+from hocba_signing.domain.model import SigningBatch, SigningRequest
 
 
 def closed_record(teacher_id: str = "GV-TEST-01", principal_id: str = "HT-TEST-01") -> YearRecordClosed:
@@ -47,22 +47,33 @@ class FakeTx:
     async def save(self, request: SigningRequest) -> None:
         self.s.requests[request.key] = copy.deepcopy(request)
 
+    async def pending_for(self, signer_id: str, limit: int = 500) -> list[SigningRequest]:
+        return [copy.deepcopy(r) for _, r in sorted(self.s.requests.items())
+                if (n := r.next_signer()) is not None and n.signer_id == signer_id][:limit]
+
+    async def get_batch(self, batch_id: str) -> SigningBatch | None:
+        return copy.deepcopy(self.s.batches.get(batch_id))
+
+    async def save_batch(self, batch: SigningBatch) -> None:
+        self.s.batches[batch.batch_id] = copy.deepcopy(batch)
+
 
 class FakeStore:
     def __init__(self) -> None:
         self.requests: dict[str, SigningRequest] = {}
+        self.batches: dict[str, SigningBatch] = {}
         self.processed: set[str] = set()
         self.emitted: list[tuple[str, Envelope[Any]]] = []
         self.pending: list[tuple[str, Envelope[Any]]] = []
 
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
-        saved = copy.deepcopy(self.requests)
+        saved = copy.deepcopy((self.requests, self.batches))
         self.pending = []
         try:
             yield FakeTx(self, processing is not None and processing in self.processed)
         except BaseException:
-            self.requests = saved
+            self.requests, self.batches = saved
             raise
         if processing is not None:
             self.processed.add(processing)

@@ -32,7 +32,7 @@ def build(settings: SigningSettings | None = None) -> Signing:
     runtime = ServiceRuntime(settings, owned_topics=(SIGNING_EVENTS.name,))
     uow = MongoSigningUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "signing"))
     trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
-    signer = DevPKISigner(settings.pki_dir, settings.dev_issue_on_demand) if settings.server_side_signing else None
+    signer = DevPKISigner(settings.pki_dir, settings.dev_issue_on_demand, settings.external_signers) if settings.server_side_signing else None
     service = SigningService(uow, TrustListChecker(trust), signer)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     kafka.register(runtime.broker, settings, service)

@@ -15,3 +15,5 @@ class SigningSettings(ServiceSettings):
     server_side_signing: bool = Field(default=False, description="Sign inside Hocba with keys from pki_dir")
     pki_dir: str = Field(default="var/pki", description="Development PKI directory (python -m hocba_signing.devpki)")
     dev_issue_on_demand: bool = Field(default=False, description="Issue development certificates for unknown signers")
+    external_signers: list[str] = Field(default_factory=list, description="Staff ids (or prefixes ending in *) who always "
+                                        "sign with their own apps, never server-side")

@@ -15,7 +15,7 @@ from signing_fixtures import FakeStore, closed_record  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
 from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
-from hocba_runtime.cms import TrustList, sign_detached, verify_detached  # noqa: E402
+from hocba_runtime.cms import SignatureInvalid, TrustList, sign_detached, verify_detached  # noqa: E402
 from hocba_runtime.devpki import DevPKI  # noqa: E402
 from hocba_signing.adapters.trust import DevPKISigner, TrustListChecker  # noqa: E402
 from hocba_signing.application.use_cases import SigningService  # noqa: E402
@@ -97,3 +97,42 @@ async def test_external_signatures_are_checked_and_ordered(pki: DevPKI, tmp_path
     assert store.emitted == []
     done = await service.submit_signature(record.record_id, 1, "principal", "HT-EXT-1", b64(sign_detached(content, principal)))
     assert done.status == "signed" and len(store.emitted) == 1
+
+
+async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verifies_alone(pki: DevPKI) -> None:
+    from hocba_runtime.cms import verify_document_signature
+    from hocba_signing.domain.model import NothingToSign
+
+    store = FakeStore()
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    # The principal signs server-side; the teacher signs with her own app (external).
+    server = DevPKISigner(str(pki.dir), issue_on_demand=True, external_signers=["EXT-*"])
+    service = SigningService(store, TrustListChecker(trust), server)
+    records = [closed_record(teacher_id="EXT-GV-9", principal_id="HT-BULK-1") for _ in range(7)]
+    for r in records:
+        await service.open_request(r)
+    assert store.emitted == []
+    with pytest.raises(NothingToSign):
+        await service.prepare_batch("EXT-GV-9", "principal")
+    batch = await service.prepare_batch("EXT-GV-9", "homeroom_teacher")
+    assert len(batch.members) == 7 and batch.statement["tree_size"] == 7
+    teacher = pki.issue("EXT-GV-9", "Vũ Đức Thắng")
+    statement_bytes = canonical_bytes(batch.statement)
+    wrong = base64.b64encode(sign_detached(statement_bytes + b"x", teacher)).decode()
+    with pytest.raises(SignatureRefused):
+        await service.submit_batch_signature(batch.batch_id, wrong)
+    assert store.emitted == []
+    _, signed, completed = await service.submit_batch_signature(
+        batch.batch_id, base64.b64encode(sign_detached(statement_bytes, teacher)).decode())
+    assert (signed, completed) == (7, 7) and len(store.emitted) == 7
+    one = store.emitted[3][1].data
+    content = canonical_bytes(one.document)
+    bulk, seal = one.signatures
+    assert bulk.batch is not None and seal.batch is None
+    verified = verify_document_signature(content, bulk.cms, bulk.batch, trust)  # this record alone
+    assert "EXT-GV-9" in verified.signer_subject
+    verify_document_signature(content, seal.cms, None, trust)
+    other = canonical_bytes(store.emitted[4][1].data.document)
+    with pytest.raises(SignatureInvalid) as refused:
+        verify_document_signature(other, bulk.cms, bulk.batch, trust)  # another record, this proof
+    assert refused.value.reason == "tampered"

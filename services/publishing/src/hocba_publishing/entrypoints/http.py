@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hocba_contracts.payloads.common import Code
 from hocba_publishing.application.ports import PublishingReader
@@ -28,6 +28,8 @@ class SignatureOut(BaseModel):
     signer_id: str
     signer_name: str
     signed_at: str
+    cms: str = Field(description="base64 DER CMS (CAdES-BES), detached; verify it yourself against the trust list")
+    batch: dict[str, Any] | None = Field(default=None, description="Bulk signature: Merkle root statement and inclusion proof")
 
 
 class DocumentOut(BaseModel):
@@ -55,7 +57,7 @@ def _out(d: PublishedDocument) -> DocumentOut:
         content_sha256=d.content_sha256, pdf_sha256=d.pdf_sha256, pdf_path=d.pdf_path, published_at=d.published_at,
         supersedes=d.supersedes, document=d.document,
         signatures=[SignatureOut(role=s["role"], signer_id=s["signer_id"], signer_name=s["signer_name"],
-                                 signed_at=str(s["signed_at"])) for s in d.signatures],
+                                 signed_at=str(s["signed_at"]), cms=s["cms"], batch=s.get("batch")) for s in d.signatures],
     )
 
 

@@ -11,7 +11,7 @@ from pymongo import ASCENDING
 
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
-from hocba_signing.domain.model import CollectedSignature, RequiredSigner, SigningRequest
+from hocba_signing.domain.model import CollectedSignature, RequiredSigner, SigningBatch, SigningRequest
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -37,6 +37,14 @@ def _from_doc(d: dict[str, Any] | None) -> SigningRequest | None:
     )
 
 
+def _batch(d: dict[str, Any] | None) -> SigningBatch | None:
+    if d is None:
+        return None
+    fields = {k: v for k, v in d.items() if k != "_id"}
+    fields["members"] = [(m[0], int(m[1])) for m in fields["members"]]
+    return SigningBatch(**fields)
+
+
 class MongoSigningTx:
     def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
         self.db = mongo.db
@@ -55,6 +63,17 @@ class MongoSigningTx:
     async def save(self, request: SigningRequest) -> None:
         doc = _to_doc(request)
         await self.db.requests.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.tx.session)
+
+    async def pending_for(self, signer_id: str, limit: int = 500) -> list[SigningRequest]:
+        cursor = self.db.requests.find({"next_signer_id": signer_id}, session=self.tx.session).sort("_id", ASCENDING).limit(limit)
+        return [r async for d in cursor if (r := _from_doc(d)) is not None]
+
+    async def get_batch(self, batch_id: str) -> SigningBatch | None:
+        return _batch(await self.db.batches.find_one({"_id": batch_id}, session=self.tx.session))
+
+    async def save_batch(self, batch: SigningBatch) -> None:
+        doc = {"_id": batch.batch_id, **asdict(batch), "members": [list(m) for m in batch.members]}
+        await self.db.batches.replace_one({"_id": batch.batch_id}, doc, upsert=True, session=self.tx.session)
 
 
 class MongoSigningUnitOfWork:
@@ -78,3 +97,6 @@ class MongoSigningReader:
     async def pending_for(self, signer_id: str, limit: int = 500) -> list[SigningRequest]:
         cursor = self.db.requests.find({"next_signer_id": signer_id}).sort("_id", ASCENDING).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
+
+    async def get_batch(self, batch_id: str) -> SigningBatch | None:
+        return _batch(await self.db.batches.find_one({"_id": batch_id}))

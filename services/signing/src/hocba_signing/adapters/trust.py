@@ -33,11 +33,20 @@ class TrustListChecker:
 
 
 class DevPKISigner:
-    def __init__(self, pki_dir: str, issue_on_demand: bool) -> None:
+    def __init__(self, pki_dir: str, issue_on_demand: bool, external_signers: list[str] | tuple[str, ...] = ()) -> None:
         self.pki = DevPKI(Path(pki_dir))
         self.issue_on_demand = issue_on_demand
+        self.external = tuple(external_signers)
         self._cache: dict[str, SigningIdentity] = {}
         self._lock = threading.Lock()
+
+    def _external(self, signer_id: str) -> bool:
+        return any(signer_id.startswith(p[:-1]) if p.endswith("*") else signer_id == p for p in self.external)
+
+    def can_sign(self, signer_id: str) -> bool:
+        if self._external(signer_id):
+            return False
+        return self.issue_on_demand or signer_id in self._cache or self.pki.path("signers", f"{signer_id}.key.pem").exists()
 
     def identity(self, signer_id: str, signer_name: str) -> SigningIdentity:
         with self._lock:

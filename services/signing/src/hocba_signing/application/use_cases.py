@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 from datetime import UTC
 from typing import Any
@@ -23,10 +24,20 @@ from hocba_contracts.payloads.assessment import YearRecordClosed
 from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
 from hocba_contracts.topics import SIGNING_EVENTS
 from hocba_runtime.canonical import canonical_bytes, sha256_hex
+from hocba_runtime import merkle
 from hocba_runtime.cms import SignatureInvalid
-from hocba_signing.application.ports import ServerSigner, SignatureChecker, SigningTx, SigningUnitOfWork
+from hocba_signing.application.ports import (
+    CheckedSignature,
+    ServerSigner,
+    SignatureChecker,
+    SigningTx,
+    SigningUnitOfWork,
+)
 from hocba_signing.domain.model import (
     CollectedSignature,
+    NothingToSign,
+    SigningBatch,
+    UnknownBatch,
     RequiredSigner,
     SignatureRefused,
     SigningRequest,
@@ -66,17 +77,7 @@ class SigningService:
                     RequiredSigner("principal", record.school.principal.staff_id, record.school.principal.full_name),
                 ],
             )
-            if self.server_signer is not None:
-                content = canonical_bytes(document)
-                for signer in request.required:
-                    try:
-                        cms = self.server_signer.sign(signer.signer_id, signer.signer_name, content)
-                    except LookupError:
-                        # No key held for this signer: the request waits for their own signing app.
-                        log.info("no server-side key; waiting for an external signature",
-                                 extra={"record_id": request.record_id, "role": signer.role, "signer_id": signer.signer_id})
-                        break
-                    self._accept(request, signer.role, signer.signer_id, cms, content)
+            self._advance(request)
             await tx.save(request)
             await self._announce_if_complete(tx, request, cause)
             return request
@@ -93,23 +94,86 @@ class SigningService:
                 raise UnknownRequest(f"no signing request for record {record_id} version {record_version}")
             request.check_turn(role, signer_id)
             self._accept(request, role, signer_id, cms, canonical_bytes(request.document))
+            self._advance(request)
             await tx.save(request)
             await self._announce_if_complete(tx, request, None)
             return request
 
-    def _accept(self, request: SigningRequest, role: str, signer_id: str, cms: bytes, content: bytes) -> None:
-        signer = request.check_turn(role, signer_id)
+    def _check(self, content: bytes, cms: bytes, signer_id: str) -> CheckedSignature:
         try:
-            checked = self.checker.check(content, cms, signer_id)
+            return self.checker.check(content, cms, signer_id)
         except SignatureInvalid as exc:
             raise SignatureRefused(
                 f"{exc.message_en} / {exc.message_vi}", code="signature_invalid",
                 details=[{"field": "cms", "problem": exc.reason, "message_vi": exc.message_vi, "message_en": exc.message_en}],
             ) from None
+
+    def _accept(self, request: SigningRequest, role: str, signer_id: str, cms: bytes, content: bytes) -> None:
+        signer = request.check_turn(role, signer_id)
+        checked = self._check(content, cms, signer_id)
         request.add(CollectedSignature(
             role=role, signer_id=signer_id, signer_name=signer.signer_name,
             signed_at=checked.signing_time.astimezone(UTC).isoformat(), cms=base64.b64encode(cms).decode(),
         ))
+
+    def _advance(self, request: SigningRequest) -> None:
+        """Sign server-side for every next signer whose key Hocba holds, until one must sign outside."""
+        if self.server_signer is None:
+            return
+        content = canonical_bytes(request.document)
+        while (nxt := request.next_signer()) is not None and self.server_signer.can_sign(nxt.signer_id):
+            cms = self.server_signer.sign(nxt.signer_id, nxt.signer_name, content)
+            self._accept(request, nxt.role, nxt.signer_id, cms, content)
+
+    # -- bulk: one approval for a whole class -----------------------------------------------------
+    async def prepare_batch(self, signer_id: str, role: str, limit: int = 2_000) -> SigningBatch:
+        """Gather every request waiting for this signer in this role, build the Merkle tree over
+        their documents, and return the root statement to sign (one approval for all)."""
+        async with self.uow() as tx:
+            pending = [r for r in await tx.pending_for(signer_id, limit)
+                       if (n := r.next_signer()) is not None and n.role == role]
+            if not pending:
+                raise NothingToSign(f"nothing waits for {role} {signer_id}")
+            tree = merkle.build([bytes.fromhex(r.content_sha256) for r in pending])
+            batch_id = "B-" + hashlib.sha256("|".join(r.key for r in pending).encode() + signer_id.encode()).hexdigest()[:20]
+            batch = SigningBatch(
+                batch_id=batch_id, signer_id=signer_id, role=role, members=[(r.record_id, r.record_version) for r in pending],
+                statement=merkle.statement(tree.root, len(pending), batch_id, role, signer_id), proofs=tree.proofs,
+            )
+            await tx.save_batch(batch)
+            return batch
+
+    async def submit_batch_signature(self, batch_id: str, cms_b64: str) -> tuple[SigningBatch, int, int]:
+        """One CMS over the batch's root statement signs every member still waiting for this signer.
+        Returns the batch, how many documents it signed and how many became fully signed."""
+        try:
+            cms = base64.b64decode(cms_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise SignatureRefused("cms must be the base64 of a DER CMS SignedData", code="signature_malformed") from None
+        async with self.uow() as tx:
+            batch = await tx.get_batch(batch_id)
+            if batch is None:
+                raise UnknownBatch(f"no signing batch {batch_id}")
+            checked = self._check(canonical_bytes(batch.statement), cms, batch.signer_id)
+            signed = completed = 0
+            for (record_id, version), proof in zip(batch.members, batch.proofs, strict=True):
+                request = await tx.get(request_key(record_id, version))
+                nxt = request.next_signer() if request else None
+                if request is None or nxt is None or (nxt.role, nxt.signer_id) != (batch.role, batch.signer_id):
+                    continue  # signed another way meanwhile
+                request.add(CollectedSignature(
+                    role=batch.role, signer_id=batch.signer_id, signer_name=nxt.signer_name,
+                    signed_at=checked.signing_time.astimezone(UTC).isoformat(), cms=base64.b64encode(cms).decode(),
+                    batch={"statement": batch.statement, "proof": proof},
+                ))
+                self._advance(request)
+                await tx.save(request)
+                await self._announce_if_complete(tx, request, None)
+                signed += 1
+                completed += int(request.complete)
+            batch.status = "signed"
+            await tx.save_batch(batch)
+            return batch, signed, completed
 
     async def _announce_if_complete(self, tx: SigningTx, request: SigningRequest, cause: Envelope[Any] | None) -> None:
         if not request.complete:
@@ -118,6 +182,7 @@ class SigningService:
             record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
             document=request.document, content_sha256=request.content_sha256,
             signatures=tuple(DocumentSignature(role=s.role, signer_id=s.signer_id, signer_name=s.signer_name,  # type: ignore[arg-type]
-                                               signed_at=s.signed_at, cms=s.cms) for s in request.signatures),  # type: ignore[arg-type]
+                                               signed_at=s.signed_at, cms=s.cms, batch=s.batch)  # type: ignore[arg-type]
+                             for s in request.signatures),
         )
         await tx.emit(SIGNING_EVENTS.name, self._announce(signed, cause))

@@ -38,6 +38,20 @@ class CollectedSignature:
     signer_name: str
     signed_at: str  # ISO 8601, UTC, from the signature's signing time
     cms: str  # base64 DER
+    batch: dict[str, Any] | None = None  # bulk signature: {statement, proof}
+
+
+@dataclass
+class SigningBatch:
+    """A signer's approval of many documents at once: one signature over their Merkle root."""
+
+    batch_id: str
+    signer_id: str
+    role: str
+    members: list[tuple[str, int]]  # (record_id, record_version), in leaf order
+    statement: dict[str, Any]
+    proofs: list[dict[str, Any]]
+    status: str = "pending"  # pending | signed
 
 
 @dataclass
@@ -105,3 +119,11 @@ class NotARequiredSigner(Conflict):
 class SignatureRefused(DomainError):
     status = 422
     code = "signature_invalid"
+
+
+class UnknownBatch(NotFound):
+    code = "signing_batch_not_found"
+
+
+class NothingToSign(Conflict):
+    code = "nothing_to_sign"

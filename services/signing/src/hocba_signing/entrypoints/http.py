@@ -13,7 +13,7 @@ from hocba_contracts.payloads.common import Code
 from hocba_contracts.payloads.signing import SignerRole
 from hocba_signing.application.ports import SigningReader
 from hocba_signing.application.use_cases import SigningService
-from hocba_signing.domain.model import SigningRequest, UnknownRequest, request_key
+from hocba_signing.domain.model import SigningBatch, SigningRequest, UnknownBatch, UnknownRequest, request_key
 
 router = APIRouter(tags=["signing"])
 
@@ -101,3 +101,56 @@ async def pending(staff_id: Code, reader: Reader) -> list[PendingOut]:
              responses={409: {"description": "not this signer's turn"}, 422: {"description": "signature refused, with the reason"}})
 async def post_signature(record_id: Code, version: Version, body: SignatureIn, service: Service) -> RequestOut:
     return _out(await service.submit_signature(record_id, version, body.role, body.signer_id, body.cms))
+
+
+class BatchIn(BaseModel):
+    role: SignerRole
+
+
+class BatchOut(BaseModel):
+    batch_id: str
+    signer_id: str
+    role: str
+    status: str
+    documents: int
+    statement: dict[str, object] = Field(description="The Merkle root statement; sign its canonical bytes")
+    content_b64: str = Field(description="Canonical bytes (RFC 8785) of the statement, base64: sign them as a detached CMS")
+
+
+class BatchSignatureIn(BaseModel):
+    cms: str = Field(min_length=1, description="base64 DER CMS over the statement's canonical bytes")
+
+
+class BatchSignedOut(BaseModel):
+    batch_id: str
+    signed: int = Field(description="Documents this signature signed")
+    completed: int = Field(description="Of those, documents now signed by everyone")
+
+
+def _batch_out(b: SigningBatch) -> BatchOut:
+    from hocba_runtime.canonical import canonical_bytes
+
+    return BatchOut(batch_id=b.batch_id, signer_id=b.signer_id, role=b.role, status=b.status, documents=len(b.members),
+                    statement=b.statement, content_b64=base64.b64encode(canonical_bytes(b.statement)).decode())
+
+
+@router.post("/signers/{staff_id}/batches", response_model=BatchOut,
+             summary="Bulk signing: gather everything waiting for this signer into one Merkle root to sign once")
+async def prepare_batch(staff_id: Code, body: BatchIn, service: Service) -> BatchOut:
+    return _batch_out(await service.prepare_batch(staff_id, body.role))
+
+
+@router.get("/batches/{batch_id}", response_model=BatchOut, summary="A bulk signing batch")
+async def get_batch(batch_id: Code, reader: Reader) -> BatchOut:
+    batch = await reader.get_batch(batch_id)
+    if batch is None:
+        raise UnknownBatch(f"no signing batch {batch_id}")
+    return _batch_out(batch)
+
+
+@router.post("/batches/{batch_id}/signature", response_model=BatchSignedOut,
+             summary="Submit the one signature over a batch's root statement",
+             responses={422: {"description": "signature refused, with the reason"}})
+async def sign_batch(batch_id: Code, body: BatchSignatureIn, service: Service) -> BatchSignedOut:
+    batch, signed, completed = await service.submit_batch_signature(batch_id, body.cms)
+    return BatchSignedOut(batch_id=batch.batch_id, signed=signed, completed=completed)
