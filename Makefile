@@ -43,6 +43,7 @@ schemas: install
 
 docs: install
 	@$(PY) scripts/gen_asyncapi.py
+	@$(PY) -m hocba_runtime.admin topics-spec > deploy/topics.yaml
 
 lint: install
 	@$(PY) -m ruff check libs services tests scripts

@@ -63,7 +63,7 @@ async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese
     found = await client.wait_verified(stack.url("lookup"), [person], timeout=120)
     doc = found[person]
     assert doc["verification"]["valid"] is True
-    assert {s["role"] for s in doc["verification"]["signatures"]} >= {"homeroom_teacher", "principal"}
+    assert {s["role"] for s in doc["verification"]["signatures"]} == {"homeroom_teacher", "principal", "school_seal"}
 
     async with httpx.AsyncClient(timeout=30) as http:
         listed = (await http.post(stack.url("lookup") + "/api/lookup",

@@ -78,3 +78,27 @@ class FakeStore:
         if processing is not None:
             self.processed.add(processing)
         self.emitted.extend(self.pending)
+
+
+SOFTHSM_LIBRARY = "/usr/lib/softhsm/libsofthsm2.so"
+TOKEN_LABEL, TOKEN_PIN = "hocba-test", "246810"
+
+
+def softhsm_token(directory: str) -> str:
+    """A SoftHSM2 token for this test process (the library reads its config once per process,
+    so the first call decides where tokens live). Returns the token label."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    if "SOFTHSM2_CONF" not in os.environ:
+        tokens = Path(directory) / "tokens"
+        tokens.mkdir(parents=True, exist_ok=True)
+        conf = Path(directory) / "softhsm2.conf"
+        conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        os.environ["SOFTHSM2_CONF"] = str(conf)
+    listed = subprocess.run(["softhsm2-util", "--show-slots"], capture_output=True, text=True).stdout
+    if f"Label:            {TOKEN_LABEL}" not in listed:
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL, "--so-pin", "13579135",
+                        "--pin", TOKEN_PIN], check=True, capture_output=True)
+    return TOKEN_LABEL

@@ -71,3 +71,15 @@ def _subject_assessment_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     if "subject" in data and "subject_code" not in data:
         data["subject_code"] = data.pop("subject")
     return data
+
+
+@upcaster("hocba.signing.record_signed", 1)
+def _record_signed_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 admits the role `school_seal` (the school's organizational signature); v1 data is valid v2."""
+    return dict(data)
+
+
+@upcaster("hocba.publishing.record_published", 1)
+def _record_published_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 admits the role `school_seal` in signatures; v1 data is valid v2."""
+    return dict(data)

@@ -23,6 +23,7 @@ from hocba_runtime import localstack
 from hocba_runtime.devpki import DevPKI
 from hocba_runtime.kafka import ensure_topics
 
+HSM_TOKEN = "hocba-seals"
 SERVICES = ("records", "assessment", "signing", "publishing", "lookup")
 DEFAULT_PORTS = {
     "broker": 9092,
@@ -50,7 +51,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
-        for sub in ("run", "log", "data", "pki"):
+        for sub in ("run", "log", "data", "pki", "hsm"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
 
     # -- locations -------------------------------------------------------------------------
@@ -115,14 +116,36 @@ class Stack:
         }
         if name == "signing":
             env |= {"PKI_DIR": str(pki.dir), "SERVER_SIDE_SIGNING": "true", "DEV_ISSUE_ON_DEMAND": "true",
-                    "TRUST_ROOTS": roots, "CRL_FILES": crls}
+                    "TRUST_ROOTS": roots, "CRL_FILES": crls, "SCHOOL_SEAL": "true", "PKCS11_TOKEN_LABEL": HSM_TOKEN,
+                    "PKCS11_PIN": self._hsm_pin(), "SEAL_ISSUE_ON_DEMAND": "true"}
         if name == "publishing":
             env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "LOOKUP_PUBLIC_URL": self.url("lookup")}
         if name == "lookup":
             env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "PUBLISHING_PUBLIC_URL": self.url("publishing"),
                     "LOOKUP_SECRET": self._lookup_secret()}
         env |= self.extra_env.get(name, {})
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **{prefix + k: v for k, v in env.items()}}
+        return {**os.environ, "PYTHONUNBUFFERED": "1", "SOFTHSM2_CONF": str(self.state_dir / "hsm" / "softhsm2.conf"),
+                **{prefix + k: v for k, v in env.items()}}
+
+    def _hsm_pin(self) -> str:
+        path = self.state_dir / "hsm" / "pin"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(8))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def init_hsm(self) -> None:
+        """A SoftHSM2 token for the schools' seals (keys generated inside it, never on disk in clear)."""
+        hsm = self.state_dir / "hsm"
+        (hsm / "tokens").mkdir(parents=True, exist_ok=True)
+        conf = hsm / "softhsm2.conf"
+        conf.write_text(f"directories.tokendir = {hsm / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
+        slots = subprocess.run(["softhsm2-util", "--show-slots"], capture_output=True, text=True, env=env).stdout
+        if f"Label:            {HSM_TOKEN}" not in slots:
+            subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", HSM_TOKEN, "--so-pin",
+                            secrets.token_hex(8), "--pin", self._hsm_pin()], check=True, capture_output=True, env=env)
 
     def _lookup_secret(self) -> str:
         path = self.state_dir / "lookup-secret"
@@ -141,6 +164,7 @@ class Stack:
             self._record("database", proc, f"--port {self.ports['database']}")
         asyncio.run(ensure_topics(self.kafka_bootstrap))
         self.pki.create()
+        self.init_hsm()
 
     def start_service(self, name: str) -> int:
         pid = self.pid(name)

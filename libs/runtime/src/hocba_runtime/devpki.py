@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -169,6 +170,35 @@ class DevPKI:
         if save:
             self.save_identity(subject_id, identity)
         return identity
+
+    def certify(self, subject_id: str, common_name: str, public_key: Any, *, organization: bool = True,
+                days: int = 3 * 365) -> x509.Certificate:
+        """A certificate for a key we never see (generated inside a token); saved as the signer's
+        certificate file, without a key file."""
+        ca = self.load_ca(PUBLIC_DUTY_CA if organization else PERSONAL_CA)
+        start = datetime.now(UTC) - timedelta(hours=1)
+        subject = _name(common_name, org=common_name if organization else "Hocba Development PKI", uid=subject_id)
+        cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(ca.cert.subject)
+            .public_key(public_key).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(
+                x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(ca.crl_url)], None, None, None)]),
+                critical=False,
+            )
+            .sign(ca.key, hashes.SHA256())
+        )
+        self.path("signers").mkdir(parents=True, exist_ok=True)
+        self.path("signers", f"{subject_id}.pem").write_bytes(b"".join(_pem(c) for c in (cert, *ca.chain)))
+        return cert
+
+    def certificates(self, subject_id: str) -> tuple[x509.Certificate, ...] | None:
+        path = self.path("signers", f"{subject_id}.pem")
+        return tuple(x509.load_pem_x509_certificates(path.read_bytes())) if path.exists() else None
 
     def save_identity(self, subject_id: str, identity: SigningIdentity) -> None:
         self.path("signers").mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from hocba_runtime.cms import TrustList
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
 from hocba_signing.adapters.mongo_signing import MongoSigningReader, MongoSigningUnitOfWork, ensure_indexes
-from hocba_signing.adapters.trust import DevPKISigner, TrustListChecker
+from hocba_signing.adapters.trust import DevPKISigner, RoutingSigner, TrustListChecker
 from hocba_signing.application.use_cases import SigningService
 from hocba_signing.config import SigningSettings
 from hocba_signing.entrypoints import http, kafka
@@ -32,8 +32,15 @@ def build(settings: SigningSettings | None = None) -> Signing:
     runtime = ServiceRuntime(settings, owned_topics=(SIGNING_EVENTS.name,))
     uow = MongoSigningUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "signing"))
     trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
-    signer = DevPKISigner(settings.pki_dir, settings.dev_issue_on_demand, settings.external_signers) if settings.server_side_signing else None
-    service = SigningService(uow, TrustListChecker(trust), signer)
+    people = DevPKISigner(settings.pki_dir, settings.dev_issue_on_demand, settings.external_signers) if settings.server_side_signing else None
+    seal = None
+    if settings.school_seal:
+        from hocba_signing.adapters.pkcs11_token import Pkcs11Token, TokenSealSigner
+
+        seal = TokenSealSigner(Pkcs11Token(settings.pkcs11_library, settings.pkcs11_token_label, settings.pkcs11_pin),
+                               settings.pki_dir, settings.seal_issue_on_demand)
+    signer = RoutingSigner(people, seal) if (people or seal) else None
+    service = SigningService(uow, TrustListChecker(trust), signer, school_seal=settings.school_seal)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     kafka.register(runtime.broker, settings, service)
     app = create_app(runtime, title="Hocba signing", description=DESCRIPTION, routers=[http.router])

@@ -15,5 +15,10 @@ class SigningSettings(ServiceSettings):
     server_side_signing: bool = Field(default=False, description="Sign inside Hocba with keys from pki_dir")
     pki_dir: str = Field(default="var/pki", description="Development PKI directory (python -m hocba_signing.devpki)")
     dev_issue_on_demand: bool = Field(default=False, description="Issue development certificates for unknown signers")
+    school_seal: bool = Field(default=False, description="The school's seal signs last, with its key in a PKCS#11 token")
+    pkcs11_library: str = Field(default="/usr/lib/softhsm/libsofthsm2.so", description="PKCS#11 module of the HSM")
+    pkcs11_token_label: str = Field(default="hocba", description="Label of the token holding the seals")
+    pkcs11_pin: str = Field(default="", description="User PIN of the token (a secret)")
+    seal_issue_on_demand: bool = Field(default=False, description="Development: generate and certify missing seals")
     external_signers: list[str] = Field(default_factory=list, description="Staff ids (or prefixes ending in *) who always "
                                         "sign with their own apps, never server-side")

@@ -16,6 +16,7 @@ class RecordPublished(EventPayload):
     """A signed record was published: it will never change; a correction supersedes it."""
 
     event_type: ClassVar[str] = "hocba.publishing.record_published"
+    version: ClassVar[int] = 2
     document_id: Code
     record_id: Code
     record_version: Annotated[int, Field(ge=1)]

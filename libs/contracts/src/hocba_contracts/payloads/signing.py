@@ -10,7 +10,8 @@ from pydantic import Field
 from hocba_contracts.envelope import EventPayload
 from hocba_contracts.payloads.common import Code, Frozen
 
-SignerRole = Literal["homeroom_teacher", "subject_teacher", "principal"]
+SignerRole = Literal["homeroom_teacher", "subject_teacher", "principal", "school_seal"]
+"""school_seal: the school's organizational certificate (public-duty CA), held in an HSM."""
 
 
 class DocumentSignature(Frozen):
@@ -36,6 +37,7 @@ class RecordSigned(EventPayload):
     """Every required signer has signed the record; it is ready to publish."""
 
     event_type: ClassVar[str] = "hocba.signing.record_signed"
+    version: ClassVar[int] = 2
     record_id: Code
     record_version: Annotated[int, Field(ge=1)]
     student_id: Code

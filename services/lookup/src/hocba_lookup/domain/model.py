@@ -67,7 +67,8 @@ class PublishedEntry:
         return "superseded" if self.superseded_by else "published"
 
 
-ROLE_TITLES = {"homeroom_teacher": "Giáo viên chủ nhiệm", "subject_teacher": "Giáo viên bộ môn", "principal": "Hiệu trưởng"}
+ROLE_TITLES = {"homeroom_teacher": "Giáo viên chủ nhiệm", "subject_teacher": "Giáo viên bộ môn", "principal": "Hiệu trưởng",
+               "school_seal": "Con dấu số của nhà trường"}
 
 
 class UnknownDocument(NotFound):

@@ -11,7 +11,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 SEX = {"male": "Nam", "female": "Nữ"}
 RELATION = {"father": "Họ và tên cha", "mother": "Họ và tên mẹ", "guardian": "Người giám hộ"}
 LEVEL_NAMES = {"primary": "TIỂU HỌC", "lower_secondary": "TRUNG HỌC CƠ SỞ", "upper_secondary": "TRUNG HỌC PHỔ THÔNG"}
-ROLE_TITLES = {"homeroom_teacher": "Giáo viên chủ nhiệm", "subject_teacher": "Giáo viên bộ môn", "principal": "Hiệu trưởng"}
+ROLE_TITLES = {"homeroom_teacher": "Giáo viên chủ nhiệm", "subject_teacher": "Giáo viên bộ môn", "principal": "Hiệu trưởng",
+               "school_seal": "Con dấu số của nhà trường"}
 
 
 def _date(value: str | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from cryptography.x509.oid import NameOID
 
@@ -43,8 +44,8 @@ class DevPKISigner:
     def _external(self, signer_id: str) -> bool:
         return any(signer_id.startswith(p[:-1]) if p.endswith("*") else signer_id == p for p in self.external)
 
-    def can_sign(self, signer_id: str) -> bool:
-        if self._external(signer_id):
+    def can_sign(self, role: str, signer_id: str) -> bool:
+        if role == "school_seal" or self._external(signer_id):
             return False
         return self.issue_on_demand or signer_id in self._cache or self.pki.path("signers", f"{signer_id}.key.pem").exists()
 
@@ -61,5 +62,25 @@ class DevPKISigner:
             self._cache[signer_id] = identity
             return identity
 
-    def sign(self, signer_id: str, signer_name: str, content: bytes) -> bytes:
+    def sign(self, role: str, signer_id: str, signer_name: str, content: bytes) -> bytes:
         return sign_detached(content, self.identity(signer_id, signer_name))
+
+
+class RoutingSigner:
+    """People sign with their keys (development PKI); the school seal with its key in the token."""
+
+    def __init__(self, people: DevPKISigner | None, seal: Any | None) -> None:
+        self.people = people
+        self.seal = seal
+
+    def can_sign(self, role: str, signer_id: str) -> bool:
+        if role == "school_seal":
+            return self.seal is not None and bool(self.seal.can_sign(signer_id))
+        return self.people is not None and self.people.can_sign(role, signer_id)
+
+    def sign(self, role: str, signer_id: str, signer_name: str, content: bytes) -> bytes:
+        if role == "school_seal":
+            assert self.seal is not None
+            return bytes(self.seal.sign(signer_id, signer_name, content))
+        assert self.people is not None
+        return self.people.sign(role, signer_id, signer_name, content)

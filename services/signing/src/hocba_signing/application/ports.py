@@ -25,11 +25,11 @@ class SignatureChecker(Protocol):
 
 
 class ServerSigner(Protocol):
-    def can_sign(self, signer_id: str) -> bool:
-        """Whether a key is held (or may be issued) inside Hocba for this signer."""
+    def can_sign(self, role: str, signer_id: str) -> bool:
+        """Whether a key is held (or may be issued) inside Hocba for this signer in this role."""
         ...
 
-    def sign(self, signer_id: str, signer_name: str, content: bytes) -> bytes:
+    def sign(self, role: str, signer_id: str, signer_name: str, content: bytes) -> bytes:
         """A detached CMS over `content` with the key held for `signer_id`."""
         ...
 

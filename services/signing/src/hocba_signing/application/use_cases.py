@@ -51,10 +51,12 @@ log = logging.getLogger("hocba.signing")
 
 
 class SigningService:
-    def __init__(self, uow: SigningUnitOfWork, checker: SignatureChecker, server_signer: ServerSigner | None = None) -> None:
+    def __init__(self, uow: SigningUnitOfWork, checker: SignatureChecker, server_signer: ServerSigner | None = None,
+                 *, school_seal: bool = False) -> None:
         self.uow = uow
         self.checker = checker
         self.server_signer = server_signer
+        self.school_seal = school_seal
 
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
@@ -75,6 +77,7 @@ class SigningService:
                     RequiredSigner("homeroom_teacher", record.class_info.homeroom_teacher.staff_id,
                                    record.class_info.homeroom_teacher.full_name),
                     RequiredSigner("principal", record.school.principal.staff_id, record.school.principal.full_name),
+                    *([RequiredSigner("school_seal", record.school.school_id, record.school.name)] if self.school_seal else []),
                 ],
             )
             self._advance(request)
@@ -121,8 +124,8 @@ class SigningService:
         if self.server_signer is None:
             return
         content = canonical_bytes(request.document)
-        while (nxt := request.next_signer()) is not None and self.server_signer.can_sign(nxt.signer_id):
-            cms = self.server_signer.sign(nxt.signer_id, nxt.signer_name, content)
+        while (nxt := request.next_signer()) is not None and self.server_signer.can_sign(nxt.role, nxt.signer_id):
+            cms = self.server_signer.sign(nxt.role, nxt.signer_id, nxt.signer_name, content)
             self._accept(request, nxt.role, nxt.signer_id, cms, content)
 
     # -- bulk: one approval for a whole class -----------------------------------------------------
