@@ -81,3 +81,26 @@ def test_a_signing_certificate_attribute_naming_another_certificate_is_refused(p
     with pytest.raises(SignatureInvalid) as refused:
         verify_detached(b"x", forged, TrustList.from_pem_files([str(pki.root_file)]))
     assert refused.value.reason == "bad_signature"
+
+
+def test_fast_reader_and_asn1crypto_reach_the_same_verdicts(pki: DevPKI, tmp_path: Path) -> None:
+    from hocba_runtime.cms import _verify_detached_asn1, sign_detached_pkcs7
+
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    identity = pki.issue("GV-SAME", "Phạm Minh Châu", save=False)
+    other = DevPKI(tmp_path / "other")
+    other.create()
+    stranger = other.issue("GV-SAME", "Phạm Minh Châu", save=False)
+    content = canonical_bytes(DOCUMENT)
+    cases = [(content, sign_detached(content, identity)), (content, sign_detached_pkcs7(content, identity)),
+             (content + b" ", sign_detached(content, identity)), (content, sign_detached(content, stranger))]
+
+    def verdict(fn, data, der):  # type: ignore[no-untyped-def]
+        try:
+            return ("ok", fn(data, der, trust).signer_common_name)
+        except SignatureInvalid as exc:
+            return ("refused", exc.reason)
+
+    verdicts = [verdict(verify_detached, d, s) for d, s in cases]
+    assert verdicts == [verdict(_verify_detached_asn1, d, s) for d, s in cases]
+    assert [v[0] for v in verdicts] == ["ok", "ok", "refused", "refused"]

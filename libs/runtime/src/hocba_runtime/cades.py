@@ -165,3 +165,104 @@ def sign_cades(content: bytes, key: Key, certificate: x509.Certificate, chain: S
 
 
 __all__ = ["sign_cades", "DigestSigner", "Prehashed"]
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+def _read(data: bytes, pos: int) -> tuple[int, int, int, int]:
+    """(tag, start of the whole TLV, start of content, end) of the DER element at `pos`."""
+    tag = data[pos]
+    n = data[pos + 1]
+    i = pos + 2
+    if n & 0x80:
+        count = n & 0x7F
+        if count == 0 or count > 4:
+            raise ValueError("indefinite or oversized length")
+        n = int.from_bytes(data[i:i + count], "big")
+        i += count
+    end = i + n
+    if end > len(data):
+        raise ValueError("truncated")
+    return tag, pos, i, end
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    out = []
+    pos = start
+    while pos < end:
+        element = _read(data, pos)
+        out.append(element)
+        pos = element[3]
+    if pos != end:
+        raise ValueError("bad nesting")
+    return out
+
+
+@dataclass(frozen=True)
+class ParsedSignature:
+    certificates: list[bytes]
+    digest_algorithm: bytes
+    issuer: bytes
+    serial: int
+    signed_attrs: bytes  # as signed: SET tag 0x31
+    attributes: dict[bytes, bytes]  # attribute OID (DER) -> its SET of values (DER)
+    signature_algorithm: bytes
+    signature: bytes
+
+
+def parse(der: bytes) -> ParsedSignature:
+    """Read a CMS SignedData with one signer (strict DER, definite lengths). ValueError otherwise."""
+    try:
+        tag, _, c, e = _read(der, 0)
+        content_type, explicit = _children(der, c, e)[:2]
+        if der[content_type[1]:content_type[3]] != OID_SIGNED_DATA or explicit[0] != 0xA0:
+            raise ValueError("not SignedData")
+        (sd,) = _children(der, explicit[2], explicit[3])
+        parts = _children(der, sd[2], sd[3])
+        certificates: list[bytes] = []
+        signer_infos = None
+        for part in parts[3:]:
+            if part[0] == 0xA0:
+                certificates = [der[x[1]:x[3]] for x in _children(der, part[2], part[3])]
+            elif part[0] == 0x31:
+                signer_infos = part
+        if signer_infos is None:
+            raise ValueError("no signerInfos")
+        infos = _children(der, signer_infos[2], signer_infos[3])
+        if len(infos) != 1:
+            raise ValueError("exactly one signer expected")
+        fields = _children(der, infos[0][2], infos[0][3])
+        sid, digest_alg, attrs, sig_alg, signature = fields[1], fields[2], fields[3], fields[4], fields[5]
+        if attrs[0] != 0xA0 or sid[0] != 0x30:
+            raise ValueError("signed attributes and issuer-and-serial expected")
+        issuer, serial = _children(der, sid[2], sid[3])
+        attributes = {}
+        for attr in _children(der, attrs[2], attrs[3]):
+            oid_el, values = _children(der, attr[2], attr[3])
+            attributes[der[oid_el[1]:oid_el[3]]] = der[values[1]:values[3]]
+        return ParsedSignature(
+            certificates=certificates,
+            digest_algorithm=der[digest_alg[2]:digest_alg[3]],
+            issuer=der[issuer[1]:issuer[3]],
+            serial=int.from_bytes(der[serial[2]:serial[3]], "big", signed=True),
+            signed_attrs=b"\x31" + der[attrs[1] + 1:attrs[3]],
+            attributes=attributes,
+            signature_algorithm=der[sig_alg[1]:sig_alg[3]],
+            signature=der[signature[2]:signature[3]],
+        )
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"not a CMS SignedData this reader handles: {exc}") from None
+
+
+def attribute_value(values: bytes) -> bytes:
+    """The content of the single value in an attribute's SET."""
+    _, _, c, e = _read(values, 0)
+    (value,) = _children(values, c, e)
+    return values[value[2]:value[3]] if value[0] in (0x04, 0x17, 0x18) else values[value[1]:value[3]]
+
+
+def parse_time(value: bytes, tag: int) -> datetime:
+    text = value.decode()
+    fmt = "%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ"
+    return datetime.strptime(text, fmt).replace(tzinfo=UTC)

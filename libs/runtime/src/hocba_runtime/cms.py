@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from hocba_runtime import cades
 from hocba_runtime.cades import Key, sign_cades
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -101,6 +102,7 @@ class TrustList:
         self.intermediates = list(intermediates)
         self.crls = list(crls)
         self._store = xv.Store(self.roots)
+        self._paths: dict[tuple[bytes, ...], tuple[list[x509.Certificate], datetime, datetime]] = {}
 
     @classmethod
     def from_pem_files(cls, root_files: Iterable[str], crl_files: Iterable[str] = ()) -> TrustList:
@@ -127,6 +129,24 @@ class TrustList:
     def validate_path(self, leaf: x509.Certificate, others: Sequence[x509.Certificate], at: datetime) -> None:
         if not (leaf.not_valid_before_utc <= at <= leaf.not_valid_after_utc):
             raise SignatureInvalid("expired", f"valid {leaf.not_valid_before_utc:%Y-%m-%d} to {leaf.not_valid_after_utc:%Y-%m-%d}")
+        # A path found once holds for any time inside every certificate's validity on it.
+        key = (leaf.fingerprint(hashes.SHA256()), *(o.fingerprint(hashes.SHA256()) for o in others))
+        cached = self._paths.get(key)
+        if cached is not None and cached[1] <= at <= cached[2]:
+            chain = cached[0]
+        else:
+            chain = self._build_path(leaf, others, at)
+            start = max(c.not_valid_before_utc for c in chain)
+            end = min(c.not_valid_after_utc for c in chain)
+            if len(self._paths) > 50_000:
+                self._paths.clear()
+            self._paths[key] = (chain, start, end)
+        for cert in chain[:-1]:
+            revoked_at = self.revocation_time(cert)
+            if revoked_at is not None and revoked_at <= at:
+                raise SignatureInvalid("revoked", f"revoked {revoked_at:%Y-%m-%d %H:%M} UTC")
+
+    def _build_path(self, leaf: x509.Certificate, others: Sequence[x509.Certificate], at: datetime) -> list[x509.Certificate]:
         verifier = (
             xv.PolicyBuilder()
             .store(self._store)
@@ -142,10 +162,7 @@ class TrustList:
         except xv.VerificationError as exc:
             text = str(exc)
             raise SignatureInvalid("expired" if "expired" in text or "not yet valid" in text else "untrusted", text) from None
-        for cert in verified.chain[:-1]:
-            revoked_at = self.revocation_time(cert)
-            if revoked_at is not None and revoked_at <= at:
-                raise SignatureInvalid("revoked", f"revoked {revoked_at:%Y-%m-%d %H:%M} UTC")
+        return list(verified.chain)
 
 
 def _check_key_usage(cert: x509.Certificate) -> None:
@@ -173,8 +190,78 @@ def _check_strength(cert: x509.Certificate) -> None:
         raise SignatureInvalid("weak_algorithm", f"EC {key.curve.key_size}")
 
 
+_certificates: dict[bytes, x509.Certificate] = {}
+
+
+def _certificate(der: bytes) -> x509.Certificate:
+    found = _certificates.get(der)
+    if found is None:
+        if len(_certificates) > 50_000:
+            _certificates.clear()
+        found = _certificates[der] = x509.load_der_x509_certificate(der)
+    return found
+
+
+_SHA256_OID = cades.oid("2.16.840.1.101.3.4.2.1")
+
+
 def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> VerifiedSignature:
-    """Verify a detached CMS signature over `content`; raise `SignatureInvalid` saying why."""
+    """Verify a detached CMS signature over `content`; raise `SignatureInvalid` saying why.
+
+    DER SignedData with one signer (what Hocba and common signing apps produce) is read by a small
+    DER reader; anything else goes through asn1crypto. Both check the same things, in order."""
+    try:
+        parsed = cades.parse(cms_der)
+    except ValueError:
+        return _verify_detached_asn1(content, cms_der, trust)
+    try:
+        certs = [_certificate(d) for d in parsed.certificates]
+        digest = cades.attribute_value(parsed.attributes[cades.OID_MESSAGE_DIGEST])
+        time_values = parsed.attributes.get(cades.OID_SIGNING_TIME)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise SignatureInvalid("malformed", type(exc).__name__) from None
+    if _SHA256_OID not in parsed.digest_algorithm:
+        raise SignatureInvalid("weak_algorithm", "digest is not SHA-256")
+    if hashlib.sha256(content).digest() != digest:
+        raise SignatureInvalid("tampered")
+    leaf = next((c for c in certs if c.serial_number == parsed.serial and c.issuer.public_bytes() == parsed.issuer), None)
+    if leaf is None:
+        raise SignatureInvalid("malformed", "the signer's certificate is not included")
+    ess = parsed.attributes.get(cades.OID_SIGNING_CERT_V2)
+    if ess is not None and b"\x04\x20" + hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).digest() not in ess:
+        raise SignatureInvalid("bad_signature", "signing-certificate-v2 names another certificate")
+    _check_strength(leaf)
+    key = leaf.public_key()
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(parsed.signature, parsed.signed_attrs, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(parsed.signature, parsed.signed_attrs, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise SignatureInvalid("weak_algorithm", type(key).__name__)
+    except InvalidSignature:
+        raise SignatureInvalid("bad_signature") from None
+    at = datetime.now(UTC)
+    if time_values is not None:
+        try:
+            value = time_values[2:]  # SET { time }: skip the SET header (short form for these sizes)
+            at = cades.parse_time(cades.attribute_value(time_values), value[0])
+        except (ValueError, IndexError):
+            raise SignatureInvalid("malformed", "signing time") from None
+    _check_key_usage(leaf)
+    trust.validate_path(leaf, [c for c in certs if c is not leaf], at)
+    cn = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return VerifiedSignature(
+        signer_subject=leaf.subject.rfc4514_string(),
+        signer_common_name=str(cn[0].value) if cn else "",
+        signer_serial=leaf.serial_number,
+        signing_time=at,
+        certificate=leaf,
+    )
+
+
+def _verify_detached_asn1(content: bytes, cms_der: bytes, trust: TrustList) -> VerifiedSignature:
+    """The general path (BER, several signers' structures, unusual encodings), via asn1crypto."""
     try:
         info = acms.ContentInfo.load(cms_der)
         signed = info["content"]
