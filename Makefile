@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status test test-unit test-integration test-e2e schemas docs lint
+.PHONY: install run up demo smoke stop status test test-unit test-integration test-e2e schemas docs lint bench-signing
 
 install:
 	@scripts/bootstrap.sh
@@ -47,3 +47,7 @@ docs: install
 
 lint: install
 	@$(PY) -m ruff check libs services tests scripts
+
+# Benchmarks (figures in bench/results/); stop the local stack first so it does not share the CPUs.
+bench-signing: install
+	@$(PY) bench/signing_cohort.py

@@ -263,6 +263,15 @@ def attribute_value(values: bytes) -> bytes:
 
 
 def parse_time(value: bytes, tag: int) -> datetime:
-    text = value.decode()
-    fmt = "%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ"
-    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+    """UTCTime YYMMDDHHMMSSZ (years 1950-2049) or GeneralizedTime YYYYMMDDHHMMSSZ."""
+    text = value.decode("ascii")
+    if not text.endswith("Z"):
+        raise ValueError("signing time must be UTC")
+    if tag == 0x17 and len(text) == 13:
+        yy = int(text[0:2])
+        year, rest = (2000 + yy if yy < 50 else 1900 + yy), text[2:]
+    elif tag == 0x18 and len(text) == 15:
+        year, rest = int(text[0:4]), text[4:]
+    else:
+        raise ValueError("unsupported time format")
+    return datetime(year, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]), int(rest[8:10]), tzinfo=UTC)

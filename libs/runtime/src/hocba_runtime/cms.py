@@ -126,11 +126,12 @@ class TrustList:
                 return entry.revocation_date_utc
         return None
 
-    def validate_path(self, leaf: x509.Certificate, others: Sequence[x509.Certificate], at: datetime) -> None:
+    def validate_path(self, leaf: x509.Certificate, others: Sequence[x509.Certificate], at: datetime,
+                      key: tuple[bytes, ...] | None = None) -> None:
         if not (leaf.not_valid_before_utc <= at <= leaf.not_valid_after_utc):
             raise SignatureInvalid("expired", f"valid {leaf.not_valid_before_utc:%Y-%m-%d} to {leaf.not_valid_after_utc:%Y-%m-%d}")
         # A path found once holds for any time inside every certificate's validity on it.
-        key = (leaf.fingerprint(hashes.SHA256()), *(o.fingerprint(hashes.SHA256()) for o in others))
+        key = key or (leaf.fingerprint(hashes.SHA256()), *(o.fingerprint(hashes.SHA256()) for o in others))
         cached = self._paths.get(key)
         if cached is not None and cached[1] <= at <= cached[2]:
             chain = cached[0]
@@ -190,15 +191,36 @@ def _check_strength(cert: x509.Certificate) -> None:
         raise SignatureInvalid("weak_algorithm", f"EC {key.curve.key_size}")
 
 
-_certificates: dict[bytes, x509.Certificate] = {}
+@dataclass(frozen=True)
+class _CertInfo:
+    """What verification needs from a certificate, worked out once per certificate."""
+
+    cert: x509.Certificate
+    sha256: bytes
+    issuer: bytes
+    subject: str
+    common_name: str
+    problem: SignatureInvalid | None  # key usage or strength, if either is wrong
 
 
-def _certificate(der: bytes) -> x509.Certificate:
+_certificates: dict[bytes, _CertInfo] = {}
+
+
+def _certificate(der: bytes) -> _CertInfo:
     found = _certificates.get(der)
     if found is None:
         if len(_certificates) > 50_000:
             _certificates.clear()
-        found = _certificates[der] = x509.load_der_x509_certificate(der)
+        cert = x509.load_der_x509_certificate(der)
+        problem = None
+        try:
+            _check_strength(cert)
+            _check_key_usage(cert)
+        except SignatureInvalid as exc:
+            problem = exc
+        cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        found = _certificates[der] = _CertInfo(cert, hashlib.sha256(der).digest(), cert.issuer.public_bytes(),
+                                               cert.subject.rfc4514_string(), str(cn[0].value) if cn else "", problem)
     return found
 
 
@@ -215,7 +237,7 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
     except ValueError:
         return _verify_detached_asn1(content, cms_der, trust)
     try:
-        certs = [_certificate(d) for d in parsed.certificates]
+        infos = [_certificate(d) for d in parsed.certificates]
         digest = cades.attribute_value(parsed.attributes[cades.OID_MESSAGE_DIGEST])
         time_values = parsed.attributes.get(cades.OID_SIGNING_TIME)
     except (KeyError, ValueError, IndexError) as exc:
@@ -224,13 +246,15 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
         raise SignatureInvalid("weak_algorithm", "digest is not SHA-256")
     if hashlib.sha256(content).digest() != digest:
         raise SignatureInvalid("tampered")
-    leaf = next((c for c in certs if c.serial_number == parsed.serial and c.issuer.public_bytes() == parsed.issuer), None)
-    if leaf is None:
+    info = next((i for i in infos if i.cert.serial_number == parsed.serial and i.issuer == parsed.issuer), None)
+    if info is None:
         raise SignatureInvalid("malformed", "the signer's certificate is not included")
+    leaf = info.cert
     ess = parsed.attributes.get(cades.OID_SIGNING_CERT_V2)
-    if ess is not None and b"\x04\x20" + hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).digest() not in ess:
+    if ess is not None and b"\x04\x20" + info.sha256 not in ess:
         raise SignatureInvalid("bad_signature", "signing-certificate-v2 names another certificate")
-    _check_strength(leaf)
+    if info.problem is not None and info.problem.reason == "weak_algorithm":
+        raise info.problem
     key = leaf.public_key()
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
@@ -248,12 +272,13 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
             at = cades.parse_time(cades.attribute_value(time_values), value[0])
         except (ValueError, IndexError):
             raise SignatureInvalid("malformed", "signing time") from None
-    _check_key_usage(leaf)
-    trust.validate_path(leaf, [c for c in certs if c is not leaf], at)
-    cn = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    if info.problem is not None:
+        raise info.problem
+    others = [i for i in infos if i is not info]
+    trust.validate_path(leaf, [i.cert for i in others], at, key=(info.sha256, *(i.sha256 for i in others)))
     return VerifiedSignature(
-        signer_subject=leaf.subject.rfc4514_string(),
-        signer_common_name=str(cn[0].value) if cn else "",
+        signer_subject=info.subject,
+        signer_common_name=info.common_name,
         signer_serial=leaf.serial_number,
         signing_time=at,
         certificate=leaf,
