@@ -3,14 +3,16 @@ incoming event was processed all commit in one MongoDB transaction."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from hocba_contracts import Envelope
 from hocba_runtime.inbox import Inbox
 from hocba_runtime.mongo import Mongo, Session
 from hocba_runtime.outbox import Outbox
+
+T = TypeVar("T")
 
 
 class Transaction(Protocol):
@@ -51,3 +53,17 @@ class MongoUnitOfWork:
             yield tx
         if tx.emitted:
             self.outbox.notify()
+
+
+class WrappedUnitOfWork(Generic[T]):
+    """A service's unit of work: the runtime's transaction seen through the service's own
+    transaction type (its repository methods), built by `wrap`."""
+
+    def __init__(self, uow: MongoUnitOfWork, wrap: Callable[[MongoTransaction], T]) -> None:
+        self.uow = uow
+        self.wrap = wrap
+
+    @asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[T]:
+        async with self.uow(processing) as tx:
+            yield self.wrap(tx)

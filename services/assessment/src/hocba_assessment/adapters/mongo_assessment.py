@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import UTC
 from typing import Any
 
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
 from pymongo import ASCENDING
 
 from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry
@@ -36,10 +33,7 @@ def _mark(doc: dict[str, Any]) -> Mark:
 def _closure(doc: dict[str, Any] | None) -> Closure | None:
     if doc is None:
         return None
-    closed_at = doc["closed_at"]
-    if closed_at.tzinfo is None:
-        closed_at = closed_at.replace(tzinfo=UTC)
-    return Closure(doc["class_id"], doc["school_year"], doc["requested_by"], closed_at)
+    return Closure(doc["class_id"], doc["school_year"], doc["requested_by"], doc["closed_at"])
 
 
 class MongoAssessmentTx:
@@ -119,15 +113,8 @@ class MongoAssessmentTx:
         await self.db.year_records.insert_one({"_id": record.record_id, **asdict(record)}, session=self.session)
 
 
-class MongoAssessmentUnitOfWork:
-    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
-        self.mongo = mongo
-        self.uow = uow
-
-    @asynccontextmanager
-    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoAssessmentTx]:
-        async with self.uow(processing) as tx:
-            yield MongoAssessmentTx(self.mongo, tx)
+def MongoAssessmentUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoAssessmentTx]:  # noqa: N802 - a constructor
+    return WrappedUnitOfWork(uow, lambda tx: MongoAssessmentTx(mongo, tx))
 
 
 class MongoAssessmentReader:
@@ -146,8 +133,6 @@ class MongoAssessmentReader:
         out = []
         async for d in cursor:
             d.pop("_id")
-            if d["at"].tzinfo is None:
-                d["at"] = d["at"].replace(tzinfo=UTC)
             out.append(AuditEntry(**d))
         return out
 

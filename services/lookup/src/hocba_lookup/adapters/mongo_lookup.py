@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import UTC
 from typing import Any
 
 from pymongo import ASCENDING
 
 from hocba_lookup.domain.model import PublishedEntry
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -24,8 +21,6 @@ def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
     if d is None:
         return None
     fields = {k: v for k, v in d.items() if k not in ("_id", "lookup_key")}
-    if fields["published_at"].tzinfo is None:
-        fields["published_at"] = fields["published_at"].replace(tzinfo=UTC)
     return PublishedEntry(**fields)
 
 
@@ -50,15 +45,8 @@ class MongoLookupTx:
         return str(doc["_id"]) if doc else None
 
 
-class MongoLookupUnitOfWork:
-    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
-        self.mongo = mongo
-        self.uow = uow
-
-    @asynccontextmanager
-    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoLookupTx]:
-        async with self.uow(processing) as tx:
-            yield MongoLookupTx(self.mongo, tx)
+def MongoLookupUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoLookupTx]:  # noqa: N802 - a constructor
+    return WrappedUnitOfWork(uow, lambda tx: MongoLookupTx(mongo, tx))
 
 
 class MongoLookupReader:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from hocba_publishing.domain.model import PublishedDocument
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -24,8 +22,6 @@ def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
     if d is None:
         return None
     fields = {k: v for k, v in d.items() if k != "_id"}
-    if fields["published_at"].tzinfo is None:
-        fields["published_at"] = fields["published_at"].replace(tzinfo=UTC)
     return PublishedDocument(**fields)
 
 
@@ -56,15 +52,8 @@ class MongoPublishingTx:
                                       session=self.tx.session)
 
 
-class MongoPublishingUnitOfWork:
-    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
-        self.mongo = mongo
-        self.uow = uow
-
-    @asynccontextmanager
-    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoPublishingTx]:
-        async with self.uow(processing) as tx:
-            yield MongoPublishingTx(self.mongo, tx)
+def MongoPublishingUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoPublishingTx]:  # noqa: N802 - a constructor
+    return WrappedUnitOfWork(uow, lambda tx: MongoPublishingTx(mongo, tx))
 
 
 class MongoPublishingReader:

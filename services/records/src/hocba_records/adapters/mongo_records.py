@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,7 +11,7 @@ from pymongo import ASCENDING
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_records.domain.model import Enrollment
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
 
 
 def _doc(model: BaseModel, key: str) -> dict[str, Any]:
@@ -86,15 +85,8 @@ class MongoRecordsTx:
         )
 
 
-class MongoRecordsUnitOfWork:
-    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
-        self.mongo = mongo
-        self.uow = uow
-
-    @asynccontextmanager
-    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoRecordsTx]:
-        async with self.uow(processing) as tx:
-            yield MongoRecordsTx(self.mongo, tx)
+def MongoRecordsUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoRecordsTx]:  # noqa: N802 - a constructor
+    return WrappedUnitOfWork(uow, lambda tx: MongoRecordsTx(mongo, tx))
 
 
 class MongoRecordsReader:

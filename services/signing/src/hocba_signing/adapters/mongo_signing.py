@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
 
 from pymongo import ASCENDING
 
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
 from hocba_signing.domain.model import CollectedSignature, RequiredSigner, SigningBatch, SigningRequest
 
 
@@ -76,15 +74,8 @@ class MongoSigningTx:
         await self.db.batches.replace_one({"_id": batch.batch_id}, doc, upsert=True, session=self.tx.session)
 
 
-class MongoSigningUnitOfWork:
-    def __init__(self, mongo: Mongo, uow: MongoUnitOfWork) -> None:
-        self.mongo = mongo
-        self.uow = uow
-
-    @asynccontextmanager
-    async def __call__(self, processing: str | None = None) -> AsyncIterator[MongoSigningTx]:
-        async with self.uow(processing) as tx:
-            yield MongoSigningTx(self.mongo, tx)
+def MongoSigningUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoSigningTx]:  # noqa: N802 - a constructor
+    return WrappedUnitOfWork(uow, lambda tx: MongoSigningTx(mongo, tx))
 
 
 class MongoSigningReader:
