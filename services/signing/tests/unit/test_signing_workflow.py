@@ -136,3 +136,24 @@ async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verif
     with pytest.raises(SignatureInvalid) as refused:
         verify_document_signature(other, bulk.cms, bulk.batch, trust)  # another record, this proof
     assert refused.value.reason == "tampered"
+
+
+async def test_a_signature_from_a_revoked_certificate_is_refused_and_changes_nothing(pki: DevPKI, tmp_path: Path) -> None:
+    store = FakeStore()
+    record = closed_record(teacher_id="GV-REV-1", principal_id="HT-REV-1")
+    teacher = pki.issue("GV-REV-1", "Vũ Đức Thắng", save=False)
+    crl = pki.write_crl("personal-ca", [(teacher.certificate.serial_number, datetime.now(UTC) - timedelta(hours=1))])
+    copy = tmp_path / "personal-ca.crl.pem"
+    copy.write_bytes(crl.read_bytes())
+    pki.write_crl("personal-ca", [])
+    trust = TrustList.from_pem_files([str(pki.root_file)], [str(copy)])
+    service = SigningService(store, TrustListChecker(trust))
+    request = await service.open_request(record)
+    assert request is not None
+    content = canonical_bytes(request.document)
+    with pytest.raises(SignatureRefused) as refused:
+        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-REV-1",
+                                       base64.b64encode(sign_detached(content, teacher)).decode())
+    assert refused.value.details[0]["problem"] == "revoked"
+    assert "thu hồi" in refused.value.details[0]["message_vi"]
+    assert store.requests[request.key].signatures == [] and store.emitted == []
