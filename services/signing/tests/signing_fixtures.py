@@ -54,6 +54,14 @@ class FakeTx:
     async def get_batch(self, batch_id: str) -> SigningBatch | None:
         return copy.deepcopy(self.s.batches.get(batch_id))
 
+    async def awaiting(self, signer_id: str, limit: int = 5_000) -> list[SigningRequest]:
+        return [copy.deepcopy(r) for r in self.s.requests.values()
+                if r.status == "pending" and signer_id in [x.signer_id for x in r.required[len(r.signatures):]]][:limit]
+
+    async def due_before(self, at_iso: str, limit: int = 1_000) -> list[SigningRequest]:
+        return [copy.deepcopy(r) for r in self.s.requests.values()
+                if r.status == "pending" and r.due_at is not None and r.due_at <= at_iso][:limit]
+
     async def save_batch(self, batch: SigningBatch) -> None:
         self.s.batches[batch.batch_id] = copy.deepcopy(batch)
 

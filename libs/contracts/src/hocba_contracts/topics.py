@@ -78,8 +78,8 @@ SIGNING_EVENTS = TopicSpec(
     name="hocba.signing.events",
     owner="signing",
     key="student_id",
-    description="Records signed by every required signer.",
-    events=(signing.RecordSigned,),
+    description="Records signed by every required signer; refusals to sign; reminders of deadlines.",
+    events=(signing.RecordSigned, signing.SigningRejected, signing.SignatureReminderDue),
 )
 PUBLISHING_EVENTS = TopicSpec(
     name="hocba.publishing.events",

@@ -57,9 +57,13 @@ class ServiceRuntime:
         )
         self.started = False
         self._on_start: list[Callable[[], Awaitable[None]]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
 
     def on_start(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._on_start.append(fn)
+
+    def on_stop(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self._on_stop.append(fn)
 
     def asyncapi(self, title: str, description: str) -> AsyncAPI:
         return AsyncAPI(self.broker, title=title, version="1.0.0", description=description)
@@ -75,6 +79,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self.started = False
+        for fn in self._on_stop:
+            await fn()
         await self.relay.stop()
         await self.broker.stop()
         self.mongo.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
@@ -16,8 +20,35 @@ from hocba_signing.application.use_cases import SigningService
 from hocba_signing.config import SigningSettings
 from hocba_signing.entrypoints import http, kafka
 
+log = logging.getLogger("hocba.signing")
+
 DESCRIPTION = ("Turns closed-year records into documents to sign, collects the homeroom teacher's and the "
                "principal's CMS signatures (server-side or from their own signing apps) and verifies each.")
+
+
+class ReminderLoop:
+    """Looks for signing deadlines that are near, every `poll_seconds`, and emits reminders."""
+
+    def __init__(self, service: SigningService, within: timedelta, poll_seconds: float) -> None:
+        self.service, self.within, self.poll = service, within, poll_seconds
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.service.send_reminders(datetime.now(UTC), self.within)
+            except Exception:  # noqa: BLE001 - try again at the next poll
+                log.exception("reminders failed; retrying at the next poll")
+            await asyncio.sleep(self.poll)
 
 
 @dataclass
@@ -40,8 +71,12 @@ def build(settings: SigningSettings | None = None) -> Signing:
         seal = TokenSealSigner(Pkcs11Token(settings.pkcs11_library, settings.pkcs11_token_label, settings.pkcs11_pin),
                                settings.pki_dir, settings.seal_issue_on_demand)
     signer = RoutingSigner(people, seal) if (people or seal) else None
-    service = SigningService(uow, TrustListChecker(trust), signer, school_seal=settings.school_seal)
+    service = SigningService(uow, TrustListChecker(trust), signer, school_seal=settings.school_seal,
+                             deadline=timedelta(days=settings.signing_deadline_days))
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    reminders = ReminderLoop(service, timedelta(hours=settings.reminder_within_hours), settings.reminder_poll_seconds)
+    runtime.on_start(reminders.start)
+    runtime.on_stop(reminders.stop)
     kafka.register(runtime.broker, settings, service)
     app = create_app(runtime, title="Hocba signing", description=DESCRIPTION, routers=[http.router])
     app.state.signing = service

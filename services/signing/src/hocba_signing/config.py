@@ -20,5 +20,8 @@ class SigningSettings(ServiceSettings):
     pkcs11_token_label: str = Field(default="hocba", description="Label of the token holding the seals")
     pkcs11_pin: str = Field(default="", description="User PIN of the token (a secret)")
     seal_issue_on_demand: bool = Field(default=False, description="Development: generate and certify missing seals")
+    signing_deadline_days: float = Field(default=14, description="Days from a record's close to its signing deadline")
+    reminder_within_hours: float = Field(default=48, description="Remind a waiting signer this long before the deadline")
+    reminder_poll_seconds: float = Field(default=600, description="How often to look for deadlines near")
     external_signers: list[str] = Field(default_factory=list, description="Staff ids (or prefixes ending in *) who always "
                                         "sign with their own apps, never server-side")

@@ -107,3 +107,33 @@ async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real
         assert [s["signer_id"] for s in mine(out)[0]["data"]["signatures"]] == ["GV-HTTP-1", "HT-HTTP-1"]
     finally:
         await svc.runtime.stop()
+
+
+async def test_rejection_handover_and_reminders_against_the_real_database(local_infra, unique_db, pki) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=False))
+    await svc.runtime.start()
+    try:
+        refused, moved = closed_record(teacher_id="GV-R1"), closed_record(teacher_id="GV-R1")
+        for r in (refused, moved):
+            await svc.service.open_request(r)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://t") as http:
+            r = await http.post(f"/requests/{refused.record_id}/versions/1/rejection",
+                                json={"role": "homeroom_teacher", "signer_id": "GV-R1", "reason": "Sai họ tên cha"})
+            assert r.status_code == 200 and r.json()["status"] == "rejected"
+            r = await http.post("/signers/GV-R1/handover", json={"substitute_id": "GV-R2", "substitute_name": "Ngô Thị Mai",
+                                                                 "reason": "chuyển trường", "decided_by": "ADMIN-9"})
+            assert r.json()["requests"] == 1
+            assert [p["record_id"] for p in (await http.get("/signers/GV-R2/pending")).json()] == [moved.record_id]
+            history = (await http.get(f"/requests/{moved.record_id}/versions/1")).json()["history"]
+            assert [h["action"] for h in history] == ["opened", "reassigned"]
+        assert await svc.service.send_reminders(datetime.now(UTC) + timedelta(days=14), timedelta(hours=1)) == 1
+
+        def mine(msgs):  # type: ignore[no-untyped-def]
+            return [p for p in payloads(msgs) if p["data"]["record_id"] in (refused.record_id, moved.record_id)]
+
+        out = mine(await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 2, timeout=30))
+        assert sorted(p["type"] for p in out) == ["hocba.signing.signature_reminder_due", "hocba.signing.signing_rejected"]
+    finally:
+        await svc.runtime.stop()

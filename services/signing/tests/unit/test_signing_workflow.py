@@ -157,3 +157,41 @@ async def test_a_signature_from_a_revoked_certificate_is_refused_and_changes_not
     assert refused.value.details[0]["problem"] == "revoked"
     assert "thu hồi" in refused.value.details[0]["message_vi"]
     assert store.requests[request.key].signatures == [] and store.emitted == []
+
+
+async def test_refusal_handover_and_reminders_are_recorded(pki: DevPKI) -> None:
+    from hocba_contracts.payloads.signing import SignatureReminderDue, SigningRejected
+    from hocba_signing.domain.model import OutOfOrder, ReasonRequired
+
+    store = FakeStore()
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    service = SigningService(store, TrustListChecker(trust), deadline=timedelta(days=14))
+    first, second = closed_record(teacher_id="GV-OLD", principal_id="HT-W"), closed_record(teacher_id="GV-OLD", principal_id="HT-W")
+    for r in (first, second):
+        await service.open_request(r)
+
+    with pytest.raises(OutOfOrder):
+        await service.reject(first.record_id, 1, "principal", "HT-W", "sai điểm Toán")
+    with pytest.raises(ReasonRequired):
+        await service.reject(first.record_id, 1, "homeroom_teacher", "GV-OLD", "  ")
+    rejected = await service.reject(first.record_id, 1, "homeroom_teacher", "GV-OLD", "Điểm Toán nhập sai, đề nghị sửa")
+    assert rejected.status == "rejected" and rejected.next_signer() is None
+    event = store.emitted[-1][1].data
+    assert isinstance(event, SigningRejected) and event.class_id == first.class_info.class_id and event.reason.startswith("Điểm")
+
+    assert await service.handover("GV-OLD", "GV-NEW", "Hồ Thị Lan", "nghỉ thai sản", "ADMIN-1") == 1  # the rejected one stays
+    moved = store.requests[f"{second.record_id}:1"]
+    assert moved.next_signer().signer_id == "GV-NEW"  # type: ignore[union-attr]
+    assert moved.history[-1] == {**moved.history[-1], "action": "reassigned", "from_signer": "GV-OLD", "to_signer": "GV-NEW",
+                                 "reason": "nghỉ thai sản", "by": "ADMIN-1"}
+    teacher = pki.issue("GV-NEW", "Hồ Thị Lan")
+    content = canonical_bytes(moved.document)
+    await service.submit_signature(second.record_id, 1, "homeroom_teacher", "GV-NEW", base64.b64encode(sign_detached(content, teacher)).decode())
+
+    now = datetime.now(UTC)
+    assert await service.send_reminders(now, timedelta(days=1)) == 0  # deadline two weeks away
+    assert await service.send_reminders(now + timedelta(days=13, hours=1), timedelta(days=1)) == 1  # the principal
+    assert await service.send_reminders(now + timedelta(days=13, hours=2), timedelta(days=1)) == 0  # once only
+    reminder = store.emitted[-1][1].data
+    assert isinstance(reminder, SignatureReminderDue) and reminder.signer_id == "HT-W"
+    assert [h["action"] for h in store.requests[f"{second.record_id}:1"].history] == ["opened", "reassigned", "signed", "reminded"]

@@ -47,3 +47,36 @@ class RecordSigned(EventPayload):
 
     def subject(self) -> str:
         return self.student_id
+
+
+class SigningRejected(EventPayload):
+    """A required signer refused to sign, with the reason: the record goes back to assessment for
+    correction (through the class's logged unlock) and comes back as a new version."""
+
+    event_type: ClassVar[str] = "hocba.signing.signing_rejected"
+    record_id: Code
+    record_version: Annotated[int, Field(ge=1)]
+    student_id: Code
+    class_id: Code
+    school_year: str
+    role: SignerRole
+    signer_id: Code
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+    def subject(self) -> str:
+        return self.student_id
+
+
+class SignatureReminderDue(EventPayload):
+    """A signer's deadline for a record is near (for notification services: e-mail, app, SMS)."""
+
+    event_type: ClassVar[str] = "hocba.signing.signature_reminder_due"
+    record_id: Code
+    record_version: Annotated[int, Field(ge=1)]
+    student_id: Code
+    role: SignerRole
+    signer_id: Code
+    due_at: datetime
+
+    def subject(self) -> str:
+        return self.student_id

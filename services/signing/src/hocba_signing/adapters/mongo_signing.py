@@ -14,6 +14,8 @@ from hocba_signing.domain.model import CollectedSignature, RequiredSigner, Signi
 
 async def ensure_indexes(mongo: Mongo) -> None:
     await mongo.db.requests.create_index([("next_signer_id", ASCENDING)])
+    await mongo.db.requests.create_index([("awaiting", ASCENDING)])
+    await mongo.db.requests.create_index([("status", ASCENDING), ("due_at", ASCENDING)])
 
 
 def _to_doc(r: SigningRequest) -> dict[str, Any]:
@@ -21,7 +23,9 @@ def _to_doc(r: SigningRequest) -> dict[str, Any]:
     return {"_id": r.key, "record_id": r.record_id, "record_version": r.record_version, "student_id": r.student_id,
             "document": r.document, "content_sha256": r.content_sha256,
             "required": [asdict(s) for s in r.required], "signatures": [asdict(s) for s in r.signatures],
-            "status": r.status, "next_signer_id": nxt.signer_id if nxt else None}
+            "status": r.status, "next_signer_id": nxt.signer_id if nxt else None, "due_at": r.due_at,
+            "rejected": r.rejected, "reminded": r.reminded, "history": r.history,
+            "awaiting": [s.signer_id for s in r.required[len(r.signatures):]] if r.status == "pending" else []}
 
 
 def _from_doc(d: dict[str, Any] | None) -> SigningRequest | None:
@@ -32,6 +36,8 @@ def _from_doc(d: dict[str, Any] | None) -> SigningRequest | None:
         document=d["document"], content_sha256=d["content_sha256"],
         required=[RequiredSigner(**s) for s in d["required"]],
         signatures=[CollectedSignature(**s) for s in d["signatures"]],
+        due_at=d.get("due_at"), rejected=d.get("rejected"), reminded=list(d.get("reminded", [])),
+        history=list(d.get("history", [])),
     )
 
 
@@ -68,6 +74,14 @@ class MongoSigningTx:
 
     async def get_batch(self, batch_id: str) -> SigningBatch | None:
         return _batch(await self.db.batches.find_one({"_id": batch_id}, session=self.tx.session))
+
+    async def awaiting(self, signer_id: str, limit: int = 5_000) -> list[SigningRequest]:
+        cursor = self.db.requests.find({"awaiting": signer_id}, session=self.tx.session).limit(limit)
+        return [r async for d in cursor if (r := _from_doc(d)) is not None]
+
+    async def due_before(self, at_iso: str, limit: int = 1_000) -> list[SigningRequest]:
+        cursor = self.db.requests.find({"status": "pending", "due_at": {"$lte": at_iso}}, session=self.tx.session).limit(limit)
+        return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def save_batch(self, batch: SigningBatch) -> None:
         doc = {"_id": batch.batch_id, **asdict(batch), "members": [list(m) for m in batch.members]}

@@ -16,12 +16,12 @@ import base64
 import binascii
 import hashlib
 import logging
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hocba_contracts import Envelope, make_envelope
 from hocba_contracts.payloads.assessment import YearRecordClosed
-from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
+from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned, SignatureReminderDue, SigningRejected
 from hocba_contracts.topics import SIGNING_EVENTS
 from hocba_runtime.canonical import canonical_bytes, sha256_hex
 from hocba_runtime import merkle
@@ -35,6 +35,7 @@ from hocba_signing.application.ports import (
 )
 from hocba_signing.domain.model import (
     CollectedSignature,
+    ReasonRequired,
     NothingToSign,
     SigningBatch,
     UnknownBatch,
@@ -52,11 +53,12 @@ log = logging.getLogger("hocba.signing")
 
 class SigningService:
     def __init__(self, uow: SigningUnitOfWork, checker: SignatureChecker, server_signer: ServerSigner | None = None,
-                 *, school_seal: bool = False) -> None:
+                 *, school_seal: bool = False, deadline: timedelta = timedelta(days=14)) -> None:
         self.uow = uow
         self.checker = checker
         self.server_signer = server_signer
         self.school_seal = school_seal
+        self.deadline = deadline
 
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
@@ -79,7 +81,9 @@ class SigningService:
                     RequiredSigner("principal", record.school.principal.staff_id, record.school.principal.full_name),
                     *([RequiredSigner("school_seal", record.school.school_id, record.school.name)] if self.school_seal else []),
                 ],
+                due_at=(datetime.now(UTC) + self.deadline).isoformat(),
             )
+            request.log(_now(), "opened", cause=cause.id if cause else None)
             self._advance(request)
             await tx.save(request)
             await self._announce_if_complete(tx, request, cause)
@@ -118,6 +122,7 @@ class SigningService:
             role=role, signer_id=signer_id, signer_name=signer.signer_name,
             signed_at=checked.signing_time.astimezone(UTC).isoformat(), cms=base64.b64encode(cms).decode(),
         ))
+        request.log(_now(), "signed", role=role, signer_id=signer_id)
 
     def _advance(self, request: SigningRequest) -> None:
         """Sign server-side for every next signer whose key Hocba holds, until one must sign outside."""
@@ -169,6 +174,7 @@ class SigningService:
                     signed_at=checked.signing_time.astimezone(UTC).isoformat(), cms=base64.b64encode(cms).decode(),
                     batch={"statement": batch.statement, "proof": proof},
                 ))
+                request.log(_now(), "signed", role=batch.role, signer_id=batch.signer_id, batch_id=batch.batch_id)
                 self._advance(request)
                 await tx.save(request)
                 await self._announce_if_complete(tx, request, None)
@@ -189,3 +195,57 @@ class SigningService:
                              for s in request.signatures),
         )
         await tx.emit(SIGNING_EVENTS.name, self._announce(signed, cause))
+
+    # -- refusals, handovers, reminders -------------------------------------------------------------
+    async def reject(self, record_id: str, record_version: int, role: str, signer_id: str, reason: str) -> SigningRequest:
+        """The signer whose turn it is refuses, with a reason; assessment is told (SigningRejected),
+        so that the school corrects the record and a new version comes to sign."""
+        async with self.uow() as tx:
+            request = await tx.get(request_key(record_id, record_version))
+            if request is None:
+                raise UnknownRequest(f"no signing request for record {record_id} version {record_version}")
+            request.reject(role, signer_id, reason, _now())
+            await tx.save(request)
+            await tx.emit(SIGNING_EVENTS.name, self._announce(SigningRejected(
+                record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
+                class_id=str(request.document["class_info"]["class_id"]), school_year=str(request.document["school_year"]),
+                role=role, signer_id=signer_id, reason=reason,  # type: ignore[arg-type]
+            ), None))
+            return request
+
+    async def handover(self, signer_id: str, substitute_id: str, substitute_name: str, reason: str, by: str) -> int:
+        """A teacher retires, goes on leave or changes school: the school hands every part of theirs
+        not signed yet to a substitute. Recorded on each request. Returns how many requests changed."""
+        if not reason.strip():
+            raise ReasonRequired("say why the signer is replaced (leave, retirement, transfer)")
+        changed = 0
+        async with self.uow() as tx:
+            for request in await tx.awaiting(signer_id):
+                if request.reassign(signer_id, RequiredSigner("", substitute_id, substitute_name), _now(), reason, by):
+                    self._advance(request)
+                    await tx.save(request)
+                    await self._announce_if_complete(tx, request, None)
+                    changed += 1
+        return changed
+
+    async def send_reminders(self, now: datetime, within: timedelta) -> int:
+        """Emit SignatureReminderDue once per waiting signer whose deadline is within `within`."""
+        sent = 0
+        async with self.uow() as tx:
+            for request in await tx.due_before((now + within).isoformat()):
+                nxt = request.next_signer()
+                if nxt is None or nxt.signer_id in request.reminded or request.due_at is None:
+                    continue
+                request.reminded.append(nxt.signer_id)
+                request.log(now.isoformat(), "reminded", role=nxt.role, signer_id=nxt.signer_id)
+                await tx.save(request)
+                await tx.emit(SIGNING_EVENTS.name, self._announce(SignatureReminderDue(
+                    record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
+                    role=nxt.role, signer_id=nxt.signer_id, due_at=datetime.fromisoformat(request.due_at),  # type: ignore[arg-type]
+                ), None))
+                sent += 1
+        return sent
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

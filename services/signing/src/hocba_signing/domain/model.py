@@ -63,6 +63,10 @@ class SigningRequest:
     content_sha256: str
     required: list[RequiredSigner]
     signatures: list[CollectedSignature] = field(default_factory=list)
+    due_at: str | None = None  # ISO 8601 UTC: when every signature should be in
+    rejected: dict[str, Any] | None = None  # {role, signer_id, reason, at}
+    reminded: list[str] = field(default_factory=list)  # signer ids reminded for this request
+    history: list[dict[str, Any]] = field(default_factory=list)  # the audit trail of this request
 
     @property
     def key(self) -> str:
@@ -74,10 +78,35 @@ class SigningRequest:
 
     @property
     def status(self) -> str:
+        if self.rejected:
+            return "rejected"
         return "signed" if self.complete else "pending"
 
     def next_signer(self) -> RequiredSigner | None:
-        return None if self.complete else self.required[len(self.signatures)]
+        return None if self.complete or self.rejected else self.required[len(self.signatures)]
+
+    def log(self, at: str, action: str, **details: Any) -> None:
+        self.history.append({"at": at, "action": action, **details})
+
+    def reject(self, role: str, signer_id: str, reason: str, at: str) -> None:
+        """The next signer refuses, with a reason: nobody signs this version any more."""
+        if not reason.strip():
+            raise ReasonRequired("say why you refuse to sign; the reason goes back to the school")
+        self.check_turn(role, signer_id)
+        self.rejected = {"role": role, "signer_id": signer_id, "reason": reason, "at": at}
+        self.log(at, "rejected", role=role, signer_id=signer_id, reason=reason)
+
+    def reassign(self, signer_id: str, substitute: RequiredSigner, at: str, reason: str, by: str) -> bool:
+        """Hand a signer's part that is not signed yet to a substitute (leave, retirement, transfer)."""
+        done = len(self.signatures)
+        changed = False
+        for i, required in enumerate(self.required):
+            if i >= done and required.signer_id == signer_id and not self.rejected:
+                self.required[i] = RequiredSigner(required.role, substitute.signer_id, substitute.signer_name)
+                changed = True
+                self.log(at, "reassigned", role=required.role, from_signer=signer_id, to_signer=substitute.signer_id,
+                         reason=reason, by=by)
+        return changed
 
     def check_turn(self, role: str, signer_id: str) -> RequiredSigner:
         """Who may sign now: the next required signer, and nobody else."""
@@ -127,3 +156,8 @@ class UnknownBatch(NotFound):
 
 class NothingToSign(Conflict):
     code = "nothing_to_sign"
+
+
+class ReasonRequired(DomainError):
+    status = 422
+    code = "reason_required"

@@ -44,7 +44,10 @@ class SignatureOut(SignerOut):
 class RequestOut(BaseModel):
     record_id: str
     record_version: int
-    status: str = Field(description="pending or signed")
+    status: str = Field(description="pending, signed or rejected")
+    due_at: str | None = None
+    rejected: dict[str, object] | None = None
+    history: list[dict[str, object]] = Field(default_factory=list, description="Audit trail: opened, signed, rejected, reassigned, reminded")
     content_sha256: str = Field(description="SHA-256 of the canonical bytes (RFC 8785) to sign")
     content_b64: str = Field(description="The canonical bytes to sign, base64; sign them as a detached CMS")
     next_signer: SignerOut | None
@@ -70,6 +73,7 @@ def _out(r: SigningRequest) -> RequestOut:
     nxt = r.next_signer()
     return RequestOut(
         record_id=r.record_id, record_version=r.record_version, status=r.status, content_sha256=r.content_sha256,
+        due_at=r.due_at, rejected=r.rejected, history=r.history,
         content_b64=base64.b64encode(canonical_bytes(r.document)).decode(),
         next_signer=SignerOut(role=nxt.role, signer_id=nxt.signer_id, signer_name=nxt.signer_name) if nxt else None,
         required=[SignerOut(role=s.role, signer_id=s.signer_id, signer_name=s.signer_name) for s in r.required],
@@ -154,3 +158,28 @@ async def get_batch(batch_id: Code, reader: Reader) -> BatchOut:
 async def sign_batch(batch_id: Code, body: BatchSignatureIn, service: Service) -> BatchSignedOut:
     batch, signed, completed = await service.submit_batch_signature(batch_id, body.cms)
     return BatchSignedOut(batch_id=batch.batch_id, signed=signed, completed=completed)
+
+
+class RejectionIn(BaseModel):
+    role: SignerRole
+    signer_id: Code
+    reason: str = Field(min_length=1, max_length=1000, description="What the school must correct")
+
+
+class HandoverIn(BaseModel):
+    substitute_id: Code
+    substitute_name: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=500, description="Leave, retirement, transfer…")
+    decided_by: Code = Field(description="The school administrator who decides the handover")
+
+
+@router.post("/requests/{record_id}/versions/{version}/rejection", response_model=RequestOut,
+             summary="Refuse to sign, with the reason: the record goes back to the school for correction")
+async def reject(record_id: Code, version: Version, body: RejectionIn, service: Service) -> RequestOut:
+    return _out(await service.reject(record_id, version, body.role, body.signer_id, body.reason))
+
+
+@router.post("/signers/{staff_id}/handover", summary="Hand a signer's pending signatures to a substitute (recorded)")
+async def handover(staff_id: Code, body: HandoverIn, service: Service) -> dict[str, object]:
+    changed = await service.handover(staff_id, body.substitute_id, body.substitute_name, body.reason, body.decided_by)
+    return {"signer_id": staff_id, "substitute_id": body.substitute_id, "requests": changed}
