@@ -76,6 +76,17 @@ async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese
         assert "Hợp lệ" in page.text and student.full_name in page.text
     text = pdf_text(pdf.content)
     assert student.full_name in text, "the PDF must carry the name with its Vietnamese diacritics"
+    import io
+
+    from pyhanko.keys import load_cert_from_pemder
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    context = ValidationContext(trust_roots=[load_cert_from_pemder(str(stack.pki.root_file))], allow_fetching=False,
+                                revocation_mode="soft-fail")
+    seal = await async_validate_pdf_signature(PdfFileReader(io.BytesIO(pdf.content)).embedded_signatures[0], context)
+    assert seal.intact and seal.valid and seal.trusted, "the PDF is sealed (PAdES) by the publisher"
     assert doc["document_id"] in text
 
 

@@ -119,7 +119,8 @@ class Stack:
                     "TRUST_ROOTS": roots, "CRL_FILES": crls, "SCHOOL_SEAL": "true", "PKCS11_TOKEN_LABEL": HSM_TOKEN,
                     "PKCS11_PIN": self._hsm_pin(), "SEAL_ISSUE_ON_DEMAND": "true"}
         if name == "publishing":
-            env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "LOOKUP_PUBLIC_URL": self.url("lookup")}
+            env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "LOOKUP_PUBLIC_URL": self.url("lookup"),
+                    "PDF_SEAL": "true", "PKI_DIR": str(pki.dir), "SEAL_ISSUE_ON_DEMAND": "true"}
         if name == "lookup":
             env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "PUBLISHING_PUBLIC_URL": self.url("publishing"),
                     "LOOKUP_SECRET": self._lookup_secret()}

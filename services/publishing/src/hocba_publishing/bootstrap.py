@@ -8,7 +8,9 @@ from fastapi import FastAPI
 
 from hocba_contracts.topics import PUBLISHING_EVENTS
 from hocba_publishing.adapters.mongo_publishing import MongoPublishingReader, MongoPublishingUnitOfWork, ensure_indexes
+from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
 from hocba_publishing.adapters.trust import TrustListVerifier
+from hocba_publishing.application.ports import PdfRenderer
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer
 from hocba_publishing.application.use_cases import PublishingService
 from hocba_publishing.config import PublishingSettings
@@ -34,7 +36,11 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
     uow = MongoPublishingUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "publishing"))
     reader = MongoPublishingReader(runtime.mongo)
     trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
-    service = PublishingService(uow, reader, TrustListVerifier(trust), WeasyPrintRenderer(settings.lookup_public_url))
+    renderer: PdfRenderer = WeasyPrintRenderer(settings.lookup_public_url)
+    if settings.pdf_seal:
+        renderer = SealingRenderer(renderer, PadesSealer(settings.pki_dir, settings.pdf_seal_id, settings.pdf_seal_name,
+                                                         settings.seal_issue_on_demand))
+    service = PublishingService(uow, reader, TrustListVerifier(trust), renderer)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     kafka.register(runtime.broker, settings, service)
     app = create_app(runtime, title="Hocba publishing", description=DESCRIPTION, routers=[http.router])

@@ -12,4 +12,9 @@ class PublishingSettings(ServiceSettings):
     http_port: int = 8104
     trust_roots: list[str] = Field(default_factory=list, description="PEM files of trusted roots (JSON list)")
     crl_files: list[str] = Field(default_factory=list, description="CRL files, PEM or DER (JSON list)")
+    pdf_seal: bool = Field(default=False, description="Seal each PDF (PAdES) with the publisher's certificate")
+    pki_dir: str = Field(default="var/pki", description="Where the PDF seal's certificate and key are")
+    pdf_seal_id: str = Field(default="HOCBA-PUBLISHER", description="The seal's id in pki_dir/signers")
+    pdf_seal_name: str = Field(default="Hệ thống học bạ số Hocba", description="The seal certificate's name")
+    seal_issue_on_demand: bool = Field(default=False, description="Development: issue the seal certificate if missing")
     lookup_public_url: str = Field(default="http://127.0.0.1:8105", description="Printed on the PDF: where to verify")

@@ -99,3 +99,28 @@ def test_pdf_carries_vietnamese_text_with_diacritics() -> None:
                      "Đỗ Thị Ngọc Diệp", "Đã ký số", "HB-2024-ABCD-EFGH-JKMN", "hoàn thành chương trình tiểu học",
                      "20/11/2018", "http://lookup.example/verify/HB-2024-ABCD-EFGH-JKMN"):
         assert expected in text, expected
+
+
+def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) -> None:
+    import io
+
+    from pyhanko.keys import load_cert_from_pemder
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
+
+    renderer = SealingRenderer(WeasyPrintRenderer("http://lookup.example"),
+                               PadesSealer(str(pki.dir), "HOCBA-PUB-TEST", "Sở Giáo dục và Đào tạo", issue_on_demand=True))
+    pdf = renderer.render(document(), "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
+    context = ValidationContext(trust_roots=[load_cert_from_pemder(str(pki.root_file))], allow_fetching=False,
+                                revocation_mode="soft-fail")
+    status = validate_pdf_signature(PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0], context)
+    assert status.intact and status.valid and status.trusted
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert STUDENT_NAME in text
+    tampered = bytearray(pdf)
+    tampered[200] ^= 0x01  # inside the first signed byte range
+    changed = validate_pdf_signature(PdfFileReader(io.BytesIO(bytes(tampered)), strict=False).embedded_signatures[0], context)
+    assert not changed.intact
