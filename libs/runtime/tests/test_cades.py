@@ -104,3 +104,24 @@ def test_fast_reader_and_asn1crypto_reach_the_same_verdicts(pki: DevPKI, tmp_pat
     verdicts = [verdict(verify_detached, d, s) for d, s in cases]
     assert verdicts == [verdict(_verify_detached_asn1, d, s) for d, s in cases]
     assert [v[0] for v in verdicts] == ["ok", "ok", "refused", "refused"]
+
+
+def test_key_rotation_old_signatures_stay_valid_and_revocation_counts_from_its_time(pki: DevPKI, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = pki.issue("GV-ROT", "Đỗ Văn Nam", not_before=now - timedelta(days=200), save=False)
+    new = pki.issue("GV-ROT", "Đỗ Văn Nam", save=False)  # replaced mid-year
+    content = canonical_bytes(DOCUMENT)
+    before = sign_detached(content, old, at=now - timedelta(days=30))
+    after_rotation = sign_detached(content, new, at=now)
+    crl = pki.write_crl("personal-ca", [(old.certificate.serial_number, now - timedelta(days=1))])
+    copy = tmp_path / "crl.pem"
+    copy.write_bytes(crl.read_bytes())
+    pki.write_crl("personal-ca", [])
+    trust = TrustList.from_pem_files([str(pki.root_file)], [str(copy)])
+    assert verify_detached(content, before, trust).signer_serial == old.certificate.serial_number  # judged at its time
+    assert verify_detached(content, after_rotation, trust).signer_serial == new.certificate.serial_number
+    with pytest.raises(SignatureInvalid) as refused:  # the old key used after its revocation
+        verify_detached(content, sign_detached(content, old, at=now), trust)
+    assert refused.value.reason == "revoked"
