@@ -110,12 +110,13 @@ def test_key_rotation_old_signatures_stay_valid_and_revocation_counts_from_its_t
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC).replace(microsecond=0)
-    old = pki.issue("GV-ROT", "Đỗ Văn Nam", not_before=now - timedelta(days=200), save=False)
+    # (the development CAs start a day before the test: all times fall inside that day)
+    old = pki.issue("GV-ROT", "Đỗ Văn Nam", not_before=now - timedelta(hours=20), save=False)
     new = pki.issue("GV-ROT", "Đỗ Văn Nam", save=False)  # replaced mid-year
     content = canonical_bytes(DOCUMENT)
-    before = sign_detached(content, old, at=now - timedelta(days=30))
+    before = sign_detached(content, old, at=now - timedelta(hours=12))
     after_rotation = sign_detached(content, new, at=now)
-    crl = pki.write_crl("personal-ca", [(old.certificate.serial_number, now - timedelta(days=1))])
+    crl = pki.write_crl("personal-ca", [(old.certificate.serial_number, now - timedelta(hours=6))])
     copy = tmp_path / "crl.pem"
     copy.write_bytes(crl.read_bytes())
     pki.write_crl("personal-ca", [])
