@@ -103,6 +103,8 @@ class TrustList:
         self.crls = list(crls)
         self._store = xv.Store(self.roots)
         self._paths: dict[tuple[bytes, ...], tuple[list[x509.Certificate], datetime, datetime]] = {}
+        self._crl_checks: dict[tuple[int, bytes], bool] = {}
+        self.known_cas: dict[bytes, x509.Certificate] = {}
 
     @classmethod
     def from_pem_files(cls, root_files: Iterable[str], crl_files: Iterable[str] = ()) -> TrustList:
@@ -117,9 +119,23 @@ class TrustList:
             crls.append(x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data))
         return cls(roots, crls=crls)
 
-    def revocation_time(self, cert: x509.Certificate) -> datetime | None:
+    def _crl_signed_by(self, crl: x509.CertificateRevocationList, issuer: x509.Certificate | None) -> bool:
+        """Only a CRL signed by the certificate's own issuer counts (a forged one is ignored)."""
+        if issuer is None:
+            return True
+        key = (id(crl), issuer.fingerprint(hashes.SHA256()))
+        found = self._crl_checks.get(key)
+        if found is None:
+            try:
+                found = bool(crl.is_signature_valid(issuer.public_key()))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                found = False
+            self._crl_checks[key] = found
+        return found
+
+    def revocation_time(self, cert: x509.Certificate, issuer: x509.Certificate | None = None) -> datetime | None:
         for crl in self.crls:
-            if crl.issuer != cert.issuer:
+            if crl.issuer != cert.issuer or not self._crl_signed_by(crl, issuer):
                 continue
             entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if entry is not None:
@@ -137,13 +153,15 @@ class TrustList:
             chain = cached[0]
         else:
             chain = self._build_path(leaf, others, at)
+            for ca in chain[1:]:  # CAs proven by a path: their CRLs can be checked when fetched
+                self.known_cas[ca.subject.public_bytes()] = ca
             start = max(c.not_valid_before_utc for c in chain)
             end = min(c.not_valid_after_utc for c in chain)
             if len(self._paths) > 50_000:
                 self._paths.clear()
             self._paths[key] = (chain, start, end)
-        for cert in chain[:-1]:
-            revoked_at = self.revocation_time(cert)
+        for cert, issuer in zip(chain[:-1], chain[1:], strict=True):
+            revoked_at = self.revocation_time(cert, issuer)
             if revoked_at is not None and revoked_at <= at:
                 raise SignatureInvalid("revoked", f"revoked {revoked_at:%Y-%m-%d %H:%M} UTC")
 

@@ -12,6 +12,7 @@ from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
 from hocba_lookup.entrypoints import http, kafka
 from hocba_runtime.cms import TrustList
+from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
 
@@ -34,6 +35,10 @@ def build(settings: LookupSettings | None = None) -> Lookup:
     trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
     service = LookupService(uow, reader, TrustListRecordVerifier(trust), settings.lookup_secret)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    if trust is not None:
+        crls = CrlRefresher(trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds)
+        runtime.on_start(crls.start)
+        runtime.on_stop(crls.stop)
     kafka.register(runtime.broker, settings, service)
     app = create_app(runtime, title="Hocba lookup", description=DESCRIPTION, routers=[http.router])
     app.state.lookup = service

@@ -16,6 +16,7 @@ from hocba_publishing.application.use_cases import PublishingService
 from hocba_publishing.config import PublishingSettings
 from hocba_publishing.entrypoints import http, kafka
 from hocba_runtime.cms import TrustList
+from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
 
@@ -42,6 +43,10 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
                                                          settings.seal_issue_on_demand))
     service = PublishingService(uow, reader, TrustListVerifier(trust), renderer)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    if trust is not None:
+        crls = CrlRefresher(trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds)
+        runtime.on_start(crls.start)
+        runtime.on_stop(crls.stop)
     kafka.register(runtime.broker, settings, service)
     app = create_app(runtime, title="Hocba publishing", description=DESCRIPTION, routers=[http.router])
     app.state.publishing = service

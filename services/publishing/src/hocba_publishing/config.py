@@ -12,6 +12,8 @@ class PublishingSettings(ServiceSettings):
     http_port: int = 8104
     trust_roots: list[str] = Field(default_factory=list, description="PEM files of trusted roots (JSON list)")
     crl_files: list[str] = Field(default_factory=list, description="CRL files, PEM or DER (JSON list)")
+    crl_urls: list[str] = Field(default_factory=list, description="CRL distribution points to fetch (JSON list)")
+    crl_refresh_seconds: float = Field(default=3600, description="How often CRLs are re-read and re-fetched")
     pdf_seal: bool = Field(default=False, description="Seal each PDF (PAdES) with the publisher's certificate")
     pki_dir: str = Field(default="var/pki", description="Where the PDF seal's certificate and key are")
     pdf_seal_id: str = Field(default="HOCBA-PUBLISHER", description="The seal's id in pki_dir/signers")

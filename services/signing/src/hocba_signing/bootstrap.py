@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from hocba_contracts.topics import SIGNING_EVENTS
 from hocba_runtime.cms import TrustList
+from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
 from hocba_signing.adapters.mongo_signing import MongoSigningReader, MongoSigningUnitOfWork, ensure_indexes
@@ -74,6 +75,10 @@ def build(settings: SigningSettings | None = None) -> Signing:
     service = SigningService(uow, TrustListChecker(trust), signer, school_seal=settings.school_seal,
                              deadline=timedelta(days=settings.signing_deadline_days))
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    if trust is not None:
+        crls = CrlRefresher(trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds)
+        runtime.on_start(crls.start)
+        runtime.on_stop(crls.stop)
     reminders = ReminderLoop(service, timedelta(hours=settings.reminder_within_hours), settings.reminder_poll_seconds)
     runtime.on_start(reminders.start)
     runtime.on_stop(reminders.stop)

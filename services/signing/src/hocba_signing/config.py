@@ -12,6 +12,8 @@ class SigningSettings(ServiceSettings):
     http_port: int = 8103
     trust_roots: list[str] = Field(default_factory=list, description="PEM files of trusted roots (JSON list)")
     crl_files: list[str] = Field(default_factory=list, description="CRL files, PEM or DER (JSON list)")
+    crl_urls: list[str] = Field(default_factory=list, description="CRL distribution points to fetch (JSON list)")
+    crl_refresh_seconds: float = Field(default=3600, description="How often CRLs are re-read and re-fetched")
     server_side_signing: bool = Field(default=False, description="Sign inside Hocba with keys from pki_dir")
     pki_dir: str = Field(default="var/pki", description="Development PKI directory (python -m hocba_signing.devpki)")
     dev_issue_on_demand: bool = Field(default=False, description="Issue development certificates for unknown signers")
