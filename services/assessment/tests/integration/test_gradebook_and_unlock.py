@@ -136,6 +136,19 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
             ("GV-01", 9, 6, "Điểm sau phúc khảo")
         assert trail[1]["by"] == "ADMIN-01"
 
+        lists = (await http.get(f"/classes/{cls.class_id}/lists", params={"school_year": cls.school_year, "format": "json"})).json()
+        completed = lists["lists"]["hoan_thanh_chuong_trinh"]["students"]
+        assert [(r["student_id"], r["level_label"]) for r in completed] == [(pupil.student_id, "Hoàn thành")]
+        assert lists["lists"]["khen_thuong"]["students"] == [] and lists["closed"] is True
+        page = await http.get(f"/classes/{cls.class_id}/lists", params={"school_year": cls.school_year})
+        assert "Học sinh hoàn thành chương trình lớp học (1)" in page.text and pupil.full_name in page.text
+        sheet = await http.get(f"/classes/{cls.class_id}/lists", params={"school_year": cls.school_year, "format": "xlsx"})
+        assert load_workbook(io.BytesIO(sheet.content))["hoan_thanh_chuong_trinh"]["B3"].value == pupil.full_name
+        card = await http.get(f"/classes/{cls.class_id}/students/{pupil.student_id}/report-card",
+                              params={"school_year": cls.school_year})
+        assert card.status_code == 200 and "Phiếu điểm" in card.text and pupil.full_name in card.text
+        assert "Toán" in card.text and "Điểm sau phúc khảo" not in card.text
+
     def mine(msgs):  # type: ignore[no-untyped-def]
         return [p["data"] for p in payloads(msgs) if p["data"]["student"]["student_id"] == pupil.student_id]
 

@@ -183,3 +183,21 @@ def parse(content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProb
                 continue
             items.append(ParsedItem(number, student_id, code, rating, score, values.get("comment", "")))
     return items, problems
+
+
+def lists_xlsx(result: Any, titles: dict[str, str]) -> bytes:
+    """The class lists as a workbook: one sheet a list."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    for key, rows in result.lists.items():
+        ws = wb.create_sheet(key[:31])
+        ws.append([titles[key]])
+        ws["A1"].font = Font(bold=True)
+        ws.append(["#", "Họ và tên", "Mã học sinh", "Kết quả", "Danh hiệu"])
+        for i, row in enumerate(rows, start=1):
+            ws.append([i, row["full_name"], row["student_id"], row["level_label"], row.get("title", "")])
+        ws.column_dimensions["B"].width = 30
+        ws.column_dimensions["C"].width = 18
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()

@@ -11,7 +11,10 @@ from hocba_contracts.payloads.common import Code, SchoolYear
 from hocba_runtime.errors import DomainError, NotFound
 from pydantic import BaseModel, Field, ValidationError
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+
 from hocba_assessment.adapters import spreadsheet
+from hocba_assessment.application import reports
 from hocba_assessment.application.ports import AssessmentReader
 from hocba_assessment.application.use_cases import AssessmentService
 
@@ -199,3 +202,33 @@ async def upload_gradebook(class_id: Code, service: Service, school_year: Annota
     rejected.sort(key=lambda r: (r.row, r.subject_code))
     return GradebookOut(accepted=result.accepted if result else 0, unchanged=result.unchanged if result else 0,
                         rejected=rejected)
+
+
+# -- after the close: class lists and report cards --------------------------------------------------
+_pages = Environment(loader=PackageLoader("hocba_assessment", "templates"), autoescape=select_autoescape(["html"]))
+
+
+@router.get("/classes/{class_id}/lists", summary="The class lists after the close (HTML page, XLSX or JSON)",
+            response_class=Response)
+async def lists(class_id: Code, reader: Reader, school_year: Annotated[SchoolYear, Query()],
+                format: Annotated[str, Query(pattern="^(html|xlsx|json)$")] = "html") -> Response:
+    result = await reports.class_lists(reader, class_id, school_year)
+    if format == "json":
+        import json
+
+        body = {"class_id": result.class_id, "school_year": result.school_year, "closed": result.closed,
+                "lists": {k: {"title": reports.LIST_TITLES[k], "students": v} for k, v in result.lists.items()}}
+        return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+    if format == "xlsx":
+        return Response(spreadsheet.lists_xlsx(result, reports.LIST_TITLES), media_type=spreadsheet.XLSX_TYPE,
+                        headers={"Content-Disposition": f'attachment; filename="danh-sach-{class_id}.xlsx"'})
+    return Response(_pages.get_template("lists.html").render(c=result, titles=reports.LIST_TITLES),
+                    media_type="text/html; charset=utf-8")
+
+
+@router.get("/classes/{class_id}/students/{student_id}/report-card", response_class=Response,
+            summary="A student's report card (phiếu điểm) for the parents (HTML)")
+async def report_card(class_id: Code, student_id: Code, reader: Reader,
+                      school_year: Annotated[SchoolYear, Query()]) -> Response:
+    card = await reports.report_card(reader, class_id, school_year, student_id)
+    return Response(_pages.get_template("report_card.html").render(r=card), media_type="text/html; charset=utf-8")
