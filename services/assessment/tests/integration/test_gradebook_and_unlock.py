@@ -154,3 +154,21 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
 
     out = mine(await read_topic(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, until=lambda m: len(mine(m)) >= 2, timeout=30))
     assert [(d["record_version"], d["result"]["level"]) for d in out] == [(1, "hoan_thanh_xuat_sac"), (2, "hoan_thanh")]
+
+
+async def test_a_refusal_to_sign_comes_back_into_the_class_audit_trail(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]
+    from hocba_contracts.payloads.signing import SigningRejected
+    from hocba_contracts.topics import SIGNING_EVENTS
+
+    cls = klass(grade=2)
+    refusal = make_envelope(SigningRejected(record_id="HS-X.2024-2025", record_version=1, student_id="HS-X",
+                                            class_id=cls.class_id, school_year=cls.school_year, role="principal",
+                                            signer_id="HT-01", reason="Thiếu nhận xét môn Tiếng Việt"), source="hocba/signing")
+    await produce(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, [refusal, refusal])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t") as http:
+        async def trail():  # type: ignore[no-untyped-def]
+            return (await http.get(f"/classes/{cls.class_id}/audit", params={"school_year": cls.school_year})).json()
+
+        entries = await eventually(trail, timeout=30)
+        assert [(e["action"], e["by"], e["key"]) for e in entries] == [("signing_rejected", "HT-01", "HS-X.2024-2025")]
+        assert "Thiếu nhận xét" in entries[0]["reason"]

@@ -205,3 +205,14 @@ class AssessmentService:
 
 def _values(mark: Mark) -> dict[str, Any]:
     return {"rating": mark.rating, "score": mark.score, "comment": mark.comment}
+
+
+async def record_signing_rejection(service: AssessmentService, class_id: str, school_year: str, record_id: str,
+                                   role: str, signer_id: str, reason: str, cause: Envelope[Any] | None = None) -> None:
+    """A signer refused a record: it comes back to the school, in the class's audit trail, for a
+    correction through the logged unlock (which then produces a new version to sign)."""
+    async with service.uow(cause.id if cause else None) as tx:
+        if tx.duplicate:
+            return
+        await tx.audit(AuditEntry(class_id, school_year, "signing_rejected", signer_id, datetime.now(UTC),
+                                  key=record_id, reason=f"{role}: {reason}"))

@@ -9,15 +9,17 @@ from faststream.kafka import KafkaBroker
 from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.payloads import records as rec
-from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_EVENTS
+from hocba_contracts.payloads.signing import SigningRejected
+from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_EVENTS, SIGNING_EVENTS
 from hocba_runtime.kafka import PermanentError, retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
 
 from hocba_assessment.application.ports import RosterEntry
-from hocba_assessment.application.use_cases import AssessmentService
+from hocba_assessment.application.use_cases import AssessmentService, record_signing_rejection
 from hocba_assessment.domain.model import ClassClosed
 
 IngestEvent = topic_envelope(ASSESSMENT_INGEST.name)
+SigningEvent = topic_envelope(SIGNING_EVENTS.name)
 RecordsEvent = topic_envelope(RECORDS_EVENTS.name)
 
 
@@ -28,6 +30,16 @@ def register(broker: KafkaBroker, settings: ServiceSettings, service: Assessment
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
     async def on_records_event(event: RecordsEvent) -> None:  # type: ignore[valid-type]
         await handle_records_event(service, event)
+
+    @broker.subscriber(SIGNING_EVENTS.name, title="assessment-signing-feedback",
+                       description="Refusals to sign: records sent back to the school for correction.",
+                       **subscriber_options(settings, "signing-feedback"))
+    @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
+    async def on_signing_event(event: SigningEvent) -> None:  # type: ignore[valid-type]
+        data = event.data
+        if isinstance(data, SigningRejected):
+            await record_signing_rejection(service, data.class_id, data.school_year, data.record_id, data.role,
+                                           data.signer_id, data.reason, cause=event)
 
     @broker.subscriber(ASSESSMENT_INGEST.name, title="assessment-ingest",
                        description=ASSESSMENT_INGEST.description, **subscriber_options(settings, "ingest"))
