@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status test test-unit test-integration test-e2e schemas docs lint bench-signing
+.PHONY: install run up demo smoke stop status test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment
 
 install:
 	@scripts/bootstrap.sh
@@ -51,3 +51,6 @@ lint: install
 # Benchmarks (figures in bench/results/); stop the local stack first so it does not share the CPUs.
 bench-signing: install
 	@$(PY) bench/signing_cohort.py
+
+bench-assessment: install
+	@$(PY) bench/assessment_ingest.py
