@@ -82,6 +82,9 @@ class FakeTx:
     async def marks(self, class_id: str, school_year: str, student_id: str) -> list[Mark]:
         return [m for m in self.s.marks.values() if (m.class_id, m.school_year, m.student_id) == (class_id, school_year, student_id)]
 
+    async def class_marks(self, class_id: str, school_year: str) -> list[Mark]:
+        return [m for m in self.s.marks.values() if (m.class_id, m.school_year) == (class_id, school_year)]
+
     async def closure(self, class_id: str, school_year: str) -> Closure | None:
         return self.s.closures.get((class_id, school_year))
 

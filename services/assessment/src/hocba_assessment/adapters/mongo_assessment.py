@@ -88,6 +88,10 @@ class MongoAssessmentTx:
                                     session=self.session)
         return [_mark(d) async for d in cursor]
 
+    async def class_marks(self, class_id: str, school_year: str) -> list[Mark]:
+        cursor = self.db.marks.find({"class_id": class_id, "school_year": school_year}, session=self.session)
+        return [_mark(d) async for d in cursor]
+
     async def closure(self, class_id: str, school_year: str) -> Closure | None:
         return _closure(await self.db.closures.find_one({"_id": f"{class_id}|{school_year}"}, session=self.session))
 

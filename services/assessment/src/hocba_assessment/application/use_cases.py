@@ -149,15 +149,20 @@ class AssessmentService:
                 await tx.save_closure(closure)
                 await tx.audit(AuditEntry(class_id, school_year, "close", requested_by, closure.closed_at))
             emitted = 0
+            by_student: dict[str, list[Mark]] = {}
+            for m in await tx.class_marks(class_id, school_year):  # one read for the whole class
+                by_student.setdefault(m.student_id, []).append(m)
             for entry in await tx.roster(class_id, school_year):
-                emitted += int(await self._close_student(tx, entry, closure, cause))
+                emitted += int(await self._close_student(tx, entry, closure, cause,
+                                                         by_student.get(entry.student.student_id, [])))
             return emitted
 
     async def _close_student(self, tx: AssessmentTx, entry: RosterEntry, closure: Closure,
-                             cause: Envelope[Any] | None) -> bool:
+                             cause: Envelope[Any] | None, student_marks: list[Mark] | None = None) -> bool:
         rid = record_id(entry.student.student_id, closure.school_year)
-        marks = [m for m in await tx.marks(closure.class_id, closure.school_year, entry.student.student_id)
-                 if m.period == "end_of_year"]
+        if student_marks is None:
+            student_marks = await tx.marks(closure.class_id, closure.school_year, entry.student.student_id)
+        marks = [m for m in student_marks if m.period == "end_of_year"]
         if not marks:
             return False
         grade = entry.class_info.grade
