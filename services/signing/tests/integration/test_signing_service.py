@@ -58,8 +58,13 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(lo
         trust = TrustList.from_pem_files([str(pki.root_file)])
         for sig in signed["data"]["signatures"]:
             verify_detached(content, base64.b64decode(sig["cms"]), trust)
-        again = await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 1)
-        assert len(mine(again)) == 1
+        # A later version of the same record has the same key, so the same partition: once it is
+        # signed, the redelivered duplicate before it has been consumed too.
+        later = make_envelope(record.model_copy(update={"record_version": 2}), source="hocba/assessment")
+        await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, [later])
+        again = mine(await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name,
+                                      until=lambda m: any(p["data"]["record_version"] == 2 for p in mine(m)), timeout=30))
+        assert [p["data"]["record_version"] for p in again] == [1, 2]
     finally:
         await svc.runtime.stop()
 
