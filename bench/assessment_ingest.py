@@ -8,7 +8,8 @@ records' StudentEnrolled events, then SubjectAssessmentSubmitted on hocba.assess
 every class is closed. The assessment service runs as its own process against tansu and SecantusDB
 (on disk), as in the local stack.
 
-Measured: assessment events stored per second (until every mark is in the database), the time to
+Measured: assessment events stored per second (until every mark is in the database; marks are
+kept one document per student), the time to
 close every class (until every year record is locked and emitted), the service's peak RSS. Baseline
 in the same run: raw aiokafka produce and consume rates for as many messages of the same size.
 Results: printed, and written to bench/results/assessment_ingest.json.
@@ -122,6 +123,19 @@ def wait_count(collection: Any, expected: int, timeout: float, label: str) -> fl
         time.sleep(2)
 
 
+def wait_marks(collection: Any, expected: int, timeout: float) -> None:
+    """Every student has a document: wait until the last ones hold all their marks."""
+    start = time.perf_counter()
+    pipeline = [{"$group": {"_id": None, "n": {"$sum": {"$size": {"$objectToArray": "$marks"}}}}}]
+    while True:
+        done = next(iter(collection.aggregate(pipeline)), {"n": 0})["n"]
+        if done >= expected:
+            return
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError(f"marks stored: {done}/{expected} after {timeout:.0f}s")
+        time.sleep(0.2)
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -153,7 +167,8 @@ def main() -> int:
         wait_count(db.roster, len(roster), args.timeout, "roster")
         start = time.perf_counter()
         asyncio.run(produce(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, marks))
-        wait_count(db.marks, expected, args.timeout, "marks stored")
+        wait_count(db.student_marks, args.students, args.timeout, "students with marks")
+        wait_marks(db.student_marks, expected, args.timeout)
         report["assessment events ingested /s"] = expected / (time.perf_counter() - start)
         start = time.perf_counter()
         asyncio.run(produce(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, closes))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry
+from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry, StoredMark
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
@@ -48,9 +48,30 @@ def full_year(cls: ClassProfile, student_id: str, rating: str = "T", score: floa
 
 
 class FakeTx:
-    def __init__(self, store: FakeStore, duplicate: bool) -> None:
+    def __init__(self, store: FakeStore, duplicate: bool, processed: set[str] | None = None) -> None:
         self.s = store
         self.duplicate = duplicate
+        self.processed = processed or set()
+
+    async def closures_of(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], Closure]:
+        return {k: v for k, v in self.s.closures.items() if k in classes}
+
+    async def save_closures(self, closures: list[Closure]) -> None:
+        for c in closures:
+            assert (c.class_id, c.school_year) not in self.s.closures
+            await self.save_closure(c)
+
+    async def audit_many(self, entries: list[AuditEntry]) -> None:
+        self.s.audit.extend(entries)
+
+    async def marks_of(self, classes: set[tuple[str, str]]) -> list[Mark]:
+        return [m for m in self.s.marks.values() if (m.class_id, m.school_year) in classes]
+
+    async def rosters_of(self, classes: set[tuple[str, str]]) -> list[RosterEntry]:
+        return [e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) in classes]
+
+    async def locked_of(self, classes: set[tuple[str, str]]) -> dict[str, LockedRecord]:
+        return {k: r for k, r in self.s.locked.items() if (r.class_id, r.school_year) in classes}
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
         self.s.pending.append((topic, envelope))
@@ -108,6 +129,50 @@ class FakeTx:
         assert record.record_id not in self.s.locked
         self.s.locked[record.record_id] = record
 
+    async def lock_many(self, new: list[LockedRecord], changed: list[LockedRecord]) -> None:
+        for r in new:
+            await self.lock(r)
+        for r in changed:
+            await self.relock(r)
+
+    async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None:
+        self.s.pending.extend((topic, e) for e in envelopes)
+
+
+class FakeMarkStore:
+    """The bulk, transaction-less mark store over the same in-memory state."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.s = store
+        self.events: dict[str, tuple[str, ...]] = {}
+        self.audits: dict[str, AuditEntry] = {}
+
+    async def class_grades(self, class_ids: set[str]) -> dict[str, int]:
+        return {c: g for c, g in self.s.grades.items() if c in class_ids}
+
+    async def closed_classes(self, classes: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {c for c in classes if c in self.s.closures}
+
+    async def stored(self, keys: Iterable[str]) -> dict[str, StoredMark]:
+        return {k: StoredMark(self.s.marks[k], self.events.get(k, ())) for k in keys if k in self.s.marks}
+
+    async def write(self, marks: dict[str, StoredMark]) -> None:
+        for k, m in marks.items():
+            self.s.marks[k], self.events[k] = m.mark, m.events
+
+    async def audit(self, entries: dict[str, AuditEntry]) -> None:
+        for i, e in entries.items():
+            if i not in self.audits:
+                self.audits[i] = e
+                self.s.audit.append(e)
+
+    async def save_rosters(self, entries: list[RosterEntry]) -> None:
+        for e in entries:
+            self.s.roster[(e.class_info.class_id, e.class_info.school_year, e.student.student_id)] = e
+
+    async def save_class_grades(self, grades: dict[str, int]) -> None:
+        self.s.grades.update(grades)
+
 
 class FakeStore:
     """In-memory unit of work with the same all-or-nothing behaviour as the Mongo one."""
@@ -122,6 +187,21 @@ class FakeStore:
         self.processed: set[str] = set()
         self.emitted: list[tuple[str, Envelope[Any]]] = []
         self.pending: list[tuple[str, Envelope[Any]]] = []
+
+    @asynccontextmanager
+    async def many(self, processing: list[str]) -> AsyncIterator[FakeTx]:
+        import copy
+
+        snapshot = {k: copy.copy(v) for k, v in vars(self).items()}
+        self.pending = []
+        try:
+            yield FakeTx(self, False, {p for p in processing if p in self.processed})
+        except BaseException:
+            vars(self).update(snapshot)
+            raise
+        self.processed.update(processing)
+        self.emitted.extend(self.pending)
+        self.pending = []
 
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
@@ -142,4 +222,4 @@ class FakeStore:
         self.pending = []
 
 
-__all__ = ["FakeStore", "school", "klass", "student", "mark", "full_year", "replace"]
+__all__ = ["FakeMarkStore", "FakeStore", "school", "klass", "student", "mark", "full_year", "replace"]

@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -23,7 +24,8 @@ from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from pymongo.errors import ConnectionFailure
 
 from hocba_contracts import TOPICS, dead_letter_topic
 from hocba_contracts.versioning import UnknownEventVersion, upcast
@@ -99,7 +101,7 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker]) -> list[ty
         """Continue the producer's trace in a consumer span."""
 
         async def on_receive(self) -> None:
-            raw = self.msg
+            raw = self.msg[0] if isinstance(self.msg, tuple) and self.msg else self.msg
             headers = dict(getattr(raw, "headers", None) or [])
             self._token = otel_context.attach(context_from(headers))
             self._span = tracer().start_span(
@@ -126,7 +128,9 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker]) -> list[ty
             return False
 
     class DeadLetterMiddleware(BaseMiddleware):
-        """Send what the handler gave up on to `<topic>.dlt`, then let the offset move on."""
+        """Send what the handler gave up on to `<topic>.dlt`, then let the offset move on.
+        Batch subscribers dead-letter their own bad items; a batch that fails as a whole is
+        redelivered (their ack policy rewinds it)."""
 
         async def after_processed(
             self,
@@ -134,44 +138,86 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker]) -> list[ty
             exc_val: BaseException | None = None,
             exc_tb: TracebackType | None = None,
         ) -> bool | None:
-            if exc_val is None or not isinstance(exc_val, Exception):
+            if exc_val is None or not isinstance(exc_val, Exception) or isinstance(self.msg, tuple):
                 return False
-            raw = self.msg
-            topic = getattr(raw, "topic", "unknown")
-            headers = {k: v for k, v in (getattr(raw, "headers", None) or [])}
-            dl_headers: dict[str, str] = {
-                k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v)) for k, v in headers.items()
-            }
-            dl_headers.update(
-                {
-                    "hocba-error": _error_text(exc_val),
-                    "hocba-error-type": type(exc_val).__name__,
-                    "hocba-consumer": consumer,
-                    "hocba-original-topic": topic,
-                    "hocba-original-partition": str(getattr(raw, "partition", "")),
-                    "hocba-original-offset": str(getattr(raw, "offset", "")),
-                }
-            )
             try:
-                await broker_ref().publish(
-                    getattr(raw, "value", b"") or b"",
-                    dead_letter_topic(topic),
-                    key=getattr(raw, "key", None),
-                    headers=dl_headers,
-                )
+                await dead_letter(broker_ref(), self.msg, exc_val, consumer)
             except Exception:
                 log.exception("could not dead-letter a message; it will be redelivered",
-                              extra={"topic": topic})
+                              extra={"topic": getattr(self.msg, "topic", "unknown")})
                 return False
-            log.error(
-                "message dead-lettered",
-                extra={"topic": topic, "partition": getattr(raw, "partition", None),
-                       "offset": getattr(raw, "offset", None), "error_type": type(exc_val).__name__,
-                       "consumer": consumer},
-            )
             return True
 
     return [DeadLetterMiddleware, TracingMiddleware]
+
+
+async def dead_letter(broker: KafkaBroker, raw: Any, exc: BaseException, consumer: str) -> None:
+    """Publish one consumed record to `<topic>.dlt` with the error in its headers (raises if the
+    broker refuses: the caller must then not commit past the record)."""
+    topic = getattr(raw, "topic", "unknown")
+    headers = {k: v for k, v in (getattr(raw, "headers", None) or [])}
+    dl_headers: dict[str, str] = {
+        k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v)) for k, v in headers.items()
+    }
+    dl_headers.update(
+        {
+            "hocba-error": _error_text(exc),
+            "hocba-error-type": type(exc).__name__,
+            "hocba-consumer": consumer,
+            "hocba-original-topic": topic,
+            "hocba-original-partition": str(getattr(raw, "partition", "")),
+            "hocba-original-offset": str(getattr(raw, "offset", "")),
+        }
+    )
+    await broker.publish(getattr(raw, "value", b"") or b"", dead_letter_topic(topic), key=getattr(raw, "key", None),
+                         headers=dl_headers)
+    log.error(
+        "message dead-lettered",
+        extra={"topic": topic, "partition": getattr(raw, "partition", None), "offset": getattr(raw, "offset", None),
+               "error_type": type(exc).__name__, "consumer": consumer},
+    )
+
+
+@dataclass
+class Delivered:
+    """One record of a consumed batch: its envelope, or why it could not be read."""
+
+    record: Any
+    event: Any = None
+    error: Exception | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
+                for k, v in (getattr(self.record, "headers", None) or [])}
+
+
+async def raw_batch(msg: Any, original: Any) -> Any:
+    """FastStream decoder for batch subscribers: hand over the consumer records as they are, so
+    that each is validated on its own and one bad record never fails the batch."""
+    return list(msg.raw_message)
+
+
+def decode_batch(records: list[Any], envelope_type: Any) -> list[Delivered]:
+    """Validate each record against the topic's envelope union (older versions upcast first)."""
+    adapter = _adapter(envelope_type)
+    out = []
+    for record in records:
+        try:
+            raw = json.loads(record.value or b"")
+            out.append(Delivered(record, adapter.validate_python(upcast(raw) if isinstance(raw, dict) else raw)))
+        except (ValueError, UnknownEventVersion) as exc:  # ValidationError and JSONDecodeError are ValueErrors
+            out.append(Delivered(record, error=exc))
+    return out
+
+
+@functools.cache
+def _adapter(envelope_type: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(envelope_type)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached: retry the whole batch later rather than dead-letter it."""
+    return isinstance(exc, ConnectionFailure)
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
@@ -200,6 +246,16 @@ def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any
         "heartbeat_interval_ms": settings.consumer_heartbeat_interval_ms,
         "max_poll_records": 200,
     }
+
+
+def batch_subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any]:
+    """A batch subscriber: up to `batch_max_records` records a call; the handler dead-letters its bad
+    items itself, and a batch whose handler fails is rewound and delivered again."""
+    options = subscriber_options(settings, purpose)
+    del options["max_poll_records"]
+    options.update(batch=True, max_records=settings.batch_max_records, batch_timeout_ms=settings.batch_timeout_ms,
+                   decoder=raw_batch, ack_policy=AckPolicy.NACK_ON_ERROR)
+    return options
 
 
 def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes, Mapping[str, str]], Awaitable[None]]:

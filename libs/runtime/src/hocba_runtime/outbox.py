@@ -41,19 +41,23 @@ class Outbox:
     async def ensure_indexes(self) -> None:
         await self.mongo.db[self.collection].create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
 
+    @staticmethod
+    def _entry(topic: str, envelope: Envelope[Any], headers: dict[str, str], at: datetime) -> dict[str, Any]:
+        return {"_id": envelope.id, "topic": topic, "key": envelope.subject,
+                "value": envelope.model_dump_json().encode(), "headers": headers, "created_at": at}
+
     async def put(self, topic: str, envelope: Envelope[Any], session: Session) -> None:
         """Record an event to publish, inside the caller's transaction."""
         await self.mongo.db[self.collection].insert_one(
-            {
-                "_id": envelope.id,
-                "topic": topic,
-                "key": envelope.subject,
-                "value": envelope.model_dump_json().encode(),
-                "headers": current_carrier(),
-                "created_at": datetime.now(UTC),
-            },
-            session=session,
-        )
+            self._entry(topic, envelope, current_carrier(), datetime.now(UTC)), session=session)
+
+    async def put_many(self, topic: str, envelopes: list[Envelope[Any]], session: Session) -> None:
+        """Record many events in one insert, in their order, inside the caller's transaction."""
+        if envelopes:
+            headers, now = current_carrier(), datetime.now(UTC)
+            await self.mongo.db[self.collection].insert_many(
+                [self._entry(topic, e, headers, now + timedelta(microseconds=i)) for i, e in enumerate(envelopes)],
+                session=session)
 
     def notify(self) -> None:
         """Wake the relay (after a commit) instead of waiting for its next poll."""
@@ -120,7 +124,9 @@ class OutboxRelay:
                 await self._publish_entry(entry)
 
         await asyncio.gather(*(publish_chain(chain) for chain in by_key.values()))
-        await coll.delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
+        ids = [e["_id"] for e in entries]
+        for i in range(0, len(ids), 50):  # SecantusDB tests `$in` linearly: short lists are much cheaper
+            await coll.delete_many({"_id": {"$in": ids[i:i + 50]}})
         return len(entries)
 
     async def _publish_entry(self, entry: dict[str, Any]) -> None:

@@ -26,6 +26,8 @@ class ServiceSettings(BaseSettings):
     consumer_heartbeat_interval_ms: int = 2_000
     retry_attempts: int = Field(default=3, ge=1)
     retry_backoff_seconds: float = 0.2
+    batch_max_records: int = Field(default=500, ge=1, description="Records a batch subscriber takes at once")
+    batch_timeout_ms: int = Field(default=100, ge=1, description="How long a batch subscriber waits to fill a batch")
     relay_poll_seconds: float = 0.2
     relay_batch_size: int = 500
 

@@ -3,9 +3,13 @@ incoming event was processed all commit in one MongoDB transaction."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+
+from pymongo.errors import PyMongoError
 
 from hocba_contracts import Envelope
 from hocba_runtime.inbox import Inbox
@@ -13,6 +17,34 @@ from hocba_runtime.mongo import Mongo, Session
 from hocba_runtime.outbox import Outbox
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A transaction that conflicted with another one (MongoDB labels it): run it again."""
+    return isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError")
+
+
+def retry_transient(attempts: int = 5, pause: float = 0.02) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Run a use case again when its transaction hit a write conflict; as MongoDB's drivers do in
+    `with_transaction`, the whole unit of work is retried, so nothing half-done remains."""
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            for attempt in range(1, attempts + 1):
+                try:
+                    return await fn(*args, **kwargs)
+                except PyMongoError as exc:
+                    if attempt == attempts or not is_transient(exc):
+                        raise
+                    await asyncio.sleep(pause * attempt)
+            raise AssertionError("unreachable")
+
+        return wrapper
+
+    return decorate
 
 
 class Transaction(Protocol):
@@ -27,6 +59,8 @@ class MongoTransaction:
         self.session = session
         self.outbox = outbox
         self.duplicate = False
+        self.processed: set[str] = set()
+        """With `MongoUnitOfWork.many`: the events of the batch processed before (skip them)."""
         self.emitted: list[Envelope[Any]] = []
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
@@ -55,6 +89,19 @@ class MongoUnitOfWork:
             self.outbox.notify()
 
 
+    @asynccontextmanager
+    async def many(self, processing: list[str]) -> AsyncIterator[MongoTransaction]:
+        """One transaction for a batch of incoming events: `tx.processed` names those handled
+        before; the others are marked processed when it commits."""
+        async with self.mongo.transaction() as session:
+            tx = MongoTransaction(session, self.outbox)
+            tx.processed = await self.inbox.processed_among(processing, session)
+            await self.inbox.mark_many([p for p in dict.fromkeys(processing) if p not in tx.processed], session)
+            yield tx
+        if tx.emitted:
+            self.outbox.notify()
+
+
 class WrappedUnitOfWork(Generic[T]):
     """A service's unit of work: the runtime's transaction seen through the service's own
     transaction type (its repository methods), built by `wrap`."""
@@ -66,4 +113,9 @@ class WrappedUnitOfWork(Generic[T]):
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[T]:
         async with self.uow(processing) as tx:
+            yield self.wrap(tx)
+
+    @asynccontextmanager
+    async def many(self, processing: list[str]) -> AsyncIterator[T]:
+        async with self.uow.many(processing) as tx:
             yield self.wrap(tx)

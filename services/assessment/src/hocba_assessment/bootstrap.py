@@ -12,6 +12,7 @@ from hocba_runtime.uow import MongoUnitOfWork
 from hocba_assessment.adapters.mongo_assessment import (
     MongoAssessmentReader,
     MongoAssessmentUnitOfWork,
+    MongoMarkStore,
     ensure_indexes,
 )
 from hocba_assessment.application.use_cases import AssessmentService
@@ -33,7 +34,7 @@ def build(settings: AssessmentSettings | None = None) -> Assessment:
     settings = settings or AssessmentSettings()
     runtime = ServiceRuntime(settings, owned_topics=(ASSESSMENT_EVENTS.name,))
     uow = MongoAssessmentUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "assessment"))
-    service = AssessmentService(uow)
+    service = AssessmentService(uow, MongoMarkStore(runtime.mongo))
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     kafka.register(runtime.broker, settings, service)
     app = create_app(runtime, title="Hocba assessment", description=DESCRIPTION, routers=[http.router])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -45,11 +46,20 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(assessmen
                                                   student=s, school=school(), class_info=cls), source="hocba/records")
                 for s in pupils]
     await produce(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, enrolled)
+
+    async def enrolled_all():  # type: ignore[no-untyped-def]
+        return len(await assessment.app.state.reader.roster(cls.class_id, cls.school_year)) == 3 or None
+
+    await eventually(enrolled_all, timeout=30)  # the class's grade is known: its subjects are checked
     marks = [make_envelope(m, source=src) for s in pupils for m in full_year(cls, s.student_id)]
     bad = make_envelope(mark(cls, pupils[0].student_id, "KH", "T"), source=src)  # not a grade-2 subject
     close = make_envelope(ev.ClassYearCloseRequested(class_id=cls.class_id, school_year=cls.school_year,
                                                      requested_by="GV-01"), source=src)
-    await produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [*marks, bad, close, close])
+    garbled = b'{"id": "garbled-' + cls.class_id.encode() + b'", "data": '  # cut short in transit
+    # One poll's worth, consumed as a batch: the garbled record and the bad mark are dead-lettered
+    # alone, every good mark around them is stored.
+    await produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [*marks[:4], garbled, *marks[4:], bad, close, close],
+                  key=cls.class_id.encode())
 
     def mine(msgs):  # type: ignore[no-untyped-def]
         return [p for p in payloads(msgs) if p["data"]["class_info"]["class_id"] == cls.class_id]
@@ -64,6 +74,9 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(assessmen
                             until=lambda m: any(bad.id.encode() in x.value for x in m), timeout=30)
     errors = [dict(x.headers)["hocba-error"].decode() for x in dead if bad.id.encode() in x.value]
     assert "subject_code" in errors[0] and "Huỳnh" not in errors[0]
+    dead = await read_topic(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.dead_letter,
+                            until=lambda m: any(x.value == garbled for x in m), timeout=30)
+    assert [dict(x.headers)["hocba-error"].decode()[:8] for x in dead if x.value == garbled] == ["not JSON"]
 
     # A re-sent close, and the re-delivery of all of it, emit nothing more.
     await produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [close])
@@ -83,6 +96,27 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(assessmen
                      until=lambda m: any(late.id.encode() in x.value for x in m), timeout=30)
     again = await read_topic(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, until=lambda m: len(mine(m)) >= 3)
     assert len(mine(again)) == 3
+
+
+async def test_students_enrolled_while_their_class_closes_all_get_their_record(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]
+    # The roster and the school system's feed are separate consumers: a close may be handled while
+    # the class's enrolments are still being stored. Each student still gets exactly one record.
+    cls = klass(grade=1)
+    pupils = [student() for _ in range(4)]
+    enrolled = [make_envelope(rec.StudentEnrolled(enrollment_id=f"{cls.class_id}:{s.student_id}", school_year=cls.school_year,
+                                                  student=s, school=school(), class_info=cls), source="hocba/records")
+                for s in pupils]
+    marks = [make_envelope(m, source="school-system/test") for s in pupils for m in full_year(cls, s.student_id)]
+    close = make_envelope(ev.ClassYearCloseRequested(class_id=cls.class_id, school_year=cls.school_year,
+                                                     requested_by="GV-01"), source="school-system/test")
+    await asyncio.gather(produce(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, enrolled),
+                         produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [*marks, close]))
+
+    def mine(msgs):  # type: ignore[no-untyped-def]
+        return [p for p in payloads(msgs) if p["data"]["class_info"]["class_id"] == cls.class_id]
+
+    out = await read_topic(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, until=lambda m: len(mine(m)) >= 4, timeout=60)
+    assert sorted(r["data"]["student"]["student_id"] for r in mine(out)) == sorted(s.student_id for s in pupils)
 
 
 async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment) -> None:  # type: ignore[no-untyped-def]

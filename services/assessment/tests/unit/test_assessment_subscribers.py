@@ -10,7 +10,7 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from assessment_fixtures import FakeStore, full_year, klass, school, student  # noqa: E402
+from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, school, student  # noqa: E402
 
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.unit
 async def test_events_in_memory_reach_the_use_cases_and_old_versions_are_upcast() -> None:
     settings = AssessmentSettings(retry_backoff_seconds=0.0)
     store = FakeStore()
-    service = AssessmentService(store)
+    service = AssessmentService(store, FakeMarkStore(store))
     broker = make_broker(settings)
     kafka.register(broker, settings, service)
     cls = klass(grade=1)

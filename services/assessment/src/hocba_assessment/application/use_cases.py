@@ -28,15 +28,18 @@ from typing import Any
 from hocba_contracts import Envelope, follow_up, make_envelope
 from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.topics import ASSESSMENT_EVENTS
+from hocba_runtime.uow import retry_transient
 
 from hocba_assessment.application.ports import (
     AssessmentTx,
-    AuditEntry,
     AssessmentUnitOfWork,
+    AuditEntry,
     Closure,
     LockedRecord,
     Mark,
+    MarkStore,
     RosterEntry,
+    StoredMark,
 )
 from hocba_assessment.domain import primary as rules
 from hocba_assessment.domain.model import ClassClosed, ClassNotClosed, InvalidAssessment, mark_key, record_id
@@ -60,15 +63,113 @@ class BatchResult:
     rejected: list[Rejection] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CloseRequest:
+    class_id: str
+    school_year: str
+    requested_by: str
+    cause: Envelope[Any] | None = None
+
+
+@dataclass
+class IngestOutcome:
+    """What became of one event of a school system's feed."""
+
+    status: str  # accepted | unchanged | rejected
+    problems: list[rules.Problem] = field(default_factory=list)
+    closed: bool = False  # rejected because the class's year is closed
+
+
+EVENTS_KEPT = 20
+"""How many applied event ids a mark remembers (a mark is corrected a handful of times at most)."""
+
+
 class AssessmentService:
-    def __init__(self, uow: AssessmentUnitOfWork) -> None:
+    def __init__(self, uow: AssessmentUnitOfWork, store: MarkStore | None = None) -> None:
         self.uow = uow
+        self.store = store
+        self._grades: dict[str, int] = {}
+
+    async def _grades_of(self, class_ids: set[str]) -> dict[str, int]:
+        assert self.store is not None
+        missing = class_ids - self._grades.keys()
+        if missing:
+            self._grades.update(await self.store.class_grades(missing))
+        return {c: self._grades[c] for c in class_ids if c in self._grades}
+
+    async def ingest(self, events: list[tuple[str, ev.SubjectAssessmentSubmitted]]) -> list[IngestOutcome]:
+        """Store a school system's feed in bulk: a few round trips for hundreds of events.
+
+        `events` are (event id, assessment) in the order they were published. Each is checked on
+        its own; the outcome of each is returned in the same order. Idempotent: an event already
+        applied, or a re-sent value equal to the stored one, changes nothing, even after the close.
+        A later event for the same mark is a correction (audit trail); a new value for a class whose
+        year is closed is refused."""
+        if self.store is None:
+            raise RuntimeError("the assessment service has no mark store")
+        store = self.store
+        outcomes: list[IngestOutcome | None] = [None] * len(events)
+        classes = {(item.class_id, item.school_year) for _, item in events}
+        closed = await store.closed_classes(classes)
+        grades = await self._grades_of({c for c, _ in classes})
+        valid: list[tuple[int, str, str, Mark]] = []
+        for index, (event_id, item) in enumerate(events):
+            problems = rules.check_mark(grades.get(item.class_id), item.subject_code, item.period, item.rating,
+                                        item.score)
+            if problems:
+                outcomes[index] = IngestOutcome("rejected", problems)
+                continue
+            key = mark_key(item.class_id, item.school_year, item.student_id, item.subject_code, item.period)
+            valid.append((index, event_id, key, Mark(item.class_id, item.school_year, item.student_id, item.subject_code,
+                                                     item.period, item.rating, item.score, item.comment,
+                                                     item.submitted_by)))
+        state = await store.stored({key for _, _, key, _ in valid})  # one read: a batch holds a few dozen students
+        dirty: set[str] = set()
+        audits: dict[str, AuditEntry] = {}
+        for index, event_id, key, mark in valid:
+            current = state.get(key)
+            if current is not None and (event_id in current.events or _values(current.mark) == _values(mark)):
+                outcomes[index] = IngestOutcome("unchanged")
+            elif (mark.class_id, mark.school_year) in closed:
+                outcomes[index] = IngestOutcome("rejected", [rules.Problem("class_id", _closed_text(
+                    [f"{mark.class_id} ({mark.school_year})"]))], closed=True)
+            else:
+                events_kept = (current.events if current else ()) + (event_id,)
+                state[key] = StoredMark(mark, events_kept[-EVENTS_KEPT:])
+                dirty.add(key)
+                if current is not None:
+                    audits[f"correction:{event_id}"] = AuditEntry(
+                        mark.class_id, mark.school_year, "correction", mark.submitted_by, datetime.now(UTC), key,
+                        _values(current.mark), _values(mark), "")
+                outcomes[index] = IngestOutcome("accepted")
+        await store.audit(audits)  # first: after a crash in between, the replay audits nothing twice and misses nothing
+        await store.write({k: state[k] for k in dirty})
+        return [o for o in outcomes if o is not None]
+
+    async def record_roster(self, classes: dict[str, int], enrolments: list[tuple[RosterEntry, Envelope[Any]]]) -> int:
+        """Keep the rosters and class grades from records' events, in bulk; a student enrolled in a
+        class already closed gets the year record at once. Returns the records emitted."""
+        if self.store is None:
+            raise RuntimeError("the assessment service has no mark store")
+        grades = dict(classes)
+        for entry, _ in enrolments:
+            grades[entry.class_info.class_id] = entry.class_info.grade
+        await self.store.save_class_grades(grades)
+        self._grades.update(grades)
+        await self.store.save_rosters([entry for entry, _ in enrolments])
+        closed = await self.store.closed_classes({(e.class_info.class_id, e.class_info.school_year) for e, _ in enrolments})
+        emitted = 0
+        for entry, cause in enrolments:
+            if (entry.class_info.class_id, entry.class_info.school_year) in closed:
+                emitted += await self.record_enrollment(entry, cause=cause)
+        return emitted
 
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
             return make_envelope(data, source=SOURCE)
         return follow_up(cause, data, source=SOURCE)
 
+    @retry_transient()
     async def submit(self, items: list[ev.SubjectAssessmentSubmitted], cause: Envelope[Any] | None = None, *,
                      check_enrollment: bool = False, reason: str = "") -> BatchResult:
         """Store the valid items of a batch; report each invalid one by student, subject and field.
@@ -112,19 +213,21 @@ class AssessmentService:
     async def _refuse_closed(self, tx: AssessmentTx, classes: set[tuple[str, str]]) -> None:
         closed = sorted([f"{c} ({y})" for c, y in classes if await tx.closure(c, y) is not None])
         if closed:
-            raise ClassClosed(f"class {', '.join(closed)} has closed its school year; no marks are taken after "
-                              "the close (corrections go through an unlock by the school administrator)")
+            raise ClassClosed(_closed_text(closed))
 
     async def _check(self, tx: AssessmentTx, item: ev.SubjectAssessmentSubmitted) -> list[rules.Problem]:
         grade = await tx.class_grade(item.class_id)
         return rules.check_mark(grade, item.subject_code, item.period, item.rating, item.score)
 
+    @retry_transient()
     async def record_class(self, class_id: str, grade: int, cause: Envelope[Any] | None = None) -> None:
         """Remember a class's grade, so that marks are checked against the grade's subjects."""
         async with self.uow(cause.id if cause else None) as tx:
             if not tx.duplicate:
                 await tx.save_class_grade(class_id, grade)
+        self._grades[class_id] = grade
 
+    @retry_transient()
     async def record_enrollment(self, entry: RosterEntry, cause: Envelope[Any] | None = None) -> int:
         """Keep the class roster; if the class is already closed, emit this student's record."""
         async with self.uow(cause.id if cause else None) as tx:
@@ -132,6 +235,7 @@ class AssessmentService:
                 return 0
             await tx.save_roster(entry)
             await tx.save_class_grade(entry.class_info.class_id, entry.class_info.grade)
+            self._grades[entry.class_info.class_id] = entry.class_info.grade
             closure = await tx.closure(entry.class_info.class_id, entry.class_info.school_year)
             if closure is None:
                 return 0
@@ -140,31 +244,77 @@ class AssessmentService:
     async def close_class(self, class_id: str, school_year: str, requested_by: str,
                           cause: Envelope[Any] | None = None) -> int:
         """Lock the class's year and emit the year records of its students (idempotent)."""
-        async with self.uow(cause.id if cause else None) as tx:
-            if tx.duplicate:
+        return await self.close_classes([CloseRequest(class_id, school_year, requested_by, cause)])
+
+    @retry_transient()
+    async def close_classes(self, requests: list[CloseRequest]) -> int:
+        """Close several classes together (a city closes its year in the same week): a few bulk
+        reads and writes for all of them. Each request takes effect once; returns records emitted.
+
+        Two steps: the closures commit first, then the records are computed. An enrolment arriving
+        meanwhile either is read by the second step or, saving its roster entry first, finds the
+        class closed and gets its record then; never neither."""
+        async with self.uow.many([f"{r.cause.id}:closure" for r in requests if r.cause]) as tx:
+            todo = [r for r in requests if not (r.cause and f"{r.cause.id}:closure" in tx.processed)]
+            closed = await tx.closures_of({(r.class_id, r.school_year) for r in todo})
+            fresh: dict[tuple[str, str], Closure] = {}
+            for r in todo:
+                if (r.class_id, r.school_year) not in closed and (r.class_id, r.school_year) not in fresh:
+                    fresh[(r.class_id, r.school_year)] = Closure(r.class_id, r.school_year, r.requested_by,
+                                                                 datetime.now(UTC))
+            await tx.save_closures(list(fresh.values()))
+            await tx.audit_many([AuditEntry(c.class_id, c.school_year, "close", c.requested_by, c.closed_at)
+                                 for c in fresh.values()])
+        async with self.uow.many([r.cause.id for r in requests if r.cause]) as tx:
+            causes: dict[tuple[str, str], Envelope[Any] | None] = {}
+            for r in requests:
+                if not (r.cause and r.cause.id in tx.processed):
+                    causes.setdefault((r.class_id, r.school_year), r.cause)
+            closures = await tx.closures_of(set(causes))  # a class unlocked in between emits nothing
+            if not closures:
                 return 0
-            closure = await tx.closure(class_id, school_year)
-            if closure is None:
-                closure = Closure(class_id, school_year, requested_by, datetime.now(UTC))
-                await tx.save_closure(closure)
-                await tx.audit(AuditEntry(class_id, school_year, "close", requested_by, closure.closed_at))
-            emitted = 0
-            by_student: dict[str, list[Mark]] = {}
-            for m in await tx.class_marks(class_id, school_year):  # one read for the whole class
-                by_student.setdefault(m.student_id, []).append(m)
-            for entry in await tx.roster(class_id, school_year):
-                emitted += int(await self._close_student(tx, entry, closure, cause,
-                                                         by_student.get(entry.student.student_id, [])))
-            return emitted
+            by_student: dict[tuple[str, str, str], list[Mark]] = {}
+            for m in await tx.marks_of(set(closures)):
+                by_student.setdefault((m.class_id, m.school_year, m.student_id), []).append(m)
+            locked = await tx.locked_of(set(closures))
+            new: list[LockedRecord] = []
+            changed: list[LockedRecord] = []
+            announcements: list[Envelope[Any]] = []
+            for entry in await tx.rosters_of(set(closures)):
+                c = entry.class_info
+                rid = record_id(entry.student.student_id, c.school_year)
+                made = self._year_record(entry, closures[(c.class_id, c.school_year)],
+                                         by_student.get((c.class_id, c.school_year, entry.student.student_id), []),
+                                         locked.get(rid))
+                if made is None:
+                    continue
+                record, lock = made
+                (changed if rid in locked else new).append(lock)
+                announcements.append(self._announce(record, causes[(c.class_id, c.school_year)]))
+            await tx.lock_many(new, changed)
+            await tx.emit_many(ASSESSMENT_EVENTS.name, announcements)
+            return len(announcements)
 
     async def _close_student(self, tx: AssessmentTx, entry: RosterEntry, closure: Closure,
-                             cause: Envelope[Any] | None, student_marks: list[Mark] | None = None) -> bool:
+                             cause: Envelope[Any] | None) -> bool:
         rid = record_id(entry.student.student_id, closure.school_year)
-        if student_marks is None:
-            student_marks = await tx.marks(closure.class_id, closure.school_year, entry.student.student_id)
+        student_marks = await tx.marks(closure.class_id, closure.school_year, entry.student.student_id)
+        locked = await tx.locked(rid)
+        made = self._year_record(entry, closure, student_marks, locked)
+        if made is None:
+            return False
+        record, lock = made
+        await (tx.relock(lock) if locked else tx.lock(lock))
+        await tx.emit(ASSESSMENT_EVENTS.name, self._announce(record, cause))
+        return True
+
+    @staticmethod
+    def _year_record(entry: RosterEntry, closure: Closure, student_marks: list[Mark],
+                     locked: LockedRecord | None) -> tuple[ev.YearRecordClosed, LockedRecord] | None:
+        """The student's year record and its lock, or None when there is nothing (new) to emit."""
         marks = [m for m in student_marks if m.period == "end_of_year"]
         if not marks:
-            return False
+            return None
         grade = entry.class_info.grade
         order = {code: i for i, code in enumerate(rules.subjects_for(grade))}
         marks.sort(key=lambda m: order.get(m.subject_code, 99))
@@ -180,9 +330,9 @@ class AssessmentService:
         fingerprint = hashlib.sha256(json.dumps(
             [[s.model_dump(mode="json") for s in subjects], result.model_dump(mode="json")], sort_keys=True,
         ).encode()).hexdigest()
-        locked = await tx.locked(rid)
         if locked is not None and locked.fingerprint in (fingerprint, ""):
-            return False  # already emitted with these results
+            return None  # already emitted with these results
+        rid = record_id(entry.student.student_id, closure.school_year)
         version = locked.record_version + 1 if locked else 1
         record = ev.YearRecordClosed(
             record_id=rid, record_version=version, school_year=closure.school_year,
@@ -191,10 +341,9 @@ class AssessmentService:
         )
         lock = LockedRecord(rid, version, entry.student.student_id, closure.class_id, closure.school_year,
                             level, rules.LEVEL_LABELS[level], fingerprint)
-        await (tx.relock(lock) if locked else tx.lock(lock))
-        await tx.emit(ASSESSMENT_EVENTS.name, self._announce(record, cause))
-        return True
+        return record, lock
 
+    @retry_transient()
     async def unlock(self, class_id: str, school_year: str, approved_by: str, reason: str) -> None:
         """Reopen a closed class for corrections: approved by a school administrator, with a reason,
         logged. Closing it again emits a new version of each record whose results changed."""
@@ -208,10 +357,16 @@ class AssessmentService:
             await tx.audit(AuditEntry(class_id, school_year, "unlock", approved_by, datetime.now(UTC), reason=reason))
 
 
+def _closed_text(classes: list[str]) -> str:
+    return (f"class {', '.join(classes)} has closed its school year; no marks are taken after the close "
+            "(corrections go through an unlock by the school administrator)")
+
+
 def _values(mark: Mark) -> dict[str, Any]:
     return {"rating": mark.rating, "score": mark.score, "comment": mark.comment}
 
 
+@retry_transient()
 async def record_signing_rejection(service: AssessmentService, class_id: str, school_year: str, record_id: str,
                                    role: str, signer_id: str, reason: str, cause: Envelope[Any] | None = None) -> None:
     """A signer refused a record: it comes back to the school, in the class's audit trail, for a

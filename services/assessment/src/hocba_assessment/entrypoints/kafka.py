@@ -1,9 +1,17 @@
 """Assessment's Kafka subscribers: the roster from records' events, marks and closings from
-school systems on `hocba.assessment.ingest`."""
+school systems on `hocba.assessment.ingest`.
+
+The two high-volume feeds (the roster and the school systems' assessments) are consumed in
+batches: a poll's worth of records is validated record by record, stored in a few bulk round
+trips, and only the records that fail are dead-lettered, each with its own reason. A batch that
+cannot be stored at all (the database is unreachable) is rewound and delivered again.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from faststream.kafka import KafkaBroker
 from hocba_contracts.catalog import topic_envelope
@@ -11,25 +19,46 @@ from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.payloads import records as rec
 from hocba_contracts.payloads.signing import SigningRejected
 from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_EVENTS, SIGNING_EVENTS
-from hocba_runtime.kafka import PermanentError, retrying, subscriber_options
+from hocba_runtime.kafka import (
+    Delivered,
+    PermanentError,
+    batch_subscriber_options,
+    dead_letter,
+    decode_batch,
+    retrying,
+    subscriber_options,
+    unavailable,
+)
 from hocba_runtime.settings import ServiceSettings
+from hocba_runtime.tracing import context_from
+from opentelemetry import context as otel_context
+from pydantic import SkipValidation
 
 from hocba_assessment.application.ports import RosterEntry
-from hocba_assessment.application.use_cases import AssessmentService, record_signing_rejection
+from hocba_assessment.application.use_cases import AssessmentService, CloseRequest, record_signing_rejection
 from hocba_assessment.domain.model import ClassClosed
 
 IngestEvent = topic_envelope(ASSESSMENT_INGEST.name)
 SigningEvent = topic_envelope(SIGNING_EVENTS.name)
 RecordsEvent = topic_envelope(RECORDS_EVENTS.name)
 
+log = logging.getLogger("hocba.assessment.kafka")
+CLOSE_GROUP = 20
+"""Classes closed in one transaction (about 700 students): big enough to amortise round trips,
+small enough for the database's transaction limits."""
+R = TypeVar("R")
+
 
 def register(broker: KafkaBroker, settings: ServiceSettings, service: AssessmentService) -> None:
+    """The batch handlers receive a list of raw consumer records (see `raw_batch`) and validate
+    each one themselves; the annotation documents what each message is (AsyncAPI), unvalidated."""
+    batches = BatchHandler(broker, settings, service)
+
     @broker.subscriber(RECORDS_EVENTS.name, title="assessment-roster",
-                       description="The class rosters, from records' enrollments.",
-                       **subscriber_options(settings, "roster"))
-    @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_records_event(event: RecordsEvent) -> None:  # type: ignore[valid-type]
-        await handle_records_event(service, event)
+                       description="The class rosters, from records' enrollments (in batches).",
+                       **batch_subscriber_options(settings, "roster"))
+    async def on_records_events(records: SkipValidation[RecordsEvent]) -> None:  # type: ignore[valid-type]
+        await batches.records(records)
 
     @broker.subscriber(SIGNING_EVENTS.name, title="assessment-signing-feedback",
                        description="Refusals to sign: records sent back to the school for correction.",
@@ -42,30 +71,131 @@ def register(broker: KafkaBroker, settings: ServiceSettings, service: Assessment
                                            data.signer_id, data.reason, cause=event)
 
     @broker.subscriber(ASSESSMENT_INGEST.name, title="assessment-ingest",
-                       description=ASSESSMENT_INGEST.description, **subscriber_options(settings, "ingest"))
-    @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_ingest(event: IngestEvent) -> None:  # type: ignore[valid-type]
-        await handle_ingest(service, event)
+                       description=ASSESSMENT_INGEST.description + " Consumed in batches.",
+                       **batch_subscriber_options(settings, "ingest"))
+    async def on_ingest(records: SkipValidation[IngestEvent]) -> None:  # type: ignore[valid-type]
+        await batches.ingest(records)
 
 
-async def handle_records_event(service: AssessmentService, event: Any) -> None:
-    data = event.data
-    if isinstance(data, rec.StudentEnrolled):
-        await service.record_enrollment(RosterEntry(data.student, data.school, data.class_info), cause=event)
-    elif isinstance(data, rec.ClassRegistered):
-        await service.record_class(data.class_id, data.grade, cause=event)
+class BatchHandler:
+    def __init__(self, broker: KafkaBroker, settings: ServiceSettings, service: AssessmentService) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.service = service
+        self.consumer = f"hocba-{settings.service_name}"
 
+    async def _retried(self, call: Callable[[], Awaitable[R]]) -> R:
+        async def attempt() -> R:
+            return await call()
 
-async def handle_ingest(service: AssessmentService, event: Any) -> None:
-    data = event.data
-    if isinstance(data, ev.SubjectAssessmentSubmitted):
+        return await retrying(self.settings.retry_attempts, self.settings.retry_backoff_seconds)(attempt)()
+
+    async def _reject(self, item: Delivered, exc: Exception) -> None:
+        await dead_letter(self.broker, item.record, exc, self.consumer)
+
+    async def _each(self, items: list[Delivered], handle: Callable[[Delivered], Awaitable[None]]) -> None:
+        """One at a time, each with its own retries; what still fails is dead-lettered alone."""
+        for item in items:
+            token = otel_context.attach(context_from(item.headers()))
+            try:
+                await self._retried(lambda item=item: handle(item))  # type: ignore[misc]
+            except Exception as exc:
+                if unavailable(exc):
+                    raise
+                await self._reject(item, exc)
+            finally:
+                otel_context.detach(token)
+
+    async def ingest(self, records: list[Any]) -> None:
+        items = decode_batch(records, IngestEvent)
+        run: list[Delivered] = []  # consecutive events of one kind, handled together in their place
+        for item in items:
+            if item.error is not None:
+                await self._reject(item, item.error)
+                continue
+            if run and type(run[0].event.data) is not type(item.event.data):
+                await self._run(run)
+                run = []
+            run.append(item)
+        await self._run(run)
+
+    async def _run(self, run: list[Delivered]) -> None:
+        if run and isinstance(run[0].event.data, ev.ClassYearCloseRequested):
+            for i in range(0, len(run), CLOSE_GROUP):
+                await self._closes(run[i:i + CLOSE_GROUP])
+        else:
+            await self._assessments(run)
+
+    async def _closes(self, run: list[Delivered]) -> None:
+        requests = [CloseRequest(i.event.data.class_id, i.event.data.school_year, i.event.data.requested_by, i.event)
+                    for i in run]
         try:
-            result = await service.submit([data], cause=event)
-        except ClassClosed as exc:
-            raise PermanentError(str(exc)) from exc
-        if result.rejected:
-            problems = "; ".join(f"{r.field}: {r.problem}" for r in result.rejected)
-            raise PermanentError(f"assessment for student {data.student_id}, subject {data.subject_code} "
-                                 f"rejected: {problems}")
-    elif isinstance(data, ev.ClassYearCloseRequested):
-        await service.close_class(data.class_id, data.school_year, data.requested_by, cause=event)
+            await self._retried(lambda: self.service.close_classes(requests))
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            log.exception("closing a group of classes failed; closing them one by one", extra={"size": len(run)})
+            await self._each(run, self._one_ingest)
+
+    async def _assessments(self, run: list[Delivered]) -> None:
+        if not run:
+            return
+        try:
+            outcomes = await self._retried(lambda: self.service.ingest([(i.event.id, i.event.data) for i in run]))
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            log.exception("a batch of assessments failed; storing them one by one", extra={"size": len(run)})
+            await self._each(run, self._one_ingest)
+            return
+        for item, outcome in zip(run, outcomes, strict=True):
+            if outcome.status == "rejected":
+                data = item.event.data
+                problems = "; ".join(f"{p.field}: {p.problem}" for p in outcome.problems)
+                await self._reject(item, PermanentError(
+                    f"assessment for student {data.student_id}, subject {data.subject_code} rejected: {problems}"))
+
+    async def _one_ingest(self, item: Delivered) -> None:
+        data = item.event.data
+        if isinstance(data, ev.SubjectAssessmentSubmitted):
+            [outcome] = await self.service.ingest([(item.event.id, data)])
+            if outcome.status == "rejected":
+                problems = "; ".join(f"{p.field}: {p.problem}" for p in outcome.problems)
+                raise PermanentError(f"assessment for student {data.student_id}, subject {data.subject_code} "
+                                     f"rejected: {problems}")
+        elif isinstance(data, ev.ClassYearCloseRequested):
+            try:
+                await self.service.close_class(data.class_id, data.school_year, data.requested_by, cause=item.event)
+            except ClassClosed as exc:
+                raise PermanentError(str(exc)) from exc
+
+    async def records(self, records: list[Any]) -> None:
+        items = decode_batch(records, RecordsEvent)
+        classes: dict[str, int] = {}
+        enrolments: list[tuple[RosterEntry, Any]] = []
+        for item in items:
+            if item.error is not None:
+                await self._reject(item, item.error)
+                continue
+            data = item.event.data
+            if isinstance(data, rec.StudentEnrolled):
+                enrolments.append((RosterEntry(data.student, data.school, data.class_info), item.event))
+            elif isinstance(data, rec.ClassRegistered):
+                classes[data.class_id] = data.grade
+        if classes or enrolments:
+            try:
+                await self._retried(lambda: self.service.record_roster(classes, enrolments))
+            except Exception as exc:
+                if unavailable(exc):
+                    raise
+                log.exception("a batch of roster events failed; storing them one by one")
+                wanted = {id(e) for _, e in enrolments}
+                await self._each([i for i in items if i.error is None and (
+                    id(i.event) in wanted or isinstance(i.event.data, rec.ClassRegistered))], self._one_record)
+
+    async def _one_record(self, item: Delivered) -> None:
+        data = item.event.data
+        if isinstance(data, rec.StudentEnrolled):
+            await self.service.record_roster({}, [(RosterEntry(data.student, data.school, data.class_info), item.event)])
+        elif isinstance(data, rec.ClassRegistered):
+            await self.service.record_roster({data.class_id: data.grade}, [])
