@@ -85,14 +85,8 @@ class FakeTx:
     async def save_roster(self, entry: RosterEntry) -> None:
         self.s.roster[(entry.class_info.class_id, entry.class_info.school_year, entry.student.student_id)] = entry
 
-    async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]:
-        return [e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) == (class_id, school_year)]
-
     async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
         return {s for (c, y, s) in self.s.roster if (c, y) == (class_id, school_year)}
-
-    async def roster_entry(self, class_id: str, school_year: str, student_id: str) -> RosterEntry | None:
-        return self.s.roster.get((class_id, school_year, student_id))
 
     async def get_mark(self, key: str) -> Mark | None:
         return self.s.marks.get(key)
@@ -102,9 +96,6 @@ class FakeTx:
 
     async def marks(self, class_id: str, school_year: str, student_id: str) -> list[Mark]:
         return [m for m in self.s.marks.values() if (m.class_id, m.school_year, m.student_id) == (class_id, school_year, student_id)]
-
-    async def class_marks(self, class_id: str, school_year: str) -> list[Mark]:
-        return [m for m in self.s.marks.values() if (m.class_id, m.school_year) == (class_id, school_year)]
 
     async def closure(self, class_id: str, school_year: str) -> Closure | None:
         return self.s.closures.get((class_id, school_year))

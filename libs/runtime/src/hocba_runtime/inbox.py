@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hocba_runtime.mongo import Mongo, Session
+from hocba_runtime.mongo import Mongo, Session, in_chunks
 
 
 class Inbox:
@@ -31,13 +31,11 @@ class Inbox:
         )
 
     async def processed_among(self, event_ids: list[str], session: Session | None = None) -> set[str]:
-        """Which of these events were processed already (looked up 50 at a time: SecantusDB tests
-        an `$in` list linearly)."""
+        """Which of these events were processed already."""
         found: set[str] = set()
-        wanted = list(dict.fromkeys(self._id(e) for e in event_ids))
         cut = len(self._id(""))
-        for i in range(0, len(wanted), 50):
-            cursor = self.mongo.db[self.collection].find({"_id": {"$in": wanted[i:i + 50]}}, {"_id": 1}, session=session)
+        for chunk in in_chunks(dict.fromkeys(self._id(e) for e in event_ids)):
+            cursor = self.mongo.db[self.collection].find({"_id": {"$in": chunk}}, {"_id": 1}, session=session)
             found.update([d["_id"][cut:] async for d in cursor])
         return found
 

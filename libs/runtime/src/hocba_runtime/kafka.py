@@ -29,6 +29,7 @@ from pymongo.errors import ConnectionFailure
 
 from hocba_contracts import TOPICS, dead_letter_topic
 from hocba_contracts.versioning import UnknownEventVersion, upcast
+from hocba_runtime.retry import retry
 from hocba_runtime.settings import ServiceSettings
 from hocba_runtime.tracing import context_from, tracer
 
@@ -59,28 +60,7 @@ async def decode_envelope(msg: Any, original: Any) -> Any:
 
 def retrying(attempts: int, backoff_seconds: float) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Retry a handler on transient errors, `attempts` times in all, with growing pauses."""
-
-    def decorate(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(handler)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            for attempt in range(1, attempts + 1):
-                try:
-                    return await handler(*args, **kwargs)
-                except NOT_RETRIED:
-                    raise
-                except Exception as exc:
-                    if attempt == attempts:
-                        raise
-                    log.warning(
-                        "handler failed, retrying",
-                        extra={"handler": handler.__name__, "attempt": attempt, "error_type": type(exc).__name__},
-                    )
-                    await asyncio.sleep(backoff_seconds * attempt)
-            raise AssertionError("unreachable")
-
-        return wrapper
-
-    return decorate
+    return retry(attempts, backoff_seconds, lambda exc: not isinstance(exc, NOT_RETRIED))
 
 
 def _error_text(exc: BaseException) -> str:
@@ -151,14 +131,17 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker]) -> list[ty
     return [DeadLetterMiddleware, TracingMiddleware]
 
 
+def text_headers(raw: Any) -> dict[str, str]:
+    """A consumed record's headers as text."""
+    return {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
+            for k, v in (getattr(raw, "headers", None) or [])}
+
+
 async def dead_letter(broker: KafkaBroker, raw: Any, exc: BaseException, consumer: str) -> None:
     """Publish one consumed record to `<topic>.dlt` with the error in its headers (raises if the
     broker refuses: the caller must then not commit past the record)."""
     topic = getattr(raw, "topic", "unknown")
-    headers = {k: v for k, v in (getattr(raw, "headers", None) or [])}
-    dl_headers: dict[str, str] = {
-        k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v)) for k, v in headers.items()
-    }
+    dl_headers = text_headers(raw)
     dl_headers.update(
         {
             "hocba-error": _error_text(exc),
@@ -187,8 +170,7 @@ class Delivered:
     error: Exception | None = None
 
     def headers(self) -> dict[str, str]:
-        return {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
-                for k, v in (getattr(self.record, "headers", None) or [])}
+        return text_headers(self.record)
 
 
 async def raw_batch(msg: Any, original: Any) -> Any:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from motor.motor_asyncio import (
     AsyncIOMotorClient,
@@ -14,6 +14,23 @@ from motor.motor_asyncio import (
 from pymongo.errors import DuplicateKeyError
 
 Session = AsyncIOMotorClientSession
+T = TypeVar("T")
+
+IN_CHUNK = 50
+"""SecantusDB tests an `$in` list linearly for each candidate: lists of 50 ids cost about 0.15 ms an
+id, lists of 500 about 0.7 ms an id (measured); so ids are looked up 50 at a time."""
+
+
+def in_chunks(items: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    """`items` in lists of `size`, for `$in` queries."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class Mongo:

@@ -22,7 +22,7 @@ from opentelemetry import propagate, trace
 from pymongo import ASCENDING
 
 from hocba_contracts import Envelope
-from hocba_runtime.mongo import Mongo, Session
+from hocba_runtime.mongo import Mongo, Session, in_chunks
 from hocba_runtime.tracing import context_from, current_carrier, tracer
 
 log = logging.getLogger("hocba.outbox")
@@ -124,9 +124,8 @@ class OutboxRelay:
                 await self._publish_entry(entry)
 
         await asyncio.gather(*(publish_chain(chain) for chain in by_key.values()))
-        ids = [e["_id"] for e in entries]
-        for i in range(0, len(ids), 50):  # SecantusDB tests `$in` linearly: short lists are much cheaper
-            await coll.delete_many({"_id": {"$in": ids[i:i + 50]}})
+        for chunk in in_chunks(e["_id"] for e in entries):
+            await coll.delete_many({"_id": {"$in": chunk}})
         return len(entries)
 
     async def _publish_entry(self, entry: dict[str, Any]) -> None:

@@ -3,8 +3,6 @@ incoming event was processed all commit in one MongoDB transaction."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
@@ -15,6 +13,7 @@ from hocba_contracts import Envelope
 from hocba_runtime.inbox import Inbox
 from hocba_runtime.mongo import Mongo, Session
 from hocba_runtime.outbox import Outbox
+from hocba_runtime.retry import retry
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -29,22 +28,7 @@ def is_transient(exc: BaseException) -> bool:
 def retry_transient(attempts: int = 5, pause: float = 0.02) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Run a use case again when its transaction hit a write conflict; as MongoDB's drivers do in
     `with_transaction`, the whole unit of work is retried, so nothing half-done remains."""
-
-    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(fn)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            for attempt in range(1, attempts + 1):
-                try:
-                    return await fn(*args, **kwargs)
-                except PyMongoError as exc:
-                    if attempt == attempts or not is_transient(exc):
-                        raise
-                    await asyncio.sleep(pause * attempt)
-            raise AssertionError("unreachable")
-
-        return wrapper
-
-    return decorate
+    return retry(attempts, pause, is_transient)
 
 
 class Transaction(Protocol):
@@ -100,6 +84,34 @@ class MongoUnitOfWork:
             yield tx
         if tx.emitted:
             self.outbox.notify()
+
+
+class ServiceTx:
+    """What every service's transaction type shares: its database and session, the inbox's verdict
+    on the incoming event(s), and emitting events through the outbox. A service adds its own
+    repository methods on top."""
+
+    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
+        self.db = mongo.db
+        self.tx = tx
+        self.session = tx.session
+
+    @property
+    def duplicate(self) -> bool:
+        return self.tx.duplicate
+
+    @property
+    def processed(self) -> set[str]:
+        return self.tx.processed
+
+    async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+        await self.tx.emit(topic, envelope)
+
+    async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None:
+        """Many events in one insert, in their order."""
+        if envelopes:
+            await self.tx.outbox.put_many(topic, envelopes, self.session)
+            self.tx.emitted.extend(envelopes)
 
 
 class WrappedUnitOfWork(Generic[T]):

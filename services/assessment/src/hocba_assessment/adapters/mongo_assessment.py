@@ -8,24 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any
 
-from hocba_contracts import Envelope
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
-from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
+from hocba_runtime.mongo import Mongo, in_chunks
+from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry, StoredMark
 
-T = TypeVar("T")
-IN_CHUNK = 50
-"""SecantusDB tests an `$in` list linearly for each candidate: lists of 50 ids cost about 0.15 ms an
-id, lists of 500 about 0.7 ms an id (measured); so ids are looked up 50 at a time."""
-
 MARKS = "student_marks"
-SLOT_FIELDS = ("rating", "score", "comment", "submitted_by")
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -51,17 +44,6 @@ def _doc_marks(doc: dict[str, Any]) -> list[Mark]:
 
 def _owner(mark: Mark) -> dict[str, str]:
     return {"class_id": mark.class_id, "school_year": mark.school_year, "student_id": mark.student_id}
-
-
-def _chunks(items: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -91,23 +73,7 @@ def _closure(doc: dict[str, Any] | None) -> Closure | None:
     return Closure(doc["class_id"], doc["school_year"], doc["requested_by"], doc["closed_at"])
 
 
-class MongoAssessmentTx:
-    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
-        self.db = mongo.db
-        self.tx = tx
-        self.session = tx.session
-
-    @property
-    def duplicate(self) -> bool:
-        return self.tx.duplicate
-
-    @property
-    def processed(self) -> set[str]:
-        return self.tx.processed
-
-    async def emit(self, topic: str, envelope: Any) -> None:
-        await self.tx.emit(topic, envelope)
-
+class MongoAssessmentTx(ServiceTx):
     async def class_grade(self, class_id: str) -> int | None:
         doc = await self.db.classes.find_one({"_id": class_id}, session=self.session)
         return int(doc["grade"]) if doc else None
@@ -119,17 +85,9 @@ class MongoAssessmentTx:
         doc = _roster_doc(entry)
         await self.db.roster.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.session)
 
-    async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]:
-        cursor = self.db.roster.find({"class_id": class_id, "school_year": school_year}, session=self.session)
-        return [_roster(d) async for d in cursor.sort("_id", ASCENDING)]
-
     async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
         cursor = self.db.roster.find({"class_id": class_id, "school_year": school_year}, {"student_id": 1}, session=self.session)
         return {d["student_id"] async for d in cursor}
-
-    async def roster_entry(self, class_id: str, school_year: str, student_id: str) -> RosterEntry | None:
-        doc = await self.db.roster.find_one({"_id": f"{class_id}|{school_year}|{student_id}"}, session=self.session)
-        return _roster(doc) if doc else None
 
     async def get_mark(self, key: str) -> Mark | None:
         doc_id, slot = _split(key)
@@ -147,16 +105,8 @@ class MongoAssessmentTx:
         doc = await self.db[MARKS].find_one({"_id": f"{class_id}|{school_year}|{student_id}"}, session=self.session)
         return _doc_marks(doc) if doc else []
 
-    async def class_marks(self, class_id: str, school_year: str) -> list[Mark]:
-        cursor = self.db[MARKS].find({"class_id": class_id, "school_year": school_year}, session=self.session)
-        return [m async for d in cursor for m in _doc_marks(d)]
-
     async def closure(self, class_id: str, school_year: str) -> Closure | None:
         return _closure(await self.db.closures.find_one({"_id": f"{class_id}|{school_year}"}, session=self.session))
-
-    async def save_closure(self, closure: Closure) -> None:
-        await self.db.closures.insert_one({"_id": f"{closure.class_id}|{closure.school_year}", **asdict(closure)},
-                                          session=self.session)
 
     async def delete_closure(self, class_id: str, school_year: str) -> None:
         await self.db.closures.delete_one({"_id": f"{class_id}|{school_year}"}, session=self.session)
@@ -177,7 +127,7 @@ class MongoAssessmentTx:
 
     async def closures_of(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], Closure]:
         out: dict[tuple[str, str], Closure] = {}
-        for chunk in _chunks(sorted(f"{c}|{y}" for c, y in classes)):
+        for chunk in in_chunks(sorted(f"{c}|{y}" for c, y in classes)):
             async for d in self.db.closures.find({"_id": {"$in": chunk}}, session=self.session):
                 closure = _closure(d)
                 assert closure is not None
@@ -199,7 +149,7 @@ class MongoAssessmentTx:
         for c, y in sorted(classes):
             years.setdefault(y, []).append(c)
         for year, ids in years.items():
-            for chunk in _chunks(ids, 25):
+            for chunk in in_chunks(ids, 25):
                 yield self.db[collection].find({"class_id": {"$in": chunk}, "school_year": year}, session=self.session)
 
     async def marks_of(self, classes: set[tuple[str, str]]) -> list[Mark]:
@@ -221,11 +171,6 @@ class MongoAssessmentTx:
                 [ReplaceOne({"_id": r.record_id}, {"_id": r.record_id, **asdict(r)}) for r in changed],
                 session=self.session)
 
-    async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None:
-        if envelopes:
-            await self.tx.outbox.put_many(topic, envelopes, self.session)
-            self.tx.emitted.extend(envelopes)
-
 
 def MongoAssessmentUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoAssessmentTx]:  # noqa: N802 - a constructor
     return WrappedUnitOfWork(uow, lambda tx: MongoAssessmentTx(mongo, tx))
@@ -244,14 +189,14 @@ class MongoMarkStore:
 
     async def class_grades(self, class_ids: set[str]) -> dict[str, int]:
         out: dict[str, int] = {}
-        for chunk in _chunks(sorted(class_ids)):
+        for chunk in in_chunks(sorted(class_ids)):
             async for d in self.db.classes.find({"_id": {"$in": chunk}}):
                 out[d["_id"]] = int(d["grade"])
         return out
 
     async def closed_classes(self, classes: set[tuple[str, str]]) -> set[tuple[str, str]]:
         out: set[tuple[str, str]] = set()
-        for chunk in _chunks(sorted(f"{c}|{y}" for c, y in classes)):
+        for chunk in in_chunks(sorted(f"{c}|{y}" for c, y in classes)):
             async for d in self.db.closures.find({"_id": {"$in": chunk}}, {"class_id": 1, "school_year": 1}):
                 out.add((d["class_id"], d["school_year"]))
         return out
@@ -262,7 +207,7 @@ class MongoMarkStore:
             doc_id, slot = _split(key)
             wanted.setdefault(doc_id, {})[slot] = key
         out: dict[str, StoredMark] = {}
-        for chunk in _chunks(wanted):
+        for chunk in in_chunks(wanted):
             async for d in self.db[MARKS].find({"_id": {"$in": chunk}}):
                 for slot, key in wanted[d["_id"]].items():
                     if slot in d.get("marks", {}):

@@ -19,6 +19,7 @@ Business rules:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -315,8 +316,7 @@ class AssessmentService:
         marks = [m for m in student_marks if m.period == "end_of_year"]
         if not marks:
             return None
-        grade = entry.class_info.grade
-        order = {code: i for i, code in enumerate(rules.subjects_for(grade))}
+        order = _subject_order(entry.class_info.grade)
         marks.sort(key=lambda m: order.get(m.subject_code, 99))
         level = rules.year_level(rules.SubjectMark(m.subject_code, m.rating, m.score) for m in marks)
         subjects = tuple(
@@ -355,6 +355,12 @@ class AssessmentService:
                 raise ClassNotClosed(f"class {class_id} has not closed its {school_year} year; nothing to unlock")
             await tx.delete_closure(class_id, school_year)
             await tx.audit(AuditEntry(class_id, school_year, "unlock", approved_by, datetime.now(UTC), reason=reason))
+
+
+@functools.cache
+def _subject_order(grade: int) -> dict[str, int]:
+    """The order subjects are printed in, for a grade (computed once per grade, not per student)."""
+    return {code: i for i, code in enumerate(rules.subjects_for(grade))}
 
 
 def _closed_text(classes: list[str]) -> str:

@@ -35,8 +35,12 @@ from opentelemetry import context as otel_context
 from pydantic import SkipValidation
 
 from hocba_assessment.application.ports import RosterEntry
-from hocba_assessment.application.use_cases import AssessmentService, CloseRequest, record_signing_rejection
-from hocba_assessment.domain.model import ClassClosed
+from hocba_assessment.application.use_cases import (
+    AssessmentService,
+    CloseRequest,
+    IngestOutcome,
+    record_signing_rejection,
+)
 
 IngestEvent = topic_envelope(ASSESSMENT_INGEST.name)
 SigningEvent = topic_envelope(SIGNING_EVENTS.name)
@@ -85,10 +89,7 @@ class BatchHandler:
         self.consumer = f"hocba-{settings.service_name}"
 
     async def _retried(self, call: Callable[[], Awaitable[R]]) -> R:
-        async def attempt() -> R:
-            return await call()
-
-        return await retrying(self.settings.retry_attempts, self.settings.retry_backoff_seconds)(attempt)()
+        return await retrying(self.settings.retry_attempts, self.settings.retry_backoff_seconds)(call)()
 
     async def _reject(self, item: Delivered, exc: Exception) -> None:
         await dead_letter(self.broker, item.record, exc, self.consumer)
@@ -150,24 +151,16 @@ class BatchHandler:
             return
         for item, outcome in zip(run, outcomes, strict=True):
             if outcome.status == "rejected":
-                data = item.event.data
-                problems = "; ".join(f"{p.field}: {p.problem}" for p in outcome.problems)
-                await self._reject(item, PermanentError(
-                    f"assessment for student {data.student_id}, subject {data.subject_code} rejected: {problems}"))
+                await self._reject(item, _rejection(item.event.data, outcome))
 
     async def _one_ingest(self, item: Delivered) -> None:
         data = item.event.data
         if isinstance(data, ev.SubjectAssessmentSubmitted):
             [outcome] = await self.service.ingest([(item.event.id, data)])
             if outcome.status == "rejected":
-                problems = "; ".join(f"{p.field}: {p.problem}" for p in outcome.problems)
-                raise PermanentError(f"assessment for student {data.student_id}, subject {data.subject_code} "
-                                     f"rejected: {problems}")
+                raise _rejection(data, outcome)
         elif isinstance(data, ev.ClassYearCloseRequested):
-            try:
-                await self.service.close_class(data.class_id, data.school_year, data.requested_by, cause=item.event)
-            except ClassClosed as exc:
-                raise PermanentError(str(exc)) from exc
+            await self.service.close_class(data.class_id, data.school_year, data.requested_by, cause=item.event)
 
     async def records(self, records: list[Any]) -> None:
         items = decode_batch(records, RecordsEvent)
@@ -189,9 +182,7 @@ class BatchHandler:
                 if unavailable(exc):
                     raise
                 log.exception("a batch of roster events failed; storing them one by one")
-                wanted = {id(e) for _, e in enrolments}
-                await self._each([i for i in items if i.error is None and (
-                    id(i.event) in wanted or isinstance(i.event.data, rec.ClassRegistered))], self._one_record)
+                await self._each([i for i in items if i.error is None], self._one_record)
 
     async def _one_record(self, item: Delivered) -> None:
         data = item.event.data
@@ -199,3 +190,8 @@ class BatchHandler:
             await self.service.record_roster({}, [(RosterEntry(data.student, data.school, data.class_info), item.event)])
         elif isinstance(data, rec.ClassRegistered):
             await self.service.record_roster({data.class_id: data.grade}, [])
+
+
+def _rejection(data: ev.SubjectAssessmentSubmitted, outcome: IngestOutcome) -> PermanentError:
+    problems = "; ".join(f"{p.field}: {p.problem}" for p in outcome.problems)
+    return PermanentError(f"assessment for student {data.student_id}, subject {data.subject_code} rejected: {problems}")

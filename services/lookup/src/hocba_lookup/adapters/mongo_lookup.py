@@ -9,7 +9,7 @@ from pymongo import ASCENDING
 
 from hocba_lookup.domain.model import PublishedEntry
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
+from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -24,24 +24,16 @@ def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
     return PublishedEntry(**fields)
 
 
-class MongoLookupTx:
-    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
-        self.db = mongo.db
-        self.tx = tx
-
-    @property
-    def duplicate(self) -> bool:
-        return self.tx.duplicate
-
+class MongoLookupTx(ServiceTx):
     async def upsert(self, entry: PublishedEntry, key: str) -> None:
         doc = {"_id": entry.document_id, **asdict(entry), "lookup_key": key}
-        await self.db.published.replace_one({"_id": entry.document_id}, doc, upsert=True, session=self.tx.session)
+        await self.db.published.replace_one({"_id": entry.document_id}, doc, upsert=True, session=self.session)
 
     async def mark_superseded(self, document_id: str, by: str) -> None:
-        await self.db.published.update_one({"_id": document_id}, {"$set": {"superseded_by": by}}, session=self.tx.session)
+        await self.db.published.update_one({"_id": document_id}, {"$set": {"superseded_by": by}}, session=self.session)
 
     async def superseding(self, document_id: str) -> str | None:
-        doc = await self.db.published.find_one({"supersedes": document_id}, {"_id": 1}, session=self.tx.session)
+        doc = await self.db.published.find_one({"supersedes": document_id}, {"_id": 1}, session=self.session)
         return str(doc["_id"]) if doc else None
 
 

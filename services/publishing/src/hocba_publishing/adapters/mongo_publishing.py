@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from hocba_publishing.domain.model import PublishedDocument
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
+from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -25,31 +25,20 @@ def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
     return PublishedDocument(**fields)
 
 
-class MongoPublishingTx:
-    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
-        self.db = mongo.db
-        self.tx = tx
-
-    @property
-    def duplicate(self) -> bool:
-        return self.tx.duplicate
-
-    async def emit(self, topic: str, envelope: Any) -> None:
-        await self.tx.emit(topic, envelope)
-
+class MongoPublishingTx(ServiceTx):
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
         return _from_doc(await self.db.documents.find_one({"record_id": record_id, "record_version": record_version},
-                                                          session=self.tx.session))
+                                                          session=self.session))
 
     async def latest(self, record_id: str) -> PublishedDocument | None:
-        cursor = self.db.documents.find({"record_id": record_id}, session=self.tx.session).sort("record_version", DESCENDING).limit(1)
+        cursor = self.db.documents.find({"record_id": record_id}, session=self.session).sort("record_version", DESCENDING).limit(1)
         found = [d async for d in cursor]
         return _from_doc(found[0]) if found else None
 
     async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
-        await self.db.documents.insert_one({"_id": doc.document_id, **asdict(doc)}, session=self.tx.session)
+        await self.db.documents.insert_one({"_id": doc.document_id, **asdict(doc)}, session=self.session)
         await self.db.pdfs.insert_one({"_id": doc.document_id, "pdf": Binary(pdf), "sha256": doc.pdf_sha256},
-                                      session=self.tx.session)
+                                      session=self.session)
 
 
 def MongoPublishingUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoPublishingTx]:  # noqa: N802 - a constructor

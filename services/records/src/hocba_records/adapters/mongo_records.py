@@ -11,7 +11,7 @@ from pymongo import ASCENDING
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_records.domain.model import Enrollment
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
+from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 
 
 def _doc(model: BaseModel, key: str) -> dict[str, Any]:
@@ -33,19 +33,7 @@ async def ensure_indexes(mongo: Mongo) -> None:
     await db.classes.create_index([("school_id", ASCENDING), ("school_year", ASCENDING)])
 
 
-class MongoRecordsTx:
-    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
-        self.db = mongo.db
-        self.tx = tx
-        self.session = tx.session
-
-    @property
-    def duplicate(self) -> bool:
-        return self.tx.duplicate
-
-    async def emit(self, topic: str, envelope: Any) -> None:
-        await self.tx.emit(topic, envelope)
-
+class MongoRecordsTx(ServiceTx):
     async def _replace(self, coll: str, doc: dict[str, Any]) -> None:
         await self.db[coll].replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.session)
 

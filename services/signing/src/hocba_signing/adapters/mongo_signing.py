@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, WrappedUnitOfWork
+from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from hocba_signing.domain.model import CollectedSignature, RequiredSigner, SigningBatch, SigningRequest
 
 
@@ -49,43 +49,32 @@ def _batch(d: dict[str, Any] | None) -> SigningBatch | None:
     return SigningBatch(**fields)
 
 
-class MongoSigningTx:
-    def __init__(self, mongo: Mongo, tx: MongoTransaction) -> None:
-        self.db = mongo.db
-        self.tx = tx
-
-    @property
-    def duplicate(self) -> bool:
-        return self.tx.duplicate
-
-    async def emit(self, topic: str, envelope: Any) -> None:
-        await self.tx.emit(topic, envelope)
-
+class MongoSigningTx(ServiceTx):
     async def get(self, key: str) -> SigningRequest | None:
-        return _from_doc(await self.db.requests.find_one({"_id": key}, session=self.tx.session))
+        return _from_doc(await self.db.requests.find_one({"_id": key}, session=self.session))
 
     async def save(self, request: SigningRequest) -> None:
         doc = _to_doc(request)
-        await self.db.requests.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.tx.session)
+        await self.db.requests.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.session)
 
     async def pending_for(self, signer_id: str, limit: int = 500) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"next_signer_id": signer_id}, session=self.tx.session).sort("_id", ASCENDING).limit(limit)
+        cursor = self.db.requests.find({"next_signer_id": signer_id}, session=self.session).sort("_id", ASCENDING).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def get_batch(self, batch_id: str) -> SigningBatch | None:
-        return _batch(await self.db.batches.find_one({"_id": batch_id}, session=self.tx.session))
+        return _batch(await self.db.batches.find_one({"_id": batch_id}, session=self.session))
 
     async def awaiting(self, signer_id: str, limit: int = 5_000) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"awaiting": signer_id}, session=self.tx.session).limit(limit)
+        cursor = self.db.requests.find({"awaiting": signer_id}, session=self.session).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def due_before(self, at_iso: str, limit: int = 1_000) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"status": "pending", "due_at": {"$lte": at_iso}}, session=self.tx.session).limit(limit)
+        cursor = self.db.requests.find({"status": "pending", "due_at": {"$lte": at_iso}}, session=self.session).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def save_batch(self, batch: SigningBatch) -> None:
         doc = {"_id": batch.batch_id, **asdict(batch), "members": [list(m) for m in batch.members]}
-        await self.db.batches.replace_one({"_id": batch.batch_id}, doc, upsert=True, session=self.tx.session)
+        await self.db.batches.replace_one({"_id": batch.batch_id}, doc, upsert=True, session=self.session)
 
 
 def MongoSigningUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoSigningTx]:  # noqa: N802 - a constructor
