@@ -47,6 +47,34 @@ def full_year(cls: ClassProfile, student_id: str, rating: str = "T", score: floa
             for code in subjects_for(cls.grade)]
 
 
+def secondary_year(cls: ClassProfile, student_id: str, score: float = 8.5, *, rating: str = "D",
+                   conduct: tuple[str, str] = ("tot", "tot"), overrides: dict[str, float] | None = None,
+                   skip: set[tuple[str, str]] = frozenset(),
+                   electives: tuple[str, ...] = ("VL", "HH", "SH", "TIN")) -> list[Any]:
+    """Every assessment a secondary student needs for the year (TT22/2021): each scored subject of
+    the grade at `score` (or `overrides[subject]`), each comment subject rated `rating`, and the
+    conduct of both terms. `skip` leaves out (subject, period key) pairs."""
+    from hocba_assessment.domain.secondary import compulsory, is_comment_subject, period_key, regular_needed
+    from hocba_contracts.payloads.assessment import ConductAssessed, SecondaryAssessmentSubmitted
+
+    items: list[Any] = []
+    for code in [*compulsory(cls.grade), *(electives if cls.grade >= 10 else ())]:
+        value = (overrides or {}).get(code, score)
+        for term in (1, 2):
+            slots = [("regular", i) for i in range(1, regular_needed(cls.grade, code) + 1)]
+            for kind, index in [*slots, ("mid_term", 1), ("end_term", 1)]:
+                if (code, period_key(term, kind, index)) in skip:
+                    continue
+                comment = is_comment_subject(code)
+                items.append(SecondaryAssessmentSubmitted(
+                    class_id=cls.class_id, school_year=cls.school_year, student_id=student_id, subject_code=code,
+                    term=term, kind=kind, index=index, score=None if comment else value,
+                    rating=rating if comment else None, submitted_by=f"GV-{code}"))
+    items += [ConductAssessed(class_id=cls.class_id, school_year=cls.school_year, student_id=student_id, term=t,
+                              level=level, submitted_by="GV-01") for t, level in zip((1, 2), conduct, strict=True)]
+    return items
+
+
 class FakeTx:
     def __init__(self, store: FakeStore, duplicate: bool, processed: set[str] | None = None) -> None:
         self.s = store

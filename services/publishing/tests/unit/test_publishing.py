@@ -99,6 +99,27 @@ def test_pdf_carries_vietnamese_text_with_diacritics() -> None:
                      "Đỗ Thị Ngọc Diệp", "Đã ký số", "HB-2024-ABCD-EFGH-JKMN", "hoàn thành chương trình tiểu học",
                      "20/11/2018", "http://lookup.example/verify/HB-2024-ABCD-EFGH-JKMN"):
         assert expected in text, expected
+    assert "Số ngày nghỉ" not in text and "Phẩm chất" not in text  # not in this record: not printed
+
+
+def test_a_secondary_record_prints_averages_conduct_title_and_promotion() -> None:
+    doc = document()
+    doc["school"]["level"] = "lower_secondary"
+    doc["class_info"]["grade"] = 7
+    doc["subjects"] = [
+        {"subject_code": "TOAN", "subject_name": "Toán", "term1_average": 8.4, "term2_average": 9.1,
+         "year_average": 8.9, "result_label": "8.9", "comment": "Tư duy tốt"},
+        {"subject_code": "GDTC", "subject_name": "Giáo dục thể chất", "passed": True, "result_label": "Đạt"}]
+    doc["result"] = {"level": "tot", "level_label": "Tốt", "completed_programme": True, "rules": "TT22/2021",
+                     "term1_level": "kha", "conduct_term1": "kha", "conduct_term2": "tot", "conduct": "tot",
+                     "conduct_label": "Tốt", "commendation": "Học sinh Giỏi", "days_absent": 2, "promotion": "len_lop",
+                     "promotion_label": "Được lên lớp", "retake_subjects": [], "reassessed": False}
+    pdf = WeasyPrintRenderer("http://lookup.example").render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    for expected in ("Học kỳ I", "8.4", "9.1", "8.9", "Kết quả rèn luyện cả năm", "học kỳ I: Khá", "Học sinh Giỏi",
+                     "Được lên lớp", "Số ngày nghỉ"):
+        assert expected in text, expected
+    assert "Điểm KTĐK" not in text
 
 
 def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) -> None:

@@ -48,6 +48,94 @@ class SubjectAssessmentSubmitted(EventPayload):
         return self.class_id
 
 
+Term = Literal[1, 2]
+SecondaryKind = Literal["regular", "mid_term", "end_term"]
+SecondaryRating = Literal["D", "CD"]
+ConductLevel = Literal["tot", "kha", "dat", "chua_dat"]
+TraitLevel = Literal["T", "D", "C"]
+
+
+class SecondaryAssessmentSubmitted(EventPayload):
+    """One assessment of one student in one subject, in lower or upper secondary school
+    (Thông tư 22/2021).
+
+    `kind`: `regular` (đánh giá thường xuyên, ĐĐGtx, numbered by `index` from 1 within the term),
+    `mid_term` (giữa kỳ, ĐĐGgk) or `end_term` (cuối kỳ, ĐĐGck), in `term` 1 or 2.
+    Scored subjects send `score` (0-10, at most one decimal); comment subjects (Giáo dục thể chất,
+    Nghệ thuật, Âm nhạc, Mĩ thuật, Nội dung giáo dục của địa phương, Hoạt động trải nghiệm, hướng
+    nghiệp) send `rating`: D = Đạt, CD = Chưa đạt.
+    """
+
+    event_type: ClassVar[str] = "hocba.assessment.secondary_assessment_submitted"
+    class_id: Code
+    school_year: SchoolYear
+    student_id: Code
+    subject_code: Code
+    term: Term
+    kind: SecondaryKind
+    index: Annotated[int, Field(ge=1, le=9, description="Which regular assessment of the term (1, 2, ...)")] = 1
+    score: float | None = None
+    rating: SecondaryRating | None = None
+    comment: Annotated[str, Field(max_length=2000)] = ""
+    submitted_by: Code | None = Field(default=None, description="The subject teacher who assessed")
+
+    def subject(self) -> str:
+        return self.class_id
+
+
+class ConductAssessed(EventPayload):
+    """A secondary student's conduct (kết quả rèn luyện) for a term, given by the homeroom teacher
+    (Thông tư 22/2021 Art. 8): tot = Tốt, kha = Khá, dat = Đạt, chua_dat = Chưa đạt."""
+
+    event_type: ClassVar[str] = "hocba.assessment.conduct_assessed"
+    class_id: Code
+    school_year: SchoolYear
+    student_id: Code
+    term: Term
+    level: ConductLevel
+    comment: Annotated[str, Field(max_length=2000)] = ""
+    submitted_by: Code | None = None
+
+    def subject(self) -> str:
+        return self.class_id
+
+
+class QualitiesAssessed(EventPayload):
+    """A primary student's qualities (phẩm chất) and competencies (năng lực) at one period
+    (Thông tư 27/2020 Art. 6): T = Tốt, D = Đạt, C = Cần cố gắng. Codes of the 5 qualities:
+    yeu_nuoc, nhan_ai, cham_chi, trung_thuc, trach_nhiem; of the 10 competencies: tu_chu_tu_hoc,
+    giao_tiep_hop_tac, giai_quyet_van_de, ngon_ngu, tinh_toan, khoa_hoc, cong_nghe, tin_hoc,
+    tham_mi, the_chat. Only the ones sent are changed."""
+
+    event_type: ClassVar[str] = "hocba.assessment.qualities_assessed"
+    class_id: Code
+    school_year: SchoolYear
+    student_id: Code
+    period: Period
+    qualities: dict[Code, TraitLevel] = Field(default_factory=dict)
+    competencies: dict[Code, TraitLevel] = Field(default_factory=dict)
+    comment: Annotated[str, Field(max_length=2000)] = ""
+    submitted_by: Code | None = None
+
+    def subject(self) -> str:
+        return self.class_id
+
+
+class AttendanceReported(EventPayload):
+    """Days a student was absent in the school year so far (both levels); the newest report stands.
+    Secondary students absent more than 45 days are not promoted (Thông tư 22/2021 Art. 12)."""
+
+    event_type: ClassVar[str] = "hocba.assessment.attendance_reported"
+    class_id: Code
+    school_year: SchoolYear
+    student_id: Code
+    days_absent: Annotated[int, Field(ge=0, le=366)]
+    submitted_by: Code | None = None
+
+    def subject(self) -> str:
+        return self.class_id
+
+
 class ClassYearCloseRequested(EventPayload):
     event_type: ClassVar[str] = "hocba.assessment.class_year_close_requested"
     class_id: Code
@@ -65,13 +153,41 @@ class SubjectResult(Frozen):
     rating_label: str | None = None
     score: float | None = None
     comment: str = ""
+    term1_average: float | None = Field(default=None, description="Secondary scored subject: ĐTBmhkI")
+    term2_average: float | None = Field(default=None, description="Secondary scored subject: ĐTBmhkII")
+    year_average: float | None = Field(default=None, description="Secondary scored subject: ĐTBmcn")
+    passed: bool | None = Field(default=None, description="Secondary comment subject: Đạt for the year")
+    result_label: str | None = Field(default=None, description="As printed, e.g. 8.1 or Đạt")
+
+
+class TraitResult(Frozen):
+    """A primary quality or competency at the end of the year: T, D or C."""
+
+    code: Code
+    name: str
+    level: str
+    level_label: str
 
 
 class YearResult(Frozen):
-    level: str = Field(description="Machine code, e.g. hoan_thanh_tot")
+    level: str = Field(description="Machine code, e.g. hoan_thanh_tot (primary) or kha (secondary academic result)")
     level_label: str = Field(description="As printed, e.g. Hoàn thành tốt")
-    completed_programme: bool
-    rules: str = Field(description="Which rule set computed it, e.g. TT27/2020 simplified")
+    completed_programme: bool = Field(description="Primary: completes the grade; secondary: promoted (lên lớp)")
+    rules: str = Field(description="Which rule set computed it, e.g. TT27/2020 or TT22/2021")
+    qualities: tuple[TraitResult, ...] = ()
+    competencies: tuple[TraitResult, ...] = ()
+    completed_primary: bool | None = Field(default=None, description="Grade 5: completes primary school")
+    commendation: str | None = Field(default=None, description="Khen thưởng (primary) or danh hiệu (secondary)")
+    days_absent: int | None = None
+    term1_level: str | None = Field(default=None, description="Secondary: academic result of term I")
+    conduct_term1: str | None = None
+    conduct_term2: str | None = None
+    conduct: str | None = Field(default=None, description="Secondary: conduct for the year (tot, kha, dat, chua_dat)")
+    conduct_label: str | None = None
+    promotion: str | None = Field(default=None, description="Secondary: len_lop, kiem_tra_lai, ren_luyen_he, o_lai_lop")
+    promotion_label: str | None = None
+    retake_subjects: tuple[Code, ...] = ()
+    reassessed: bool = Field(default=False, description="Secondary: the result after the summer retake or training")
 
 
 class YearRecordClosed(EventPayload):

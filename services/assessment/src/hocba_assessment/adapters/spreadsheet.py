@@ -3,6 +3,10 @@ reading it back into assessment items with every problem tied to its row and col
 
 Layout (one row per student, one group of columns per subject):
     Mã học sinh | Họ và tên | <Subject> – mức (CODE:rating) | <Subject> – điểm (CODE:score) | <Subject> – nhận xét (CODE:comment) ...
+Secondary classes (TT22/2021) fill one term per file; each subject has its regular assessments,
+mid-term and end-of-term (CODE:regular_1 ... CODE:mid_term, CODE:end_term), a score for scored
+subjects and Đ / CĐ for comment subjects, then the homeroom teacher's conduct column
+(CONDUCT:conduct: T, K, Đ or CĐ).
 Columns are recognised by the code in brackets, so teachers may reorder or rename the rest of a
 header. Empty cells mean "nothing to record"; a subject with only a comment is refused.
 """
@@ -19,9 +23,11 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from hocba_assessment.domain import primary
+from hocba_assessment.domain import primary, secondary
 
-HEADER = re.compile(r"\(([A-Z0-9]+):(rating|score|comment)\)\s*$")
+HEADER = re.compile(r"\(([A-Z0-9]+):(rating|score|comment|regular_[1-9]|mid_term|end_term|conduct)\)\s*$")
+CONDUCT_CODES = {"T": "tot", "K": "kha", "Đ": "dat", "D": "dat", "CĐ": "chua_dat", "CD": "chua_dat"}
+COMMENT_CODES = {"Đ": "D", "D": "D", "CĐ": "CD", "CD": "CD"}
 STUDENT_COLUMN = "Mã học sinh (student_id)"
 NAME_COLUMN = "Họ và tên"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -46,6 +52,8 @@ class ParsedItem:
     rating: str | None
     score: float | None
     comment: str
+    kind: str | None = None  # secondary: regular | mid_term | end_term | conduct
+    index: int = 1
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,10 @@ class RowProblem:
 
 
 def columns(grade: int, period: str) -> list[tuple[str, str, str]]:
-    """(header, subject code, field) for each subject column of the grade at this period."""
+    """(header, subject code, field) for each subject column of the grade at this period (a
+    secondary grade: the term, "1" or "2")."""
+    if grade > 5:
+        return _secondary_columns(grade)
     out = []
     for code in primary.subjects_for(grade):
         name = primary.SUBJECT_NAMES[code]
@@ -66,6 +77,19 @@ def columns(grade: int, period: str) -> list[tuple[str, str, str]]:
         if period in primary.test_periods(grade, code):
             out.append((f"{name} – điểm KTĐK ({code}:score)", code, "score"))
         out.append((f"{name} – nhận xét ({code}:comment)", code, "comment"))
+    return out
+
+
+def _secondary_columns(grade: int) -> list[tuple[str, str, str]]:
+    out = []
+    for code in secondary.compulsory(grade) + tuple(sorted(secondary.ELECTIVE_BY_GRADE.get(grade, ()))):
+        name = secondary.SUBJECT_NAMES[code]
+        for i in range(1, secondary.regular_needed(grade, code) + 1):
+            out.append((f"{name} – ĐĐGtx {i} ({code}:regular_{i})", code, f"regular_{i}"))
+        out.append((f"{name} – giữa kỳ ({code}:mid_term)", code, "mid_term"))
+        out.append((f"{name} – cuối kỳ ({code}:end_term)", code, "end_term"))
+        out.append((f"{name} – nhận xét ({code}:comment)", code, "comment"))
+    out.append(("Rèn luyện – T/K/Đ/CĐ (CONDUCT:conduct)", "CONDUCT", "conduct"))
     return out
 
 
@@ -83,6 +107,8 @@ def template_xlsx(grade: int, period: str, students: list[tuple[str, str]], titl
         ws.append([student_id, name])
     ratings = DataValidation(type="list", formula1='"T,H,C"', allow_blank=True,
                              error="Chỉ nhập T (Hoàn thành tốt), H (Hoàn thành) hoặc C (Chưa hoàn thành)")
+    if grade > 5:
+        return _secondary_xlsx(wb, ws, grade, students, title)
     scores = DataValidation(type="whole", operator="between", formula1="0", formula2="10", allow_blank=True,
                             error="Điểm kiểm tra định kỳ là số nguyên từ 0 đến 10")
     ws.add_data_validation(ratings)
@@ -101,6 +127,32 @@ def template_xlsx(grade: int, period: str, students: list[tuple[str, str]], titl
     guide = wb.create_sheet("Hướng dẫn")
     for line in (title, "", "Mức đạt được: T = Hoàn thành tốt, H = Hoàn thành, C = Chưa hoàn thành.",
                  "Điểm kiểm tra định kỳ: số nguyên từ 0 đến 10, chỉ ở các môn có bài kiểm tra.",
+                 "Không đổi cột Mã học sinh và phần (MÃ:loại) cuối mỗi tiêu đề cột.",
+                 "Ô để trống: không ghi nhận. Dòng sai được báo lại từng ô; các dòng đúng vẫn được lưu."):
+        guide.append([line])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _secondary_xlsx(wb: Workbook, ws: Any, grade: int, students: list[tuple[str, str]], title: str) -> bytes:
+    last = max(2, len(students) + 1)
+    for index, (_, _, fld) in enumerate(columns(grade, ""), start=3):
+        letter = ws.cell(row=1, column=index).column_letter
+        ws.column_dimensions[letter].width = 30 if fld == "comment" else 14
+    conduct = DataValidation(type="list", formula1='"T,K,Đ,CĐ"', allow_blank=True,
+                             error="Rèn luyện: T (Tốt), K (Khá), Đ (Đạt) hoặc CĐ (Chưa đạt)")
+    ws.add_data_validation(conduct)
+    letter = ws.cell(row=1, column=len(columns(grade, "")) + 2).column_letter
+    conduct.add(f"{letter}2:{letter}{last}")
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 28
+    ws.freeze_panes = "C2"
+    guide = wb.create_sheet("Hướng dẫn")
+    for line in (title, "", "Môn đánh giá bằng điểm số: điểm từ 0 đến 10, lấy đến một chữ số thập phân (ví dụ 7,5).",
+                 "Môn đánh giá bằng nhận xét (GDTC, Nghệ thuật, HĐTN-HN, GDĐP): Đ = Đạt, CĐ = Chưa đạt.",
+                 "Mỗi tệp là một học kỳ; giáo viên bộ môn có thể chỉ điền cột môn mình.",
+                 "Rèn luyện (giáo viên chủ nhiệm): T = Tốt, K = Khá, Đ = Đạt, CĐ = Chưa đạt.",
                  "Không đổi cột Mã học sinh và phần (MÃ:loại) cuối mỗi tiêu đề cột.",
                  "Ô để trống: không ghi nhận. Dòng sai được báo lại từng ô; các dòng đúng vẫn được lưu."):
         guide.append([line])
@@ -156,6 +208,7 @@ def parse(content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProb
             fields[index] = (m.group(1), m.group(2))
     if not fields:
         raise SpreadsheetError("no subject columns found: each subject column ends with (CODE:rating), (CODE:score) or (CODE:comment)")
+    secondary_sheet = any(fld not in ("rating", "score", "comment") for _, fld in fields.values())
     items: list[ParsedItem] = []
     problems: list[RowProblem] = []
     for number, row in enumerate(rows[1:], start=2):
@@ -170,6 +223,9 @@ def parse(content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProb
             if cells[i]:
                 per_subject.setdefault(code, {})[fld] = cells[i]
         for code, values in per_subject.items():
+            if secondary_sheet:
+                _secondary_cells(number, student_id, code, values, items, problems)
+                continue
             rating = values.get("rating", "").upper() or None
             score: float | None = None
             if "score" in values:
@@ -193,11 +249,44 @@ def lists_xlsx(result: Any, titles: dict[str, str]) -> bytes:
         ws = wb.create_sheet(key[:31])
         ws.append([titles[key]])
         ws["A1"].font = Font(bold=True)
-        ws.append(["#", "Họ và tên", "Mã học sinh", "Kết quả", "Danh hiệu"])
+        ws.append(["#", "Họ và tên", "Mã học sinh", "Kết quả", "Ghi chú"])
         for i, row in enumerate(rows, start=1):
-            ws.append([i, row["full_name"], row["student_id"], row["level_label"], row.get("title", "")])
+            ws.append([i, row["full_name"], row["student_id"], row["level_label"], row.get("note", "")])
         ws.column_dimensions["B"].width = 30
         ws.column_dimensions["C"].width = 18
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def _secondary_cells(number: int, student_id: str, code: str, values: dict[str, str], items: list[ParsedItem],
+                     problems: list[RowProblem]) -> None:
+    """One secondary subject's cells on a row: each assessment is its own item."""
+    if code == "CONDUCT":
+        level = CONDUCT_CODES.get(values["conduct"].upper())
+        if level is None:
+            problems.append(RowProblem(number, student_id, "conduct", "conduct",
+                                       f"'{values['conduct'][:10]}' is not a conduct level; write T, K, Đ or CĐ"))
+        else:
+            items.append(ParsedItem(number, student_id, code, level, None, "", "conduct"))
+        return
+    comment = values.get("comment", "")
+    if set(values) == {"comment"}:
+        problems.append(RowProblem(number, student_id, code, "comment",
+                                   "a comment alone is not an assessment; add the end-of-term result"))
+        return
+    for fld, text in values.items():
+        if fld == "comment":
+            continue
+        kind, index = ("regular", int(fld.rsplit("_", 1)[1])) if fld.startswith("regular_") else (fld, 1)
+        rating = COMMENT_CODES.get(text.upper()) if secondary.is_comment_subject(code) else None
+        score: float | None = None
+        if rating is None:
+            try:
+                score = float(text.replace(",", "."))
+            except ValueError:
+                expected = "Đ or CĐ" if secondary.is_comment_subject(code) else "a score 0-10"
+                problems.append(RowProblem(number, student_id, code, fld, f"'{text[:10]}' is not valid; write {expected}"))
+                continue
+        items.append(ParsedItem(number, student_id, code, rating, score, comment if kind == "end_term" else "",
+                                kind, index))

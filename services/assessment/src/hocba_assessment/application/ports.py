@@ -60,6 +60,11 @@ class LockedRecord:
     level: str
     level_label: str
     fingerprint: str = ""  # SHA-256 of the record's results: a re-close emits a version only on change
+    commendation: str | None = None  # primary khen thưởng, secondary danh hiệu
+    promotion: str | None = None  # secondary: len_lop | kiem_tra_lai | ren_luyen_he | o_lai_lop
+    promotion_label: str | None = None
+    retake_subjects: tuple[str, ...] = ()
+    completed: bool | None = None  # completes the grade (primary) or is promoted (secondary)
 
 
 @dataclass(frozen=True)

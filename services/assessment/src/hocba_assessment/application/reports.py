@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hocba_assessment.application.ports import AssessmentReader
-from hocba_assessment.domain import primary
+from hocba_assessment.application import intake, year_record
+from hocba_assessment.domain import primary, secondary
 from hocba_runtime.errors import NotFound
 
 
@@ -20,6 +21,7 @@ class ClassLists:
     school_year: str
     closed: bool
     lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 LIST_TITLES = {
@@ -28,54 +30,158 @@ LIST_TITLES = {
     "hoan_thanh_tieu_hoc": "Học sinh hoàn thành chương trình tiểu học",
     "khen_thuong": "Học sinh được khen thưởng cuối năm",
 }
+SECONDARY_TITLES = {
+    "len_lop": "Học sinh được lên lớp",
+    "khong_len_lop": "Học sinh không được lên lớp (ở lại lớp)",
+    "kiem_tra_lai": "Học sinh kiểm tra lại các môn học trong kỳ nghỉ hè",
+    "ren_luyen_he": "Học sinh rèn luyện trong kỳ nghỉ hè",
+    "danh_hieu": "Học sinh được công nhận danh hiệu Học sinh Xuất sắc, Học sinh Giỏi",
+    "chua_du_danh_gia": "Học sinh chưa đủ đánh giá để tính kết quả (cần bổ sung)",
+}
 
 
 async def class_lists(reader: AssessmentReader, class_id: str, school_year: str) -> ClassLists:
-    """TT27/2020 Art. 11 and 15: who completed the grade (and primary school), who did not, who is
-    commended. Students appear by name and student id, ordered by name as on the class register."""
+    """The lists the rules call for after the close, from the locked records. Primary (TT27/2020
+    Art. 11, 15): who completed the grade (and primary school), who did not, who is commended.
+    Secondary (TT22/2021 Art. 12-15): promoted and not, summer retakes with their subjects, summer
+    conduct training, titles, and who still lacks assessments (with what is missing). Students
+    appear by name and student id, ordered by name as on the class register."""
     roster = {e.student.student_id: e for e in await reader.roster(class_id, school_year)}
     if not roster:
         raise NotFound(f"class {class_id} has no students for {school_year}", code="empty_roster")
     first = next(iter(roster.values()))
+    grade = first.class_info.grade
+    titles = LIST_TITLES if grade <= 5 else SECONDARY_TITLES
     closure = await reader.closure(class_id, school_year)
-    out = ClassLists(class_id, first.class_info.name, first.class_info.grade, first.school.name, school_year,
-                     closure is not None, {key: [] for key in LIST_TITLES})
-    for record in await reader.records(class_id, school_year):
+    out = ClassLists(class_id, first.class_info.name, grade, first.school.name, school_year,
+                     closure is not None, {key: [] for key in titles}, titles)
+    records = await reader.records(class_id, school_year)
+    for record in records:
         entry = roster.get(record.student_id)
         row = {"student_id": record.student_id, "full_name": entry.student.full_name if entry else "",
-               "level_label": record.level_label}
-        if primary.completes_grade(record.level):
-            out.lists["hoan_thanh_chuong_trinh"].append(row)
-            if primary.completes_primary(out.grade, record.level):
-                out.lists["hoan_thanh_tieu_hoc"].append(row)
+               "level_label": record.level_label, "note": ""}
+        if grade <= 5:
+            _primary_row(out, record, row)
         else:
-            out.lists["chua_hoan_thanh"].append(row)
-        title = primary.commendation(record.level)
-        if title:
-            out.lists["khen_thuong"].append({**row, "title": title})
+            _secondary_row(out, record, row)
+    if grade > 5:
+        recorded = {r.student_id for r in records}
+        marks: dict[str, list[Any]] = {}
+        for m in await reader.marks(class_id, school_year):
+            marks.setdefault(m.student_id, []).append(m)
+        for student_id, entry in roster.items():
+            if student_id not in recorded:
+                missing = year_record.problems(grade, marks.get(student_id, [])) or [
+                    primary.Problem("", "no assessments yet")]
+                out.lists["chua_du_danh_gia"].append({
+                    "student_id": student_id, "full_name": entry.student.full_name, "level_label": "",
+                    "note": "; ".join(f"{p.field}: {p.problem}" if p.field else p.problem for p in missing)})
     for rows in out.lists.values():
         rows.sort(key=lambda r: (r["full_name"].split()[-1:], r["full_name"]))
-    if out.grade != 5:
-        out.lists.pop("hoan_thanh_tieu_hoc")
+    if grade != 5:
+        out.lists.pop("hoan_thanh_tieu_hoc", None)
     return out
 
 
+def _primary_row(out: ClassLists, record: Any, row: dict[str, Any]) -> None:
+    if primary.completes_grade(record.level):
+        out.lists["hoan_thanh_chuong_trinh"].append(row)
+        if primary.completes_primary(out.grade, record.level):
+            out.lists["hoan_thanh_tieu_hoc"].append(row)
+    else:
+        out.lists["chua_hoan_thanh"].append(row)
+    title = record.commendation or primary.commendation(record.level)
+    if title:
+        out.lists["khen_thuong"].append({**row, "note": title})
+
+
+def _secondary_row(out: ClassLists, record: Any, row: dict[str, Any]) -> None:
+    promotion = record.promotion or ""
+    out.lists["len_lop" if promotion == "len_lop" else "khong_len_lop" if promotion == "o_lai_lop"
+              else promotion].append({**row, "note": record.promotion_label or ""})
+    if promotion == "kiem_tra_lai":
+        out.lists["kiem_tra_lai"][-1]["note"] = "Môn: " + ", ".join(
+            secondary.SUBJECT_NAMES.get(c, c) for c in record.retake_subjects)
+    if record.commendation:
+        out.lists["danh_hieu"].append({**row, "note": record.commendation})
+
+
+PRIMARY_COLUMNS = [("mid_term_1", "Giữa HK I"), ("end_term_1", "Cuối HK I"), ("mid_term_2", "Giữa HK II"),
+                   ("end_of_year", "Cuối năm")]
+SECONDARY_COLUMNS = [("regular_1", "ĐĐGtx HK I"), ("mid_term_1", "Giữa HK I"), ("end_term_1", "Cuối HK I"),
+                     ("avg_1", "ĐTB HK I"), ("regular_2", "ĐĐGtx HK II"), ("mid_term_2", "Giữa HK II"),
+                     ("end_term_2", "Cuối HK II"), ("avg_2", "ĐTB HK II"), ("year", "Cả năm")]
+
+
+def _shown(m: Any) -> str:
+    if m.score is not None:
+        return f"{m.score:g}"
+    return {"D": "Đ", "CD": "CĐ"}.get(m.rating or "", m.rating or "")
+
+
 async def report_card(reader: AssessmentReader, class_id: str, school_year: str, student_id: str) -> dict[str, Any]:
-    """Phiếu điểm: the student's ratings, test scores and comments by subject and period."""
+    """Phiếu điểm: the student's assessments by subject and period, with comments; for secondary
+    school the term and year averages too; then qualities and competencies (primary) or conduct
+    (secondary), days absent and the year's result."""
     roster = {e.student.student_id: e for e in await reader.roster(class_id, school_year)}
     entry = roster.get(student_id)
     if entry is None:
         raise NotFound(f"student {student_id} is not in class {class_id} for {school_year}", code="not_enrolled")
+    grade = entry.class_info.grade
     marks = [m for m in await reader.marks(class_id, school_year) if m.student_id == student_id]
-    by_subject: dict[str, dict[str, Any]] = {}
-    for code in primary.subjects_for(entry.class_info.grade):
-        by_subject[code] = {"subject_name": primary.SUBJECT_NAMES[code], "periods": {}}
+    names = primary.SUBJECT_NAMES if grade <= 5 else secondary.SUBJECT_NAMES
+    codes = primary.subjects_for(grade) if grade <= 5 else secondary.subjects_for(grade)
+    subjects: dict[str, dict[str, Any]] = {c: {"subject_name": names[c], "cells": {}, "comments": []} for c in codes
+                                           if grade <= 5 or c in secondary.compulsory(grade)}
+    lines: list[tuple[str, str]] = []
+    traits: dict[str, str] = {}
     for m in marks:
-        row = by_subject.setdefault(m.subject_code, {"subject_name": m.subject_code, "periods": {}})
-        row["periods"][m.period] = {"rating": m.rating, "rating_label": primary.RATING_LABELS.get(m.rating or ""),
-                                    "score": m.score, "comment": m.comment}
+        if m.subject_code.startswith("_"):
+            if m.subject_code.startswith(intake.TRAIT) and m.period == "end_of_year" and m.rating:
+                traits[m.subject_code.removeprefix(intake.TRAIT)] = m.rating
+            elif m.subject_code == intake.CONDUCT and m.rating:
+                term = {"term_1": "HK I", "term_2": "HK II", year_record.SUMMER: "sau rèn luyện hè"}.get(m.period, m.period)
+                lines.append((f"Rèn luyện {term}", secondary.LEVEL_LABELS.get(m.rating, m.rating)))
+            continue
+        row = subjects.setdefault(m.subject_code, {"subject_name": names.get(m.subject_code, m.subject_code),
+                                                   "cells": {}, "comments": []})
+        if m.comment:
+            row["comments"].append(m.comment)
+        if grade <= 5:
+            text = primary.RATING_LABELS.get(m.rating or "", "")
+            row["cells"][m.period] = text + (f" · {m.score:g} điểm" if m.score is not None else "")
+        elif m.period.startswith("regular_"):
+            column = m.period.rsplit("_", 1)[0]
+            row["cells"][column] = (row["cells"].get(column, "") + " " + _shown(m)).strip()
+        elif m.period == year_record.SUMMER:
+            row["cells"]["year"] = row["cells"].get("year", "") + f" (thi lại: {_shown(m)})"
+        else:
+            row["cells"][m.period] = _shown(m)
+    if grade > 5:
+        try:
+            made = year_record.compute(grade, marks)
+        except secondary.Incomplete:
+            made = None
+        for s in made.subjects if made else ():
+            cells = subjects[s.subject_code]["cells"]
+            if s.term1_average is not None:
+                cells["avg_1"], cells["avg_2"] = f"{s.term1_average:.1f}", f"{s.term2_average:.1f}"
+            cells["year"] = (s.result_label or "") + cells.get("year", "")
+    else:
+        for code, label in [*primary.QUALITIES.items(), *primary.COMPETENCIES.items()]:
+            if code in traits:
+                lines.append((label, primary.QC_LABELS[traits[code]]))
+    absent = next((m.score for m in marks if m.subject_code == intake.ABSENT and m.score is not None), None)
+    if absent is not None:
+        lines.append(("Số ngày nghỉ", f"{absent:g}"))
     record = next((r for r in await reader.records(class_id, school_year) if r.student_id == student_id), None)
+    result = None
+    if record is not None:
+        result = record.level_label if grade <= 5 else f"Học tập: {record.level_label}"
+        if record.promotion_label:
+            result += f" · {record.promotion_label}"
+        if record.commendation:
+            result += f" · {record.commendation}"
     return {"student": entry.student, "class_info": entry.class_info, "school": entry.school, "school_year": school_year,
-            "subjects": by_subject, "result": record.level_label if record else None,
-            "periods": [("mid_term_1", "Giữa HK I"), ("end_term_1", "Cuối HK I"), ("mid_term_2", "Giữa HK II"),
-                        ("end_of_year", "Cuối năm")]}
+            "subjects": subjects, "result": result, "lines": lines,
+            "periods": PRIMARY_COLUMNS if grade <= 5 else SECONDARY_COLUMNS}

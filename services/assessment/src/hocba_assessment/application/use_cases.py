@@ -19,7 +19,6 @@ Business rules:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.topics import ASSESSMENT_EVENTS
 from hocba_runtime.uow import retry_transient
 
+from hocba_assessment.application import intake, year_record
 from hocba_assessment.application.ports import (
     AssessmentTx,
     AssessmentUnitOfWork,
@@ -43,6 +43,8 @@ from hocba_assessment.application.ports import (
     StoredMark,
 )
 from hocba_assessment.domain import primary as rules
+from hocba_assessment.domain import secondary as secondary_rules
+from hocba_assessment.domain.secondary import Incomplete
 from hocba_assessment.domain.model import ClassClosed, ClassNotClosed, InvalidAssessment, mark_key, record_id
 
 SOURCE = "hocba/assessment"
@@ -98,7 +100,7 @@ class AssessmentService:
             self._grades.update(await self.store.class_grades(missing))
         return {c: self._grades[c] for c in class_ids if c in self._grades}
 
-    async def ingest(self, events: list[tuple[str, ev.SubjectAssessmentSubmitted]]) -> list[IngestOutcome]:
+    async def ingest(self, events: list[tuple[str, intake.Item]]) -> list[IngestOutcome]:
         """Store a school system's feed in bulk: a few round trips for hundreds of events.
 
         `events` are (event id, assessment) in the order they were published. Each is checked on
@@ -113,36 +115,37 @@ class AssessmentService:
         classes = {(item.class_id, item.school_year) for _, item in events}
         closed = await store.closed_classes(classes)
         grades = await self._grades_of({c for c, _ in classes})
-        valid: list[tuple[int, str, str, Mark]] = []
+        valid: list[tuple[int, str, list[tuple[str, Mark]]]] = []
         for index, (event_id, item) in enumerate(events):
-            problems = rules.check_mark(grades.get(item.class_id), item.subject_code, item.period, item.rating,
-                                        item.score)
+            problems = intake.check(grades.get(item.class_id), item)
             if problems:
                 outcomes[index] = IngestOutcome("rejected", problems)
                 continue
-            key = mark_key(item.class_id, item.school_year, item.student_id, item.subject_code, item.period)
-            valid.append((index, event_id, key, Mark(item.class_id, item.school_year, item.student_id, item.subject_code,
-                                                     item.period, item.rating, item.score, item.comment,
-                                                     item.submitted_by)))
-        state = await store.stored({key for _, _, key, _ in valid})  # one read: a batch holds a few dozen students
+            valid.append((index, event_id, [(_key(m), m) for m in intake.to_marks(item)]))
+        state = await store.stored({key for _, _, marks in valid for key, _ in marks})  # a batch: a few dozen students
         dirty: set[str] = set()
         audits: dict[str, AuditEntry] = {}
-        for index, event_id, key, mark in valid:
-            current = state.get(key)
-            if current is not None and (event_id in current.events or _values(current.mark) == _values(mark)):
+        for index, event_id, marks in valid:
+            changes = [(key, mark, state.get(key)) for key, mark in marks]
+            changes = [(k, m, c) for k, m, c in changes
+                       if c is None or (event_id not in c.events and _values(c.mark) != _values(m))]
+            if not changes:
                 outcomes[index] = IngestOutcome("unchanged")
-            elif (mark.class_id, mark.school_year) in closed:
+                continue
+            first = changes[0][1]
+            if (first.class_id, first.school_year) in closed:
                 outcomes[index] = IngestOutcome("rejected", [rules.Problem("class_id", _closed_text(
-                    [f"{mark.class_id} ({mark.school_year})"]))], closed=True)
-            else:
+                    [f"{first.class_id} ({first.school_year})"]))], closed=True)
+                continue
+            for key, mark, current in changes:
                 events_kept = (current.events if current else ()) + (event_id,)
                 state[key] = StoredMark(mark, events_kept[-EVENTS_KEPT:])
                 dirty.add(key)
                 if current is not None:
-                    audits[f"correction:{event_id}"] = AuditEntry(
+                    audits[f"correction:{event_id}" + ("" if len(marks) == 1 else f":{key}")] = AuditEntry(
                         mark.class_id, mark.school_year, "correction", mark.submitted_by, datetime.now(UTC), key,
                         _values(current.mark), _values(mark), "")
-                outcomes[index] = IngestOutcome("accepted")
+            outcomes[index] = IngestOutcome("accepted")
         await store.audit(audits)  # first: after a crash in between, the replay audits nothing twice and misses nothing
         await store.write({k: state[k] for k in dirty})
         return [o for o in outcomes if o is not None]
@@ -171,7 +174,7 @@ class AssessmentService:
         return follow_up(cause, data, source=SOURCE)
 
     @retry_transient()
-    async def submit(self, items: list[ev.SubjectAssessmentSubmitted], cause: Envelope[Any] | None = None, *,
+    async def submit(self, items: list[intake.Item], cause: Envelope[Any] | None = None, *,
                      check_enrollment: bool = False, reason: str = "") -> BatchResult:
         """Store the valid items of a batch; report each invalid one by student, subject and field.
 
@@ -194,20 +197,23 @@ class AssessmentService:
                                                       f"{item.class_id} for {item.school_year}; check the student id"))
                 if problems:
                     result.rejected.extend(
-                        Rejection(index, item.student_id, item.subject_code, p.field, p.problem) for p in problems
+                        Rejection(index, item.student_id, intake.what(item), p.field, p.problem) for p in problems
                     )
                     continue
-                key = mark_key(item.class_id, item.school_year, item.student_id, item.subject_code, item.period)
-                mark = Mark(item.class_id, item.school_year, item.student_id, item.subject_code, item.period,
-                            item.rating, item.score, item.comment, item.submitted_by)
-                old = await tx.get_mark(key)
-                if old == mark:
+                changed = False
+                for mark in intake.to_marks(item):
+                    key = _key(mark)
+                    old = await tx.get_mark(key)
+                    if old == mark:
+                        continue
+                    changed = True
+                    await tx.save_mark(key, mark)
+                    if old is not None and _values(old) != _values(mark):
+                        await tx.audit(AuditEntry(item.class_id, item.school_year, "correction", item.submitted_by,
+                                                  datetime.now(UTC), key, _values(old), _values(mark), reason))
+                if not changed:
                     result.unchanged += 1
                     continue
-                await tx.save_mark(key, mark)
-                if old is not None and (old.rating, old.score, old.comment) != (mark.rating, mark.score, mark.comment):
-                    await tx.audit(AuditEntry(item.class_id, item.school_year, "correction", item.submitted_by,
-                                              datetime.now(UTC), key, _values(old), _values(mark), reason))
                 result.accepted += 1
         return result
 
@@ -216,9 +222,8 @@ class AssessmentService:
         if closed:
             raise ClassClosed(_closed_text(closed))
 
-    async def _check(self, tx: AssessmentTx, item: ev.SubjectAssessmentSubmitted) -> list[rules.Problem]:
-        grade = await tx.class_grade(item.class_id)
-        return rules.check_mark(grade, item.subject_code, item.period, item.rating, item.score)
+    async def _check(self, tx: AssessmentTx, item: intake.Item) -> list[rules.Problem]:
+        return intake.check(await tx.class_grade(item.class_id), item)
 
     @retry_transient()
     async def record_class(self, class_id: str, grade: int, cause: Envelope[Any] | None = None) -> None:
@@ -312,21 +317,16 @@ class AssessmentService:
     @staticmethod
     def _year_record(entry: RosterEntry, closure: Closure, student_marks: list[Mark],
                      locked: LockedRecord | None) -> tuple[ev.YearRecordClosed, LockedRecord] | None:
-        """The student's year record and its lock, or None when there is nothing (new) to emit."""
-        marks = [m for m in student_marks if m.period == "end_of_year"]
-        if not marks:
+        """The student's year record and its lock, or None when there is nothing (new) to emit: no
+        end-of-year assessment yet, a secondary year still missing assessments (the class lists
+        name them), or results equal to the ones already emitted."""
+        try:
+            made = year_record.compute(entry.class_info.grade, student_marks)
+        except Incomplete:
             return None
-        order = _subject_order(entry.class_info.grade)
-        marks.sort(key=lambda m: order.get(m.subject_code, 99))
-        level = rules.year_level(rules.SubjectMark(m.subject_code, m.rating, m.score) for m in marks)
-        subjects = tuple(
-            ev.SubjectResult(subject_code=m.subject_code, subject_name=rules.SUBJECT_NAMES.get(m.subject_code, m.subject_code),
-                             rating=m.rating, rating_label=rules.RATING_LABELS.get(m.rating or ""),
-                             score=m.score, comment=m.comment)
-            for m in marks
-        )
-        result = ev.YearResult(level=level, level_label=rules.LEVEL_LABELS[level],
-                               completed_programme=rules.completes_grade(level), rules=rules.RULES)
+        if made is None:
+            return None
+        subjects, result = made.subjects, made.result
         fingerprint = hashlib.sha256(json.dumps(
             [[s.model_dump(mode="json") for s in subjects], result.model_dump(mode="json")], sort_keys=True,
         ).encode()).hexdigest()
@@ -340,8 +340,67 @@ class AssessmentService:
             subjects=subjects, result=result, closed_at=closure.closed_at,
         )
         lock = LockedRecord(rid, version, entry.student.student_id, closure.class_id, closure.school_year,
-                            level, rules.LEVEL_LABELS[level], fingerprint)
+                            result.level, result.level_label, fingerprint, result.commendation, result.promotion,
+                            result.promotion_label, tuple(made.retake_subjects), result.completed_programme)
         return record, lock
+
+    async def incomplete(self, class_id: str, school_year: str) -> dict[str, list[rules.Problem]]:
+        """Students of a secondary class whose year cannot be computed yet, with what is missing."""
+        async with self.uow() as tx:
+            roster = await tx.rosters_of({(class_id, school_year)})
+            marks = await tx.marks_of({(class_id, school_year)})
+        if not roster or roster[0].class_info.grade <= 5:
+            return {}
+        by_student: dict[str, list[Mark]] = {}
+        for m in marks:
+            by_student.setdefault(m.student_id, []).append(m)
+        out = {}
+        for entry in roster:
+            sid = entry.student.student_id
+            found = by_student.get(sid, [])
+            problems = year_record.problems(entry.class_info.grade, found) if found else [
+                rules.Problem("student_id", "no assessments at all")]
+            if problems:
+                out[sid] = problems
+        return out
+
+    @retry_transient()
+    async def reassess(self, class_id: str, school_year: str, student_id: str, assessed_by: str,
+                       retakes: dict[str, float | str], conduct: str | None, reason: str = "") -> int:
+        """Summer re-assessment of a secondary student (TT22/2021 Art. 13-14), after the close: the
+        retake results of the subjects the student was sent to retake (a score, or D / CD for a
+        comment subject), or the conduct re-assessed after summer training. Emits the record's next
+        version with the new promotion; returns the records emitted (0 when nothing changed)."""
+        async with self.uow() as tx:
+            closure = await tx.closure(class_id, school_year)
+            if closure is None:
+                raise ClassNotClosed(f"class {class_id} has not closed its {school_year} year; summer re-assessment "
+                                     "comes after the close")
+            entry = next((e for e in await tx.rosters_of({(class_id, school_year)})
+                          if e.student.student_id == student_id), None)
+            if entry is None:
+                raise InvalidAssessment(f"student {student_id} is not enrolled in class {class_id} for {school_year}",
+                                        code="not_enrolled")
+            grade = entry.class_info.grade
+            marks = await tx.marks(class_id, school_year, student_id)
+            try:
+                base = year_record.compute(grade, [m for m in marks if m.period != year_record.SUMMER]) \
+                    if grade > 5 else None
+            except Incomplete:
+                base = None
+            if base is None or base.promotion not in ("kiem_tra_lai", "ren_luyen_he"):
+                raise InvalidAssessment(f"student {student_id} was not sent to a summer retake or summer conduct "
+                                        "training; nothing to re-assess", code="no_summer_reassessment")
+            new = _summer_marks(class_id, school_year, student_id, assessed_by, base, retakes, conduct)
+            for mark in new:
+                key = _key(mark)
+                old = await tx.get_mark(key)
+                if old is not None and _values(old) == _values(mark):
+                    continue
+                await tx.save_mark(key, mark)
+                await tx.audit(AuditEntry(class_id, school_year, "summer_reassessment", assessed_by, datetime.now(UTC),
+                                          key, _values(old) if old else None, _values(mark), reason))
+            return int(await self._close_student(tx, entry, closure, None))
 
     @retry_transient()
     async def unlock(self, class_id: str, school_year: str, approved_by: str, reason: str) -> None:
@@ -357,15 +416,43 @@ class AssessmentService:
             await tx.audit(AuditEntry(class_id, school_year, "unlock", approved_by, datetime.now(UTC), reason=reason))
 
 
-@functools.cache
-def _subject_order(grade: int) -> dict[str, int]:
-    """The order subjects are printed in, for a grade (computed once per grade, not per student)."""
-    return {code: i for i, code in enumerate(rules.subjects_for(grade))}
-
-
 def _closed_text(classes: list[str]) -> str:
     return (f"class {', '.join(classes)} has closed its school year; no marks are taken after the close "
             "(corrections go through an unlock by the school administrator)")
+
+
+def _summer_marks(class_id: str, school_year: str, student_id: str, by: str, base: year_record.Results,
+                  retakes: dict[str, float | str], conduct: str | None) -> list[Mark]:
+    """Check a summer re-assessment against what the student was sent to do; the marks it sets."""
+    def mark(subject: str, rating: str | None, score: float | None) -> Mark:
+        return Mark(class_id, school_year, student_id, subject, year_record.SUMMER, rating, score, "", by)
+
+    if base.promotion == "ren_luyen_he":
+        if retakes or conduct not in secondary_rules.LEVELS:
+            raise InvalidAssessment("the student trained conduct in the summer: give conduct (tot, kha, dat or "
+                                    "chua_dat) and no retakes", code="invalid_reassessment")
+        return [mark(intake.CONDUCT, conduct, None)]
+    wanted = set(base.retake_subjects)
+    if conduct is not None or set(retakes) != wanted:
+        raise InvalidAssessment(f"the student retakes {', '.join(sorted(wanted))} in the summer: give a result for "
+                                "each of them, and no conduct", code="invalid_reassessment")
+    marks = []
+    for code, value in sorted(retakes.items()):
+        if secondary_rules.is_comment_subject(code):
+            if value not in ("D", "CD"):
+                raise InvalidAssessment(f"{code} is assessed by comment: give D (Đạt) or CD (Chưa đạt)",
+                                        code="invalid_reassessment")
+            marks.append(mark(code, str(value), None))
+        else:
+            wrong = secondary_rules.check_score(value) if isinstance(value, int | float) else "give a score"
+            if wrong:
+                raise InvalidAssessment(f"{code}: {wrong}", code="invalid_reassessment")
+            marks.append(mark(code, None, float(value)))
+    return marks
+
+
+def _key(mark: Mark) -> str:
+    return mark_key(mark.class_id, mark.school_year, mark.student_id, mark.subject_code, mark.period)
 
 
 def _values(mark: Mark) -> dict[str, Any]:

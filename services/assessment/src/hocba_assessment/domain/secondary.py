@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from hocba_assessment.domain.primary import Problem
+
 RULES = "TT22/2021"
 LEVELS = ("chua_dat", "dat", "kha", "tot")
 LEVEL_LABELS = {"tot": "Tốt", "kha": "Khá", "dat": "Đạt", "chua_dat": "Chưa đạt"}
@@ -31,6 +33,37 @@ SCORED_SUBJECTS = {
     "GDKTPL": "Giáo dục kinh tế và pháp luật", "GDQPAN": "Giáo dục quốc phòng và an ninh",
 }
 TENTH = Decimal("0.1")
+SUBJECT_NAMES = {**SCORED_SUBJECTS, **COMMENT_SUBJECTS}
+
+# Periods per school year of each subject in the 2018 general education programme (Thông tư
+# 32/2018), from which the number of regular assessments follows (Art. 7.1.b).
+_LOWER = {"NV": 140, "TOAN": 140, "NN1": 105, "GDCD": 35, "LSDL": 105, "KHTN": 140, "CN": 35, "TIN": 35,
+          "GDTC": 70, "NT": 70, "HDTN": 105, "GDDP": 35}
+_UPPER_CORE = {"NV": 105, "TOAN": 105, "NN1": 105, "LS": 52, "GDTC": 70, "GDQPAN": 35, "HDTN": 105, "GDDP": 35}
+_UPPER_ELECTIVE = {"DL": 70, "GDKTPL": 70, "VL": 70, "HH": 70, "SH": 70, "CN": 70, "TIN": 70, "AN": 70, "MT": 70}
+PERIODS_PER_YEAR: dict[int, dict[str, int]] = {
+    6: _LOWER, 7: _LOWER, 8: {**_LOWER, "CN": 52}, 9: {**_LOWER, "CN": 52},
+    10: {**_UPPER_CORE, **_UPPER_ELECTIVE}, 11: {**_UPPER_CORE, **_UPPER_ELECTIVE},
+    12: {**_UPPER_CORE, **_UPPER_ELECTIVE},
+}
+ELECTIVE_BY_GRADE: dict[int, frozenset[str]] = {g: frozenset(_UPPER_ELECTIVE) for g in (10, 11, 12)}
+ELECTIVES_CHOSEN = 4
+KINDS = ("regular", "mid_term", "end_term")
+COMMENT_RATINGS = {"D": "Đạt", "CD": "Chưa đạt"}
+
+
+def subjects_for(grade: int) -> tuple[str, ...]:
+    """Subjects of a secondary grade (2018 programme): lower secondary (grades 6-9) studies every one
+    of its subjects; upper secondary (10-12) its compulsory subjects and the electives each student
+    chose, which are all accepted here (the school system knows who chose what)."""
+    if not 6 <= grade <= 12:
+        raise ValueError(f"grade {grade} is not a secondary grade (6-12)")
+    return tuple(PERIODS_PER_YEAR[grade])
+
+
+def regular_needed(grade: int, subject_code: str) -> int:
+    """Regular assessments the subject needs per term in this grade (Art. 7.1.b)."""
+    return required_regular_scores(PERIODS_PER_YEAR[grade][subject_code])
 
 
 def round1(value: Decimal) -> Decimal:
@@ -66,6 +99,45 @@ def check_score(value: float | Decimal) -> str | None:
     if d != d.quantize(TENTH):
         return "scores have at most one decimal (TT22/2021 Art. 6.3), e.g. 7.5"
     return None
+
+
+def check_assessment(grade: int | None, subject_code: str, kind: str, index: int, score: float | None,
+                     rating: str | None) -> list[Problem]:
+    """What is wrong with one secondary assessment, if anything (Art. 5-7): the subject must be the
+    grade's; a scored subject takes a score (0-10, one decimal), a comment subject a rating (Đ/CĐ);
+    a term has as many regular assessments as the subject's periods call for."""
+    problems: list[Problem] = []
+    if grade is not None and not 6 <= grade <= 12:
+        return [Problem("class_id", f"the class is in grade {grade}, a primary grade: send "
+                        "subject_assessment_submitted events (Thông tư 27/2020) for it")]
+    known = subject_code in (subjects_for(grade) if grade is not None else SUBJECT_NAMES)
+    if not known:
+        expected = ", ".join(subjects_for(grade)) if grade is not None else ", ".join(sorted(SUBJECT_NAMES))
+        where = f"grade {grade}" if grade is not None else "secondary school"
+        return [Problem("subject_code", f"{where} has no subject {subject_code}; expected one of {expected}")]
+    if is_comment_subject(subject_code):
+        if score is not None:
+            problems.append(Problem("score", f"{subject_code} is assessed by comment (Art. 5.1.a): send rating D "
+                                    "(Đạt) or CD (Chưa đạt), not a score"))
+        elif rating is None:
+            problems.append(Problem("rating", "give the rating: D (Đạt) or CD (Chưa đạt)"))
+    else:
+        if rating is not None:
+            problems.append(Problem("rating", f"{subject_code} is scored (Art. 5.1.b): send a score, not a rating"))
+        elif score is None:
+            problems.append(Problem("score", "give the score, 0 to 10 with at most one decimal"))
+        else:
+            wrong = check_score(score)
+            if wrong:
+                problems.append(Problem("score", wrong))
+    if kind == "regular" and grade is not None:
+        needed = regular_needed(grade, subject_code)
+        if index > needed:
+            problems.append(Problem("index", f"{subject_code} in grade {grade} has {needed} regular assessments a "
+                                    f"term (Art. 7.1.b); index must be 1 to {needed}"))
+    elif kind != "regular" and index != 1:
+        problems.append(Problem("index", "only regular assessments are numbered; leave index at 1"))
+    return problems
 
 
 class TooFewScores(ValueError):
@@ -221,3 +293,111 @@ def after_conduct_training(re_assessed_conduct: str) -> Promotion:
     """After summer conduct training (Art. 14.2): lên lớp when re-assessed at least Đạt, else ở lại lớp."""
     outcome = "len_lop" if level_index(re_assessed_conduct) >= level_index("dat") else "o_lai_lop"
     return Promotion(outcome, PROMOTION_LABELS[outcome])
+
+
+# -- a student's whole year ------------------------------------------------------------------------
+def period_key(term: int, kind: str, index: int = 1) -> str:
+    """How one assessment of a term is named: regular_1_2 (second ĐĐGtx of term I), mid_term_1,
+    end_term_2."""
+    return f"regular_{term}_{index}" if kind == "regular" else f"{kind}_{term}"
+
+
+@dataclass(frozen=True)
+class SecondaryYear:
+    """What a secondary student's year is computed from."""
+
+    grade: int
+    assessments: Mapping[str, Mapping[str, Decimal | bool]]  # subject -> period key -> score or Đạt
+    conduct: Mapping[int, str]  # term -> tot | kha | dat | chua_dat
+    days_absent: int = 0
+
+
+@dataclass(frozen=True)
+class SubjectOutcome:
+    code: str
+    name: str
+    term1: Decimal | bool
+    term2: Decimal | bool
+    year: Decimal | bool  # a score for scored subjects, Đạt (True) or not for comment subjects
+
+
+@dataclass(frozen=True)
+class SecondaryResult:
+    subjects: tuple[SubjectOutcome, ...]
+    term1_level: str
+    academic: str
+    conduct_term1: str
+    conduct_term2: str
+    conduct: str
+    title: str | None
+    promotion: Promotion
+    days_absent: int
+
+
+class Incomplete(ValueError):
+    """The year cannot be computed yet: each problem says which assessment is missing."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.problem}" for p in problems))
+        self.problems = problems
+
+
+def _term(grade: int, code: str, marks: Mapping[str, Decimal | bool], term: int) -> Decimal | bool:
+    needed = regular_needed(grade, code)
+    regular = [marks[k] for i in range(1, needed + 1) if (k := period_key(term, "regular", i)) in marks]
+    mid, end = marks.get(period_key(term, "mid_term")), marks.get(period_key(term, "end_term"))
+    if len(regular) < needed or mid is None or end is None:
+        missing = [period_key(term, "regular", i) for i in range(1, needed + 1) if period_key(term, "regular", i) not in marks]
+        missing += [k for k, v in ((period_key(term, "mid_term"), mid), (period_key(term, "end_term"), end)) if v is None]
+        raise TooFewScores(f"{code} term {term}: {len(regular)} of {needed} regular assessments, "
+                           f"missing {', '.join(missing)} (Art. 7, 10)")
+    if is_comment_subject(code):
+        return comment_subject_term([bool(r) for r in regular] + [bool(mid), bool(end)], needed + 2)
+    return term_average([Decimal(str(r)) for r in regular], Decimal(str(mid)), Decimal(str(end)), needed)
+
+
+def compulsory(grade: int) -> tuple[str, ...]:
+    return tuple(c for c in subjects_for(grade) if c not in ELECTIVE_BY_GRADE.get(grade, frozenset()))
+
+
+def evaluate_year(year: SecondaryYear) -> SecondaryResult:
+    """Everything the record book states at the end of a secondary year: term and year averages
+    (Art. 10), academic results of term I and the year (Art. 9), conduct (Art. 8), the title
+    (Art. 15) and promotion (Art. 12). Raises Incomplete, naming every missing assessment, when
+    the year cannot be computed."""
+    problems: list[Problem] = []
+    codes = [c for c in subjects_for(year.grade) if c in compulsory(year.grade) or c in year.assessments]
+    outcomes: list[SubjectOutcome] = []
+    for code in codes:
+        marks = year.assessments.get(code, {})
+        if not marks:
+            problems.append(Problem(code, "no assessments at all"))
+            continue
+        try:
+            t1, t2 = _term(year.grade, code, marks, 1), _term(year.grade, code, marks, 2)
+        except TooFewScores as exc:
+            problems.append(Problem(code, str(exc)))
+            continue
+        whole = comment_subject_year(bool(t2)) if is_comment_subject(code) else year_average(Decimal(t1), Decimal(t2))
+        outcomes.append(SubjectOutcome(code, SUBJECT_NAMES[code], t1, t2, whole))
+    electives = ELECTIVE_BY_GRADE.get(year.grade, frozenset())
+    chosen = sum(1 for c in year.assessments if c in electives)
+    if electives and chosen < ELECTIVES_CHOSEN:
+        problems.append(Problem("subject_code", f"upper secondary students study {ELECTIVES_CHOSEN} elective subjects "
+                                f"(Thông tư 32/2018, amended by Thông tư 13/2022); {chosen} assessed"))
+    for term in (1, 2):
+        if term not in year.conduct:
+            problems.append(Problem("conduct", f"no conduct (rèn luyện) for term {term}"))
+    if problems:
+        raise Incomplete(problems)
+    scored = lambda pick: {o.code: pick(o) for o in outcomes if not is_comment_subject(o.code)}  # noqa: E731
+    comments = lambda pick: {o.code: bool(pick(o)) for o in outcomes if is_comment_subject(o.code)}  # noqa: E731
+    term1_level = academic_level(scored(lambda o: o.term1), comments(lambda o: o.term1))
+    academic = academic_level(scored(lambda o: o.year), comments(lambda o: o.year))
+    conduct = conduct_year(year.conduct[1], year.conduct[2])
+    averages = scored(lambda o: o.year)
+    return SecondaryResult(
+        tuple(outcomes), term1_level, academic, year.conduct[1], year.conduct[2], conduct,
+        title(conduct, academic, averages),
+        promotion(conduct, academic, year.days_absent, averages, comments(lambda o: o.year)),
+        year.days_absent)

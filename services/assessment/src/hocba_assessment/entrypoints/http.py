@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
-from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
+from hocba_contracts.payloads.assessment import (
+    AttendanceReported,
+    ConductAssessed,
+    QualitiesAssessed,
+    SecondaryAssessmentSubmitted,
+    SubjectAssessmentSubmitted,
+)
 from hocba_contracts.payloads.common import Code, SchoolYear
 from hocba_runtime.errors import DomainError, NotFound
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -34,12 +40,33 @@ Reader = Annotated[AssessmentReader, Depends(_reader)]
 
 
 class Batch(BaseModel):
-    items: list[SubjectAssessmentSubmitted] = Field(min_length=1, max_length=20_000)
+    """A gradebook: any of the lists, for one or several classes. Primary classes (grades 1-5) send
+    `items` and `qualities`; secondary classes (6-12) send `secondary` and `conduct`; both may send
+    `attendance`."""
+
+    items: list[SubjectAssessmentSubmitted] = Field(default=[], max_length=20_000,
+                                                   description="Primary subject assessments (TT27/2020)")
+    secondary: list[SecondaryAssessmentSubmitted] = Field(default=[], max_length=20_000,
+                                                          description="Secondary assessments (TT22/2021)")
+    conduct: list[ConductAssessed] = Field(default=[], max_length=5_000)
+    qualities: list[QualitiesAssessed] = Field(default=[], max_length=5_000)
+    attendance: list[AttendanceReported] = Field(default=[], max_length=5_000)
     reason: str = Field(default="", max_length=500, description="Why values change (kept in the audit trail)")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Batch:
+        if not (self.items or self.secondary or self.conduct or self.qualities or self.attendance):
+            raise ValueError("the batch is empty: send at least one of items, secondary, conduct, qualities, attendance")
+        return self
+
+    def lists(self) -> list[tuple[str, list[Any]]]:
+        return [("items", self.items), ("secondary", self.secondary), ("conduct", self.conduct),
+                ("qualities", self.qualities), ("attendance", self.attendance)]
 
 
 class RejectedItem(BaseModel):
-    index: int
+    list: str = Field(default="items", description="Which list of the batch the item is in")
+    index: int = Field(description="The item's position in its list, from 0")
     student_id: str
     subject_code: str
     field: str
@@ -55,6 +82,16 @@ class BatchOut(BaseModel):
 class CloseIn(BaseModel):
     school_year: SchoolYear
     requested_by: Code
+    even_if_incomplete: bool = Field(default=False, description="Secondary: close although some students lack "
+                                     "assessments (they get no record until an unlock)")
+
+
+class SummerIn(BaseModel):
+    school_year: SchoolYear
+    assessed_by: Code
+    retakes: dict[Code, float | str] = Field(default={}, description="Retake result per subject: a score, or D / CD")
+    conduct: str | None = Field(default=None, description="Conduct re-assessed after summer training")
+    reason: str = Field(default="", max_length=500)
 
 
 class CloseOut(BaseModel):
@@ -82,15 +119,35 @@ class ClassRecordsOut(BaseModel):
 @router.post("/assessments", response_model=BatchOut, summary="Submit a batch of subject assessments")
 async def post_assessments(body: Batch, service: Service) -> BatchOut:
     """Each item is checked on its own; the valid ones are stored even when others are rejected."""
-    result = await service.submit(body.items, check_enrollment=True, reason=body.reason)
+    origin = [(name, i) for name, items in body.lists() for i in range(len(items))]
+    result = await service.submit([item for _, items in body.lists() for item in items], check_enrollment=True,
+                                  reason=body.reason)
     return BatchOut(accepted=result.accepted, unchanged=result.unchanged,
-                    rejected=[RejectedItem(**vars(r)) for r in result.rejected])
+                    rejected=[RejectedItem(**{**vars(r), "list": origin[r.index][0], "index": origin[r.index][1]})
+                              for r in result.rejected])
 
 
 @router.post("/classes/{class_id}/close", response_model=CloseOut, summary="Close a class's school year")
 async def close_class(class_id: Code, body: CloseIn, service: Service) -> CloseOut:
+    if not body.even_if_incomplete:
+        missing = await service.incomplete(class_id, body.school_year)
+        if missing:
+            raise DomainError(
+                f"{len(missing)} students lack assessments their year results need, so the class is not closed. "
+                "Send what each detail names, or close with even_if_incomplete=true (those students then get no "
+                "record until an unlock)", code="incomplete_assessments",
+                details=[{"student_id": sid, "field": p.field, "problem": p.problem}
+                         for sid, problems in sorted(missing.items()) for p in problems][:500])
     emitted = await service.close_class(class_id, body.school_year, body.requested_by)
     return CloseOut(class_id=class_id, school_year=body.school_year, closed=True, records=emitted)
+
+
+@router.post("/classes/{class_id}/students/{student_id}/summer-reassessment",
+             summary="Secondary: the result of a summer retake or conduct training (after the close)")
+async def summer_reassessment(class_id: Code, student_id: Code, body: SummerIn, service: Service) -> dict[str, object]:
+    emitted = await service.reassess(class_id, body.school_year, student_id, body.assessed_by, body.retakes,
+                                     body.conduct, body.reason)
+    return {"class_id": class_id, "student_id": student_id, "records": emitted}
 
 
 @router.get("/classes/{class_id}/records", response_model=ClassRecordsOut, summary="A class's closed year records")
@@ -157,12 +214,26 @@ async def _roster(reader: AssessmentReader, class_id: str, school_year: str) -> 
     return info.grade, [(e.student.student_id, e.student.full_name) for e in roster], title
 
 
+Term = Annotated[int | None, Query(ge=1, le=2, description="Secondary classes: the term the file is for")]
+
+
+def _sheet_period(grade: int, period: str, term: int | None) -> str:
+    if grade <= 5:
+        return period
+    if term is None:
+        raise DomainError(f"the class is in grade {grade} (secondary): give term=1 or term=2; a secondary gradebook "
+                          "holds one term", code="term_required")
+    return f"term_{term}"
+
+
 @router.get("/classes/{class_id}/gradebook-template", summary="The class's gradebook to fill in (XLSX or CSV)",
             response_class=Response)
 async def gradebook_template(class_id: Code, reader: Reader, school_year: Annotated[SchoolYear, Query()],
-                             period: Period = "end_of_year",
+                             period: Period = "end_of_year", term: Term = None,
                              format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx") -> Response:
+    """Primary classes: one period per file. Secondary classes: one term per file (`term`)."""
     grade, students, title = await _roster(reader, class_id, school_year)
+    period = _sheet_period(grade, period, term)
     if format == "csv":
         body, media = spreadsheet.template_csv(grade, period, students), "text/csv; charset=utf-8"
     else:
@@ -171,11 +242,25 @@ async def gradebook_template(class_id: Code, reader: Reader, school_year: Annota
         "Content-Disposition": f'attachment; filename="so-theo-doi-{class_id}-{period}.{format}"'})
 
 
+def _sheet_item(item: spreadsheet.ParsedItem, class_id: str, school_year: str, period: str, term: int | None,
+                submitted_by: str) -> Any:
+    common = dict(class_id=class_id, school_year=school_year, student_id=item.student_id, submitted_by=submitted_by)
+    if item.kind is None:
+        return SubjectAssessmentSubmitted(**common, subject_code=item.subject_code, period=period, rating=item.rating,
+                                          score=item.score, comment=item.comment)
+    if item.kind == "conduct":
+        return ConductAssessed(**common, term=term, level=item.rating)
+    return SecondaryAssessmentSubmitted(**common, subject_code=item.subject_code, term=term, kind=item.kind,
+                                        index=item.index, score=item.score, rating=item.rating, comment=item.comment)
+
+
 @router.post("/classes/{class_id}/gradebook", response_model=GradebookOut,
              summary="Upload a filled gradebook (XLSX or CSV): good rows are stored, bad cells reported")
-async def upload_gradebook(class_id: Code, service: Service, school_year: Annotated[SchoolYear, Query()],
+async def upload_gradebook(class_id: Code, service: Service, reader: Reader, school_year: Annotated[SchoolYear, Query()],
                            submitted_by: Annotated[Code, Query()], file: Annotated[UploadFile, File()],
-                           period: Period = "end_of_year") -> GradebookOut:
+                           period: Period = "end_of_year", term: Term = None) -> GradebookOut:
+    grade, _, _ = await _roster(reader, class_id, school_year)
+    period = _sheet_period(grade, period, term)
     content = await file.read(5_000_001)
     if len(content) > 5_000_000:
         raise DomainError("the file is larger than 5 MB; send one class at a time", code="file_too_large")
@@ -186,10 +271,13 @@ async def upload_gradebook(class_id: Code, service: Service, school_year: Annota
     rejected = [RowRejected(**vars(p)) for p in problems]
     items, rows = [], []
     for item in parsed:
+        if (item.kind is None) != (grade <= 5):
+            rejected.append(RowRejected(row=item.row, student_id=item.student_id, subject_code=item.subject_code,
+                                        field="row", problem=f"this sheet's columns do not fit a grade-{grade} class; "
+                                        "start from the class's template"))
+            continue
         try:
-            items.append(SubjectAssessmentSubmitted(
-                class_id=class_id, school_year=school_year, student_id=item.student_id, subject_code=item.subject_code,
-                period=period, rating=item.rating, score=item.score, comment=item.comment, submitted_by=submitted_by))
+            items.append(_sheet_item(item, class_id, school_year, period, term, submitted_by))
             rows.append(item)
         except ValidationError as exc:
             for err in exc.errors(include_input=False, include_url=False):
@@ -217,12 +305,12 @@ async def lists(class_id: Code, reader: Reader, school_year: Annotated[SchoolYea
         import json
 
         body = {"class_id": result.class_id, "school_year": result.school_year, "closed": result.closed,
-                "lists": {k: {"title": reports.LIST_TITLES[k], "students": v} for k, v in result.lists.items()}}
+                "lists": {k: {"title": result.titles[k], "students": v} for k, v in result.lists.items()}}
         return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
     if format == "xlsx":
-        return Response(spreadsheet.lists_xlsx(result, reports.LIST_TITLES), media_type=spreadsheet.XLSX_TYPE,
+        return Response(spreadsheet.lists_xlsx(result, result.titles), media_type=spreadsheet.XLSX_TYPE,
                         headers={"Content-Disposition": f'attachment; filename="danh-sach-{class_id}.xlsx"'})
-    return Response(_pages.get_template("lists.html").render(c=result, titles=reports.LIST_TITLES),
+    return Response(_pages.get_template("lists.html").render(c=result, titles=result.titles),
                     media_type="text/html; charset=utf-8")
 
 

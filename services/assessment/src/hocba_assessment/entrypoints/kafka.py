@@ -34,6 +34,7 @@ from hocba_runtime.tracing import context_from
 from opentelemetry import context as otel_context
 from pydantic import SkipValidation
 
+from hocba_assessment.application.intake import ITEM_TYPES, Item, what
 from hocba_assessment.application.ports import RosterEntry
 from hocba_assessment.application.use_cases import (
     AssessmentService,
@@ -109,19 +110,19 @@ class BatchHandler:
 
     async def ingest(self, records: list[Any]) -> None:
         items = decode_batch(records, IngestEvent)
-        run: list[Delivered] = []  # consecutive events of one kind, handled together in their place
+        run: list[Delivered] = []  # consecutive assessments, or closes, handled together in their place
         for item in items:
             if item.error is not None:
                 await self._reject(item, item.error)
                 continue
-            if run and type(run[0].event.data) is not type(item.event.data):
+            if run and _is_close(run[0]) != _is_close(item):
                 await self._run(run)
                 run = []
             run.append(item)
         await self._run(run)
 
     async def _run(self, run: list[Delivered]) -> None:
-        if run and isinstance(run[0].event.data, ev.ClassYearCloseRequested):
+        if run and _is_close(run[0]):
             for i in range(0, len(run), CLOSE_GROUP):
                 await self._closes(run[i:i + CLOSE_GROUP])
         else:
@@ -155,7 +156,7 @@ class BatchHandler:
 
     async def _one_ingest(self, item: Delivered) -> None:
         data = item.event.data
-        if isinstance(data, ev.SubjectAssessmentSubmitted):
+        if isinstance(data, ITEM_TYPES):
             [outcome] = await self.service.ingest([(item.event.id, data)])
             if outcome.status == "rejected":
                 raise _rejection(data, outcome)
@@ -192,6 +193,10 @@ class BatchHandler:
             await self.service.record_roster({data.class_id: data.grade}, [])
 
 
-def _rejection(data: ev.SubjectAssessmentSubmitted, outcome: IngestOutcome) -> PermanentError:
+def _is_close(item: Delivered) -> bool:
+    return isinstance(item.event.data, ev.ClassYearCloseRequested)
+
+
+def _rejection(data: Item, outcome: IngestOutcome) -> PermanentError:
     problems = "; ".join(f"{p.field}: {p.problem}" for p in outcome.problems)
-    return PermanentError(f"assessment for student {data.student_id}, subject {data.subject_code} rejected: {problems}")
+    return PermanentError(f"assessment for student {data.student_id}, {what(data)} rejected: {problems}")
