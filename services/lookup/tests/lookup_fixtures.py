@@ -22,7 +22,8 @@ BORN = date(2014, 2, 28)
 
 
 def published(pki: DevPKI, citizen_id: str | None = None, version: int = 1, supersedes: str | None = None,
-              teacher: SigningIdentity | None = None, student_id: str | None = None) -> RecordPublished:
+              teacher: SigningIdentity | None = None, student_id: str | None = None,
+              signed_at: datetime | None = None) -> RecordPublished:
     sid = student_id or f"HS{uuid.uuid4().int % 10**8:08d}"
     cid = citizen_id or f"0793140{uuid.uuid4().int % 10**5:05d}"
     doc: dict[str, Any] = {
@@ -44,8 +45,9 @@ def published(pki: DevPKI, citizen_id: str | None = None, version: int = 1, supe
     sigs = []
     for role, staff, name, ident in (("homeroom_teacher", "GV-L", "Mai Thị Yến", teacher), ("principal", "HT-L", "Bùi Văn Lộc", None)):
         identity = ident or pki.load_identity(staff) or pki.issue(staff, name)
-        sigs.append(DocumentSignature(role=role, signer_id=staff, signer_name=name, signed_at=datetime.now(UTC),
-                                      cms=base64.b64encode(sign_detached(content, identity)).decode()))
+        at = signed_at or datetime.now(UTC)
+        sigs.append(DocumentSignature(role=role, signer_id=staff, signer_name=name, signed_at=at,
+                                      cms=base64.b64encode(sign_detached(content, identity, at=at)).decode()))
     return RecordPublished(
         document_id=f"HB-2024-{uuid.uuid4().hex[:4].upper()}-{version:04d}-TEST", record_id=doc["record_id"],
         record_version=version, student_id=sid, document=doc, content_sha256=sha256_hex(content),

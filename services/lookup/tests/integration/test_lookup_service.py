@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -72,3 +73,49 @@ async def test_published_record_is_found_verified_and_shown_in_the_portal(lookup
         missing = await http.get("/verify/HB-2024-0000-0000-0000")
         assert missing.status_code == 404
         assert (await http.get("/api/documents/HB-2024-0000-0000-0000")).json()["error"]["code"] == "document_not_found"
+
+
+async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_made_after_it(local_infra, unique_db, pki) -> None:  # type: ignore[no-untyped-def]
+    """Key rotation and revocation (issue 4): the lookup re-verifies at every view against the
+    CRLs as they are now. A teacher's certificate revoked at time R leaves what it signed before R
+    valid and makes what it signed after R invalid, with the reason, once the CRL is refreshed."""
+    crl = pki.write_crl("personal-ca", [])
+    svc = build(LookupSettings(
+        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
+        mongo_database=unique_db("lookup"), consumer_session_timeout_ms=6000,
+        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        trust_roots=[str(pki.root_file)], lookup_secret="integration-secret-0123456789",
+        publishing_public_url="http://publishing.test", crl_files=[str(crl)], crl_refresh_seconds=0.2,
+    ))
+    await svc.runtime.start()
+    try:
+        teacher = pki.issue("GV-L-ROTATED", "Mai Thị Yến", save=False)
+        now = datetime.now(UTC)
+        before = published(pki, teacher=teacher, signed_at=now)
+        after = published(pki, teacher=teacher, signed_at=now + timedelta(seconds=10))
+        await produce(local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name,
+                      [make_envelope(r, source="hocba/publishing") for r in (before, after)])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://t") as http:
+            async def verified(document_id: str):  # type: ignore[no-untyped-def]
+                r = await http.get(f"/api/documents/{document_id}")
+                return r.json()["verification"] if r.status_code == 200 else None
+
+            assert (await eventually(lambda: verified(after.document_id), timeout=30))["valid"] is True
+            # The personal CA revokes the teacher's certificate as of `now + 5 s` (the key was lost).
+            pki.write_crl("personal-ca", [(teacher.certificate.serial_number, now + timedelta(seconds=5))])
+
+            async def revoked():  # type: ignore[no-untyped-def]
+                v = await verified(after.document_id)
+                return v if v and not v["valid"] else None
+
+            v = await eventually(revoked, timeout=10)
+            assert [(s["role"], s["valid"], s.get("reason")) for s in v["signatures"]] == [
+                ("homeroom_teacher", False, "revoked"), ("principal", True, None)]
+            assert (await verified(before.document_id))["valid"] is True  # signed before the revocation
+            page = await http.get(f"/verify/{after.document_id}")
+            assert "Không hợp lệ" in page.text and "thu hồi" in page.text
+            page = await http.get(f"/verify/{before.document_id}")
+            assert "✔ Hợp lệ" in page.text
+    finally:
+        await svc.runtime.stop()
+        pki.write_crl("personal-ca", [])
