@@ -62,6 +62,7 @@ async def test_a_lower_secondary_class_closes_with_averages_results_titles_and_p
         "TT22/2021", "tot", "tot", "Học sinh Giỏi", "len_lop", True)
     toan = next(s for s in out[good.student_id].subjects if s.subject_code == "TOAN")
     assert (toan.term1_average, toan.term2_average, toan.year_average, toan.result_label) == (8.5, 8.5, 8.5, "8.5")
+    assert toan.teacher_id == "GV-TOAN"  # who assessed the end of term II signs for the subject
     gdtc = next(s for s in out[good.student_id].subjects if s.subject_code == "GDTC")
     assert (gdtc.passed, gdtc.result_label, gdtc.year_average) == (True, "Đạt", None)
     assert out[best.student_id].result.commendation == "Học sinh Xuất sắc"

@@ -195,3 +195,40 @@ async def test_refusal_handover_and_reminders_are_recorded(pki: DevPKI) -> None:
     reminder = store.emitted[-1][1].data
     assert isinstance(reminder, SignatureReminderDue) and reminder.signer_id == "HT-W"
     assert [h["action"] for h in store.requests[f"{second.record_id}:1"].history] == ["opened", "reassigned", "signed", "reminded"]
+
+
+async def test_secondary_subject_teachers_sign_their_subjects_first_then_homeroom_then_principal(pki: DevPKI) -> None:
+    from hocba_contracts.payloads.assessment import SubjectResult, YearResult
+
+    store = FakeStore()
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    service = SigningService(store, TrustListChecker(trust))
+    base = closed_record(teacher_id="GV-CN-9", principal_id="HT-SEC-9")
+    subjects = tuple(SubjectResult(subject_code=code, subject_name=name, year_average=8.0, result_label="8.0",
+                                   teacher_id=teacher)
+                     for code, name, teacher in (("NV", "Ngữ văn", "GV-NV-9"), ("TOAN", "Toán", "GV-TOAN-9"),
+                                                 ("KHTN", "Khoa học tự nhiên", "GV-NV-9"),   # teaches two subjects
+                                                 ("GDCD", "Giáo dục công dân", "GV-CN-9"),  # the homeroom teacher
+                                                 ("GDTC", "Giáo dục thể chất", None)))      # teacher not known
+    record = base.model_copy(update=dict(subjects=subjects, result=YearResult(
+        level="tot", level_label="Tốt", completed_programme=True, rules="TT22/2021")))
+    request = await service.open_request(record)
+    assert request is not None
+    assert [(s.role, s.signer_id) for s in request.required] == [
+        ("subject_teacher", "GV-NV-9"), ("subject_teacher", "GV-TOAN-9"), ("homeroom_teacher", "GV-CN-9"),
+        ("principal", "HT-SEC-9")]
+    content = canonical_bytes(request.document)
+    people = {sid: pki.issue(sid, name) for sid, name in (("GV-NV-9", "Đặng Thu Hà"), ("GV-TOAN-9", "Lý Minh Tuấn"),
+                                                           ("GV-CN-9", "Vũ Đức Thắng"), ("HT-SEC-9", "Phan Thị Kim Oanh"))}
+    b64 = lambda sid: base64.b64encode(sign_detached(content, people[sid])).decode()  # noqa: E731
+    with pytest.raises(OutOfOrder):  # the homeroom teacher signs after the subject teachers
+        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-CN-9", b64("GV-CN-9"))
+    for role, sid in (("subject_teacher", "GV-NV-9"), ("subject_teacher", "GV-TOAN-9"), ("homeroom_teacher", "GV-CN-9"),
+                      ("principal", "HT-SEC-9")):
+        await service.submit_signature(record.record_id, 1, role, sid, b64(sid))
+    [(_, announced)] = store.emitted
+    assert [(s.role, s.signer_name) for s in announced.data.signatures] == [
+        ("subject_teacher", "Đặng Thu Hà"), ("subject_teacher", "Lý Minh Tuấn"), ("homeroom_teacher", "Vũ Đức Thắng"),
+        ("principal", "Phan Thị Kim Oanh")]
+    primary = await service.open_request(closed_record())
+    assert primary is not None and [s.role for s in primary.required] == ["homeroom_teacher", "principal"]

@@ -158,6 +158,8 @@ class SubjectResult(Frozen):
     year_average: float | None = Field(default=None, description="Secondary scored subject: ĐTBmcn")
     passed: bool | None = Field(default=None, description="Secondary comment subject: Đạt for the year")
     result_label: str | None = Field(default=None, description="As printed, e.g. 8.1 or Đạt")
+    teacher_id: Code | None = Field(default=None, description="Secondary: the subject teacher, who signs for the "
+                                    "subject's results")
 
 
 class TraitResult(Frozen):

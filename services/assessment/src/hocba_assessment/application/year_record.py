@@ -80,6 +80,7 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
     summer retakes or conduct training are assessed, the re-assessment (Art. 13.2, 14.2)."""
     assessments: dict[str, dict[str, Decimal | bool]] = {}
     comments: dict[str, str] = {}
+    teachers: dict[str, str] = {}
     conduct: dict[int, str] = {}
     summer: dict[str, Decimal | bool] = {}
     summer_conduct: str | None = None
@@ -97,6 +98,8 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
                 assessments.setdefault(m.subject_code, {})[m.period] = value
                 if m.period == "end_term_2":
                     comments[m.subject_code] = m.comment
+                    if m.submitted_by:
+                        teachers[m.subject_code] = m.submitted_by
     if not assessments and not conduct:
         return None
     days = _days_absent(marks)
@@ -122,7 +125,8 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
     subjects = tuple(
         ev.SubjectResult(subject_code=o.code, subject_name=o.name, comment=comments.get(o.code, ""),
                          term1_average=number(o.term1), term2_average=number(o.term2), year_average=number(o.year),
-                         passed=o.year if isinstance(o.year, bool) else None, result_label=label(o.year))
+                         passed=o.year if isinstance(o.year, bool) else None, result_label=label(o.year),
+                         teacher_id=teachers.get(o.code))
         for o in outcome.subjects
     )
     result = ev.YearResult(

@@ -40,6 +40,7 @@ from hocba_signing.domain.model import (
     SigningBatch,
     UnknownBatch,
     RequiredSigner,
+    required_signers,
     SignatureRefused,
     SigningRequest,
     UnknownRequest,
@@ -75,12 +76,7 @@ class SigningService:
                 record_id=record.record_id, record_version=record.record_version,
                 student_id=record.student.student_id, document=document,
                 content_sha256=sha256_hex(canonical_bytes(document)),
-                required=[
-                    RequiredSigner("homeroom_teacher", record.class_info.homeroom_teacher.staff_id,
-                                   record.class_info.homeroom_teacher.full_name),
-                    RequiredSigner("principal", record.school.principal.staff_id, record.school.principal.full_name),
-                    *([RequiredSigner("school_seal", record.school.school_id, record.school.name)] if self.school_seal else []),
-                ],
+                required=required_signers(document, self.school_seal),
                 due_at=(datetime.now(UTC) + self.deadline).isoformat(),
             )
             request.log(_now(), "opened", cause=cause.id if cause else None)
@@ -118,8 +114,9 @@ class SigningService:
     def _accept(self, request: SigningRequest, role: str, signer_id: str, cms: bytes, content: bytes) -> None:
         signer = request.check_turn(role, signer_id)
         checked = self._check(content, cms, signer_id)
+        name = signer.signer_name if signer.signer_name != signer_id else checked.signer_common_name
         request.add(CollectedSignature(
-            role=role, signer_id=signer_id, signer_name=signer.signer_name,
+            role=role, signer_id=signer_id, signer_name=name,
             signed_at=checked.signing_time.astimezone(UTC).isoformat(), cms=base64.b64encode(cms).decode(),
         ))
         request.log(_now(), "signed", role=role, signer_id=signer_id)
@@ -170,7 +167,8 @@ class SigningService:
                 if request is None or nxt is None or (nxt.role, nxt.signer_id) != (batch.role, batch.signer_id):
                     continue  # signed another way meanwhile
                 request.add(CollectedSignature(
-                    role=batch.role, signer_id=batch.signer_id, signer_name=nxt.signer_name,
+                    role=batch.role, signer_id=batch.signer_id,
+                    signer_name=nxt.signer_name if nxt.signer_name != nxt.signer_id else checked.signer_common_name,
                     signed_at=checked.signing_time.astimezone(UTC).isoformat(), cms=base64.b64encode(cms).decode(),
                     batch={"statement": batch.statement, "proof": proof},
                 ))

@@ -31,6 +31,31 @@ class RequiredSigner:
     signer_name: str
 
 
+def required_signers(record: dict[str, Any], school_seal: bool = False) -> list[RequiredSigner]:
+    """Who signs a year record, in order (DOMAIN §7; TT22/2021 Art. 16 for secondary school):
+    - secondary school: each subject teacher, for the results of their subjects, in the order the
+      subjects are printed (a teacher of several subjects signs once; the homeroom teacher, who
+      signs anyway, is not asked twice);
+    - the homeroom teacher;
+    - the principal, last, then the school's organizational seal when configured.
+    A subject teacher's name is not in the record: it is taken from their certificate when they sign."""
+    homeroom = record["class_info"]["homeroom_teacher"]
+    signers: list[RequiredSigner] = []
+    if str(record["result"].get("rules", "")).startswith("TT22"):
+        seen = {homeroom["staff_id"]}
+        for subject in record["subjects"]:
+            teacher = subject.get("teacher_id")
+            if teacher and teacher not in seen:
+                seen.add(teacher)
+                signers.append(RequiredSigner("subject_teacher", teacher, teacher))
+    signers.append(RequiredSigner("homeroom_teacher", homeroom["staff_id"], homeroom["full_name"]))
+    principal = record["school"]["principal"]
+    signers.append(RequiredSigner("principal", principal["staff_id"], principal["full_name"]))
+    if school_seal:
+        signers.append(RequiredSigner("school_seal", record["school"]["school_id"], record["school"]["name"]))
+    return signers
+
+
 @dataclass(frozen=True)
 class CollectedSignature:
     role: str
