@@ -65,3 +65,42 @@ async def test_relay_publishes_committed_events_in_key_order_once_leased(local_i
     for key in keys:
         ids = [json.loads(m.value)["id"] for m in got if m.key == key.encode()]
         assert ids == sent[key]
+
+
+async def test_events_recorded_together_are_published_in_order_from_one_entry(local_infra: LocalInfra,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk operation's events share outbox documents (split by size); each is published once, in
+    its place among the single entries before and after it."""
+    import hocba_runtime.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "BATCH_BYTES", 2000)  # a few events a document
+    mongo = Mongo(local_infra.mongo_uri, unique("t_outbox"))
+    outbox = Outbox(mongo)
+    await outbox.ensure_indexes()
+    uow = MongoUnitOfWork(mongo, outbox, "test")
+    key = unique("HS")
+    first, last = registered(key, 0), registered(key, 99)
+    bulk = [registered(key, n) for n in range(1, 21)]
+    async with uow() as tx:
+        await tx.emit(RECORDS_EVENTS.name, first)
+    async with uow() as tx:
+        await tx.emit_many(RECORDS_EVENTS.name, bulk)
+    async with uow() as tx:
+        await tx.emit(RECORDS_EVENTS.name, last)
+    documents = await mongo.db[outbox.collection].count_documents({})
+    assert 2 + 1 < documents < 2 + len(bulk)  # split by size, yet far fewer documents than events
+    assert await outbox.pending() == 22
+
+    broker = make_broker(ServiceSettings(kafka_bootstrap=local_infra.kafka_bootstrap))
+    await broker.connect()
+    try:
+        relay = OutboxRelay(outbox, publisher_for(broker), lease_seconds=30)
+        assert await relay.drain_once() == 22
+        assert await outbox.pending() == 0
+    finally:
+        await broker.stop()
+
+    got = await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name,
+                           until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 22)
+    ids = [json.loads(m.value)["id"] for m in got if m.key == key.encode()]
+    assert ids == [e.id for e in [first, *bulk, last]]

@@ -240,9 +240,12 @@ def batch_subscriber_options(settings: ServiceSettings, purpose: str) -> dict[st
     return options
 
 
-def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes, Mapping[str, str]], Awaitable[None]]:
-    async def publish(topic: str, key: bytes, value: bytes, headers: Mapping[str, str]) -> None:
-        await broker.publish(value, topic, key=key, headers={**headers, "content-type": "application/json"})
+def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes, Mapping[str, str]], Awaitable[Awaitable[Any]]]:
+    """The outbox relay's publish: hands a message to the producer and returns its acknowledgement
+    to await, so that a batch of messages is sent without a round trip each."""
+    async def publish(topic: str, key: bytes, value: bytes, headers: Mapping[str, str]) -> Awaitable[Any]:
+        return await broker.publish(value, topic, key=key, headers={**headers, "content-type": "application/json"},
+                                    no_confirm=True)
 
     return publish
 

@@ -51,6 +51,12 @@ class MongoTransaction:
         await self.outbox.put(topic, envelope, self.session)
         self.emitted.append(envelope)
 
+    async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None:
+        """Many events in a few outbox documents, in their order."""
+        if envelopes:
+            await self.outbox.put_many(topic, envelopes, self.session)
+            self.emitted.extend(envelopes)
+
 
 class MongoUnitOfWork:
     def __init__(self, mongo: Mongo, outbox: Outbox, consumer: str) -> None:
@@ -108,10 +114,7 @@ class ServiceTx:
         await self.tx.emit(topic, envelope)
 
     async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None:
-        """Many events in one insert, in their order."""
-        if envelopes:
-            await self.tx.outbox.put_many(topic, envelopes, self.session)
-            self.tx.emitted.extend(envelopes)
+        await self.tx.emit_many(topic, envelopes)
 
 
 class WrappedUnitOfWork(Generic[T]):
