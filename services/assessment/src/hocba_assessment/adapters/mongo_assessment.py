@@ -157,7 +157,22 @@ class MongoAssessmentTx(ServiceTx):
 
     async def rosters_of(self, classes: set[tuple[str, str]]) -> list[RosterEntry]:
         docs = [d for cursor in self._by_class("roster", classes) async for d in cursor]
-        return [_roster(d) for d in sorted(docs, key=lambda d: d["_id"])]
+        # a class's students share their school and class profiles: each distinct one is read once
+        schools: dict[str, list[tuple[dict[str, Any], SchoolProfile]]] = {}
+        class_infos: dict[str, list[tuple[dict[str, Any], ClassProfile]]] = {}
+
+        def shared(seen: dict[str, list[tuple[dict[str, Any], Any]]], roster: dict[str, Any], field: str,
+                   model: Any) -> Any:
+            known = seen.setdefault(roster["class_id"], [])
+            found = next((parsed for raw, parsed in known if raw == roster[field]), None)
+            if found is None:
+                found = model.model_validate(roster[field])
+                known.append((roster[field], found))
+            return found
+
+        return [RosterEntry(StudentProfile.model_validate(d["student"]), shared(schools, d, "school", SchoolProfile),
+                            shared(class_infos, d, "class_info", ClassProfile))
+                for d in sorted(docs, key=lambda d: d["_id"])]
 
     async def locked_of(self, classes: set[tuple[str, str]]) -> dict[str, LockedRecord]:
         return {d["_id"]: LockedRecord(**{k: v for k, v in d.items() if k != "_id"})

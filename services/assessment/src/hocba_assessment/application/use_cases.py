@@ -20,7 +20,6 @@ Business rules:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +28,7 @@ from hocba_contracts import Envelope, follow_up, make_envelope
 from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.topics import ASSESSMENT_EVENTS
 from hocba_runtime.uow import retry_transient
+from pydantic import TypeAdapter
 
 from hocba_assessment.application import intake, year_record
 from hocba_assessment.application.ports import (
@@ -82,6 +82,9 @@ class IngestOutcome:
     problems: list[rules.Problem] = field(default_factory=list)
     closed: bool = False  # rejected because the class's year is closed
 
+
+_RESULTS = TypeAdapter(tuple[tuple[ev.SubjectResult, ...], ev.YearResult])
+"""A record's results as JSON, fingerprinted to tell whether a re-close changed them."""
 
 EVENTS_KEPT = 20
 """How many applied event ids a mark remembers (a mark is corrected a handful of times at most)."""
@@ -327,9 +330,7 @@ class AssessmentService:
         if made is None:
             return None
         subjects, result = made.subjects, made.result
-        fingerprint = hashlib.sha256(json.dumps(
-            [[s.model_dump(mode="json") for s in subjects], result.model_dump(mode="json")], sort_keys=True,
-        ).encode()).hexdigest()
+        fingerprint = hashlib.sha256(_RESULTS.dump_json((subjects, result))).hexdigest()
         if locked is not None and locked.fingerprint in (fingerprint, ""):
             return None  # already emitted with these results
         rid = record_id(entry.student.student_id, closure.school_year)
