@@ -13,29 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
 from hocba_assessment.application.ports import RosterEntry  # noqa: E402
-from hocba_assessment.bootstrap import build  # noqa: E402
-from hocba_assessment.config import AssessmentSettings  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
-from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic, unique  # noqa: E402
+from hocba_runtime.testing import eventually, payloads, produce, read_topic  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def assessment(local_infra: LocalInfra, unique_db):  # type: ignore[no-untyped-def]
-    # A consumer group of its own per test: no wait for the previous test's members to time out.
-    settings = AssessmentSettings(
-        service_name=unique("assessment"), kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
-        mongo_database=unique_db("assessment"), consumer_session_timeout_ms=6000,
-        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
-    )
-    svc = build(settings)
-    await svc.runtime.start()
-    yield svc
-    await svc.runtime.stop()
 
 
 async def test_kafka_roster_marks_and_close_emit_each_year_record_once(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]

@@ -15,27 +15,13 @@ from assessment_fixtures import full_year, klass, mark, school, student  # noqa:
 
 from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 
-from hocba_assessment.bootstrap import build  # noqa: E402
-from hocba_assessment.config import AssessmentSettings  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, RECORDS_EVENTS  # noqa: E402
-from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_runtime.testing import eventually, payloads, produce, read_topic  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def assessment(local_infra: LocalInfra, unique_db):  # type: ignore[no-untyped-def]
-    db = unique_db("assessment")
-    svc = build(AssessmentSettings(
-        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri, mongo_database=db,
-        service_name=db, consumer_session_timeout_ms=6000, consumer_heartbeat_interval_ms=1000,
-        retry_backoff_seconds=0.01,
-    ))
-    await svc.runtime.start()
-    yield svc
-    await svc.runtime.stop()
 
 
 async def test_spreadsheet_with_bad_rows_stores_the_good_ones_and_reports_each_problem(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]

@@ -98,67 +98,64 @@ def template_xlsx(grade: int, period: str, students: list[tuple[str, str]], titl
     wb = Workbook()
     ws = wb.active
     ws.title = "Sổ theo dõi"
-    headers = [STUDENT_COLUMN, NAME_COLUMN] + [h for h, _, _ in columns(grade, period)]
-    ws.append(headers)
+    subject_columns = columns(grade, period)
+    ws.append([STUDENT_COLUMN, NAME_COLUMN] + [h for h, _, _ in subject_columns])
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="FDECEA")
     for student_id, name in students:
         ws.append([student_id, name])
+    last = max(2, len(students) + 1)
+    if grade > 5:
+        guide = _secondary_sheet(ws, subject_columns, last)
+    else:
+        guide = _primary_sheet(ws, subject_columns, last)
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 28
+    ws.freeze_panes = "C2"
+    sheet = wb.create_sheet("Hướng dẫn")
+    for line in (title, "", *guide, "Không đổi cột Mã học sinh và phần (MÃ:loại) cuối mỗi tiêu đề cột.",
+                 "Ô để trống: không ghi nhận. Dòng sai được báo lại từng ô; các dòng đúng vẫn được lưu."):
+        sheet.append([line])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _primary_sheet(ws: Any, subject_columns: list[tuple[str, str, str]], last: int) -> tuple[str, ...]:
+    """Rating and score validation on a primary gradebook; the guide's lines for it."""
     ratings = DataValidation(type="list", formula1='"T,H,C"', allow_blank=True,
                              error="Chỉ nhập T (Hoàn thành tốt), H (Hoàn thành) hoặc C (Chưa hoàn thành)")
-    if grade > 5:
-        return _secondary_xlsx(wb, ws, grade, students, title)
     scores = DataValidation(type="whole", operator="between", formula1="0", formula2="10", allow_blank=True,
                             error="Điểm kiểm tra định kỳ là số nguyên từ 0 đến 10")
     ws.add_data_validation(ratings)
     ws.add_data_validation(scores)
-    last = max(2, len(students) + 1)
-    for index, (_, _, fld) in enumerate(columns(grade, period), start=3):
+    for index, (_, _, fld) in enumerate(subject_columns, start=3):
         letter = ws.cell(row=1, column=index).column_letter
         if fld == "rating":
             ratings.add(f"{letter}2:{letter}{last}")
         elif fld == "score":
             scores.add(f"{letter}2:{letter}{last}")
         ws.column_dimensions[letter].width = 16 if fld != "comment" else 30
-    ws.column_dimensions["A"].width = 22
-    ws.column_dimensions["B"].width = 28
-    ws.freeze_panes = "C2"
-    guide = wb.create_sheet("Hướng dẫn")
-    for line in (title, "", "Mức đạt được: T = Hoàn thành tốt, H = Hoàn thành, C = Chưa hoàn thành.",
-                 "Điểm kiểm tra định kỳ: số nguyên từ 0 đến 10, chỉ ở các môn có bài kiểm tra.",
-                 "Không đổi cột Mã học sinh và phần (MÃ:loại) cuối mỗi tiêu đề cột.",
-                 "Ô để trống: không ghi nhận. Dòng sai được báo lại từng ô; các dòng đúng vẫn được lưu."):
-        guide.append([line])
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+    return ("Mức đạt được: T = Hoàn thành tốt, H = Hoàn thành, C = Chưa hoàn thành.",
+            "Điểm kiểm tra định kỳ: số nguyên từ 0 đến 10, chỉ ở các môn có bài kiểm tra.")
 
 
-def _secondary_xlsx(wb: Workbook, ws: Any, grade: int, students: list[tuple[str, str]], title: str) -> bytes:
-    last = max(2, len(students) + 1)
-    for index, (_, _, fld) in enumerate(columns(grade, ""), start=3):
+def _secondary_sheet(ws: Any, subject_columns: list[tuple[str, str, str]], last: int) -> tuple[str, ...]:
+    """Column widths and the conduct column's validation on a secondary term's gradebook; the
+    guide's lines for it."""
+    for index, (_, _, fld) in enumerate(subject_columns, start=3):
         letter = ws.cell(row=1, column=index).column_letter
         ws.column_dimensions[letter].width = 30 if fld == "comment" else 14
     conduct = DataValidation(type="list", formula1='"T,K,Đ,CĐ"', allow_blank=True,
                              error="Rèn luyện: T (Tốt), K (Khá), Đ (Đạt) hoặc CĐ (Chưa đạt)")
     ws.add_data_validation(conduct)
-    letter = ws.cell(row=1, column=len(columns(grade, "")) + 2).column_letter
+    letter = ws.cell(row=1, column=len(subject_columns) + 2).column_letter
     conduct.add(f"{letter}2:{letter}{last}")
-    ws.column_dimensions["A"].width = 22
-    ws.column_dimensions["B"].width = 28
-    ws.freeze_panes = "C2"
-    guide = wb.create_sheet("Hướng dẫn")
-    for line in (title, "", "Môn đánh giá bằng điểm số: điểm từ 0 đến 10, lấy đến một chữ số thập phân (ví dụ 7,5).",
-                 "Môn đánh giá bằng nhận xét (GDTC, Nghệ thuật, HĐTN-HN, GDĐP): Đ = Đạt, CĐ = Chưa đạt.",
-                 "Mỗi tệp là một học kỳ; giáo viên bộ môn có thể chỉ điền cột môn mình.",
-                 "Rèn luyện (giáo viên chủ nhiệm): T = Tốt, K = Khá, Đ = Đạt, CĐ = Chưa đạt.",
-                 "Không đổi cột Mã học sinh và phần (MÃ:loại) cuối mỗi tiêu đề cột.",
-                 "Ô để trống: không ghi nhận. Dòng sai được báo lại từng ô; các dòng đúng vẫn được lưu."):
-        guide.append([line])
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+    return ("Môn đánh giá bằng điểm số: điểm từ 0 đến 10, lấy đến một chữ số thập phân (ví dụ 7,5).",
+            "Môn đánh giá bằng nhận xét (GDTC, Nghệ thuật, HĐTN-HN, GDĐP): Đ = Đạt, CĐ = Chưa đạt.",
+            "Mỗi tệp là một học kỳ; giáo viên bộ môn có thể chỉ điền cột môn mình.",
+            "Rèn luyện (giáo viên chủ nhiệm): T = Tốt, K = Khá, Đ = Đạt, CĐ = Chưa đạt.")
 
 
 def template_csv(grade: int, period: str, students: list[tuple[str, str]]) -> bytes:
