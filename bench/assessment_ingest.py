@@ -42,6 +42,7 @@ from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS
 from hocba_devstack import demo
 from hocba_devstack.stack import DEFAULT_PORTS, Stack
 from hocba_runtime.localstack import free_port
+from hocba_runtime.testing import eventually
 from pymongo import MongoClient
 
 RESULTS = Path(__file__).parent / "results" / "assessment_ingest.json"
@@ -122,18 +123,18 @@ async def committed_through(bootstrap: str, group: str, topic: str, ends: dict[i
     partitions = [TopicPartition(topic, p) for p in ends]
     total = sum(ends.values())
     start, shown = time.perf_counter(), 0.0
+
+    async def all_committed() -> bool:
+        nonlocal shown
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        done = sum(min(max(offsets[tp].offset, 0), ends[tp.partition]) if tp in offsets else 0 for tp in partitions)
+        if done < total and time.perf_counter() - shown > 5:
+            print(f"  {topic} committed by {group}: {done}/{total} ({time.perf_counter() - start:.0f}s)", flush=True)
+            shown = time.perf_counter()
+        return done >= total
+
     try:
-        while True:
-            offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
-            done = sum(min(max(offsets[tp].offset, 0), ends[tp.partition]) if tp in offsets else 0 for tp in partitions)
-            if done >= total:
-                return
-            if time.perf_counter() - shown > 5:
-                print(f"  {topic} committed by {group}: {done}/{total} ({time.perf_counter() - start:.0f}s)", flush=True)
-                shown = time.perf_counter()
-            if time.perf_counter() - start > timeout:
-                raise TimeoutError(f"{group}: {done}/{total} after {timeout:.0f}s")
-            await asyncio.sleep(0.1)
+        await eventually(all_committed, timeout=timeout)
     finally:
         await admin.close()
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hocba_assessment.application.ports import AssessmentReader
-from hocba_assessment.application import intake, year_record
-from hocba_assessment.domain import primary, secondary
 from hocba_runtime.errors import NotFound
+
+from hocba_assessment.application import intake, year_record
+from hocba_assessment.application.ports import AssessmentReader
+from hocba_assessment.domain import primary, secondary
 
 
 @dataclass
@@ -171,7 +172,7 @@ async def report_card(reader: AssessmentReader, class_id: str, school_year: str,
         for code, label in [*primary.QUALITIES.items(), *primary.COMPETENCIES.items()]:
             if code in traits:
                 lines.append((label, primary.QC_LABELS[traits[code]]))
-    absent = next((m.score for m in marks if m.subject_code == intake.ABSENT and m.score is not None), None)
+    absent = year_record.days_absent(marks)
     if absent is not None:
         lines.append(("Số ngày nghỉ", f"{absent:g}"))
     record = next((r for r in await reader.records(class_id, school_year) if r.student_id == student_id), None)

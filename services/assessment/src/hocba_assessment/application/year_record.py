@@ -32,7 +32,8 @@ def subject_order(grade: int) -> dict[str, int]:
     return {code: i for i, code in enumerate(codes)}
 
 
-def _days_absent(marks: list[Mark]) -> int | None:
+def days_absent(marks: list[Mark]) -> int | None:
+    """The days absent reported for the year, if any."""
     return next((int(m.score) for m in marks if m.subject_code == ABSENT and m.score is not None), None)
 
 
@@ -71,7 +72,7 @@ def _primary(grade: int, marks: list[Mark]) -> Results | None:
         rules=primary.RULES, qualities=listed(qualities, primary.QUALITIES),
         competencies=listed(competencies, primary.COMPETENCIES),
         completed_primary=primary.completes_primary(grade, level) if grade == 5 else None,
-        commendation=primary.commendation(level), days_absent=_days_absent(marks))
+        commendation=primary.commendation(level), days_absent=days_absent(marks))
     return Results(subjects, result)
 
 
@@ -102,7 +103,7 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
                         teachers[m.subject_code] = m.submitted_by
     if not assessments and not conduct:
         return None
-    days = _days_absent(marks)
+    days = days_absent(marks)
     outcome = secondary.evaluate_year(secondary.SecondaryYear(grade, assessments, conduct, days or 0))
     academic, promotion, reassessed = outcome.academic, outcome.promotion, False
     year_scores = {o.code: o.year for o in outcome.subjects if isinstance(o.year, Decimal)}
