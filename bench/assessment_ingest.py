@@ -187,6 +187,12 @@ def marks_stored(collection: Any) -> int:
     return int(next(iter(collection.aggregate(pipeline)), {"n": 0})["n"])
 
 
+def records_locked(collection: Any) -> int:
+    """Year records in the one-document-per-class store."""
+    pipeline = [{"$group": {"_id": None, "n": {"$sum": {"$size": {"$objectToArray": "$records"}}}}}]
+    return int(next(iter(collection.aggregate(pipeline)), {"n": 0})["n"])
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -238,7 +244,7 @@ def main() -> int:
                                                                      args.timeout))
         report["close: service CPU seconds"] = cpu_seconds(service) - cpu[0]
         report["close: database CPU seconds"] = cpu_seconds(database) - cpu[1]
-        locked = db.year_records.count_documents({})
+        locked = records_locked(db.class_records)
         if locked != args.students:
             raise RuntimeError(f"{locked} year records locked for {args.students} students")
         report["service peak RSS MB"] = peak_rss_mb(service) if service else float("nan")

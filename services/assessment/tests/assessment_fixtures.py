@@ -137,22 +137,13 @@ class FakeTx:
     async def audit(self, entry: AuditEntry) -> None:
         self.s.audit.append(entry)
 
-    async def relock(self, record: LockedRecord) -> None:
-        assert record.record_id in self.s.locked
-        self.s.locked[record.record_id] = record
-
-    async def locked(self, record_id: str) -> LockedRecord | None:
-        return self.s.locked.get(record_id)
-
-    async def lock(self, record: LockedRecord) -> None:
-        assert record.record_id not in self.s.locked
-        self.s.locked[record.record_id] = record
-
     async def lock_many(self, new: list[LockedRecord], changed: list[LockedRecord]) -> None:
         for r in new:
-            await self.lock(r)
+            assert r.record_id not in self.s.locked
+            self.s.locked[r.record_id] = r
         for r in changed:
-            await self.relock(r)
+            assert r.record_id in self.s.locked
+            self.s.locked[r.record_id] = r
 
     async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None:
         self.s.pending.extend((topic, e) for e in envelopes)

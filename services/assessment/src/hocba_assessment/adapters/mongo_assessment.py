@@ -2,7 +2,12 @@
 
 Marks are kept one document per student and class year (`student_marks`), each mark in a slot
 named after its subject and period: a class's close reads 35 documents rather than 350, and a
-school system's feed, which sends a student's subjects together, writes one document per student."""
+school system's feed, which sends a student's subjects together, writes one document per student.
+
+The roster and the locked year records are kept one document per class and year (`class_rosters`,
+`class_records`), each student in a field named after the student: the close of a city's classes
+reads and writes a class at a time, and the database's cost is per document far more than per byte
+(each inserted document has its index entries, its oplog entry and its checks)."""
 
 from __future__ import annotations
 
@@ -13,19 +18,31 @@ from typing import Any
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_runtime.mongo import Mongo, in_chunks
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
-from pymongo import ASCENDING, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry, StoredMark
 
 MARKS = "student_marks"
+ROSTERS = "class_rosters"
+RECORDS = "class_records"
+
+
+def _field(name: str) -> str:
+    """A code as a field name: MongoDB reads '.' as a path and '$' as an operator, so both are
+    escaped (and '%', the escape)."""
+    return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
 def _split(key: str) -> tuple[str, str]:
     """A mark key (class|year|student|subject|period) as (student document id, slot name). Codes
-    never hold '|' but may hold '.', which MongoDB reads as a path: it is escaped in the slot."""
+    never hold '|'."""
     doc_id, subject, period = key.rsplit("|", 2)
-    return doc_id, subject.replace("%", "%25").replace(".", "%2E") + "|" + period
+    return doc_id, _field(subject) + "|" + period
+
+
+def _class_id(class_id: str, school_year: str) -> str:
+    return f"{class_id}|{school_year}"
 
 
 def _slot(mark: Mark, events: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -49,22 +66,49 @@ def _owner(mark: Mark) -> dict[str, str]:
 async def ensure_indexes(mongo: Mongo) -> None:
     db = mongo.db
     await db[MARKS].create_index([("class_id", ASCENDING), ("school_year", ASCENDING)])
-    await db.roster.create_index([("class_id", ASCENDING), ("school_year", ASCENDING)])
-    await db.year_records.create_index([("class_id", ASCENDING), ("school_year", ASCENDING)])
     await db.audit.create_index([("class_id", ASCENDING), ("school_year", ASCENDING), ("at", ASCENDING)])
 
 
-def _roster(doc: dict[str, Any]) -> RosterEntry:
-    return RosterEntry(StudentProfile.model_validate(doc["student"]), SchoolProfile.model_validate(doc["school"]),
-                       ClassProfile.model_validate(doc["class_info"]))
+def _roster(doc: dict[str, Any]) -> list[RosterEntry]:
+    """A class's roster, by student id. Its students share the class's newest school and class
+    profiles (an enrolment brings them; a later one may update them)."""
+    school, class_info = SchoolProfile.model_validate(doc["school"]), ClassProfile.model_validate(doc["class_info"])
+    students = sorted(doc.get("students", {}).values(), key=lambda s: s["student_id"])
+    return [RosterEntry(StudentProfile.model_validate(s), school, class_info) for s in students]
 
 
-def _roster_doc(entry: RosterEntry) -> dict[str, Any]:
-    c = entry.class_info
-    return {"_id": f"{c.class_id}|{c.school_year}|{entry.student.student_id}", "class_id": c.class_id,
-            "school_year": c.school_year, "student_id": entry.student.student_id,
-            "student": entry.student.model_dump(mode="json"), "school": entry.school.model_dump(mode="json"),
-            "class_info": c.model_dump(mode="json")}
+def _per_class(updates: dict[tuple[str, str], dict[str, Any]]) -> list[UpdateOne]:
+    """One upsert per class document, setting the given fields."""
+    return [UpdateOne({"_id": _class_id(c, y)}, {"$set": values, "$setOnInsert": {"class_id": c, "school_year": y}},
+                      upsert=True)
+            for (c, y), values in updates.items()]
+
+
+def _roster_updates(entries: Iterable[RosterEntry]) -> list[UpdateOne]:
+    """Each class's enrolments (a student's last one wins) and its newest profiles."""
+    updates: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in entries:
+        c = entry.class_info
+        values = updates.setdefault((c.class_id, c.school_year), {})
+        values["school"] = entry.school.model_dump(mode="json")
+        values["class_info"] = c.model_dump(mode="json")
+        values[f"students.{_field(entry.student.student_id)}"] = entry.student.model_dump(mode="json")
+    return _per_class(updates)
+
+
+def _locked(doc: dict[str, Any] | None) -> dict[str, LockedRecord]:
+    """A class's locked records, by record id."""
+    records = (LockedRecord(**{**r, "retake_subjects": tuple(r.get("retake_subjects", ()))})
+               for r in (doc or {}).get("records", {}).values())
+    return {r.record_id: r for r in records}
+
+
+def _lock_updates(records: Iterable[LockedRecord]) -> list[UpdateOne]:
+    """Each class's records, new ones or new versions."""
+    updates: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        updates.setdefault((r.class_id, r.school_year), {})[f"records.{_field(r.student_id)}"] = asdict(r)
+    return _per_class(updates)
 
 
 def _closure(doc: dict[str, Any] | None) -> Closure | None:
@@ -82,12 +126,12 @@ class MongoAssessmentTx(ServiceTx):
         await self.db.classes.update_one({"_id": class_id}, {"$set": {"grade": grade}}, upsert=True, session=self.session)
 
     async def save_roster(self, entry: RosterEntry) -> None:
-        doc = _roster_doc(entry)
-        await self.db.roster.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.session)
+        await self.db[ROSTERS].bulk_write(_roster_updates([entry]), session=self.session)
 
     async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
-        cursor = self.db.roster.find({"class_id": class_id, "school_year": school_year}, {"student_id": 1}, session=self.session)
-        return {d["student_id"] async for d in cursor}
+        doc = await self.db[ROSTERS].find_one({"_id": _class_id(class_id, school_year)}, {"students": 1},
+                                              session=self.session)
+        return {s["student_id"] for s in (doc or {}).get("students", {}).values()}
 
     async def get_mark(self, key: str) -> Mark | None:
         doc_id, slot = _split(key)
@@ -114,17 +158,6 @@ class MongoAssessmentTx(ServiceTx):
     async def audit(self, entry: AuditEntry) -> None:
         await self.db.audit.insert_one(asdict(entry), session=self.session)
 
-    async def relock(self, record: LockedRecord) -> None:
-        await self.db.year_records.replace_one({"_id": record.record_id}, {"_id": record.record_id, **asdict(record)},
-                                               session=self.session)
-
-    async def locked(self, record_id: str) -> LockedRecord | None:
-        doc = await self.db.year_records.find_one({"_id": record_id}, session=self.session)
-        return LockedRecord(**{k: v for k, v in doc.items() if k != "_id"}) if doc else None
-
-    async def lock(self, record: LockedRecord) -> None:
-        await self.db.year_records.insert_one({"_id": record.record_id, **asdict(record)}, session=self.session)
-
     async def closures_of(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], Closure]:
         out: dict[tuple[str, str], Closure] = {}
         for chunk in in_chunks(sorted(f"{c}|{y}" for c, y in classes)):
@@ -144,47 +177,29 @@ class MongoAssessmentTx(ServiceTx):
             await self.db.audit.insert_many([asdict(e) for e in entries], session=self.session)
 
     def _by_class(self, collection: str, classes: set[tuple[str, str]]) -> Iterator[Any]:
-        """Cursors over the documents of these classes, on the (class_id, school_year) index."""
-        years: dict[str, list[str]] = {}
+        """The documents of these classes, a class at a time: an equality on the (class_id,
+        school_year) index costs the database less than an `$in` over many classes."""
         for c, y in sorted(classes):
-            years.setdefault(y, []).append(c)
-        for year, ids in years.items():
-            for chunk in in_chunks(ids, 25):
-                yield self.db[collection].find({"class_id": {"$in": chunk}, "school_year": year}, session=self.session)
+            yield self.db[collection].find({"class_id": c, "school_year": y}, session=self.session)
 
     async def marks_of(self, classes: set[tuple[str, str]]) -> list[Mark]:
         return [m for cursor in self._by_class(MARKS, classes) async for d in cursor for m in _doc_marks(d)]
 
+    async def _class_docs(self, collection: str, classes: set[tuple[str, str]]) -> list[dict[str, Any]]:
+        ids = sorted(_class_id(c, y) for c, y in classes)
+        return [d for chunk in in_chunks(ids) async for d in self.db[collection].find({"_id": {"$in": chunk}},
+                                                                                      session=self.session)]
+
     async def rosters_of(self, classes: set[tuple[str, str]]) -> list[RosterEntry]:
-        docs = [d for cursor in self._by_class("roster", classes) async for d in cursor]
-        # a class's students share their school and class profiles: each distinct one is read once
-        schools: dict[str, list[tuple[dict[str, Any], SchoolProfile]]] = {}
-        class_infos: dict[str, list[tuple[dict[str, Any], ClassProfile]]] = {}
-
-        def shared(seen: dict[str, list[tuple[dict[str, Any], Any]]], roster: dict[str, Any], field: str,
-                   model: Any) -> Any:
-            known = seen.setdefault(roster["class_id"], [])
-            found = next((parsed for raw, parsed in known if raw == roster[field]), None)
-            if found is None:
-                found = model.model_validate(roster[field])
-                known.append((roster[field], found))
-            return found
-
-        return [RosterEntry(StudentProfile.model_validate(d["student"]), shared(schools, d, "school", SchoolProfile),
-                            shared(class_infos, d, "class_info", ClassProfile))
-                for d in sorted(docs, key=lambda d: d["_id"])]
+        docs = sorted(await self._class_docs(ROSTERS, classes), key=lambda d: (d["class_id"], d["school_year"]))
+        return [entry for d in docs for entry in _roster(d)]
 
     async def locked_of(self, classes: set[tuple[str, str]]) -> dict[str, LockedRecord]:
-        return {d["_id"]: LockedRecord(**{k: v for k, v in d.items() if k != "_id"})
-                for cursor in self._by_class("year_records", classes) async for d in cursor}
+        return {rid: r for d in await self._class_docs(RECORDS, classes) for rid, r in _locked(d).items()}
 
     async def lock_many(self, new: list[LockedRecord], changed: list[LockedRecord]) -> None:
-        if new:
-            await self.db.year_records.insert_many([{"_id": r.record_id, **asdict(r)} for r in new], session=self.session)
-        if changed:
-            await self.db.year_records.bulk_write(
-                [ReplaceOne({"_id": r.record_id}, {"_id": r.record_id, **asdict(r)}) for r in changed],
-                session=self.session)
+        if new or changed:
+            await self.db[RECORDS].bulk_write(_lock_updates([*new, *changed]), session=self.session)
 
 
 def MongoAssessmentUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoAssessmentTx]:  # noqa: N802 - a constructor
@@ -251,10 +266,8 @@ class MongoMarkStore:
                 raise
 
     async def save_rosters(self, entries: list[RosterEntry]) -> None:
-        docs = {d["_id"]: d for d in map(_roster_doc, entries)}  # a student's last entry in the batch wins
-        if docs:
-            await self.db.roster.bulk_write([ReplaceOne({"_id": k}, d, upsert=True) for k, d in docs.items()],
-                                            ordered=False)
+        if entries:
+            await self.db[ROSTERS].bulk_write(_roster_updates(entries), ordered=False)
 
     async def save_class_grades(self, grades: dict[str, int]) -> None:
         if grades:
@@ -267,8 +280,8 @@ class MongoAssessmentReader:
         self.db = mongo.db
 
     async def records(self, class_id: str, school_year: str) -> list[LockedRecord]:
-        cursor = self.db.year_records.find({"class_id": class_id, "school_year": school_year})
-        return [LockedRecord(**{k: v for k, v in d.items() if k != "_id"}) async for d in cursor.sort("_id", ASCENDING)]
+        locked = _locked(await self.db[RECORDS].find_one({"_id": _class_id(class_id, school_year)}))
+        return [locked[rid] for rid in sorted(locked)]
 
     async def closure(self, class_id: str, school_year: str) -> Closure | None:
         return _closure(await self.db.closures.find_one({"_id": f"{class_id}|{school_year}"}))
@@ -282,8 +295,8 @@ class MongoAssessmentReader:
         return out
 
     async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]:
-        cursor = self.db.roster.find({"class_id": class_id, "school_year": school_year}).sort("_id", ASCENDING)
-        return [_roster(d) async for d in cursor]
+        doc = await self.db[ROSTERS].find_one({"_id": _class_id(class_id, school_year)})
+        return _roster(doc) if doc else []
 
     async def marks(self, class_id: str, school_year: str) -> list[Mark]:
         cursor = self.db[MARKS].find({"class_id": class_id, "school_year": school_year}).sort("_id", ASCENDING)

@@ -308,12 +308,12 @@ class AssessmentService:
                              cause: Envelope[Any] | None) -> bool:
         rid = record_id(entry.student.student_id, closure.school_year)
         student_marks = await tx.marks(closure.class_id, closure.school_year, entry.student.student_id)
-        locked = await tx.locked(rid)
+        locked = (await tx.locked_of({(closure.class_id, closure.school_year)})).get(rid)
         made = self._year_record(entry, closure, student_marks, locked)
         if made is None:
             return False
         record, lock = made
-        await (tx.relock(lock) if locked else tx.lock(lock))
+        await (tx.lock_many([], [lock]) if locked else tx.lock_many([lock], []))
         await tx.emit(ASSESSMENT_EVENTS.name, self._announce(record, cause))
         return True
 
