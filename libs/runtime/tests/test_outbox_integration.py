@@ -10,10 +10,9 @@ import pytest
 from hocba_contracts import make_envelope
 from hocba_contracts.payloads.records import StudentRegistered
 from hocba_contracts.topics import RECORDS_EVENTS
-from hocba_runtime.kafka import make_broker, publisher_for
+from hocba_runtime.kafka import RelayProducer
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.outbox import Outbox, OutboxRelay
-from hocba_runtime.settings import ServiceSettings
 from hocba_runtime.testing import LocalInfra, read_topic, unique
 from hocba_runtime.uow import MongoUnitOfWork
 
@@ -46,17 +45,17 @@ async def test_relay_publishes_committed_events_in_key_order_once_leased(local_i
             raise RuntimeError("rolled back")
     assert await outbox.pending() == 30
 
-    broker = make_broker(ServiceSettings(kafka_bootstrap=local_infra.kafka_bootstrap))
-    await broker.connect()
+    producer = RelayProducer(local_infra.kafka_bootstrap, "test-relay")
+    await producer.start()
     try:
-        relay = OutboxRelay(outbox, publisher_for(broker), lease_seconds=30)
-        rival = OutboxRelay(outbox, publisher_for(broker), lease_seconds=30)
+        relay = OutboxRelay(outbox, producer, lease_seconds=30)
+        rival = OutboxRelay(outbox, producer, lease_seconds=30)
         assert await relay._hold_lease() is True
         assert await rival._hold_lease() is False
         assert await relay.drain_once() == 30
         assert await outbox.pending() == 0
     finally:
-        await broker.stop()
+        await producer.stop()
 
     def all_there(msgs: list) -> bool:  # type: ignore[type-arg]
         return sum(1 for m in msgs if m.key and m.key.decode() in keys) >= 30
@@ -91,14 +90,14 @@ async def test_events_recorded_together_are_published_in_order_from_one_entry(lo
     assert 2 + 1 < documents < 2 + len(bulk)  # split by size, yet far fewer documents than events
     assert await outbox.pending() == 22
 
-    broker = make_broker(ServiceSettings(kafka_bootstrap=local_infra.kafka_bootstrap))
-    await broker.connect()
+    producer = RelayProducer(local_infra.kafka_bootstrap, "test-relay")
+    await producer.start()
     try:
-        relay = OutboxRelay(outbox, publisher_for(broker), lease_seconds=30)
+        relay = OutboxRelay(outbox, producer, lease_seconds=30)
         assert await relay.drain_once() == 22
         assert await outbox.pending() == 0
     finally:
-        await broker.stop()
+        await producer.stop()
 
     got = await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name,
                            until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 22)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
@@ -240,14 +241,35 @@ def batch_subscriber_options(settings: ServiceSettings, purpose: str) -> dict[st
     return options
 
 
-def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes, Mapping[str, str]], Awaitable[Awaitable[Any]]]:
-    """The outbox relay's publish: hands a message to the producer and returns its acknowledgement
-    to await, so that a batch of messages is sent without a round trip each."""
-    async def publish(topic: str, key: bytes, value: bytes, headers: Mapping[str, str]) -> Awaitable[Any]:
-        return await broker.publish(value, topic, key=key, headers={**headers, "content-type": "application/json"},
-                                    no_confirm=True)
+class RelayProducer:
+    """The outbox relay's producer: plain aiokafka, one per service process. The relay hands it
+    thousands of messages when a bulk operation commits; FastStream's publish path (middlewares,
+    a message object each) cost several times aiokafka's own append for every one of them. Not
+    idempotent (see README): a resend is dropped by the consumers' inbox."""
 
-    return publish
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect (aiokafka binds its producer to the running event loop: made here, not before)."""
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
+                                          enable_idempotence=False)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def __call__(self, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]) -> Awaitable[Any]:
+        """Hand a message to the producer; returns its acknowledgement to await, so that a batch of
+        messages is sent without a round trip each."""
+        if self._producer is None:
+            raise RuntimeError("the relay's producer is not started")
+        return await self._producer.send(topic, value, key=key, headers=[
+            *((k, v.encode()) for k, v in headers.items()), ("content-type", b"application/json")])
 
 
 async def ensure_topics(bootstrap: str, names: list[str] | None = None) -> list[str]:
