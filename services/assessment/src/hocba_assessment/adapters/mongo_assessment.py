@@ -107,7 +107,9 @@ def _lock_updates(records: Iterable[LockedRecord]) -> list[UpdateOne]:
     """Each class's records, new ones or new versions."""
     updates: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
-        updates.setdefault((r.class_id, r.school_year), {})[f"records.{_field(r.student_id)}"] = asdict(r)
+        # vars(), not asdict(): asdict deep-copies every value, and a close writes thousands of these
+        updates.setdefault((r.class_id, r.school_year), {})[f"records.{_field(r.student_id)}"] = {
+            **vars(r), "retake_subjects": list(r.retake_subjects)}
     return _per_class(updates)
 
 

@@ -37,6 +37,12 @@ def days_absent(marks: list[Mark]) -> int | None:
     return next((int(m.score) for m in marks if m.subject_code == ABSENT and m.score is not None), None)
 
 
+@functools.cache
+def _trait(code: str, name: str, level: str) -> ev.TraitResult:
+    """A quality or competency at a level: a few dozen distinct ones, made once (they are frozen)."""
+    return ev.TraitResult(code=code, name=name, level=level, level_label=primary.QC_LABELS[level])
+
+
 def compute(grade: int, marks: list[Mark]) -> Results | None:
     """The year results, or None when there is nothing to state yet (no end-of-year assessment).
     Raises secondary.Incomplete when a secondary year lacks assessments its results need."""
@@ -54,12 +60,10 @@ def _primary(grade: int, marks: list[Mark]) -> Results | None:
               if m.period == "end_of_year" and m.subject_code.startswith(TRAIT) and m.rating}
     qualities = {c: traits[c] for c in primary.QUALITIES if c in traits} or None
     competencies = {c: traits[c] for c in primary.COMPETENCIES if c in traits} or None
-    level = primary.year_level((primary.SubjectMark(m.subject_code, m.rating, m.score) for m in end),
-                               qualities, competencies)
+    level = primary.year_level(end, qualities, competencies)
 
     def listed(found: dict[str, str] | None, names: dict[str, str]) -> tuple[ev.TraitResult, ...]:
-        return tuple(ev.TraitResult(code=c, name=names[c], level=v, level_label=primary.QC_LABELS[v])
-                     for c, v in (found or {}).items())
+        return tuple(_trait(c, names[c], v) for c, v in (found or {}).items())
 
     subjects = tuple(
         ev.SubjectResult(subject_code=m.subject_code, subject_name=primary.SUBJECT_NAMES.get(m.subject_code, m.subject_code),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 RULES = "TT27/2020"
 
@@ -152,7 +153,16 @@ def missing_subjects(grade: int, marks: Iterable[SubjectMark]) -> list[str]:
     return [s for s in subjects_for(grade) if s not in have and s not in optional]
 
 
-def year_level(marks: Iterable[SubjectMark], qualities: Mapping[str, str] | None = None,
+class Assessed(Protocol):
+    """What the year-end level reads of a subject's assessment (a SubjectMark, or a stored mark)."""
+
+    @property
+    def rating(self) -> str | None: ...
+    @property
+    def score(self) -> float | None: ...
+
+
+def year_level(marks: Iterable[Assessed], qualities: Mapping[str, str] | None = None,
                competencies: Mapping[str, str] | None = None) -> str:
     """Year-end educational result (TT27/2020 Art. 9.2):
     - Hoàn thành xuất sắc: every subject Hoàn thành tốt, every quality and competency Tốt, every
