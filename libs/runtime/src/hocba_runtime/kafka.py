@@ -244,8 +244,10 @@ def batch_subscriber_options(settings: ServiceSettings, purpose: str) -> dict[st
 class RelayProducer:
     """The outbox relay's producer: plain aiokafka, one per service process. The relay hands it
     thousands of messages when a bulk operation commits; FastStream's publish path (middlewares,
-    a message object each) cost several times aiokafka's own append for every one of them. Not
-    idempotent (see README): a resend is dropped by the consumers' inbox."""
+    a message object each) cost more than aiokafka's own send for every one of them. Batches of up
+    to 512 KB (aiokafka's default is 16 KB, five 3 KB year records): a tenth of the produce
+    requests, and under a Kafka broker's default 1 MB limit for a batch. Not idempotent (see
+    README): a resend is dropped by the consumers' inbox."""
 
     def __init__(self, bootstrap: str, client_id: str) -> None:
         self.bootstrap = bootstrap
@@ -255,7 +257,7 @@ class RelayProducer:
     async def start(self) -> None:
         """Connect (aiokafka binds its producer to the running event loop: made here, not before)."""
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
-                                          enable_idempotence=False)
+                                          enable_idempotence=False, max_batch_size=512 * 1024)
         await self._producer.start()
 
     async def stop(self) -> None:
