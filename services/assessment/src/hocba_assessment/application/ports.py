@@ -6,15 +6,16 @@ from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 
 
-@dataclass(frozen=True)
-class Mark:
-    """One subject assessment as stored (the newest value for its key)."""
+class Mark(NamedTuple):
+    """One subject assessment as stored (the newest value for its key). A named tuple: a close
+    reads some ten of these a student, and a tuple is made several times faster than a frozen
+    dataclass."""
 
     class_id: str
     school_year: str
