@@ -28,6 +28,13 @@ class LocalInfra:
     mongo_uri: str
     workdir: Path
 
+    def settings(self, **extra: Any) -> dict[str, Any]:
+        """A service's settings in a test, as keyword arguments: this broker and database, consumers
+        that rejoin their group quickly, retries that hardly wait; then `extra`."""
+        return {"kafka_bootstrap": self.kafka_bootstrap, "mongo_uri": self.mongo_uri,
+                "consumer_session_timeout_ms": 6000, "consumer_heartbeat_interval_ms": 1000,
+                "retry_backoff_seconds": 0.01, **extra}
+
     def settings_env(self, prefix: str, **extra: str) -> dict[str, str]:
         env = {
             f"{prefix}KAFKA_BOOTSTRAP": self.kafka_bootstrap,

@@ -32,9 +32,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 @pytest.fixture
 async def lookup(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
     svc = build(LookupSettings(
-        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
-        mongo_database=unique_db("lookup"), consumer_session_timeout_ms=6000,
-        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        **local_infra.settings(mongo_database=unique_db("lookup")),
         trust_roots=[str(pki.root_file)], lookup_secret="integration-secret-0123456789",
         publishing_public_url="http://publishing.test",
     ))
@@ -81,9 +79,7 @@ async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_m
     valid and makes what it signed after R invalid, with the reason, once the CRL is refreshed."""
     crl = pki.write_crl("personal-ca", [])
     svc = build(LookupSettings(
-        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
-        mongo_database=unique_db("lookup"), consumer_session_timeout_ms=6000,
-        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        **local_infra.settings(mongo_database=unique_db("lookup")),
         trust_roots=[str(pki.root_file)], lookup_secret="integration-secret-0123456789",
         publishing_public_url="http://publishing.test", crl_files=[str(crl)], crl_refresh_seconds=0.2,
     ))

@@ -32,9 +32,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 @pytest.fixture
 async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
     svc = build(PublishingSettings(
-        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
-        mongo_database=unique_db("publishing"), consumer_session_timeout_ms=6000,
-        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        **local_infra.settings(mongo_database=unique_db("publishing")),
         trust_roots=[str(pki.root_file)], crl_files=[str(pki.crl_file("personal-ca"))],
     ))
     await svc.runtime.start()

@@ -23,11 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def records(local_infra: LocalInfra, unique_db):  # type: ignore[no-untyped-def]
-    settings = RecordsSettings(
-        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri,
-        mongo_database=unique_db("records"), consumer_session_timeout_ms=6000,
-        consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
-    )
+    settings = RecordsSettings(**local_infra.settings(mongo_database=unique_db("records")))
     svc = build(settings)
     await svc.runtime.start()
     yield svc

@@ -32,8 +32,7 @@ async def test_the_seal_signs_last_with_a_key_that_never_leaves_the_token(local_
     pki = DevPKI(tmp_path_factory.mktemp("seal-pki"))
     pki.create()
     svc = build(SigningSettings(
-        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri, mongo_database=unique_db("signing"),
-        consumer_session_timeout_ms=6000, consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        **local_infra.settings(mongo_database=unique_db("signing")),
         trust_roots=[str(pki.root_file)], server_side_signing=True, dev_issue_on_demand=True, pki_dir=str(pki.dir),
         school_seal=True, pkcs11_library=SOFTHSM_LIBRARY, pkcs11_token_label=label, pkcs11_pin=TOKEN_PIN,
         seal_issue_on_demand=True,

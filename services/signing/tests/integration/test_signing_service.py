@@ -33,8 +33,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 def settings(local_infra: LocalInfra, db: str, pki: DevPKI, server_side: bool) -> SigningSettings:
     return SigningSettings(
-        kafka_bootstrap=local_infra.kafka_bootstrap, mongo_uri=local_infra.mongo_uri, mongo_database=db,
-        consumer_session_timeout_ms=6000, consumer_heartbeat_interval_ms=1000, retry_backoff_seconds=0.01,
+        **local_infra.settings(mongo_database=db),
         trust_roots=[str(pki.root_file)], crl_files=[str(pki.crl_file("personal-ca"))],
         server_side_signing=server_side, pki_dir=str(pki.dir), dev_issue_on_demand=server_side,
     )
