@@ -103,3 +103,37 @@ async def test_events_recorded_together_are_published_in_order_from_one_entry(lo
                            until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 22)
     ids = [json.loads(m.value)["id"] for m in got if m.key == key.encode()]
     assert ids == [e.id for e in [first, *bulk, last]]
+
+
+async def test_a_backlog_of_bulk_entries_is_drained_a_bounded_number_of_events_at_a_time(
+        local_infra: LocalInfra, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relay reads about `batch_size` events at a time, however many bulk entries wait."""
+    import hocba_runtime.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "BATCH_BYTES", 2000)  # a few events a document
+    mongo = Mongo(local_infra.mongo_uri, unique("t_outbox"))
+    outbox = Outbox(mongo)
+    await outbox.ensure_indexes()
+    uow = MongoUnitOfWork(mongo, outbox, "test")
+    key = unique("HS")
+    bulk = [registered(key, n) for n in range(30)]
+    async with uow() as tx:
+        await tx.emit_many(RECORDS_EVENTS.name, bulk)
+    per_entry = max(len(bulk) // await mongo.db[outbox.collection].count_documents({}), 1)
+
+    producer = RelayProducer(local_infra.kafka_bootstrap, "test-relay")
+    await producer.start()
+    try:
+        relay = OutboxRelay(outbox, producer, batch_size=5, lease_seconds=30)
+        drained = [await relay.drain_once()]
+        assert 5 <= drained[0] < 5 + per_entry + 1 and await outbox.pending() == 30 - drained[0]
+        while sum(drained) < 30:
+            drained.append(await relay.drain_once())
+            assert 0 < drained[-1] < 5 + per_entry + 1
+        assert await relay.drain_once() == 0
+    finally:
+        await producer.stop()
+
+    got = await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name,
+                           until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 30)
+    assert [json.loads(m.value)["id"] for m in got if m.key == key.encode()] == [e.id for e in bulk]

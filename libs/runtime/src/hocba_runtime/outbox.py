@@ -139,11 +139,22 @@ class OutboxRelay:
         return True
 
     async def drain_once(self) -> int:
-        """Publish one batch; returns how many entries were published."""
+        """Publish the oldest entries, about `batch_size` events; returns how many were published.
+
+        Counted in events, not entries: a bulk entry holds up to BATCH_BYTES of them, and a backlog
+        of hundreds (a relay restarting after a city's close) must not be read into memory at once."""
         coll = self.outbox.mongo.db[self.outbox.collection]
-        entries = await coll.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).to_list(
-            self.batch_size
-        )
+        cursor = coll.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).batch_size(16)
+        entries: list[dict[str, Any]] = []
+        events = 0
+        try:
+            async for entry in cursor:
+                entries.append(entry)
+                events += entry.get("count", 1)
+                if events >= self.batch_size:
+                    break
+        finally:
+            await cursor.close()
         if not entries:
             return 0
         # Handed to the producer in order (one key's events stay in order: they share a partition),
@@ -154,7 +165,7 @@ class OutboxRelay:
         await asyncio.gather(*acks)
         for chunk in in_chunks(e["_id"] for e in entries):
             await coll.delete_many({"_id": {"$in": chunk}})
-        return sum(e.get("count", 1) for e in entries)
+        return events
 
     async def _publish_entry(self, entry: dict[str, Any]) -> list[Awaitable[Any]]:
         """Hand an entry's events to the producer, in a producer span carrying the context of the
