@@ -11,7 +11,7 @@ reads and writes a class at a time, and the database's cost is per document far 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -189,14 +189,12 @@ class MongoAssessmentTx(ServiceTx):
         if entries:
             await self.db.audit.insert_many([asdict(e) for e in entries], session=self.session)
 
-    def _by_class(self, collection: str, classes: set[tuple[str, str]]) -> Iterator[Any]:
-        """The documents of these classes, a class at a time: an equality on the (class_id,
-        school_year) index costs the database less than an `$in` over many classes."""
-        for c, y in sorted(classes):
-            yield self.db[collection].find({"class_id": c, "school_year": y}, session=self.session)
-
     async def marks_of(self, classes: set[tuple[str, str]]) -> list[Mark]:
-        return [m for cursor in self._by_class(MARKS, classes) async for d in cursor for m in _doc_marks(d)]
+        """A class at a time: an equality on the (class_id, school_year) index costs the database
+        less than an `$in` over many classes."""
+        return [m for c, y in sorted(classes)
+                async for d in self.db[MARKS].find({"class_id": c, "school_year": y}, session=self.session)
+                for m in _doc_marks(d)]
 
     async def _class_docs(self, collection: str, classes: set[tuple[str, str]]) -> list[dict[str, Any]]:
         ids = sorted(_class_id(c, y) for c, y in classes)
