@@ -181,15 +181,10 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def marks_stored(collection: Any) -> int:
-    """Marks in the one-document-per-student store."""
-    pipeline = [{"$group": {"_id": None, "n": {"$sum": {"$size": {"$objectToArray": "$marks"}}}}}]
-    return int(next(iter(collection.aggregate(pipeline)), {"n": 0})["n"])
-
-
-def records_locked(collection: Any) -> int:
-    """Year records in the one-document-per-class store."""
-    pipeline = [{"$group": {"_id": None, "n": {"$sum": {"$size": {"$objectToArray": "$records"}}}}}]
+def entries_in(collection: Any, field: str) -> int:
+    """How many entries the documents' `field` maps hold together: the marks of the per-student
+    store, the records of the per-class one."""
+    pipeline = [{"$group": {"_id": None, "n": {"$sum": {"$size": {"$objectToArray": f"${field}"}}}}}]
     return int(next(iter(collection.aggregate(pipeline)), {"n": 0})["n"])
 
 
@@ -235,7 +230,7 @@ def main() -> int:
         report["ingest: seconds"] = seconds
         report["ingest: service CPU seconds"] = cpu_seconds(service) - cpu[0]
         report["ingest: database CPU seconds"] = cpu_seconds(database) - cpu[1]
-        stored = marks_stored(db.student_marks)
+        stored = entries_in(db.student_marks, "marks")
         if stored != expected:
             raise RuntimeError(f"{stored} marks stored, {expected} sent")
 
@@ -244,7 +239,7 @@ def main() -> int:
                                                                      args.timeout))
         report["close: service CPU seconds"] = cpu_seconds(service) - cpu[0]
         report["close: database CPU seconds"] = cpu_seconds(database) - cpu[1]
-        locked = records_locked(db.class_records)
+        locked = entries_in(db.class_records, "records")
         if locked != args.students:
             raise RuntimeError(f"{locked} year records locked for {args.students} students")
         report["service peak RSS MB"] = peak_rss_mb(service) if service else float("nan")
