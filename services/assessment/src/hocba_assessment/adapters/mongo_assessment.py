@@ -87,12 +87,15 @@ def _per_class(updates: dict[tuple[str, str], dict[str, Any]]) -> list[UpdateOne
 def _roster_updates(entries: Iterable[RosterEntry]) -> list[UpdateOne]:
     """Each class's enrolments (a student's last one wins) and its newest profiles."""
     updates: dict[tuple[str, str], dict[str, Any]] = {}
+    newest: dict[tuple[str, str], RosterEntry] = {}
     for entry in entries:
-        c = entry.class_info
-        values = updates.setdefault((c.class_id, c.school_year), {})
-        values["school"] = entry.school.model_dump(mode="json")
-        values["class_info"] = c.model_dump(mode="json")
-        values[f"students.{_field(entry.student.student_id)}"] = entry.student.model_dump(mode="json")
+        key = (entry.class_info.class_id, entry.class_info.school_year)
+        student = entry.student
+        updates.setdefault(key, {})[f"students.{_field(student.student_id)}"] = student.model_dump(mode="json")
+        newest[key] = entry
+    for key, entry in newest.items():  # the profiles once a class, from its last enrolment
+        updates[key].update(school=entry.school.model_dump(mode="json"),
+                            class_info=entry.class_info.model_dump(mode="json"))
     return _per_class(updates)
 
 
