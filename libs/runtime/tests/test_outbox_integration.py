@@ -27,11 +27,16 @@ def registered(student_id: str, n: int):  # type: ignore[no-untyped-def]
     )
 
 
-async def test_relay_publishes_committed_events_in_key_order_once_leased(local_infra: LocalInfra) -> None:
+async def fresh_outbox(local_infra: LocalInfra) -> tuple[Mongo, Outbox, MongoUnitOfWork]:
+    """An outbox in a database of its own, and a unit of work writing to it."""
     mongo = Mongo(local_infra.mongo_uri, unique("t_outbox"))
     outbox = Outbox(mongo)
     await outbox.ensure_indexes()
-    uow = MongoUnitOfWork(mongo, outbox, "test")
+    return mongo, outbox, MongoUnitOfWork(mongo, outbox, "test")
+
+
+async def test_relay_publishes_committed_events_in_key_order_once_leased(local_infra: LocalInfra) -> None:
+    mongo, outbox, uow = await fresh_outbox(local_infra)
     keys = [unique("HS") for _ in range(3)]
     sent = {k: [] for k in keys}  # type: ignore[var-annotated]
     for i in range(30):
@@ -73,10 +78,7 @@ async def test_events_recorded_together_are_published_in_order_from_one_entry(lo
     import hocba_runtime.outbox as outbox_module
 
     monkeypatch.setattr(outbox_module, "BATCH_BYTES", 2000)  # a few events a document
-    mongo = Mongo(local_infra.mongo_uri, unique("t_outbox"))
-    outbox = Outbox(mongo)
-    await outbox.ensure_indexes()
-    uow = MongoUnitOfWork(mongo, outbox, "test")
+    mongo, outbox, uow = await fresh_outbox(local_infra)
     key = unique("HS")
     first, last = registered(key, 0), registered(key, 99)
     bulk = [registered(key, n) for n in range(1, 21)]
@@ -111,10 +113,7 @@ async def test_a_backlog_of_bulk_entries_is_drained_a_bounded_number_of_events_a
     import hocba_runtime.outbox as outbox_module
 
     monkeypatch.setattr(outbox_module, "BATCH_BYTES", 2000)  # a few events a document
-    mongo = Mongo(local_infra.mongo_uri, unique("t_outbox"))
-    outbox = Outbox(mongo)
-    await outbox.ensure_indexes()
-    uow = MongoUnitOfWork(mongo, outbox, "test")
+    mongo, outbox, uow = await fresh_outbox(local_infra)
     key = unique("HS")
     bulk = [registered(key, n) for n in range(30)]
     async with uow() as tx:
