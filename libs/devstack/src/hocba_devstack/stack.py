@@ -3,6 +3,9 @@
 Everything lives under one state directory (`var/` by default): `run/` holds a PID file per
 process, `log/` their output and the spans of the local tracer, `data/` SecantusDB's files (kept
 across restarts), `pki/` the development PKI. Starting twice reuses what is already running.
+
+A service may run as several replicas (`start_replica`): the same consumer groups, database and
+outbox, each with its own HTTP port, PID file and log, named `<service>.<n>`.
 """
 
 from __future__ import annotations
@@ -168,18 +171,36 @@ class Stack:
         self.init_hsm()
 
     def start_service(self, name: str) -> int:
-        pid = self.pid(name)
+        return self._start(name, name, self.service_env(name))
+
+    def start_replica(self, name: str, index: int) -> str:
+        """Replica `index` (2, 3, ...) of a service, beside the first: Kafka shares the topics'
+        partitions among a group's members, and one replica's relay publishes the outbox at a
+        time. Returns the replica's name, for `pid`, `url`, `wait_ready` and the log."""
+        replica = f"{name}.{index}"
+        self.ports.setdefault(replica, localstack.free_port())
+        prefix = f"HOCBA_{name.upper()}_"
+        self._start(replica, name, self.service_env(name) | {prefix + "HTTP_PORT": str(self.ports[replica]),
+                                                              prefix + "PUBLIC_URL": self.url(replica)})
+        return replica
+
+    def replicas(self, name: str) -> list[str]:
+        """The replicas of a service started beside the first, by name."""
+        return sorted(p.stem for p in (self.state_dir / "run").glob(f"{name}.*.pid"))
+
+    def _start(self, process: str, name: str, env: dict[str, str]) -> int:
+        pid = self.pid(process)
         if pid is not None:
             return pid
         marker = f"-m hocba_{name}"
-        out = open(self.log_file(name), "ab")  # noqa: SIM115 - the child keeps it
+        out = open(self.log_file(process), "ab")  # noqa: SIM115 - the child keeps it
         proc = subprocess.Popen(
             [sys.executable, "-m", f"hocba_{name}"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self.service_env(name), start_new_session=True,
+            env=env, start_new_session=True,
         )
         out.close()
-        self._record(name, proc, marker)
+        self._record(process, proc, marker)
         return proc.pid
 
     def wait_ready(self, names: tuple[str, ...] = SERVICES, timeout: float = 120.0) -> None:
@@ -233,13 +254,13 @@ class Stack:
 
     def stop(self) -> list[str]:
         stopped = []
-        for name in (*reversed(SERVICES), "database", "broker"):
+        for name in (*(p for s in reversed(SERVICES) for p in (*self.replicas(s), s)), "database", "broker"):
             if self.kill(name):
                 stopped.append(name)
         return stopped
 
     def status(self) -> dict[str, int | None]:
-        return {name: self.pid(name) for name in ("broker", "database", *SERVICES)}
+        return {name: self.pid(name) for name in ("broker", "database", *(p for s in SERVICES for p in (s, *self.replicas(s))))}
 
 
 def _alive(pid: int) -> bool:
