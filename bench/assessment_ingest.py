@@ -1,18 +1,23 @@
 """Assessment ingestion and year closing at city scale (issue 3's benchmark).
 
-    .venv/bin/python bench/assessment_ingest.py [--students 132000]      (or: make bench-assessment)
+    .venv/bin/python bench/assessment_ingest.py [--students 132000] [--replicas 2]
+                                                                       (or: make bench-assessment)
 
 A synthetic cohort across grades 1-5 (35 students a class, every subject of the grade, end-of-year
 ratings and test scores) is entered as Kafka events, as school systems send them: the roster as
 records' StudentEnrolled events, then SubjectAssessmentSubmitted on hocba.assessment.ingest; then
-every class is closed. The assessment service runs as its own process against tansu and SecantusDB
-(on disk), as in the local stack.
+every class is closed. The assessment service runs as its own processes against tansu and
+SecantusDB (on disk), as in the local stack: by default two replicas, one a core, sharing the
+topics' partitions as members of the service's consumer groups (`--replicas 1` for one process).
+A Python process computes on one core; the second replica also keeps the database busy while the
+first computes, which one process's alternating round trips cannot.
 
 Measured: assessment events stored per second (from the first event sent until the service has
 committed its offset past the last one, which it does only once a batch is stored), the time to
-close every class (from the first close request until every year record is published on
-hocba.assessment.events), the service's peak RSS, and the CPU seconds the service and the database
-spent in each phase. The progress is watched on the broker, so the watching costs the database
+close every class (from the first close request until a year record of every student is published
+on hocba.assessment.events; a record published twice counts once), the peak RSS of each replica
+and of all together, and the CPU seconds the service (all replicas) and the database spent in each
+phase. The progress is watched on the broker, so the watching costs the database
 nothing; the stored marks and locked records are counted once at the end. Baseline in the same
 run: raw aiokafka produce and consume rates for as many messages of the same size.
 Results: printed, and written to bench/results/assessment_ingest.json.
@@ -139,8 +144,9 @@ async def committed_through(bootstrap: str, group: str, topic: str, ends: dict[i
         await admin.close()
 
 
-async def count_published(bootstrap: str, topic: str, expected: int, timeout: float, ready: asyncio.Event) -> None:
-    """Read `topic` from its current end until `expected` messages have arrived."""
+async def count_published(bootstrap: str, topic: str, expected: int, timeout: float, ready: asyncio.Event) -> int:
+    """Read `topic` from its current end until messages with `expected` distinct keys (records)
+    have arrived; returns how many arrived more than once."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest",
                                 enable_auto_commit=False, max_poll_records=5000)
     await consumer.start()
@@ -149,36 +155,41 @@ async def count_published(bootstrap: str, topic: str, expected: int, timeout: fl
         for tp in consumer.assignment():
             await consumer.position(tp)  # fix the positions before anything is published
         ready.set()
-        seen, start, last = 0, time.perf_counter(), 0.0
-        while seen < expected:
+        keys: set[bytes | None] = set()
+        received, start, last = 0, time.perf_counter(), 0.0
+        while len(keys) < expected:
             for batch in (await consumer.getmany(timeout_ms=500)).values():
-                seen += len(batch)
+                received += len(batch)
+                keys.update(m.key for m in batch)
             if time.perf_counter() - last > 5:
-                print(f"  {topic}: {seen}/{expected} ({time.perf_counter() - start:.0f}s)", flush=True)
+                print(f"  {topic}: {len(keys)}/{expected} ({time.perf_counter() - start:.0f}s)", flush=True)
                 last = time.perf_counter()
             if time.perf_counter() - start > timeout:
-                raise TimeoutError(f"{topic}: {seen}/{expected} after {timeout:.0f}s")
+                raise TimeoutError(f"{topic}: {len(keys)}/{expected} after {timeout:.0f}s")
+        return received - len(keys)
     finally:
         await consumer.stop()
 
 
-async def close_all(bootstrap: str, closes: list[tuple[bytes, bytes]], students: int, timeout: float) -> float:
-    """Send every class's close request; seconds until every record is published."""
+async def close_all(bootstrap: str, closes: list[tuple[bytes, bytes]], students: int,
+                    timeout: float) -> tuple[float, int]:
+    """Send every class's close request; seconds until every record is published, and how many
+    records were published more than once."""
     ready = asyncio.Event()
     watcher = asyncio.create_task(count_published(bootstrap, ASSESSMENT_EVENTS.name, students, timeout, ready))
     await ready.wait()
     start = time.perf_counter()
     await produce(bootstrap, ASSESSMENT_INGEST.name, closes)
-    await watcher
-    return time.perf_counter() - start
+    repeated = await watcher
+    return time.perf_counter() - start, repeated
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User and system CPU time of a process so far."""
-    if pid is None:
+def cpu_seconds(*pids: int | None) -> float:
+    """User and system CPU time of processes so far, together."""
+    if None in pids:
         return float("nan")
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = [Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() for pid in pids]
+    return sum(int(f[11]) + int(f[12]) for f in fields) / os.sysconf("SC_CLK_TCK")
 
 
 def entries_in(collection: Any, field: str) -> int:
@@ -198,11 +209,13 @@ def peak_rss_mb(pid: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=132_000)
+    parser.add_argument("--replicas", type=int, default=2, help="assessment service processes (default 2: one a core)")
     parser.add_argument("--timeout", type=float, default=3 * 3600)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hocba-bench-assessment-"))
     stack = Stack(work, {name: free_port() for name in DEFAULT_PORTS})
-    report: dict[str, Any] = {"students": args.students, "database": "SecantusDB on disk"}
+    report: dict[str, Any] = {"students": args.students, "database": "SecantusDB on disk",
+                              "service replicas": args.replicas}
     try:
         t = time.perf_counter()
         roster, marks, closes, expected = cohort(args.students)
@@ -212,15 +225,18 @@ def main() -> int:
         stack.start_infra()
         report["baseline"] = asyncio.run(baseline(stack.kafka_bootstrap, len(marks), sum(len(v) for _, v in marks) // len(marks)))
         stack.start_service("assessment")
-        stack.wait_ready(("assessment",))
+        replicas = ("assessment", *(stack.start_replica("assessment", i) for i in range(2, args.replicas + 1)))
+        stack.wait_ready(replicas)
+        if len(replicas) > 1:  # the members join the groups one by one; let the last rebalance settle
+            time.sleep(stack.session_timeout_ms / 1000 + 2)
         db = MongoClient(stack.mongo_uri)["hocba_assessment"]
 
         _, ends = asyncio.run(produce(stack.kafka_bootstrap, RECORDS_EVENTS.name, roster))
         asyncio.run(committed_through(stack.kafka_bootstrap, "hocba-assessment-roster", RECORDS_EVENTS.name, ends,
                                       args.timeout))
-        service, database = stack.pid("assessment"), stack.pid("database")
+        services, database = [stack.pid(r) for r in replicas], stack.pid("database")
 
-        cpu = cpu_seconds(service), cpu_seconds(database)
+        cpu = cpu_seconds(*services), cpu_seconds(database)
         start = time.perf_counter()
         _, ends = asyncio.run(produce(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, marks))
         asyncio.run(committed_through(stack.kafka_bootstrap, "hocba-assessment-ingest", ASSESSMENT_INGEST.name, ends,
@@ -228,21 +244,24 @@ def main() -> int:
         seconds = time.perf_counter() - start
         report["assessment events ingested /s"] = expected / seconds
         report["ingest: seconds"] = seconds
-        report["ingest: service CPU seconds"] = cpu_seconds(service) - cpu[0]
+        report["ingest: service CPU seconds"] = cpu_seconds(*services) - cpu[0]
         report["ingest: database CPU seconds"] = cpu_seconds(database) - cpu[1]
         stored = entries_in(db.student_marks, "marks")
         if stored != expected:
             raise RuntimeError(f"{stored} marks stored, {expected} sent")
 
-        cpu = cpu_seconds(service), cpu_seconds(database)
-        report["close every class, seconds"] = asyncio.run(close_all(stack.kafka_bootstrap, closes, args.students,
-                                                                     args.timeout))
-        report["close: service CPU seconds"] = cpu_seconds(service) - cpu[0]
+        cpu = cpu_seconds(*services), cpu_seconds(database)
+        report["close every class, seconds"], repeated = asyncio.run(close_all(stack.kafka_bootstrap, closes,
+                                                                               args.students, args.timeout))
+        report["close: records published more than once"] = repeated
+        report["close: service CPU seconds"] = cpu_seconds(*services) - cpu[0]
         report["close: database CPU seconds"] = cpu_seconds(database) - cpu[1]
         locked = entries_in(db.class_records, "records")
         if locked != args.students:
             raise RuntimeError(f"{locked} year records locked for {args.students} students")
-        report["service peak RSS MB"] = peak_rss_mb(service) if service else float("nan")
+        rss = [peak_rss_mb(pid) if pid else float("nan") for pid in services]
+        report["service peak RSS MB (largest replica)"] = max(rss)
+        report["service peak RSS MB (all replicas)"] = sum(rss)
     finally:
         stack.stop()
     for key, value in report.pop("baseline", {}).items():
