@@ -10,7 +10,8 @@ field costs it work on each write and read.
 The roster and the locked year records are kept one document per class and year (`class_rosters`,
 `class_records`), each student in a field named after the student: the close of a city's classes
 reads and writes a class at a time, and the database's cost is per document far more than per byte
-(each inserted document has its index entries, its oplog entry and its checks)."""
+(each inserted document has its index entries, its oplog entry and its checks). Each student's
+field is again one binary value: the profile as JSON, the locked record as BSON."""
 
 from __future__ import annotations
 
@@ -83,8 +84,13 @@ def _roster(doc: dict[str, Any]) -> list[RosterEntry]:
     """A class's roster, by student id. Its students share the class's newest school and class
     profiles (an enrolment brings them; a later one may update them)."""
     school, class_info = SchoolProfile.model_validate(doc["school"]), ClassProfile.model_validate(doc["class_info"])
-    students = sorted(doc.get("students", {}).values(), key=lambda s: s["student_id"])
-    return [RosterEntry(StudentProfile.model_validate(s), school, class_info) for s in students]
+    students = sorted((_student(s) for s in doc.get("students", {}).values()), key=lambda s: s.student_id)
+    return [RosterEntry(s, school, class_info) for s in students]
+
+
+def _student(value: bytes | dict[str, Any]) -> StudentProfile:
+    """A roster's student: JSON in a binary, or (the earlier form) a sub-document."""
+    return StudentProfile.model_validate_json(value) if isinstance(value, bytes) else StudentProfile.model_validate(value)
 
 
 def _per_class(updates: dict[tuple[str, str], dict[str, Any]]) -> list[UpdateOne]:
@@ -101,7 +107,7 @@ def _roster_updates(entries: Iterable[RosterEntry]) -> list[UpdateOne]:
     for entry in entries:
         key = (entry.class_info.class_id, entry.class_info.school_year)
         student = entry.student
-        updates.setdefault(key, {})[f"students.{_field(student.student_id)}"] = student.model_dump(mode="json")
+        updates.setdefault(key, {})[f"students.{_field(student.student_id)}"] = student.model_dump_json().encode()
         newest[key] = entry
     for key, entry in newest.items():  # the profiles once a class, from its last enrolment
         updates[key].update(school=entry.school.model_dump(mode="json"),
@@ -112,7 +118,7 @@ def _roster_updates(entries: Iterable[RosterEntry]) -> list[UpdateOne]:
 def _locked(doc: dict[str, Any] | None) -> dict[str, LockedRecord]:
     """A class's locked records, by record id."""
     records = (LockedRecord(**{**r, "retake_subjects": tuple(r.get("retake_subjects", ()))})
-               for r in (doc or {}).get("records", {}).values())
+               for r in map(_unpack, (doc or {}).get("records", {}).values()))
     return {r.record_id: r for r in records}
 
 
@@ -123,8 +129,8 @@ def _lock_writes(records: Iterable[LockedRecord], absent: set[tuple[str, str]]) 
     by_class: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
         # vars(), not asdict(): asdict deep-copies every value, and a close writes thousands of these
-        by_class.setdefault((r.class_id, r.school_year), {})[_field(r.student_id)] = {
-            **vars(r), "retake_subjects": list(r.retake_subjects)}
+        by_class.setdefault((r.class_id, r.school_year), {})[_field(r.student_id)] = bson.encode({
+            **vars(r), "retake_subjects": list(r.retake_subjects)})
     inserts = [InsertOne({"_id": _class_id(c, y), "class_id": c, "school_year": y, "records": found})
                for (c, y), found in by_class.items() if (c, y) in absent]
     updates = _per_class({key: {f"records.{k}": v for k, v in found.items()}
@@ -157,7 +163,7 @@ class MongoAssessmentTx(ServiceTx):
     async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
         doc = await self.db[ROSTERS].find_one({"_id": _class_id(class_id, school_year)}, {"students": 1},
                                               session=self.session)
-        return {s["student_id"] for s in (doc or {}).get("students", {}).values()}
+        return {_student(s).student_id for s in (doc or {}).get("students", {}).values()}
 
     async def get_mark(self, key: str) -> Mark | None:
         doc_id, slot = _split(key)
