@@ -12,7 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
-from hocba_assessment.application.ports import RosterEntry  # noqa: E402
+from hocba_assessment.application.ports import Mark, RosterEntry, StoredMark  # noqa: E402
+from hocba_assessment.domain.model import mark_key  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
@@ -124,3 +125,29 @@ async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment) -> 
         assert r.json()["closed"] is True
         r = await http.post("/assessments", json={"items": items[:1]})
         assert r.status_code == 409 and r.json()["error"]["code"] == "class_closed"
+
+
+async def test_an_http_correction_keeps_the_kafka_event_ids_and_old_form_marks_still_read(assessment) -> None:  # type: ignore[no-untyped-def]
+    # A mark's slot is one binary value holding the mark and the ids of the Kafka events applied
+    # to it. A correction through HTTP (in a transaction) must keep those ids: the redelivered
+    # event is then recognised instead of undoing the correction.
+    cls = klass(grade=1)
+    mark = Mark(cls.class_id, cls.school_year, "HS-KEEP", "TOAN", "end_of_year", "T", 9.0, "", "GV-01")
+    key = mark_key(mark.class_id, mark.school_year, mark.student_id, mark.subject_code, mark.period)
+    store = assessment.service.store
+    await store.write({key: StoredMark(mark, ("kafka-event-1",))})
+    async with assessment.service.uow() as tx:
+        await tx.save_mark(key, mark._replace(rating="H", score=6.0))
+    stored = (await store.stored([key]))[key]
+    assert stored.events == ("kafka-event-1",)
+    assert (stored.mark.rating, stored.mark.score) == ("H", 6.0)
+
+    # A student document written before slots were binary (each slot a sub-document) reads the same.
+    await assessment.runtime.mongo.db.student_marks.insert_one({
+        "_id": f"{cls.class_id}|{cls.school_year}|HS-OLD", "class_id": cls.class_id, "school_year": cls.school_year,
+        "student_id": "HS-OLD", "marks": {"TOAN|end_of_year": {
+            "subject_code": "TOAN", "period": "end_of_year", "rating": "H", "score": 7.0, "comment": "Tiến bộ",
+            "submitted_by": "GV-01", "events": ["kafka-event-0"]}}})
+    marks = {m.student_id: m for m in await assessment.app.state.reader.marks(cls.class_id, cls.school_year)}
+    assert (marks["HS-OLD"].rating, marks["HS-OLD"].score, marks["HS-OLD"].comment) == ("H", 7.0, "Tiến bộ")
+    assert marks["HS-KEEP"].rating == "H"
