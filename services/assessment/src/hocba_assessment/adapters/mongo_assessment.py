@@ -60,14 +60,13 @@ def _unpack(value: bytes | dict[str, Any]) -> dict[str, Any]:
     return bson.decode(value) if isinstance(value, bytes) else value  # the earlier form: a sub-document
 
 
-def _from_slot(doc: dict[str, Any], value: bytes | dict[str, Any]) -> Mark:
-    slot = _unpack(value)
+def _from_slot(doc: dict[str, Any], slot: dict[str, Any]) -> Mark:
     return Mark(doc["class_id"], doc["school_year"], doc["student_id"], slot["subject_code"], slot["period"],
                 slot.get("rating"), slot.get("score"), slot.get("comment", ""), slot.get("submitted_by"))
 
 
 def _doc_marks(doc: dict[str, Any]) -> list[Mark]:
-    return [_from_slot(doc, slot) for _, slot in sorted(doc.get("marks", {}).items())]
+    return [_from_slot(doc, _unpack(value)) for _, value in sorted(doc.get("marks", {}).items())]
 
 
 def _owner(mark: Mark) -> dict[str, str]:
@@ -149,6 +148,8 @@ class MongoAssessmentTx(ServiceTx):
         super().__init__(mongo, tx)
         self._no_records: set[tuple[str, str]] = set()
         """Classes `locked_of` found without a records document, in this transaction."""
+        self._events: dict[str, tuple[str, ...]] = {}
+        """The Kafka event ids of the marks `get_mark` read, by key: `save_mark` keeps them."""
 
     async def class_grade(self, class_id: str) -> int | None:
         doc = await self.db.classes.find_one({"_id": class_id}, session=self.session)
@@ -168,13 +169,20 @@ class MongoAssessmentTx(ServiceTx):
     async def get_mark(self, key: str) -> Mark | None:
         doc_id, slot = _split(key)
         doc = await self.db[MARKS].find_one({"_id": doc_id}, session=self.session)
-        return _from_slot(doc, doc["marks"][slot]) if doc and slot in doc.get("marks", {}) else None
+        if not doc or slot not in doc.get("marks", {}):
+            self._events[key] = ()
+            return None
+        value = _unpack(doc["marks"][slot])
+        self._events[key] = tuple(value.get("events", ()))
+        return _from_slot(doc, value)
 
     async def save_mark(self, key: str, mark: Mark) -> None:
         doc_id, slot = _split(key)
-        # the ids of the Kafka events applied to this mark stay (see MongoMarkStore)
-        doc = await self.db[MARKS].find_one({"_id": doc_id}, {f"marks.{slot}": 1}, session=self.session)
-        events = _unpack(doc["marks"][slot]).get("events", ()) if doc and slot in doc.get("marks", {}) else ()
+        # the ids of the Kafka events applied to this mark stay (see MongoMarkStore); a correction
+        # reads the mark first, so they are known without reading the slot again
+        if key not in self._events:
+            await self.get_mark(key)
+        events = self._events.pop(key)
         await self.db[MARKS].update_one({"_id": doc_id}, {"$set": {f"marks.{slot}": _slot(mark, events)},
                                                           "$setOnInsert": _owner(mark)},
                                         upsert=True, session=self.session)
