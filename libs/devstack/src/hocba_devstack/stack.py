@@ -188,6 +188,10 @@ class Stack:
         """The replicas of a service started beside the first, by name."""
         return sorted(p.stem for p in (self.state_dir / "run").glob(f"{name}.*.pid"))
 
+    def _service_processes(self) -> list[str]:
+        """Every service's process names in start order: the service, then its replicas."""
+        return [p for s in SERVICES for p in (s, *self.replicas(s))]
+
     def _start(self, process: str, name: str, env: dict[str, str]) -> int:
         pid = self.pid(process)
         if pid is not None:
@@ -254,13 +258,13 @@ class Stack:
 
     def stop(self) -> list[str]:
         stopped = []
-        for name in (*(p for s in reversed(SERVICES) for p in (*self.replicas(s), s)), "database", "broker"):
+        for name in (*reversed(self._service_processes()), "database", "broker"):
             if self.kill(name):
                 stopped.append(name)
         return stopped
 
     def status(self) -> dict[str, int | None]:
-        return {name: self.pid(name) for name in ("broker", "database", *(p for s in SERVICES for p in (s, *self.replicas(s))))}
+        return {name: self.pid(name) for name in ("broker", "database", *self._service_processes())}
 
 
 def _alive(pid: int) -> bool:
