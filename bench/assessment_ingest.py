@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -184,6 +185,32 @@ async def close_all(bootstrap: str, closes: list[tuple[bytes, bytes]], students:
     return time.perf_counter() - start, repeated
 
 
+def assignments(log: Path) -> dict[str, set[int]]:
+    """Each consumer group's partitions in a service's latest assignment, from its log (tansu does
+    not answer DescribeGroups, so the broker cannot be asked)."""
+    found: dict[str, set[int]] = {}
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+        if "assigned to partitions" in line:
+            entry = json.loads(line)
+            found[entry["group_id"]] = {int(p) for p in re.findall(r"partition=(\d+)", entry["msg"])}
+    return found
+
+
+def wait_shared(stack: Stack, replicas: tuple[str, ...], groups: dict[str, int], timeout: float) -> None:
+    """Wait until, in each group, the replicas hold disjoint shares of the partitions that together
+    cover them all: the rebalance that the last replica's joining caused is over."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = [assignments(stack.log_file(r)) for r in replicas]
+        shares = {g: [h.get(g, set()) for h in held] for g in groups}
+        if all(all(share) and sum(map(len, share)) == len(set().union(*share)) == groups[g]
+               for g, share in shares.items()):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the replicas did not share the partitions after {timeout:.0f}s: {shares}")
+        time.sleep(0.5)
+
+
 def cpu_seconds(*pids: int | None) -> float:
     """User and system CPU time of processes so far, together."""
     if None in pids:
@@ -227,8 +254,9 @@ def main() -> int:
         stack.start_service("assessment")
         replicas = ("assessment", *(stack.start_replica("assessment", i) for i in range(2, args.replicas + 1)))
         stack.wait_ready(replicas)
-        if len(replicas) > 1:  # the members join the groups one by one; let the last rebalance settle
-            time.sleep(stack.session_timeout_ms / 1000 + 2)
+        if len(replicas) > 1:  # the members join the groups one by one: wait for the last rebalance
+            wait_shared(stack, replicas, {"hocba-assessment-roster": RECORDS_EVENTS.partitions,
+                                          "hocba-assessment-ingest": ASSESSMENT_INGEST.partitions}, timeout=120)
         db = MongoClient(stack.mongo_uri)["hocba_assessment"]
 
         _, ends = asyncio.run(produce(stack.kafka_bootstrap, RECORDS_EVENTS.name, roster))
