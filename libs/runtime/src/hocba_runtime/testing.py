@@ -35,16 +35,6 @@ class LocalInfra:
                 "consumer_session_timeout_ms": 6000, "consumer_heartbeat_interval_ms": 1000,
                 "retry_backoff_seconds": 0.01, **extra}
 
-    def settings_env(self, prefix: str, **extra: str) -> dict[str, str]:
-        env = {
-            f"{prefix}KAFKA_BOOTSTRAP": self.kafka_bootstrap,
-            f"{prefix}MONGO_URI": self.mongo_uri,
-            f"{prefix}CONSUMER_SESSION_TIMEOUT_MS": "6000",
-            f"{prefix}CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
-        }
-        env.update({f"{prefix}{k.upper()}": v for k, v in extra.items()})
-        return env
-
 
 @pytest.fixture(scope="session")
 def local_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfra]:
