@@ -37,13 +37,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from pymongo import MongoClient
-
 from hocba_runtime import localstack, merkle
 from hocba_runtime.cades import sign_cades
 from hocba_runtime.canonical import canonical_bytes
-from hocba_runtime.cms import TrustList, sign_detached_pkcs7, verify_detached, verify_document_signature
+from hocba_runtime.cms import (
+    TrustList,
+    sign_detached_pkcs7,
+    verify_detached,
+    verify_document_signature,
+)
 from hocba_runtime.devpki import DevPKI
+from pymongo import MongoClient
 
 CLASS_SIZE = 35
 CLASSES_PER_SCHOOL = 4
@@ -223,9 +227,8 @@ def baselines(pki: DevPKI, content: bytes, workdir: Path) -> dict[str, float]:
     trust = TrustList.from_pem_files([str(pki.root_file)])
     cms = sign_cades(content, ident.key, ident.certificate, ident.chain)
     out["Hocba CMS verify (chain, CRL-ready) /s"] = rate(lambda: verify_detached(content, cms, trust), 3000)
-    from pyhanko.sign import signers
-
     from cryptography.hazmat.primitives.serialization import Encoding
+    from pyhanko.sign import signers
 
     leaf, chain = workdir / "leaf.pem", workdir / "chain.pem"
     leaf.write_bytes(ident.certificate.public_bytes(Encoding.PEM))
@@ -253,9 +256,8 @@ def pkcs11_baseline(pki: DevPKI, content: bytes, workdir: Path) -> dict[str, flo
     os.environ["SOFTHSM2_CONF"] = str(conf)
     subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "bench", "--so-pin", "11112222", "--pin", "3333"],
                    check=True, capture_output=True)
-    from pkcs11 import Mechanism
-
     from hocba_signing.adapters.pkcs11_token import Pkcs11Token, TokenSealSigner
+    from pkcs11 import Mechanism
 
     token = Pkcs11Token("/usr/lib/softhsm/libsofthsm2.so", "bench", "3333")
     seal = TokenSealSigner(token, str(pki.dir), issue_on_demand=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from hocba_devstack.asyncapi import DOCS_DIR, render
 from hocba_devstack.stack import SERVICES
 

@@ -6,14 +6,19 @@ import json
 from datetime import date
 
 import pytest
-from pydantic import ValidationError
-
 from hocba_contracts import TOPICS, make_envelope, parse_event
 from hocba_contracts.catalog import all_event_types
 from hocba_contracts.payloads import assessment, records
 from hocba_contracts.payloads.common import StudentProfile
-from hocba_contracts.schemas import SNAPSHOT_DIR, breaking_changes, payload_schema, render, snapshot_path
-from hocba_contracts.versioning import UnknownEventVersion, _UPCASTERS, upcast
+from hocba_contracts.schemas import (
+    SNAPSHOT_DIR,
+    breaking_changes,
+    payload_schema,
+    render,
+    snapshot_path,
+)
+from hocba_contracts.versioning import _UPCASTERS, UnknownEventVersion, upcast
+from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms as acms
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from hocba_runtime import cades
 from hocba_runtime.canonical import canonical_bytes
 from hocba_runtime.cms import SignatureInvalid, TrustList, sign_detached, verify_detached

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import rfc8785
+from hocba_runtime.canonical import canonical_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from hocba_runtime.canonical import canonical_bytes
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from hocba_runtime.canonical import canonical_bytes
 from hocba_runtime.cms import SignatureInvalid, TrustList, sign_detached, verify_detached
 from hocba_runtime.crls import CrlRefresher

@@ -6,7 +6,6 @@ import json
 from datetime import date
 
 import pytest
-
 from hocba_contracts import make_envelope
 from hocba_contracts.payloads.records import StudentRegistered
 from hocba_contracts.topics import RECORDS_EVENTS

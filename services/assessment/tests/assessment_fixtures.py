@@ -9,7 +9,14 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry, StoredMark
+from hocba_assessment.application.ports import (
+    AuditEntry,
+    Closure,
+    LockedRecord,
+    Mark,
+    RosterEntry,
+    StoredMark,
+)
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
@@ -54,7 +61,12 @@ def secondary_year(cls: ClassProfile, student_id: str, score: float = 8.5, *, ra
     """Every assessment a secondary student needs for the year (TT22/2021): each scored subject of
     the grade at `score` (or `overrides[subject]`), each comment subject rated `rating`, and the
     conduct of both terms. `skip` leaves out (subject, period key) pairs."""
-    from hocba_assessment.domain.secondary import compulsory, is_comment_subject, period_key, regular_needed
+    from hocba_assessment.domain.secondary import (
+        compulsory,
+        is_comment_subject,
+        period_key,
+        regular_needed,
+    )
     from hocba_contracts.payloads.assessment import ConductAssessed, SecondaryAssessmentSubmitted
 
     items: list[Any] = []

@@ -14,6 +14,7 @@ import json
 import time
 
 from hocba_contracts import TOPICS
+
 from hocba_runtime.kafka import ensure_topics
 
 

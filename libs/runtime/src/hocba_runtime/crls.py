@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -59,8 +60,7 @@ class CrlRefresher:
                     log.error("CRL refused: its signature does not verify", extra={"crl_host": urlsplit(url).netloc})
         for path in self.files:
             try:
-                with open(path, "rb") as f:
-                    crl = _load(f.read())
+                crl = _load(await asyncio.to_thread(Path(path).read_bytes))
             except (OSError, ValueError) as exc:
                 log.warning("CRL file not readable; keeping the last copy", extra={"error_type": type(exc).__name__})
                 continue

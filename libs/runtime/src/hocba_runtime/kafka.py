@@ -23,13 +23,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
+from hocba_contracts import TOPICS, dead_letter_topic
+from hocba_contracts.versioning import UnknownEventVersion, upcast
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import TypeAdapter, ValidationError
 from pymongo.errors import ConnectionFailure
 
-from hocba_contracts import TOPICS, dead_letter_topic
-from hocba_contracts.versioning import UnknownEventVersion, upcast
 from hocba_runtime.retry import retry
 from hocba_runtime.settings import ServiceSettings
 from hocba_runtime.tracing import context_from, tracer

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bson
+from hocba_contracts import Envelope
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pymongo import ASCENDING
 
-from hocba_contracts import Envelope
 from hocba_runtime.mongo import Mongo, Session, in_chunks
 from hocba_runtime.tracing import context_from, current_carrier, tracer
 

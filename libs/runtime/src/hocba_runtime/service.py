@@ -18,13 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from hocba_contracts import topic as topic_spec
+from hocba_contracts.catalog import topic_envelope
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from hocba_contracts import topic as topic_spec
-from hocba_contracts.catalog import topic_envelope
 from hocba_runtime.errors import DomainError
 from hocba_runtime.kafka import RelayProducer, check_kafka, make_broker
 from hocba_runtime.logs import configure_logging

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from hocba_contracts import Envelope
+
 from hocba_runtime import localstack
 from hocba_runtime.kafka import ensure_topics
 

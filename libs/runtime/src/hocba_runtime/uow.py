@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
+from hocba_contracts import Envelope
 from pymongo.errors import PyMongoError
 
-from hocba_contracts import Envelope
 from hocba_runtime.inbox import Inbox
 from hocba_runtime.mongo import Mongo, Session
 from hocba_runtime.outbox import Outbox

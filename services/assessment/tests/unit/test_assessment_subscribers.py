@@ -11,7 +11,6 @@ from faststream.kafka import TestKafkaBroker
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, school, student  # noqa: E402
-
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
 from hocba_assessment.entrypoints import kafka  # noqa: E402

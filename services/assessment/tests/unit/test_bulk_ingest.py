@@ -9,7 +9,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, mark, school, student  # noqa: E402
-
 from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.domain.model import mark_key  # noqa: E402

@@ -5,10 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hocba_assessment.domain import secondary as s
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from hocba_assessment.domain import secondary as s
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from hocba_assessment.domain import primary as p
 from hocba_assessment.domain import secondary as s
 

@@ -1,6 +1,7 @@
+from hocba_runtime.service import serve
+
 from hocba_lookup.bootstrap import build
 from hocba_lookup.config import LookupSettings
-from hocba_runtime.service import serve
 
 
 def main() -> None:

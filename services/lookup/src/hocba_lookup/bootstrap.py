@@ -5,16 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-
-from hocba_lookup.adapters.mongo_lookup import MongoLookupReader, MongoLookupUnitOfWork, ensure_indexes
-from hocba_lookup.adapters.trust import TrustListRecordVerifier
-from hocba_lookup.application.use_cases import LookupService
-from hocba_lookup.config import LookupSettings
-from hocba_lookup.entrypoints import http, kafka
 from hocba_runtime.cms import TrustList
 from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
+
+from hocba_lookup.adapters.mongo_lookup import (
+    MongoLookupReader,
+    MongoLookupUnitOfWork,
+    ensure_indexes,
+)
+from hocba_lookup.adapters.trust import TrustListRecordVerifier
+from hocba_lookup.application.use_cases import LookupService
+from hocba_lookup.config import LookupSettings
+from hocba_lookup.entrypoints import http, kafka
 
 DESCRIPTION = ("Parents and schools look up published records by personal ID number and date of birth, "
                "or by document id; every answer re-verifies the signatures.")

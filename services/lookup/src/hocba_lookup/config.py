@@ -1,7 +1,6 @@
+from hocba_runtime.settings import ServiceSettings
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
-
-from hocba_runtime.settings import ServiceSettings
 
 DEV_SECRET = "dev-only-change-me"
 

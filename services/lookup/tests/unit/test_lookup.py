@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from lookup_fixtures import BORN, FakeStore, published  # noqa: E402
-
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_lookup.adapters.trust import TrustListRecordVerifier  # noqa: E402
 from hocba_lookup.application.use_cases import LookupService  # noqa: E402
 from hocba_lookup.domain.model import UnknownDocument, lookup_key  # noqa: E402
 from hocba_runtime.cms import TrustList  # noqa: E402
 from hocba_runtime.devpki import DevPKI  # noqa: E402
+from lookup_fixtures import BORN, FakeStore, published  # noqa: E402
 
 pytestmark = pytest.mark.unit
 SECRET = "unit-test-secret-0123456789"

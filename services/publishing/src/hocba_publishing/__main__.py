@@ -1,6 +1,7 @@
+from hocba_runtime.service import serve
+
 from hocba_publishing.bootstrap import build
 from hocba_publishing.config import PublishingSettings
-from hocba_runtime.service import serve
 
 
 def main() -> None:

@@ -5,20 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-
 from hocba_contracts.topics import PUBLISHING_EVENTS
-from hocba_publishing.adapters.mongo_publishing import MongoPublishingReader, MongoPublishingUnitOfWork, ensure_indexes
-from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
-from hocba_publishing.adapters.trust import TrustListVerifier
-from hocba_publishing.application.ports import PdfRenderer
-from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer
-from hocba_publishing.application.use_cases import PublishingService
-from hocba_publishing.config import PublishingSettings
-from hocba_publishing.entrypoints import http, kafka
 from hocba_runtime.cms import TrustList
 from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
+
+from hocba_publishing.adapters.mongo_publishing import (
+    MongoPublishingReader,
+    MongoPublishingUnitOfWork,
+    ensure_indexes,
+)
+from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
+from hocba_publishing.adapters.trust import TrustListVerifier
+from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer
+from hocba_publishing.application.ports import PdfRenderer
+from hocba_publishing.application.use_cases import PublishingService
+from hocba_publishing.config import PublishingSettings
+from hocba_publishing.entrypoints import http, kafka
 
 DESCRIPTION = ("Verifies signed records, stores them immutably with a document id and content hash, "
                "renders the official PDF and announces the publication.")

@@ -1,7 +1,6 @@
+from hocba_runtime.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-
-from hocba_runtime.settings import ServiceSettings
 
 
 class PublishingSettings(ServiceSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -10,14 +11,13 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from publishing_fixtures import STUDENT_NAME, document, signed_record  # noqa: E402
-
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS, SIGNING_EVENTS  # noqa: E402
 from hocba_publishing.bootstrap import build  # noqa: E402
 from hocba_publishing.config import PublishingSettings  # noqa: E402
 from hocba_runtime.devpki import DevPKI  # noqa: E402
 from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
+from publishing_fixtures import STUDENT_NAME, document, signed_record  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,8 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
         assert doc["content_sha256"] == good.content_sha256
         pdf = await http.get(published["pdf_path"])
         assert pdf.headers["content-type"] == "application/pdf" and pdf.headers["etag"] == f'"{published["pdf_sha256"]}"'
-        text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf.content, capture_output=True, check=True).stdout.decode()
+        text = (await asyncio.to_thread(subprocess.run, ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf.content,
+                                        capture_output=True, check=True)).stdout.decode()
         assert STUDENT_NAME in text
         assert (await http.get(f"/records/{bad.record_id}/documents")).json()["documents"] == []
         missing = await http.get("/documents/HB-2024-0000-0000-0000")

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from publishing_fixtures import STUDENT_NAME, FakeStore, document, signed_record  # noqa: E402
-
 from hocba_contracts.payloads.publishing import RecordPublished  # noqa: E402
 from hocba_publishing.adapters.trust import TrustListVerifier  # noqa: E402
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
@@ -19,6 +17,7 @@ from hocba_publishing.domain.model import NotPublishable, document_id  # noqa: E
 from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
 from hocba_runtime.cms import TrustList  # noqa: E402
 from hocba_runtime.devpki import DevPKI  # noqa: E402
+from publishing_fixtures import STUDENT_NAME, FakeStore, document, signed_record  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -125,12 +124,11 @@ def test_a_secondary_record_prints_averages_conduct_title_and_promotion() -> Non
 def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) -> None:
     import io
 
+    from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
     from pyhanko.keys import load_cert_from_pemder
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
-
-    from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
 
     renderer = SealingRenderer(WeasyPrintRenderer("http://lookup.example"),
                                PadesSealer(str(pki.dir), "HOCBA-PUB-TEST", "Sở Giáo dục và Đào tạo", issue_on_demand=True))

@@ -1,6 +1,7 @@
+from hocba_runtime.service import serve
+
 from hocba_records.bootstrap import build
 from hocba_records.config import RecordsSettings
-from hocba_runtime.service import serve
 
 
 def main() -> None:

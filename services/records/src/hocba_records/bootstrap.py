@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-
 from hocba_contracts.topics import RECORDS_EVENTS
-from hocba_records.adapters.mongo_records import MongoRecordsReader, MongoRecordsUnitOfWork, ensure_indexes
+from hocba_runtime.service import ServiceRuntime, create_app
+from hocba_runtime.uow import MongoUnitOfWork
+
+from hocba_records.adapters.mongo_records import (
+    MongoRecordsReader,
+    MongoRecordsUnitOfWork,
+    ensure_indexes,
+)
 from hocba_records.application.use_cases import RecordsService
 from hocba_records.config import RecordsSettings
 from hocba_records.entrypoints import http, kafka
-from hocba_runtime.service import ServiceRuntime, create_app
-from hocba_runtime.uow import MongoUnitOfWork
 
 DESCRIPTION = "Schools, classes, students and enrollments, from school systems by HTTP or Kafka."
 

@@ -1,6 +1,5 @@
-from pydantic_settings import SettingsConfigDict
-
 from hocba_runtime.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
 
 
 class RecordsSettings(ServiceSettings):

@@ -10,7 +10,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from fixtures import klass, school, student  # noqa: E402
-
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import records as ev  # noqa: E402
 from hocba_contracts.topics import RECORDS_EVENTS, RECORDS_INGEST  # noqa: E402

@@ -12,7 +12,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from fixtures import klass, school, student  # noqa: E402
-
 from hocba_records.application.use_cases import RecordsService  # noqa: E402
 from hocba_records.domain.model import EnrollmentRejected, IdentityConflict, UnknownClass  # noqa: E402
 from hocba_runtime.errors import DomainError  # noqa: E402

@@ -1,6 +1,7 @@
+from hocba_runtime.service import serve
+
 from hocba_signing.bootstrap import build
 from hocba_signing.config import SigningSettings
-from hocba_runtime.service import serve
 
 
 def main() -> None:

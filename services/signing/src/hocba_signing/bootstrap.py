@@ -9,13 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
-
 from hocba_contracts.topics import SIGNING_EVENTS
 from hocba_runtime.cms import TrustList
 from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
-from hocba_signing.adapters.mongo_signing import MongoSigningReader, MongoSigningUnitOfWork, ensure_indexes
+
+from hocba_signing.adapters.mongo_signing import (
+    MongoSigningReader,
+    MongoSigningUnitOfWork,
+    ensure_indexes,
+)
 from hocba_signing.adapters.trust import DevPKISigner, RoutingSigner, TrustListChecker
 from hocba_signing.application.use_cases import SigningService
 from hocba_signing.config import SigningSettings

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from signing_fixtures import FakeStore, closed_record  # noqa: E402
-
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
 from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
@@ -19,7 +17,13 @@ from hocba_runtime.cms import SignatureInvalid, TrustList, sign_detached, verify
 from hocba_runtime.devpki import DevPKI  # noqa: E402
 from hocba_signing.adapters.trust import DevPKISigner, TrustListChecker  # noqa: E402
 from hocba_signing.application.use_cases import SigningService  # noqa: E402
-from hocba_signing.domain.model import OutOfOrder, NotARequiredSigner, SignatureRefused, build_document  # noqa: E402
+from hocba_signing.domain.model import (  # noqa: E402
+    NotARequiredSigner,
+    OutOfOrder,
+    SignatureRefused,
+    build_document,
+)
+from signing_fixtures import FakeStore, closed_record  # noqa: E402
 
 pytestmark = pytest.mark.unit
 

@@ -26,7 +26,14 @@ from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, ServiceTx, Wrap
 from pymongo import ASCENDING, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from hocba_assessment.application.ports import AuditEntry, Closure, LockedRecord, Mark, RosterEntry, StoredMark
+from hocba_assessment.application.ports import (
+    AuditEntry,
+    Closure,
+    LockedRecord,
+    Mark,
+    RosterEntry,
+    StoredMark,
+)
 
 MARKS = "student_marks"
 ROSTERS = "class_rosters"

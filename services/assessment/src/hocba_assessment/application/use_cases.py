@@ -44,8 +44,14 @@ from hocba_assessment.application.ports import (
 )
 from hocba_assessment.domain import primary as rules
 from hocba_assessment.domain import secondary as secondary_rules
+from hocba_assessment.domain.model import (
+    ClassClosed,
+    ClassNotClosed,
+    InvalidAssessment,
+    mark_key,
+    record_id,
+)
 from hocba_assessment.domain.secondary import Incomplete
-from hocba_assessment.domain.model import ClassClosed, ClassNotClosed, InvalidAssessment, mark_key, record_id
 
 SOURCE = "hocba/assessment"
 

@@ -15,9 +15,8 @@ from hocba_contracts.payloads.assessment import (
 )
 from hocba_contracts.payloads.common import Code, SchoolYear
 from hocba_runtime.errors import DomainError, NotFound
-from pydantic import BaseModel, Field, ValidationError, model_validator
-
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from hocba_assessment.adapters import spreadsheet
 from hocba_assessment.application import reports

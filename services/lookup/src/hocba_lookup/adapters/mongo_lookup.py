@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING
 
 from hocba_lookup.domain.model import PublishedEntry
-from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 
 
 async def ensure_indexes(mongo: Mongo) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.publishing import RecordPublished
+
 from hocba_lookup.application.ports import LookupReader, LookupUnitOfWork, RecordVerifier
 from hocba_lookup.domain.model import PublishedEntry, UnknownDocument, Verification, lookup_key
 

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
+from hocba_contracts.payloads.common import CitizenId, Code
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field
 
-from hocba_contracts.payloads.common import CitizenId, Code
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.domain.model import ROLE_TITLES, PublishedEntry, UnknownDocument, Verification
 

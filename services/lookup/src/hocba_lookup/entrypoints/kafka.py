@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-
 from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.payloads.publishing import RecordPublished
 from hocba_contracts.topics import PUBLISHING_EVENTS
-from hocba_lookup.application.use_cases import LookupService
 from hocba_runtime.kafka import retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
+
+from hocba_lookup.application.use_cases import LookupService
 
 PublishingEvent = topic_envelope(PUBLISHING_EVENTS.name)
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import Binary
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING, DESCENDING
 
 from hocba_publishing.domain.model import PublishedDocument
-from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 
 
 async def ensure_indexes(mongo: Mongo) -> None:

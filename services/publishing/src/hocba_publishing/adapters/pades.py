@@ -13,12 +13,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hocba_runtime.devpki import DevPKI
 from pyhanko.keys import load_certs_from_pemder, load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
-
-from hocba_runtime.devpki import DevPKI
 
 
 class PadesSealer:

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.signing import RecordSigned
+
 from hocba_publishing.domain.model import PublishedDocument
 
 

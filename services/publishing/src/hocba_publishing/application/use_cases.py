@@ -17,7 +17,13 @@ from hocba_contracts import Envelope, make_envelope
 from hocba_contracts.payloads.publishing import RecordPublished
 from hocba_contracts.payloads.signing import RecordSigned
 from hocba_contracts.topics import PUBLISHING_EVENTS
-from hocba_publishing.application.ports import PdfRenderer, PublishingReader, PublishingUnitOfWork, SignedRecordVerifier
+
+from hocba_publishing.application.ports import (
+    PdfRenderer,
+    PublishingReader,
+    PublishingUnitOfWork,
+    SignedRecordVerifier,
+)
 from hocba_publishing.domain.model import NotPublishable, PublishedDocument, document_id
 
 SOURCE = "hocba/publishing"

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from hocba_contracts.payloads.common import Code
 from pydantic import BaseModel, Field
 
-from hocba_contracts.payloads.common import Code
 from hocba_publishing.application.ports import PublishingReader
 from hocba_publishing.domain.model import PublishedDocument, UnknownDocument
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-
 from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.payloads.signing import RecordSigned
 from hocba_contracts.topics import SIGNING_EVENTS
-from hocba_publishing.application.use_cases import PublishingService
-from hocba_publishing.domain.model import NotPublishable
 from hocba_runtime.kafka import PermanentError, retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
+
+from hocba_publishing.application.use_cases import PublishingService
+from hocba_publishing.domain.model import NotPublishable
 
 SigningEvent = topic_envelope(SIGNING_EVENTS.name)
 

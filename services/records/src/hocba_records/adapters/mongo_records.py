@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pydantic import BaseModel
 from pymongo import ASCENDING
 
-from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_records.domain.model import Enrollment
-from hocba_runtime.mongo import Mongo
-from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 
 
 def _doc(model: BaseModel, key: str) -> dict[str, Any]:

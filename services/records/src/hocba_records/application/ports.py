@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
+
 from hocba_records.domain.model import Enrollment
 
 

@@ -9,6 +9,7 @@ from hocba_contracts import Envelope, make_envelope
 from hocba_contracts.payloads import records as ev
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_contracts.topics import RECORDS_EVENTS
+
 from hocba_records.application.ports import RecordsTx, RecordsUnitOfWork
 from hocba_records.domain.model import (
     Enrollment,

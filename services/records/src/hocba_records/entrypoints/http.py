@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from hocba_contracts.payloads.common import (
+    ClassProfile,
+    Code,
+    SchoolProfile,
+    SchoolYear,
+    StudentProfile,
+)
 from pydantic import BaseModel
 
-from hocba_contracts.payloads.common import ClassProfile, Code, SchoolProfile, SchoolYear, StudentProfile
+from hocba_records.adapters.mongo_records import MongoRecordsReader
 from hocba_records.application.use_cases import RecordsService
 from hocba_records.domain.model import UnknownStudent
-from hocba_records.adapters.mongo_records import MongoRecordsReader
 
 router = APIRouter(tags=["records"])
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-
 from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.payloads import records as ev
 from hocba_contracts.payloads.common import StudentProfile
 from hocba_contracts.topics import RECORDS_INGEST
-from hocba_records.application.use_cases import RecordsService
 from hocba_runtime.kafka import retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
+
+from hocba_records.application.use_cases import RecordsService
 
 IngestEvent = topic_envelope(RECORDS_INGEST.name)
 

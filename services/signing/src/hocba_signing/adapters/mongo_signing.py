@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from pymongo import ASCENDING
-
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
-from hocba_signing.domain.model import CollectedSignature, RequiredSigner, SigningBatch, SigningRequest
+from pymongo import ASCENDING
+
+from hocba_signing.domain.model import (
+    CollectedSignature,
+    RequiredSigner,
+    SigningBatch,
+    SigningRequest,
+)
 
 
 async def ensure_indexes(mongo: Mongo) -> None:

@@ -16,11 +16,10 @@ import pkcs11
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
-
 from hocba_runtime.cms import SigningIdentity, sign_detached
 from hocba_runtime.devpki import DevPKI
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 
 class TokenKey:

@@ -13,9 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.x509.oid import NameOID
-
-from hocba_runtime.cms import SignatureInvalid, SigningIdentity, TrustList, sign_detached, verify_detached
+from hocba_runtime.cms import (
+    SignatureInvalid,
+    SigningIdentity,
+    TrustList,
+    sign_detached,
+    verify_detached,
+)
 from hocba_runtime.devpki import DevPKI
+
 from hocba_signing.application.ports import CheckedSignature
 
 

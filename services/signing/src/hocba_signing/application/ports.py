@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from hocba_contracts import Envelope
+
 from hocba_signing.domain.model import SigningBatch, SigningRequest
 
 

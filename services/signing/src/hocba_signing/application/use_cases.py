@@ -21,11 +21,17 @@ from typing import Any
 
 from hocba_contracts import Envelope, make_envelope
 from hocba_contracts.payloads.assessment import YearRecordClosed
-from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned, SignatureReminderDue, SigningRejected
+from hocba_contracts.payloads.signing import (
+    DocumentSignature,
+    RecordSigned,
+    SignatureReminderDue,
+    SigningRejected,
+)
 from hocba_contracts.topics import SIGNING_EVENTS
-from hocba_runtime.canonical import canonical_bytes, sha256_hex
 from hocba_runtime import merkle
+from hocba_runtime.canonical import canonical_bytes, sha256_hex
 from hocba_runtime.cms import SignatureInvalid
+
 from hocba_signing.application.ports import (
     CheckedSignature,
     ServerSigner,
@@ -35,17 +41,17 @@ from hocba_signing.application.ports import (
 )
 from hocba_signing.domain.model import (
     CollectedSignature,
-    ReasonRequired,
     NothingToSign,
-    SigningBatch,
-    UnknownBatch,
+    ReasonRequired,
     RequiredSigner,
-    required_signers,
     SignatureRefused,
+    SigningBatch,
     SigningRequest,
+    UnknownBatch,
     UnknownRequest,
     build_document,
     request_key,
+    required_signers,
 )
 
 SOURCE = "hocba/signing"

@@ -7,13 +7,19 @@ import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field
-
 from hocba_contracts.payloads.common import Code
 from hocba_contracts.payloads.signing import SignerRole
+from pydantic import BaseModel, Field
+
 from hocba_signing.application.ports import SigningReader
 from hocba_signing.application.use_cases import SigningService
-from hocba_signing.domain.model import SigningBatch, SigningRequest, UnknownBatch, UnknownRequest, request_key
+from hocba_signing.domain.model import (
+    SigningBatch,
+    SigningRequest,
+    UnknownBatch,
+    UnknownRequest,
+    request_key,
+)
 
 router = APIRouter(tags=["signing"])
 

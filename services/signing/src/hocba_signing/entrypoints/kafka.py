@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-
 from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.payloads.assessment import YearRecordClosed
 from hocba_contracts.topics import ASSESSMENT_EVENTS
 from hocba_runtime.kafka import retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
+
 from hocba_signing.application.use_cases import SigningService
 
 AssessmentEvent = topic_envelope(ASSESSMENT_EVENTS.name)
