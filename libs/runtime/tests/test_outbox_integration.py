@@ -54,8 +54,8 @@ async def test_relay_publishes_committed_events_in_key_order_once_leased(local_i
     try:
         relay = OutboxRelay(outbox, producer, lease_seconds=30)
         rival = OutboxRelay(outbox, producer, lease_seconds=30)
-        assert await relay._hold_lease() is True
-        assert await rival._hold_lease() is False
+        assert await relay.lease.hold() is True
+        assert await rival.lease.hold() is False
         assert await relay.drain_once() == 30
         assert await outbox.pending() == 0
     finally:

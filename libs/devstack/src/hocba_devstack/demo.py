@@ -20,7 +20,8 @@ from hocba_contracts.payloads import records as rec
 from hocba_contracts.payloads.common import Parent, StaffMember
 from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_INGEST
 
-SOURCE = "hocba/demo-school-system"
+SOURCE = "demo-school-system"
+"""The demo school system's client id: it names itself as the source of its events."""
 SCHOOL_YEAR = "2024-2025"
 NAMESPACE = uuid.UUID("5b0c3a52-8f0e-4b7e-9a51-4d1f3c9a2e10")
 

@@ -18,7 +18,7 @@ from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_INGEST
 
 from hocba_devstack import client, demo
 
-SOURCE = "hocba/smoke"
+SOURCE = "smoke-check"
 SMOKE_SCHOOL = "079-TH-SMOKE"
 
 

@@ -1,8 +1,10 @@
-"""Start, watch and stop the local stack: tansu, SecantusDB and the five services as processes.
+"""Start, watch and stop the local stack: tansu, SecantusDB, the development OIDC issuer and the
+five services as processes.
 
 Everything lives under one state directory (`var/` by default): `run/` holds a PID file per
 process, `log/` their output and the spans of the local tracer, `data/` SecantusDB's files (kept
-across restarts), `pki/` the development PKI. Starting twice reuses what is already running.
+across restarts), `pki/` the development PKI, `issuer/` the development issuer's key and clients.
+Starting twice reuses what is already running.
 
 A service may run as several replicas (`start_replica`): the same consumer groups, database and
 outbox, each with its own HTTP port, PID file and log, named `<service>.<n>`.
@@ -26,17 +28,29 @@ from hocba_runtime import localstack
 from hocba_runtime.devpki import DevPKI
 from hocba_runtime.kafka import ensure_topics
 
+from hocba_devstack.issuer import DevIssuer
+
 HSM_TOKEN = "hocba-seals"
 SERVICES = ("records", "assessment", "signing", "publishing", "lookup")
 DEFAULT_PORTS = {
     "broker": 9092,
     "database": 27017,
+    "issuer": 8090,
     "records": 8101,
     "assessment": 8102,
     "signing": 8103,
     "publishing": 8104,
     "lookup": 8105,
 }
+
+
+LOOKUP_CLIENT = "hocba-lookup"
+"""The lookup's OIDC client: it fetches PDFs from publishing with its own token."""
+DEMO_SCHOOL_SYSTEMS: dict[str, list[str]] = {
+    "demo-school-system": ["079-TH-NBK", "079-TH-LVT", "079-TH-KD"],
+    "smoke-check": ["079-TH-SMOKE"],
+}
+"""The school systems of the local stack and the schools each may write (demo data, smoke check)."""
 
 
 class StackError(RuntimeError):
@@ -51,10 +65,11 @@ class Stack:
     heartbeat_ms: int = 2_000
     database_storage: str | None = None  # default: <state_dir>/data/secantus; ":memory:" allowed
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    school_systems: dict[str, list[str]] = field(default_factory=lambda: dict(DEMO_SCHOOL_SYSTEMS))
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
-        for sub in ("run", "log", "data", "pki", "hsm"):
+        for sub in ("run", "log", "data", "pki", "hsm", "issuer"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
 
     # -- locations -------------------------------------------------------------------------
@@ -69,6 +84,32 @@ class Stack:
     @property
     def pki(self) -> DevPKI:
         return DevPKI(self.state_dir / "pki")
+
+    @property
+    def issuer_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['issuer']}"
+
+    @property
+    def issuer(self) -> DevIssuer:
+        """The development issuer (its key is in the state directory): tokens for tests and scripts."""
+        return DevIssuer(self.state_dir / "issuer", self.issuer_url)
+
+    def token(self, role: str, school_id: str | None = None, staff_id: str | None = None) -> str:
+        """An access token for a member of staff, an operator or an auditor."""
+        return self.issuer.persona(role, school_id, staff_id)
+
+    def system_token(self, client_id: str) -> str:
+        """An access token for a registered school system (client credentials)."""
+        issuer = self.issuer
+        return issuer.client_token(client_id, issuer.register_client(client_id, ["school_system"]))
+
+    def headers(self, role: str, school_id: str | None = None, staff_id: str | None = None) -> dict[str, str]:
+        """`Authorization` for a member of staff, an operator or an auditor."""
+        return {"authorization": f"Bearer {self.token(role, school_id, staff_id)}"}
+
+    def system_headers(self, client_id: str) -> dict[str, str]:
+        """`Authorization` for a school system."""
+        return {"authorization": f"Bearer {self.system_token(client_id)}"}
 
     @property
     def spans_file(self) -> Path:
@@ -107,6 +148,9 @@ class Stack:
         crls = json.dumps([str(pki.crl_file(ca)) for ca in ("root", "public-duty-ca", "personal-ca")
                            if pki.crl_file(ca).exists()])
         env = {
+            "ENVIRONMENT": "development",
+            "OIDC_ISSUER": self.issuer_url,
+            "SCHOOL_SYSTEMS": json.dumps(self.school_systems),
             "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "MONGO_URI": self.mongo_uri,
             "HTTP_HOST": "127.0.0.1",
@@ -123,10 +167,12 @@ class Stack:
                     "PKCS11_PIN": self._hsm_pin(), "SEAL_ISSUE_ON_DEMAND": "true"}
         if name == "publishing":
             env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "LOOKUP_PUBLIC_URL": self.url("lookup"),
-                    "PDF_SEAL": "true", "PKI_DIR": str(pki.dir), "SEAL_ISSUE_ON_DEMAND": "true"}
+                    "PDF_SEAL": "true", "PKI_DIR": str(pki.dir), "SEAL_ISSUE_ON_DEMAND": "true",
+                    "DOCUMENT_ID_SECRET": self._secret("document-id-secret")}
         if name == "lookup":
-            env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "PUBLISHING_PUBLIC_URL": self.url("publishing"),
-                    "LOOKUP_SECRET": self._lookup_secret()}
+            env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "PUBLISHING_URL": self.url("publishing"),
+                    "LOOKUP_SECRET": self._secret("lookup-secret"), "OIDC_CLIENT_ID": LOOKUP_CLIENT,
+                    "OIDC_CLIENT_SECRET": self.issuer.register_client(LOOKUP_CLIENT, ["service"])}
         env |= self.extra_env.get(name, {})
         return {**os.environ, "PYTHONUNBUFFERED": "1", "SOFTHSM2_CONF": str(self.state_dir / "hsm" / "softhsm2.conf"),
                 **{prefix + k: v for k, v in env.items()}}
@@ -151,8 +197,9 @@ class Stack:
             subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", HSM_TOKEN, "--so-pin",
                             secrets.token_hex(8), "--pin", self._hsm_pin()], check=True, capture_output=True, env=env)
 
-    def _lookup_secret(self) -> str:
-        path = self.state_dir / "lookup-secret"
+    def _secret(self, name: str) -> str:
+        """A random secret of the local stack, kept in the state directory."""
+        path = self.state_dir / name
         if not path.exists():
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
@@ -166,9 +213,26 @@ class Stack:
             storage = self.database_storage or str(self.state_dir / "data" / "secantus")
             proc = localstack.start_database(self.ports["database"], storage, self.log_file("database"))
             self._record("database", proc, f"--port {self.ports['database']}")
+        if self.pid("issuer") is None:
+            self.start_issuer()
         asyncio.run(ensure_topics(self.kafka_bootstrap))
         self.pki.create()
         self.init_hsm()
+
+    def start_issuer(self) -> None:
+        """The development OIDC issuer, and the clients of the local stack registered with it."""
+        issuer = self.issuer
+        for system in self.school_systems:
+            issuer.register_client(system, ["school_system"])
+        issuer.register_client(LOOKUP_CLIENT, ["service"])
+        out = open(self.log_file("issuer"), "ab")  # noqa: SIM115 - the child keeps it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hocba_devstack.issuer", "--state", str(self.state_dir / "issuer"),
+             "--port", str(self.ports["issuer"])],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        self._record("issuer", proc, "-m hocba_devstack.issuer")
+        localstack.wait_for_port("127.0.0.1", self.ports["issuer"], proc=proc)
 
     def start_service(self, name: str) -> int:
         return self._start(name, name, self.service_env(name))
@@ -258,13 +322,13 @@ class Stack:
 
     def stop(self) -> list[str]:
         stopped = []
-        for name in (*reversed(self._service_processes()), "database", "broker"):
+        for name in (*reversed(self._service_processes()), "issuer", "database", "broker"):
             if self.kill(name):
                 stopped.append(name)
         return stopped
 
     def status(self) -> dict[str, int | None]:
-        return {name: self.pid(name) for name in ("broker", "database", *self._service_processes())}
+        return {name: self.pid(name) for name in ("broker", "database", "issuer", *self._service_processes())}
 
 
 def _alive(pid: int) -> bool:

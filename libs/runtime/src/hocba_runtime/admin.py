@@ -2,6 +2,9 @@
 
 `python -m hocba_runtime.admin ensure-topics --bootstrap HOST:PORT` creates Hocba's topics and
 their dead-letter topics where missing (compose's init job; the local stack does the same).
+Kafka security comes from the environment as for a service, with the prefix `HOCBA_ADMIN_`
+(`HOCBA_ADMIN_KAFKA_SECURITY_PROTOCOL=SASL_SSL`, `..._KAFKA_SASL_MECHANISM`, `..._KAFKA_SASL_USERNAME`,
+`..._KAFKA_SASL_PASSWORD`, `..._KAFKA_SSL_CAFILE`).
 `python -m hocba_runtime.admin topics-spec` prints the topic specification kept in
 deploy/topics.yaml, generated from the contracts' registry.
 """
@@ -12,10 +15,22 @@ import argparse
 import asyncio
 import json
 import time
+from typing import ClassVar
 
 from hocba_contracts import TOPICS
+from pydantic_settings import SettingsConfigDict
 
 from hocba_runtime.kafka import ensure_topics
+from hocba_runtime.settings import ServiceSettings
+
+
+class AdminSettings(ServiceSettings):
+    """Only the Kafka connection is read; the admin job serves no API, so it needs no issuer."""
+
+    model_config = SettingsConfigDict(env_prefix="HOCBA_ADMIN_", extra="ignore")
+    serves_api: ClassVar[bool] = False
+
+    service_name: str = "admin"
 
 
 def topics_spec() -> str:
@@ -49,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         try:
-            created = asyncio.run(ensure_topics(args.bootstrap))
+            created = asyncio.run(ensure_topics(args.bootstrap, **AdminSettings().kafka_client_options()))
             break
         except Exception as exc:  # noqa: BLE001 - the broker may still be starting
             if time.monotonic() > deadline:

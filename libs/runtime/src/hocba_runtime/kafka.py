@@ -11,6 +11,7 @@ Every subscriber of a Hocba service
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import json
 import logging
@@ -23,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from hocba_contracts import TOPICS, dead_letter_topic
 from hocba_contracts.versioning import UnknownEventVersion, upcast
 from opentelemetry import context as otel_context
@@ -30,6 +32,8 @@ from opentelemetry import trace
 from pydantic import TypeAdapter, ValidationError
 from pymongo.errors import ConnectionFailure
 
+from hocba_runtime.mongo import is_duplicate_key
+from hocba_runtime.privacy import redact
 from hocba_runtime.retry import retry
 from hocba_runtime.settings import ServiceSettings
 from hocba_runtime.tracing import context_from, tracer
@@ -40,8 +44,27 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+KafkaAuditHook = Callable[[str, list[Any], set[tuple[str, int, int]]], Awaitable[None]]
+"""audit(consumer, the records a handler took, (topic, partition, offset) of those it dead-lettered)."""
+
+_dead_lettered: contextvars.ContextVar[set[tuple[str, int, int]] | None] = contextvars.ContextVar(
+    "hocba_dead_lettered", default=None)
+
+
 class PermanentError(Exception):
     """A message that can never succeed: no retries, straight to the dead-letter topic."""
+
+
+class NotAdmitted(PermanentError):
+    """An ingest event from a source that may not write for its school: dead-lettered unread."""
+
+
+def admit(registry: Any, source: str, school_id: str | None) -> None:
+    """Refuse (NotAdmitted, with the reason) an ingest event whose source is not registered for the
+    school it writes for (`auth.SchoolSystems`). Called by each ingest consumer before it stores anything."""
+    reason = registry.refusal(source, school_id)
+    if reason is not None:
+        raise NotAdmitted(reason)
 
 
 NOT_RETRIED: tuple[type[BaseException], ...] = (
@@ -74,10 +97,13 @@ def _error_text(exc: BaseException) -> str:
         return "invalid event: " + "; ".join(parts)
     if isinstance(exc, json.JSONDecodeError):
         return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    if is_duplicate_key(exc):  # the database's text quotes the duplicated value
+        return f"{type(exc).__name__}: the event conflicts with stored data (a value that must be unique is taken)"
+    return redact(f"{type(exc).__name__}: {exc}")[:2000]
 
 
-def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker]) -> list[type[BaseMiddleware]]:
+def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker],
+                audit: KafkaAuditHook | None = None) -> list[type[BaseMiddleware]]:
     class TracingMiddleware(BaseMiddleware):
         """Continue the producer's trace in a consumer span."""
 
@@ -101,7 +127,8 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker]) -> list[ty
             exc_tb: TracebackType | None = None,
         ) -> bool | None:
             if exc_val is not None:
-                self._span.record_exception(exc_val)
+                # the type only: an exception's text may quote the message's data
+                self._span.add_event("exception", {"exception.type": type(exc_val).__name__})
                 self._span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc_val).__name__))
             self._span.end()
             otel_context.detach(self._span_token)
@@ -129,7 +156,28 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker]) -> list[ty
                 return False
             return True
 
-    return [DeadLetterMiddleware, TracingMiddleware]
+    class AuditMiddleware(BaseMiddleware):
+        """Record what the handler took in the audit trail (what it dead-lettered is in the
+        dead-letter topic instead)."""
+
+        async def on_receive(self) -> None:
+            self._rejected: set[tuple[str, int, int]] = set()
+            self._token = _dead_lettered.set(self._rejected)
+            await super().on_receive()
+
+        async def after_processed(
+            self,
+            exc_type: type[BaseException] | None = None,
+            exc_val: BaseException | None = None,
+            exc_tb: TracebackType | None = None,
+        ) -> bool | None:
+            _dead_lettered.reset(self._token)
+            if exc_val is None and audit is not None:
+                records = list(self.msg) if isinstance(self.msg, tuple) else [self.msg]
+                await audit(consumer, records, self._rejected)
+            return False
+
+    return [DeadLetterMiddleware, TracingMiddleware, AuditMiddleware]
 
 
 def text_headers(raw: Any) -> dict[str, str]:
@@ -155,6 +203,9 @@ async def dead_letter(broker: KafkaBroker, raw: Any, exc: BaseException, consume
     )
     await broker.publish(getattr(raw, "value", b"") or b"", dead_letter_topic(topic), key=getattr(raw, "key", None),
                          headers=dl_headers)
+    rejected = _dead_lettered.get()
+    if rejected is not None:
+        rejected.add((topic, int(getattr(raw, "partition", -1)), int(getattr(raw, "offset", -1))))
     log.error(
         "message dead-lettered",
         extra={"topic": topic, "partition": getattr(raw, "partition", None), "offset": getattr(raw, "offset", None),
@@ -203,15 +254,31 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionFailure)
 
 
-def make_broker(settings: ServiceSettings) -> KafkaBroker:
-    """A broker whose subscribers dead-letter and trace. No idempotent producer (see README)."""
+def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """FastStream's form of the settings' Kafka security: TLS, SASL (PLAIN or SCRAM) or both."""
+    options = settings.kafka_client_options()
+    protocol = options["security_protocol"]
+    if protocol == "PLAINTEXT":
+        return None
+    ssl_context = options.get("ssl_context")
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=ssl_context, use_ssl=True)
+    kind = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
+        options["sasl_mechanism"]]
+    return kind(options["sasl_plain_username"], options["sasl_plain_password"], ssl_context=ssl_context,
+                use_ssl=protocol == "SASL_SSL")
+
+
+def make_broker(settings: ServiceSettings, audit: KafkaAuditHook | None = None) -> KafkaBroker:
+    """A broker whose subscribers dead-letter, trace and audit. No idempotent producer (see README)."""
     holder: dict[str, KafkaBroker] = {}
     broker = KafkaBroker(
         settings.kafka_bootstrap,
+        security=broker_security(settings),
         client_id=f"hocba-{settings.service_name}",
         acks="all",
         enable_idempotence=False,
-        middlewares=middlewares(f"hocba-{settings.service_name}", lambda: holder["b"]),
+        middlewares=middlewares(f"hocba-{settings.service_name}", lambda: holder["b"], audit),
         logger=logging.getLogger(f"hocba.{settings.service_name}.faststream"),
         graceful_timeout=15.0,
     )
@@ -249,15 +316,16 @@ class RelayProducer:
     requests, and under a Kafka broker's default 1 MB limit for a batch. Not idempotent (see
     README): a resend is dropped by the consumers' inbox."""
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    def __init__(self, bootstrap: str, client_id: str, options: Mapping[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
+        self.options = dict(options or {})
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         """Connect (aiokafka binds its producer to the running event loop: made here, not before)."""
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
-                                          enable_idempotence=False, max_batch_size=512 * 1024)
+                                          enable_idempotence=False, max_batch_size=512 * 1024, **self.options)
         await self._producer.start()
 
     async def stop(self) -> None:
@@ -274,7 +342,7 @@ class RelayProducer:
             *((k, v.encode()) for k, v in headers.items()), ("content-type", b"application/json")])
 
 
-async def ensure_topics(bootstrap: str, names: list[str] | None = None) -> list[str]:
+async def ensure_topics(bootstrap: str, names: list[str] | None = None, **options: Any) -> list[str]:
     """Create Hocba's topics (and their dead-letter topics) that do not exist yet."""
     wanted: dict[str, int] = {}
     for spec in TOPICS:
@@ -282,7 +350,7 @@ async def ensure_topics(bootstrap: str, names: list[str] | None = None) -> list[
         wanted[spec.dead_letter] = 1
     if names is not None:
         wanted = {n: p for n, p in wanted.items() if n in names}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hocba-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hocba-admin", **options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -294,9 +362,9 @@ async def ensure_topics(bootstrap: str, names: list[str] | None = None) -> list[
         await admin.close()
 
 
-async def check_kafka(bootstrap: str, timeout: float = 3.0) -> None:
+async def check_kafka(bootstrap: str, timeout: float = 3.0, **options: Any) -> None:
     """Readiness: the broker answers a metadata request."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **options)
     try:
         await asyncio.wait_for(admin.start(), timeout)
         await asyncio.wait_for(admin.list_topics(), timeout)

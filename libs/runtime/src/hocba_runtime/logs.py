@@ -1,4 +1,5 @@
-"""Structured JSON logs. Never pass personal data (ID numbers, names, dates of birth) to them."""
+"""Structured JSON logs. Never pass personal data (ID numbers, names, dates of birth) to them;
+what looks like a personal ID number or a date is blanked anyway (`privacy.redact`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
+
+from hocba_runtime.privacy import redact
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {"message", "asctime"}
 
@@ -24,7 +27,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         ctx = trace.get_current_span().get_span_context()
         if ctx.is_valid:
@@ -32,9 +35,9 @@ class JsonFormatter(logging.Formatter):
             entry["span_id"] = format(ctx.span_id, "016x")
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            entry["error"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import bson
@@ -28,6 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pymongo import ASCENDING
 
+from hocba_runtime.lease import Lease
 from hocba_runtime.mongo import Mongo, Session, in_chunks
 from hocba_runtime.tracing import context_from, current_carrier, tracer
 
@@ -119,24 +118,8 @@ class OutboxRelay:
         self.publish = publish
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
-        self.lease_seconds = lease_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self.lease = Lease(outbox.mongo, "outbox_lease", "relay", lease_seconds)
         self._task: asyncio.Task[None] | None = None
-
-    async def _hold_lease(self) -> bool:
-        now = datetime.now(UTC)
-        leases = self.outbox.mongo.db["outbox_lease"]
-        try:
-            await leases.find_one_and_update(
-                {"_id": "relay", "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.lease_seconds)}},
-                upsert=True,
-            )
-        except Exception as exc:  # another relay holds it (upsert hit the unique _id)
-            if getattr(exc, "code", None) == 11000:
-                return False
-            raise
-        return True
 
     async def drain_once(self) -> int:
         """Publish the oldest entries, about `batch_size` events; returns how many were published.
@@ -190,7 +173,7 @@ class OutboxRelay:
     async def run(self) -> None:
         while True:
             try:
-                if await self._hold_lease():
+                if await self.lease.hold():
                     while await self.drain_once() >= self.batch_size:
                         pass
             except asyncio.CancelledError:

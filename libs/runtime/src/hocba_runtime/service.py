@@ -1,7 +1,8 @@
 """One service process: FastAPI for HTTP, FastStream for Kafka, the outbox relay, MongoDB.
 
 `ServiceRuntime` owns the connections; `create_app` builds the HTTP app whose lifespan starts
-and stops them, with liveness, readiness (database and broker) and trace propagation.
+and stops them, with liveness, readiness (database and broker), trace propagation, access control
+by the service's policy table, the audit trail, security headers and a body size limit.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -22,16 +23,22 @@ from hocba_contracts import topic as topic_spec
 from hocba_contracts.catalog import topic_envelope
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
+from hocba_runtime.audit import AuditChainer, AuditTrail
+from hocba_runtime.auth import AccessControl, PolicyTable, SchoolSystems, TokenVerifier, find_route
 from hocba_runtime.errors import DomainError
 from hocba_runtime.kafka import RelayProducer, check_kafka, make_broker
 from hocba_runtime.logs import configure_logging
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.outbox import Outbox, OutboxRelay
+from hocba_runtime.privacy import redact
 from hocba_runtime.settings import ServiceSettings
 from hocba_runtime.tracing import configure_tracing, context_from, tracer
+from hocba_runtime.web import SecurityHeaders
 
 log = logging.getLogger("hocba.service")
 
@@ -43,14 +50,19 @@ class ServiceRuntime:
         self.settings = settings
         self.mongo = Mongo(settings.mongo_uri, settings.mongo_database)
         self.outbox = Outbox(self.mongo)
-        self.broker: KafkaBroker = make_broker(settings)
+        self.audit = AuditTrail(self.mongo, settings.service_name)
+        self.chainer = AuditChainer(self.audit, poll_seconds=settings.audit_chain_seconds)
+        self.school_systems = SchoolSystems(settings.school_systems)
+        self.verifier = TokenVerifier(settings, self.school_systems)
+        self.broker: KafkaBroker = make_broker(settings, audit=self.audit.kafka)
         for name in owned_topics:
             spec = topic_spec(name)
             # Declared publishers document what this service emits in its AsyncAPI file.
             self.broker.publisher(
                 name, schema=topic_envelope(name), title=name, description=spec.description
             )
-        self.producer = RelayProducer(settings.kafka_bootstrap, f"hocba-{settings.service_name}-relay")
+        self.producer = RelayProducer(settings.kafka_bootstrap, f"hocba-{settings.service_name}-relay",
+                                      settings.kafka_client_options())
         self.relay = OutboxRelay(
             self.outbox,
             self.producer,
@@ -72,11 +84,13 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         await self.outbox.ensure_indexes()
+        await self.audit.ensure_indexes()
         for fn in self._on_start:
             await fn()
         await self.broker.start()
         await self.producer.start()
         self.relay.start()
+        self.chainer.start()
         self.started = True
         log.info("service started", extra={"http_port": self.settings.http_port})
 
@@ -84,6 +98,7 @@ class ServiceRuntime:
         self.started = False
         for fn in self._on_stop:
             await fn()
+        await self.chainer.stop()
         await self.relay.stop()
         await self.producer.stop()
         await self.broker.stop()
@@ -97,7 +112,7 @@ class ServiceRuntime:
         except Exception as exc:
             checks["database"] = f"unavailable: {type(exc).__name__}"
         try:
-            await check_kafka(self.settings.kafka_bootstrap)
+            await check_kafka(self.settings.kafka_bootstrap, **self.settings.kafka_client_options())
             checks["broker"] = "ok"
         except Exception as exc:
             checks["broker"] = f"unavailable: {type(exc).__name__}"
@@ -106,13 +121,17 @@ class ServiceRuntime:
 
 
 class TraceMiddleware(BaseHTTPMiddleware):
+    """A server span per request, named by the route's template (`GET /students/{student_id}`), so
+    that no value of a URL reaches the traces; exceptions are recorded by type only."""
+
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         token = otel_context.attach(context_from(dict(request.headers)))
         try:
-            route = request.url.path
+            found = find_route(request.app, request.scope)
+            route = found[0].path if found else "unmatched"
             with tracer().start_as_current_span(
-                f"{request.method} {route}", kind=trace.SpanKind.SERVER,
-                attributes={"http.request.method": request.method},
+                f"{request.method} {route}", kind=trace.SpanKind.SERVER, record_exception=False,
+                attributes={"http.request.method": request.method, "http.route": route},
             ) as span:
                 response = await call_next(request)
                 span.set_attribute("http.response.status_code", response.status_code)
@@ -131,13 +150,24 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
     return details
 
 
+class AuditExport(BaseModel):
+    entries: list[dict[str, Any]] = Field(description="Entries in chain order, each with seq, prev_hash and hash")
+    next_after_seq: int | None = Field(description="Pass as after_seq for the next page; null at the end")
+
+
+def _error_body(code: str, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": redact(message), "details": details or []}}
+
+
 def create_app(
     runtime: ServiceRuntime,
     *,
     title: str,
     description: str,
     routers: list[Any],
+    policies: PolicyTable,
 ) -> FastAPI:
+    """The service's HTTP app. It refuses to be built while a route has no rule in `policies`."""
     settings = runtime.settings
     configure_logging(settings.service_name, settings.log_level)
     configure_tracing(settings)
@@ -150,24 +180,38 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    docs = settings.serve_docs
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None,
+                  max_body_size=settings.max_body_bytes)
     app.state.runtime = runtime
+    # Outermost last: security headers on every response, then the trace, then access control before
+    # anything reads the body (FastAPI refuses a body over max_body_size with 413 as it reads it).
+    app.add_middleware(AccessControl, policies=policies, verifier=runtime.verifier, audit=runtime.audit.http)
     app.add_middleware(TraceMiddleware)
+    app.add_middleware(SecurityHeaders, hsts=settings.base_url.startswith("https://"))
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(
-            status_code=exc.status,
-            content={"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
-        )
+        return JSONResponse(status_code=exc.status, content=_error_body(exc.code, exc.message, exc.details))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            status_code=422,
-            content={"error": {"code": "invalid_request", "message": "The request has invalid fields; see details.",
-                               "details": _validation_details(exc)}},
-        )
+        return JSONResponse(status_code=422, content=_error_body(
+            "invalid_request", "The request has invalid fields; see details.", _validation_details(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code, "http_error")
+        return JSONResponse(status_code=exc.status_code, content=_error_body(code, str(exc.detail)),
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        log.error("request failed", extra={"error_type": type(exc).__name__})
+        return JSONResponse(status_code=500, content=_error_body(
+            "internal_error", "Something went wrong on our side; nothing was changed by this request. Try again, "
+            "and tell the city department's operators if it keeps failing."))
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
@@ -179,8 +223,23 @@ def create_app(
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "unavailable", "checks": checks})
 
+    @app.get("/audit/trail", tags=["audit"], response_model=AuditExport,
+             summary="Auditors: this service's audit trail, a school's or a student's, with the hash chain")
+    async def audit_trail(school_id: Annotated[str | None, Query(max_length=64)] = None,
+                          student_id: Annotated[str | None, Query(max_length=64)] = None,
+                          after_seq: Annotated[int, Query(ge=0)] = 0,
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> AuditExport:
+        entries = await runtime.audit.export(school_id=school_id, student_id=student_id, after_seq=after_seq,
+                                             limit=limit)
+        return AuditExport(entries=entries,
+                           next_after_seq=int(entries[-1]["seq"]) if len(entries) == limit else None)
+
     for router in routers:
         app.include_router(router)
+    missing = policies.missing(app)
+    if missing:
+        raise RuntimeError(f"{policies.service}: endpoints without an access policy: {', '.join(missing)}; add each to "
+                           "the service's policy table")
     return app
 
 
@@ -193,4 +252,5 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False,
+                server_header=False)

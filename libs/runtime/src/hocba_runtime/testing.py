@@ -6,14 +6,18 @@ Used through `pytest_plugins = ["hocba_runtime.testing"]` in the root conftest.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hocba_contracts import Envelope
@@ -21,19 +25,42 @@ from hocba_contracts import Envelope
 from hocba_runtime import localstack
 from hocba_runtime.kafka import ensure_topics
 
+TEST_SCHOOL_SYSTEM = "test-school-system"
+"""The school system of the tests: registered for every school."""
+OTHER_SCHOOL_SYSTEM = "other-school-system"
+"""Another school system, registered only for schools whose ids start with OTHER-."""
+TEST_SCHOOL_SYSTEMS = {TEST_SCHOOL_SYSTEM: ["*"], OTHER_SCHOOL_SYSTEM: ["OTHER-*"]}
+
 
 @dataclass
 class LocalInfra:
     kafka_bootstrap: str
     mongo_uri: str
     workdir: Path
+    issuer: Any = None
+    """The development OIDC issuer (hocba_devstack.issuer.DevIssuer), serving its keys on loopback."""
 
     def settings(self, **extra: Any) -> dict[str, Any]:
-        """A service's settings in a test, as keyword arguments: this broker and database, consumers
-        that rejoin their group quickly, retries that hardly wait; then `extra`."""
-        return {"kafka_bootstrap": self.kafka_bootstrap, "mongo_uri": self.mongo_uri,
+        """A service's settings in a test, as keyword arguments: this broker, database and issuer,
+        the test school systems, consumers that rejoin their group quickly, retries that hardly
+        wait; then `extra`."""
+        return {"environment": "development", "kafka_bootstrap": self.kafka_bootstrap, "mongo_uri": self.mongo_uri,
+                "oidc_issuer": self.issuer.url, "school_systems": TEST_SCHOOL_SYSTEMS,
                 "consumer_session_timeout_ms": 6000, "consumer_heartbeat_interval_ms": 1000,
-                "retry_backoff_seconds": 0.01, **extra}
+                "retry_backoff_seconds": 0.01, "audit_chain_seconds": 0.1, **extra}
+
+    def headers(self, role: str, school_id: str | None = None, staff_id: str | None = None) -> dict[str, str]:
+        """`Authorization` for a member of staff (teacher, principal, school_admin), an operator,
+        an auditor or a service."""
+        roles = [role]
+        token = self.issuer.token(roles=roles, school_id=school_id, staff_id=staff_id,
+                                  client_id="hocba-lookup" if role == "service" else "hocba-dev-portal")
+        return {"authorization": f"Bearer {token}"}
+
+    def system_headers(self, client_id: str = TEST_SCHOOL_SYSTEM) -> dict[str, str]:
+        """`Authorization` for a school system (its client id names it, as `source` does on Kafka)."""
+        token = self.issuer.token(roles=["school_system"], client_id=client_id, subject=f"service-account-{client_id}")
+        return {"authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")
@@ -42,18 +69,32 @@ def local_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfra
     kport, mport = localstack.free_port(), localstack.free_port()
     broker = localstack.start_broker(kport, workdir / "tansu.log")
     db = localstack.start_database(mport, str(workdir / "mongo"), workdir / "secantus.log")
+    issuer, issuer_proc = _start_issuer(workdir / "issuer")
     bootstrap = f"127.0.0.1:{kport}"
     asyncio.run(ensure_topics(bootstrap))
     try:
-        yield LocalInfra(bootstrap, localstack.mongo_uri(mport), workdir)
+        yield LocalInfra(bootstrap, localstack.mongo_uri(mport), workdir, issuer)
     finally:
-        for proc in (broker, db):
+        for proc in (broker, db, issuer_proc):
             proc.terminate()
-        for proc in (broker, db):
+        for proc in (broker, db, issuer_proc):
             try:
                 proc.wait(10)
             except Exception:
                 proc.kill()
+
+
+def _start_issuer(state: Path) -> tuple[Any, subprocess.Popen[bytes]]:
+    from hocba_devstack.issuer import DevIssuer  # the development kit's issuer
+
+    port = localstack.free_port()
+    issuer = DevIssuer(state, f"http://127.0.0.1:{port}")
+    out = open(state / "issuer.log", "ab")  # noqa: SIM115 - the child keeps it
+    proc = subprocess.Popen([sys.executable, "-m", "hocba_devstack.issuer", "--state", str(state), "--port", str(port)],
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    out.close()
+    localstack.wait_for_port("127.0.0.1", port, proc=proc)
+    return issuer, proc
 
 
 def unique(prefix: str) -> str:
@@ -109,7 +150,7 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interva
     last: Any = None
     while asyncio.get_running_loop().time() < deadline:
         last = check()
-        if asyncio.iscoroutine(last):
+        if inspect.isawaitable(last):  # a coroutine, or a motor future
             last = await last
         if last:
             return last
@@ -118,3 +159,100 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interva
 
 
 os.environ.setdefault("HOCBA_TESTING", "1")
+
+
+# -- the authorization matrix -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    """One request to an endpoint, about a resource of the school the matrix calls 'own'."""
+
+    path: str
+    json: Any = None
+    params: dict[str, Any] | None = None
+    files: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A caller of the matrix: a role, with the school, staff id or client id it has."""
+
+    role: str
+    school_id: str | None = None
+    staff_id: str | None = None
+    client_id: str | None = None
+
+    def headers(self, issuer: Any) -> dict[str, str]:
+        if self.role == "school_system":
+            token = issuer.token(roles=["school_system"], client_id=self.client_id,
+                                 subject=f"service-account-{self.client_id}")
+        else:
+            token = issuer.token(roles=[self.role], school_id=self.school_id, staff_id=self.staff_id,
+                                 client_id=self.client_id or "hocba-dev-portal")
+        return {"authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Cell:
+    endpoint: str
+    caller: str
+    expected: str
+    status: int
+
+    @property
+    def ok(self) -> bool:
+        if self.expected == "allowed":
+            return self.status not in (401, 403)
+        return self.status == int(self.expected)
+
+
+async def authorization_matrix(app: Any, policies: Any, calls: dict[str, Call], own: dict[str, Identity],
+                               other: dict[str, Identity], issuer: Any) -> list[Cell]:
+    """Call every endpoint of `app` (from its route table) as every role of its own school, of another
+    school, and anonymously, and say what each call was expected to get from the policy table:
+    401 anonymous (unless public), 403 for a role the rule does not name and for another school's
+    caller where the rule scopes the role, and neither 401 nor 403 otherwise. An endpoint without a
+    rule in `policies` or without an example in `calls` is a failed cell, so a new endpoint fails
+    the matrix until it has both."""
+    from hocba_runtime.auth import Role, Scope
+
+    cells: list[Cell] = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://matrix", timeout=60) as http:
+        for endpoint in policies.endpoints(app):
+            method, path = endpoint.split(" ", 1)
+            rule = policies.rule(method, path)
+            call = calls.get(endpoint)
+            if rule is None or call is None:
+                cells.append(Cell(endpoint, "-", "a policy and an example call", -1))
+                continue
+
+            async def send(headers: dict[str, str], call: Call = call, method: str = method) -> int:
+                response = await http.request(method, call.path, json=call.json, params=call.params,
+                                              files=call.files, data=call.data, headers=headers)
+                return response.status_code
+
+            status = await send({})
+            cells.append(Cell(endpoint, "anonymous", "allowed" if rule.public else "401", status))
+            if rule.public:
+                continue
+            for role in Role:
+                scope = rule.roles.get(role)
+                for variant, identities in (("own school", own), ("other school", other)):
+                    identity = identities.get(role.value)
+                    if identity is None:
+                        continue
+                    if scope is None:
+                        expected = "403"
+                    elif variant == "other school" and scope is not Scope.CITY:
+                        expected = "403"
+                    else:
+                        expected = "allowed"
+                    cells.append(Cell(endpoint, f"{role.value} ({variant})", expected,
+                                      await send(identity.headers(issuer))))
+    return cells
+
+
+def failed_cells(cells: list[Cell]) -> str:
+    bad = [c for c in cells if not c.ok]
+    return "\n".join(f"{c.endpoint} as {c.caller}: expected {c.expected}, got {c.status}" for c in bad)

@@ -17,6 +17,7 @@ from hocba_records.adapters.mongo_records import (
 from hocba_records.application.use_cases import RecordsService
 from hocba_records.config import RecordsSettings
 from hocba_records.entrypoints import http, kafka
+from hocba_records.entrypoints.policies import POLICIES
 
 DESCRIPTION = "Schools, classes, students and enrollments, from school systems by HTTP or Kafka."
 
@@ -34,8 +35,9 @@ def build(settings: RecordsSettings | None = None) -> Records:
     uow = MongoRecordsUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "records"))
     service = RecordsService(uow)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
-    kafka.register(runtime.broker, settings, service)
-    app = create_app(runtime, title="Hocba records", description=DESCRIPTION, routers=[http.router])
+    kafka.register(runtime.broker, settings, service, runtime.school_systems)
+    app = create_app(runtime, title="Hocba records", description=DESCRIPTION, routers=[http.router],
+                     policies=POLICIES)
     app.state.records = service
     app.state.reader = MongoRecordsReader(runtime.mongo)
     return Records(runtime, service, app)

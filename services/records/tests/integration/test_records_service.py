@@ -15,7 +15,14 @@ from hocba_contracts.payloads import records as ev  # noqa: E402
 from hocba_contracts.topics import RECORDS_EVENTS, RECORDS_INGEST  # noqa: E402
 from hocba_records.bootstrap import build  # noqa: E402
 from hocba_records.config import RecordsSettings  # noqa: E402
-from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_runtime.testing import (  # noqa: E402
+    TEST_SCHOOL_SYSTEM,
+    LocalInfra,
+    eventually,
+    payloads,
+    produce,
+    read_topic,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +40,7 @@ async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettere
     sch = school()
     cls = klass(sch.school_id)
     st = student()
-    src = "school-system/test"
+    src = TEST_SCHOOL_SYSTEM
     good = [
         make_envelope(ev.SchoolRegistrationSubmitted(**sch.model_dump()), source=src),
         make_envelope(ev.ClassRegistrationSubmitted(**cls.model_dump()), source=src),
@@ -71,10 +78,11 @@ async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettere
     assert await records.runtime.mongo.db.enrollments.count_documents({}) == 1
 
 
-async def test_http_rejects_bad_input_with_what_to_fix_and_keeps_stored_data(records) -> None:  # type: ignore[no-untyped-def]
+async def test_http_rejects_bad_input_with_what_to_fix_and_keeps_stored_data(records, local_infra) -> None:  # type: ignore[no-untyped-def]
     sch = school()
     transport = httpx.ASGITransport(app=records.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://records") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://records",
+                                 headers=local_infra.system_headers()) as client:
         assert (await client.post("/schools", json=sch.model_dump(mode="json"))).json()["changed"] is True
         bad = klass(sch.school_id).model_dump(mode="json") | {"grade": 9}
         resp = await client.post("/classes", json=bad)

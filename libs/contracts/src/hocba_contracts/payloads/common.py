@@ -66,6 +66,15 @@ class SchoolProfile(Frozen):
     principal: StaffMember
 
 
+class SubjectTeacher(Frozen):
+    """Who teaches a subject in a class (phân công giảng dạy): they assess it, and sign for it in
+    secondary school."""
+
+    subject_code: Code
+    staff_id: Code
+    full_name: Name
+
+
 class ClassProfile(Frozen):
     class_id: Code
     school_id: Code
@@ -73,6 +82,15 @@ class ClassProfile(Frozen):
     grade: Annotated[int, Field(ge=1, le=12)]
     name: Annotated[str, Field(min_length=1, max_length=20, description="e.g. 1A")]
     homeroom_teacher: StaffMember
+    subject_teachers: tuple[SubjectTeacher, ...] = Field(
+        default=(), max_length=40, description="The teachers of the class's subjects, where another teacher than the "
+        "homeroom teacher teaches one; they may assess (and read) only their subjects")
+
+    def teachers(self, subject_code: str | None = None) -> frozenset[str]:
+        """Staff ids who teach the class: the homeroom teacher, with the teachers of `subject_code`
+        (of every subject when None)."""
+        return frozenset({self.homeroom_teacher.staff_id} | {
+            t.staff_id for t in self.subject_teachers if subject_code is None or t.subject_code == subject_code})
 
 
 class StudentProfile(Frozen):

@@ -30,7 +30,20 @@ async def ensure_indexes(mongo: Mongo) -> None:
     db = mongo.db
     await db.students.create_index([("citizen_id", ASCENDING)], unique=True)
     await db.enrollments.create_index([("class_id", ASCENDING)])
+    await db.enrollments.create_index([("student_id", ASCENDING)])
     await db.classes.create_index([("school_id", ASCENDING), ("school_year", ASCENDING)])
+
+
+async def _school_of_student(db: Any, student_id: str, session: Any = None) -> str | None:
+    """The school that registered the student (students stored before schools were recorded: the
+    school of their latest enrollment)."""
+    doc = await db.students.find_one({"_id": student_id}, {"school_id": 1}, session=session)
+    if doc is None:
+        return None
+    if doc.get("school_id"):
+        return str(doc["school_id"])
+    latest = await db.enrollments.find({"student_id": student_id}, session=session).sort("school_year", -1).to_list(1)
+    return str(latest[0]["school_id"]) if latest else None
 
 
 class MongoRecordsTx(ServiceTx):
@@ -56,8 +69,11 @@ class MongoRecordsTx(ServiceTx):
         doc = await self.db.students.find_one({"citizen_id": citizen_id}, {"_id": 1}, session=self.session)
         return doc["_id"] if doc else None
 
-    async def save_student(self, student: StudentProfile) -> None:
-        await self._replace("students", _doc(student, "student_id"))
+    async def school_of_student(self, student_id: str) -> str | None:
+        return await _school_of_student(self.db, student_id, self.session)
+
+    async def save_student(self, student: StudentProfile, school_id: str) -> None:
+        await self._replace("students", {**_doc(student, "student_id"), "school_id": school_id})
 
     async def get_enrollment(self, enrollment_id: str) -> Enrollment | None:
         doc = await self.db.enrollments.find_one({"_id": enrollment_id}, session=self.session)
@@ -83,6 +99,16 @@ class MongoRecordsReader:
 
     async def student(self, student_id: str) -> StudentProfile | None:
         return _load(StudentProfile, await self.db.students.find_one({"_id": student_id}))
+
+    async def school_of_student(self, student_id: str) -> str | None:
+        return await _school_of_student(self.db, student_id)
+
+    async def classes_of_student(self, student_id: str) -> list[ClassProfile]:
+        ids = [d["class_id"] async for d in self.db.enrollments.find({"student_id": student_id}, {"class_id": 1})]
+        return [_load(ClassProfile, d) async for d in self.db.classes.find({"_id": {"$in": ids}})] if ids else []
+
+    async def class_profile(self, class_id: str) -> ClassProfile | None:
+        return _load(ClassProfile, await self.db.classes.find_one({"_id": class_id}))
 
     async def class_roster(self, class_id: str) -> list[str]:
         return [d["student_id"] async for d in self.db.enrollments.find({"class_id": class_id}).sort("student_id")]

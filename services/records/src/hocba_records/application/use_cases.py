@@ -18,6 +18,7 @@ from hocba_records.domain.model import (
     UnknownSchool,
     UnknownStudent,
     check_class_fits_school,
+    check_same_school,
     enroll,
 )
 
@@ -50,18 +51,21 @@ class RecordsService:
             if school is None:
                 raise UnknownSchool(f"school {cls.school_id} is not registered; register the school first")
             check_class_fits_school(cls, school)
-            if await tx.get_class(cls.class_id) == cls:
+            current = await tx.get_class(cls.class_id)
+            check_same_school(f"class {cls.class_id}", current.school_id if current else None, cls.school_id)
+            if current == cls:
                 return False
             await tx.save_class(cls)
             await tx.emit(RECORDS_EVENTS.name, self._announce(ev.ClassRegistered(**cls.model_dump()), cause))
             return True
 
-    async def register_student(self, student: StudentProfile, cause: Envelope[Any] | None = None) -> bool:
-        """Register or correct a student's profile (mã học sinh is the key; the personal ID
-        number belongs to one student only)."""
+    async def register_student(self, student: StudentProfile, school_id: str, cause: Envelope[Any] | None = None) -> bool:
+        """Register or correct a student's profile for the school registering them (mã học sinh is the
+        key; the personal ID number belongs to one student only; another school may not correct them)."""
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate:
                 return False
+            check_same_school(f"student {student.student_id}", await tx.school_of_student(student.student_id), school_id)
             owner = await tx.student_id_for_citizen(student.citizen_id)
             if owner is not None and owner != student.student_id:
                 raise IdentityConflict(
@@ -70,7 +74,7 @@ class RecordsService:
                 )
             if await tx.get_student(student.student_id) == student:
                 return False
-            await tx.save_student(student)
+            await tx.save_student(student, school_id)
             await tx.emit(RECORDS_EVENTS.name, self._announce(ev.StudentRegistered(**student.model_dump()), cause))
             return True
 
@@ -94,6 +98,7 @@ class RecordsService:
         school = await tx.get_school(school_id)
         if school is None:
             raise UnknownSchool(f"school {school_id} is not registered; register the school first")
+        check_same_school(f"student {student_id}", await tx.school_of_student(student_id), school_id)
         enrollment = enroll(student, cls, school_id, school_year)
         if await tx.get_enrollment(enrollment.enrollment_id) == enrollment:
             return enrollment

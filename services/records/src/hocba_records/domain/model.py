@@ -26,6 +26,13 @@ class EnrollmentRejected(DomainError):
     code = "enrollment_rejected"
 
 
+class OtherSchools(DomainError):
+    """A school system or school writing what belongs to another school."""
+
+    status = 403
+    code = "another_schools_data"
+
+
 class IdentityConflict(DomainError):
     """A personal ID number already belongs to another student."""
 
@@ -55,6 +62,13 @@ class Enrollment:
     class_id: str
     school_id: str
     school_year: str
+
+
+def check_same_school(what: str, owner: str | None, school_id: str) -> None:
+    """A school's class or student is written only for that school (a student changes school by a
+    transfer, not by another school registering them again)."""
+    if owner is not None and owner != school_id:
+        raise OtherSchools(f"{what} belongs to another school; a school may register and correct only its own")
 
 
 def enroll(student: StudentProfile, cls: ClassProfile, school_id: str, school_year: str) -> Enrollment:

@@ -1,4 +1,5 @@
-"""Records' Kafka subscriber: school systems' submissions on `hocba.records.ingest`."""
+"""Records' Kafka subscriber: school systems' submissions on `hocba.records.ingest`. An event whose
+source is not registered for its school is dead-lettered with the reason, before anything is stored."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.payloads import records as ev
 from hocba_contracts.payloads.common import StudentProfile
 from hocba_contracts.topics import RECORDS_INGEST
-from hocba_runtime.kafka import retrying, subscriber_options
+from hocba_runtime.auth import SchoolSystems
+from hocba_runtime.kafka import admit, retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
 
 from hocba_records.application.use_cases import RecordsService
@@ -17,7 +19,7 @@ from hocba_records.application.use_cases import RecordsService
 IngestEvent = topic_envelope(RECORDS_INGEST.name)
 
 
-def register(broker: KafkaBroker, settings: ServiceSettings, service: RecordsService) -> None:
+def register(broker: KafkaBroker, settings: ServiceSettings, service: RecordsService, systems: SchoolSystems) -> None:
     @broker.subscriber(
         RECORDS_INGEST.name,
         title="records-ingest",
@@ -26,18 +28,19 @@ def register(broker: KafkaBroker, settings: ServiceSettings, service: RecordsSer
     )
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
     async def on_records_ingest(event: IngestEvent) -> None:  # type: ignore[valid-type]
-        await handle_ingest(service, event)
+        await handle_ingest(service, systems, event)
 
 
-async def handle_ingest(service: RecordsService, event: Any) -> None:
+async def handle_ingest(service: RecordsService, systems: SchoolSystems, event: Any) -> None:
     data = event.data
+    admit(systems, event.source, data.school_id)
     if isinstance(data, ev.SchoolRegistrationSubmitted):
         await service.register_school(_profile(data, "SchoolProfile"), cause=event)
     elif isinstance(data, ev.ClassRegistrationSubmitted):
         await service.register_class(_profile(data, "ClassProfile"), cause=event)
     elif isinstance(data, ev.StudentRegistrationSubmitted):
         await service.register_student(
-            StudentProfile.model_validate(data.model_dump(exclude={"school_id"})), cause=event
+            StudentProfile.model_validate(data.model_dump(exclude={"school_id"})), data.school_id, cause=event
         )
     elif isinstance(data, ev.EnrollmentSubmitted):
         await service.enroll_student(data.student_id, data.class_id, data.school_id, data.school_year, cause=event)
