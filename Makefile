@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment
+.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment
 
 install:
 	@scripts/bootstrap.sh
@@ -25,6 +25,16 @@ stop:
 status:
 	@$(PY) -m hocba_devstack status
 
+# A token for the local stack's APIs: make -s token ROLE=teacher SCHOOL=079-TH-NBK STAFF=079-TH-NBK-GV1A
+# (ROLE=school_system takes SYSTEM=<client id>; operator and auditor need nothing else).
+token:
+	@$(PY) -m hocba_devstack token --role "$(ROLE)" $(if $(SCHOOL),--school "$(SCHOOL)") $(if $(STAFF),--staff "$(STAFF)") $(if $(SYSTEM),--system "$(SYSTEM)")
+
+# Walk each service's audit trail in the local stack's database: deleted, reordered or edited entries.
+audit-verify:
+	@$(PY) -m hocba_runtime.audit verify --mongo-uri "mongodb://127.0.0.1:$${HOCBA_PORT_DATABASE:-27017}/?directConnection=true" \
+		--database hocba_records --database hocba_assessment --database hocba_signing --database hocba_publishing --database hocba_lookup
+
 test: install
 	@$(PY) -m pytest
 
@@ -46,7 +56,7 @@ docs: install
 	@$(PY) -m hocba_runtime.admin topics-spec > deploy/topics.yaml
 
 lint: install
-	@$(PY) -m ruff check libs services tests scripts
+	@$(PY) -m ruff check libs services tests scripts bench
 
 # Benchmarks (figures in bench/results/); stop the local stack first so it does not share the CPUs.
 bench-signing: install

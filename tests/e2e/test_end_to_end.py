@@ -17,37 +17,9 @@ from hocba_contracts.payloads import records as rec
 from hocba_contracts.topics import ASSESSMENT_INGEST, PUBLISHING_EVENTS, RECORDS_INGEST
 from hocba_devstack import client, demo, smoke
 from hocba_devstack.stack import Stack
-from hocba_runtime.testing import eventually, read_topic
+from hocba_runtime.testing import eventually, read_all, read_topic
 
 pytestmark = pytest.mark.e2e
-
-
-async def read_all(bootstrap: str, topic: str) -> list[Any]:
-    """Everything on `topic` up to its current end."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        end = await consumer.end_offsets(parts)
-        seen: list[Any] = []
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < end[tp] for tp in parts])
-
-        while await behind():
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                seen.extend(batch)
-        return seen
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(consumer: Any, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer._client.cluster.partitions_for_topic(topic) or set()
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -56,8 +28,8 @@ def pdf_text(pdf: bytes) -> str:
 
 async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese_pdf(stack: Stack) -> None:
     records, assessments, student = smoke.events(uuid.uuid4().hex[:8])
-    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source="e2e") for p in records])
-    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source="e2e") for p in assessments])
+    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in records])
+    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in assessments])
 
     person = (student.citizen_id, student.date_of_birth)
     found = await client.wait_verified(stack.url("lookup"), [person], timeout=120)
@@ -95,7 +67,8 @@ async def test_one_trace_follows_a_request_from_http_through_kafka_to_the_lookup
     records, assessments, student = smoke.events(run)
     school, klass, reg, enrollment = records
     traces: dict[str, str] = {}
-    async with httpx.AsyncClient(timeout=30) as http:
+    system = stack.system_headers(smoke.SOURCE)
+    async with httpx.AsyncClient(timeout=30, headers=system) as http:
         for path, body in (("/schools", school), ("/classes", klass), ("/students", reg), ("/enrollments", enrollment)):
             r = await http.post(stack.url("records") + path, json=json.loads(body.model_dump_json()))
             assert r.status_code < 300, (path, r.status_code, r.text)
@@ -136,7 +109,7 @@ async def test_one_trace_follows_a_request_from_http_through_kafka_to_the_lookup
 async def test_malformed_ingest_event_is_dead_lettered_and_later_events_still_flow(stack: Stack) -> None:
     run = uuid.uuid4().hex[:8]
     records, _, student = smoke.events(run)
-    bad = json.loads(make_envelope(records[2], source="e2e").model_dump_json())
+    bad = json.loads(make_envelope(records[2], source=smoke.SOURCE).model_dump_json())
     bad["data"]["citizen_id"] = "12345"  # not 12 digits
     bad["id"] = f"bad-{run}"
     producer_payloads = [b"{this is not json " + run.encode(), json.dumps(bad).encode()]
@@ -149,7 +122,7 @@ async def test_malformed_ingest_event_is_dead_lettered_and_later_events_still_fl
             await producer.send_and_wait(RECORDS_INGEST.name, value, key=records[0].school_id.encode())
     finally:
         await producer.stop()
-    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source="e2e") for p in records])
+    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in records])
 
     def mine(msgs: list[Any]) -> list[Any]:
         return [m for m in msgs if run.encode() in m.value]
@@ -162,7 +135,7 @@ async def test_malformed_ingest_event_is_dead_lettered_and_later_events_still_fl
     assert "citizen_id" in errors
     assert "12345" not in errors, "personal data never goes into error headers"
 
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, headers=stack.system_headers(smoke.SOURCE)) as http:
         async def registered() -> bool:
             return (await http.get(stack.url("records") + f"/students/{student.student_id}")).status_code == 200
 
@@ -189,8 +162,8 @@ async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_noth
         asm_events += demo.assessments_for(rng, klass.class_id, sid, klass.grade, klass.school_year)
     asm_events.append(asm.ClassYearCloseRequested(class_id=klass.class_id, school_year=klass.school_year,
                                                   requested_by=klass.homeroom_teacher.staff_id))
-    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source="e2e") for p in rng_events])
-    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source="e2e") for p in asm_events])
+    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in rng_events])
+    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in asm_events])
 
     ids = {s.student_id for s in students}
 
@@ -223,7 +196,8 @@ async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_noth
     assert all(len(d) == 1 for d in documents_per_record.values()), "one document per record, never two"
     # A message the relay re-sent after the kill carries the same event id: consumers drop it.
     assert len({b["id"] for b in events}) == count
-    async with httpx.AsyncClient(timeout=10) as http:
+    principal = stack.headers("principal", school.school_id, school.principal.staff_id)
+    async with httpx.AsyncClient(timeout=10, headers=principal) as http:
         for record_id in list(documents_per_record)[:5]:
             versions = (await http.get(stack.url("publishing") + f"/records/{record_id}/documents")).json()
             assert len(versions["documents"] if isinstance(versions, dict) else versions) == 1
@@ -251,10 +225,11 @@ async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its
                                               school_year=klass.school_year)]
         marks += demo.assessments_for(rng, klass.class_id, sid, klass.grade, klass.school_year)
     marks.append(asm.ClassYearCloseRequested(class_id=klass.class_id, school_year=klass.school_year, requested_by=teacher_id))
-    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source="e2e") for p in events])
-    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source="e2e") for p in marks])
+    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in events])
+    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in marks])
 
-    async with httpx.AsyncClient(timeout=30) as http:
+    teacher = stack.headers("teacher", school.school_id, teacher_id)
+    async with httpx.AsyncClient(timeout=30, headers=teacher) as http:
         async def waiting() -> bool:
             return len((await http.get(stack.url("signing") + f"/signers/{teacher_id}/pending")).json()) == 5
 
@@ -270,7 +245,8 @@ async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its
 
         found = await client.wait_verified(stack.url("lookup"), [(s.citizen_id, s.date_of_birth) for s in students], timeout=120)
         one = next(iter(found.values()))
-        published = (await http.get(stack.url("publishing") + f"/documents/{one['document_id']}")).json()
+        published = (await http.get(stack.url("publishing") + f"/documents/{one['document_id']}",
+                                    headers=stack.headers("principal", school.school_id, school.principal.staff_id))).json()
     teacher_sig = next(s for s in published["signatures"] if s["role"] == "homeroom_teacher")
     assert teacher_sig["batch"]["statement"]["tree_size"] == 5
     trust = TrustList.from_pem_files([str(stack.pki.root_file)])

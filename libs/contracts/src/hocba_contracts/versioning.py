@@ -52,7 +52,9 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
         raise UnknownEventVersion(
             f"{event_type} v{version} is newer than this service knows (v{target}); upgrade hocba-contracts"
         )
-    data = dict(raw.get("data") or {})
+    if not isinstance(raw.get("data"), dict):
+        return raw  # validation will say that data must be an object
+    data = dict(raw["data"])
     while version < target:
         step = _UPCASTERS.get((event_type, version))
         if step is None:

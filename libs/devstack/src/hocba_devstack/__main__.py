@@ -1,5 +1,5 @@
-"""`python -m hocba_devstack up|demo|run|smoke|stop|status`: the local stack behind `make run`,
-`make smoke` and `make stop`.
+"""`python -m hocba_devstack up|demo|run|smoke|stop|status|token`: the local stack behind `make run`,
+`make smoke`, `make stop` and `make token`.
 
 Ports and the state directory come from the environment (HOCBA_STACK_DIR, default ./var;
 HOCBA_PORT_<NAME>, e.g. HOCBA_PORT_LOOKUP=9105), so a second stack can run beside the first.
@@ -60,16 +60,73 @@ def print_where(stack: Stack, data: demo.DemoData | None) -> None:
         s = data.students[0]
         print(f"  curl -s -X POST {stack.url('lookup')}/api/lookup -H 'content-type: application/json' "
               f"-d '{{\"citizen_id\":\"{s.citizen_id}\",\"date_of_birth\":\"{s.date_of_birth}\"}}'")
+    print_tokens(stack)
     print("\nNext: make smoke (a new student end to end), make stop.")
+
+
+ROLE_EXAMPLES = (
+    ("school_system", "SYSTEM=demo-school-system", "writes the three demo schools' data"),
+    ("teacher", "SCHOOL=079-TH-NBK STAFF=079-TH-NBK-GV1A", "homeroom teacher of 1A at Nguyễn Bỉnh Khiêm"),
+    ("principal", "SCHOOL=079-TH-NBK STAFF=079-TH-NBK-HT", "the school's principal"),
+    ("school_admin", "SCHOOL=079-TH-NBK STAFF=079-TH-NBK-QT", "unlocks a closed class, hands signatures over"),
+    ("operator", "", "the city's progress, no personal data"),
+    ("auditor", "", "reads the audit trails"),
+)
+
+
+def print_tokens(stack: Stack) -> None:
+    print("\nEvery API but the lookup's needs a token (development issuer at " + stack.issuer_url + "):")
+    for role, args, what in ROLE_EXAMPLES:
+        print(f"  make -s token ROLE={role} {args}".rstrip() + f"   # {what}")
+    print(f"  curl -H \"Authorization: Bearer $(make -s token ROLE=principal SCHOOL=079-TH-NBK STAFF=079-TH-NBK-HT)\" "
+          f"{stack.url('records')}/students/HS079011001")
+
+
+def token(stack: Stack, args: argparse.Namespace) -> int:
+    """A token from the running development issuer, as a client would get it (printed alone)."""
+    import httpx
+
+    if args.role == "school_system":
+        if not args.system:
+            print("error: a school system signs in as its client: give SYSTEM=<client id>", file=sys.stderr)
+            return 2
+        secret = stack.issuer.clients().get(args.system, {}).get("secret")
+        if secret is None:
+            print(f"error: {args.system} is not a registered school system of this stack "
+                  f"({', '.join(stack.school_systems)})", file=sys.stderr)
+            return 2
+        form = {"grant_type": "client_credentials", "client_id": args.system, "client_secret": secret}
+    else:
+        form = {"grant_type": "urn:hocba:dev:persona", "role": args.role, "ttl": str(args.ttl)}
+        form |= {k: v for k, v in (("school_id", args.school), ("staff_id", args.staff)) if v}
+    try:
+        response = httpx.post(f"{stack.issuer_url}/token", data=form, timeout=5)
+    except httpx.HTTPError:
+        print(f"error: the development issuer does not answer at {stack.issuer_url}; start the stack (make run)",
+              file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        body = response.json()
+        print(f"error: {body.get('error_description') or body.get('error')}", file=sys.stderr)
+        return 2
+    print(response.json()["access_token"])
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hocba-stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "demo", "run", "smoke", "stop", "status"])
+    parser.add_argument("command", choices=["up", "demo", "run", "smoke", "stop", "status", "token"])
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for records to arrive")
+    parser.add_argument("--role", help="token: school_system, teacher, principal, school_admin, operator, auditor")
+    parser.add_argument("--school", help="token: the school id of a teacher, principal or school administrator")
+    parser.add_argument("--staff", help="token: their staff id")
+    parser.add_argument("--system", help="token: a school system's client id")
+    parser.add_argument("--ttl", type=int, default=3600, help="token: seconds it stays valid")
     args = parser.parse_args(argv)
     stack = stack_from_env()
+    if args.command == "token":
+        return token(stack, args)
     try:
         if args.command in ("up", "run"):
             print(f"starting the local stack in {stack.state_dir} ...", flush=True)

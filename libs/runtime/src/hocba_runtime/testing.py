@@ -140,6 +140,30 @@ async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[Any]],
         await consumer.stop()
 
 
+async def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Everything on `topic` up to its current end (raw aiokafka records)."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = consumer._client.cluster.partitions_for_topic(topic) or set()
+        parts = [TopicPartition(topic, p) for p in partitions]
+        if not parts:
+            return []
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        end = await consumer.end_offsets(parts)
+        seen: list[Any] = []
+        while any([await consumer.position(tp) < end[tp] for tp in parts]):
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                seen.extend(batch)
+        return seen
+    finally:
+        await consumer.stop()
+
+
 def payloads(records: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
 
