@@ -150,6 +150,28 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
     return details
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, e.g. unauthenticated, forbidden, invalid_request")
+    message: str = Field(description="What went wrong and what to do, for a person")
+    details: list[dict[str, Any]] = Field(description="Per field or item: what is wrong (field, problem, ...)")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No valid access token: sign in and send 'Authorization: Bearer <token>'"},
+    403: {"model": ErrorOut, "description": "Your role or school may not do this"},
+    404: {"model": ErrorOut, "description": "Nothing found under this id"},
+    409: {"model": ErrorOut, "description": "Conflicts with what is stored"},
+    413: {"description": "The request body is too large"},
+    422: {"model": ErrorOut, "description": "Invalid input; the details say what to fix"},
+    503: {"model": ErrorOut, "description": "A service this one needs is unavailable; try again"},
+}
+"""The error answers every endpoint may give, documented in each service's OpenAPI."""
+
+
 class AuditExport(BaseModel):
     entries: list[dict[str, Any]] = Field(description="Entries in chain order, each with seq, prev_hash and hash")
     next_after_seq: int | None = Field(description="Pass as after_seq for the next page; null at the end")
@@ -217,13 +239,13 @@ def create_app(
     async def live() -> dict[str, str]:
         return {"status": "ok", "service": settings.service_name}
 
-    @app.get("/health/ready", tags=["health"])
+    @app.get("/health/ready", tags=["health"], responses={503: {"description": "Not ready; the checks say why"}})
     async def ready() -> JSONResponse:
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "unavailable", "checks": checks})
 
-    @app.get("/audit/trail", tags=["audit"], response_model=AuditExport,
+    @app.get("/audit/trail", tags=["audit"], response_model=AuditExport, responses=ERROR_RESPONSES,
              summary="Auditors: this service's audit trail, a school's or a student's, with the hash chain")
     async def audit_trail(school_id: Annotated[str | None, Query(max_length=64)] = None,
                           student_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -235,7 +257,7 @@ def create_app(
                            next_after_seq=int(entries[-1]["seq"]) if len(entries) == limit else None)
 
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     missing = policies.missing(app)
     if missing:
         raise RuntimeError(f"{policies.service}: endpoints without an access policy: {', '.join(missing)}; add each to "
