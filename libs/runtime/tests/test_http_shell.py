@@ -109,6 +109,7 @@ def test_production_settings_refuse_no_issuer_plaintext_kafka_and_placeholder_se
     with pytest.raises(ValidationError) as refused:
         WithSecret(environment="production")
     text = str(refused.value)
+    assert "change-me" not in text, "a refusal never quotes the values it was given"
     assert "OIDC_ISSUER" in text and "KAFKA_SECURITY_PROTOCOL" in text and "SEAL_PIN" in text
     good = WithSecret(environment="production", oidc_issuer="https://sso.example/realms/hocba",
                       kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",

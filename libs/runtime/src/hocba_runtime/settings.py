@@ -20,7 +20,8 @@ MIN_SECRET_LENGTH = 16
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    # A refused setting's error must not quote the values given (a password among them).
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
     serves_api: ClassVar[bool] = True
 
     service_name: str = "hocba"

@@ -24,6 +24,7 @@ from hocba_signing.adapters.trust import DevPKISigner, RoutingSigner, TrustListC
 from hocba_signing.application.use_cases import SigningService
 from hocba_signing.config import SigningSettings
 from hocba_signing.entrypoints import http, kafka
+from hocba_signing.entrypoints.policies import POLICIES
 
 log = logging.getLogger("hocba.signing")
 
@@ -73,8 +74,9 @@ def build(settings: SigningSettings | None = None) -> Signing:
     if settings.school_seal:
         from hocba_signing.adapters.pkcs11_token import Pkcs11Token, TokenSealSigner
 
-        seal = TokenSealSigner(Pkcs11Token(settings.pkcs11_library, settings.pkcs11_token_label, settings.pkcs11_pin),
-                               settings.pki_dir, settings.seal_issue_on_demand)
+        assert settings.pkcs11_pin is not None  # the settings refuse a seal without a PIN
+        token = Pkcs11Token(settings.pkcs11_library, settings.pkcs11_token_label, settings.pkcs11_pin.get_secret_value())
+        seal = TokenSealSigner(token, settings.pki_dir, settings.seal_issue_on_demand)
     signer = RoutingSigner(people, seal) if (people or seal) else None
     service = SigningService(uow, TrustListChecker(trust), signer, school_seal=settings.school_seal,
                              deadline=timedelta(days=settings.signing_deadline_days))
@@ -87,7 +89,8 @@ def build(settings: SigningSettings | None = None) -> Signing:
     runtime.on_start(reminders.start)
     runtime.on_stop(reminders.stop)
     kafka.register(runtime.broker, settings, service)
-    app = create_app(runtime, title="Hocba signing", description=DESCRIPTION, routers=[http.router])
+    app = create_app(runtime, title="Hocba signing", description=DESCRIPTION, routers=[http.router],
+                     policies=POLICIES)
     app.state.signing = service
     app.state.reader = MongoSigningReader(runtime.mongo)
     return Signing(runtime, service, app)

@@ -18,7 +18,7 @@ from hocba_runtime.devpki import DevPKI  # noqa: E402
 from hocba_runtime.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
 from hocba_signing.bootstrap import build  # noqa: E402
 from hocba_signing.config import SigningSettings  # noqa: E402
-from signing_fixtures import closed_record  # noqa: E402
+from signing_fixtures import SCHOOL_ID, closed_record  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -78,29 +78,37 @@ async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real
         other = DevPKI(tmp_path / "rogue")
         other.create()
         rogue = other.issue("GV-HTTP-1", "Vũ Đức Thắng")
+        as_teacher = local_infra.headers("teacher", SCHOOL_ID, "GV-HTTP-1")
+        as_principal = local_infra.headers("principal", SCHOOL_ID, "HT-HTTP-1")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://t") as http:
             base = f"/requests/{record.record_id}/versions/1"
-            todo = (await http.get(base)).json()
+            todo = (await http.get(base, headers=as_teacher)).json()
             assert todo["next_signer"]["signer_id"] == "GV-HTTP-1"
-            assert [p["record_id"] for p in (await http.get("/signers/GV-HTTP-1/pending")).json()] == [record.record_id]
+            assert [p["record_id"] for p in (await http.get("/signers/GV-HTTP-1/pending", headers=as_teacher)).json()] \
+                == [record.record_id]
             content = base64.b64decode(todo["content_b64"])
 
             def sig(identity):  # type: ignore[no-untyped-def]
                 return base64.b64encode(sign_detached(content, identity)).decode()
 
-            r = await http.post(base + "/signatures", json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(rogue)})
+            r = await http.post(base + "/signatures", headers=as_teacher,
+                                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(rogue)})
             assert r.status_code == 422
             err = r.json()["error"]
             assert err["code"] == "signature_invalid" and err["details"][0]["problem"] == "untrusted"
             assert "tin cậy" in err["details"][0]["message_vi"]
-            assert (await http.get(base)).json()["signatures"] == []
-            r = await http.post(base + "/signatures", json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)})
+            assert (await http.get(base, headers=as_teacher)).json()["signatures"] == []
+            r = await http.post(base + "/signatures", headers=as_principal,
+                                json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)})
             assert r.status_code == 409
-            r = await http.post(base + "/signatures", json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": "%%%"})
+            r = await http.post(base + "/signatures", headers=as_teacher,
+                                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": "%%%"})
             assert r.status_code == 422
-            r = await http.post(base + "/signatures", json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(teacher)})
+            r = await http.post(base + "/signatures", headers=as_teacher,
+                                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(teacher)})
             assert r.status_code == 200 and r.json()["next_signer"]["role"] == "principal"
-            r = await http.post(base + "/signatures", json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)})
+            r = await http.post(base + "/signatures", headers=as_principal,
+                                json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)})
             assert r.json()["status"] == "signed"
 
         def mine(msgs):  # type: ignore[no-untyped-def]
@@ -121,15 +129,19 @@ async def test_rejection_handover_and_reminders_against_the_real_database(local_
         refused, moved = closed_record(teacher_id="GV-R1"), closed_record(teacher_id="GV-R1")
         for r in (refused, moved):
             await svc.service.open_request(r)
+        substitute = local_infra.headers("teacher", SCHOOL_ID, "GV-R2")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://t") as http:
             r = await http.post(f"/requests/{refused.record_id}/versions/1/rejection",
+                                headers=local_infra.headers("teacher", SCHOOL_ID, "GV-R1"),
                                 json={"role": "homeroom_teacher", "signer_id": "GV-R1", "reason": "Sai họ tên cha"})
             assert r.status_code == 200 and r.json()["status"] == "rejected"
-            r = await http.post("/signers/GV-R1/handover", json={"substitute_id": "GV-R2", "substitute_name": "Ngô Thị Mai",
-                                                                 "reason": "chuyển trường", "decided_by": "ADMIN-9"})
+            r = await http.post("/signers/GV-R1/handover", headers=local_infra.headers("school_admin", SCHOOL_ID, "ADMIN-9"),
+                                json={"substitute_id": "GV-R2", "substitute_name": "Ngô Thị Mai",
+                                      "reason": "chuyển trường", "decided_by": "ADMIN-9"})
             assert r.json()["requests"] == 1
-            assert [p["record_id"] for p in (await http.get("/signers/GV-R2/pending")).json()] == [moved.record_id]
-            history = (await http.get(f"/requests/{moved.record_id}/versions/1")).json()["history"]
+            assert [p["record_id"] for p in (await http.get("/signers/GV-R2/pending", headers=substitute)).json()] \
+                == [moved.record_id]
+            history = (await http.get(f"/requests/{moved.record_id}/versions/1", headers=substitute)).json()["history"]
             assert [h["action"] for h in history] == ["opened", "reassigned"]
         assert await svc.service.send_reminders(datetime.now(UTC) + timedelta(days=14), timedelta(hours=1)) == 1
 

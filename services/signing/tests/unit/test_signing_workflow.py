@@ -23,7 +23,7 @@ from hocba_signing.domain.model import (  # noqa: E402
     SignatureRefused,
     build_document,
 )
-from signing_fixtures import FakeStore, closed_record  # noqa: E402
+from signing_fixtures import SCHOOL_ID, FakeStore, closed_record  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -117,8 +117,8 @@ async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verif
         await service.open_request(r)
     assert store.emitted == []
     with pytest.raises(NothingToSign):
-        await service.prepare_batch("EXT-GV-9", "principal")
-    batch = await service.prepare_batch("EXT-GV-9", "homeroom_teacher")
+        await service.prepare_batch("EXT-GV-9", "principal", school_id=SCHOOL_ID)
+    batch = await service.prepare_batch("EXT-GV-9", "homeroom_teacher", school_id=SCHOOL_ID)
     assert len(batch.members) == 7 and batch.statement["tree_size"] == 7
     teacher = pki.issue("EXT-GV-9", "Vũ Đức Thắng")
     statement_bytes = canonical_bytes(batch.statement)
@@ -183,7 +183,8 @@ async def test_refusal_handover_and_reminders_are_recorded(pki: DevPKI) -> None:
     event = store.emitted[-1][1].data
     assert isinstance(event, SigningRejected) and event.class_id == first.class_info.class_id and event.reason.startswith("Điểm")
 
-    assert await service.handover("GV-OLD", "GV-NEW", "Hồ Thị Lan", "nghỉ thai sản", "ADMIN-1") == 1  # the rejected one stays
+    assert await service.handover("GV-OLD", "GV-NEW", "Hồ Thị Lan", "nghỉ thai sản", "ADMIN-1",
+                                  school_id=SCHOOL_ID) == 1  # the rejected one stays
     moved = store.requests[f"{second.record_id}:1"]
     assert moved.next_signer().signer_id == "GV-NEW"  # type: ignore[union-attr]
     assert moved.history[-1] == {**moved.history[-1], "action": "reassigned", "from_signer": "GV-OLD", "to_signer": "GV-NEW",
@@ -236,3 +237,43 @@ async def test_secondary_subject_teachers_sign_their_subjects_first_then_homeroo
         ("principal", "Phan Thị Kim Oanh")]
     primary = await service.open_request(closed_record())
     assert primary is not None and [s.role for s in primary.required] == ["homeroom_teacher", "principal"]
+
+
+async def test_a_batch_and_a_handover_take_only_the_requests_of_one_school(pki: DevPKI) -> None:
+    """A teacher who teaches at two schools signs each school's records in its own batch, and a
+    school hands over only what it waits for."""
+    from hocba_signing.domain.model import NothingToSign
+
+    store = FakeStore()
+    service = SigningService(store, TrustListChecker(TrustList.from_pem_files([str(pki.root_file)])))
+    here = [closed_record(teacher_id="GV-TWO", school_id="079-TH-A") for _ in range(3)]
+    there = [closed_record(teacher_id="GV-TWO", school_id="079-TH-C") for _ in range(2)]
+    for r in here + there:
+        await service.open_request(r)
+    batch = await service.prepare_batch("GV-TWO", "homeroom_teacher", school_id="079-TH-A")
+    assert batch.school_id == "079-TH-A"
+    assert sorted(m[0] for m in batch.members) == sorted(r.record_id for r in here)
+    with pytest.raises(NothingToSign):
+        await service.prepare_batch("GV-TWO", "homeroom_teacher", school_id="079-TH-X")
+
+    assert await service.handover("GV-TWO", "GV-SUB", "Hồ Thị Lan", "chuyển trường", "079-TH-C-QT",
+                                  school_id="079-TH-C") == 2
+    assert {r.record_id: r.next_signer().signer_id for r in store.requests.values()} == {  # type: ignore[union-attr]
+        **{r.record_id: "GV-TWO" for r in here}, **{r.record_id: "GV-SUB" for r in there}}
+
+
+async def test_a_refused_request_takes_no_more_signatures_and_says_it_was_refused(pki: DevPKI) -> None:
+    from hocba_signing.domain.model import AlreadyRejected
+
+    store = FakeStore()
+    service = SigningService(store, TrustListChecker(TrustList.from_pem_files([str(pki.root_file)])))
+    record = closed_record(teacher_id="GV-REF-1", principal_id="HT-REF-1")
+    request = await service.open_request(record)
+    assert request is not None
+    await service.reject(record.record_id, 1, "homeroom_teacher", "GV-REF-1", "Sai ngày sinh")
+    teacher = pki.issue("GV-REF-1", "Vũ Đức Thắng")
+    cms = base64.b64encode(sign_detached(canonical_bytes(request.document), teacher)).decode()
+    with pytest.raises(AlreadyRejected) as refused:
+        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-REF-1", cms)
+    assert "refused by homeroom_teacher GV-REF-1" in refused.value.message
+    assert store.requests[request.key].signatures == []

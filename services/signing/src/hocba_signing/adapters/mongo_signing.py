@@ -16,10 +16,14 @@ from hocba_signing.domain.model import (
     SigningRequest,
 )
 
+SCHOOL = "document.school.school_id"
+
 
 async def ensure_indexes(mongo: Mongo) -> None:
-    await mongo.db.requests.create_index([("next_signer_id", ASCENDING)])
-    await mongo.db.requests.create_index([("awaiting", ASCENDING)])
+    await mongo.db.requests.create_index([("next_signer_id", ASCENDING), (SCHOOL, ASCENDING)])
+    await mongo.db.requests.create_index([("awaiting", ASCENDING), (SCHOOL, ASCENDING)])
+    await mongo.db.requests.create_index([("required.signer_id", ASCENDING)])
+    await mongo.db.requests.create_index([("history.from_signer", ASCENDING)])
     await mongo.db.requests.create_index([("status", ASCENDING), ("due_at", ASCENDING)])
 
 
@@ -62,15 +66,16 @@ class MongoSigningTx(ServiceTx):
         doc = _to_doc(request)
         await self.db.requests.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.session)
 
-    async def pending_for(self, signer_id: str, limit: int = 500) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"next_signer_id": signer_id}, session=self.session).sort("_id", ASCENDING).limit(limit)
+    async def pending_for(self, signer_id: str, school_id: str, limit: int = 500) -> list[SigningRequest]:
+        cursor = self.db.requests.find({"next_signer_id": signer_id, SCHOOL: school_id},
+                                       session=self.session).sort("_id", ASCENDING).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def get_batch(self, batch_id: str) -> SigningBatch | None:
         return _batch(await self.db.batches.find_one({"_id": batch_id}, session=self.session))
 
-    async def awaiting(self, signer_id: str, limit: int = 5_000) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"awaiting": signer_id}, session=self.session).limit(limit)
+    async def awaiting(self, signer_id: str, school_id: str, limit: int = 5_000) -> list[SigningRequest]:
+        cursor = self.db.requests.find({"awaiting": signer_id, SCHOOL: school_id}, session=self.session).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def due_before(self, at_iso: str, limit: int = 1_000) -> list[SigningRequest]:
@@ -93,9 +98,13 @@ class MongoSigningReader:
     async def get(self, key: str) -> SigningRequest | None:
         return _from_doc(await self.db.requests.find_one({"_id": key}))
 
-    async def pending_for(self, signer_id: str, limit: int = 500) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"next_signer_id": signer_id}).sort("_id", ASCENDING).limit(limit)
+    async def pending_for(self, signer_id: str, school_id: str, limit: int = 500) -> list[SigningRequest]:
+        cursor = self.db.requests.find({"next_signer_id": signer_id, SCHOOL: school_id}).sort("_id", ASCENDING).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def get_batch(self, batch_id: str) -> SigningBatch | None:
         return _batch(await self.db.batches.find_one({"_id": batch_id}))
+
+    async def schools_naming(self, signer_id: str) -> set[str]:
+        named = {"$or": [{"required.signer_id": signer_id}, {"history.from_signer": signer_id}]}
+        return {str(s) for s in await self.db.requests.distinct(SCHOOL, named)}

@@ -137,19 +137,21 @@ class SigningService:
             self._accept(request, nxt.role, nxt.signer_id, cms, content)
 
     # -- bulk: one approval for a whole class -----------------------------------------------------
-    async def prepare_batch(self, signer_id: str, role: str, limit: int = 2_000) -> SigningBatch:
-        """Gather every request waiting for this signer in this role, build the Merkle tree over
-        their documents, and return the root statement to sign (one approval for all)."""
+    async def prepare_batch(self, signer_id: str, role: str, *, school_id: str, limit: int = 2_000) -> SigningBatch:
+        """Gather every request of `school_id` waiting for this signer in this role, build the Merkle
+        tree over their documents, and return the root statement to sign (one approval for all). A
+        batch never mixes schools: a teacher who teaches at two schools signs each school's apart."""
         async with self.uow() as tx:
-            pending = [r for r in await tx.pending_for(signer_id, limit)
+            pending = [r for r in await tx.pending_for(signer_id, school_id, limit)
                        if (n := r.next_signer()) is not None and n.role == role]
             if not pending:
-                raise NothingToSign(f"nothing waits for {role} {signer_id}")
+                raise NothingToSign(f"nothing of school {school_id} waits for {role} {signer_id}")
             tree = merkle.build([bytes.fromhex(r.content_sha256) for r in pending])
             batch_id = "B-" + hashlib.sha256("|".join(r.key for r in pending).encode() + signer_id.encode()).hexdigest()[:20]
             batch = SigningBatch(
                 batch_id=batch_id, signer_id=signer_id, role=role, members=[(r.record_id, r.record_version) for r in pending],
                 statement=merkle.statement(tree.root, len(pending), batch_id, role, signer_id), proofs=tree.proofs,
+                school_id=school_id,
             )
             await tx.save_batch(batch)
             return batch
@@ -217,14 +219,16 @@ class SigningService:
             ), None))
             return request
 
-    async def handover(self, signer_id: str, substitute_id: str, substitute_name: str, reason: str, by: str) -> int:
-        """A teacher retires, goes on leave or changes school: the school hands every part of theirs
-        not signed yet to a substitute. Recorded on each request. Returns how many requests changed."""
+    async def handover(self, signer_id: str, substitute_id: str, substitute_name: str, reason: str, by: str, *,
+                       school_id: str) -> int:
+        """A teacher retires, goes on leave or changes school: the school `school_id` hands every part
+        of theirs not signed yet in its own requests to a substitute; what other schools wait for
+        stays with them. Recorded on each request. Returns how many requests changed."""
         if not reason.strip():
             raise ReasonRequired("say why the signer is replaced (leave, retirement, transfer)")
         changed = 0
         async with self.uow() as tx:
-            for request in await tx.awaiting(signer_id):
+            for request in await tx.awaiting(signer_id, school_id):
                 if request.reassign(signer_id, RequiredSigner("", substitute_id, substitute_name), _now(), reason, by):
                     self._advance(request)
                     await tx.save(request)

@@ -68,7 +68,8 @@ class CollectedSignature:
 
 @dataclass
 class SigningBatch:
-    """A signer's approval of many documents at once: one signature over their Merkle root."""
+    """A signer's approval of many documents at once: one signature over their Merkle root. A batch
+    gathers the requests of one school only, the school the signer acts for."""
 
     batch_id: str
     signer_id: str
@@ -77,6 +78,7 @@ class SigningBatch:
     statement: dict[str, Any]
     proofs: list[dict[str, Any]]
     status: str = "pending"  # pending | signed
+    school_id: str | None = None
 
 
 @dataclass
@@ -96,6 +98,26 @@ class SigningRequest:
     @property
     def key(self) -> str:
         return request_key(self.record_id, self.record_version)
+
+    @property
+    def school_id(self) -> str:
+        return str(self.document["school"]["school_id"])
+
+    @property
+    def class_id(self) -> str:
+        return str(self.document["class_info"]["class_id"])
+
+    @property
+    def signer_ids(self) -> frozenset[str]:
+        """Everyone the request is addressed to: every required signer, whether signed already or not."""
+        return frozenset(s.signer_id for s in self.required)
+
+    @property
+    def class_teachers(self) -> frozenset[str]:
+        """Who teaches the student's class: the homeroom teacher and the subject teachers."""
+        info = self.document["class_info"]
+        return frozenset({str(info["homeroom_teacher"]["staff_id"])}
+                         | {str(t["staff_id"]) for t in info.get("subject_teachers", ())})
 
     @property
     def complete(self) -> bool:
@@ -135,6 +157,9 @@ class SigningRequest:
 
     def check_turn(self, role: str, signer_id: str) -> RequiredSigner:
         """Who may sign now: the next required signer, and nobody else."""
+        if self.rejected:
+            raise AlreadyRejected(f"record {self.record_id} version {self.record_version} was refused by "
+                                  f"{self.rejected['role']} {self.rejected['signer_id']}; a corrected version comes to sign")
         nxt = self.next_signer()
         if nxt is None:
             raise AlreadySigned(f"record {self.record_id} version {self.record_version} is already fully signed")
@@ -160,6 +185,10 @@ class UnknownRequest(NotFound):
 
 class AlreadySigned(Conflict):
     code = "already_signed"
+
+
+class AlreadyRejected(Conflict):
+    code = "already_rejected"
 
 
 class OutOfOrder(Conflict):
