@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from hocba_contracts.payloads.publishing import RecordPublished
-from hocba_contracts.payloads.signing import DocumentSignature
+from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
 from hocba_lookup.domain.model import PublishedEntry
 from hocba_runtime.canonical import canonical_bytes, sha256_hex
 from hocba_runtime.cms import SigningIdentity, sign_detached
@@ -19,18 +19,31 @@ from hocba_runtime.devpki import DevPKI
 
 NAME = "Trịnh Thị Thanh Thảo"
 BORN = date(2014, 2, 28)
+PLACE_OF_BIRTH = "Huyện Nga Sơn, Thanh Hóa"
+PARENTS = ({"relation": "mother", "full_name": "Lương Thị Mỹ Duyên", "occupation": "Kế toán viên", "phone": None},
+           {"relation": "father", "full_name": "Trịnh Văn Khải", "occupation": "Kỹ sư cầu đường", "phone": None})
 
 
-def published(pki: DevPKI, citizen_id: str | None = None, version: int = 1, supersedes: str | None = None,
-              teacher: SigningIdentity | None = None, student_id: str | None = None,
-              signed_at: datetime | None = None) -> RecordPublished:
+def personal_values(citizen_id: str) -> list[str]:
+    """What a public answer about the fixture's student must never contain."""
+    return [citizen_id, BORN.isoformat(), BORN.strftime("%d/%m/%Y"), f"{BORN.day}/{BORN.month}/{BORN.year}",
+            PLACE_OF_BIRTH, *(p["full_name"] for p in PARENTS), *(p["occupation"] for p in PARENTS)]
+
+
+def new_citizen_id() -> str:
+    return f"0793140{uuid.uuid4().int % 10**5:05d}"
+
+
+def signed(pki: DevPKI, citizen_id: str | None = None, version: int = 1, teacher: SigningIdentity | None = None,
+           student_id: str | None = None, signed_at: datetime | None = None) -> RecordSigned:
+    """A signed record, as signing hands it to publishing."""
     sid = student_id or f"HS{uuid.uuid4().int % 10**8:08d}"
-    cid = citizen_id or f"0793140{uuid.uuid4().int % 10**5:05d}"
+    cid = citizen_id or new_citizen_id()
     doc: dict[str, Any] = {
         "document_type": "hocba.year_record", "format_version": 1, "record_id": f"{sid}.2024-2025",
         "record_version": version, "school_year": "2024-2025",
         "student": {"student_id": sid, "citizen_id": cid, "full_name": NAME, "date_of_birth": BORN.isoformat(),
-                    "sex": "female", "ethnicity": "Kinh", "place_of_birth": "Thanh Hóa", "parents": []},
+                    "sex": "female", "ethnicity": "Kinh", "place_of_birth": PLACE_OF_BIRTH, "parents": list(PARENTS)},
         "school": {"school_id": "079-TH-L", "name": "Trường Tiểu học Hòa Bình", "level": "primary", "province_code": "079",
                    "province_name": "Thành phố Hồ Chí Minh", "district": "Quận 1",
                    "principal": {"staff_id": "HT-L", "full_name": "Bùi Văn Lộc"}},
@@ -48,11 +61,20 @@ def published(pki: DevPKI, citizen_id: str | None = None, version: int = 1, supe
         at = signed_at or datetime.now(UTC)
         sigs.append(DocumentSignature(role=role, signer_id=staff, signer_name=name, signed_at=at,
                                       cms=base64.b64encode(sign_detached(content, identity, at=at)).decode()))
+    return RecordSigned(record_id=doc["record_id"], record_version=version, student_id=sid, document=doc,
+                        content_sha256=sha256_hex(content), signatures=tuple(sigs))
+
+
+def published(pki: DevPKI, citizen_id: str | None = None, version: int = 1, supersedes: str | None = None,
+              teacher: SigningIdentity | None = None, student_id: str | None = None,
+              signed_at: datetime | None = None) -> RecordPublished:
+    """A published record as publishing announces it (without a PDF behind it)."""
+    record = signed(pki, citizen_id, version, teacher, student_id, signed_at)
     return RecordPublished(
-        document_id=f"HB-2024-{uuid.uuid4().hex[:4].upper()}-{version:04d}-TEST", record_id=doc["record_id"],
-        record_version=version, student_id=sid, document=doc, content_sha256=sha256_hex(content),
-        signatures=tuple(sigs), pdf_sha256="0" * 64, pdf_path="/documents/x/pdf", published_at=datetime.now(UTC),
-        supersedes=supersedes)
+        document_id=f"HB-2024-{uuid.uuid4().hex[:4].upper()}-{version:04d}-TEST", record_id=record.record_id,
+        record_version=version, student_id=record.student_id, document=record.document,
+        content_sha256=record.content_sha256, signatures=record.signatures, pdf_sha256="0" * 64,
+        pdf_path="/documents/x/pdf", published_at=datetime.now(UTC), supersedes=supersedes)
 
 
 class FakeTx:

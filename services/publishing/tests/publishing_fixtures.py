@@ -18,6 +18,12 @@ from hocba_runtime.cms import sign_detached
 from hocba_runtime.devpki import DevPKI
 
 STUDENT_NAME = "Nguyễn Thị Ánh Tuyết"
+SCHOOL_ID = "079-TH-P"
+CLASS_ID = "079-TH-P-5A"
+HOMEROOM_TEACHER = "GV-P"
+SUBJECT_TEACHER = "GV-P-TA"
+"""Teaches the class English (Tiếng Anh), not its homeroom."""
+PRINCIPAL = "HT-P"
 
 
 def document(student_id: str | None = None, version: int = 1) -> dict[str, Any]:
@@ -32,7 +38,9 @@ def document(student_id: str | None = None, version: int = 1) -> dict[str, Any]:
                    "province_code": "079", "province_name": "Thành phố Hồ Chí Minh", "district": "Quận Bình Thạnh",
                    "principal": {"staff_id": "HT-P", "full_name": "Lâm Quốc Hùng"}},
         "class_info": {"class_id": "079-TH-P-5A", "school_id": "079-TH-P", "school_year": "2024-2025", "grade": 5,
-                       "name": "5A", "homeroom_teacher": {"staff_id": "GV-P", "full_name": "Đỗ Thị Ngọc Diệp"}},
+                       "name": "5A", "homeroom_teacher": {"staff_id": "GV-P", "full_name": "Đỗ Thị Ngọc Diệp"},
+                       "subject_teachers": [{"subject_code": "TA", "staff_id": SUBJECT_TEACHER,
+                                             "full_name": "Phạm Minh Khôi"}]},
         "subjects": [{"subject_code": "TV", "subject_name": "Tiếng Việt", "rating": "T", "rating_label": "Hoàn thành tốt",
                       "score": 10.0, "comment": "Đọc diễn cảm, viết đúng chính tả."}],
         "result": {"level": "hoan_thanh_xuat_sac", "level_label": "Hoàn thành xuất sắc", "completed_programme": True,

@@ -1,24 +1,29 @@
-"""Composition root: wires the lookup to MongoDB, Kafka, HTTP and the trust list."""
+"""Composition root: wires the lookup to MongoDB, Kafka, HTTP, the trust list and publishing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from fastapi import FastAPI
 from hocba_runtime.cms import TrustList
 from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
+from hocba_runtime.web import Csrf
 
 from hocba_lookup.adapters.mongo_lookup import (
     MongoLookupReader,
     MongoLookupUnitOfWork,
     ensure_indexes,
 )
+from hocba_lookup.adapters.publishing_pdfs import ClientCredentials, HttpPublishingPdfs
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
+from hocba_lookup.domain.model import PdfTickets, derived_key
 from hocba_lookup.entrypoints import http, kafka
+from hocba_lookup.entrypoints.policies import POLICIES
 
 DESCRIPTION = ("Parents and schools look up published records by personal ID number and date of birth, "
                "or by document id; every answer re-verifies the signatures.")
@@ -29,21 +34,34 @@ class Lookup:
     runtime: ServiceRuntime
     service: LookupService
     app: FastAPI
+    pdfs: HttpPublishingPdfs
 
 
-def build(settings: LookupSettings | None = None) -> Lookup:
+def build(settings: LookupSettings | None = None, *,
+          publishing_transport: httpx.AsyncBaseTransport | None = None) -> Lookup:
+    """`publishing_transport`: how to reach publishing (tests pass its app's ASGI transport)."""
     settings = settings or LookupSettings()
+    secret = settings.lookup_secret.get_secret_value()
     runtime = ServiceRuntime(settings)
     uow = MongoLookupUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "lookup"))
     reader = MongoLookupReader(runtime.mongo)
     trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
-    service = LookupService(uow, reader, TrustListRecordVerifier(trust), settings.lookup_secret)
+    service = LookupService(uow, reader, TrustListRecordVerifier(trust), secret)
+    pdfs = HttpPublishingPdfs(settings.publishing_url,
+                              ClientCredentials(settings.oidc_issuer, settings.oidc_client_id,
+                                                settings.oidc_client_secret),
+                              transport=publishing_transport)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    runtime.on_stop(pdfs.close)
     if trust is not None:
         crls = CrlRefresher(trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds)
         runtime.on_start(crls.start)
         runtime.on_stop(crls.stop)
     kafka.register(runtime.broker, settings, service)
-    app = create_app(runtime, title="Hocba lookup", description=DESCRIPTION, routers=[http.router])
+    app = create_app(runtime, title="Hocba lookup", description=DESCRIPTION, routers=[http.router],
+                     policies=POLICIES)
     app.state.lookup = service
-    return Lookup(runtime, service, app)
+    app.state.pdfs = pdfs
+    app.state.tickets = PdfTickets(derived_key(secret, "pdf-ticket"))
+    app.state.csrf = Csrf(derived_key(secret, "csrf"), secure=settings.base_url.startswith("https://"))
+    return Lookup(runtime, service, app, pdfs)

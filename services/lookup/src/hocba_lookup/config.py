@@ -1,12 +1,14 @@
-from hocba_runtime.settings import ServiceSettings
-from pydantic import Field, model_validator
+from hocba_runtime.settings import MIN_SECRET_LENGTH, ServiceSettings
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 DEV_SECRET = "dev-only-change-me"
+"""Development only: production refuses it (a placeholder)."""
 
 
 class LookupSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="HOCBA_LOOKUP_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HOCBA_LOOKUP_", extra="ignore", hide_input_in_errors=True)
+    """Errors never print the input: it holds the secrets."""
 
     service_name: str = "lookup"
     mongo_database: str = "hocba_lookup"
@@ -15,14 +17,25 @@ class LookupSettings(ServiceSettings):
     crl_files: list[str] = Field(default_factory=list, description="CRL files, PEM or DER (JSON list)")
     crl_urls: list[str] = Field(default_factory=list, description="CRL distribution points to fetch (JSON list)")
     crl_refresh_seconds: float = Field(default=3600, description="How often CRLs are re-read and re-fetched")
-    lookup_secret: str = Field(default=DEV_SECRET, description="HMAC key of the personal-ID index; set a long random value")
-    publishing_public_url: str = Field(default="http://127.0.0.1:8104", description="Where the PDF links point")
-    allow_dev_secret: bool = Field(default=True, description="Set false in production: refuse to start with the dev secret")
+    lookup_secret: SecretStr = Field(
+        default=SecretStr(DEV_SECRET), description="HMAC key of the personal-ID index, from which the PDF tickets' "
+        "and the form's CSRF keys are derived; a long random value, kept stable (a new one empties the index)")
+    publishing_url: str = Field(default="http://127.0.0.1:8104",
+                                description="Publishing's API, where the lookup fetches the PDFs with its own token")
+    oidc_client_id: str = Field(default="hocba-lookup", description="The lookup's OIDC client (role service)")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="The lookup's OIDC client secret (client credentials for publishing)")
 
-    @model_validator(mode="after")
-    def _secret(self) -> "LookupSettings":
-        if not self.allow_dev_secret and self.lookup_secret == DEV_SECRET:
-            raise ValueError("set HOCBA_LOOKUP_LOOKUP_SECRET to a long random value")
-        if len(self.lookup_secret) < 16:
-            raise ValueError("HOCBA_LOOKUP_LOOKUP_SECRET must be at least 16 characters")
-        return self
+    @field_validator("lookup_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"HOCBA_LOOKUP_LOOKUP_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.oidc_client_secret is None:
+            problems.append("set HOCBA_LOOKUP_OIDC_CLIENT_SECRET: the lookup fetches parents' PDFs from publishing "
+                            "with its own token")
+        return problems

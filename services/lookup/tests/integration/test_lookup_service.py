@@ -1,4 +1,5 @@
-"""The lookup service against the real local broker and database."""
+"""The lookup service against the real local broker, database and issuer, with the real publishing
+service behind it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
 from hocba_lookup.bootstrap import build  # noqa: E402
-from hocba_lookup.config import LookupSettings  # noqa: E402
 from hocba_runtime.devpki import DevPKI  # noqa: E402
 from hocba_runtime.testing import LocalInfra, eventually, produce  # noqa: E402
-from lookup_fixtures import BORN, NAME, published  # noqa: E402
+from lookup_fixtures import BORN, NAME, published, signed  # noqa: E402
+from lookup_stack import LOOKUP_URL, form_token, lookup_settings, running  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -29,47 +30,47 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 
 @pytest.fixture
-async def lookup(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
-    svc = build(LookupSettings(
-        **local_infra.settings(mongo_database=unique_db("lookup")),
-        trust_roots=[str(pki.root_file)], lookup_secret="integration-secret-0123456789",
-        publishing_public_url="http://publishing.test",
-    ))
-    await svc.runtime.start()
-    yield svc
-    await svc.runtime.stop()
+async def stack(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
+    async with running(local_infra, unique_db, pki) as s:
+        yield s
 
 
-async def test_published_record_is_found_verified_and_shown_in_the_portal(lookup, local_infra, pki) -> None:  # type: ignore[no-untyped-def]
-    rec = published(pki, citizen_id="079314055501")
-    await produce(local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name, [make_envelope(rec, source="hocba/publishing")])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=lookup.app), base_url="http://t") as http:
-        async def found():  # type: ignore[no-untyped-def]
-            r = await http.post("/api/lookup", json={"citizen_id": "079314055501", "date_of_birth": BORN.isoformat()})
-            return r.json()["documents"]
+async def test_published_record_is_found_verified_and_shown_in_the_portal(stack, pki) -> None:  # type: ignore[no-untyped-def]
+    rec = signed(pki, citizen_id="079314055501")
+    await stack.publishing.service.publish(rec)
+    document_id = (await stack.publishing.app.state.reader.find(rec.record_id, 1)).document_id
+    http = stack.http
 
-        docs = await eventually(found, timeout=30)
-        assert docs[0]["document_id"] == rec.document_id and docs[0]["student_name"] == NAME
-        assert docs[0]["pdf_url"] == f"http://publishing.test{rec.pdf_path}"
-        full = (await http.get(f"/api/documents/{rec.document_id}")).json()
-        assert full["verification"]["valid"] is True and full["status"] == "published"
+    async def found():  # type: ignore[no-untyped-def]
+        r = await http.post("/api/lookup", json={"citizen_id": "079314055501", "date_of_birth": BORN.isoformat()})
+        return r.json()["documents"]
 
-        bad = await http.post("/api/lookup", json={"citizen_id": "07931", "date_of_birth": "28/02/2014"})
-        assert bad.status_code == 422
-        fields = {d["field"] for d in bad.json()["error"]["details"]}
-        assert fields == {"citizen_id", "date_of_birth"} and "07931" not in bad.text
+    docs = await eventually(found, timeout=60)
+    assert docs[0]["document_id"] == document_id and docs[0]["student_name"] == NAME
+    assert docs[0]["pdf_url"].startswith(f"{LOOKUP_URL}/pdf/")
+    pdf = await http.get(docs[0]["pdf_url"])
+    assert pdf.status_code == 200 and pdf.content == await stack.publishing.app.state.reader.pdf(document_id)
+    full = (await http.get(f"/api/documents/{document_id}")).json()
+    assert full["verification"]["valid"] is True and full["status"] == "published"
 
-        page = await http.get("/")
-        assert page.status_code == 200 and "Tra cứu học bạ số" in page.text
-        results = await http.post("/tra-cuu", data={"citizen_id": "079314055501", "date_of_birth": "28/02/2014"})
-        assert results.status_code == 200 and NAME in results.text and rec.document_id in results.text
-        wrong = await http.post("/tra-cuu", data={"citizen_id": "1234", "date_of_birth": "hôm qua"})
-        assert wrong.status_code == 422 and "12 chữ số" in wrong.text
-        verify = await http.get(f"/verify/{rec.document_id}")
-        assert "Hợp lệ" in verify.text and "Không hợp lệ" not in verify.text and NAME in verify.text
-        missing = await http.get("/verify/HB-2024-0000-0000-0000")
-        assert missing.status_code == 404
-        assert (await http.get("/api/documents/HB-2024-0000-0000-0000")).json()["error"]["code"] == "document_not_found"
+    bad = await http.post("/api/lookup", json={"citizen_id": "07931", "date_of_birth": "28/02/2014"})
+    assert bad.status_code == 422
+    fields = {d["field"] for d in bad.json()["error"]["details"]}
+    assert fields == {"citizen_id", "date_of_birth"} and "07931" not in bad.text
+
+    page = await http.get("/")
+    assert page.status_code == 200 and "Tra cứu học bạ số" in page.text
+    token = await form_token(http)
+    results = await http.post("/tra-cuu", data={"citizen_id": "079314055501", "date_of_birth": "28/02/2014",
+                                                "csrf_token": token})
+    assert results.status_code == 200 and NAME in results.text and document_id in results.text
+    wrong = await http.post("/tra-cuu", data={"citizen_id": "1234", "date_of_birth": "hôm qua", "csrf_token": token})
+    assert wrong.status_code == 422 and "12 chữ số" in wrong.text
+    verify = await http.get(f"/verify/{document_id}")
+    assert "Hợp lệ" in verify.text and "Không hợp lệ" not in verify.text and NAME in verify.text
+    missing = await http.get("/verify/HB-2024-0000-0000-0000")
+    assert missing.status_code == 404
+    assert (await http.get("/api/documents/HB-2024-0000-0000-0000")).json()["error"]["code"] == "document_not_found"
 
 
 async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_made_after_it(local_infra, unique_db, pki) -> None:  # type: ignore[no-untyped-def]
@@ -77,11 +78,7 @@ async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_m
     CRLs as they are now. A teacher's certificate revoked at time R leaves what it signed before R
     valid and makes what it signed after R invalid, with the reason, once the CRL is refreshed."""
     crl = pki.write_crl("personal-ca", [])
-    svc = build(LookupSettings(
-        **local_infra.settings(mongo_database=unique_db("lookup")),
-        trust_roots=[str(pki.root_file)], lookup_secret="integration-secret-0123456789",
-        publishing_public_url="http://publishing.test", crl_files=[str(crl)], crl_refresh_seconds=0.2,
-    ))
+    svc = build(lookup_settings(local_infra, unique_db("lookup"), pki, crl_files=[str(crl)], crl_refresh_seconds=0.2))
     await svc.runtime.start()
     try:
         teacher = pki.issue("GV-L-ROTATED", "Mai Thị Yến", save=False)

@@ -1,4 +1,5 @@
-"""Lookup: the HMAC index, projection, fresh verification and the portal's pages."""
+"""Lookup: the HMAC index, projection, fresh verification, PDF tickets, the settings, the public
+answers' models and the portal's pages."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_lookup.adapters.trust import TrustListRecordVerifier  # noqa: E402
 from hocba_lookup.application.use_cases import LookupService  # noqa: E402
-from hocba_lookup.domain.model import UnknownDocument, lookup_key  # noqa: E402
+from hocba_lookup.config import LookupSettings  # noqa: E402
+from hocba_lookup.domain.model import (  # noqa: E402
+    PDF_TICKET_SECONDS,
+    PdfTickets,
+    UnknownDocument,
+    derived_key,
+    lookup_key,
+)
 from hocba_runtime.cms import TrustList  # noqa: E402
 from hocba_runtime.devpki import DevPKI  # noqa: E402
 from lookup_fixtures import BORN, FakeStore, published  # noqa: E402
@@ -91,7 +99,102 @@ async def test_a_new_version_marks_the_old_one_superseded(pki: DevPKI) -> None:
 def test_portal_templates_render_vietnamese() -> None:
     from hocba_lookup.entrypoints.http import templates
 
-    page = templates.get_template("index.html").render(errors=["Ngày sinh viết theo dạng ngày/tháng/năm"], citizen_id="", date_of_birth="")
+    page = templates.get_template("index.html").render(errors=["Ngày sinh viết theo dạng ngày/tháng/năm"],
+                                                       csrf_field="csrf_token", csrf_token="t0k3n", nonce="n0nce")
     assert "Tra cứu học bạ số" in page and "Số định danh cá nhân" in page
-    results = templates.get_template("results.html").render(documents=[])
+    assert '<input type="hidden" name="csrf_token" value="t0k3n">' in page and '<style nonce="n0nce">' in page
+    results = templates.get_template("results.html").render(documents=[], nonce="n0nce")
     assert "Không tìm thấy" in results
+
+
+def test_every_template_puts_the_csp_nonce_on_each_inline_style() -> None:
+    import re
+
+    from hocba_lookup.entrypoints.http import templates
+
+    for name in templates.list_templates():
+        source = templates.loader.get_source(templates, name)[0]
+        styles = re.findall(r"<style[^>]*>", source)
+        assert all('nonce="{{ nonce }}"' in tag for tag in styles), name
+        page = templates.get_template(name).render(nonce="n0nce", documents=[], errors=[], found=False, title="t",
+                                                   text="x", document_id="HB-1")
+        assert page.count("<style") == page.count('<style nonce="n0nce">') == 1, name
+
+
+PERSONAL_FIELDS = {"citizen_id", "date_of_birth", "place_of_birth", "parents", "occupation", "phone", "student",
+                   "document", "ethnicity", "sex", "student_id", "record_id"}
+
+
+def _fields(schema: dict, defs: dict) -> set[str]:  # type: ignore[type-arg]
+    out: set[str] = set()
+    for name, prop in schema.get("properties", {}).items():
+        out.add(name)
+        for ref in [prop.get("$ref"), prop.get("items", {}).get("$ref"),
+                    *(a.get("$ref") for a in prop.get("anyOf", [])), *(a.get("items", {}).get("$ref") for a in prop.get("anyOf", []))]:
+            if ref:
+                out |= _fields(defs[ref.rsplit("/", 1)[1]], defs)
+        if prop.get("additionalProperties") not in (None, False):
+            out.add(f"{name}: free-form")
+    return out
+
+
+def test_the_public_answers_models_carry_no_personal_field_at_all() -> None:
+    """Data minimization by construction: what a model has no field for, no answer can carry."""
+    from hocba_lookup.entrypoints.http import DocumentOut, LookupOut
+
+    for model in (LookupOut, DocumentOut):
+        schema = model.model_json_schema()
+        fields = _fields(schema, schema.get("$defs", {}))
+        assert "student_name" in fields and "school_name" in fields and "class_name" in fields
+        assert not fields & PERSONAL_FIELDS, (model.__name__, fields & PERSONAL_FIELDS)
+        assert not [f for f in fields if f.endswith("free-form")], fields
+    doc_fields = _fields(DocumentOut.model_json_schema(), DocumentOut.model_json_schema()["$defs"])
+    assert {"signer_name", "subject_name", "result", "status", "school_year", "grade"} <= doc_fields
+
+
+def test_a_pdf_ticket_names_the_document_until_it_expires_and_cannot_be_forged() -> None:
+    tickets = PdfTickets(derived_key(SECRET, "pdf-ticket"))
+    now = 1_750_000_000.0
+    ticket = tickets.issue("HB-2024-ABCD-EFGH-JKMN", now=now)
+    assert tickets.document_id(ticket, now=now) == "HB-2024-ABCD-EFGH-JKMN"
+    assert tickets.document_id(ticket, now=now + PDF_TICKET_SECONDS - 1) == "HB-2024-ABCD-EFGH-JKMN"
+    assert tickets.document_id(ticket, now=now + PDF_TICKET_SECONDS + 1) is None
+    assert PDF_TICKET_SECONDS == 15 * 60
+    payload, mac = ticket.split(".")
+    other = tickets.issue("HB-2024-ZZZZ-ZZZZ-ZZZZ", now=now)
+    later = tickets.issue("HB-2024-ABCD-EFGH-JKMN", now=now + 86_400)
+    for forged in (f"{other.split('.')[0]}.{mac}", f"{later.split('.')[0]}.{mac}", f"{payload}.{mac[:-2]}AA",
+                   payload, "", ".", "not-a-ticket", "a" * 300 + "." + mac,
+                   PdfTickets(derived_key("another-secret-0123456789", "pdf-ticket")).issue("HB-2024-ABCD-EFGH-JKMN",
+                                                                                          now=now)):
+        assert tickets.document_id(forged, now=now) is None, forged
+    # Nothing but the expiry and the document id is in it.
+    import base64
+
+    assert base64.urlsafe_b64decode(payload + "==").decode() == f"{int(now) + PDF_TICKET_SECONDS}:HB-2024-ABCD-EFGH-JKMN"
+
+
+def test_each_purpose_has_its_own_key_derived_from_the_lookup_secret() -> None:
+    keys = {derived_key(SECRET, p) for p in ("pdf-ticket", "csrf")}
+    assert len(keys) == 2 and SECRET.encode() not in keys
+    assert derived_key(SECRET, "csrf") != derived_key("another-secret-0123456789", "csrf")
+
+
+def test_settings_keep_the_secrets_secret_and_production_refuses_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = LookupSettings(environment="development", lookup_secret=SECRET, oidc_client_secret="client-secret-0123456789")
+    assert SECRET not in repr(dev) and "client-secret-0123456789" not in repr(dev)
+    with pytest.raises(ValueError, match="at least 16 characters") as short:
+        LookupSettings(environment="development", lookup_secret="short-secret")
+    assert "short-secret" not in str(short.value)
+    good = {"oidc_issuer": "https://sso.example.vn/realms/hocba", "kafka_security_protocol": "SSL"}
+    with pytest.raises(ValueError, match="LOOKUP_SECRET is a placeholder") as placeholder:
+        LookupSettings(**good, oidc_client_secret="client-secret-0123456789")
+    assert "client-secret-0123456789" not in str(placeholder.value)
+    with pytest.raises(ValueError, match="OIDC_CLIENT_SECRET"):
+        LookupSettings(**good, lookup_secret="a-long-random-production-secret-42")
+    monkeypatch.setenv("HOCBA_LOOKUP_OIDC_CLIENT_SECRET", "client-secret-0123456789")
+    monkeypatch.setenv("HOCBA_LOOKUP_LOOKUP_SECRET", "a-long-random-production-secret-42")
+    monkeypatch.setenv("HOCBA_LOOKUP_PUBLISHING_URL", "http://publishing:8104")
+    prod = LookupSettings(**good)
+    assert prod.publishing_url == "http://publishing:8104" and prod.oidc_client_id == "hocba-lookup"
+    assert not hasattr(prod, "allow_dev_secret") and not hasattr(prod, "publishing_public_url")

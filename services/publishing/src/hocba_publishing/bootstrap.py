@@ -23,6 +23,7 @@ from hocba_publishing.application.ports import PdfRenderer
 from hocba_publishing.application.use_cases import PublishingService
 from hocba_publishing.config import PublishingSettings
 from hocba_publishing.entrypoints import http, kafka
+from hocba_publishing.entrypoints.policies import POLICIES
 
 DESCRIPTION = ("Verifies signed records, stores them immutably with a document id and content hash, "
                "renders the official PDF and announces the publication.")
@@ -45,14 +46,16 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
     if settings.pdf_seal:
         renderer = SealingRenderer(renderer, PadesSealer(settings.pki_dir, settings.pdf_seal_id, settings.pdf_seal_name,
                                                          settings.seal_issue_on_demand))
-    service = PublishingService(uow, reader, TrustListVerifier(trust), renderer)
+    service = PublishingService(uow, reader, TrustListVerifier(trust), renderer,
+                                id_key=settings.document_id_secret.get_secret_value().encode())
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     if trust is not None:
         crls = CrlRefresher(trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds)
         runtime.on_start(crls.start)
         runtime.on_stop(crls.stop)
     kafka.register(runtime.broker, settings, service)
-    app = create_app(runtime, title="Hocba publishing", description=DESCRIPTION, routers=[http.router])
+    app = create_app(runtime, title="Hocba publishing", description=DESCRIPTION, routers=[http.router],
+                     policies=POLICIES)
     app.state.publishing = service
     app.state.reader = reader
     return Publishing(runtime, service, app)

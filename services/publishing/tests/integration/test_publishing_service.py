@@ -17,7 +17,7 @@ from hocba_publishing.bootstrap import build  # noqa: E402
 from hocba_publishing.config import PublishingSettings  # noqa: E402
 from hocba_runtime.devpki import DevPKI  # noqa: E402
 from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
-from publishing_fixtures import STUDENT_NAME, document, signed_record  # noqa: E402
+from publishing_fixtures import SCHOOL_ID, STUDENT_NAME, document, signed_record  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,9 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
     error = next(dict(x.headers)["hocba-error"].decode() for x in dead if bad_env.id.encode() in x.value)
     assert "tampered" in error and STUDENT_NAME not in error
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=publishing.app), base_url="http://t") as http:
+    principal = local_infra.headers("principal", SCHOOL_ID, "HT-P")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=publishing.app), base_url="http://t",
+                                 headers=principal) as http:
         doc = (await http.get(f"/documents/{published['document_id']}")).json()
         assert doc["content_sha256"] == good.content_sha256
         pdf = await http.get(published["pdf_path"])
@@ -67,7 +69,8 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
         text = (await asyncio.to_thread(subprocess.run, ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf.content,
                                         capture_output=True, check=True)).stdout.decode()
         assert STUDENT_NAME in text
-        assert (await http.get(f"/records/{bad.record_id}/documents")).json()["documents"] == []
+        never = await http.get(f"/records/{bad.record_id}/documents")
+        assert never.status_code == 404 and never.json()["error"]["code"] == "document_not_found"
         missing = await http.get("/documents/HB-2024-0000-0000-0000")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found"
 

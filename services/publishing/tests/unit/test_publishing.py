@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +14,14 @@ from hocba_contracts.payloads.publishing import RecordPublished  # noqa: E402
 from hocba_publishing.adapters.trust import TrustListVerifier  # noqa: E402
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
 from hocba_publishing.application.use_cases import PublishingService  # noqa: E402
-from hocba_publishing.domain.model import NotPublishable, document_id  # noqa: E402
+from hocba_publishing.domain.model import CROCKFORD, NotPublishable, document_id  # noqa: E402
 from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
 from hocba_runtime.cms import TrustList  # noqa: E402
 from hocba_runtime.devpki import DevPKI  # noqa: E402
 from publishing_fixtures import STUDENT_NAME, FakeStore, document, signed_record  # noqa: E402
 
 pytestmark = pytest.mark.unit
+KEY = b"unit-test-document-id-secret-0123456789"
 
 
 class TextRenderer:
@@ -37,18 +39,34 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 
 def test_document_id_is_deterministic_readable_and_distinct() -> None:
-    a = document_id("HS1.2024-2025", 1, "2024-2025")
-    assert a == document_id("HS1.2024-2025", 1, "2024-2025")
-    assert a != document_id("HS1.2024-2025", 2, "2024-2025")
+    a = document_id("HS1.2024-2025", 1, "2024-2025", key=KEY)
+    assert a == document_id("HS1.2024-2025", 1, "2024-2025", key=KEY)
+    assert a != document_id("HS1.2024-2025", 2, "2024-2025", key=KEY)
     assert a.startswith("HB-2024-") and len(a) == len("HB-2024-XXXX-XXXX-XXXX")
     assert not set(a[8:].replace("-", "")) & set("ILOU")
-    ids = {document_id(f"HS{i}.2024-2025", 1, "2024-2025") for i in range(20_000)}
+    ids = {document_id(f"HS{i}.2024-2025", 1, "2024-2025", key=KEY) for i in range(20_000)}
     assert len(ids) == 20_000
+
+
+def _plain_sha256_id(record_id: str, record_version: int, school_year: str) -> str:
+    """The derivation document ids had before they were keyed: anyone could compute it."""
+    digest = int.from_bytes(hashlib.sha256(f"{record_id}:{record_version}".encode()).digest()[:8], "big") >> 4
+    chars = "".join(CROCKFORD[(digest >> (5 * i)) & 31] for i in reversed(range(12)))
+    return f"HB-{school_year[:4]}-{chars[0:4]}-{chars[4:8]}-{chars[8:12]}"
+
+
+def test_document_id_cannot_be_computed_from_the_record_id_without_the_key() -> None:
+    records = [(f"HS{i:08d}.2024-2025", v) for i in range(200) for v in (1, 2)]
+    keyed = {document_id(r, v, "2024-2025", key=KEY) for r, v in records}
+    assert not keyed & {_plain_sha256_id(r, v, "2024-2025") for r, v in records}
+    other_key = {document_id(r, v, "2024-2025", key=b"another-document-id-secret-0123") for r, v in records}
+    assert not keyed & other_key
 
 
 async def test_publishes_once_and_a_new_version_supersedes(pki: DevPKI) -> None:
     store = FakeStore()
-    service = PublishingService(store, store, TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)])), TextRenderer())
+    service = PublishingService(store, store, TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)])), TextRenderer(),
+                                id_key=KEY)
     signed = signed_record(pki)
     first = await service.publish(signed)
     assert first is not None and await service.publish(signed) is None
@@ -57,6 +75,24 @@ async def test_publishes_once_and_a_new_version_supersedes(pki: DevPKI) -> None:
     second = await service.publish(signed_record(pki, doc2))
     assert second is not None and second.supersedes == first.document_id
     assert store.docs[first.document_id] == first  # untouched
+    assert first.document_id == document_id(signed.record_id, 1, "2024-2025", key=KEY)
+    assert first.document_id != _plain_sha256_id(signed.record_id, 1, "2024-2025")
+
+
+async def test_a_document_published_under_another_key_keeps_its_id(pki: DevPKI) -> None:
+    """A document published before the ids were keyed (or before a key change) is found by its
+    record id and version: a redelivery publishes nothing new, and it keeps the id printed on it."""
+    store = FakeStore()
+    verifier = TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)]))
+    signed = signed_record(pki)
+    old = await PublishingService(store, store, verifier, TextRenderer(), id_key=b"the-key-before-0123456789").publish(signed)
+    assert old is not None
+    service = PublishingService(store, store, verifier, TextRenderer(), id_key=KEY)
+    assert await service.publish(signed) is None
+    assert list(store.docs) == [old.document_id]
+    new = await service.publish(signed_record(pki, document(signed.student_id, version=2)))
+    assert new is not None and new.supersedes == old.document_id
+    assert new.document_id == document_id(signed.record_id, 2, "2024-2025", key=KEY)
 
 
 @pytest.mark.parametrize("change", ["content", "hash", "signature", "untrusted"])
@@ -80,7 +116,7 @@ async def test_refuses_what_does_not_verify_and_stores_nothing(pki: DevPKI, tmp_
         other.create()
         trust = TrustList.from_pem_files([str(other.root_file)])
         expected = "untrusted"
-    service = PublishingService(store, store, TrustListVerifier(trust), TextRenderer())
+    service = PublishingService(store, store, TrustListVerifier(trust), TextRenderer(), id_key=KEY)
     with pytest.raises(NotPublishable) as refused:
         await service.publish(signed)
     assert refused.value.reason == expected

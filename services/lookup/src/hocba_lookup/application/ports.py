@@ -27,3 +27,10 @@ class LookupUnitOfWork(Protocol):
 class LookupReader(Protocol):
     async def by_key(self, key: str) -> list[PublishedEntry]: ...
     async def by_id(self, document_id: str) -> PublishedEntry | None: ...
+
+
+class PdfSource(Protocol):
+    async def pdf(self, document_id: str) -> bytes | None:
+        """The published PDF, None when publishing has no such document; raises PdfUnavailable
+        when it cannot be fetched now."""
+        ...

@@ -1,7 +1,15 @@
-"""Lookup's HTTP API (JSON, for schools and apps) and the parent portal (HTML, Vietnamese).
+"""Lookup's HTTP API (JSON, for schools and apps) and the parent portal (HTML, Vietnamese). All of
+it is public (`policies.POLICIES`), so every answer is minimized:
 
-Personal data (personal ID number, date of birth) travel only in request bodies, never in URLs,
-and are never logged.
+- a verifier (the verification page and `GET /api/documents/{id}`) sees what matches the paper to
+  the person: name, school, class, school year, results, signers, status; never the personal ID
+  number, the date of birth, the place of birth or the parents, and no PDF (the PDF carries them);
+- a parent who proved they know the personal ID number and the date of birth (the lookup) gets the
+  same summary and a PDF ticket valid for 15 minutes.
+
+The response models below carry no personal field at all, and the pages are rendered from them, not
+from the stored record. Personal data (personal ID number, date of birth) travel only in request
+bodies, never in URLs, are never logged and never echoed back into a page.
 """
 
 from __future__ import annotations
@@ -11,13 +19,22 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from hocba_contracts.payloads.common import CitizenId, Code
+from hocba_runtime.web import Csrf, csp_nonce
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field
 
+from hocba_lookup.application.ports import PdfSource
 from hocba_lookup.application.use_cases import LookupService
-from hocba_lookup.domain.model import ROLE_TITLES, PublishedEntry, UnknownDocument, Verification
+from hocba_lookup.domain.model import (
+    ROLE_TITLES,
+    PdfTickets,
+    PdfUnavailable,
+    PublishedEntry,
+    UnknownDocument,
+    Verification,
+)
 
 router = APIRouter()
 templates = Environment(loader=PackageLoader("hocba_lookup", "templates"), autoescape=select_autoescape(["html"]))
@@ -27,7 +44,22 @@ def _service(request: Request) -> LookupService:
     return request.app.state.lookup  # type: ignore[no-any-return]
 
 
+def _pdfs(request: Request) -> PdfSource:
+    return request.app.state.pdfs  # type: ignore[no-any-return]
+
+
+def _tickets(request: Request) -> PdfTickets:
+    return request.app.state.tickets  # type: ignore[no-any-return]
+
+
+def _csrf(request: Request) -> Csrf:
+    return request.app.state.csrf  # type: ignore[no-any-return]
+
+
 Service = Annotated[LookupService, Depends(_service)]
+Pdfs = Annotated[PdfSource, Depends(_pdfs)]
+Tickets = Annotated[PdfTickets, Depends(_tickets)]
+Forms = Annotated[Csrf, Depends(_csrf)]
 
 
 class LookupIn(BaseModel):
@@ -35,7 +67,9 @@ class LookupIn(BaseModel):
     date_of_birth: date = Field(description="YYYY-MM-DD")
 
 
-class DocumentSummary(BaseModel):
+class RecordSummary(BaseModel):
+    """What identifies a published record to a verifier; nothing personal beyond the name."""
+
     document_id: str
     status: str = Field(description="published, or superseded by a newer version")
     superseded_by: str | None
@@ -47,11 +81,29 @@ class DocumentSummary(BaseModel):
     result: str
     published_at: datetime
     verification_url: str
-    pdf_url: str
+
+
+class LookupResult(RecordSummary):
+    pdf_url: str = Field(description="The official PDF, on this service; the link works for 15 minutes")
 
 
 class LookupOut(BaseModel):
-    documents: list[DocumentSummary]
+    documents: list[LookupResult]
+
+
+class SubjectOut(BaseModel):
+    """A subject's year results as the record prints them."""
+
+    subject_code: str
+    subject_name: str
+    rating_label: str | None = None
+    score: float | None = None
+    term1_average: float | None = None
+    term2_average: float | None = None
+    year_average: float | None = None
+    passed: bool | None = None
+    result_label: str | None = None
+    comment: str = ""
 
 
 class SignatureCheckOut(BaseModel):
@@ -70,68 +122,106 @@ class VerificationOut(BaseModel):
     signatures: list[SignatureCheckOut]
 
 
-class DocumentOut(DocumentSummary):
-    record_id: str
+class DocumentOut(RecordSummary):
     record_version: int
-    content_sha256: str
+    content_sha256: str = Field(description="As printed on the record: the hash of its signed content")
     pdf_sha256: str
-    subjects: list[dict[str, Any]]
+    subjects: list[SubjectOut]
     verification: VerificationOut
 
 
-def _urls(request: Request, entry: PublishedEntry) -> tuple[str, str]:
-    settings = request.app.state.runtime.settings
-    return (f"{settings.base_url.rstrip('/')}/verify/{entry.document_id}",
-            f"{settings.publishing_public_url.rstrip('/')}{entry.pdf_path}")
-
-
-def _summary(request: Request, e: PublishedEntry) -> dict[str, Any]:
+def _summary(request: Request, e: PublishedEntry) -> RecordSummary:
     d = e.document
-    verify_url, pdf_url = _urls(request, e)
-    return dict(document_id=e.document_id, status=e.status, superseded_by=e.superseded_by, school_year=e.school_year,
-                school_name=d["school"]["name"], class_name=d["class_info"]["name"], grade=d["class_info"]["grade"],
-                student_name=d["student"]["full_name"], result=d["result"]["level_label"], published_at=e.published_at,
-                verification_url=verify_url, pdf_url=pdf_url)
+    base = request.app.state.runtime.settings.base_url.rstrip("/")
+    return RecordSummary(document_id=e.document_id, status=e.status, superseded_by=e.superseded_by,
+                         school_year=e.school_year, school_name=d["school"]["name"],
+                         class_name=d["class_info"]["name"], grade=d["class_info"]["grade"],
+                         student_name=d["student"]["full_name"], result=d["result"]["level_label"],
+                         published_at=e.published_at, verification_url=f"{base}/verify/{e.document_id}")
 
 
-def _verification(v: Verification) -> VerificationOut:
-    return VerificationOut(valid=v.valid, content_intact=v.content_intact,
-                           signatures=[SignatureCheckOut(**vars(s)) for s in v.signatures])
+def _found(request: Request, tickets: PdfTickets, e: PublishedEntry) -> LookupResult:
+    base = request.app.state.runtime.settings.base_url.rstrip("/")
+    return LookupResult(**_summary(request, e).model_dump(), pdf_url=f"{base}/pdf/{tickets.issue(e.document_id)}")
+
+
+def _document(request: Request, e: PublishedEntry, v: Verification) -> DocumentOut:
+    return DocumentOut(
+        **_summary(request, e).model_dump(), record_version=e.record_version, content_sha256=e.content_sha256,
+        pdf_sha256=e.pdf_sha256, subjects=[SubjectOut.model_validate(s) for s in e.document.get("subjects", [])],
+        verification=VerificationOut(valid=v.valid, content_intact=v.content_intact,
+                                     signatures=[SignatureCheckOut(**vars(s)) for s in v.signatures]))
 
 
 @router.post("/api/lookup", response_model=LookupOut, tags=["lookup"],
              summary="Find a student's published records by personal ID number and date of birth")
-async def api_lookup(body: LookupIn, request: Request, service: Service) -> LookupOut:
+async def api_lookup(body: LookupIn, request: Request, service: Service, tickets: Tickets) -> LookupOut:
     entries = await service.find(body.citizen_id, body.date_of_birth)
-    return LookupOut(documents=[DocumentSummary(**_summary(request, e)) for e in entries])
+    return LookupOut(documents=[_found(request, tickets, e) for e in entries])
 
 
 @router.get("/api/documents/{document_id}", response_model=DocumentOut, tags=["lookup"],
-            summary="A published record, verified now")
+            summary="A published record, verified now (what a verifier needs; nothing personal)")
 async def api_document(document_id: Code, request: Request, service: Service) -> DocumentOut:
     entry, verification = await service.document(document_id)
-    return DocumentOut(**_summary(request, entry), record_id=entry.record_id, record_version=entry.record_version,
-                       content_sha256=entry.content_sha256, pdf_sha256=entry.pdf_sha256,
-                       subjects=list(entry.document.get("subjects", [])), verification=_verification(verification))
+    return _document(request, entry, verification)
+
+
+PDF_GONE = ("Liên kết không còn dùng được",
+            "Liên kết tải học bạ chỉ dùng được trong 15 phút sau khi tra cứu. Hãy tra cứu lại để nhận liên kết mới.")
+PDF_LATER = ("Tạm thời chưa tải được học bạ",
+             "Hệ thống chưa lấy được tệp PDF của học bạ. Hãy thử lại sau ít phút.")
+
+
+@router.get("/pdf/{ticket}", tags=["lookup"], response_class=Response,
+            summary="The official PDF of a record found by a lookup, by the ticket in its pdf_url",
+            responses={200: {"content": {"application/pdf": {}}},
+                       404: {"description": "The ticket is not valid or has expired", "content": {"text/html": {}}},
+                       503: {"description": "Publishing cannot hand the PDF over now", "content": {"text/html": {}}}})
+async def pdf(ticket: str, request: Request, tickets: Tickets, pdfs: Pdfs) -> Response:
+    document_id = tickets.document_id(ticket)
+    try:
+        content = await pdfs.pdf(document_id) if document_id else None
+    except PdfUnavailable:
+        return _page(request, "message.html", status=503, title=PDF_LATER[0], text=PDF_LATER[1],
+                     headers={"retry-after": "30"})
+    if document_id is None or content is None:
+        return _page(request, "message.html", status=404, title=PDF_GONE[0], text=PDF_GONE[1])
+    return Response(content, media_type="application/pdf", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="{document_id}.pdf"'})
 
 
 # -- the parent portal ------------------------------------------------------------------------
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
+def _page(request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None,
+          cookies: dict[str, str] | None = None, csrf: Csrf | None = None, **context: Any) -> HTMLResponse:
+    response = HTMLResponse(templates.get_template(name).render(nonce=csp_nonce(request), **context),
+                            status_code=status, headers=headers)
+    if csrf is not None and cookies:
+        csrf.set_cookies(response, cookies)
+    return response
 
 
-def _vn_date(value: str) -> str:
-    return date.fromisoformat(value).strftime("%d/%m/%Y")
+def _form(request: Request, csrf: Csrf, status: int = 200, errors: list[str] | None = None) -> HTMLResponse:
+    """The lookup form, always empty: what a parent typed is never written back into a page."""
+    cookies: dict[str, str] = {}
+    token = csrf.token(request, cookies)
+    return _page(request, "index.html", status=status, cookies=cookies, csrf=csrf, errors=errors or [],
+                 csrf_field=csrf.field, csrf_token=token)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def portal() -> HTMLResponse:
-    return _page("index.html", errors=[], citizen_id="", date_of_birth="")
+async def portal(request: Request, csrf: Forms) -> HTMLResponse:
+    return _form(request, csrf)
 
 
 @router.post("/tra-cuu", response_class=HTMLResponse, include_in_schema=False)
-async def portal_lookup(request: Request, service: Service, citizen_id: Annotated[str, Form()] = "",
-                        date_of_birth: Annotated[str, Form()] = "") -> HTMLResponse:
+async def portal_lookup(request: Request, service: Service, tickets: Tickets, csrf: Forms,
+                        citizen_id: Annotated[str, Form()] = "", date_of_birth: Annotated[str, Form()] = "",
+                        csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
+    if not csrf.valid(request, csrf_token):
+        return _page(request, "message.html", status=403, title="Biểu mẫu đã hết hạn",
+                     text="Biểu mẫu tra cứu này không còn hiệu lực. Hãy tải lại trang tra cứu rồi nhập lại số định "
+                     "danh cá nhân và ngày sinh.", link_text="Tải lại trang tra cứu")
     errors = []
     cid = re.sub(r"\s", "", citizen_id)
     if not re.fullmatch(r"\d{12}", cid):
@@ -144,11 +234,11 @@ async def portal_lookup(request: Request, service: Service, citizen_id: Annotate
         except ValueError:
             continue
     if born is None:
-        errors.append("Ngày sinh viết theo dạng ngày/tháng/năm, ví dụ 14/03/2018.")
+        errors.append("Ngày sinh viết theo dạng ngày/tháng/năm (dd/mm/yyyy), năm đủ 4 chữ số.")
     if errors or born is None:
-        return _page("index.html", status=422, errors=errors, citizen_id=cid, date_of_birth=date_of_birth)
+        return _form(request, csrf, status=422, errors=errors)
     entries = await service.find(cid, born)
-    return _page("results.html", documents=[_summary(request, e) for e in entries])
+    return _page(request, "results.html", documents=[_found(request, tickets, e) for e in entries])
 
 
 @router.get("/verify/{document_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -156,8 +246,5 @@ async def portal_verify(document_id: Code, request: Request, service: Service) -
     try:
         entry, verification = await service.document(document_id)
     except UnknownDocument:
-        return _page("verify.html", status=404, found=False, document_id=document_id)
-    d = entry.document
-    summary = _summary(request, entry)
-    return _page("verify.html", found=True, e=summary, d=d, v=verification, roles=ROLE_TITLES,
-                 born=_vn_date(d["student"]["date_of_birth"]))
+        return _page(request, "verify.html", status=404, found=False, document_id=document_id)
+    return _page(request, "verify.html", found=True, r=_document(request, entry, verification), roles=ROLE_TITLES)

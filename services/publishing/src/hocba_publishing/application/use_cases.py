@@ -1,8 +1,10 @@
 """Publishing: a signed record becomes an immutable published document with its PDF.
 
-Order of work: skip what is already published; verify (hash and signatures) and refuse with the
-reason otherwise; render the PDF outside the transaction (it is the slow part); then, in one
-transaction, store document and PDF and emit RecordPublished. A re-delivery publishes nothing.
+Order of work: skip what is already published (found by record id and version, so a document keeps
+the id it was published under, whatever key derives new ids now); verify (hash and signatures) and
+refuse with the reason otherwise; render the PDF outside the transaction (it is the slow part);
+then, in one transaction, store document and PDF and emit RecordPublished. A re-delivery publishes
+nothing.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ SOURCE = "hocba/publishing"
 
 class PublishingService:
     def __init__(self, uow: PublishingUnitOfWork, reader: PublishingReader, verifier: SignedRecordVerifier,
-                 renderer: PdfRenderer) -> None:
+                 renderer: PdfRenderer, *, id_key: bytes) -> None:
         self.uow = uow
         self.reader = reader
         self.verifier = verifier
         self.renderer = renderer
+        self.id_key = id_key
         # WeasyPrint is CPU-bound: one render at a time, off the event loop.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf")
 
@@ -53,7 +56,7 @@ class PublishingService:
             await self.reader.save_rejection(signed.record_id, signed.record_version, exc.reason)
             raise
         school_year = str(signed.document.get("school_year", "0000"))
-        doc_id = document_id(signed.record_id, signed.record_version, school_year)
+        doc_id = document_id(signed.record_id, signed.record_version, school_year, key=self.id_key)
         signatures = [s.model_dump(mode="json") for s in signed.signatures]
         pdf = await asyncio.get_running_loop().run_in_executor(
             self._executor, self.renderer.render, signed.document, doc_id, signed.content_sha256, signatures)

@@ -1,0 +1,81 @@
+"""The lookup with the real publishing service behind it, for the integration tests: publishing's
+app runs in the test process (its HTTP API reached through its ASGI transport), both consume and
+publish on the real broker, store in the real database and check tokens against the development
+issuer, where the lookup is registered as an OIDC client with the service role."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from hocba_contracts.payloads.signing import RecordSigned
+from hocba_lookup.bootstrap import Lookup, build
+from hocba_lookup.config import LookupSettings
+from hocba_publishing.bootstrap import Publishing
+from hocba_publishing.bootstrap import build as build_publishing
+from hocba_publishing.config import PublishingSettings
+from hocba_runtime.devpki import DevPKI
+from hocba_runtime.testing import LocalInfra, eventually
+
+LOOKUP_CLIENT = "hocba-lookup"
+LOOKUP_SECRET = "integration-secret-0123456789"
+PUBLISHING_URL = "http://publishing.test"
+LOOKUP_URL = "http://lookup.test"
+
+
+@dataclass
+class Stack:
+    publishing: Publishing
+    lookup: Lookup
+    http: httpx.AsyncClient
+    """A client of the lookup, as a browser or an app reaches it (keeps cookies)."""
+
+    async def publish(self, record: RecordSigned) -> str:
+        """Publish through publishing and wait until the lookup shows it; the document id."""
+        doc = await self.publishing.service.publish(record)
+        assert doc is not None
+
+        async def shown() -> bool:
+            return (await self.http.get(f"/api/documents/{doc.document_id}")).status_code == 200
+
+        await eventually(shown, timeout=60)
+        return doc.document_id
+
+
+def lookup_settings(local_infra: LocalInfra, database: str, pki: DevPKI, **extra: Any) -> LookupSettings:
+    options: dict[str, Any] = {
+        "mongo_database": database, "trust_roots": [str(pki.root_file)], "lookup_secret": LOOKUP_SECRET,
+        "public_url": LOOKUP_URL, "publishing_url": PUBLISHING_URL, "oidc_client_id": LOOKUP_CLIENT,
+        "oidc_client_secret": local_infra.issuer.register_client(LOOKUP_CLIENT, ["service"])}
+    return LookupSettings(**local_infra.settings(**(options | extra)))
+
+
+@asynccontextmanager
+async def running(local_infra: LocalInfra, databases: Any, pki: DevPKI, **extra: Any) -> AsyncIterator[Stack]:
+    publishing = build_publishing(PublishingSettings(
+        **local_infra.settings(mongo_database=databases("publishing")), trust_roots=[str(pki.root_file)],
+        document_id_secret="integration-document-id-secret-0123"))
+    await publishing.runtime.start()
+    lookup = build(lookup_settings(local_infra, databases("lookup"), pki, **extra),
+                   publishing_transport=httpx.ASGITransport(app=publishing.app))
+    await lookup.runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=lookup.app),
+                                     base_url=LOOKUP_URL) as http:
+            yield Stack(publishing, lookup, http)
+    finally:
+        await lookup.runtime.stop()
+        await publishing.runtime.stop()
+
+
+async def form_token(http: httpx.AsyncClient) -> str:
+    """Open the lookup form as a browser does: its CSRF cookie lands in the client, the token is returned."""
+    page = await http.get("/")
+    assert page.status_code == 200
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, "the form has no CSRF field"
+    return found.group(1)

@@ -1,0 +1,18 @@
+"""Who may call the publishing API. A published document carries the child's personal data (the
+personal ID number, date of birth, parents), so it is for the school's staff and the lookup only:
+the principal and the school administrator of the record's school, the teachers of the record's
+class (homeroom and subject teachers), and the lookup service fetching a PDF for a parent who found
+it. The public verification page is the lookup's, not this API.
+"""
+
+from hocba_runtime.auth import PolicyTable, allow
+from hocba_runtime.auth import Scope as S
+
+PUBLISHED_DOCUMENT = allow(principal=S.SCHOOL, school_admin=S.SCHOOL, teacher=S.CLASS, service=S.CITY,
+                           personal=True)
+
+POLICIES = PolicyTable("publishing", {
+    "GET /documents/{document_id}": PUBLISHED_DOCUMENT,
+    "GET /documents/{document_id}/pdf": PUBLISHED_DOCUMENT,
+    "GET /records/{record_id}/documents": PUBLISHED_DOCUMENT,
+})
