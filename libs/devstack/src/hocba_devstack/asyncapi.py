@@ -20,7 +20,9 @@ DOCS_DIR = Path(__file__).resolve().parents[4] / "docs" / "asyncapi"
 
 def render(service: str) -> str:
     # Documents must not depend on the environment they are generated in.
+    # The app is built, never started: development settings, so that no issuer or secret is needed.
     saved = {k: os.environ.pop(k) for k in [k for k in os.environ if k.startswith("HOCBA_")]}
+    os.environ[f"HOCBA_{service.upper()}_ENVIRONMENT"] = "development"
     try:
         bootstrap = importlib.import_module(f"hocba_{service}.bootstrap")
         built = bootstrap.build()
@@ -29,6 +31,7 @@ def render(service: str) -> str:
         # Channel order follows FastStream's internal sets: sort keys so the file is stable.
         return yaml.safe_dump(yaml.safe_load(spec.to_yaml()), sort_keys=True, allow_unicode=True, width=100)
     finally:
+        os.environ.pop(f"HOCBA_{service.upper()}_ENVIRONMENT", None)
         os.environ.update(saved)
 
 
