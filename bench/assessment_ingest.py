@@ -6,9 +6,11 @@
 A synthetic cohort across grades 1-5 (35 students a class, every subject of the grade, end-of-year
 ratings and test scores) is entered as Kafka events, as school systems send them: the roster as
 records' StudentEnrolled events, then SubjectAssessmentSubmitted on hocba.assessment.ingest; then
-every class is closed. The assessment service runs as its own processes against tansu and
-SecantusDB (on disk), as in the local stack: by default two replicas, one a core, sharing the
-topics' partitions as members of the service's consumer groups (`--replicas 1` for one process).
+every class is closed. The events' source is registered as the school system of the cohort's
+schools: each ingest event is admitted against its class's school (from the class profiles the
+roster brought) before it is stored. The assessment service runs as its own processes against
+tansu and SecantusDB (on disk), as in the local stack: by default two replicas, one a core, sharing
+the topics' partitions as members of the service's consumer groups (`--replicas 1` for one process).
 A Python process computes on one core; the second replica also keeps the database busy while the
 first computes, which one process's alternating round trips cannot.
 
@@ -53,6 +55,8 @@ from pymongo import MongoClient
 
 RESULTS = Path(__file__).parent / "results" / "assessment_ingest.json"
 CLASS_SIZE = 35
+SOURCE = "bench"
+"""The school system the cohort's events come from (each ingest event names it as its source)."""
 
 
 def cohort(students: int) -> tuple[list[bytes], list[bytes], list[bytes], int]:
@@ -72,14 +76,14 @@ def cohort(students: int) -> tuple[list[bytes], list[bytes], list[bytes], int]:
             payload = demo.student_payload(rng, sid, school.school_id, grade)
             student = payload.model_dump(exclude={"school_id"})
             enrolled = make_envelope(rec.StudentEnrolled(enrollment_id=f"{klass.class_id}:{sid}", school_year=demo.SCHOOL_YEAR,
-                                                         student=student, school=school, class_info=klass), source="bench")
+                                                         student=student, school=school, class_info=klass), source=SOURCE)
             roster.append((enrolled.subject.encode(), enrolled.model_dump_json().encode()))
             for item in demo.assessments_for(rng, klass.class_id, sid, grade):
-                env = make_envelope(item, source="bench")
+                env = make_envelope(item, source=SOURCE)
                 marks.append((env.subject.encode(), env.model_dump_json().encode()))
                 expected += 1
         close = make_envelope(asm.ClassYearCloseRequested(class_id=klass.class_id, school_year=demo.SCHOOL_YEAR,
-                                                          requested_by=klass.homeroom_teacher.staff_id), source="bench")
+                                                          requested_by=klass.homeroom_teacher.staff_id), source=SOURCE)
         closes.append((close.subject.encode(), close.model_dump_json().encode()))
     return roster, marks, closes, expected  # type: ignore[return-value]
 
@@ -240,7 +244,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3 * 3600)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hocba-bench-assessment-"))
-    stack = Stack(work, {name: free_port() for name in DEFAULT_PORTS})
+    # The benchmark's events come from one school system, registered for the cohort's schools.
+    stack = Stack(work, {name: free_port() for name in DEFAULT_PORTS}, school_systems={SOURCE: ["079-TH-*"]})
     report: dict[str, Any] = {"students": args.students, "database": "SecantusDB on disk",
                               "service replicas": args.replicas}
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from hocba_assessment.application.ports import (
     AuditEntry,
+    ClassProfileUpdate,
     Closure,
     LockedRecord,
     Mark,
@@ -19,7 +20,13 @@ from hocba_assessment.application.ports import (
 )
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
-from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
+from hocba_contracts.payloads.common import (
+    ClassProfile,
+    SchoolProfile,
+    StaffMember,
+    StudentProfile,
+    SubjectTeacher,
+)
 
 
 def school(school_id: str = "079-TH-TEST") -> SchoolProfile:
@@ -28,10 +35,14 @@ def school(school_id: str = "079-TH-TEST") -> SchoolProfile:
                          principal=StaffMember(staff_id=f"{school_id}-HT", full_name="Đặng Thị Mỹ Hạnh"))
 
 
-def klass(class_id: str | None = None, grade: int = 1, year: str = "2024-2025") -> ClassProfile:
-    return ClassProfile(class_id=class_id or f"C-{uuid.uuid4().hex[:6]}", school_id="079-TH-TEST", school_year=year,
+def klass(class_id: str | None = None, grade: int = 1, year: str = "2024-2025", *, school_id: str = "079-TH-TEST",
+          homeroom: str = "GV-01", subject_teachers: dict[str, str] | None = None) -> ClassProfile:
+    """A class; `subject_teachers` maps a subject code to the staff id of its teacher."""
+    return ClassProfile(class_id=class_id or f"C-{uuid.uuid4().hex[:6]}", school_id=school_id, school_year=year,
                         grade=grade, name=f"{grade}A",
-                        homeroom_teacher=StaffMember(staff_id="GV-01", full_name="Lê Thị Thu Trang"))
+                        homeroom_teacher=StaffMember(staff_id=homeroom, full_name="Lê Thị Thu Trang"),
+                        subject_teachers=tuple(SubjectTeacher(subject_code=code, staff_id=staff, full_name="Trần Văn Minh")
+                                               for code, staff in (subject_teachers or {}).items()))
 
 
 def student(student_id: str | None = None) -> StudentProfile:
@@ -122,6 +133,9 @@ class FakeTx:
     async def save_class_grade(self, class_id: str, grade: int) -> None:
         self.s.grades[class_id] = grade
 
+    async def save_class_profile(self, update: ClassProfileUpdate) -> None:
+        self.s.save_profile(update)
+
     async def save_roster(self, entry: RosterEntry) -> None:
         self.s.roster[(entry.class_info.class_id, entry.class_info.school_year, entry.student.student_id)] = entry
 
@@ -168,6 +182,8 @@ class FakeMarkStore:
         self.s = store
         self.events: dict[str, tuple[str, ...]] = {}
         self.audits: dict[str, AuditEntry] = {}
+        self.profile_reads: list[set[str]] = []
+        """The classes each read of profiles asked for."""
 
     async def class_grades(self, class_ids: set[str]) -> dict[str, int]:
         return {c: g for c, g in self.s.grades.items() if c in class_ids}
@@ -195,12 +211,21 @@ class FakeMarkStore:
     async def save_class_grades(self, grades: dict[str, int]) -> None:
         self.s.grades.update(grades)
 
+    async def save_class_profiles(self, updates: list[ClassProfileUpdate]) -> None:
+        for update in updates:
+            self.s.save_profile(update)
+
+    async def class_profiles(self, class_ids: set[str]) -> dict[str, ClassProfile]:
+        self.profile_reads.append(set(class_ids))
+        return {c: u.profile for c, u in self.s.profiles.items() if c in class_ids}
+
 
 class FakeStore:
     """In-memory unit of work with the same all-or-nothing behaviour as the Mongo one."""
 
     def __init__(self) -> None:
         self.grades: dict[str, int] = {}
+        self.profiles: dict[str, ClassProfileUpdate] = {}
         self.roster: dict[tuple[str, str, str], RosterEntry] = {}
         self.marks: dict[str, Mark] = {}
         self.closures: dict[tuple[str, str], Closure] = {}
@@ -209,6 +234,12 @@ class FakeStore:
         self.processed: set[str] = set()
         self.emitted: list[tuple[str, Envelope[Any]]] = []
         self.pending: list[tuple[str, Envelope[Any]]] = []
+
+    def save_profile(self, update: ClassProfileUpdate) -> None:
+        """A class's profile, unless the one kept is newer."""
+        kept = self.profiles.get(update.profile.class_id)
+        if kept is None or kept.as_of < update.as_of:
+            self.profiles[update.profile.class_id] = update
 
     @asynccontextmanager
     async def many(self, processing: list[str]) -> AsyncIterator[FakeTx]:

@@ -18,7 +18,7 @@ from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
-from hocba_runtime.testing import eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_runtime.testing import TEST_SCHOOL_SYSTEM, eventually, payloads, produce, read_topic  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 async def test_kafka_roster_marks_and_close_emit_each_year_record_once(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]
     cls = klass(grade=2)
     pupils = [student() for _ in range(3)]
-    src = "school-system/test"
+    src = TEST_SCHOOL_SYSTEM
     enrolled = [make_envelope(rec.StudentEnrolled(enrollment_id=f"{cls.class_id}:{s.student_id}", school_year=cls.school_year,
                                                   student=s, school=school(), class_info=cls), source="hocba/records")
                 for s in pupils]
@@ -67,7 +67,8 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(assessmen
     # A re-sent close, and the re-delivery of all of it, emit nothing more.
     await produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [close])
     transport = httpx.ASGITransport(app=assessment.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://t",
+                                 headers=local_infra.system_headers()) as http:
         async def listed():  # type: ignore[no-untyped-def]
             r = await http.get(f"/classes/{cls.class_id}/records", params={"school_year": cls.school_year})
             return r.json() if len(r.json()["records"]) == 3 else None
@@ -92,9 +93,9 @@ async def test_students_enrolled_while_their_class_closes_all_get_their_record(a
     enrolled = [make_envelope(rec.StudentEnrolled(enrollment_id=f"{cls.class_id}:{s.student_id}", school_year=cls.school_year,
                                                   student=s, school=school(), class_info=cls), source="hocba/records")
                 for s in pupils]
-    marks = [make_envelope(m, source="school-system/test") for s in pupils for m in full_year(cls, s.student_id)]
+    marks = [make_envelope(m, source=TEST_SCHOOL_SYSTEM) for s in pupils for m in full_year(cls, s.student_id)]
     close = make_envelope(ev.ClassYearCloseRequested(class_id=cls.class_id, school_year=cls.school_year,
-                                                     requested_by="GV-01"), source="school-system/test")
+                                                     requested_by="GV-01"), source=TEST_SCHOOL_SYSTEM)
     await asyncio.gather(produce(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, enrolled),
                          produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [*marks, close]))
 
@@ -105,7 +106,7 @@ async def test_students_enrolled_while_their_class_closes_all_get_their_record(a
     assert sorted(r["data"]["student"]["student_id"] for r in mine(out)) == sorted(s.student_id for s in pupils)
 
 
-async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment) -> None:  # type: ignore[no-untyped-def]
+async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]
     cls = klass(grade=1)
     s = student()
     await assessment.service.record_enrollment(RosterEntry(s, school(), cls))
@@ -113,7 +114,8 @@ async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment) -> 
     items.insert(1, {**items[0], "subject_code": "LSDL"})
     items.append({**items[0], "score": 12})
     transport = httpx.ASGITransport(app=assessment.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://t",
+                                 headers=local_infra.system_headers()) as http:
         r = await http.post("/assessments", json={"items": items})
         assert r.status_code == 200, r.text
         body = r.json()
@@ -151,3 +153,35 @@ async def test_an_http_correction_keeps_the_kafka_event_ids_and_old_form_marks_s
     marks = {m.student_id: m for m in await assessment.app.state.reader.marks(cls.class_id, cls.school_year)}
     assert (marks["HS-OLD"].rating, marks["HS-OLD"].score, marks["HS-OLD"].comment) == ("H", 7.0, "Tiến bộ")
     assert marks["HS-KEEP"].rating == "H"
+
+
+async def test_a_class_enrolled_before_profiles_were_kept_gets_its_profile_from_the_roster_once(assessment) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from hocba_assessment.adapters.mongo_assessment import backfill_class_profiles
+    from hocba_assessment.application.ports import ClassProfileUpdate
+
+    old, renewed = klass(grade=3), klass(grade=2)
+    store, reader, db = assessment.service.store, assessment.app.state.reader, assessment.runtime.mongo.db
+    await store.save_rosters([RosterEntry(student(), school(), c) for c in (old, renewed)])  # rosters, no profiles
+    assert await reader.class_profiles({old.class_id, renewed.class_id}) == {}
+    assert await db.migrations.count_documents({}) == 1  # the start found nothing to fill
+    await db.migrations.delete_many({})
+    assert await backfill_class_profiles(assessment.runtime.mongo) == 2
+    assert await reader.class_profiles({old.class_id, renewed.class_id}) == {old.class_id: old, renewed.class_id: renewed}
+    assert await backfill_class_profiles(assessment.runtime.mongo) == 0  # once
+    # A records event about the class, however old, replaces the filled-in profile.
+    teacher = renewed.model_copy(update={"homeroom_teacher": old.homeroom_teacher.model_copy(update={"staff_id": "GV-09"})})
+    await store.save_class_profiles([ClassProfileUpdate(teacher, datetime(2000, 1, 1, tzinfo=UTC))])
+    assert (await reader.class_profiles({renewed.class_id}))[renewed.class_id].homeroom_teacher.staff_id == "GV-09"
+    doc = await db.class_profiles.find_one({"_id": renewed.class_id})
+    assert doc["schema_version"] == 1 and doc["profile"]["school_id"] == renewed.school_id and "updated_at" in doc
+    # An older profile arriving later (records' events travel on several partitions) changes nothing,
+    # in bulk or in a transaction; a newer one replaces it.
+    await store.save_class_profiles([ClassProfileUpdate(renewed, datetime(1999, 1, 1, tzinfo=UTC))])
+    async with assessment.service.uow() as tx:
+        await tx.save_class_profile(ClassProfileUpdate(renewed, datetime(1999, 6, 1, tzinfo=UTC)))
+    assert (await reader.class_profiles({renewed.class_id}))[renewed.class_id].homeroom_teacher.staff_id == "GV-09"
+    async with assessment.service.uow() as tx:
+        await tx.save_class_profile(ClassProfileUpdate(renewed, datetime(2001, 1, 1, tzinfo=UTC)))
+    assert (await reader.class_profiles({renewed.class_id}))[renewed.class_id] == renewed

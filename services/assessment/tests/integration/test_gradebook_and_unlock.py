@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,7 @@ from openpyxl import load_workbook
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
-from hocba_assessment.application.ports import RosterEntry  # noqa: E402
+from hocba_assessment.application.ports import ClassProfileUpdate, RosterEntry  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, RECORDS_EVENTS  # noqa: E402
@@ -29,7 +30,8 @@ async def test_spreadsheet_with_bad_rows_stores_the_good_ones_and_reports_each_p
         make_envelope(rec.StudentEnrolled(enrollment_id=f"e-{s.student_id}", school_year=cls.school_year, student=s,
                                           school=school(), class_info=cls), source="hocba/records") for s in pupils])
     params = {"school_year": cls.school_year, "period": "end_of_year"}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t",
+                                 headers=local_infra.system_headers()) as http:
         async def template():  # type: ignore[no-untyped-def]
             # Ready once the roster holds all three students (enrollments arrive as events).
             r = await http.get(f"/classes/{cls.class_id}/gradebook-template", params={**params, "format": "csv"})
@@ -97,7 +99,8 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
     pupil = student()
     await assessment.service.record_enrollment(RosterEntry(pupil, school(), cls))
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t",
+                                 headers=local_infra.system_headers()) as http:
         items = [m.model_dump(mode="json") for m in full_year(cls, pupil.student_id, score=9)]
         assert (await http.post("/assessments", json={"items": items})).json()["accepted"] == len(items)
         close = {"school_year": cls.school_year, "requested_by": "GV-01"}
@@ -105,15 +108,23 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
         fix = mark(cls, pupil.student_id, "TOAN", "H", 6).model_dump(mode="json") | {"submitted_by": "GV-01"}
         refused = await http.post("/assessments", json={"items": [fix], "reason": "phúc khảo"})
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "class_closed"
-        no_reason = await http.post(f"/classes/{cls.class_id}/unlock", json={"school_year": cls.school_year, "approved_by": "ADMIN", "reason": ""})
+        admin = local_infra.headers("school_admin", cls.school_id, "ADMIN-01")
+        no_reason = await http.post(f"/classes/{cls.class_id}/unlock", json={"school_year": cls.school_year, "approved_by": "ADMIN", "reason": ""},
+                                    headers=admin)
         assert no_reason.status_code == 422
+        # Only a school administrator unlocks: not the school system, not the principal.
+        for other in (local_infra.system_headers(), local_infra.headers("principal", cls.school_id, f"{cls.school_id}-HT")):
+            denied = await http.post(f"/classes/{cls.class_id}/unlock", headers=other,
+                                     json={"school_year": cls.school_year, "reason": "Phúc khảo bài kiểm tra Toán"})
+            assert denied.status_code == 403
         r = await http.post(f"/classes/{cls.class_id}/unlock", json={"school_year": cls.school_year, "approved_by": "ADMIN-01",
-                                                                     "reason": "Phúc khảo bài kiểm tra Toán"})
+                                                                     "reason": "Phúc khảo bài kiểm tra Toán"}, headers=admin)
         assert r.status_code == 200
         assert (await http.post("/assessments", json={"items": [fix], "reason": "Điểm sau phúc khảo"})).json()["accepted"] == 1
         assert (await http.post(f"/classes/{cls.class_id}/close", json=close)).json()["records"] == 1
         assert (await http.post(f"/classes/{cls.class_id}/close", json=close)).json()["records"] == 0
-        trail = (await http.get(f"/classes/{cls.class_id}/audit", params={"school_year": cls.school_year})).json()
+        trail = (await http.get(f"/classes/{cls.class_id}/audit", params={"school_year": cls.school_year},
+                                headers=admin)).json()
         assert [e["action"] for e in trail] == ["close", "unlock", "correction", "close"]
         correction = trail[2]
         assert (correction["by"], correction["old"]["score"], correction["new"]["score"], correction["reason"]) == \
@@ -148,10 +159,15 @@ async def test_a_refusal_to_sign_comes_back_into_the_class_audit_trail(assessmen
     refusal = make_envelope(SigningRejected(record_id="HS-X.2024-2025", record_version=1, student_id="HS-X",
                                             class_id=cls.class_id, school_year=cls.school_year, role="principal",
                                             signer_id="HT-01", reason="Thiếu nhận xét môn Tiếng Việt"), source="hocba/signing")
+    await assessment.service.record_roster([ClassProfileUpdate(cls, datetime.now(UTC))], [])  # records registered it
     await produce(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, [refusal, refusal])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t",
+                                 headers=local_infra.system_headers()) as http:
         async def trail():  # type: ignore[no-untyped-def]
-            return (await http.get(f"/classes/{cls.class_id}/audit", params={"school_year": cls.school_year})).json()
+            r = await http.get(f"/classes/{cls.class_id}/audit", params={"school_year": cls.school_year},
+                               headers=local_infra.headers("auditor"))
+            assert r.status_code == 200, r.text
+            return r.json()
 
         entries = await eventually(trail, timeout=30)
         assert [(e["action"], e["by"], e["key"]) for e in entries] == [("signing_rejected", "HT-01", "HS-X.2024-2025")]

@@ -17,7 +17,14 @@ from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
-from hocba_runtime.testing import eventually, payloads, produce, read_topic, unique  # noqa: E402
+from hocba_runtime.testing import (  # noqa: E402
+    TEST_SCHOOL_SYSTEM,
+    eventually,
+    payloads,
+    produce,
+    read_topic,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +66,7 @@ async def test_two_replicas_share_the_partitions_and_close_every_class_once(loca
             return sizes == [3] * len(classes) or None
 
         await eventually(enrolled_all, timeout=30)
-        src = "school-system/test"
+        src = TEST_SCHOOL_SYSTEM
         for c in classes:
             marks = [make_envelope(m, source=src) for s in pupils[c.class_id] for m in full_year(c, s.student_id)]
             close = make_envelope(ev.ClassYearCloseRequested(class_id=c.class_id, school_year=c.school_year,

@@ -17,7 +17,7 @@ from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
-from hocba_runtime.testing import eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_runtime.testing import TEST_SCHOOL_SYSTEM, eventually, payloads, produce, read_topic  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ async def test_an_upper_secondary_feed_on_kafka_closes_into_records_with_average
     cls = klass(grade=10)
     good, weak = student(), student()
     await enrol(assessment, local_infra, cls, [good, weak])
-    src = "school-system/test"
+    src = TEST_SCHOOL_SYSTEM
     feed = [*secondary_year(cls, good.student_id, 8.0, overrides={"TOAN": 9.6}),
             *secondary_year(cls, weak.student_id, 7.0, overrides={"LS": 2.0, "VL": 4.0}, conduct=("kha", "tot")),
             ev.AttendanceReported(class_id=cls.class_id, school_year=cls.school_year, student_id=weak.student_id,
@@ -86,7 +86,8 @@ async def test_a_gradebook_over_http_an_incomplete_close_refused_lists_and_the_s
     bad = {**body["secondary"][0], "student_id": "HS-NOT-IN-CLASS"}
     body["secondary"].append(bad)
     params = {"school_year": cls.school_year}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t",
+                                 headers=local_infra.system_headers()) as http:
         r = (await http.post("/assessments", json=body)).json()
         assert r["accepted"] == len(feed) and [(x["list"], x["index"], x["field"]) for x in r["rejected"]] == [
             ("secondary", len(body["secondary"]) - 1, "student_id")]
@@ -137,7 +138,8 @@ async def test_a_secondary_term_gradebook_spreadsheet_stores_good_cells_and_name
     first, second = sorted([student(), student()], key=lambda s: s.student_id)
     await enrol(assessment, local_infra, cls, [first, second])
     params = {"school_year": cls.school_year}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=assessment.app), base_url="http://t",
+                                 headers=local_infra.system_headers()) as http:
         no_term = await http.get(f"/classes/{cls.class_id}/gradebook-template", params=params)
         assert no_term.status_code == 422 and no_term.json()["error"]["code"] == "term_required"
         r = await http.get(f"/classes/{cls.class_id}/gradebook-template", params={**params, "term": 1})

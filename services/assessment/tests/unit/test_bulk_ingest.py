@@ -86,13 +86,13 @@ async def test_bulk_roster_keeps_grades_and_gives_a_late_student_of_a_closed_cla
         return make_envelope(rec.StudentEnrolled(enrollment_id=f"{cls.class_id}:{p.student_id}", school_year=cls.school_year,
                                                  student=p, school=school(), class_info=cls), source="hocba/records")
 
-    assert await svc.record_roster({}, [(RosterEntry(pupils[0], school(), cls), enrolled(pupils[0]))]) == 0
+    assert await svc.record_roster([], [(RosterEntry(pupils[0], school(), cls), enrolled(pupils[0]))]) == 0
     assert store.grades[cls.class_id] == 4
     await svc.ingest([(f"{p.student_id}{i}", m) for p in pupils for i, m in enumerate(full_year(cls, p.student_id))])
     assert await svc.close_class(cls.class_id, cls.school_year, "GV-01") == 1
     late = enrolled(pupils[1])
-    assert await svc.record_roster({}, [(RosterEntry(pupils[1], school(), cls), late)]) == 1
-    assert await svc.record_roster({}, [(RosterEntry(pupils[1], school(), cls), late)]) == 0  # redelivered
+    assert await svc.record_roster([], [(RosterEntry(pupils[1], school(), cls), late)]) == 1
+    assert await svc.record_roster([], [(RosterEntry(pupils[1], school(), cls), late)]) == 0  # redelivered
     assert sorted(e.data.student.student_id for _, e in store.emitted) == sorted(p.student_id for p in pupils)
 
 

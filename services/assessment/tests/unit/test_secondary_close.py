@@ -36,7 +36,7 @@ async def setup(grade: int) -> tuple[AssessmentService, FakeStore, object]:
 
 
 async def enrol(svc: AssessmentService, cls: object, *pupils: object) -> None:
-    await svc.record_roster({}, [(RosterEntry(p, school(), cls), None) for p in pupils])  # type: ignore[arg-type]
+    await svc.record_roster([], [(RosterEntry(p, school(), cls), None) for p in pupils])  # type: ignore[arg-type]
 
 
 def records(store: FakeStore) -> dict[str, ev.YearRecordClosed]:

@@ -11,12 +11,20 @@ The roster and the locked year records are kept one document per class and year 
 `class_records`), each student in a field named after the student: the close of a city's classes
 reads and writes a class at a time, and the database's cost is per document far more than per byte
 (each inserted document has its index entries, its oplog entry and its checks). Each student's
-field is again one binary value: the profile as JSON, the locked record as BSON."""
+field is again one binary value: the profile as JSON, the locked record as BSON.
+
+Each class's profile (its school, grade and teachers, from records' events) is kept readable, one
+document per class in `class_profiles`: `{_id: class id, schema_version, profile: {class_id,
+school_id, school_year, grade, name, homeroom_teacher: {staff_id, full_name}, subject_teachers:
+[{subject_code, staff_id, full_name}]}, as_of, updated_at}`, `as_of` being the time of the records
+event it comes from. It is read by `_id` only (the access checks and the ingest's admission read the
+classes of a request or a batch at once), so it needs no index of its own."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import bson
@@ -28,6 +36,7 @@ from pymongo.errors import BulkWriteError
 
 from hocba_assessment.application.ports import (
     AuditEntry,
+    ClassProfileUpdate,
     Closure,
     LockedRecord,
     Mark,
@@ -38,6 +47,10 @@ from hocba_assessment.application.ports import (
 MARKS = "student_marks"
 ROSTERS = "class_rosters"
 RECORDS = "class_records"
+PROFILES = "class_profiles"
+PROFILE_SCHEMA_VERSION = 1
+PROFILES_AT_ONCE = 500
+"""Classes read in one query: more than a batch or a request names."""
 
 
 def _field(name: str) -> str:
@@ -144,6 +157,56 @@ def _lock_writes(records: Iterable[LockedRecord], absent: set[tuple[str, str]]) 
     return [*inserts, *updates]
 
 
+def _profile_fields(update: ClassProfileUpdate) -> dict[str, Any]:
+    return {"schema_version": PROFILE_SCHEMA_VERSION, "profile": update.profile.model_dump(mode="json"),
+            "as_of": update.as_of, "updated_at": datetime.now(UTC)}
+
+
+def _older_than(update: ClassProfileUpdate) -> dict[str, Any]:
+    """The class's stored profile, if it is older than `update`."""
+    return {"_id": update.profile.class_id, "as_of": {"$lt": update.as_of}}
+
+
+async def read_class_profiles(db: Any, class_ids: set[str]) -> dict[str, ClassProfile]:
+    """The profiles of the classes known, by class id: one query for up to PROFILES_AT_ONCE classes."""
+    out: dict[str, ClassProfile] = {}
+    for chunk in in_chunks(sorted(class_ids), PROFILES_AT_ONCE):
+        async for d in db[PROFILES].find({"_id": {"$in": chunk}}, {"profile": 1}):
+            out[d["_id"]] = ClassProfile.model_validate(d["profile"])
+    return out
+
+
+PROFILES_FROM_ROSTERS = "class_profiles_from_rosters"
+LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def backfill_class_profiles(mongo: Mongo) -> int:
+    """Give each class that has a roster but no profile (enrolled before profiles were kept) the
+    profile its roster holds, as of 1970, so that any records event about the class replaces it.
+    Done once per database (a marker in `migrations`); each write inserts only where no profile is,
+    so replicas starting together do no harm. Returns the classes given a profile."""
+    db = mongo.db
+    if await db.migrations.find_one({"_id": PROFILES_FROM_ROSTERS}):
+        return 0
+    found: dict[str, ClassProfileUpdate] = {}
+    async for d in db[ROSTERS].find({"class_info": {"$exists": True}}, {"class_info": 1}):
+        profile = ClassProfile.model_validate(d["class_info"])
+        found[profile.class_id] = ClassProfileUpdate(profile, LONG_AGO)
+    filled = 0
+    if found:
+        try:
+            result = await db[PROFILES].bulk_write([UpdateOne({"_id": c}, {"$setOnInsert": _profile_fields(u)},
+                                                              upsert=True) for c, u in found.items()], ordered=False)
+            filled = result.upserted_count
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+            filled = int(exc.details.get("nUpserted", 0))
+    await db.migrations.update_one({"_id": PROFILES_FROM_ROSTERS},
+                                   {"$set": {"done_at": datetime.now(UTC), "classes": filled}}, upsert=True)
+    return filled
+
+
 def _closure(doc: dict[str, Any] | None) -> Closure | None:
     if doc is None:
         return None
@@ -167,6 +230,15 @@ class MongoAssessmentTx(ServiceTx):
 
     async def save_roster(self, entry: RosterEntry) -> None:
         await self.db[ROSTERS].bulk_write(_roster_updates([entry]), session=self.session)
+
+    async def save_class_profile(self, update: ClassProfileUpdate) -> None:
+        """Replace an older profile, or insert the first (two writes: a transaction cannot survive the
+        duplicate key that the bulk form's single upsert meets when the stored profile is newer)."""
+        fields = _profile_fields(update)
+        replaced = await self.db[PROFILES].update_one(_older_than(update), {"$set": fields}, session=self.session)
+        if not replaced.matched_count:
+            await self.db[PROFILES].update_one({"_id": update.profile.class_id}, {"$setOnInsert": fields},
+                                               upsert=True, session=self.session)
 
     async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
         doc = await self.db[ROSTERS].find_one({"_id": _class_id(class_id, school_year)}, {"students": 1},
@@ -325,6 +397,21 @@ class MongoMarkStore:
             await self.db.classes.bulk_write([UpdateOne({"_id": c}, {"$set": {"grade": g}}, upsert=True)
                                               for c, g in grades.items()], ordered=False)
 
+    async def save_class_profiles(self, updates: list[ClassProfileUpdate]) -> None:
+        """One upsert a class, applied only over an older profile: where the stored one is newer, the
+        upsert's insert meets the class's id and fails alone (duplicate key), which is the point."""
+        if not updates:
+            return
+        try:
+            await self.db[PROFILES].bulk_write([UpdateOne(_older_than(u), {"$set": _profile_fields(u)}, upsert=True)
+                                                for u in updates], ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def class_profiles(self, class_ids: set[str]) -> dict[str, ClassProfile]:
+        return await read_class_profiles(self.db, class_ids)
+
 
 class MongoAssessmentReader:
     def __init__(self, mongo: Mongo) -> None:
@@ -352,3 +439,6 @@ class MongoAssessmentReader:
     async def marks(self, class_id: str, school_year: str) -> list[Mark]:
         cursor = self.db[MARKS].find({"class_id": class_id, "school_year": school_year}).sort("_id", ASCENDING)
         return [m async for d in cursor for m in _doc_marks(d)]
+
+    async def class_profiles(self, class_ids: set[str]) -> dict[str, ClassProfile]:
+        return await read_class_profiles(self.db, class_ids)

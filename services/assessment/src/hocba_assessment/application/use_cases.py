@@ -8,11 +8,12 @@ Business rules:
   a closed year changes only through an unlock, never by a late batch;
 - closing a class locks it and emits one year record per enrolled student who has end-of-year
   marks; a record is emitted once (locked records are never emitted again);
-- the roster comes from records' events and may arrive after the close: a student enrolled in a
-  class that is already closed gets the record then;
+- the roster and each class's profile (its school and teachers, which the access checks use) come
+  from records' events; the roster may arrive after the close: a student enrolled in a class that
+  is already closed gets the record then;
 - a changed mark (a correction) is kept in the audit trail with who, when, old and new value and
   the reason; HTTP and spreadsheet input is refused for students not enrolled in the class
-  (Kafka input is not: the roster may still be on its way);
+  (Kafka input is not: the roster may still be on its way, though the class must be known);
 - a closed class reopens only through an unlock approved by a school administrator, logged; closing
   it again emits a new version of each record whose results changed, and only those.
 """
@@ -35,6 +36,7 @@ from hocba_assessment.application.ports import (
     AssessmentTx,
     AssessmentUnitOfWork,
     AuditEntry,
+    ClassProfileUpdate,
     Closure,
     LockedRecord,
     Mark,
@@ -101,6 +103,7 @@ class AssessmentService:
         self.uow = uow
         self.store = store
         self._grades: dict[str, int] = {}
+        self._schools: dict[str, str] = {}
 
     async def _grades_of(self, class_ids: set[str]) -> dict[str, int]:
         assert self.store is not None
@@ -159,16 +162,26 @@ class AssessmentService:
         await store.write({k: state[k] for k in dirty})
         return [o for o in outcomes if o is not None]
 
-    async def record_roster(self, classes: dict[str, int], enrolments: list[tuple[RosterEntry, Envelope[Any]]]) -> int:
-        """Keep the rosters and class grades from records' events, in bulk; a student enrolled in a
-        class already closed gets the year record at once. Returns the records emitted."""
+    async def record_roster(self, classes: list[ClassProfileUpdate],
+                            enrolments: list[tuple[RosterEntry, Envelope[Any] | None]]) -> int:
+        """Keep the class profiles, class grades and rosters from records' events, in bulk: one write
+        a class for its profile (the newest of the batch; a stored newer one stands), one a class for
+        its roster. A student enrolled in a class already closed gets the year record at once.
+        Returns the records emitted."""
         if self.store is None:
             raise RuntimeError("the assessment service has no mark store")
-        grades = dict(classes)
-        for entry, _ in enrolments:
-            grades[entry.class_info.class_id] = entry.class_info.grade
+        now = datetime.now(UTC)
+        newest: dict[str, ClassProfileUpdate] = {}
+        for update in [*classes, *(ClassProfileUpdate(e.class_info, cause.time if cause else now)
+                                   for e, cause in enrolments)]:
+            known = newest.get(update.profile.class_id)
+            if known is None or update.as_of >= known.as_of:
+                newest[update.profile.class_id] = update
+        await self.store.save_class_profiles(list(newest.values()))
+        grades = {c: u.profile.grade for c, u in newest.items()}
         await self.store.save_class_grades(grades)
         self._grades.update(grades)
+        self._schools.update({c: u.profile.school_id for c, u in newest.items()})
         await self.store.save_rosters([entry for entry, _ in enrolments])
         closed = await self.store.closed_classes({(e.class_info.class_id, e.class_info.school_year) for e, _ in enrolments})
         emitted = 0
@@ -176,6 +189,19 @@ class AssessmentService:
             if (entry.class_info.class_id, entry.class_info.school_year) in closed:
                 emitted += await self.record_enrollment(entry, cause=cause)
         return emitted
+
+    async def class_schools(self, class_ids: set[str]) -> dict[str, str]:
+        """The school of each of these classes that assessment knows (from records' events), by class
+        id. A class's school never changes (records refuses to move a class to another school), so a
+        school once read is kept for the life of the process; a class not known yet is read again on
+        every call, so a class that another replica has just stored is found."""
+        if self.store is None:
+            raise RuntimeError("the assessment service has no mark store")
+        missing = class_ids - self._schools.keys()
+        if missing:
+            found = await self.store.class_profiles(missing)
+            self._schools.update({c: p.school_id for c, p in found.items()})
+        return {c: self._schools[c] for c in class_ids if c in self._schools}
 
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
@@ -248,6 +274,7 @@ class AssessmentService:
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate:
                 return 0
+            await tx.save_class_profile(ClassProfileUpdate(entry.class_info, cause.time if cause else datetime.now(UTC)))
             await tx.save_roster(entry)
             await tx.save_class_grade(entry.class_info.class_id, entry.class_info.grade)
             self._grades[entry.class_info.class_id] = entry.class_info.grade

@@ -1,4 +1,10 @@
-"""Assessment's HTTP API: a class's gradebook as one batch, closing the year, the closed records."""
+"""Assessment's HTTP API: a class's gradebook as one batch, closing the year, the closed records.
+
+Who may call what is in `policies.POLICIES`. Each handler resolves the class its request touches
+from the class profiles (school, homeroom teacher, subject teachers), and the teachers who may act
+on it: the homeroom teacher and a subject's teachers for that subject's marks, the homeroom teacher
+alone for conduct, qualities, attendance, the close and the summer re-assessment, any teacher of the
+class for what it reads. An action is recorded under the caller's own id (`access.acting_as`)."""
 
 from __future__ import annotations
 
@@ -13,8 +19,10 @@ from hocba_contracts.payloads.assessment import (
     SecondaryAssessmentSubmitted,
     SubjectAssessmentSubmitted,
 )
-from hocba_contracts.payloads.common import Code, SchoolYear
+from hocba_contracts.payloads.common import ClassProfile, Code, SchoolYear
+from hocba_runtime.auth import Access, Resource, current_access
 from hocba_runtime.errors import DomainError, NotFound
+from hocba_runtime.web import csp_nonce
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -36,6 +44,49 @@ def _reader(request: Request) -> AssessmentReader:
 
 Service = Annotated[AssessmentService, Depends(_service)]
 Reader = Annotated[AssessmentReader, Depends(_reader)]
+Caller = Annotated[Access, Depends(current_access)]
+
+UNKNOWN_CLASS = ("no such class: check the class id; assessment knows a class once records has registered it "
+                 "(POST /classes on records, or class_registration_submitted)")
+SUBJECT_ITEMS = (SubjectAssessmentSubmitted, SecondaryAssessmentSubmitted)
+
+
+def _homeroom(profile: ClassProfile) -> frozenset[str]:
+    return frozenset({profile.homeroom_teacher.staff_id})
+
+
+def _assessors(item: Any, profile: ClassProfile) -> frozenset[str]:
+    """Who may assess an item: a subject's teachers and the homeroom teacher; conduct, qualities and
+    attendance the homeroom teacher alone."""
+    return profile.teachers(item.subject_code) if isinstance(item, SUBJECT_ITEMS) else _homeroom(profile)
+
+
+async def _class(access: Access, reader: AssessmentReader, class_id: str, *, homeroom_only: bool = False,
+                 student_id: str | None = None) -> ClassProfile:
+    """The class's profile, if the caller's scope covers the class (404 unknown, 403 outside it).
+    Teachers: any teacher of the class, or its homeroom teacher alone."""
+    profile = (await reader.class_profiles({class_id})).get(class_id)
+    access.require(Resource(school_id=profile.school_id, class_id=class_id,
+                            student_ids=(student_id,) if student_id else (),
+                            teachers=_homeroom(profile) if homeroom_only else profile.teachers())
+                   if profile else None, missing=UNKNOWN_CLASS)
+    assert profile is not None
+    return profile
+
+
+async def _may_assess(access: Access, reader: AssessmentReader, items: list[Any]) -> list[Any]:
+    """The items, each under the id of whoever assessed it (`acting_as`), if the caller may assess
+    every one of them (403 otherwise). Items of classes assessment does not know yet are left to the
+    per-item checks, which refuse them as not enrolled."""
+    profiles = await reader.class_profiles({item.class_id for item in items})
+    touched: dict[tuple[str, frozenset[str]], dict[str, None]] = {}
+    for item in items:
+        profile = profiles.get(item.class_id)
+        if profile is not None:
+            touched.setdefault((item.class_id, _assessors(item, profile)), {})[item.student_id] = None
+    access.require_all(Resource(school_id=profiles[class_id].school_id, class_id=class_id, student_ids=tuple(students),
+                                teachers=teachers) for (class_id, teachers), students in touched.items())
+    return [item.model_copy(update={"submitted_by": access.acting_as(item.submitted_by)}) for item in items]
 
 
 class Batch(BaseModel):
@@ -80,14 +131,16 @@ class BatchOut(BaseModel):
 
 class CloseIn(BaseModel):
     school_year: SchoolYear
-    requested_by: Code
+    requested_by: Code | None = Field(default=None, description="Who closes: a member of staff closes as themself "
+                                      "(default); a school system names the member of staff")
     even_if_incomplete: bool = Field(default=False, description="Secondary: close although some students lack "
                                      "assessments (they get no record until an unlock)")
 
 
 class SummerIn(BaseModel):
     school_year: SchoolYear
-    assessed_by: Code
+    assessed_by: Code | None = Field(default=None, description="Who re-assessed: a teacher as themself (default); "
+                                     "a school system names the teacher")
     retakes: dict[Code, float | str] = Field(default={}, description="Retake result per subject: a score, or D / CD")
     conduct: str | None = Field(default=None, description="Conduct re-assessed after summer training")
     reason: str = Field(default="", max_length=500)
@@ -104,8 +157,9 @@ class RecordOut(BaseModel):
     record_id: str
     record_version: int
     student_id: str
-    level: str
-    level_label: str
+    level: str | None = Field(default=None, description="The year's result; not shown to the city's operators")
+    level_label: str | None = Field(default=None, description="The result as the record book states it; not shown "
+                                    "to the city's operators")
 
 
 class ClassRecordsOut(BaseModel):
@@ -116,18 +170,21 @@ class ClassRecordsOut(BaseModel):
 
 
 @router.post("/assessments", response_model=BatchOut, summary="Submit a batch of subject assessments")
-async def post_assessments(body: Batch, service: Service) -> BatchOut:
-    """Each item is checked on its own; the valid ones are stored even when others are rejected."""
+async def post_assessments(body: Batch, service: Service, reader: Reader, access: Caller) -> BatchOut:
+    """Each item is checked on its own; the valid ones are stored even when others are rejected. The
+    caller must be allowed to assess every item (403 otherwise, nothing stored)."""
     origin = [(name, i) for name, items in body.lists() for i in range(len(items))]
-    result = await service.submit([item for _, items in body.lists() for item in items], check_enrollment=True,
-                                  reason=body.reason)
+    items = await _may_assess(access, reader, [item for _, items in body.lists() for item in items])
+    result = await service.submit(items, check_enrollment=True, reason=body.reason)
     return BatchOut(accepted=result.accepted, unchanged=result.unchanged,
                     rejected=[RejectedItem(**{**vars(r), "list": origin[r.index][0], "index": origin[r.index][1]})
                               for r in result.rejected])
 
 
 @router.post("/classes/{class_id}/close", response_model=CloseOut, summary="Close a class's school year")
-async def close_class(class_id: Code, body: CloseIn, service: Service) -> CloseOut:
+async def close_class(class_id: Code, body: CloseIn, service: Service, reader: Reader, access: Caller) -> CloseOut:
+    await _class(access, reader, class_id, homeroom_only=True)
+    requested_by = access.acting_as(body.requested_by)
     if not body.even_if_incomplete:
         missing = await service.incomplete(class_id, body.school_year)
         if missing:
@@ -137,31 +194,37 @@ async def close_class(class_id: Code, body: CloseIn, service: Service) -> CloseO
                 "record until an unlock)", code="incomplete_assessments",
                 details=[{"student_id": sid, "field": p.field, "problem": p.problem}
                          for sid, problems in sorted(missing.items()) for p in problems][:500])
-    emitted = await service.close_class(class_id, body.school_year, body.requested_by)
+    emitted = await service.close_class(class_id, body.school_year, requested_by)
     return CloseOut(class_id=class_id, school_year=body.school_year, closed=True, records=emitted)
 
 
 @router.post("/classes/{class_id}/students/{student_id}/summer-reassessment",
              summary="Secondary: the result of a summer retake or conduct training (after the close)")
-async def summer_reassessment(class_id: Code, student_id: Code, body: SummerIn, service: Service) -> dict[str, object]:
-    emitted = await service.reassess(class_id, body.school_year, student_id, body.assessed_by, body.retakes,
-                                     body.conduct, body.reason)
+async def summer_reassessment(class_id: Code, student_id: Code, body: SummerIn, service: Service, reader: Reader,
+                              access: Caller) -> dict[str, object]:
+    await _class(access, reader, class_id, homeroom_only=True, student_id=student_id)
+    emitted = await service.reassess(class_id, body.school_year, student_id, access.acting_as(body.assessed_by),
+                                     body.retakes, body.conduct, body.reason)
     return {"class_id": class_id, "student_id": student_id, "records": emitted}
 
 
-@router.get("/classes/{class_id}/records", response_model=ClassRecordsOut, summary="A class's closed year records")
-async def class_records(class_id: Code, reader: Reader, school_year: Annotated[SchoolYear, Query()]) -> ClassRecordsOut:
+@router.get("/classes/{class_id}/records", response_model=ClassRecordsOut, response_model_exclude_unset=True,
+            summary="A class's closed year records (the city's operators: ids and versions, without results)")
+async def class_records(class_id: Code, reader: Reader, access: Caller,
+                        school_year: Annotated[SchoolYear, Query()]) -> dict[str, object]:
+    await _class(access, reader, class_id)
     records = await reader.records(class_id, school_year)
     closure = await reader.closure(class_id, school_year)
-    return ClassRecordsOut(class_id=class_id, school_year=school_year, closed=closure is not None,
-                           records=[RecordOut(record_id=r.record_id, record_version=r.record_version,
-                                              student_id=r.student_id, level=r.level, level_label=r.level_label)
-                                    for r in records])
+    return {"class_id": class_id, "school_year": school_year, "closed": closure is not None,
+            "records": [access.visible({"record_id": r.record_id, "record_version": r.record_version,
+                                        "student_id": r.student_id, "level": r.level, "level_label": r.level_label})
+                        for r in records]}
 
 
 class UnlockIn(BaseModel):
     school_year: SchoolYear
-    approved_by: Code = Field(description="The school administrator who approves reopening")
+    approved_by: Code | None = Field(default=None, description="The school administrator who approves reopening "
+                                     "(the caller; default)")
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -193,13 +256,16 @@ Period = Annotated[str, Query(pattern="^(mid_term_1|end_term_1|mid_term_2|end_of
 
 
 @router.post("/classes/{class_id}/unlock", summary="Reopen a closed class (school administrator, logged)")
-async def unlock(class_id: Code, body: UnlockIn, service: Service) -> dict[str, object]:
-    await service.unlock(class_id, body.school_year, body.approved_by, body.reason)
+async def unlock(class_id: Code, body: UnlockIn, service: Service, reader: Reader, access: Caller) -> dict[str, object]:
+    await _class(access, reader, class_id)
+    await service.unlock(class_id, body.school_year, access.acting_as(body.approved_by), body.reason)
     return {"class_id": class_id, "school_year": body.school_year, "closed": False}
 
 
 @router.get("/classes/{class_id}/audit", response_model=list[AuditOut], summary="Corrections, closes and unlocks")
-async def audit(class_id: Code, reader: Reader, school_year: Annotated[SchoolYear, Query()]) -> list[AuditOut]:
+async def audit(class_id: Code, reader: Reader, access: Caller,
+                school_year: Annotated[SchoolYear, Query()]) -> list[AuditOut]:
+    await _class(access, reader, class_id)
     return [AuditOut(action=e.action, by=e.by, at=e.at.isoformat(), key=e.key, old=e.old, new=e.new, reason=e.reason)
             for e in await reader.audit_trail(class_id, school_year)]
 
@@ -227,10 +293,11 @@ def _sheet_period(grade: int, period: str, term: int | None) -> str:
 
 @router.get("/classes/{class_id}/gradebook-template", summary="The class's gradebook to fill in (XLSX or CSV)",
             response_class=Response)
-async def gradebook_template(class_id: Code, reader: Reader, school_year: Annotated[SchoolYear, Query()],
+async def gradebook_template(class_id: Code, reader: Reader, access: Caller, school_year: Annotated[SchoolYear, Query()],
                              period: Period = "end_of_year", term: Term = None,
                              format: Annotated[str, Query(pattern="^(xlsx|csv)$")] = "xlsx") -> Response:
     """Primary classes: one period per file. Secondary classes: one term per file (`term`)."""
+    await _class(access, reader, class_id)
     grade, students, title = await _roster(reader, class_id, school_year)
     period = _sheet_period(grade, period, term)
     if format == "csv":
@@ -255,9 +322,16 @@ def _sheet_item(item: spreadsheet.ParsedItem, class_id: str, school_year: str, p
 
 @router.post("/classes/{class_id}/gradebook", response_model=GradebookOut,
              summary="Upload a filled gradebook (XLSX or CSV): good rows are stored, bad cells reported")
-async def upload_gradebook(class_id: Code, service: Service, reader: Reader, school_year: Annotated[SchoolYear, Query()],
-                           submitted_by: Annotated[Code, Query()], file: Annotated[UploadFile, File()],
+async def upload_gradebook(class_id: Code, service: Service, reader: Reader, access: Caller,
+                           school_year: Annotated[SchoolYear, Query()], file: Annotated[UploadFile, File()],
+                           submitted_by: Annotated[Code | None, Query(description="Who assessed: a teacher as "
+                                                                      "themself (default); a school system names "
+                                                                      "the teacher")] = None,
                            period: Period = "end_of_year", term: Term = None) -> GradebookOut:
+    """Each cell is checked on its own. The caller must be allowed to assess every filled cell (a
+    subject teacher fills their subject's columns; 403 otherwise, nothing stored)."""
+    await _class(access, reader, class_id)
+    submitted_by = access.acting_as(submitted_by)
     grade, _, _ = await _roster(reader, class_id, school_year)
     period = _sheet_period(grade, period, term)
     content = await file.read(5_000_001)
@@ -282,6 +356,7 @@ async def upload_gradebook(class_id: Code, service: Service, reader: Reader, sch
             for err in exc.errors(include_input=False, include_url=False):
                 rejected.append(RowRejected(row=item.row, student_id=item.student_id, subject_code=item.subject_code,
                                             field=".".join(str(x) for x in err["loc"]) or "row", problem=str(err["msg"])))
+    items = await _may_assess(access, reader, items)
     result = await service.submit(items, check_enrollment=True) if items else None
     if result is not None:
         rejected += [RowRejected(row=rows[r.index].row, student_id=r.student_id, subject_code=r.subject_code,
@@ -297,8 +372,10 @@ _pages = Environment(loader=PackageLoader("hocba_assessment", "templates"), auto
 
 @router.get("/classes/{class_id}/lists", summary="The class lists after the close (HTML page, XLSX or JSON)",
             response_class=Response)
-async def lists(class_id: Code, reader: Reader, school_year: Annotated[SchoolYear, Query()],
+async def lists(class_id: Code, reader: Reader, access: Caller, request: Request,
+                school_year: Annotated[SchoolYear, Query()],
                 format: Annotated[str, Query(pattern="^(html|xlsx|json)$")] = "html") -> Response:
+    await _class(access, reader, class_id)
     result = await reports.class_lists(reader, class_id, school_year)
     if format == "json":
         import json
@@ -309,13 +386,15 @@ async def lists(class_id: Code, reader: Reader, school_year: Annotated[SchoolYea
     if format == "xlsx":
         return Response(spreadsheet.lists_xlsx(result, result.titles), media_type=spreadsheet.XLSX_TYPE,
                         headers={"Content-Disposition": f'attachment; filename="danh-sach-{class_id}.xlsx"'})
-    return Response(_pages.get_template("lists.html").render(c=result, titles=result.titles),
+    return Response(_pages.get_template("lists.html").render(c=result, titles=result.titles, nonce=csp_nonce(request)),
                     media_type="text/html; charset=utf-8")
 
 
 @router.get("/classes/{class_id}/students/{student_id}/report-card", response_class=Response,
             summary="A student's report card (phiếu điểm) for the parents (HTML)")
-async def report_card(class_id: Code, student_id: Code, reader: Reader,
+async def report_card(class_id: Code, student_id: Code, reader: Reader, access: Caller, request: Request,
                       school_year: Annotated[SchoolYear, Query()]) -> Response:
+    await _class(access, reader, class_id, student_id=student_id)
     card = await reports.report_card(reader, class_id, school_year, student_id)
-    return Response(_pages.get_template("report_card.html").render(r=card), media_type="text/html; charset=utf-8")
+    return Response(_pages.get_template("report_card.html").render(r=card, nonce=csp_nonce(request)),
+                    media_type="text/html; charset=utf-8")

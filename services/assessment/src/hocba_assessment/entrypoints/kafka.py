@@ -1,5 +1,12 @@
-"""Assessment's Kafka subscribers: the roster from records' events, marks and closings from
-school systems on `hocba.assessment.ingest`.
+"""Assessment's Kafka subscribers: the roster and the class profiles from records' events, marks
+and closings from school systems on `hocba.assessment.ingest`.
+
+Every ingest event is admitted before anything is stored: its school is its class's school (from
+the class profiles), and its source must be registered for that school; an event that is not is
+dead-lettered with the reason, and the rest of its batch goes on. Records' events may arrive a
+little after a school system's assessments of a new class, so a batch naming classes not known yet
+waits for them (`unknown_class_wait_seconds`, polling the profiles) before their events are
+dead-lettered.
 
 The two high-volume feeds (the roster and the school systems' assessments) are consumed in
 batches: a poll's worth of records is validated record by record, stored in a few bulk round
@@ -9,6 +16,8 @@ cannot be stored at all (the database is unreachable) is rewound and delivered a
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,11 +26,15 @@ from faststream.kafka import KafkaBroker
 from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.payloads import records as rec
+from hocba_contracts.payloads.common import ClassProfile
 from hocba_contracts.payloads.signing import SigningRejected
 from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_EVENTS, SIGNING_EVENTS
+from hocba_runtime.auth import SchoolSystems
 from hocba_runtime.kafka import (
     Delivered,
+    NotAdmitted,
     PermanentError,
+    admit,
     batch_subscriber_options,
     dead_letter,
     decode_batch,
@@ -29,19 +42,19 @@ from hocba_runtime.kafka import (
     subscriber_options,
     unavailable,
 )
-from hocba_runtime.settings import ServiceSettings
 from hocba_runtime.tracing import context_from
 from opentelemetry import context as otel_context
 from pydantic import SkipValidation
 
 from hocba_assessment.application.intake import ITEM_TYPES, Item, what
-from hocba_assessment.application.ports import RosterEntry
+from hocba_assessment.application.ports import ClassProfileUpdate, RosterEntry
 from hocba_assessment.application.use_cases import (
     AssessmentService,
     CloseRequest,
     IngestOutcome,
     record_signing_rejection,
 )
+from hocba_assessment.config import AssessmentSettings
 
 IngestEvent = topic_envelope(ASSESSMENT_INGEST.name)
 SigningEvent = topic_envelope(SIGNING_EVENTS.name)
@@ -54,13 +67,18 @@ small enough for the database's transaction limits."""
 R = TypeVar("R")
 
 
-def register(broker: KafkaBroker, settings: ServiceSettings, service: AssessmentService) -> None:
+class UnknownClass(PermanentError):
+    """An ingest event for a class that records has not registered (as far as assessment knows)."""
+
+
+def register(broker: KafkaBroker, settings: AssessmentSettings, service: AssessmentService,
+             systems: SchoolSystems) -> None:
     """The batch handlers receive a list of raw consumer records (see `raw_batch`) and validate
     each one themselves; the annotation documents what each message is (AsyncAPI), unvalidated."""
-    batches = BatchHandler(broker, settings, service)
+    batches = BatchHandler(broker, settings, service, systems)
 
     @broker.subscriber(RECORDS_EVENTS.name, title="assessment-roster",
-                       description="The class rosters, from records' enrollments (in batches).",
+                       description="The class rosters and profiles, from records' classes and enrollments (in batches).",
                        **batch_subscriber_options(settings, "roster"))
     async def on_records_events(records: SkipValidation[RecordsEvent]) -> None:  # type: ignore[valid-type]
         await batches.records(records)
@@ -83,10 +101,12 @@ def register(broker: KafkaBroker, settings: ServiceSettings, service: Assessment
 
 
 class BatchHandler:
-    def __init__(self, broker: KafkaBroker, settings: ServiceSettings, service: AssessmentService) -> None:
+    def __init__(self, broker: KafkaBroker, settings: AssessmentSettings, service: AssessmentService,
+                 systems: SchoolSystems) -> None:
         self.broker = broker
         self.settings = settings
         self.service = service
+        self.systems = systems
         self.consumer = f"hocba-{settings.service_name}"
 
     async def _retried(self, call: Callable[[], Awaitable[R]]) -> R:
@@ -110,16 +130,57 @@ class BatchHandler:
 
     async def ingest(self, records: list[Any]) -> None:
         items = decode_batch(records, IngestEvent)
-        run: list[Delivered] = []  # consecutive assessments, or closes, handled together in their place
+        readable: list[Delivered] = []
         for item in items:
             if item.error is not None:
                 await self._reject(item, item.error)
+            else:
+                readable.append(item)
+        schools = await self._schools({i.event.data.class_id for i in readable})
+        run: list[Delivered] = []  # consecutive assessments, or closes, handled together in their place
+        for item in readable:
+            refusal = self._refusal(item, schools)
+            if refusal is not None:
+                await self._reject(item, refusal)
                 continue
             if run and _is_close(run[0]) != _is_close(item):
                 await self._run(run)
                 run = []
             run.append(item)
         await self._run(run)
+
+    async def _schools(self, class_ids: set[str]) -> dict[str, str]:
+        """The school of each class of a batch: one read of the classes not known to this process
+        yet, none when every class is known. For classes still unknown, the profiles are read again,
+        at growing intervals, until they are known or `unknown_class_wait_seconds` have passed (a
+        school system keys a class's events by the class, so one unknown class holds up a batch or
+        two, not the topic)."""
+        schools = await self._retried(lambda: self.service.class_schools(class_ids))
+        waiting = class_ids - schools.keys()
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + self.settings.unknown_class_wait_seconds, 0.1
+        while waiting and loop.time() < deadline:
+            await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+            pause = min(pause * 2, 2.0)
+            found = await self._retried(functools.partial(self.service.class_schools, set(waiting)))
+            schools.update(found)
+            waiting -= found.keys()
+        return schools
+
+    def _refusal(self, item: Delivered, schools: dict[str, str]) -> PermanentError | None:
+        """Why an ingest event may not be stored: its class is unknown, or its source is not
+        registered for the class's school."""
+        event = item.event
+        school_id = schools.get(event.data.class_id)
+        if school_id is None:
+            return UnknownClass(
+                f"class {event.data.class_id} is not known to assessment: register the class with records "
+                "(class_registration_submitted on hocba.records.ingest) first, then send the event again")
+        try:
+            admit(self.systems, event.source, school_id)
+        except NotAdmitted as exc:
+            return exc
+        return None
 
     async def _run(self, run: list[Delivered]) -> None:
         if run and _is_close(run[0]):
@@ -165,7 +226,7 @@ class BatchHandler:
 
     async def records(self, records: list[Any]) -> None:
         items = decode_batch(records, RecordsEvent)
-        classes: dict[str, int] = {}
+        classes: list[ClassProfileUpdate] = []
         enrolments: list[tuple[RosterEntry, Any]] = []
         for item in items:
             if item.error is not None:
@@ -175,7 +236,7 @@ class BatchHandler:
             if isinstance(data, rec.StudentEnrolled):
                 enrolments.append((RosterEntry(data.student, data.school, data.class_info), item.event))
             elif isinstance(data, rec.ClassRegistered):
-                classes[data.class_id] = data.grade
+                classes.append(_class_update(item.event))
         if classes or enrolments:
             try:
                 await self._retried(lambda: self.service.record_roster(classes, enrolments))
@@ -188,9 +249,13 @@ class BatchHandler:
     async def _one_record(self, item: Delivered) -> None:
         data = item.event.data
         if isinstance(data, rec.StudentEnrolled):
-            await self.service.record_roster({}, [(RosterEntry(data.student, data.school, data.class_info), item.event)])
+            await self.service.record_roster([], [(RosterEntry(data.student, data.school, data.class_info), item.event)])
         elif isinstance(data, rec.ClassRegistered):
-            await self.service.record_roster({data.class_id: data.grade}, [])
+            await self.service.record_roster([_class_update(item.event)], [])
+
+
+def _class_update(event: Any) -> ClassProfileUpdate:
+    return ClassProfileUpdate(ClassProfile.model_validate(event.data.model_dump()), event.time)
 
 
 def _is_close(item: Delivered) -> bool:
