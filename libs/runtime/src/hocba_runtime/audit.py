@@ -143,7 +143,7 @@ class AuditTrail:
                          "student_ids": r.student_ids, "record_ids": [r.record_id] if r.record_id else []})
         actor = {"id": p.actor, "subject": p.subject, "roles": sorted(r.value for r in p.roles),
                  "school_id": p.school_id, "client_id": p.client_id}
-        kind = "read" if method in ("GET", "HEAD") else "change"
+        kind = "read" if method in ("GET", "HEAD") or access.rule.public else "change"
         await self.record([self._entry(via="http", actor=actor, origin=client, action=f"{method} {path}",
                                        outcome=status, targets=targets, kind=kind,
                                        params={k: str(v) for k, v in params.items()})])

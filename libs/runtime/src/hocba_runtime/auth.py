@@ -102,7 +102,7 @@ class Rule:
 
     def describe(self) -> str:
         if self.public:
-            return "public"
+            return "public; answers audited" if self.personal else "public"
         parts = [f"{role.value}: {scope.value}" for role, scope in self.roles.items()]
         if self.personal:
             parts.append("personal data, reads audited")
@@ -110,6 +110,10 @@ class Rule:
 
 
 PUBLIC = Rule(public=True)
+PUBLIC_PERSONAL = Rule(public=True, personal=True)
+"""Open to anybody, but what it shows is a child's (a verification, a parent's lookup): every answer
+is written to the audit trail, with the caller's address and what it showed."""
+ANONYMOUS = "anonymous"
 
 
 def allow(*, personal: bool = False, hide: Mapping[Role, Iterable[str]] | None = None, **roles: Scope) -> Rule:
@@ -372,6 +376,10 @@ class Access:
         self.resources.append(resource)
         return resource
 
+    def touched(self, resource: Resource) -> None:
+        """Note, for the audit trail, what a public answer showed (no check: the rule is public)."""
+        self.resources.append(resource)
+
     def require_all(self, resources: Iterable[Resource]) -> None:
         for resource in resources:
             self.require(resource)
@@ -463,11 +471,15 @@ class AccessControl:
             log.error("endpoint without a policy refused", extra={"endpoint": f"{method} {route.path}"})
             await self._refuse(send, 403, "no_policy", "this endpoint has no access policy, so nobody may call it")
             return
-        if rule.public:
-            await self.app(scope, receive, send)
-            return
         client = scope.get("client")
         address = client[0] if client else None
+        if rule.public:
+            if not rule.personal:
+                await self.app(scope, receive, send)
+                return
+            access = Access(Principal(ANONYMOUS, frozenset()), rule, f"{method} {route.path}", address)
+            await self._serve(access, scope, receive, send, method, route.path, path_params, address)
+            return
         token = _bearer(scope)
         challenge = {"www-authenticate": 'Bearer realm="hocba"'}
         if token is None:
@@ -489,6 +501,11 @@ class AccessControl:
             if self.audit is not None:
                 await self.audit(access, method, route.path, path_params, 403, address)
             return
+        await self._serve(access, scope, receive, send, method, route.path, path_params, address)
+
+    async def _serve(self, access: Access, scope: ASGIScope, receive: Receive, send: Send, method: str, path: str,
+                     path_params: dict[str, Any], address: str | None) -> None:
+        """Run the app with `access` on the request; then audit a change, a personal read or a refusal."""
         scope.setdefault("state", {})["access"] = access
         status = 500
 
@@ -501,9 +518,9 @@ class AccessControl:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            audited = method not in SAFE_METHODS or rule.personal or status == 403
+            audited = method not in SAFE_METHODS or access.rule.personal or status == 403
             if self.audit is not None and audited and (status < 400 or status == 403):
-                await self.audit(access, method, route.path, path_params, status, address)
+                await self.audit(access, method, path, path_params, status, address)
 
 
 def _bearer(scope: ASGIScope) -> str | None:

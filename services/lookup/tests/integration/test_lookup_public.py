@@ -339,3 +339,22 @@ async def test_every_page_carries_the_csp_nonce_on_its_style(stack: Stack, recor
         assert "unsafe-inline" not in csp and "style-src 'nonce-" in csp, what
         nonces.add(nonce)
     assert len(nonces) == len(pages), "a fresh nonce on every response"
+
+
+async def test_every_public_answer_that_shows_a_childs_record_is_in_the_audit_trail(stack: Stack,
+                                                                                     record: Fixture) -> None:
+    student_id = record.record.student_id
+    await stack.http.post("/api/lookup", json=record.lookup, headers={"x-forwarded-for": "ignored"})
+    await stack.http.get(f"/verify/{record.document_id}")
+    await stack.http.get("/")
+    trail = stack.lookup.runtime.audit.entries
+
+    async def entries() -> list[dict[str, Any]]:
+        found = await trail.find({"targets.student_ids": student_id, "actor.id": "anonymous"}).to_list(None)
+        return found if {"POST /api/lookup", "GET /verify/{document_id}"} <= {e["action"] for e in found} else []
+
+    shown = await eventually(entries, timeout=20)
+    lookup = next(e for e in shown if e["action"] == "POST /api/lookup")
+    assert lookup["kind"] == "read" and lookup["outcome"] == 200 and lookup["origin"]
+    assert not await trail.count_documents({"action": "GET /"}), "the empty form shows nothing of anyone"
+    assert record.citizen_id not in str(shown) and BORN.isoformat() not in str(shown)

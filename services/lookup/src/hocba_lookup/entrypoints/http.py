@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from hocba_contracts.payloads.common import CitizenId, Code
+from hocba_runtime.auth import Resource, current_access
 from hocba_runtime.web import Csrf, csp_nonce
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field
@@ -131,7 +132,10 @@ class DocumentOut(RecordSummary):
 
 
 def _summary(request: Request, e: PublishedEntry) -> RecordSummary:
+    """What every public answer says of a record; the audit trail notes whose record it showed."""
     d = e.document
+    current_access(request).touched(Resource(school_id=str(d.get("school", {}).get("school_id") or "") or None,
+                                             student_ids=(e.student_id,), record_id=e.record_id))
     base = request.app.state.runtime.settings.base_url.rstrip("/")
     return RecordSummary(document_id=e.document_id, status=e.status, superseded_by=e.superseded_by,
                          school_year=e.school_year, school_name=d["school"]["name"],

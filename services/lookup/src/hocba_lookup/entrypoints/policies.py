@@ -2,16 +2,17 @@
 page and API and the PDF download by ticket are public (a later issue protects the parent lookup
 with access codes); what they show is minimized instead: a verifier sees what matches the paper to
 the person (name, school, class, school year, results, signers, status) and never the personal ID
-number, the date of birth or the parents.
+number, the date of birth or the parents. What shows a child's record is PUBLIC_PERSONAL: every
+answer goes into the audit trail, with the caller's address and whose record it showed.
 """
 
-from hocba_runtime.auth import PUBLIC, PolicyTable
+from hocba_runtime.auth import PUBLIC, PUBLIC_PERSONAL, PolicyTable
 
 POLICIES = PolicyTable("lookup", {
     "GET /": PUBLIC,
-    "POST /tra-cuu": PUBLIC,
-    "GET /verify/{document_id}": PUBLIC,
-    "GET /pdf/{ticket}": PUBLIC,
-    "POST /api/lookup": PUBLIC,
-    "GET /api/documents/{document_id}": PUBLIC,
+    "POST /tra-cuu": PUBLIC_PERSONAL,
+    "GET /verify/{document_id}": PUBLIC_PERSONAL,
+    "GET /pdf/{ticket}": PUBLIC_PERSONAL,
+    "POST /api/lookup": PUBLIC_PERSONAL,
+    "GET /api/documents/{document_id}": PUBLIC_PERSONAL,
 })
