@@ -49,7 +49,7 @@ def build(settings: LookupSettings | None = None, *,
     service = LookupService(uow, reader, TrustListRecordVerifier(trust), secret)
     pdfs = HttpPublishingPdfs(settings.publishing_url,
                               ClientCredentials(settings.oidc_issuer, settings.oidc_client_id,
-                                                settings.oidc_client_secret),
+                                                settings.oidc_client_secret, token_url=settings.oidc_token_url),
                               transport=publishing_transport)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     runtime.on_stop(pdfs.close)

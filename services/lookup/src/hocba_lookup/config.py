@@ -23,6 +23,8 @@ class LookupSettings(ServiceSettings):
     publishing_url: str = Field(default="http://127.0.0.1:8104",
                                 description="Publishing's API, where the lookup fetches the PDFs with its own token")
     oidc_client_id: str = Field(default="hocba-lookup", description="The lookup's OIDC client (role service)")
+    oidc_token_url: str | None = Field(default=None, description="The issuer's token endpoint as the lookup reaches "
+                                       "it; default: from the issuer's discovery document")
     oidc_client_secret: SecretStr | None = Field(
         default=None, description="The lookup's OIDC client secret (client credentials for publishing)")
 

@@ -28,7 +28,7 @@ class ClientCredentials:
     before it expires."""
 
     def __init__(self, issuer: str | None, client_id: str, client_secret: SecretStr | None, *,
-                 margin_seconds: float = 30, clock: Callable[[], float] = time.monotonic,
+                 token_url: str | None = None, margin_seconds: float = 30, clock: Callable[[], float] = time.monotonic,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.issuer = issuer.rstrip("/") if issuer else None
         self.client_id = client_id
@@ -36,7 +36,7 @@ class ClientCredentials:
         self.margin_seconds = margin_seconds
         self.clock = clock
         self.http = httpx.AsyncClient(timeout=5, transport=transport)
-        self._token_endpoint: str | None = None
+        self._token_endpoint: str | None = token_url
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
