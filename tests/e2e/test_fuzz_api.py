@@ -54,7 +54,7 @@ def _runner(base: str, operation: Any, mode: GenerationMode, caller: str, header
         figures[f"status {response.status_code // 100}xx"] += 1
         try:
             case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
-        except Exception as exc:  # noqa: BLE001 - every failure is counted and reported, not only the first
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every failure is counted and reported
             kind = "server error" if response.status_code >= 500 else "schema violation"
             figures[kind + "s"] += 1
             failures.append(f"{where} as {caller} ({mode.value}): {response.status_code} {kind}: {str(exc)[:300]}")

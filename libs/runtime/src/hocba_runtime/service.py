@@ -249,7 +249,7 @@ def create_app(
              summary="Auditors: this service's audit trail, a school's or a student's, with the hash chain")
     async def audit_trail(school_id: Annotated[str | None, Query(max_length=64)] = None,
                           student_id: Annotated[str | None, Query(max_length=64)] = None,
-                          after_seq: Annotated[int, Query(ge=0)] = 0,
+                          after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> AuditExport:
         entries = await runtime.audit.export(school_id=school_id, student_id=student_id, after_seq=after_seq,
                                              limit=limit)

@@ -36,7 +36,7 @@ def _reader(request: Request) -> SigningReader:
 Service = Annotated[SigningService, Depends(_service)]
 Reader = Annotated[SigningReader, Depends(_reader)]
 Caller = Annotated[Access, Depends(current_access)]
-Version = Annotated[int, Path(ge=1)]
+Version = Annotated[int, Path(ge=1, le=100_000)]
 
 
 def _request(r: SigningRequest | None) -> Resource | None:
