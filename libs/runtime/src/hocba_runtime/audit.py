@@ -31,7 +31,7 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 
 from hocba_runtime.canonical import canonical_bytes
-from hocba_runtime.lease import Lease
+from hocba_runtime.lease import Lease, LeasedJob
 from hocba_runtime.mongo import Mongo
 
 log = logging.getLogger("hocba.audit")
@@ -202,7 +202,7 @@ class AuditChainer:
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.lease = Lease(trail.mongo, "audit_lease", "chainer")
-        self._task: asyncio.Task[None] | None = None
+        self._job = LeasedJob(self.lease, self._chain, lambda: asyncio.sleep(poll_seconds), "audit-chainer")
 
     async def chain_once(self) -> int:
         entries = await self.trail.entries.find({"pending": True}).sort(
@@ -225,29 +225,14 @@ class AuditChainer:
                                     upsert=True, session=session)
         return len(entries)
 
-    async def run(self) -> None:
-        while True:
-            try:
-                if await self.lease.hold():
-                    while await self.chain_once() >= self.batch_size:
-                        pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("audit chaining failed; retrying")
-            await asyncio.sleep(self.poll_seconds)
+    async def _chain(self) -> bool:
+        return await self.chain_once() >= self.batch_size
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="audit-chainer")
+        self._job.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._job.stop()
 
 
 # -- verification ----------------------------------------------------------------------------------

@@ -4,8 +4,11 @@ the lease has expired."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from hocba_runtime.mongo import Mongo, is_duplicate_key
@@ -33,3 +36,42 @@ class Lease:
                 return False
             raise
         return True
+
+
+class LeasedJob:
+    """A background job of which one process of several does a round at a time: each round it holds
+    the lease and calls `work` until `work` says it is done for now (returns False), then waits."""
+
+    def __init__(self, lease: Lease, work: Callable[[], Awaitable[bool]], wait: Callable[[], Awaitable[None]],
+                 name: str) -> None:
+        self.lease = lease
+        self.work = work
+        self.wait = wait
+        self.name = name
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        log = logging.getLogger(f"hocba.{self.name}")
+        while True:
+            try:
+                if await self.lease.hold():
+                    while await self.work():
+                        pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed; retrying", self.name)
+                await asyncio.sleep(1.0)
+            await self.wait()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

@@ -26,7 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pymongo import ASCENDING
 
-from hocba_runtime.lease import Lease
+from hocba_runtime.lease import Lease, LeasedJob
 from hocba_runtime.mongo import Mongo, Session, in_chunks
 from hocba_runtime.tracing import context_from, current_carrier, tracer
 
@@ -119,7 +119,7 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.lease = Lease(outbox.mongo, "outbox_lease", "relay", lease_seconds)
-        self._task: asyncio.Task[None] | None = None
+        self._job = LeasedJob(self.lease, self._drain, lambda: outbox.wait(poll_seconds), "outbox-relay")
 
     async def drain_once(self) -> int:
         """Publish the oldest entries, about `batch_size` events; returns how many were published.
@@ -170,27 +170,11 @@ class OutboxRelay:
         finally:
             otel_context.detach(token)
 
-    async def run(self) -> None:
-        while True:
-            try:
-                if await self.lease.hold():
-                    while await self.drain_once() >= self.batch_size:
-                        pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(1.0)
-            await self.outbox.wait(self.poll_seconds)
+    async def _drain(self) -> bool:
+        return await self.drain_once() >= self.batch_size
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+        self._job.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._job.stop()
