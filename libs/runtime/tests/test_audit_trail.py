@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import pytest
-from hocba_runtime.audit import AuditChainer, AuditTrail, Targets, verify_trail
+from hocba_runtime.audit import AuditTrail, Targets, cursor_of, verify_trail
 from hocba_runtime.auth import Access, Principal, Resource, Role, allow
 from hocba_runtime.auth import Scope as S
 from hocba_runtime.mongo import Mongo
@@ -31,15 +31,15 @@ async def _fill(trail: AuditTrail, n: int) -> list[dict]:  # type: ignore[type-a
         access = Access(principal, allow(principal=S.SCHOOL, personal=True), "GET /students/{student_id}", "10.0.0.7")
         access.require(Resource(school_id="079-TH-NBK", student_ids=(f"HS{i}",)))
         await trail.http(access, "GET", "/students/{student_id}", {"student_id": f"HS{i}"}, 200, "10.0.0.7")
-    chainer = AuditChainer(trail, batch_size=3)
-    while await chainer.chain_once():
-        pass
+        if i % 3 == 2:
+            await trail.flush()  # entries come in several writes
+    await trail.flush()
     return await trail.entries.find({}).sort("seq", 1).to_list(None)
 
 
 async def test_entries_say_who_what_when_from_where_and_chain_in_order(trail: AuditTrail) -> None:
     entries = await _fill(trail, 7)
-    assert [e["seq"] for e in entries] == list(range(1, 8))
+    assert [e["seq"] for e in entries] == list(range(1, 8)) and {e["chain"] for e in entries} == {trail.chain}
     first = entries[0]
     assert first["actor"]["id"] == "HT1" and first["actor"]["roles"] == ["principal"]
     assert first["actor"]["school_id"] == "079-TH-NBK" and first["origin"] == "10.0.0.7"
@@ -49,6 +49,9 @@ async def test_entries_say_who_what_when_from_where_and_chain_in_order(trail: Au
     assert (await verify_trail(trail.mongo.db)).intact
     exported = await trail.export(student_id="HS3")
     assert [e["seq"] for e in exported] == [4] and isinstance(exported[0]["at"], str)
+    first_page = await trail.export(limit=4)
+    rest = await trail.export(after=cursor_of(first_page[-1]))
+    assert [e["seq"] for e in first_page + rest] == list(range(1, 8))
 
 
 async def test_the_verifier_finds_an_edited_entry(trail: AuditTrail) -> None:
@@ -89,11 +92,25 @@ async def test_a_redelivered_kafka_message_is_recorded_once_and_a_dead_lettered_
     good, bad = record(10, "e1", "vnedu-079"), record(11, "e2", "vnedu-079")
     for _ in range(2):
         await trail.kafka("hocba-records", [good, bad], {("hocba.records.ingest", 2, 11)})
+        await trail.flush()
     entries = await trail.entries.find({}).to_list(None)
     assert len(entries) == 1
     assert entries[0]["actor"]["source"] == "vnedu-079" and entries[0]["events"] == [
         {"id": "e1", "type": "hocba.records.student_registration_submitted"}]
     assert entries[0]["targets"]["student_ids"] == ["HS-e1"] and entries[0]["via"] == "kafka"
+    assert (await verify_trail(trail.mongo.db)).intact, "the dropped redelivery left no gap in the chain"
+
+
+async def test_two_processes_write_two_chains_and_each_verifies(trail: AuditTrail) -> None:
+    other = AuditTrail(trail.mongo, "records")
+    other.chain += ":replica-2"
+    await _fill(trail, 3)
+    await _fill(other, 2)
+    assert len(await trail.entries.distinct("chain")) == 2
+    assert (await verify_trail(trail.mongo.db)).intact
+    await trail.mongo.db[AuditTrail.heads].delete_one({"_id": other.chain})
+    verdict = await verify_trail(trail.mongo.db)
+    assert any("head is missing" in p for p in verdict.problems), verdict.problems
 
 
 def test_targets_collect_ids_from_an_event_and_its_snapshots() -> None:

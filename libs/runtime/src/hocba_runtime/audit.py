@@ -4,13 +4,17 @@ collection of each service's database.
 Every change of state (an HTTP request that writes, a Kafka message a consumer handled) and every
 read of a child's personal data is recorded by the service shell, not by the handlers: the
 access-control middleware records HTTP requests, the Kafka middleware records consumed messages.
-Entries are written as they happen, without a position in the chain; one process at a time (it
-holds a lease) then gives them, oldest first, their `seq`, the previous entry's hash and their own
-hash, SHA-256 over the entry's canonical JSON (RFC 8785) with its `seq` and `prev_hash`. The head of
-the chain (last `seq` and hash) is kept apart, so deleting the newest entries shows too.
 
-`python -m hocba_runtime.audit verify --mongo-uri URI --database DB` walks the chain and reports
-every entry deleted, reordered or edited; `... export --school-id S` (or `--student-id`) prints a
+Each service process keeps its own chain (`chain`: the service, the host, the process and its start
+time), so that replicas never contend for the end of one chain: a writer task gives each new entry
+the next `seq` of its chain, the previous entry's hash and its own hash (SHA-256 over the entry's
+canonical JSON, RFC 8785, with `chain`, `seq` and `prev_hash`), and writes the entries of the last
+fraction of a second in one bulk insert, with the chain's head (last `seq` and hash) kept apart, so
+that deleting the newest entries shows too. An entry is written shortly after the request that
+caused it (`audit_chain_seconds`); at shutdown the writer writes what is left.
+
+`python -m hocba_runtime.audit verify --mongo-uri URI --database DB` walks every chain and reports
+each entry deleted, reordered or edited; `... export --school-id S` (or `--student-id`) prints a
 school's or a student's entries, with their hashes, one JSON object a line.
 """
 
@@ -21,17 +25,18 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
+import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 
 from hocba_runtime.canonical import canonical_bytes
-from hocba_runtime.lease import Lease, LeasedJob
 from hocba_runtime.mongo import Mongo
 
 log = logging.getLogger("hocba.audit")
@@ -39,8 +44,6 @@ log = logging.getLogger("hocba.audit")
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
 """The `prev_hash` of the first entry."""
-HEAD_ID = "head"
-CHAIN_FIELDS = ("seq", "prev_hash", "hash")
 TARGET_KEYS = ("school_ids", "class_ids", "student_ids", "record_ids")
 """What an entry is about, as lists of ids: a school's or a student's trail is found by them."""
 
@@ -62,10 +65,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def entry_hash(entry: Mapping[str, Any], seq: int, prev_hash: str) -> str:
-    """SHA-256 of the entry's content with its place in the chain."""
-    content = {k: v for k, v in entry.items() if k not in CHAIN_FIELDS and k != "pending"}
-    return hashlib.sha256(canonical_bytes(_jsonable({**content, "seq": seq, "prev_hash": prev_hash}))).hexdigest()
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    """SHA-256 of the entry's content with its place in the chain (`chain`, `seq`, `prev_hash`)."""
+    return hashlib.sha256(canonical_bytes(_jsonable({k: v for k, v in entry.items() if k != "hash"}))).hexdigest()
 
 
 def targets_of(data: Mapping[str, Any]) -> dict[str, set[str]]:
@@ -100,37 +102,101 @@ class AuditTrail:
     collection = "audit_trail"
     heads = "audit_head"
 
-    def __init__(self, mongo: Mongo, service: str) -> None:
+    def __init__(self, mongo: Mongo, service: str, *, flush_seconds: float = 0.2) -> None:
         self.mongo = mongo
         self.service = service
+        self.flush_seconds = flush_seconds
+        self.chain = f"{service}:{socket.gethostname()}:{os.getpid()}:{_now().isoformat(timespec='milliseconds')}"
+        self._seq = 0
+        self._prev = GENESIS
+        self._queue: list[dict[str, Any]] = []
+        self._unwritten: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def entries(self) -> Any:
         return self.mongo.db[self.collection]
 
     async def ensure_indexes(self) -> None:
-        await self.entries.create_index([("seq", ASCENDING)], unique=True, sparse=True)
-        await self.entries.create_index([("pending", ASCENDING)], sparse=True)
+        await self.entries.create_index([("chain", ASCENDING), ("seq", ASCENDING)], unique=True)
         for key in ("school_ids", "student_ids"):
-            await self.entries.create_index([(f"targets.{key}", ASCENDING), ("seq", ASCENDING)])
+            await self.entries.create_index([(f"targets.{key}", ASCENDING), ("at", ASCENDING)])
 
     def _entry(self, *, via: str, actor: dict[str, Any], origin: str | None, action: str, outcome: Any,
                targets: Targets, **extra: Any) -> dict[str, Any]:
         return {"_id": str(uuid.uuid4()), "schema_version": SCHEMA_VERSION, "service": self.service, "at": _now(),
                 "via": via, "actor": actor, "origin": origin, "action": action, "outcome": outcome,
-                "targets": targets.doc(), **extra, "pending": True}
+                "targets": targets.doc(), **extra}
 
     async def record(self, entries: list[dict[str, Any]]) -> None:
-        """Append entries (they join the chain within `audit_chain_seconds`). Never raises: an audit
-        that cannot be written is logged as an error for the operators, and the request stands."""
-        if not entries:
-            return
-        try:
-            await self.entries.insert_many(entries, ordered=False)
-        except Exception as exc:  # noqa: BLE001 - see the docstring
-            if getattr(exc, "code", None) == 11000 or "E11000" in str(exc):
-                return  # a redelivered message's entry is there already
-            log.error("audit entry not written", extra={"error_type": type(exc).__name__, "entries": len(entries)})
+        """Queue entries for the writer (written within `flush_seconds`). Never raises."""
+        if entries:
+            self._queue.extend(entries)
+            self._wake.set()
+
+    async def flush(self) -> int:
+        """Chain and write what is queued; returns how many entries were written. An entry the
+        database refuses stays, with its place in the chain, to be written on the next flush."""
+        async with self._lock:
+            batch, self._queue = self._queue, []
+            redelivered = [e["_id"] for e in batch if str(e["_id"]).startswith("kafka:")]
+            if redelivered:  # a message handled twice (redelivered) is recorded once
+                known = {d["_id"] async for d in self.entries.find({"_id": {"$in": redelivered}}, {"_id": 1})}
+                known |= {e["_id"] for e in self._unwritten}
+                batch = [e for e in batch if e["_id"] not in known]
+            for entry in batch:
+                self._seq += 1
+                entry.update(chain=self.chain, seq=self._seq, prev_hash=self._prev)
+                entry["hash"] = self._prev = entry_hash(entry)
+            pending = self._unwritten + batch
+            if not pending:
+                return 0
+            try:
+                await self.entries.insert_many(pending, ordered=True)
+                written = len(pending)
+            except Exception as exc:  # noqa: BLE001 - the request stands; the entries are written later
+                stored = {d["_id"] async for d in self.entries.find({"_id": {"$in": [e["_id"] for e in pending]}},
+                                                                    {"_id": 1})}
+                self._unwritten = [e for e in pending if e["_id"] not in stored]
+                log.error("audit entries not written yet; retrying", extra={"error_type": type(exc).__name__,
+                                                                             "entries": len(self._unwritten)})
+                return len(stored)
+            self._unwritten = []
+            last = pending[-1]
+            await self.mongo.db[self.heads].replace_one(
+                {"_id": self.chain}, {"_id": self.chain, "seq": last["seq"], "hash": last["hash"], "at": _now()},
+                upsert=True)
+            return written
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), 5.0)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await asyncio.sleep(self.flush_seconds)  # gather what comes in the meantime into one insert
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("audit writer failed; retrying")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
 
     async def http(self, access: Any, method: str, path: str, params: Mapping[str, Any], status: int,
                    client: str | None) -> None:
@@ -177,114 +243,80 @@ class AuditTrail:
             entries.append(entry)
         await self.record(entries)
 
-    async def export(self, *, school_id: str | None = None, student_id: str | None = None, after_seq: int = 0,
+    async def export(self, *, school_id: str | None = None, student_id: str | None = None, after: str | None = None,
                      limit: int = 1000) -> list[dict[str, Any]]:
-        return await export_entries(self.mongo.db, school_id=school_id, student_id=student_id, after_seq=after_seq,
-                                    limit=limit)
+        return await export_entries(self.mongo.db, school_id=school_id, student_id=student_id, after=after, limit=limit)
 
 
-async def export_entries(db: Any, *, school_id: str | None = None, student_id: str | None = None, after_seq: int = 0,
-                         limit: int = 1000) -> list[dict[str, Any]]:
-    """Chained entries about a school or a student (or all), in chain order, after `after_seq`, as JSON."""
-    query: dict[str, Any] = {"seq": {"$gt": after_seq}}
+def cursor_of(entry: Mapping[str, Any]) -> str:
+    """Where an export page ends: the last entry's time and id."""
+    return f"{_jsonable(entry['at'])}|{entry['_id']}"
+
+
+async def export_entries(db: Any, *, school_id: str | None = None, student_id: str | None = None,
+                         after: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """Entries about a school or a student (or all), oldest first, after the cursor `after`
+    (`cursor_of` the last entry of the page before), as JSON, each with its chain fields."""
+    query: dict[str, Any] = {}
     if school_id:
         query["targets.school_ids"] = school_id
     if student_id:
         query["targets.student_ids"] = student_id
-    return [_jsonable(d) async for d in db[AuditTrail.collection].find(query).sort("seq", ASCENDING).limit(limit)]
+    if after:
+        at_text, _, last_id = after.partition("|")
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            raise ValueError("after must be the next_after of the page before") from None
+        query["$or"] = [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": last_id}}]
+    cursor = db[AuditTrail.collection].find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+    return [_jsonable(d) async for d in cursor]
 
 
-class AuditChainer:
-    """Gives new entries their place in the chain, one process at a time (a lease), oldest first."""
-
-    def __init__(self, trail: AuditTrail, *, poll_seconds: float = 0.5, batch_size: int = 500) -> None:
-        self.trail = trail
-        self.poll_seconds = poll_seconds
-        self.batch_size = batch_size
-        self.lease = Lease(trail.mongo, "audit_lease", "chainer")
-        self._job = LeasedJob(self.lease, self._chain, lambda: asyncio.sleep(poll_seconds), "audit-chainer")
-
-    async def chain_once(self) -> int:
-        entries = await self.trail.entries.find({"pending": True}).sort(
-            [("at", ASCENDING), ("_id", ASCENDING)]).limit(self.batch_size).to_list(self.batch_size)
-        if not entries:
-            return 0
-        heads = self.trail.mongo.db[self.trail.heads]
-        async with self.trail.mongo.transaction() as session:
-            head = await heads.find_one({"_id": HEAD_ID}, session=session) or {"seq": 0, "hash": GENESIS}
-            seq, prev = int(head["seq"]), str(head["hash"])
-            ops = []
-            for entry in entries:
-                seq += 1
-                digest = entry_hash(entry, seq, prev)
-                ops.append(UpdateOne({"_id": entry["_id"], "pending": True},
-                                     {"$set": {"seq": seq, "prev_hash": prev, "hash": digest}, "$unset": {"pending": ""}}))
-                prev = digest
-            await self.trail.entries.bulk_write(ops, ordered=True, session=session)
-            await heads.replace_one({"_id": HEAD_ID}, {"_id": HEAD_ID, "seq": seq, "hash": prev, "at": _now()},
-                                    upsert=True, session=session)
-        return len(entries)
-
-    async def _chain(self) -> bool:
-        return await self.chain_once() >= self.batch_size
-
-    def start(self) -> None:
-        self._job.start()
-
-    async def stop(self) -> None:
-        await self._job.stop()
-
-
-# -- verification ----------------------------------------------------------------------------------
 @dataclass
 class Verdict:
     entries: int = 0
     problems: list[str] = field(default_factory=list)
-    pending: int = 0
 
     @property
     def intact(self) -> bool:
         return not self.problems
 
 
-async def _chained(db: Any) -> AsyncIterator[dict[str, Any]]:
-    async for entry in db[AuditTrail.collection].find({"seq": {"$exists": True}}).sort("seq", ASCENDING):
-        yield entry
-
-
-async def verify_trail(db: Any, *, pending_grace: timedelta = timedelta(minutes=5)) -> Verdict:
-    """Walk the chain: a gap in `seq` is a deleted entry, a `prev_hash` that is not the previous
+async def verify_trail(db: Any) -> Verdict:
+    """Walk every chain: a gap in `seq` is a deleted entry, a `prev_hash` that is not the previous
     entry's hash is a reordering or a removal, a hash that does not match the content is an edit,
-    and a head ahead of the last entry means the newest entries were deleted."""
+    and a head ahead of the chain's last entry means its newest entries were deleted."""
     verdict = Verdict()
-    expected, prev, last_hash = 1, GENESIS, GENESIS
-    async for entry in _chained(db):
-        verdict.entries += 1
-        seq = int(entry["seq"])
-        if seq > expected:
-            gap = f"{expected}" if seq == expected + 1 else f"{expected}–{seq - 1}"
-            verdict.problems.append(f"entries {gap} are missing: deleted from the trail")
-        if entry.get("prev_hash") != prev:
-            verdict.problems.append(f"entry {seq} does not follow the entry before it: the trail was reordered "
-                                    "or an entry removed")
-        if entry_hash(entry, seq, str(entry.get("prev_hash"))) != entry.get("hash"):
-            verdict.problems.append(f"entry {seq} ({entry.get('action')}) was edited: its content no longer matches its hash")
-        prev = last_hash = str(entry.get("hash"))
-        expected = seq + 1
-    head = await db[AuditTrail.heads].find_one({"_id": HEAD_ID})
-    if head is not None:
-        if int(head["seq"]) >= expected:
-            verdict.problems.append(f"the chain's head is entry {head['seq']} but the trail ends at {expected - 1}: "
-                                    "the newest entries were deleted")
-        elif head["hash"] != last_hash and int(head["seq"]) == expected - 1:
-            verdict.problems.append(f"the last entry {expected - 1} is not the one the chain's head recorded")
-    elif verdict.entries:
-        verdict.problems.append("the chain's head is missing")
-    old = _now() - pending_grace
-    verdict.pending = await db[AuditTrail.collection].count_documents({"pending": True, "at": {"$lt": old}})
-    if verdict.pending:
-        verdict.problems.append(f"{verdict.pending} entries older than {pending_grace} were never chained: is the "
-                                "service running?")
+    heads = {h["_id"]: h async for h in db[AuditTrail.heads].find({})}
+    chains = set(await db[AuditTrail.collection].distinct("chain")) | set(heads)
+    for chain in sorted(chains):
+        expected, prev = 1, GENESIS
+        async for entry in db[AuditTrail.collection].find({"chain": chain}).sort("seq", ASCENDING):
+            verdict.entries += 1
+            seq = int(entry["seq"])
+            where = f"chain {chain}: entry {seq}"
+            if seq > expected:
+                gap = f"{expected}" if seq == expected + 1 else f"{expected}–{seq - 1}"
+                verdict.problems.append(f"chain {chain}: entries {gap} are missing: deleted from the trail")
+            elif seq < expected:
+                verdict.problems.append(f"{where} appears twice: the trail was reordered")
+            if entry.get("prev_hash") != prev:
+                verdict.problems.append(f"{where} does not follow the entry before it: the trail was reordered "
+                                        "or an entry removed")
+            if entry_hash(entry) != entry.get("hash"):
+                verdict.problems.append(f"{where} ({entry.get('action')}) was edited: its content no longer matches "
+                                        "its hash")
+            prev = str(entry.get("hash"))
+            expected = seq + 1
+        head = heads.get(chain)
+        if head is None:
+            verdict.problems.append(f"chain {chain}: its head is missing (deleted?)")
+        elif int(head["seq"]) >= expected:
+            verdict.problems.append(f"chain {chain}: the head is entry {head['seq']} but the chain ends at "
+                                    f"{expected - 1}: the newest entries were deleted")
+        elif int(head["seq"]) == expected - 1 and head["hash"] != prev:
+            verdict.problems.append(f"chain {chain}: the last entry is not the one the head recorded")
     return verdict
 
 
@@ -312,12 +344,12 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  - {problem}")
                     failed += not verdict.intact
                 else:
-                    after = 0
+                    after = None
                     while batch := await export_entries(db, school_id=args.school_id, student_id=args.student_id,
-                                                        after_seq=after):
+                                                        after=after):
                         for entry in batch:
                             print(json.dumps(entry, ensure_ascii=False))
-                        after = int(batch[-1]["seq"])
+                        after = cursor_of(batch[-1])
         finally:
             mongo.close()
         return 1 if failed else 0

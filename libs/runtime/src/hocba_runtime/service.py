@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from hocba_runtime.audit import AuditChainer, AuditTrail
+from hocba_runtime.audit import AuditTrail, cursor_of
 from hocba_runtime.auth import AccessControl, PolicyTable, SchoolSystems, TokenVerifier, find_route
 from hocba_runtime.errors import DomainError
 from hocba_runtime.kafka import RelayProducer, check_kafka, make_broker
@@ -50,8 +50,7 @@ class ServiceRuntime:
         self.settings = settings
         self.mongo = Mongo(settings.mongo_uri, settings.mongo_database)
         self.outbox = Outbox(self.mongo)
-        self.audit = AuditTrail(self.mongo, settings.service_name)
-        self.chainer = AuditChainer(self.audit, poll_seconds=settings.audit_chain_seconds)
+        self.audit = AuditTrail(self.mongo, settings.service_name, flush_seconds=settings.audit_chain_seconds)
         self.school_systems = SchoolSystems(settings.school_systems)
         self.verifier = TokenVerifier(settings, self.school_systems)
         self.broker: KafkaBroker = make_broker(settings, audit=self.audit.kafka)
@@ -90,7 +89,7 @@ class ServiceRuntime:
         await self.broker.start()
         await self.producer.start()
         self.relay.start()
-        self.chainer.start()
+        self.audit.start()
         self.started = True
         log.info("service started", extra={"http_port": self.settings.http_port})
 
@@ -98,10 +97,10 @@ class ServiceRuntime:
         self.started = False
         for fn in self._on_stop:
             await fn()
-        await self.chainer.stop()
         await self.relay.stop()
         await self.producer.stop()
         await self.broker.stop()
+        await self.audit.stop()
         self.mongo.close()
 
     async def readiness(self) -> dict[str, str]:
@@ -173,8 +172,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class AuditExport(BaseModel):
-    entries: list[dict[str, Any]] = Field(description="Entries in chain order, each with seq, prev_hash and hash")
-    next_after_seq: int | None = Field(description="Pass as after_seq for the next page; null at the end")
+    entries: list[dict[str, Any]] = Field(description="Entries, oldest first, each with its chain, seq, prev_hash and "
+                                          "hash (python -m hocba_runtime.audit verify checks the chains)")
+    next_after: str | None = Field(description="Pass as `after` for the next page; null at the end")
 
 
 def _error_body(code: str, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
@@ -249,12 +249,13 @@ def create_app(
              summary="Auditors: this service's audit trail, a school's or a student's, with the hash chain")
     async def audit_trail(school_id: Annotated[str | None, Query(max_length=64)] = None,
                           student_id: Annotated[str | None, Query(max_length=64)] = None,
-                          after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                          after: Annotated[str | None, Query(max_length=120, pattern=r"^[0-9T:.+-]+\|[\w:.-]+$")] = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> AuditExport:
-        entries = await runtime.audit.export(school_id=school_id, student_id=student_id, after_seq=after_seq,
-                                             limit=limit)
-        return AuditExport(entries=entries,
-                           next_after_seq=int(entries[-1]["seq"]) if len(entries) == limit else None)
+        try:
+            entries = await runtime.audit.export(school_id=school_id, student_id=student_id, after=after, limit=limit)
+        except ValueError as exc:
+            raise DomainError(str(exc), code="invalid_cursor") from None
+        return AuditExport(entries=entries, next_after=cursor_of(entries[-1]) if len(entries) == limit else None)
 
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)

@@ -50,7 +50,8 @@ class ServiceSettings(BaseSettings):
     batch_timeout_ms: int = Field(default=100, ge=1, description="How long a batch subscriber waits to fill a batch")
     relay_poll_seconds: float = 0.2
     relay_batch_size: int = 500
-    audit_chain_seconds: float = Field(default=0.5, gt=0, description="How often new audit entries are chained")
+    audit_chain_seconds: float = Field(default=0.2, gt=0, le=10, description="How long new audit entries are gathered "
+                                       "before they are chained and written together")
     oidc_issuer: str | None = Field(default=None, description="The OIDC issuer whose access tokens the API accepts "
                                     "(its `iss`), e.g. https://sso.example.vn/realms/hocba")
     oidc_audience: str = Field(default="hocba", description="The `aud` every accepted token must name")
