@@ -41,7 +41,8 @@ def load_demo(stack: Stack, timeout: float) -> demo.DemoData:
             last[0] = done
 
     people = [(s.citizen_id, s.date_of_birth) for s in data.students]
-    asyncio.run(client.wait_verified(stack.url("lookup"), people, timeout=timeout, progress=progress))
+    asyncio.run(client.wait_verified(stack.url("lookup"), people, timeout=timeout, progress=progress,
+                                     bootstrap=stack.kafka_bootstrap))
     return data
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import Iterable
 from datetime import date
@@ -44,37 +46,71 @@ async def document(client: httpx.AsyncClient, lookup_url: str, document_id: str)
     return dict(resp.json())
 
 
+async def _watch_published(bootstrap: str, seen: set[str]) -> None:
+    """Collect the personal ID numbers of the students whose records are published (from the
+    publishing topic), so that the lookup is asked only about those."""
+    from aiokafka import AIOKafkaConsumer
+    from hocba_contracts.topics import PUBLISHING_EVENTS
+
+    consumer = AIOKafkaConsumer(PUBLISHING_EVENTS.name, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        while True:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                for message in batch:
+                    try:
+                        seen.add(str(json.loads(message.value)["data"]["document"]["student"]["citizen_id"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+    finally:
+        await consumer.stop()
+
+
 async def wait_verified(lookup_url: str, people: list[tuple[str, date]], *, timeout: float,
-                        progress: Any = None) -> dict[tuple[str, date], dict[str, Any]]:
-    """Wait until every (citizen id, date of birth) has a published record that verifies.
+                        progress: Any = None, bootstrap: str | None = None) -> dict[tuple[str, date], dict[str, Any]]:
+    """Wait until every (citizen id, date of birth) has a published record that verifies. With
+    `bootstrap`, the lookup is asked about a student only once the publishing topic shows their
+    record (a few hundred parents asking every second would load the stack more than the records do).
 
     Returns each person's verified document; raises TimeoutError with how many are missing."""
     found: dict[tuple[str, date], dict[str, Any]] = {}
     deadline = time.monotonic() + timeout
     sem = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(timeout=10) as client:
+    published: set[str] = set()
+    watcher = asyncio.create_task(_watch_published(bootstrap, published)) if bootstrap else None
 
-        async def check(person: tuple[str, date]) -> None:
-            async with sem:
-                try:
-                    docs = await lookup(client, lookup_url, *person)
-                    for summary in docs:
-                        if summary.get("status") != "published":
-                            continue
-                        full = await document(client, lookup_url, summary["document_id"])
-                        if full.get("verification", {}).get("valid") is True:
-                            found[person] = full
-                            return
-                except httpx.HTTPError:
-                    return
+    def ready(person: tuple[str, date]) -> bool:
+        return person not in found and (watcher is None or person[0] in published)
 
-        while True:
-            await asyncio.gather(*(check(p) for p in people if p not in found))
-            if progress:
-                progress(len(found), len(people))
-            if len(found) == len(people):
-                return found
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(people) - len(found)} of {len(people)} records did not reach the lookup "
-                                   f"as published and verified within {timeout:.0f}s")
-            await asyncio.sleep(1.0)
+    async def check(client: httpx.AsyncClient, person: tuple[str, date]) -> None:
+        async with sem:
+            try:
+                docs = await lookup(client, lookup_url, *person)
+                for summary in docs:
+                    if summary.get("status") != "published":
+                        continue
+                    full = await document(client, lookup_url, summary["document_id"])
+                    if full.get("verification", {}).get("valid") is True:
+                        found[person] = full
+                        return
+            except httpx.HTTPError:
+                return
+
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            while True:
+                await asyncio.gather(*(check(client, p) for p in people if ready(p)))
+                if progress:
+                    progress(len(found), len(people))
+                if len(found) == len(people):
+                    return found
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(people) - len(found)} of {len(people)} records did not reach the "
+                                       f"lookup as published and verified within {timeout:.0f}s")
+                await asyncio.sleep(1.0)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher

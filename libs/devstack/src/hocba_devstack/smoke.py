@@ -60,7 +60,7 @@ async def run_smoke(bootstrap: str, lookup_url: str, *, timeout: float = 180.0, 
     await client.publish(bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=SOURCE) for p in records])
     await client.publish(bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=SOURCE) for p in assessments])
     person = (student.citizen_id, student.date_of_birth)
-    found = await client.wait_verified(lookup_url, [person], timeout=timeout)
+    found = await client.wait_verified(lookup_url, [person], timeout=timeout, bootstrap=bootstrap)
     doc = found[person]
     return SmokeResult(doc["document_id"], student.student_id, doc.get("record_id", ""), doc)
 

@@ -136,9 +136,20 @@ class BatchHandler:
                 await self._reject(item, item.error)
             else:
                 readable.append(item)
-        schools = await self._schools({i.event.data.class_id for i in readable})
+        class_ids = {i.event.data.class_id for i in readable}
+        schools = await self._retried(lambda: self.service.class_schools(class_ids))
+        # The known classes' events go first; those of classes not known yet wait for them. A class's
+        # events stay together, so each class keeps its order.
+        await self._admitted([i for i in readable if i.event.data.class_id in schools], schools)
+        later = [i for i in readable if i.event.data.class_id not in schools]
+        if later:
+            schools.update(await self._wait_for({i.event.data.class_id for i in later}))
+            await self._admitted(later, schools)
+
+    async def _admitted(self, items: list[Delivered], schools: dict[str, str]) -> None:
+        """Store the items admitted for their class's school; dead-letter the others with the reason."""
         run: list[Delivered] = []  # consecutive assessments, or closes, handled together in their place
-        for item in readable:
+        for item in items:
             refusal = self._refusal(item, schools)
             if refusal is not None:
                 await self._reject(item, refusal)
@@ -149,14 +160,13 @@ class BatchHandler:
             run.append(item)
         await self._run(run)
 
-    async def _schools(self, class_ids: set[str]) -> dict[str, str]:
-        """The school of each class of a batch: one read of the classes not known to this process
-        yet, none when every class is known. For classes still unknown, the profiles are read again,
-        at growing intervals, until they are known or `unknown_class_wait_seconds` have passed (a
-        school system keys a class's events by the class, so one unknown class holds up a batch or
-        two, not the topic)."""
-        schools = await self._retried(lambda: self.service.class_schools(class_ids))
-        waiting = class_ids - schools.keys()
+    async def _wait_for(self, class_ids: set[str]) -> dict[str, str]:
+        """The schools of classes not known yet, read again at growing intervals until they are known
+        or `unknown_class_wait_seconds` have passed (a school system keys a class's events by the
+        class, so one unknown class holds up a batch or two, not the topic). The known classes'
+        reads cost nothing extra: one read of a batch's classes not known to this process yet."""
+        schools: dict[str, str] = {}
+        waiting = set(class_ids)
         loop = asyncio.get_running_loop()
         deadline, pause = loop.time() + self.settings.unknown_class_wait_seconds, 0.1
         while waiting and loop.time() < deadline:
