@@ -249,27 +249,30 @@ class AuditTrail:
 
 
 def cursor_of(entry: Mapping[str, Any]) -> str:
-    """Where an export page ends: the last entry's time and id."""
-    return f"{_jsonable(entry['at'])}|{entry['_id']}"
+    """Where an export page ends: the last entry's time and place in its chain."""
+    return f"{_jsonable(entry['at'])}|{entry['chain']}|{entry['seq']}"
 
 
 async def export_entries(db: Any, *, school_id: str | None = None, student_id: str | None = None,
                          after: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-    """Entries about a school or a student (or all), oldest first, after the cursor `after`
-    (`cursor_of` the last entry of the page before), as JSON, each with its chain fields."""
+    """Entries about a school or a student (or all), oldest first (a process's entries of one
+    millisecond in their chain's order), after the cursor `after` (`cursor_of` the last entry of the
+    page before), as JSON, each with its chain fields."""
     query: dict[str, Any] = {}
     if school_id:
         query["targets.school_ids"] = school_id
     if student_id:
         query["targets.student_ids"] = student_id
     if after:
-        at_text, _, last_id = after.partition("|")
         try:
-            at = datetime.fromisoformat(at_text)
+            at_text, chain, seq_text = after.split("|")
+            at, seq = datetime.fromisoformat(at_text), int(seq_text)
         except ValueError:
             raise ValueError("after must be the next_after of the page before") from None
-        query["$or"] = [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": last_id}}]
-    cursor = db[AuditTrail.collection].find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        query["$or"] = [{"at": {"$gt": at}}, {"at": at, "chain": {"$gt": chain}},
+                        {"at": at, "chain": chain, "seq": {"$gt": seq}}]
+    order = [("at", ASCENDING), ("chain", ASCENDING), ("seq", ASCENDING)]
+    cursor = db[AuditTrail.collection].find(query).sort(order).limit(limit)
     return [_jsonable(d) async for d in cursor]
 
 

@@ -249,7 +249,7 @@ def create_app(
              summary="Auditors: this service's audit trail, a school's or a student's, with the hash chain")
     async def audit_trail(school_id: Annotated[str | None, Query(max_length=64)] = None,
                           student_id: Annotated[str | None, Query(max_length=64)] = None,
-                          after: Annotated[str | None, Query(max_length=120, pattern=r"^[0-9T:.+-]+\|[\w:.-]+$")] = None,
+                          after: Annotated[str | None, Query(max_length=300, pattern=r"^[0-9T:.+-]+\|[\w:.+-]+\|\d{1,18}$")] = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> AuditExport:
         try:
             entries = await runtime.audit.export(school_id=school_id, student_id=student_id, after=after, limit=limit)
