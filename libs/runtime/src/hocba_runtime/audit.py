@@ -37,6 +37,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from hocba_runtime.canonical import canonical_bytes
+from hocba_runtime.lease import cancel
 from hocba_runtime.mongo import Mongo
 
 log = logging.getLogger("hocba.audit")
@@ -189,13 +190,8 @@ class AuditTrail:
         self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self.flush()
 
     async def http(self, access: Any, method: str, path: str, params: Mapping[str, Any], status: int,

@@ -1,6 +1,5 @@
-"""A lease in MongoDB: one process of several replicas at a time does a job (publishing the outbox,
-chaining the audit trail). The holder renews it each round; when it stops, another takes over once
-the lease has expired."""
+"""A lease in MongoDB: one process of several replicas at a time does a job (publishing the outbox).
+The holder renews it each round; when it stops, another takes over once the lease has expired."""
 
 from __future__ import annotations
 
@@ -68,10 +67,16 @@ class LeasedJob:
         self._task = asyncio.create_task(self.run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
+
+
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Stop a background task and wait until it has stopped."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
