@@ -20,7 +20,7 @@ from hocba_contracts.payloads.common import (
 from hocba_runtime.auth import Access, Resource, current_access
 from pydantic import BaseModel, Field
 
-from hocba_records.adapters.mongo_records import MongoRecordsReader
+from hocba_records.application.ports import RecordsReader
 from hocba_records.application.use_cases import RecordsService
 
 router = APIRouter(tags=["records"])
@@ -30,12 +30,12 @@ def _service(request: Request) -> RecordsService:
     return request.app.state.records  # type: ignore[no-any-return]
 
 
-def _reader(request: Request) -> MongoRecordsReader:
+def _reader(request: Request) -> RecordsReader:
     return request.app.state.reader  # type: ignore[no-any-return]
 
 
 Service = Annotated[RecordsService, Depends(_service)]
-Reader = Annotated[MongoRecordsReader, Depends(_reader)]
+Reader = Annotated[RecordsReader, Depends(_reader)]
 Caller = Annotated[Access, Depends(current_access)]
 
 
