@@ -50,12 +50,14 @@ class DevIssuer:
         self.url = url.rstrip("/")
         key_file = self.dir / "signing-key.pem"
         if not key_file.exists():
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            new = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            key_file.write_bytes(new.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                    serialization.NoEncryption()))
             key_file.chmod(0o600)
-        self.key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-        assert isinstance(self.key, rsa.RSAPrivateKey)
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{key_file} does not hold an RSA private key; delete it to make a new one")
+        self.key = key
         numbers = self.key.public_key().public_numbers()
         self.kid = hashlib.sha256(f"{numbers.n}:{numbers.e}".encode()).hexdigest()[:16]
         self._jwk = {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid, "n": _b64(numbers.n),

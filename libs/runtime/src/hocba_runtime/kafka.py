@@ -338,8 +338,9 @@ class RelayProducer:
         messages is sent without a round trip each."""
         if self._producer is None:
             raise RuntimeError("the relay's producer is not started")
-        return await self._producer.send(topic, value, key=key, headers=[
+        ack: Awaitable[Any] = await self._producer.send(topic, value, key=key, headers=[
             *((k, v.encode()) for k, v in headers.items()), ("content-type", b"application/json")])
+        return ack
 
 
 async def ensure_topics(bootstrap: str, names: list[str] | None = None, **options: Any) -> list[str]:

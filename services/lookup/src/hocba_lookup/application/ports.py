@@ -13,7 +13,8 @@ class RecordVerifier(Protocol):
 
 
 class LookupTx(Protocol):
-    duplicate: bool
+    @property
+    def duplicate(self) -> bool: ...  # the message was handled before (read-only)
 
     async def upsert(self, entry: PublishedEntry, key: str) -> None: ...
     async def mark_superseded(self, document_id: str, by: str) -> None: ...

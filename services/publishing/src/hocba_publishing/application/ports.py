@@ -23,7 +23,8 @@ class PdfRenderer(Protocol):
 
 
 class PublishingTx(Protocol):
-    duplicate: bool
+    @property
+    def duplicate(self) -> bool: ...  # the message was handled before (read-only)
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None: ...
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_runtime.mongo import Mongo
@@ -13,17 +13,20 @@ from pymongo import ASCENDING
 
 from hocba_records.domain.model import Enrollment
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def _doc(model: BaseModel, key: str) -> dict[str, Any]:
     data = model.model_dump(mode="json")
     return {"_id": data[key], **data}
 
 
-def _load(model: type[Any], doc: dict[str, Any] | None) -> Any:
-    if doc is None:
-        return None
-    doc = {k: v for k, v in doc.items() if k != "_id"}
-    return model.model_validate(doc)
+def _from_doc(model: type[M], doc: dict[str, Any]) -> M:
+    return model.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
+
+def _load(model: type[M], doc: dict[str, Any] | None) -> M | None:
+    return None if doc is None else _from_doc(model, doc)
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -105,7 +108,7 @@ class MongoRecordsReader:
 
     async def classes_of_student(self, student_id: str) -> list[ClassProfile]:
         ids = [d["class_id"] async for d in self.db.enrollments.find({"student_id": student_id}, {"class_id": 1})]
-        return [_load(ClassProfile, d) async for d in self.db.classes.find({"_id": {"$in": ids}})] if ids else []
+        return [_from_doc(ClassProfile, d) async for d in self.db.classes.find({"_id": {"$in": ids}})] if ids else []
 
     async def class_profile(self, class_id: str) -> ClassProfile | None:
         return _load(ClassProfile, await self.db.classes.find_one({"_id": class_id}))
@@ -115,4 +118,4 @@ class MongoRecordsReader:
 
     async def schools(self) -> AsyncIterator[SchoolProfile]:
         async for doc in self.db.schools.find({}).sort("_id"):
-            yield _load(SchoolProfile, doc)
+            yield _from_doc(SchoolProfile, doc)

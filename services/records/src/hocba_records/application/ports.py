@@ -13,7 +13,8 @@ from hocba_records.domain.model import Enrollment
 
 
 class RecordsTx(Protocol):
-    duplicate: bool
+    @property
+    def duplicate(self) -> bool: ...  # the message was handled before (read-only)
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None: ...
     async def get_school(self, school_id: str) -> SchoolProfile | None: ...

@@ -36,7 +36,8 @@ class ServerSigner(Protocol):
 
 
 class SigningTx(Protocol):
-    duplicate: bool
+    @property
+    def duplicate(self) -> bool: ...  # the message was handled before (read-only)
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None: ...
     async def get(self, key: str) -> SigningRequest | None: ...

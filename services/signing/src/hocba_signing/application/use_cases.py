@@ -196,8 +196,8 @@ class SigningService:
         signed = RecordSigned(
             record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
             document=request.document, content_sha256=request.content_sha256,
-            signatures=tuple(DocumentSignature(role=s.role, signer_id=s.signer_id, signer_name=s.signer_name,  # type: ignore[arg-type]
-                                               signed_at=s.signed_at, cms=s.cms, batch=s.batch)  # type: ignore[arg-type]
+            signatures=tuple(DocumentSignature(role=s.role, signer_id=s.signer_id, signer_name=s.signer_name,
+                                               signed_at=s.signed_at, cms=s.cms, batch=s.batch)
                              for s in request.signatures),
         )
         await tx.emit(SIGNING_EVENTS.name, self._announce(signed, cause))
@@ -215,7 +215,7 @@ class SigningService:
             await tx.emit(SIGNING_EVENTS.name, self._announce(SigningRejected(
                 record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
                 class_id=str(request.document["class_info"]["class_id"]), school_year=str(request.document["school_year"]),
-                role=role, signer_id=signer_id, reason=reason,  # type: ignore[arg-type]
+                role=role, signer_id=signer_id, reason=reason,
             ), None))
             return request
 
@@ -249,7 +249,7 @@ class SigningService:
                 await tx.save(request)
                 await tx.emit(SIGNING_EVENTS.name, self._announce(SignatureReminderDue(
                     record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
-                    role=nxt.role, signer_id=nxt.signer_id, due_at=datetime.fromisoformat(request.due_at),  # type: ignore[arg-type]
+                    role=nxt.role, signer_id=nxt.signer_id, due_at=datetime.fromisoformat(request.due_at),
                 ), None))
                 sent += 1
         return sent
