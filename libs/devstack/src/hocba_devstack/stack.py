@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from hocba_runtime import localstack
-from hocba_runtime.devpki import DevPKI
 from hocba_runtime.kafka import ensure_topics
 
+from hocba_devstack import localstack
+from hocba_devstack.devpki import DevPKI
 from hocba_devstack.issuer import DevIssuer
 
 HSM_TOKEN = "hocba-seals"

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from hocba_contracts.topics import PUBLISHING_EVENTS
-from hocba_runtime.cms import TrustList
-from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
+from hocba_trust.cms import TrustList
+from hocba_trust.crls import CrlRefresher
 
 from hocba_publishing.adapters.mongo_publishing import (
     MongoPublishingReader,

@@ -11,13 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts.payloads.publishing import RecordPublished  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_publishing.adapters.trust import TrustListVerifier  # noqa: E402
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
 from hocba_publishing.application.use_cases import PublishingService  # noqa: E402
 from hocba_publishing.domain.model import CROCKFORD, NotPublishable, document_id  # noqa: E402
-from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
-from hocba_runtime.cms import TrustList  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_trust.canonical import canonical_bytes, sha256_hex  # noqa: E402
+from hocba_trust.cms import TrustList  # noqa: E402
 from publishing_fixtures import STUDENT_NAME, FakeStore, document, signed_record  # noqa: E402
 
 pytestmark = pytest.mark.unit

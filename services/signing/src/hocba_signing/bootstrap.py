@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from hocba_contracts.topics import SIGNING_EVENTS
-from hocba_runtime.cms import TrustList
-from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
+from hocba_trust.cms import TrustList
+from hocba_trust.crls import CrlRefresher
 
 from hocba_signing.adapters.mongo_signing import (
     MongoSigningReader,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hocba_runtime.devpki import DevPKI
+from hocba_devstack.devpki import DevPKI
 
 
 def main(argv: list[str] | None = None) -> int:

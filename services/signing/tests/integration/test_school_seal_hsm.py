@@ -12,12 +12,12 @@ from cryptography.x509.oid import NameOID
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, SIGNING_EVENTS  # noqa: E402
-from hocba_runtime.canonical import canonical_bytes  # noqa: E402
-from hocba_runtime.cms import TrustList, verify_detached  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
-from hocba_runtime.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
+from hocba_devstack.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
 from hocba_signing.bootstrap import build  # noqa: E402
 from hocba_signing.config import SigningSettings  # noqa: E402
+from hocba_trust.canonical import canonical_bytes  # noqa: E402
+from hocba_trust.cms import TrustList, verify_detached  # noqa: E402
 from signing_fixtures import SOFTHSM_LIBRARY, TOKEN_PIN, closed_record, softhsm_token  # noqa: E402
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
-from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
-from hocba_runtime.cms import SignatureInvalid, TrustList, sign_detached, verify_detached  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_signing.adapters.trust import DevPKISigner, TrustListChecker  # noqa: E402
 from hocba_signing.application.use_cases import SigningService  # noqa: E402
 from hocba_signing.domain.model import (  # noqa: E402
@@ -23,6 +21,8 @@ from hocba_signing.domain.model import (  # noqa: E402
     SignatureRefused,
     build_document,
 )
+from hocba_trust.canonical import canonical_bytes, sha256_hex  # noqa: E402
+from hocba_trust.cms import SignatureInvalid, TrustList, sign_detached, verify_detached  # noqa: E402
 from signing_fixtures import SCHOOL_ID, FakeStore, closed_record  # noqa: E402
 
 pytestmark = pytest.mark.unit
@@ -104,8 +104,8 @@ async def test_external_signatures_are_checked_and_ordered(pki: DevPKI, tmp_path
 
 
 async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verifies_alone(pki: DevPKI) -> None:
-    from hocba_runtime.cms import verify_document_signature
     from hocba_signing.domain.model import NothingToSign
+    from hocba_trust.cms import verify_document_signature
 
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])

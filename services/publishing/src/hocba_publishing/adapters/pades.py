@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hocba_runtime.devpki import DevPKI
+from hocba_devstack.devpki import DevPKI
 from pyhanko.keys import load_certs_from_pemder, load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers

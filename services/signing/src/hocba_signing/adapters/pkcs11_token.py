@@ -16,14 +16,14 @@ import pkcs11
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from hocba_runtime.cms import SigningIdentity, sign_detached
-from hocba_runtime.devpki import DevPKI
+from hocba_devstack.devpki import DevPKI
+from hocba_trust.cms import SigningIdentity, sign_detached
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 
 class TokenKey:
-    """A private key in the token, as hocba_runtime.cades.DigestSigner."""
+    """A private key in the token, as hocba_trust.cades.DigestSigner."""
 
     def __init__(self, token: Pkcs11Token, key: Any, public: ec.EllipticCurvePublicKey) -> None:
         self.token = token

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.x509.oid import NameOID
-from hocba_runtime.cms import (
+from hocba_devstack.devpki import DevPKI
+from hocba_trust.cms import (
     SignatureInvalid,
     SigningIdentity,
     TrustList,
     sign_detached,
     verify_detached,
 )
-from hocba_runtime.devpki import DevPKI
 
 from hocba_signing.application.ports import CheckedSignature
 

@@ -19,8 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from hocba_runtime.cms import PrivateKey, SigningIdentity
+from hocba_trust.cms import PrivateKey, SigningIdentity
 
 ROOT = "root"
 PUBLIC_DUTY_CA = "public-duty-ca"

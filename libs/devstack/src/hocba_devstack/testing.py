@@ -1,6 +1,6 @@
 """Pytest fixtures: the real local broker and database, started once per test session.
 
-Used through `pytest_plugins = ["hocba_runtime.testing"]` in the root conftest.
+Used through `pytest_plugins = ["hocba_devstack.testing"]` in the root conftest.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hocba_contracts import Envelope
-
-from hocba_runtime import localstack
 from hocba_runtime.kafka import ensure_topics
+
+from hocba_devstack import localstack
 
 TEST_SCHOOL_SYSTEM = "test-school-system"
 """The school system of the tests: registered for every school."""

@@ -9,6 +9,8 @@ Vietnamese and English.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,8 +26,10 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from hocba_runtime import cades
-from hocba_runtime.cades import Key, sign_cades
+from hocba_trust import cades
+from hocba_trust.cades import Key, sign_cades
+from hocba_trust.canonical import canonical_bytes
+from hocba_trust.merkle import verify_in_batch
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -366,13 +370,7 @@ def _verify_detached_asn1(content: bytes, cms_der: bytes, trust: TrustList) -> V
 def verify_document_signature(content: bytes, cms_b64: str, batch: dict[str, Any] | None, trust: TrustList) -> VerifiedSignature:
     """Verify one signature on a document: a detached CMS over the document's canonical bytes, or,
     for a bulk signature, the document's inclusion proof plus the CMS over the signed Merkle root
-    statement (see hocba_runtime.merkle)."""
-    import base64
-    import binascii
-
-    from hocba_runtime.canonical import canonical_bytes
-    from hocba_runtime.merkle import verify_in_batch
-
+    statement (see hocba_trust.merkle)."""
     try:
         der = base64.b64decode(cms_b64, validate=True)
     except (binascii.Error, ValueError):
