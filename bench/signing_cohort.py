@@ -261,7 +261,7 @@ def pkcs11_baseline(pki: DevPKI, content: bytes, workdir: Path) -> dict[str, flo
     from pkcs11 import Mechanism
 
     token = Pkcs11Token("/usr/lib/softhsm/libsofthsm2.so", "bench", "3333")
-    seal = TokenSealSigner(token, str(pki.dir), issue_on_demand=True)
+    seal = TokenSealSigner(token, pki.signers, issuer=pki)
     identity = seal.identity("079-TH-SEAL", "Trường Tiểu học Benchmark")
     digest = hashlib.sha256(content).digest()
     raw_key = token.find("079-TH-SEAL")

@@ -46,7 +46,7 @@ def test_document_is_the_record_tagged_with_type_and_format() -> None:
 async def test_server_side_signing_signs_teacher_then_principal_and_announces_once(pki: DevPKI) -> None:
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])
-    service = SigningService(store, TrustListChecker(trust), DevPKISigner(str(pki.dir), issue_on_demand=True))
+    service = SigningService(store, TrustListChecker(trust), DevPKISigner(pki.signers, issuer=pki))
     record = closed_record()
     cause = make_envelope(record, source="hocba/assessment")
     await service.open_request(record, cause)
@@ -110,7 +110,7 @@ async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verif
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])
     # The principal signs server-side; the teacher signs with her own app (external).
-    server = DevPKISigner(str(pki.dir), issue_on_demand=True, external_signers=["EXT-*"])
+    server = DevPKISigner(pki.signers, issuer=pki, external_signers=["EXT-*"])
     service = SigningService(store, TrustListChecker(trust), server)
     records = [closed_record(teacher_id="EXT-GV-9", principal_id="HT-BULK-1") for _ in range(7)]
     for r in records:
