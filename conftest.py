@@ -1,1 +1,1 @@
-pytest_plugins = ["hocba_runtime.testing"]
+pytest_plugins = ["hocba_devstack.testing"]

@@ -48,9 +48,9 @@ from hocba_contracts.payloads import records as rec
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS
 from hocba_devstack import demo
+from hocba_devstack.localstack import free_port
 from hocba_devstack.stack import DEFAULT_PORTS, Stack
-from hocba_runtime.localstack import free_port
-from hocba_runtime.testing import eventually
+from hocba_devstack.testing import eventually
 from pymongo import MongoClient
 
 RESULTS = Path(__file__).parent / "results" / "assessment_ingest.json"

@@ -37,16 +37,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from hocba_runtime import localstack, merkle
-from hocba_runtime.cades import sign_cades
-from hocba_runtime.canonical import canonical_bytes
-from hocba_runtime.cms import (
+from hocba_devstack import localstack
+from hocba_devstack.devpki import DevPKI
+from hocba_trust import merkle
+from hocba_trust.cades import sign_cades
+from hocba_trust.canonical import canonical_bytes
+from hocba_trust.cms import (
     TrustList,
     sign_detached_pkcs7,
     verify_detached,
     verify_document_signature,
 )
-from hocba_runtime.devpki import DevPKI
 from pymongo import MongoClient
 
 CLASS_SIZE = 35
@@ -260,7 +261,7 @@ def pkcs11_baseline(pki: DevPKI, content: bytes, workdir: Path) -> dict[str, flo
     from pkcs11 import Mechanism
 
     token = Pkcs11Token("/usr/lib/softhsm/libsofthsm2.so", "bench", "3333")
-    seal = TokenSealSigner(token, str(pki.dir), issue_on_demand=True)
+    seal = TokenSealSigner(token, pki.signers, issuer=pki)
     identity = seal.identity("079-TH-SEAL", "Trường Tiểu học Benchmark")
     digest = hashlib.sha256(content).digest()
     raw_key = token.find("079-TH-SEAL")

@@ -49,7 +49,7 @@ from aiokafka.protocol.types import (
     Schema,
     TaggedFields,
 )
-from hocba_runtime.localstack import free_port, tansu_binary, wait_for_port
+from hocba_devstack.localstack import free_port, tansu_binary, wait_for_port
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hocba_devstack.localstack import free_port
 from hocba_devstack.stack import DEFAULT_PORTS, Stack
-from hocba_runtime.localstack import free_port
 
 
 @pytest.fixture(scope="session")

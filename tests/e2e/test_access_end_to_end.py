@@ -14,7 +14,7 @@ from hocba_contracts.payloads import records as rec
 from hocba_contracts.topics import RECORDS_INGEST
 from hocba_devstack import client, demo, smoke
 from hocba_devstack.stack import Stack
-from hocba_runtime.testing import read_topic
+from hocba_devstack.testing import read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,7 @@ async def test_every_service_answers_an_anonymous_caller_401_and_a_token_for_ano
             r = await http.get(stack.url("records") + f"/students/{student.student_id}", headers=own)
             return r.status_code == 200
 
-        from hocba_runtime.testing import eventually
+        from hocba_devstack.testing import eventually
 
         await eventually(registered, timeout=60)
         foreign_teacher = stack.headers("teacher", "079-TH-NBK", "079-TH-NBK-GV1A")

@@ -17,7 +17,7 @@ from hocba_contracts.payloads import records as rec
 from hocba_contracts.topics import ASSESSMENT_INGEST, PUBLISHING_EVENTS, RECORDS_INGEST
 from hocba_devstack import client, demo, smoke
 from hocba_devstack.stack import Stack
-from hocba_runtime.testing import eventually, read_all, read_topic
+from hocba_devstack.testing import eventually, read_all, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -207,8 +207,8 @@ async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its
     import base64
     import random
 
-    from hocba_runtime.canonical import canonical_bytes
-    from hocba_runtime.cms import TrustList, sign_detached, verify_document_signature
+    from hocba_trust.canonical import canonical_bytes
+    from hocba_trust.cms import TrustList, sign_detached, verify_document_signature
 
     run = uuid.uuid4().hex[:8]
     records, _, _ = smoke.events(run)

@@ -16,7 +16,7 @@ import pytest
 from hocba_contracts import TOPICS
 from hocba_contracts.topics import RECORDS_INGEST
 from hocba_devstack.stack import Stack
-from hocba_runtime.testing import read_all
+from hocba_devstack.testing import read_all
 
 pytestmark = pytest.mark.e2e
 

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import pytest
+from hocba_devstack.testing import LocalInfra
 from hocba_runtime.audit import AuditTrail, Targets, cursor_of, verify_trail
 from hocba_runtime.auth import Access, Principal, Resource, Role, allow
 from hocba_runtime.auth import Scope as S
 from hocba_runtime.mongo import Mongo
-from hocba_runtime.testing import LocalInfra
 
 pytestmark = pytest.mark.integration
 

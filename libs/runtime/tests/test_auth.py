@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hocba_devstack.testing import LocalInfra
 from hocba_runtime.auth import (
     Access,
     Forbidden,
@@ -26,7 +27,6 @@ from hocba_runtime.auth import (
 from hocba_runtime.auth import Scope as S
 from hocba_runtime.errors import NotFound
 from hocba_runtime.settings import ServiceSettings
-from hocba_runtime.testing import LocalInfra
 
 SYSTEMS = SchoolSystems({"vnedu-079": ["079-*"], "smas-q1": ["079-TH-NBK"]})
 

@@ -8,11 +8,11 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import APIRouter, Depends
+from hocba_devstack.testing import LocalInfra
 from hocba_runtime.auth import PUBLIC, Access, PolicyTable, Resource, allow, current_access
 from hocba_runtime.auth import Scope as S
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.settings import ServiceSettings
-from hocba_runtime.testing import LocalInfra
 from pydantic import BaseModel, SecretStr, ValidationError
 
 router = APIRouter()

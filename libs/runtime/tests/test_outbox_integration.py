@@ -9,10 +9,10 @@ import pytest
 from hocba_contracts import make_envelope
 from hocba_contracts.payloads.records import StudentRegistered
 from hocba_contracts.topics import RECORDS_EVENTS
+from hocba_devstack.testing import LocalInfra, read_topic, unique
 from hocba_runtime.kafka import RelayProducer
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.outbox import Outbox, OutboxRelay
-from hocba_runtime.testing import LocalInfra, read_topic, unique
 from hocba_runtime.uow import MongoUnitOfWork
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from typing import Any
 
 from hocba_contracts.payloads.publishing import RecordPublished
 from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
+from hocba_devstack.devpki import DevPKI
 from hocba_lookup.domain.model import PublishedEntry
-from hocba_runtime.canonical import canonical_bytes, sha256_hex
-from hocba_runtime.cms import SigningIdentity, sign_detached
-from hocba_runtime.devpki import DevPKI
+from hocba_trust.canonical import canonical_bytes, sha256_hex
+from hocba_trust.cms import SigningIdentity, sign_detached
 
 NAME = "Trịnh Thị Thanh Thảo"
 BORN = date(2014, 2, 28)

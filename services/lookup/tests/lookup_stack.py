@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 from hocba_contracts.payloads.signing import RecordSigned
+from hocba_devstack.devpki import DevPKI
+from hocba_devstack.testing import LocalInfra, eventually
 from hocba_lookup.bootstrap import Lookup, build
 from hocba_lookup.config import LookupSettings
 from hocba_publishing.bootstrap import Publishing
 from hocba_publishing.bootstrap import build as build_publishing
 from hocba_publishing.config import PublishingSettings
-from hocba_runtime.devpki import DevPKI
-from hocba_runtime.testing import LocalInfra, eventually
 
 LOOKUP_CLIENT = "hocba-lookup"
 LOOKUP_SECRET = "integration-secret-0123456789"

@@ -12,10 +12,10 @@ from typing import Any
 
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
+from hocba_devstack.devpki import DevPKI
 from hocba_publishing.domain.model import PublishedDocument
-from hocba_runtime.canonical import canonical_bytes, sha256_hex
-from hocba_runtime.cms import sign_detached
-from hocba_runtime.devpki import DevPKI
+from hocba_trust.canonical import canonical_bytes, sha256_hex
+from hocba_trust.cms import sign_detached
 
 STUDENT_NAME = "Nguyễn Thị Ánh Tuyết"
 SCHOOL_ID = "079-TH-P"

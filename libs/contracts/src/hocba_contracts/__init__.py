@@ -3,8 +3,9 @@
 Services share only this package. It depends on pydantic alone.
 """
 
-from hocba_contracts.catalog import envelope_model, parse_event, topic_envelope
-from hocba_contracts.envelope import Envelope, EventPayload, follow_up, make_envelope
+from hocba_contracts.catalog import parse_event, topic_envelope
+from hocba_contracts.envelope import Envelope, EventPayload
+from hocba_contracts.events import envelope_model, follow_up, make_envelope
 from hocba_contracts.topics import TOPICS, TopicSpec, dead_letter_topic, topic
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The one envelope every Hocba event travels in (CloudEvents field names).
+"""The one envelope every Hocba event travels in (CloudEvents field names), and the base of every
+payload. The typed envelope of each event type, and `make_envelope`, are in hocba_contracts.events.
 
 `subject` is the aggregate id and the Kafka key, so one aggregate's events stay in order.
 """
@@ -6,8 +7,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from datetime import datetime
+from typing import ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,43 +52,3 @@ class Envelope(BaseModel, Generic[P]):
 
 def new_event_id() -> str:
     return str(uuid.uuid4())
-
-
-def make_envelope(
-    data: EventPayload,
-    *,
-    source: str,
-    correlation_id: str | None = None,
-    causation_id: str | None = None,
-    event_id: str | None = None,
-    time: datetime | None = None,
-) -> Envelope[Any]:
-    """Wrap a payload; `subject` comes from the payload itself."""
-    from hocba_contracts.catalog import envelope_model
-
-    eid = event_id or new_event_id()
-    model = envelope_model(type(data))
-    return model(
-        id=eid,
-        type=data.event_type,
-        version=data.version,
-        source=source,
-        time=time or datetime.now(UTC),
-        subject=data.subject(),
-        correlation_id=correlation_id or eid,
-        causation_id=causation_id,
-        data=data,
-    )
-
-
-def follow_up(
-    cause: Envelope[Any], data: EventPayload, *, source: str, event_id: str | None = None
-) -> Envelope[Any]:
-    """An event caused by another: same correlation id, causation id = the cause's id."""
-    return make_envelope(
-        data,
-        source=source,
-        correlation_id=cause.correlation_id,
-        causation_id=cause.id,
-        event_id=event_id,
-    )

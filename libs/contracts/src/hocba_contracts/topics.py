@@ -114,3 +114,8 @@ def all_topic_names(*, with_dead_letters: bool = True) -> list[str]:
     if with_dead_letters:
         names += [t.dead_letter for t in TOPICS]
     return names
+
+
+def all_event_types() -> dict[str, type[EventPayload]]:
+    """Every event type of the registry, by name, with its payload."""
+    return {event.event_type: event for spec in TOPICS for event in spec.events}

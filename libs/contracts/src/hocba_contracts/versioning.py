@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from hocba_contracts.topics import all_event_types
+
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
@@ -33,8 +35,6 @@ def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaste
 
 
 def current_version(event_type: str) -> int | None:
-    from hocba_contracts.catalog import all_event_types
-
     model = all_event_types().get(event_type)
     return model.version if model else None
 

@@ -10,7 +10,9 @@ access tokens shaped as Keycloak's are (`realm_access.roles`, `azp`, `school_id`
 - `grant_type=urn:hocba:dev:persona` with `role`, `school_id`, `staff_id`: a token for any member
   of staff, operator or auditor (`make token ROLE=teacher SCHOOL=… STAFF=…`).
 
-    python -m hocba_devstack.issuer --state var/issuer --port 8090
+    python -m hocba_devstack.issuer --state var/issuer --port 8090 [--pki var/pki]
+
+With `--pki`, the same process is the development CA (hocba_devstack.devca).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import JSONResponse
+
+from hocba_devstack import devca
+from hocba_devstack.devpki import DevPKI
 
 AUDIENCE = "hocba"
 PERSONA_GRANT = "urn:hocba:dev:persona"
@@ -127,7 +132,7 @@ class DevIssuer:
         return self.token(roles=client["roles"], client_id=client_id, subject=f"service-account-{client_id}", ttl=ttl)
 
     # -- HTTP ------------------------------------------------------------------------------------
-    def app(self) -> FastAPI:
+    def app(self, pki: DevPKI | None = None) -> FastAPI:
         app = FastAPI(title="Hocba development issuer", docs_url=None, redoc_url=None, openapi_url=None)
 
         @app.get("/.well-known/openid-configuration")
@@ -164,6 +169,8 @@ class DevIssuer:
             return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": lifetime},
                                 headers={"cache-control": "no-store"})
 
+        if pki is not None:
+            devca.add_routes(app, pki)
         return app
 
 
@@ -174,9 +181,10 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state", required=True, type=Path)
     parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--pki", type=Path, help="serve the development CA of this development PKI")
     args = parser.parse_args(argv)
     issuer = DevIssuer(args.state, f"http://127.0.0.1:{args.port}")
-    uvicorn.run(issuer.app(), host="127.0.0.1", port=args.port, log_level="warning", server_header=False)
+    uvicorn.run(issuer.app(DevPKI(args.pki) if args.pki else None), host="127.0.0.1", port=args.port, log_level="warning", server_header=False)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from hocba_runtime import localstack
-from hocba_runtime.devpki import DevPKI
 from hocba_runtime.kafka import ensure_topics
 
+from hocba_devstack import localstack
+from hocba_devstack.devpki import DevPKI
 from hocba_devstack.issuer import DevIssuer
 
 HSM_TOKEN = "hocba-seals"
@@ -44,6 +44,9 @@ DEFAULT_PORTS = {
 }
 
 
+PUBLISHER_SEAL = "HOCBA-PUBLISHER"
+PUBLISHER_SEAL_NAME = "Hệ thống học bạ số Hocba"
+"""The publishing authority's PDF seal in the local stack (development PKI, public-duty CA)."""
 LOOKUP_CLIENT = "hocba-lookup"
 """The lookup's OIDC client: it fetches PDFs from publishing with its own token."""
 DEMO_SCHOOL_SYSTEMS: dict[str, list[str]] = {
@@ -163,11 +166,13 @@ class Stack:
         }
         if name == "signing":
             env |= {"PKI_DIR": str(pki.dir), "SERVER_SIDE_SIGNING": "true", "DEV_ISSUE_ON_DEMAND": "true",
+                    "DEV_CA_URL": self.issuer_url,
                     "TRUST_ROOTS": roots, "CRL_FILES": crls, "SCHOOL_SEAL": "true", "PKCS11_TOKEN_LABEL": HSM_TOKEN,
                     "PKCS11_PIN": self._hsm_pin(), "SEAL_ISSUE_ON_DEMAND": "true"}
         if name == "publishing":
             env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "LOOKUP_PUBLIC_URL": self.url("lookup"),
-                    "PDF_SEAL": "true", "PKI_DIR": str(pki.dir), "SEAL_ISSUE_ON_DEMAND": "true",
+                    "PDF_SEAL": "true", "PDF_SEAL_CERTIFICATE": str(pki.signers.certificate_file(PUBLISHER_SEAL)),
+                    "PDF_SEAL_KEY": str(pki.signers.key_file(PUBLISHER_SEAL)),
                     "DOCUMENT_ID_SECRET": self._secret("document-id-secret")}
         if name == "lookup":
             env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "PUBLISHING_URL": self.url("publishing"),
@@ -206,6 +211,7 @@ class Stack:
         return path.read_text().strip()
 
     def start_infra(self) -> None:
+        self.create_pki()  # before the issuer, which serves its CA
         if self.pid("broker") is None:
             proc = localstack.start_broker(self.ports["broker"], self.log_file("broker"))
             self._record("broker", proc, f"--listener-url tcp://127.0.0.1:{self.ports['broker']}")
@@ -216,8 +222,15 @@ class Stack:
         if self.pid("issuer") is None:
             self.start_issuer()
         asyncio.run(ensure_topics(self.kafka_bootstrap))
-        self.pki.create()
         self.init_hsm()
+
+    def create_pki(self) -> None:
+        """The development PKI (kept if it exists) and the publisher's PDF seal issued by its
+        public-duty CA; the issuer process serves its CA to the signing service (devca)."""
+        pki = self.pki
+        pki.create()
+        if not pki.signers.has_key(PUBLISHER_SEAL):
+            pki.issue(PUBLISHER_SEAL, PUBLISHER_SEAL_NAME, organization=True)
 
     def start_issuer(self) -> None:
         """The development OIDC issuer, and the clients of the local stack registered with it."""
@@ -228,7 +241,7 @@ class Stack:
         out = open(self.log_file("issuer"), "ab")  # noqa: SIM115 - the child keeps it
         proc = subprocess.Popen(
             [sys.executable, "-m", "hocba_devstack.issuer", "--state", str(self.state_dir / "issuer"),
-             "--port", str(self.ports["issuer"])],
+             "--port", str(self.ports["issuer"]), "--pki", str(self.pki.dir)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()
         self._record("issuer", proc, "-m hocba_devstack.issuer")

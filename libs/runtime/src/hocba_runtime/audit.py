@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hocba_trust.canonical import canonical_bytes
 from pymongo import ASCENDING
 
-from hocba_runtime.canonical import canonical_bytes
 from hocba_runtime.lease import cancel
 from hocba_runtime.mongo import Mongo
 

@@ -18,9 +18,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
@@ -29,7 +29,7 @@ from hocba_contracts import TOPICS, dead_letter_topic
 from hocba_contracts.versioning import UnknownEventVersion, upcast
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from pydantic import TypeAdapter, ValidationError
+from pydantic import SkipValidation, TypeAdapter, ValidationError
 from pymongo.errors import ConnectionFailure
 
 from hocba_runtime.mongo import is_duplicate_key
@@ -229,6 +229,21 @@ async def raw_batch(msg: Any, original: Any) -> Any:
     """FastStream decoder for batch subscribers: hand over the consumer records as they are, so
     that each is validated on its own and one bad record never fails the batch."""
     return list(msg.raw_message)
+
+
+E = TypeVar("E")
+
+if TYPE_CHECKING:
+    class Batch(list[ConsumerRecord[bytes, bytes]], Generic[E]):
+        """What a batch subscriber receives: a poll's consumer records as they are (`raw_batch`),
+        each to be decoded with `decode_batch` against the topic's envelope `E`."""
+else:
+    class Batch:
+        """`Batch[E]` is `SkipValidation[E]` for FastStream: the AsyncAPI documents describe each
+        message as the topic's envelope `E`, and nothing validates the batch as a whole."""
+
+        def __class_getitem__(cls, envelope: Any) -> Any:
+            return SkipValidation[envelope]
 
 
 def decode_batch(records: list[Any], envelope_type: Any) -> list[Delivered]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hocba_assessment.bootstrap import build
 from hocba_assessment.config import AssessmentSettings
-from hocba_runtime.testing import LocalInfra, unique
+from hocba_devstack.testing import LocalInfra, unique
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.payloads.common import ClassProfile, StudentProfile  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
-from hocba_runtime.testing import (  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
     OTHER_SCHOOL_SYSTEM,
     TEST_SCHOOL_SYSTEMS,
     Call,

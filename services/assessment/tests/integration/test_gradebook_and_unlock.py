@@ -17,7 +17,7 @@ from hocba_assessment.application.ports import ClassProfileUpdate, RosterEntry  
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, RECORDS_EVENTS  # noqa: E402
-from hocba_runtime.testing import eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_devstack.testing import eventually, payloads, produce, read_topic  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
+from hocba_devstack.testing import TEST_SCHOOL_SYSTEM, TEST_SCHOOL_SYSTEMS  # noqa: E402
 from hocba_runtime.auth import SchoolSystems  # noqa: E402
 from hocba_runtime.kafka import make_broker  # noqa: E402
-from hocba_runtime.testing import TEST_SCHOOL_SYSTEM, TEST_SCHOOL_SYSTEMS  # noqa: E402
 
 pytestmark = pytest.mark.unit
 

@@ -22,14 +22,14 @@ from hocba_assessment.config import AssessmentSettings  # noqa: E402
 from hocba_assessment.entrypoints.kafka import BatchHandler  # noqa: E402
 from hocba_contracts import dead_letter_topic, make_envelope  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_INGEST  # noqa: E402
-from hocba_runtime.auth import SchoolSystems  # noqa: E402
-from hocba_runtime.kafka import make_broker  # noqa: E402
-from hocba_runtime.testing import (  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
     OTHER_SCHOOL_SYSTEM,
     TEST_SCHOOL_SYSTEM,
     TEST_SCHOOL_SYSTEMS,
     eventually,
 )
+from hocba_runtime.auth import SchoolSystems  # noqa: E402
+from hocba_runtime.kafka import make_broker  # noqa: E402
 
 pytestmark = pytest.mark.unit
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
-from hocba_runtime.cms import TrustList
-from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
 from hocba_runtime.web import Csrf
+from hocba_trust.cms import TrustList
+from hocba_trust.crls import CrlRefresher
 
 from hocba_lookup.adapters.mongo_lookup import (
     MongoLookupReader,

@@ -20,12 +20,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
-from hocba_lookup.adapters.publishing_pdfs import ClientCredentials  # noqa: E402
-from hocba_lookup.bootstrap import build  # noqa: E402
-from hocba_lookup.domain.model import PDF_TICKET_SECONDS, PdfTickets, PdfUnavailable, derived_key  # noqa: E402
-from hocba_lookup.entrypoints.policies import POLICIES  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
-from hocba_runtime.testing import (  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
     OTHER_SCHOOL_SYSTEM,
     TEST_SCHOOL_SYSTEM,
     Call,
@@ -35,6 +31,10 @@ from hocba_runtime.testing import (  # noqa: E402
     eventually,
     failed_cells,
 )
+from hocba_lookup.adapters.publishing_pdfs import ClientCredentials  # noqa: E402
+from hocba_lookup.bootstrap import build  # noqa: E402
+from hocba_lookup.domain.model import PDF_TICKET_SECONDS, PdfTickets, PdfUnavailable, derived_key  # noqa: E402
+from hocba_lookup.entrypoints.policies import POLICIES  # noqa: E402
 from lookup_fixtures import BORN, NAME, new_citizen_id, personal_values, signed  # noqa: E402
 from lookup_stack import LOOKUP_CLIENT, LOOKUP_URL, Stack, form_token, lookup_settings, running  # noqa: E402
 from pydantic import SecretStr  # noqa: E402

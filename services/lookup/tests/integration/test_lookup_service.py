@@ -13,9 +13,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
+from hocba_devstack.testing import LocalInfra, eventually, produce  # noqa: E402
 from hocba_lookup.bootstrap import build  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
-from hocba_runtime.testing import LocalInfra, eventually, produce  # noqa: E402
 from lookup_fixtures import BORN, NAME, published, signed  # noqa: E402
 from lookup_stack import LOOKUP_URL, form_token, lookup_settings, running  # noqa: E402
 

@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_lookup.adapters.trust import TrustListRecordVerifier  # noqa: E402
 from hocba_lookup.application.use_cases import LookupService  # noqa: E402
 from hocba_lookup.config import LookupSettings  # noqa: E402
@@ -21,8 +22,7 @@ from hocba_lookup.domain.model import (  # noqa: E402
     derived_key,
     lookup_key,
 )
-from hocba_runtime.cms import TrustList  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_trust.cms import TrustList  # noqa: E402
 from lookup_fixtures import BORN, FakeStore, published  # noqa: E402
 
 pytestmark = pytest.mark.unit

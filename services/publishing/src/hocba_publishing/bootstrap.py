@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from hocba_contracts.topics import PUBLISHING_EVENTS
-from hocba_runtime.cms import TrustList
-from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
+from hocba_trust.cms import TrustList
+from hocba_trust.crls import CrlRefresher
 
 from hocba_publishing.adapters.mongo_publishing import (
     MongoPublishingReader,
@@ -44,8 +44,8 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
     trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
     renderer: PdfRenderer = WeasyPrintRenderer(settings.lookup_public_url)
     if settings.pdf_seal:
-        renderer = SealingRenderer(renderer, PadesSealer(settings.pki_dir, settings.pdf_seal_id, settings.pdf_seal_name,
-                                                         settings.seal_issue_on_demand))
+        assert settings.pdf_seal_certificate and settings.pdf_seal_key  # the settings refuse a seal without them
+        renderer = SealingRenderer(renderer, PadesSealer(settings.pdf_seal_certificate, settings.pdf_seal_key))
     service = PublishingService(uow, reader, TrustListVerifier(trust), renderer,
                                 id_key=settings.document_id_secret.get_secret_value().encode())
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))

@@ -1,5 +1,5 @@
 from hocba_runtime.settings import ServiceSettings
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 DEV_SECRET = "dev-only-change-me"
@@ -18,11 +18,17 @@ class PublishingSettings(ServiceSettings):
     crl_urls: list[str] = Field(default_factory=list, description="CRL distribution points to fetch (JSON list)")
     crl_refresh_seconds: float = Field(default=3600, description="How often CRLs are re-read and re-fetched")
     pdf_seal: bool = Field(default=False, description="Seal each PDF (PAdES) with the publisher's certificate")
-    pki_dir: str = Field(default="var/pki", description="Where the PDF seal's certificate and key are")
-    pdf_seal_id: str = Field(default="HOCBA-PUBLISHER", description="The seal's id in pki_dir/signers")
-    pdf_seal_name: str = Field(default="Hệ thống học bạ số Hocba", description="The seal certificate's name")
-    seal_issue_on_demand: bool = Field(default=False, description="Development: issue the seal certificate if missing")
+    pdf_seal_certificate: str | None = Field(default=None, description="PEM file: the publisher's seal certificate, "
+                                             "then its chain (the local stack creates a development one)")
+    pdf_seal_key: str | None = Field(default=None, description="PEM file: the seal certificate's private key")
     lookup_public_url: str = Field(default="http://127.0.0.1:8105", description="Printed on the PDF: where to verify")
     document_id_secret: SecretStr = Field(
         default=SecretStr(DEV_SECRET), description="HMAC key that derives document ids from record ids, so that "
         "nobody can compute one; keep it stable (a new key changes the ids of records published from then on)")
+
+    @model_validator(mode="after")
+    def _seal_needs_its_files(self) -> "PublishingSettings":
+        if self.pdf_seal and not (self.pdf_seal_certificate and self.pdf_seal_key):
+            raise ValueError("HOCBA_PUBLISHING_PDF_SEAL needs HOCBA_PUBLISHING_PDF_SEAL_CERTIFICATE and "
+                             "HOCBA_PUBLISHING_PDF_SEAL_KEY, the seal's certificate and key files")
+        return self

@@ -11,11 +11,8 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hocba_publishing.bootstrap import build  # noqa: E402
-from hocba_publishing.config import PublishingSettings  # noqa: E402
-from hocba_publishing.entrypoints.policies import POLICIES  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
-from hocba_runtime.testing import (  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
     OTHER_SCHOOL_SYSTEM,
     TEST_SCHOOL_SYSTEM,
     Call,
@@ -25,6 +22,9 @@ from hocba_runtime.testing import (  # noqa: E402
     eventually,
     failed_cells,
 )
+from hocba_publishing.bootstrap import build  # noqa: E402
+from hocba_publishing.config import PublishingSettings  # noqa: E402
+from hocba_publishing.entrypoints.policies import POLICIES  # noqa: E402
 from publishing_fixtures import (  # noqa: E402
     HOMEROOM_TEACHER,
     PRINCIPAL,

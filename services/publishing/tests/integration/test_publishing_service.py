@@ -13,10 +13,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS, SIGNING_EVENTS  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
+from hocba_devstack.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
 from hocba_publishing.bootstrap import build  # noqa: E402
 from hocba_publishing.config import PublishingSettings  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
-from hocba_runtime.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
 from publishing_fixtures import SCHOOL_ID, STUDENT_NAME, document, signed_record  # noqa: E402
 
 pytestmark = pytest.mark.integration

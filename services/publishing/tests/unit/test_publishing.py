@@ -11,13 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts.payloads.publishing import RecordPublished  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_publishing.adapters.trust import TrustListVerifier  # noqa: E402
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
 from hocba_publishing.application.use_cases import PublishingService  # noqa: E402
 from hocba_publishing.domain.model import CROCKFORD, NotPublishable, document_id  # noqa: E402
-from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
-from hocba_runtime.cms import TrustList  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_trust.canonical import canonical_bytes, sha256_hex  # noqa: E402
+from hocba_trust.cms import TrustList  # noqa: E402
 from publishing_fixtures import STUDENT_NAME, FakeStore, document, signed_record  # noqa: E402
 
 pytestmark = pytest.mark.unit
@@ -157,6 +157,22 @@ def test_a_secondary_record_prints_averages_conduct_title_and_promotion() -> Non
     assert "Điểm KTĐK" not in text
 
 
+def seal_files(pki: DevPKI, seal_id: str, name: str) -> tuple[str, str]:
+    """The publisher's seal as the local stack makes it: issued by the development public-duty CA,
+    handed to publishing as a certificate file and a key file."""
+    pki.issue(seal_id, name, organization=True)
+    return str(pki.signers.certificate_file(seal_id)), str(pki.signers.key_file(seal_id))
+
+
+def test_a_seal_key_that_is_not_the_certificates_is_refused(pki: DevPKI) -> None:
+    from hocba_publishing.adapters.pades import PadesSealer
+
+    cert, _ = seal_files(pki, "HOCBA-PUB-A", "Sở A")
+    _, other_key = seal_files(pki, "HOCBA-PUB-B", "Sở B")
+    with pytest.raises(LookupError, match="not the key of the certificate"):
+        PadesSealer(cert, other_key).seal(b"%PDF-1.7", "HB-X")
+
+
 def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) -> None:
     import io
 
@@ -167,7 +183,7 @@ def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) 
     from pyhanko_certvalidator import ValidationContext
 
     renderer = SealingRenderer(WeasyPrintRenderer("http://lookup.example"),
-                               PadesSealer(str(pki.dir), "HOCBA-PUB-TEST", "Sở Giáo dục và Đào tạo", issue_on_demand=True))
+                               PadesSealer(*seal_files(pki, "HOCBA-PUB-TEST", "Sở Giáo dục và Đào tạo")))
     pdf = renderer.render(document(), "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
     context = ValidationContext(trust_roots=[load_cert_from_pemder(str(pki.root_file))], allow_fetching=False,
                                 revocation_mode="soft-fail")

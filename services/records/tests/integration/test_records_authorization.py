@@ -15,10 +15,7 @@ from fixtures import klass, school, student  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import records as ev  # noqa: E402
 from hocba_contracts.topics import RECORDS_INGEST  # noqa: E402
-from hocba_records.bootstrap import build  # noqa: E402
-from hocba_records.config import RecordsSettings  # noqa: E402
-from hocba_records.entrypoints.policies import POLICIES  # noqa: E402
-from hocba_runtime.testing import (  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
     OTHER_SCHOOL_SYSTEM,
     TEST_SCHOOL_SYSTEM,
     Call,
@@ -31,6 +28,9 @@ from hocba_runtime.testing import (  # noqa: E402
     read_topic,
     unique,
 )
+from hocba_records.bootstrap import build  # noqa: E402
+from hocba_records.config import RecordsSettings  # noqa: E402
+from hocba_records.entrypoints.policies import POLICIES  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,7 @@ from fixtures import klass, school, student  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import records as ev  # noqa: E402
 from hocba_contracts.topics import RECORDS_EVENTS, RECORDS_INGEST  # noqa: E402
-from hocba_records.bootstrap import build  # noqa: E402
-from hocba_records.config import RecordsSettings  # noqa: E402
-from hocba_runtime.testing import (  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
     TEST_SCHOOL_SYSTEM,
     LocalInfra,
     eventually,
@@ -23,6 +21,8 @@ from hocba_runtime.testing import (  # noqa: E402
     produce,
     read_topic,
 )
+from hocba_records.bootstrap import build  # noqa: E402
+from hocba_records.config import RecordsSettings  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

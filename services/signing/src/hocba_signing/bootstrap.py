@@ -7,14 +7,17 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 from hocba_contracts.topics import SIGNING_EVENTS
-from hocba_runtime.cms import TrustList
-from hocba_runtime.crls import CrlRefresher
 from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
+from hocba_trust.cms import TrustList
+from hocba_trust.crls import CrlRefresher
+from hocba_trust.keys import KeyDirectory
 
+from hocba_signing.adapters.dev_ca import DevCAClient
 from hocba_signing.adapters.mongo_signing import (
     MongoSigningReader,
     MongoSigningUnitOfWork,
@@ -69,14 +72,17 @@ def build(settings: SigningSettings | None = None) -> Signing:
     runtime = ServiceRuntime(settings, owned_topics=(SIGNING_EVENTS.name,))
     uow = MongoSigningUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "signing"))
     trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
-    people = DevPKISigner(settings.pki_dir, settings.dev_issue_on_demand, settings.external_signers) if settings.server_side_signing else None
+    keys = KeyDirectory(Path(settings.pki_dir) / "signers")
+    dev_ca = DevCAClient(settings.dev_ca_url) if settings.dev_ca_url else None
+    people = (DevPKISigner(keys, dev_ca if settings.dev_issue_on_demand else None, settings.external_signers)
+              if settings.server_side_signing else None)
     seal = None
     if settings.school_seal:
         from hocba_signing.adapters.pkcs11_token import Pkcs11Token, TokenSealSigner
 
         assert settings.pkcs11_pin is not None  # the settings refuse a seal without a PIN
         token = Pkcs11Token(settings.pkcs11_library, settings.pkcs11_token_label, settings.pkcs11_pin.get_secret_value())
-        seal = TokenSealSigner(token, settings.pki_dir, settings.seal_issue_on_demand)
+        seal = TokenSealSigner(token, keys, dev_ca if settings.seal_issue_on_demand else None)
     signer = RoutingSigner(people, seal) if (people or seal) else None
     service = SigningService(uow, TrustListChecker(trust), signer, school_seal=settings.school_seal,
                              deadline=timedelta(days=settings.signing_deadline_days))

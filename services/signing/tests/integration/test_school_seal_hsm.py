@@ -12,12 +12,11 @@ from cryptography.x509.oid import NameOID
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, SIGNING_EVENTS  # noqa: E402
-from hocba_runtime.canonical import canonical_bytes  # noqa: E402
-from hocba_runtime.cms import TrustList, verify_detached  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
-from hocba_runtime.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
+from hocba_devstack.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
 from hocba_signing.bootstrap import build  # noqa: E402
 from hocba_signing.config import SigningSettings  # noqa: E402
+from hocba_trust.canonical import canonical_bytes  # noqa: E402
+from hocba_trust.cms import TrustList, verify_detached  # noqa: E402
 from signing_fixtures import SOFTHSM_LIBRARY, TOKEN_PIN, closed_record, softhsm_token  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -28,11 +27,12 @@ async def test_the_seal_signs_last_with_a_key_that_never_leaves_the_token(local_
     from pkcs11 import Attribute, ObjectClass
 
     label = softhsm_token(str(tmp_path_factory.mktemp("hsm")))
-    pki = DevPKI(tmp_path_factory.mktemp("seal-pki"))
-    pki.create()
+    pki = local_infra.pki  # the CA, served by the development issuer; the service holds none of its files
+    keys = tmp_path_factory.mktemp("seal-keys")
     svc = build(SigningSettings(
         **local_infra.settings(mongo_database=unique_db("signing")),
-        trust_roots=[str(pki.root_file)], server_side_signing=True, dev_issue_on_demand=True, pki_dir=str(pki.dir),
+        trust_roots=[str(pki.root_file)], server_side_signing=True, dev_issue_on_demand=True, pki_dir=str(keys),
+        dev_ca_url=local_infra.dev_ca_url,
         school_seal=True, pkcs11_library=SOFTHSM_LIBRARY, pkcs11_token_label=label, pkcs11_pin=TOKEN_PIN,
         seal_issue_on_demand=True,
     ))
@@ -56,7 +56,8 @@ async def test_the_seal_signs_last_with_a_key_that_never_leaves_the_token(local_
         org = verified.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
         issuer = verified.certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
         assert org == record.school.name and "Public-Duty" in issuer
-        assert not pki.path("signers", f"{record.school.school_id}.key.pem").exists(), "no key file on disk"
+        assert (keys / "signers" / f"{record.school.school_id}.pem").exists(), "the seal's certificate is kept"
+        assert not (keys / "signers" / f"{record.school.school_id}.key.pem").exists(), "no key file on disk"
     finally:
         await svc.runtime.stop()
     lib = pkcs11.lib(SOFTHSM_LIBRARY)

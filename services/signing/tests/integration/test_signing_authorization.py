@@ -14,10 +14,8 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hocba_runtime.canonical import canonical_bytes  # noqa: E402
-from hocba_runtime.cms import sign_detached  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
-from hocba_runtime.testing import (  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
     OTHER_SCHOOL_SYSTEM,
     TEST_SCHOOL_SYSTEM,
     Call,
@@ -31,6 +29,8 @@ from hocba_runtime.testing import (  # noqa: E402
 from hocba_signing.bootstrap import Signing, build  # noqa: E402
 from hocba_signing.config import SigningSettings  # noqa: E402
 from hocba_signing.entrypoints.policies import POLICIES  # noqa: E402
+from hocba_trust.canonical import canonical_bytes  # noqa: E402
+from hocba_trust.cms import sign_detached  # noqa: E402
 from signing_fixtures import closed_record  # noqa: E402
 
 pytestmark = pytest.mark.integration

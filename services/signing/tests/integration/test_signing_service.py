@@ -12,34 +12,34 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, SIGNING_EVENTS  # noqa: E402
-from hocba_runtime.canonical import canonical_bytes  # noqa: E402
-from hocba_runtime.cms import TrustList, sign_detached, verify_detached  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
-from hocba_runtime.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
+from hocba_devstack.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
 from hocba_signing.bootstrap import build  # noqa: E402
 from hocba_signing.config import SigningSettings  # noqa: E402
+from hocba_trust.canonical import canonical_bytes  # noqa: E402
+from hocba_trust.cms import TrustList, sign_detached, verify_detached  # noqa: E402
 from signing_fixtures import SCHOOL_ID, closed_record  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
-    p = DevPKI(tmp_path_factory.mktemp("signing-pki"))
-    p.create()
-    return p
+def pki(local_infra: LocalInfra) -> DevPKI:
+    """The development CA the issuer process serves: server-side signers are certified there."""
+    return local_infra.pki
 
 
-def settings(local_infra: LocalInfra, db: str, pki: DevPKI, server_side: bool) -> SigningSettings:
+def settings(local_infra: LocalInfra, db: str, pki: DevPKI, server_side: bool, keys: Path) -> SigningSettings:
     return SigningSettings(
         **local_infra.settings(mongo_database=db),
         trust_roots=[str(pki.root_file)], crl_files=[str(pki.crl_file("personal-ca"))],
-        server_side_signing=server_side, pki_dir=str(pki.dir), dev_issue_on_demand=server_side,
+        server_side_signing=server_side, pki_dir=str(keys), dev_issue_on_demand=server_side,
+        dev_ca_url=local_infra.dev_ca_url if server_side else None,
     )
 
 
-async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(local_infra, unique_db, pki) -> None:  # type: ignore[no-untyped-def]
-    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=True))
+async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(local_infra, unique_db, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=True, keys=tmp_path))
     await svc.runtime.start()
     try:
         record = closed_record()
@@ -68,7 +68,7 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(lo
 
 
 async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real_signers(local_infra, unique_db, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=False))
+    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=False, keys=tmp_path / "keys"))
     await svc.runtime.start()
     try:
         record = closed_record(teacher_id="GV-HTTP-1", principal_id="HT-HTTP-1")
@@ -120,10 +120,10 @@ async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real
         await svc.runtime.stop()
 
 
-async def test_rejection_handover_and_reminders_against_the_real_database(local_infra, unique_db, pki) -> None:  # type: ignore[no-untyped-def]
+async def test_rejection_handover_and_reminders_against_the_real_database(local_infra, unique_db, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime, timedelta
 
-    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=False))
+    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=False, keys=tmp_path / "keys"))
     await svc.runtime.start()
     try:
         refused, moved = closed_record(teacher_id="GV-R1"), closed_record(teacher_id="GV-R1")

@@ -27,8 +27,9 @@ def test_production_settings_with_the_seal_in_the_hsm_start_and_never_show_the_p
 
 
 @pytest.mark.parametrize(("switch", "named"), [
-    ({"dev_issue_on_demand": True}, "HOCBA_SIGNING_DEV_ISSUE_ON_DEMAND"),
-    ({"seal_issue_on_demand": True}, "HOCBA_SIGNING_SEAL_ISSUE_ON_DEMAND"),
+    ({"dev_issue_on_demand": True, "dev_ca_url": "http://127.0.0.1:8090"}, "HOCBA_SIGNING_DEV_ISSUE_ON_DEMAND"),
+    ({"seal_issue_on_demand": True, "dev_ca_url": "http://127.0.0.1:8090"}, "HOCBA_SIGNING_SEAL_ISSUE_ON_DEMAND"),
+    ({"dev_ca_url": "http://127.0.0.1:8090"}, "HOCBA_SIGNING_DEV_CA_URL"),
     ({"server_side_signing": True}, "HOCBA_SIGNING_SERVER_SIDE_SIGNING"),
     ({"pkcs11_pin": "1234"}, "HOCBA_SIGNING_PKCS11_PIN"),
     ({"pkcs11_pin": "change-me"}, "HOCBA_SIGNING_PKCS11_PIN"),
@@ -45,8 +46,16 @@ def test_production_refuses_the_development_shortcuts_and_a_placeholder_pin(swit
 
 def test_development_allows_the_shortcuts_and_a_short_pin_but_a_seal_needs_a_pin() -> None:
     dev = SigningSettings(environment="development", dev_issue_on_demand=True, seal_issue_on_demand=True,
-                          server_side_signing=True, school_seal=True, pkcs11_pin="1234")
+                          dev_ca_url="http://127.0.0.1:8090", server_side_signing=True, school_seal=True,
+                          pkcs11_pin="1234")
     assert dev.server_side_signing and "1234" not in repr(dev)
     with pytest.raises(ValidationError) as refused:
         SigningSettings(environment="development", school_seal=True)
     assert "HOCBA_SIGNING_PKCS11_PIN" in str(refused.value)
+
+
+@pytest.mark.parametrize("switch", ["dev_issue_on_demand", "seal_issue_on_demand"])
+def test_issuing_on_demand_needs_the_development_ca_that_certifies_the_keys(switch: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        SigningSettings(environment="development", **{switch: True})
+    assert "HOCBA_SIGNING_DEV_CA_URL" in str(refused.value)

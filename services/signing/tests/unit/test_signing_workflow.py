@@ -12,9 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
-from hocba_runtime.canonical import canonical_bytes, sha256_hex  # noqa: E402
-from hocba_runtime.cms import SignatureInvalid, TrustList, sign_detached, verify_detached  # noqa: E402
-from hocba_runtime.devpki import DevPKI  # noqa: E402
+from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_signing.adapters.trust import DevPKISigner, TrustListChecker  # noqa: E402
 from hocba_signing.application.use_cases import SigningService  # noqa: E402
 from hocba_signing.domain.model import (  # noqa: E402
@@ -23,6 +21,8 @@ from hocba_signing.domain.model import (  # noqa: E402
     SignatureRefused,
     build_document,
 )
+from hocba_trust.canonical import canonical_bytes, sha256_hex  # noqa: E402
+from hocba_trust.cms import SignatureInvalid, TrustList, sign_detached, verify_detached  # noqa: E402
 from signing_fixtures import SCHOOL_ID, FakeStore, closed_record  # noqa: E402
 
 pytestmark = pytest.mark.unit
@@ -46,7 +46,7 @@ def test_document_is_the_record_tagged_with_type_and_format() -> None:
 async def test_server_side_signing_signs_teacher_then_principal_and_announces_once(pki: DevPKI) -> None:
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])
-    service = SigningService(store, TrustListChecker(trust), DevPKISigner(str(pki.dir), issue_on_demand=True))
+    service = SigningService(store, TrustListChecker(trust), DevPKISigner(pki.signers, issuer=pki))
     record = closed_record()
     cause = make_envelope(record, source="hocba/assessment")
     await service.open_request(record, cause)
@@ -104,13 +104,13 @@ async def test_external_signatures_are_checked_and_ordered(pki: DevPKI, tmp_path
 
 
 async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verifies_alone(pki: DevPKI) -> None:
-    from hocba_runtime.cms import verify_document_signature
     from hocba_signing.domain.model import NothingToSign
+    from hocba_trust.cms import verify_document_signature
 
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])
     # The principal signs server-side; the teacher signs with her own app (external).
-    server = DevPKISigner(str(pki.dir), issue_on_demand=True, external_signers=["EXT-*"])
+    server = DevPKISigner(pki.signers, issuer=pki, external_signers=["EXT-*"])
     service = SigningService(store, TrustListChecker(trust), server)
     records = [closed_record(teacher_id="EXT-GV-9", principal_id="HT-BULK-1") for _ in range(7)]
     for r in records:

@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from faststream.kafka import KafkaBroker
-from hocba_contracts.catalog import topic_envelope
+from hocba_contracts.events import AssessmentIngestEvent as IngestEvent
+from hocba_contracts.events import RecordsEvent, SigningEvent
 from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.payloads import records as rec
 from hocba_contracts.payloads.common import ClassProfile
@@ -31,6 +32,7 @@ from hocba_contracts.payloads.signing import SigningRejected
 from hocba_contracts.topics import ASSESSMENT_INGEST, RECORDS_EVENTS, SIGNING_EVENTS
 from hocba_runtime.auth import SchoolSystems
 from hocba_runtime.kafka import (
+    Batch,
     Delivered,
     NotAdmitted,
     PermanentError,
@@ -44,7 +46,6 @@ from hocba_runtime.kafka import (
 )
 from hocba_runtime.tracing import context_from
 from opentelemetry import context as otel_context
-from pydantic import SkipValidation
 
 from hocba_assessment.application.intake import ITEM_TYPES, Item, what
 from hocba_assessment.application.ports import ClassProfileUpdate, RosterEntry
@@ -55,10 +56,6 @@ from hocba_assessment.application.use_cases import (
     record_signing_rejection,
 )
 from hocba_assessment.config import AssessmentSettings
-
-IngestEvent = topic_envelope(ASSESSMENT_INGEST.name)
-SigningEvent = topic_envelope(SIGNING_EVENTS.name)
-RecordsEvent = topic_envelope(RECORDS_EVENTS.name)
 
 log = logging.getLogger("hocba.assessment.kafka")
 CLOSE_GROUP = 20
@@ -80,14 +77,14 @@ def register(broker: KafkaBroker, settings: AssessmentSettings, service: Assessm
     @broker.subscriber(RECORDS_EVENTS.name, title="assessment-roster",
                        description="The class rosters and profiles, from records' classes and enrollments (in batches).",
                        **batch_subscriber_options(settings, "roster"))
-    async def on_records_events(records: SkipValidation[RecordsEvent]) -> None:  # type: ignore[valid-type]
+    async def on_records_events(records: Batch[RecordsEvent]) -> None:
         await batches.records(records)
 
     @broker.subscriber(SIGNING_EVENTS.name, title="assessment-signing-feedback",
                        description="Refusals to sign: records sent back to the school for correction.",
                        **subscriber_options(settings, "signing-feedback"))
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_signing_event(event: SigningEvent) -> None:  # type: ignore[valid-type]
+    async def on_signing_event(event: SigningEvent) -> None:
         data = event.data
         if isinstance(data, SigningRejected):
             await record_signing_rejection(service, data.class_id, data.school_year, data.record_id, data.role,
@@ -96,7 +93,7 @@ def register(broker: KafkaBroker, settings: AssessmentSettings, service: Assessm
     @broker.subscriber(ASSESSMENT_INGEST.name, title="assessment-ingest",
                        description=ASSESSMENT_INGEST.description + " Consumed in batches.",
                        **batch_subscriber_options(settings, "ingest"))
-    async def on_ingest(records: SkipValidation[IngestEvent]) -> None:  # type: ignore[valid-type]
+    async def on_ingest(records: Batch[IngestEvent]) -> None:
         await batches.ingest(records)
 
 

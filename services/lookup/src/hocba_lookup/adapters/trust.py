@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hocba_runtime.canonical import canonical_bytes, sha256_hex
-from hocba_runtime.cms import REASONS, SignatureInvalid, TrustList, verify_document_signature
+from hocba_trust.canonical import canonical_bytes, sha256_hex
+from hocba_trust.cms import REASONS, SignatureInvalid, TrustList, verify_document_signature
 
 from hocba_lookup.domain.model import SignatureCheck, Verification
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from hocba_contracts.catalog import topic_envelope
+from hocba_contracts.events import PublishingEvent
 from hocba_contracts.payloads.publishing import RecordPublished
 from hocba_contracts.topics import PUBLISHING_EVENTS
 from hocba_runtime.kafka import retrying, subscriber_options
@@ -13,15 +13,13 @@ from hocba_runtime.settings import ServiceSettings
 
 from hocba_lookup.application.use_cases import LookupService
 
-PublishingEvent = topic_envelope(PUBLISHING_EVENTS.name)
-
 
 def register(broker: KafkaBroker, settings: ServiceSettings, service: LookupService) -> None:
     @broker.subscriber(PUBLISHING_EVENTS.name, title="lookup-projection",
                        description="Published records for the parent portal and verification.",
                        **subscriber_options(settings, "projection"))
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_published(event: PublishingEvent) -> None:  # type: ignore[valid-type]
+    async def on_published(event: PublishingEvent) -> None:
         await handle(service, event)
 
 

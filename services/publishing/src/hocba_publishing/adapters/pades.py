@@ -2,8 +2,9 @@
 over the whole file, so that any PDF reader shows whether the file was changed since it was
 published. Attachments or edits made after the seal show as modifications.
 
-Keys: the development PKI's public-duty CA issues the publisher's organizational certificate
-(development only); production points `pki_dir` at the authority's certificate and key, or an HSM.
+Keys: a certificate file (the seal's certificate, then its chain) and its key file; in the local
+stack the development PKI's public-duty CA issues them (hocba_devstack), in production they are
+the publishing authority's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hocba_runtime.devpki import DevPKI
+from hocba_trust.keys import load_identity
 from pyhanko.keys import load_certs_from_pemder, load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
@@ -21,35 +22,33 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 
 class PadesSealer:
-    def __init__(self, pki_dir: str, seal_id: str, seal_name: str, issue_on_demand: bool) -> None:
-        self.pki = DevPKI(Path(pki_dir))
-        self.seal_id, self.seal_name, self.issue_on_demand = seal_id, seal_name, issue_on_demand
+    def __init__(self, certificate_file: str, key_file: str) -> None:
+        self.certificate_file, self.key_file = certificate_file, key_file
         self._signer: Any = None
         self._lock = threading.Lock()
 
     def _load(self) -> Any:
         with self._lock:
             if self._signer is None:
-                key_file = self.pki.path("signers", f"{self.seal_id}.key.pem")
-                if not key_file.exists():
-                    if not self.issue_on_demand:
-                        raise LookupError(f"no PDF seal key for {self.seal_id} in {self.pki.dir}")
-                    self.pki.create()
-                    self.pki.issue(self.seal_id, self.seal_name, organization=True)
-                certs = list(load_certs_from_pemder([str(self.pki.path("signers", f"{self.seal_id}.pem"))]))
+                try:
+                    load_identity(Path(self.certificate_file), Path(self.key_file))  # the key is the certificate's
+                except (OSError, ValueError) as exc:
+                    raise LookupError(f"the PDF seal's files do not load: {exc}") from None
+                certs = list(load_certs_from_pemder([self.certificate_file]))
                 self._signer = signers.SimpleSigner(
-                    signing_cert=certs[0], signing_key=load_private_key_from_pemder(str(key_file), None),
+                    signing_cert=certs[0], signing_key=load_private_key_from_pemder(self.key_file, None),
                     cert_registry=SimpleCertificateStore.from_certs(certs[1:]),
                 )
             return self._signer
 
     def seal(self, pdf: bytes, document_id: str) -> bytes:
+        signer = self._load()
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
         meta = signers.PdfSignatureMetadata(
             field_name="HocbaSeal", subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256",
             reason=f"Học bạ số {document_id} đã công bố", location="Hocba",
         )
-        return bytes(signers.sign_pdf(writer, meta, signer=self._load()).getvalue())
+        return bytes(signers.sign_pdf(writer, meta, signer=signer).getvalue())
 
 
 class SealingRenderer:

@@ -4,8 +4,8 @@ configured trust list (roots and CRLs)."""
 from __future__ import annotations
 
 from hocba_contracts.payloads.signing import RecordSigned
-from hocba_runtime.canonical import canonical_bytes, sha256_hex
-from hocba_runtime.cms import SignatureInvalid, TrustList, verify_document_signature
+from hocba_trust.canonical import canonical_bytes, sha256_hex
+from hocba_trust.cms import SignatureInvalid, TrustList, verify_document_signature
 
 from hocba_publishing.domain.model import REQUIRED_ROLES, NotPublishable
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from hocba_contracts.catalog import topic_envelope
+from hocba_contracts.events import SigningEvent
 from hocba_contracts.payloads.signing import RecordSigned
 from hocba_contracts.topics import SIGNING_EVENTS
 from hocba_runtime.kafka import PermanentError, retrying, subscriber_options
@@ -14,14 +14,12 @@ from hocba_runtime.settings import ServiceSettings
 from hocba_publishing.application.use_cases import PublishingService
 from hocba_publishing.domain.model import NotPublishable
 
-SigningEvent = topic_envelope(SIGNING_EVENTS.name)
-
 
 def register(broker: KafkaBroker, settings: ServiceSettings, service: PublishingService) -> None:
     @broker.subscriber(SIGNING_EVENTS.name, title="publishing-publish",
                        description="Signed records to verify and publish.", **subscriber_options(settings, "publish"))
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_signed(event: SigningEvent) -> None:  # type: ignore[valid-type]
+    async def on_signed(event: SigningEvent) -> None:
         await handle(service, event)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from hocba_contracts.catalog import topic_envelope
+from hocba_contracts.events import RecordsIngestEvent as IngestEvent
 from hocba_contracts.payloads import records as ev
 from hocba_contracts.payloads.common import StudentProfile
 from hocba_contracts.topics import RECORDS_INGEST
@@ -15,8 +15,6 @@ from hocba_runtime.kafka import admit, retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
 
 from hocba_records.application.use_cases import RecordsService
-
-IngestEvent = topic_envelope(RECORDS_INGEST.name)
 
 
 def register(broker: KafkaBroker, settings: ServiceSettings, service: RecordsService, systems: SchoolSystems) -> None:
@@ -27,7 +25,7 @@ def register(broker: KafkaBroker, settings: ServiceSettings, service: RecordsSer
         **subscriber_options(settings, "ingest"),
     )
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_records_ingest(event: IngestEvent) -> None:  # type: ignore[valid-type]
+    async def on_records_ingest(event: IngestEvent) -> None:
         await handle_ingest(service, systems, event)
 
 

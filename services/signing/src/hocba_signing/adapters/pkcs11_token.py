@@ -3,27 +3,26 @@
 The school's organizational seal signs here: the private key is generated inside the token,
 marked sensitive and non-extractable, and never leaves it. Signing sends the SHA-256 digest of the
 CMS signed attributes to the token (CKM_ECDSA, raw r‖s), which is then DER-encoded for the CMS.
-Certificates sit beside it (the development PKI's signers/ directory, certificate only).
+Certificates sit beside it, in a key directory (hocba_trust.keys; certificate files only).
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import pkcs11
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from hocba_runtime.cms import SigningIdentity, sign_detached
-from hocba_runtime.devpki import DevPKI
+from hocba_trust.cms import SigningIdentity, sign_detached
+from hocba_trust.keys import CertificateIssuer, KeyDirectory
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 
 class TokenKey:
-    """A private key in the token, as hocba_runtime.cades.DigestSigner."""
+    """A private key in the token, as hocba_trust.cades.DigestSigner."""
 
     def __init__(self, token: Pkcs11Token, key: Any, public: ec.EllipticCurvePublicKey) -> None:
         self.token = token
@@ -81,34 +80,32 @@ class Pkcs11Token:
 
 
 class TokenSealSigner:
-    """Signs as a school's seal with its key in the token. With `issue_on_demand` (development only),
-    a school without a key gets one generated in the token and certified by the development
-    public-duty CA."""
+    """Signs as a school's seal with its key in the token. With an `issuer` (development only: the
+    local stack's CA), a school without a key gets one generated in the token and certified by the
+    development public-duty CA."""
 
-    def __init__(self, token: Pkcs11Token, pki_dir: str, issue_on_demand: bool) -> None:
+    def __init__(self, token: Pkcs11Token, certificates: KeyDirectory, issuer: CertificateIssuer | None = None) -> None:
         self.token = token
-        self.pki = DevPKI(Path(pki_dir))
-        self.issue_on_demand = issue_on_demand
+        self.certificates = certificates
+        self.issuer = issuer
         self._cache: dict[str, SigningIdentity] = {}
         self._lock = threading.Lock()
 
     def can_sign(self, signer_id: str) -> bool:
-        return self.issue_on_demand or signer_id in self._cache or self.token.find(signer_id) is not None
+        return self.issuer is not None or signer_id in self._cache or self.token.find(signer_id) is not None
 
     def identity(self, signer_id: str, name: str) -> SigningIdentity:
         with self._lock:
             if signer_id in self._cache:
                 return self._cache[signer_id]
             key = self.token.find(signer_id)
-            certs = self.pki.certificates(signer_id)
+            certs = self.certificates.certificates(signer_id)
             if key is None or certs is None:
-                if not self.issue_on_demand:
+                if self.issuer is None:
                     raise LookupError(f"no seal key or certificate for {signer_id}")
-                self.pki.create()
                 key = key or self.token.generate(signer_id)
-                self.pki.certify(signer_id, name, self.token.public_key(signer_id), organization=True)
-                certs = self.pki.certificates(signer_id)
-                assert certs is not None
+                certs = self.issuer.certify_key(signer_id, name, self.token.public_key(signer_id), organization=True)
+                self.certificates.save_certificates(signer_id, certs)
             identity = SigningIdentity(key=TokenKey(self.token, key, self.token.public_key(signer_id)),
                                        certificate=certs[0], chain=certs[1:])
             self._cache[signer_id] = identity

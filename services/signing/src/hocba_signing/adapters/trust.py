@@ -2,25 +2,27 @@
 
 `TrustListChecker` verifies a CMS against the configured trust list and checks that the
 certificate belongs to the expected signer (its subject's UID is the staff id).
-`DevPKISigner` signs with the development PKI's software keys; real keys (PKCS#11 tokens, the
-school's seal) come with the signing issue. Nothing trusts the development PKI unless configured.
+`DevPKISigner` signs with software keys from a key directory (development: teachers and
+principals sign with their own tokens or apps in production). With a `CertificateIssuer` (the
+local stack's development CA), a signer without a key gets one generated here and certified there.
+Nothing trusts the development PKI unless configured.
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from hocba_runtime.cms import (
+from hocba_trust.cms import (
     SignatureInvalid,
     SigningIdentity,
     TrustList,
     sign_detached,
     verify_detached,
 )
-from hocba_runtime.devpki import DevPKI
+from hocba_trust.keys import CertificateIssuer, KeyDirectory
 
 from hocba_signing.application.ports import CheckedSignature
 
@@ -40,9 +42,10 @@ class TrustListChecker:
 
 
 class DevPKISigner:
-    def __init__(self, pki_dir: str, issue_on_demand: bool, external_signers: list[str] | tuple[str, ...] = ()) -> None:
-        self.pki = DevPKI(Path(pki_dir))
-        self.issue_on_demand = issue_on_demand
+    def __init__(self, keys: KeyDirectory, issuer: CertificateIssuer | None = None,
+                 external_signers: list[str] | tuple[str, ...] = ()) -> None:
+        self.keys = keys
+        self.issuer = issuer
         self.external = tuple(external_signers)
         self._cache: dict[str, SigningIdentity] = {}
         self._lock = threading.Lock()
@@ -53,18 +56,20 @@ class DevPKISigner:
     def can_sign(self, role: str, signer_id: str) -> bool:
         if role == "school_seal" or self._external(signer_id):
             return False
-        return self.issue_on_demand or signer_id in self._cache or self.pki.path("signers", f"{signer_id}.key.pem").exists()
+        return self.issuer is not None or signer_id in self._cache or self.keys.has_key(signer_id)
 
     def identity(self, signer_id: str, signer_name: str) -> SigningIdentity:
         with self._lock:
             if signer_id in self._cache:
                 return self._cache[signer_id]
-            identity = self.pki.load_identity(signer_id)
+            identity = self.keys.load_identity(signer_id)
             if identity is None:
-                if not self.issue_on_demand:
-                    raise LookupError(f"no signing key for {signer_id} in {self.pki.dir}")
-                self.pki.create()
-                identity = self.pki.issue(signer_id, signer_name)
+                if self.issuer is None:
+                    raise LookupError(f"no signing key for {signer_id} in {self.keys.dir}")
+                key = ec.generate_private_key(ec.SECP256R1())
+                certs = self.issuer.certify_key(signer_id, signer_name, key.public_key(), organization=False)
+                identity = SigningIdentity(key=key, certificate=certs[0], chain=certs[1:])
+                self.keys.save_identity(signer_id, identity)
             self._cache[signer_id] = identity
             return identity
 

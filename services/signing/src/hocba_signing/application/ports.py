@@ -21,7 +21,7 @@ class CheckedSignature:
 class SignatureChecker(Protocol):
     def check(self, content: bytes, cms_der: bytes, signer_id: str) -> CheckedSignature:
         """Verify a detached CMS over `content` made by `signer_id`'s certificate, against the trust
-        list; raise hocba_runtime.cms.SignatureInvalid saying why not."""
+        list; raise hocba_trust.cms.SignatureInvalid saying why not."""
         ...
 
 

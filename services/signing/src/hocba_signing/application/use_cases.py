@@ -28,9 +28,9 @@ from hocba_contracts.payloads.signing import (
     SigningRejected,
 )
 from hocba_contracts.topics import SIGNING_EVENTS
-from hocba_runtime import merkle
-from hocba_runtime.canonical import canonical_bytes, sha256_hex
-from hocba_runtime.cms import SignatureInvalid
+from hocba_trust import merkle
+from hocba_trust.canonical import canonical_bytes, sha256_hex
+from hocba_trust.cms import SignatureInvalid
 
 from hocba_signing.application.ports import (
     CheckedSignature,

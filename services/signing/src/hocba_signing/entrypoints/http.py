@@ -117,7 +117,7 @@ class SignatureIn(BaseModel):
 
 
 def _out(r: SigningRequest) -> RequestOut:
-    from hocba_runtime.canonical import canonical_bytes
+    from hocba_trust.canonical import canonical_bytes
 
     nxt = r.next_signer()
     return RequestOut(
@@ -188,7 +188,7 @@ class BatchSignedOut(BaseModel):
 
 
 def _batch_out(b: SigningBatch) -> BatchOut:
-    from hocba_runtime.canonical import canonical_bytes
+    from hocba_trust.canonical import canonical_bytes
 
     return BatchOut(batch_id=b.batch_id, signer_id=b.signer_id, role=b.role, status=b.status, documents=len(b.members),
                     statement=b.statement, content_b64=base64.b64encode(canonical_bytes(b.statement)).decode())

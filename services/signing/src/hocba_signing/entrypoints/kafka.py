@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from hocba_contracts.catalog import topic_envelope
+from hocba_contracts.events import AssessmentEvent
 from hocba_contracts.payloads.assessment import YearRecordClosed
 from hocba_contracts.topics import ASSESSMENT_EVENTS
 from hocba_runtime.kafka import retrying, subscriber_options
@@ -13,14 +13,12 @@ from hocba_runtime.settings import ServiceSettings
 
 from hocba_signing.application.use_cases import SigningService
 
-AssessmentEvent = topic_envelope(ASSESSMENT_EVENTS.name)
-
 
 def register(broker: KafkaBroker, settings: ServiceSettings, service: SigningService) -> None:
     @broker.subscriber(ASSESSMENT_EVENTS.name, title="signing-requests",
                        description="Closed-year records to be signed.", **subscriber_options(settings, "requests"))
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_assessment_event(event: AssessmentEvent) -> None:  # type: ignore[valid-type]
+    async def on_assessment_event(event: AssessmentEvent) -> None:
         await handle(service, event)
 
 

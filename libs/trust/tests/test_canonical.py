@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import rfc8785
-from hocba_runtime.canonical import canonical_bytes
+from hocba_trust.canonical import canonical_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography import x509
 
-from hocba_runtime.cms import TrustList
+from hocba_trust.cms import TrustList
 
 log = logging.getLogger("hocba.crls")
 

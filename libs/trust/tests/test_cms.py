@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hocba_runtime.canonical import canonical_bytes
-from hocba_runtime.cms import SignatureInvalid, TrustList, sign_detached, verify_detached
-from hocba_runtime.devpki import PERSONAL_CA, DevPKI
+from hocba_devstack.devpki import PERSONAL_CA, DevPKI
+from hocba_trust.canonical import canonical_bytes
+from hocba_trust.cms import SignatureInvalid, TrustList, sign_detached, verify_detached
 
 pytestmark = pytest.mark.unit
 

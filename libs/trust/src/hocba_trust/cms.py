@@ -9,6 +9,8 @@ Vietnamese and English.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,15 +19,17 @@ from typing import Any
 
 from asn1crypto import cms as acms
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from hocba_runtime import cades
-from hocba_runtime.cades import Key, sign_cades
+from hocba_trust import cades
+from hocba_trust.cades import Key, sign_cades
+from hocba_trust.canonical import canonical_bytes
+from hocba_trust.merkle import verify_in_batch
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -214,6 +218,7 @@ class _CertInfo:
     """What verification needs from a certificate, worked out once per certificate."""
 
     cert: x509.Certificate
+    key: Any  # the certificate's public key
     sha256: bytes
     issuer: bytes
     subject: str
@@ -223,22 +228,34 @@ class _CertInfo:
 
 _certificates: dict[bytes, _CertInfo] = {}
 
+_UNREADABLE = (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+"""What `cryptography` raises on a certificate whose parts do not parse; it parses the key, the
+names and the extensions only when asked, so each is asked for here, once."""
+
 
 def _certificate(der: bytes) -> _CertInfo:
+    """A certificate of a signature, read; `SignatureInvalid` if any part of it does not parse."""
     found = _certificates.get(der)
     if found is None:
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            key = cert.public_key()
+            problem = None
+            try:
+                _check_strength(cert)
+                _check_key_usage(cert)
+            except SignatureInvalid as exc:
+                problem = exc
+            cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+            info = _CertInfo(cert, key, hashlib.sha256(der).digest(), cert.issuer.public_bytes(),
+                             cert.subject.rfc4514_string(), str(cn[0].value) if cn else "", problem)
+        except UnsupportedAlgorithm:
+            raise SignatureInvalid("weak_algorithm", "a certificate's key algorithm is not supported") from None
+        except _UNREADABLE as exc:
+            raise SignatureInvalid("malformed", f"a certificate does not parse ({type(exc).__name__})") from None
         if len(_certificates) > 50_000:
             _certificates.clear()
-        cert = x509.load_der_x509_certificate(der)
-        problem = None
-        try:
-            _check_strength(cert)
-            _check_key_usage(cert)
-        except SignatureInvalid as exc:
-            problem = exc
-        cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-        found = _certificates[der] = _CertInfo(cert, hashlib.sha256(der).digest(), cert.issuer.public_bytes(),
-                                               cert.subject.rfc4514_string(), str(cn[0].value) if cn else "", problem)
+        found = _certificates[der] = info
     return found
 
 
@@ -273,7 +290,7 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
         raise SignatureInvalid("bad_signature", "signing-certificate-v2 names another certificate")
     if info.problem is not None and info.problem.reason == "weak_algorithm":
         raise info.problem
-    key = leaf.public_key()
+    key = info.key
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(parsed.signature, parsed.signed_attrs, ec.ECDSA(hashes.SHA256()))
@@ -304,41 +321,47 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
 
 
 def _verify_detached_asn1(content: bytes, cms_der: bytes, trust: TrustList) -> VerifiedSignature:
-    """The general path (BER, several signers' structures, unusual encodings), via asn1crypto."""
+    """The general path (BER, several signers' structures, unusual encodings), via asn1crypto.
+
+    asn1crypto parses lazily: every value is read inside the `try`, so that a part that does not
+    parse is `malformed`, whenever it is first touched."""
     try:
         info = acms.ContentInfo.load(cms_der)
         signed = info["content"]
         signer = signed["signer_infos"][0]
-        certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
+        cert_ders = [c.chosen.dump() for c in signed["certificates"] or []]
         digest_algo = signer["digest_algorithm"]["algorithm"].native
         attrs = signer["signed_attrs"]
         values = {a["type"].native: a["values"][0] for a in attrs}
         message_digest = values["message_digest"].native
         signing_time = values.get("signing_time")
+        at = signing_time.native if signing_time is not None else None
         sid = signer["sid"].chosen
+        sid_serial, sid_issuer = sid["serial_number"].native, sid["issuer"].dump()
+        ess = values.get("signing_certificate_v2", values.get("1.2.840.113549.1.9.16.2.47"))
+        ess_der = ess.dump() if ess is not None else None
         signature = signer["signature"].native
         signed_attrs_der = attrs.untag().dump() if hasattr(attrs, "untag") else b"\x31" + attrs.dump()[1:]
-    except Exception as exc:
+    except Exception as exc:  # asn1crypto raises ValueError, TypeError, KeyError, ... on bad input
         raise SignatureInvalid("malformed", type(exc).__name__) from None
+    if not isinstance(message_digest, bytes) or not isinstance(signature, bytes) or not isinstance(sid_serial, int):
+        raise SignatureInvalid("malformed", "message digest, signature or serial number of the wrong type")
+    if at is not None and not isinstance(at, datetime):
+        raise SignatureInvalid("malformed", "signing time")
     if digest_algo != "sha256":
         raise SignatureInvalid("weak_algorithm", f"digest {digest_algo}")
     if hashlib.sha256(content).digest() != message_digest:
         raise SignatureInvalid("tampered")
-    leaf = next(
-        (c for c in certs if c.serial_number == sid["serial_number"].native
-         and c.issuer.public_bytes() == sid["issuer"].dump()),
-        None,
-    )
-    if leaf is None:
+    certs = [_certificate(der) for der in cert_ders]
+    leaf_info = next((c for c in certs if c.cert.serial_number == sid_serial and c.issuer == sid_issuer), None)
+    if leaf_info is None:
         raise SignatureInvalid("malformed", "the signer's certificate is not included")
-    ess = values.get("signing_certificate_v2", values.get("1.2.840.113549.1.9.16.2.47"))
-    if ess is not None:
-        # ESSCertIDv2 (SHA-256 by default): the attribute must name the leaf certificate's hash.
-        expected = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).digest()
-        if b"\x04\x20" + expected not in ess.dump():
-            raise SignatureInvalid("bad_signature", "signing-certificate-v2 names another certificate")
+    leaf = leaf_info.cert
+    # ESSCertIDv2 (SHA-256 by default): the attribute must name the leaf certificate's hash.
+    if ess_der is not None and b"\x04\x20" + leaf_info.sha256 not in ess_der:
+        raise SignatureInvalid("bad_signature", "signing-certificate-v2 names another certificate")
     _check_strength(leaf)
-    key = leaf.public_key()
+    key = leaf_info.key
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, signed_attrs_der, ec.ECDSA(hashes.SHA256()))
@@ -348,15 +371,16 @@ def _verify_detached_asn1(content: bytes, cms_der: bytes, trust: TrustList) -> V
             raise SignatureInvalid("weak_algorithm", type(key).__name__)
     except InvalidSignature:
         raise SignatureInvalid("bad_signature") from None
-    at = signing_time.native if signing_time is not None else datetime.now(UTC)
-    if isinstance(at, datetime) and at.tzinfo is None:
+    if at is None:
+        at = datetime.now(UTC)
+    elif at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    _check_key_usage(leaf)
-    trust.validate_path(leaf, [c for c in certs if c is not leaf], at)
-    cn = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    if leaf_info.problem is not None:
+        raise leaf_info.problem
+    trust.validate_path(leaf, [c.cert for c in certs if c is not leaf_info], at)
     return VerifiedSignature(
-        signer_subject=leaf.subject.rfc4514_string(),
-        signer_common_name=str(cn[0].value) if cn else "",
+        signer_subject=leaf_info.subject,
+        signer_common_name=leaf_info.common_name,
         signer_serial=leaf.serial_number,
         signing_time=at,
         certificate=leaf,
@@ -366,13 +390,7 @@ def _verify_detached_asn1(content: bytes, cms_der: bytes, trust: TrustList) -> V
 def verify_document_signature(content: bytes, cms_b64: str, batch: dict[str, Any] | None, trust: TrustList) -> VerifiedSignature:
     """Verify one signature on a document: a detached CMS over the document's canonical bytes, or,
     for a bulk signature, the document's inclusion proof plus the CMS over the signed Merkle root
-    statement (see hocba_runtime.merkle)."""
-    import base64
-    import binascii
-
-    from hocba_runtime.canonical import canonical_bytes
-    from hocba_runtime.merkle import verify_in_batch
-
+    statement (see hocba_trust.merkle)."""
     try:
         der = base64.b64decode(cms_b64, validate=True)
     except (binascii.Error, ValueError):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms as acms
 from cryptography.hazmat.primitives.asymmetric import rsa
-from hocba_runtime import cades
-from hocba_runtime.canonical import canonical_bytes
-from hocba_runtime.cms import SignatureInvalid, TrustList, sign_detached, verify_detached
-from hocba_runtime.devpki import DevPKI
+from hocba_devstack.devpki import DevPKI
+from hocba_trust import cades
+from hocba_trust.canonical import canonical_bytes
+from hocba_trust.cms import SignatureInvalid, TrustList, sign_detached, verify_detached
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +83,7 @@ def test_a_signing_certificate_attribute_naming_another_certificate_is_refused(p
 
 
 def test_fast_reader_and_asn1crypto_reach_the_same_verdicts(pki: DevPKI, tmp_path: Path) -> None:
-    from hocba_runtime.cms import _verify_detached_asn1, sign_detached_pkcs7
+    from hocba_trust.cms import _verify_detached_asn1, sign_detached_pkcs7
 
     trust = TrustList.from_pem_files([str(pki.root_file)])
     identity = pki.issue("GV-SAME", "Phạm Minh Châu", save=False)

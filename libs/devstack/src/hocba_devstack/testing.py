@@ -1,6 +1,6 @@
 """Pytest fixtures: the real local broker and database, started once per test session.
 
-Used through `pytest_plugins = ["hocba_runtime.testing"]` in the root conftest.
+Used through `pytest_plugins = ["hocba_devstack.testing"]` in the root conftest.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hocba_contracts import Envelope
-
-from hocba_runtime import localstack
 from hocba_runtime.kafka import ensure_topics
+
+from hocba_devstack import localstack
+from hocba_devstack.devpki import DevPKI
+from hocba_devstack.issuer import DevIssuer
 
 TEST_SCHOOL_SYSTEM = "test-school-system"
 """The school system of the tests: registered for every school."""
@@ -37,9 +39,15 @@ class LocalInfra:
     kafka_bootstrap: str
     mongo_uri: str
     workdir: Path
-    issuer: Any = None
-    """The development OIDC issuer (hocba_devstack.issuer.DevIssuer), serving its keys on loopback."""
+    issuer: DevIssuer
+    """The development OIDC issuer, serving its keys on loopback."""
+    pki: DevPKI
+    """The development PKI whose CA the issuer process serves (hocba_devstack.devca)."""
 
+    @property
+    def dev_ca_url(self) -> str:
+        """Where services with on-demand issuance (development) have keys certified by `pki`."""
+        return self.issuer.url
     def settings(self, **extra: Any) -> dict[str, Any]:
         """A service's settings in a test, as keyword arguments: this broker, database and issuer,
         the test school systems, consumers that rejoin their group quickly, retries that hardly
@@ -69,11 +77,13 @@ def local_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfra
     kport, mport = localstack.free_port(), localstack.free_port()
     broker = localstack.start_broker(kport, workdir / "tansu.log")
     db = localstack.start_database(mport, str(workdir / "mongo"), workdir / "secantus.log")
-    issuer, issuer_proc = _start_issuer(workdir / "issuer")
+    pki = DevPKI(workdir / "pki")
+    pki.create()
+    issuer, issuer_proc = _start_issuer(workdir / "issuer", pki)
     bootstrap = f"127.0.0.1:{kport}"
     asyncio.run(ensure_topics(bootstrap))
     try:
-        yield LocalInfra(bootstrap, localstack.mongo_uri(mport), workdir, issuer)
+        yield LocalInfra(bootstrap, localstack.mongo_uri(mport), workdir, issuer, pki)
     finally:
         for proc in (broker, db, issuer_proc):
             proc.terminate()
@@ -84,13 +94,12 @@ def local_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfra
                 proc.kill()
 
 
-def _start_issuer(state: Path) -> tuple[Any, subprocess.Popen[bytes]]:
-    from hocba_devstack.issuer import DevIssuer  # the development kit's issuer
-
+def _start_issuer(state: Path, pki: DevPKI) -> tuple[DevIssuer, subprocess.Popen[bytes]]:
     port = localstack.free_port()
     issuer = DevIssuer(state, f"http://127.0.0.1:{port}")
     out = open(state / "issuer.log", "ab")  # noqa: SIM115 - the child keeps it
-    proc = subprocess.Popen([sys.executable, "-m", "hocba_devstack.issuer", "--state", str(state), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "hocba_devstack.issuer", "--state", str(state), "--port", str(port),
+                             "--pki", str(pki.dir)],
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     out.close()
     localstack.wait_for_port("127.0.0.1", port, proc=proc)

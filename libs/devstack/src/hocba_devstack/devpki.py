@@ -4,12 +4,15 @@ principals' personal certificates.
 
 For the local stack and tests only. Nothing trusts it unless a service is configured with its
 root. Keys are ECDSA P-256; every issued certificate names a CRL distribution point.
+
+Services never import it: the local stack creates the PKI and the publisher's seal, passes their
+files through settings, and serves `certify_key` over HTTP (hocba_devstack.devca) for signers
+and seals certified on demand. Signers' files use hocba_trust.keys' layout (`signers/`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,8 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from hocba_runtime.cms import PrivateKey, SigningIdentity
+from hocba_trust.cms import SigningIdentity
+from hocba_trust.keys import KeyDirectory, write_private_key
 
 ROOT = "root"
 PUBLIC_DUTY_CA = "public-duty-ca"
@@ -33,12 +36,6 @@ def _name(cn: str, org: str = "Hocba Development PKI", **extra: str) -> x509.Nam
         attrs.append(x509.NameAttribute(NameOID.USER_ID, extra["uid"]))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
     return x509.Name(attrs)
-
-
-def _write_key(path: Path, key: PrivateKey) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    os.chmod(path, 0o600)
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -57,6 +54,7 @@ class CA:
 class DevPKI:
     def __init__(self, directory: Path) -> None:
         self.dir = Path(directory)
+        self.signers = KeyDirectory(self.dir / "signers")
 
     # -- files --------------------------------------------------------------------------
     def path(self, *parts: str) -> Path:
@@ -99,7 +97,7 @@ class DevPKI:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
             .sign(root_key, hashes.SHA256())
         )
-        _write_key(self.path(f"{ROOT}.key.pem"), root_key)
+        write_private_key(self.path(f"{ROOT}.key.pem"), root_key)
         self.root_file.write_bytes(_pem(root))
         for name, cn in ((PUBLIC_DUTY_CA, "Hocba Dev Public-Duty CA (VGCA-like)"),
                          (PERSONAL_CA, "Hocba Dev Licensed Public CA")):
@@ -114,7 +112,7 @@ class DevPKI:
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
                 .sign(root_key, hashes.SHA256())
             )
-            _write_key(self.path(f"{name}.key.pem"), key)
+            write_private_key(self.path(f"{name}.key.pem"), key)
             self.path(f"{name}.pem").write_bytes(_pem(cert))
         for name in (ROOT, PUBLIC_DUTY_CA, PERSONAL_CA):
             self.write_crl(name, [])
@@ -171,19 +169,25 @@ class DevPKI:
             self.save_identity(subject_id, identity)
         return identity
 
-    def certify(self, subject_id: str, common_name: str, public_key: Any, *, organization: bool = True,
-                days: int = 3 * 365) -> x509.Certificate:
-        """A certificate for a key we never see (generated inside a token); saved as the signer's
-        certificate file, without a key file."""
+    def certify_key(self, subject_id: str, common_name: str, public_key: Any, *, organization: bool,
+                    days: int = 3 * 365) -> tuple[x509.Certificate, ...]:
+        """A certificate for a key we never see (generated inside a token or by a service), then
+        its chain: the development CA's side of hocba_trust.keys.CertificateIssuer. Saves nothing."""
         ca = self.load_ca(PUBLIC_DUTY_CA if organization else PERSONAL_CA)
         start = datetime.now(UTC) - timedelta(hours=1)
         subject = _name(common_name, org=common_name if organization else "Hocba Development PKI", uid=subject_id)
-        cert = (
+        builder = (
             x509.CertificateBuilder().subject_name(subject).issuer_name(ca.cert.subject)
             .public_key(public_key).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(start + timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+        )
+        if not organization:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        cert = (
+            builder
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
@@ -192,39 +196,41 @@ class DevPKI:
             )
             .sign(ca.key, hashes.SHA256())
         )
-        self.path("signers").mkdir(parents=True, exist_ok=True)
-        self.path("signers", f"{subject_id}.pem").write_bytes(b"".join(_pem(c) for c in (cert, *ca.chain)))
-        return cert
+        return (cert, *ca.chain)
+
+    def certify(self, subject_id: str, common_name: str, public_key: Any, *, organization: bool = True,
+                days: int = 3 * 365) -> x509.Certificate:
+        """`certify_key`, saved as the signer's certificate file, without a key file."""
+        certs = self.certify_key(subject_id, common_name, public_key, organization=organization, days=days)
+        self.signers.save_certificates(subject_id, certs)
+        return certs[0]
 
     def certificates(self, subject_id: str) -> tuple[x509.Certificate, ...] | None:
-        path = self.path("signers", f"{subject_id}.pem")
-        return tuple(x509.load_pem_x509_certificates(path.read_bytes())) if path.exists() else None
+        return self.signers.certificates(subject_id)
 
     def save_identity(self, subject_id: str, identity: SigningIdentity) -> None:
-        self.path("signers").mkdir(parents=True, exist_ok=True)
-        _write_key(self.path("signers", f"{subject_id}.key.pem"), identity.key)
-        self.path("signers", f"{subject_id}.pem").write_bytes(
-            b"".join(_pem(c) for c in (identity.certificate, *identity.chain))
-        )
+        self.signers.save_identity(subject_id, identity)
 
     def load_identity(self, subject_id: str) -> SigningIdentity | None:
-        key_path = self.path("signers", f"{subject_id}.key.pem")
-        if not key_path.exists():
-            return None
-        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        certs = x509.load_pem_x509_certificates(self.path("signers", f"{subject_id}.pem").read_bytes())
-        return SigningIdentity(key=key, certificate=certs[0], chain=tuple(certs[1:]))
+        return self.signers.load_identity(subject_id)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Create Hocba's development PKI (never for production).")
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hocba_devstack.devpki DIR [--signer STAFF_ID "FULL NAME"] ...`: creates the root
+    and both issuing CAs in DIR (kept if they exist) and personal certificates for the signers."""
+    parser = argparse.ArgumentParser(prog="python -m hocba_devstack.devpki",
+                                     description="Create Hocba's development PKI (never for production).")
     parser.add_argument("directory", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--signer", nargs=2, action="append", default=[], metavar=("STAFF_ID", "FULL_NAME"))
+    args = parser.parse_args(argv)
     pki = DevPKI(args.directory)
     pki.create()
+    for staff_id, name in args.signer:
+        pki.issue(staff_id, name)
+        print(f"issued {pki.signers.certificate_file(staff_id)}")
     print(f"development PKI in {pki.dir}; trust root: {pki.root_file}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
