@@ -153,11 +153,13 @@ async def test_entries_of_the_binary_schema_are_rewritten_one_event_a_document_a
         {"_id": f"batch:{bulk[0].id}:000000", "topic": RECORDS_EVENTS.name, "count": len(bulk), "headers": {},
          "created_at": then + timedelta(seconds=1), "batch": bson.encode({"messages": [
              {"_id": e.id, "key": key, "value": e.model_dump_json().encode()} for e in bulk]})}])
+    await coll.create_index([("created_at", 1), ("_id", 1)])  # the earlier schema's order
     async with uow() as tx:  # recorded after the upgrade, before the next start
         await tx.emit(RECORDS_EVENTS.name, later)
 
     await outbox.ensure_indexes()  # the next start
     assert await outbox.migrate() == 0  # nothing left to rewrite
+    assert "created_at_1__id_1" not in await coll.index_information()
     docs = await coll.find({}).sort(outbox.order).to_list(None)
     assert [d["_id"] for d in docs] == [e.id for e in [single, *bulk, later]]
     assert all(d["schema_version"] == 1 and not any(isinstance(v, bytes) for v in d.values()) for d in docs)

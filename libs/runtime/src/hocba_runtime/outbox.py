@@ -51,6 +51,7 @@ returns what to await for the broker's acknowledgement (so that a batch is sent 
 SCHEMA_VERSION = 1
 OLD_FORM = {"schema_version": {"$exists": False}}
 """Entries of the schema before readable ones: an event as JSON in `value`, or many as BSON in `batch`."""
+OLD_INDEX = "created_at_1__id_1"
 
 class _Sequence:
     """Nanoseconds since the epoch, but strictly growing within the process."""
@@ -86,8 +87,11 @@ class Outbox:
         self._wake = asyncio.Event()
 
     async def ensure_indexes(self) -> None:
-        await self.mongo.db[self.collection].create_index(self.order)
+        coll = self.mongo.db[self.collection]
+        await coll.create_index(self.order)
         await self.migrate()
+        if OLD_INDEX in await coll.index_information():  # the earlier schema's order: no longer read
+            await coll.drop_index(OLD_INDEX)
 
     @staticmethod
     def _entry(topic: str, envelope: Envelope[Any], headers: Mapping[str, str], at: datetime) -> dict[str, Any]:
@@ -127,8 +131,7 @@ class Outbox:
         one of the two transactions fail on the events' ids: that entry is already done."""
         coll = self.mongo.db[self.collection]
         rewritten = 0
-        old = [d async for d in coll.find(OLD_FORM).sort([("created_at", ASCENDING), ("_id", ASCENDING)])]
-        for entry in old:
+        async for entry in coll.find(OLD_FORM).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).batch_size(16):
             messages = bson.decode(bytes(entry["batch"]))["messages"] if "batch" in entry else [entry]
             docs = [_entry(entry["topic"], json.loads(bytes(m["value"])), m["key"], entry.get("headers") or {},
                            entry["created_at"]) for m in messages]
