@@ -223,10 +223,13 @@ def cpu_seconds(*pids: int | None) -> float:
     return sum(int(f[11]) + int(f[12]) for f in fields) / os.sysconf("SC_CLK_TCK")
 
 
-def entries_in(collection: Any, field: str) -> int:
-    """How many entries the documents' `field` maps hold together: the marks of the per-student
-    store, the records of the per-class one."""
-    pipeline = [{"$group": {"_id": None, "n": {"$sum": {"$size": {"$objectToArray": f"${field}"}}}}}]
+def entries_in(collection: Any, field: str, depth: int = 1) -> int:
+    """How many entries the documents' `field` maps hold together: the records of the per-class
+    store (depth 1: by student), the marks of the per-student one (depth 2: by subject, then period)."""
+    size: Any = {"$size": {"$objectToArray": "$$this.v"}}
+    count = {"$size": {"$objectToArray": {"$ifNull": [f"${field}", {}]}}} if depth == 1 else {"$sum": {"$map": {
+        "input": {"$objectToArray": {"$ifNull": [f"${field}", {}]}}, "in": size}}}
+    pipeline = [{"$group": {"_id": None, "n": {"$sum": count}}}]
     return int(next(iter(collection.aggregate(pipeline)), {"n": 0})["n"])
 
 
@@ -279,7 +282,7 @@ def main() -> int:
         report["ingest: seconds"] = seconds
         report["ingest: service CPU seconds"] = cpu_seconds(*services) - cpu[0]
         report["ingest: database CPU seconds"] = cpu_seconds(database) - cpu[1]
-        stored = entries_in(db.student_marks, "marks")
+        stored = entries_in(db.student_marks, "marks", depth=2)
         if stored != expected:
             raise RuntimeError(f"{stored} marks stored, {expected} sent")
 

@@ -167,7 +167,8 @@ class AuditTrail:
             self._unwritten = []
             last = pending[-1]
             await self.mongo.db[self.heads].replace_one(
-                {"_id": self.chain}, {"_id": self.chain, "seq": last["seq"], "hash": last["hash"], "at": _now()},
+                {"_id": self.chain}, {"_id": self.chain, "schema_version": SCHEMA_VERSION, "seq": last["seq"],
+                                      "hash": last["hash"], "at": _now()},
                 upsert=True)
             return written
 

@@ -27,7 +27,8 @@ class Lease:
         try:
             await self.mongo.db[self.collection].find_one_and_update(
                 {"_id": self.name, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.seconds)}},
+                {"$set": {"schema_version": 1, "owner": self.owner,
+                          "expires_at": now + timedelta(seconds=self.seconds)}},
                 upsert=True,
             )
         except Exception as exc:  # another process holds it (the upsert hit the unique _id)

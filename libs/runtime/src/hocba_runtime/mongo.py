@@ -56,3 +56,27 @@ class Mongo:
 
 def is_duplicate_key(exc: BaseException) -> bool:
     return isinstance(exc, DuplicateKeyError) or getattr(exc, "code", None) == 11000
+
+
+MIGRATIONS = "migrations"
+"""Each database's record of the rewrites done on start: `{_id: name, schema_version, done_at, ...}`."""
+
+
+async def tag_untagged(mongo: Mongo, collections: Iterable[str], version: int = 1) -> int:
+    """Give `schema_version: version` to the documents of `collections` stored before documents
+    carried one (their form is that version's), once per database: a marker in `migrations` spares
+    later starts the scan. Idempotent, so replicas starting together do no harm. Returns the
+    documents tagged."""
+    from datetime import UTC, datetime
+
+    db = mongo.db
+    marker = f"schema_version_{version}_tagged"
+    if await db[MIGRATIONS].find_one({"_id": marker}):
+        return 0
+    tagged = 0
+    for name in collections:
+        result = await db[name].update_many({"schema_version": {"$exists": False}}, {"$set": {"schema_version": version}})
+        tagged += result.modified_count
+    await db[MIGRATIONS].update_one({"_id": marker}, {"$set": {"schema_version": 1, "done_at": datetime.now(UTC),
+                                                               "documents": tagged}}, upsert=True)
+    return tagged

@@ -5,17 +5,28 @@ deletes them. A crash between publishing and deleting publishes an entry again w
 event id; consumers drop it (at-least-once delivery, idempotent consumers). Several replicas may
 run: a lease in `outbox_lease` lets one relay at a time publish.
 
-An entry holds one event (`put`) or, for a bulk operation, many (`put_many`: a class's closed
-year is some 35 records): one document to write, read and delete instead of one per event, which
-is most of what a bulk operation costs the database. A bulk entry keeps its events as one binary
-field (BSON inside) with their `count`: the database copies it whole rather than taking apart and
-rebuilding hundreds of sub-documents each time it writes, reads or deletes the entry.
+One document per event, readable by an operator, a change stream or an outbox router::
+
+    {_id: <event id>, schema_version: 1, topic: "hocba.assessment.events", key: <Kafka key>,
+     headers: {traceparent: ...}, envelope: {id, type, version, source, time, subject,
+     correlation_id, causation_id, data: {...}}, created_at: <date>, seq: <int>}
+
+`envelope` is the event as published (its JSON is the Kafka message's value). Entries are published
+in (`created_at`, `seq`) order, an index: `seq` grows within a process, so the events one
+transaction recorded (a class's closed year is some 35 records, `put_many`) keep their order.
+A bulk operation writes its events with one `insert_many`, the relay reads a batch with one query
+and deletes it with one bulk write.
+
+Entries of the earlier schema (untagged: an event's JSON, or a bulk operation's events as BSON, in a
+binary field) are rewritten as one document per event by `ensure_indexes`, in their order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,10 +35,11 @@ import bson
 from hocba_contracts import Envelope
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DeleteMany
+from pymongo.errors import PyMongoError
 
 from hocba_runtime.lease import Lease, LeasedJob
-from hocba_runtime.mongo import Mongo, Session, in_chunks
+from hocba_runtime.mongo import Mongo, Session, in_chunks, is_duplicate_key
 from hocba_runtime.tracing import context_from, current_carrier, tracer
 
 log = logging.getLogger("hocba.outbox")
@@ -36,55 +48,66 @@ Publish = Callable[[str, bytes, bytes, Mapping[str, str]], Awaitable[Awaitable[A
 """publish(topic, key, value, headers): hands the message to the producer, in call order, and
 returns what to await for the broker's acknowledgement (so that a batch is sent pipelined)."""
 
-BATCH_BYTES = 4 * 1024 * 1024
-"""The most event bytes in one outbox document (MongoDB's limit for a document is 16 MB)."""
+SCHEMA_VERSION = 1
+OLD_FORM = {"schema_version": {"$exists": False}}
+"""Entries of the schema before readable ones: an event as JSON in `value`, or many as BSON in `batch`."""
+OLD_INDEX = "created_at_1__id_1"
+
+class _Sequence:
+    """Nanoseconds since the epoch, but strictly growing within the process."""
+
+    last = 0
+
+    @classmethod
+    def next(cls) -> int:
+        cls.last = max(cls.last + 1, time.time_ns())
+        return cls.last
+
+
+def _at(at: datetime) -> datetime:
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)  # what MongoDB keeps: milliseconds
+
+
+def _entry(topic: str, envelope: dict[str, Any], key: str, headers: Mapping[str, str], at: datetime) -> dict[str, Any]:
+    return {"_id": envelope["id"], "schema_version": SCHEMA_VERSION, "topic": topic, "key": key,
+            "headers": dict(headers), "envelope": envelope, "created_at": at, "seq": _Sequence.next()}
+
+
+def message_value(entry: Mapping[str, Any]) -> bytes:
+    """The Kafka message of an entry: its envelope as compact JSON (as pydantic writes it)."""
+    return json.dumps(entry["envelope"], ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Outbox:
     collection = "outbox"
+    order = [("created_at", ASCENDING), ("seq", ASCENDING)]
 
     def __init__(self, mongo: Mongo) -> None:
         self.mongo = mongo
         self._wake = asyncio.Event()
 
     async def ensure_indexes(self) -> None:
-        await self.mongo.db[self.collection].create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+        coll = self.mongo.db[self.collection]
+        await coll.create_index(self.order)
+        await self.migrate()
+        if OLD_INDEX in await coll.index_information():  # the earlier schema's order: no longer read
+            await coll.drop_index(OLD_INDEX)
 
     @staticmethod
-    def _entry(topic: str, envelope: Envelope[Any], headers: dict[str, str], at: datetime) -> dict[str, Any]:
-        return {"_id": envelope.id, "topic": topic, "key": envelope.subject,
-                "value": envelope.model_dump_json().encode(), "headers": headers, "created_at": at}
+    def _entry(topic: str, envelope: Envelope[Any], headers: Mapping[str, str], at: datetime) -> dict[str, Any]:
+        return _entry(topic, envelope.model_dump(mode="json"), envelope.subject, headers, at)
 
     async def put(self, topic: str, envelope: Envelope[Any], session: Session) -> None:
         """Record an event to publish, inside the caller's transaction."""
         await self.mongo.db[self.collection].insert_one(
-            self._entry(topic, envelope, current_carrier(), datetime.now(UTC)), session=session)
+            self._entry(topic, envelope, current_carrier(), _at(datetime.now(UTC))), session=session)
 
     async def put_many(self, topic: str, envelopes: list[Envelope[Any]], session: Session) -> None:
-        """Record many events, in their order, inside the caller's transaction: a few documents of
-        up to BATCH_BYTES each, every one listing its events."""
-        if not envelopes:
-            return
-        headers, now = current_carrier(), datetime.now(UTC)
-        docs: list[dict[str, Any]] = []
-        messages: list[dict[str, Any]] = []
-        size = 0
-
-        def close() -> None:
-            # one created_at (stored to the millisecond) and ids that sort in order: the relay reads
-            # them back in this order
-            docs.append({"_id": f"batch:{envelopes[0].id}:{len(docs):06d}", "topic": topic, "count": len(messages),
-                         "batch": bson.encode({"messages": messages}), "headers": headers, "created_at": now})
-
-        for envelope in envelopes:
-            value = envelope.model_dump_json().encode()
-            if messages and size + len(value) > BATCH_BYTES:
-                close()
-                messages, size = [], 0
-            messages.append({"_id": envelope.id, "key": envelope.subject, "value": value})
-            size += len(value)
-        close()
-        await self.mongo.db[self.collection].insert_many(docs, session=session)
+        """Record many events, in their order, inside the caller's transaction: one insert."""
+        if envelopes:
+            headers, now = current_carrier(), _at(datetime.now(UTC))
+            await self.mongo.db[self.collection].insert_many([self._entry(topic, e, headers, now) for e in envelopes],
+                                                             session=session)
 
     def notify(self) -> None:
         """Wake the relay (after a commit) instead of waiting for its next poll."""
@@ -99,9 +122,31 @@ class Outbox:
 
     async def pending(self) -> int:
         """Events waiting to be published."""
-        pipeline = [{"$group": {"_id": None, "n": {"$sum": {"$ifNull": ["$count", 1]}}}}]
-        found = await self.mongo.db[self.collection].aggregate(pipeline).to_list(1)
-        return int(found[0]["n"]) if found else 0
+        return int(await self.mongo.db[self.collection].count_documents({}))
+
+    async def migrate(self) -> int:
+        """Rewrite the entries of the earlier schema as one document per event, with their creation
+        time and in their order, each entry in a transaction of its own (its events inserted, the
+        entry deleted); returns the events rewritten. Another replica doing the same at once makes
+        one of the two transactions fail on the events' ids: that entry is already done."""
+        coll = self.mongo.db[self.collection]
+        rewritten = 0
+        async for entry in coll.find(OLD_FORM).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).batch_size(16):
+            messages = bson.decode(bytes(entry["batch"]))["messages"] if "batch" in entry else [entry]
+            docs = [_entry(entry["topic"], json.loads(bytes(m["value"])), m["key"], entry.get("headers") or {},
+                           entry["created_at"]) for m in messages]
+            try:
+                async with self.mongo.transaction() as session:
+                    if (await coll.delete_one({"_id": entry["_id"], **OLD_FORM}, session=session)).deleted_count:
+                        await coll.insert_many(docs, session=session)
+            except PyMongoError as exc:
+                if not (is_duplicate_key(exc) or exc.has_error_label("TransientTransactionError")):
+                    raise
+                continue
+            rewritten += len(docs)
+        if rewritten:
+            log.info("outbox entries rewritten as one document per event", extra={"events": rewritten})
+        return rewritten
 
 
 class OutboxRelay:
@@ -122,51 +167,37 @@ class OutboxRelay:
         self._job = LeasedJob(self.lease, self._drain, lambda: outbox.wait(poll_seconds), "outbox-relay")
 
     async def drain_once(self) -> int:
-        """Publish the oldest entries, about `batch_size` events; returns how many were published.
-
-        Counted in events, not entries: a bulk entry holds up to BATCH_BYTES of them, and a backlog
-        of hundreds (a relay restarting after a city's close) must not be read into memory at once."""
+        """Publish the oldest `batch_size` events; returns how many were published."""
         coll = self.outbox.mongo.db[self.outbox.collection]
-        cursor = coll.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).batch_size(16)
-        entries: list[dict[str, Any]] = []
-        events = 0
-        try:
-            async for entry in cursor:
-                entries.append(entry)
-                events += entry.get("count", 1)
-                if events >= self.batch_size:
-                    break
-        finally:
-            await cursor.close()
+        entries = await coll.find({}).sort(self.outbox.order).limit(self.batch_size).to_list(self.batch_size)
         if not entries:
             return 0
         # Handed to the producer in order (one key's events stay in order: they share a partition),
-        # acknowledged together.
+        # acknowledged together; the events of one transaction (same topic, same trace) in one span.
         acks: list[Awaitable[Any]] = []
-        for entry in entries:
-            acks.extend(await self._publish_entry(entry))
+        for group in _runs(entries):
+            acks.extend(await self._publish_run(group))
         await asyncio.gather(*acks)
-        for chunk in in_chunks(e["_id"] for e in entries):
-            await coll.delete_many({"_id": {"$in": chunk}})
-        return events
+        await coll.bulk_write([DeleteMany({"_id": {"$in": chunk}}) for chunk in in_chunks(e["_id"] for e in entries)],
+                              ordered=False)
+        return len(entries)
 
-    async def _publish_entry(self, entry: dict[str, Any]) -> list[Awaitable[Any]]:
-        """Hand an entry's events to the producer, in a producer span carrying the context of the
-        transaction that wrote them; returns the acknowledgements to await."""
-        messages = bson.decode(entry["batch"])["messages"] if "batch" in entry else [entry]
-        token = otel_context.attach(context_from(entry.get("headers")))
+    async def _publish_run(self, entries: list[dict[str, Any]]) -> list[Awaitable[Any]]:
+        """Hand events of one topic and one transaction to the producer, in a producer span carrying
+        the context of that transaction; returns the acknowledgements to await."""
+        first = entries[0]
+        token = otel_context.attach(context_from(first.get("headers")))
         try:
-            attributes: dict[str, Any] = {"messaging.system": "kafka", "messaging.destination.name": entry["topic"]}
-            if "batch" in entry:
-                attributes["messaging.batch.message_count"] = len(messages)
+            attributes: dict[str, Any] = {"messaging.system": "kafka", "messaging.destination.name": first["topic"]}
+            if len(entries) > 1:
+                attributes["messaging.batch.message_count"] = len(entries)
             else:
-                attributes["messaging.message.id"] = entry["_id"]
-            with tracer().start_as_current_span(f"{entry['topic']} publish", kind=trace.SpanKind.PRODUCER,
+                attributes["messaging.message.id"] = first["_id"]
+            with tracer().start_as_current_span(f"{first['topic']} publish", kind=trace.SpanKind.PRODUCER,
                                                 attributes=attributes):
                 headers: dict[str, str] = {}
                 propagate.inject(headers)
-                return [await self.publish(entry["topic"], m["key"].encode(), bytes(m["value"]), headers)
-                        for m in messages]
+                return [await self.publish(e["topic"], e["key"].encode(), message_value(e), headers) for e in entries]
         finally:
             otel_context.detach(token)
 
@@ -178,3 +209,14 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         await self._job.stop()
+
+
+def _runs(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive entries of the same topic and the same trace context."""
+    runs: list[list[dict[str, Any]]] = []
+    for entry in entries:
+        if runs and runs[-1][0]["topic"] == entry["topic"] and runs[-1][0].get("headers") == entry.get("headers"):
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    return runs

@@ -12,6 +12,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -31,6 +32,7 @@ from starlette.responses import Response
 from hocba_runtime.audit import AuditTrail, cursor_of
 from hocba_runtime.auth import AccessControl, PolicyTable, SchoolSystems, TokenVerifier, find_route
 from hocba_runtime.errors import DomainError
+from hocba_runtime.inbox import ensure_inbox_indexes
 from hocba_runtime.kafka import RelayProducer, check_kafka, make_broker
 from hocba_runtime.logs import configure_logging
 from hocba_runtime.mongo import Mongo
@@ -83,6 +85,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         await self.outbox.ensure_indexes()
+        await ensure_inbox_indexes(self.mongo, timedelta(days=self.settings.inbox_retention_days))
         await self.audit.ensure_indexes()
         for fn in self._on_start:
             await fn()

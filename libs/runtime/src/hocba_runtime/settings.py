@@ -50,6 +50,13 @@ class ServiceSettings(BaseSettings):
     batch_timeout_ms: int = Field(default=100, ge=1, description="How long a batch subscriber waits to fill a batch")
     relay_poll_seconds: float = 0.2
     relay_batch_size: int = 500
+    inbox_retention_days: float = Field(
+        default=14, ge=1, description="How long a consumer remembers the ids of the events it processed (a TTL index "
+        "on processed_events), to recognise a redelivery. Kafka delivers again only what a topic still holds: a "
+        "consumer that restarts from its last committed offset, or a group reset to the earliest offset, reads "
+        "events at most the topic's retention old (retention.ms, 7 days by default), so this must be longer than "
+        "the longest retention of the topics the service consumes; 14 days is twice the default. Shorter saves "
+        "little (a small document an event); a forgotten id lets a replayed event apply twice.")
     audit_chain_seconds: float = Field(default=0.2, gt=0, le=10, description="How long new audit entries are gathered "
                                        "before they are chained and written together")
     oidc_issuer: str | None = Field(default=None, description="The OIDC issuer whose access tokens the API accepts "

@@ -1,24 +1,43 @@
 """Assessment in MongoDB: marks, roster, closures and locked records, written in the unit of work.
 
-Marks are kept one document per student and class year (`student_marks`), each mark in a slot
-named after its subject and period: a class's close reads 35 documents rather than 350, and a
-school system's feed, which sends a student's subjects together, writes one document per student.
-A slot holds its mark, with the ids of the Kafka events applied to it, as one binary value (BSON
-inside): the database encodes, decodes and copies a binary whole, where a sub-document's every
-field costs it work on each write and read.
+Every document is readable: sub-documents with named fields (no binary values, no JSON strings),
+and a `schema_version`. A MongoDB user can query, index and export them without Python.
+
+Marks are kept one document per student and class year (`student_marks`, schema 2): a class's close
+reads 35 documents rather than 350, and a school system's feed, which sends a student's subjects
+together, writes one document per student. Its `marks` map is keyed by subject code, then by period,
+each mark a sub-document that names its own subject and period and keeps the ids of the Kafka events
+applied to it::
+
+    {_id: "<class>|<year>|<student>", schema_version: 2, class_id, school_year, student_id,
+     marks: {TOAN: {end_term_1: {subject_code: "TOAN", period: "end_term_1", rating: "H", score: 7.5,
+                                 comment: "", submitted_by: "GV-01", events: ["<event id>", ...]}}}}
+
+One student's marks in one subject: `db.student_marks.find({student_id: "HS-1"}, {class_id: 1,
+school_year: 1, "marks.TOAN": 1})` (indexed by `student_id`; a class's by `class_id, school_year`).
+A subject code holding `.`, `$` or `%` is escaped in the field name (`%2E`, `%24`, `%25`); its
+`subject_code` field keeps it as it is.
 
 The roster and the locked year records are kept one document per class and year (`class_rosters`,
-`class_records`), each student in a field named after the student: the close of a city's classes
-reads and writes a class at a time, and the database's cost is per document far more than per byte
-(each inserted document has its index entries, its oplog entry and its checks). Each student's
-field is again one binary value: the profile as JSON, the locked record as BSON.
+`class_records`, schema 2), each student in a sub-document of `students` or `records` named after the
+student: the close of a city's classes reads and writes a class at a time, and the database's cost is
+per document far more than per byte (each inserted document has its index entries, its oplog entry
+and its checks)::
 
-Each class's profile (its school, grade and teachers, from records' events) is kept readable, one
-document per class in `class_profiles`: `{_id: class id, schema_version, profile: {class_id,
-school_id, school_year, grade, name, homeroom_teacher: {staff_id, full_name}, subject_teachers:
-[{subject_code, staff_id, full_name}]}, as_of, updated_at}`, `as_of` being the time of the records
-event it comes from. It is read by `_id` only (the access checks and the ingest's admission read the
-classes of a request or a batch at once), so it needs no index of its own."""
+    {_id: "<class>|<year>", schema_version: 2, class_id, school_year, school: {...}, class_info: {...},
+     students: {"HS-1": {student_id, full_name, date_of_birth, ...}}}
+    {_id: "<class>|<year>", schema_version: 2, class_id, school_year,
+     records: {"HS-1": {record_id, record_version, student_id, level, promotion, retake_subjects: [...], ...}}}
+
+Documents stored before schema 2 (each mark, student or record one binary value: BSON or JSON
+inside) are rewritten in this form when the service starts (`migrate_readable_storage`).
+
+Each class's profile (its school, grade and teachers, from records' events) is kept one document per
+class in `class_profiles`: `{_id: class id, schema_version, profile: {class_id, school_id,
+school_year, grade, name, homeroom_teacher: {staff_id, full_name}, subject_teachers: [{subject_code,
+staff_id, full_name}]}, as_of, updated_at}`, `as_of` being the time of the records event it comes
+from. It is read by `_id` only (the access checks and the ingest's admission read the classes of a
+request or a batch at once), so it needs no index of its own."""
 
 from __future__ import annotations
 
@@ -31,7 +50,7 @@ import bson
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_runtime.mongo import Mongo, in_chunks
 from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
-from pymongo import ASCENDING, InsertOne, UpdateOne
+from pymongo import ASCENDING, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from hocba_assessment.application.ports import (
@@ -48,7 +67,12 @@ MARKS = "student_marks"
 ROSTERS = "class_rosters"
 RECORDS = "class_records"
 PROFILES = "class_profiles"
+SCHEMA_VERSION = 2
+"""Of `student_marks`, `class_rosters` and `class_records`: sub-documents throughout (1, untagged:
+each mark, student or record one binary value)."""
 PROFILE_SCHEMA_VERSION = 1
+DOCUMENT_SCHEMA_VERSION = 1
+"""Of assessment's other collections (`classes`, `closures`, `audit`, `migrations`)."""
 PROFILES_AT_ONCE = 500
 """Classes read in one query: more than a batch or a request names."""
 
@@ -59,25 +83,24 @@ def _field(name: str) -> str:
     return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
-def _split(key: str) -> tuple[str, str]:
-    """A mark key (class|year|student|subject|period) as (student document id, slot name). Codes
-    never hold '|'."""
+def _split(key: str) -> tuple[str, str, str]:
+    """A mark key (class|year|student|subject|period) as (student document id, subject field,
+    period). Codes never hold '|'."""
     doc_id, subject, period = key.rsplit("|", 2)
-    return doc_id, _field(subject) + "|" + period
+    return doc_id, _field(subject), period
+
+
+def _path(subject_field: str, period: str) -> str:
+    return f"marks.{subject_field}.{period}"
 
 
 def _class_id(class_id: str, school_year: str) -> str:
     return f"{class_id}|{school_year}"
 
 
-def _slot(mark: Mark, events: Iterable[str] = ()) -> bytes:
-    return bson.encode({"subject_code": mark.subject_code, "period": mark.period, "rating": mark.rating,
-                        "score": mark.score, "comment": mark.comment, "submitted_by": mark.submitted_by,
-                        "events": list(events)})
-
-
-def _unpack(value: bytes | dict[str, Any]) -> dict[str, Any]:
-    return bson.decode(value) if isinstance(value, bytes) else value  # the earlier form: a sub-document
+def _mark_doc(mark: Mark, events: Iterable[str] = ()) -> dict[str, Any]:
+    return {"subject_code": mark.subject_code, "period": mark.period, "rating": mark.rating, "score": mark.score,
+            "comment": mark.comment, "submitted_by": mark.submitted_by, "events": list(events)}
 
 
 def _from_slot(doc: dict[str, Any], slot: dict[str, Any]) -> Mark:
@@ -85,17 +108,28 @@ def _from_slot(doc: dict[str, Any], slot: dict[str, Any]) -> Mark:
                 slot.get("rating"), slot.get("score"), slot.get("comment", ""), slot.get("submitted_by"))
 
 
+def _slot_of(doc: dict[str, Any] | None, subject: str, period: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = ((doc or {}).get("marks") or {}).get(subject, {}).get(period)
+    return found
+
+
 def _doc_marks(doc: dict[str, Any]) -> list[Mark]:
-    return [_from_slot(doc, _unpack(value)) for _, value in sorted(doc.get("marks", {}).items())]
+    """A student's marks, by subject then period."""
+    return [_from_slot(doc, periods[period]) for _, periods in sorted((doc.get("marks") or {}).items())
+            for period in sorted(periods)]
 
 
-def _owner(mark: Mark) -> dict[str, str]:
-    return {"class_id": mark.class_id, "school_year": mark.school_year, "student_id": mark.student_id}
+def _owner(mark: Mark) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "class_id": mark.class_id, "school_year": mark.school_year,
+            "student_id": mark.student_id}
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
+    """The indexes, after rewriting documents of an earlier schema (`migrate_readable_storage`)."""
+    await migrate_readable_storage(mongo)
     db = mongo.db
-    await db[MARKS].create_index([("class_id", ASCENDING), ("school_year", ASCENDING)])
+    await db[MARKS].create_index([("class_id", ASCENDING), ("school_year", ASCENDING)])  # a class's marks
+    await db[MARKS].create_index([("student_id", ASCENDING)])  # a student's marks, for operators
     await db.audit.create_index([("class_id", ASCENDING), ("school_year", ASCENDING), ("at", ASCENDING)])
 
 
@@ -103,19 +137,15 @@ def _roster(doc: dict[str, Any]) -> list[RosterEntry]:
     """A class's roster, by student id. Its students share the class's newest school and class
     profiles (an enrolment brings them; a later one may update them)."""
     school, class_info = SchoolProfile.model_validate(doc["school"]), ClassProfile.model_validate(doc["class_info"])
-    students = sorted((_student(s) for s in doc.get("students", {}).values()), key=lambda s: s.student_id)
+    students = sorted((StudentProfile.model_validate(s) for s in (doc.get("students") or {}).values()),
+                      key=lambda s: s.student_id)
     return [RosterEntry(s, school, class_info) for s in students]
-
-
-def _student(value: bytes | dict[str, Any]) -> StudentProfile:
-    """A roster's student: JSON in a binary, or (the earlier form) a sub-document."""
-    return StudentProfile.model_validate_json(value) if isinstance(value, bytes) else StudentProfile.model_validate(value)
 
 
 def _per_class(updates: dict[tuple[str, str], dict[str, Any]]) -> list[UpdateOne]:
     """One upsert per class document, setting the given fields."""
-    return [UpdateOne({"_id": _class_id(c, y)}, {"$set": values, "$setOnInsert": {"class_id": c, "school_year": y}},
-                      upsert=True)
+    return [UpdateOne({"_id": _class_id(c, y)}, {"$set": values, "$setOnInsert": {
+        "schema_version": SCHEMA_VERSION, "class_id": c, "school_year": y}}, upsert=True)
             for (c, y), values in updates.items()]
 
 
@@ -126,7 +156,7 @@ def _roster_updates(entries: Iterable[RosterEntry]) -> list[UpdateOne]:
     for entry in entries:
         key = (entry.class_info.class_id, entry.class_info.school_year)
         student = entry.student
-        updates.setdefault(key, {})[f"students.{_field(student.student_id)}"] = student.model_dump_json().encode()
+        updates.setdefault(key, {})[f"students.{_field(student.student_id)}"] = student.model_dump(mode="json")
         newest[key] = entry
     for key, entry in newest.items():  # the profiles once a class, from its last enrolment
         updates[key].update(school=entry.school.model_dump(mode="json"),
@@ -137,8 +167,13 @@ def _roster_updates(entries: Iterable[RosterEntry]) -> list[UpdateOne]:
 def _locked(doc: dict[str, Any] | None) -> dict[str, LockedRecord]:
     """A class's locked records, by record id."""
     records = (LockedRecord(**{**r, "retake_subjects": tuple(r.get("retake_subjects", ()))})
-               for r in map(_unpack, (doc or {}).get("records", {}).values()))
+               for r in ((doc or {}).get("records") or {}).values())
     return {r.record_id: r for r in records}
+
+
+def _record_doc(r: LockedRecord) -> dict[str, Any]:
+    # vars(), not asdict(): asdict deep-copies every value, and a close writes thousands of these
+    return {**vars(r), "retake_subjects": list(r.retake_subjects)}
 
 
 def _lock_writes(records: Iterable[LockedRecord], absent: set[tuple[str, str]]) -> list[InsertOne | UpdateOne]:
@@ -147,14 +182,73 @@ def _lock_writes(records: Iterable[LockedRecord], absent: set[tuple[str, str]]) 
     one upsert for any other."""
     by_class: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
-        # vars(), not asdict(): asdict deep-copies every value, and a close writes thousands of these
-        by_class.setdefault((r.class_id, r.school_year), {})[_field(r.student_id)] = bson.encode({
-            **vars(r), "retake_subjects": list(r.retake_subjects)})
-    inserts = [InsertOne({"_id": _class_id(c, y), "class_id": c, "school_year": y, "records": found})
+        by_class.setdefault((r.class_id, r.school_year), {})[_field(r.student_id)] = _record_doc(r)
+    inserts = [InsertOne({"_id": _class_id(c, y), "schema_version": SCHEMA_VERSION, "class_id": c, "school_year": y,
+                          "records": found})
                for (c, y), found in by_class.items() if (c, y) in absent]
     updates = _per_class({key: {f"records.{k}": v for k, v in found.items()}
                           for key, found in by_class.items() if key not in absent})
     return [*inserts, *updates]
+
+
+# -- documents of schema 1 (binary values) --------------------------------------------------------
+
+READABLE = "readable_storage_v2"
+"""The `migrations` marker: every document of an earlier schema was rewritten."""
+MIGRATE_AT_ONCE = 500
+
+
+def _unpack(value: Any) -> dict[str, Any]:
+    """A slot or record of schema 1: BSON in a binary, or (earlier still) a sub-document."""
+    return bson.decode(bytes(value)) if isinstance(value, bytes) else dict(value)
+
+
+def _readable_marks(doc: dict[str, Any]) -> dict[str, Any]:
+    marks: dict[str, dict[str, Any]] = {}
+    for value in (doc.get("marks") or {}).values():
+        mark = _unpack(value)
+        marks.setdefault(_field(mark["subject_code"]), {})[mark["period"]] = {
+            "subject_code": mark["subject_code"], "period": mark["period"], "rating": mark.get("rating"),
+            "score": mark.get("score"), "comment": mark.get("comment", ""), "submitted_by": mark.get("submitted_by"),
+            "events": list(mark.get("events", ()))}
+    return {**doc, "schema_version": SCHEMA_VERSION, "marks": marks}
+
+
+def _readable_roster(doc: dict[str, Any]) -> dict[str, Any]:
+    students = {name: (StudentProfile.model_validate_json(value) if isinstance(value, bytes)
+                       else StudentProfile.model_validate(value)).model_dump(mode="json")
+                for name, value in (doc.get("students") or {}).items()}
+    return {**doc, "schema_version": SCHEMA_VERSION, "students": students}
+
+
+def _readable_records(doc: dict[str, Any]) -> dict[str, Any]:
+    records = {name: {**(r := _unpack(value)), "retake_subjects": list(r.get("retake_subjects", ()))}
+               for name, value in (doc.get("records") or {}).items()}
+    return {**doc, "schema_version": SCHEMA_VERSION, "records": records}
+
+
+async def migrate_readable_storage(mongo: Mongo) -> int:
+    """Rewrite the marks, rosters and records of schema 1 (binary values) as sub-documents, in bulk,
+    a few hundred documents a round trip; returns how many were rewritten. Each replacement applies
+    only to a document still untagged, so replicas starting together (or a start cut short and run
+    again) do no harm; once done, a marker in `migrations` spares later starts the scan."""
+    db = mongo.db
+    if await db.migrations.find_one({"_id": READABLE}):
+        return 0
+    rewritten = 0
+    old = {"schema_version": {"$exists": False}}
+    for collection, readable in ((MARKS, _readable_marks), (ROSTERS, _readable_roster), (RECORDS, _readable_records)):
+        batch: list[ReplaceOne[dict[str, Any]]] = []
+        async for doc in db[collection].find(old):
+            batch.append(ReplaceOne({"_id": doc["_id"], **old}, readable(doc)))
+            if len(batch) == MIGRATE_AT_ONCE:
+                rewritten += (await db[collection].bulk_write(batch, ordered=False)).modified_count
+                batch = []
+        if batch:
+            rewritten += (await db[collection].bulk_write(batch, ordered=False)).modified_count
+    await db.migrations.update_one({"_id": READABLE}, {"$set": {
+        "schema_version": DOCUMENT_SCHEMA_VERSION, "done_at": datetime.now(UTC), "documents": rewritten}}, upsert=True)
+    return rewritten
 
 
 def _profile_fields(update: ClassProfileUpdate) -> dict[str, Any]:
@@ -203,8 +297,17 @@ async def backfill_class_profiles(mongo: Mongo) -> int:
                 raise
             filled = int(exc.details.get("nUpserted", 0))
     await db.migrations.update_one({"_id": PROFILES_FROM_ROSTERS},
-                                   {"$set": {"done_at": datetime.now(UTC), "classes": filled}}, upsert=True)
+                                   {"$set": {"schema_version": DOCUMENT_SCHEMA_VERSION, "done_at": datetime.now(UTC),
+                                             "classes": filled}}, upsert=True)
     return filled
+
+
+def _grade(grade: int) -> dict[str, Any]:
+    return {"schema_version": DOCUMENT_SCHEMA_VERSION, "grade": grade}
+
+
+def _audit_doc(entry: AuditEntry) -> dict[str, Any]:
+    return {"schema_version": DOCUMENT_SCHEMA_VERSION, **asdict(entry)}
 
 
 def _closure(doc: dict[str, Any] | None) -> Closure | None:
@@ -226,7 +329,7 @@ class MongoAssessmentTx(ServiceTx):
         return int(doc["grade"]) if doc else None
 
     async def save_class_grade(self, class_id: str, grade: int) -> None:
-        await self.db.classes.update_one({"_id": class_id}, {"$set": {"grade": grade}}, upsert=True, session=self.session)
+        await self.db.classes.update_one({"_id": class_id}, {"$set": _grade(grade)}, upsert=True, session=self.session)
 
     async def save_roster(self, entry: RosterEntry) -> None:
         await self.db[ROSTERS].bulk_write(_roster_updates([entry]), session=self.session)
@@ -243,26 +346,28 @@ class MongoAssessmentTx(ServiceTx):
     async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
         doc = await self.db[ROSTERS].find_one({"_id": _class_id(class_id, school_year)}, {"students": 1},
                                               session=self.session)
-        return {_student(s).student_id for s in (doc or {}).get("students", {}).values()}
+        return {s["student_id"] for s in ((doc or {}).get("students") or {}).values()}
 
     async def get_mark(self, key: str) -> Mark | None:
-        doc_id, slot = _split(key)
-        doc = await self.db[MARKS].find_one({"_id": doc_id}, session=self.session)
-        if not doc or slot not in doc.get("marks", {}):
+        doc_id, subject, period = _split(key)
+        path = _path(subject, period)
+        doc = await self.db[MARKS].find_one({"_id": doc_id}, {"class_id": 1, "school_year": 1, "student_id": 1, path: 1},
+                                            session=self.session)
+        value = _slot_of(doc, subject, period)
+        if doc is None or value is None:
             self._events[key] = ()
             return None
-        value = _unpack(doc["marks"][slot])
         self._events[key] = tuple(value.get("events", ()))
         return _from_slot(doc, value)
 
     async def save_mark(self, key: str, mark: Mark) -> None:
-        doc_id, slot = _split(key)
+        doc_id, subject, period = _split(key)
         # the ids of the Kafka events applied to this mark stay (see MongoMarkStore); a correction
         # reads the mark first, so they are known without reading the slot again
         if key not in self._events:
             await self.get_mark(key)
         events = self._events.pop(key)
-        await self.db[MARKS].update_one({"_id": doc_id}, {"$set": {f"marks.{slot}": _slot(mark, events)},
+        await self.db[MARKS].update_one({"_id": doc_id}, {"$set": {_path(subject, period): _mark_doc(mark, events)},
                                                           "$setOnInsert": _owner(mark)},
                                         upsert=True, session=self.session)
 
@@ -277,7 +382,7 @@ class MongoAssessmentTx(ServiceTx):
         await self.db.closures.delete_one({"_id": f"{class_id}|{school_year}"}, session=self.session)
 
     async def audit(self, entry: AuditEntry) -> None:
-        await self.db.audit.insert_one(asdict(entry), session=self.session)
+        await self.db.audit.insert_one(_audit_doc(entry), session=self.session)
 
     async def closures_of(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], Closure]:
         out: dict[tuple[str, str], Closure] = {}
@@ -290,12 +395,13 @@ class MongoAssessmentTx(ServiceTx):
 
     async def save_closures(self, closures: list[Closure]) -> None:
         if closures:
-            await self.db.closures.insert_many([{"_id": f"{c.class_id}|{c.school_year}", **asdict(c)} for c in closures],
-                                               session=self.session)
+            await self.db.closures.insert_many([{"_id": f"{c.class_id}|{c.school_year}",
+                                                 "schema_version": DOCUMENT_SCHEMA_VERSION, **asdict(c)}
+                                                for c in closures], session=self.session)
 
     async def audit_many(self, entries: list[AuditEntry]) -> None:
         if entries:
-            await self.db.audit.insert_many([asdict(e) for e in entries], session=self.session)
+            await self.db.audit.insert_many([_audit_doc(e) for e in entries], session=self.session)
 
     async def marks_of(self, classes: set[tuple[str, str]]) -> list[Mark]:
         """A class at a time: an equality on the (class_id, school_year) index costs the database
@@ -356,14 +462,13 @@ class MongoMarkStore:
     async def stored(self, keys: Iterable[str]) -> dict[str, StoredMark]:
         wanted: dict[str, dict[str, str]] = {}
         for key in keys:
-            doc_id, slot = _split(key)
-            wanted.setdefault(doc_id, {})[slot] = key
+            doc_id, subject, period = _split(key)
+            wanted.setdefault(doc_id, {})[key] = (subject, period)
         out: dict[str, StoredMark] = {}
         for chunk in in_chunks(wanted):
             async for d in self.db[MARKS].find({"_id": {"$in": chunk}}):
-                for slot, key in wanted[d["_id"]].items():
-                    if slot in d.get("marks", {}):
-                        value = _unpack(d["marks"][slot])
+                for key, (subject, period) in wanted[d["_id"]].items():
+                    if (value := _slot_of(d, subject, period)) is not None:
                         out[key] = StoredMark(_from_slot(d, value), tuple(value.get("events", ())))
         return out
 
@@ -371,9 +476,9 @@ class MongoMarkStore:
         """Store marks by key, one update per student (a student's other marks stay as they are)."""
         updates: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
         for key, stored in marks.items():
-            doc_id, slot = _split(key)
+            doc_id, subject, period = _split(key)
             values, _ = updates.setdefault(doc_id, ({}, _owner(stored.mark)))
-            values[f"marks.{slot}"] = _slot(stored.mark, stored.events)
+            values[_path(subject, period)] = _mark_doc(stored.mark, stored.events)
         if updates:
             await self.db[MARKS].bulk_write([UpdateOne({"_id": d}, {"$set": v, "$setOnInsert": o}, upsert=True)
                                              for d, (v, o) in updates.items()], ordered=False)
@@ -383,7 +488,7 @@ class MongoMarkStore:
         if not entries:
             return
         try:
-            await self.db.audit.insert_many([{"_id": i, **asdict(e)} for i, e in entries.items()], ordered=False)
+            await self.db.audit.insert_many([{"_id": i, **_audit_doc(e)} for i, e in entries.items()], ordered=False)
         except BulkWriteError as exc:
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
@@ -394,7 +499,7 @@ class MongoMarkStore:
 
     async def save_class_grades(self, grades: dict[str, int]) -> None:
         if grades:
-            await self.db.classes.bulk_write([UpdateOne({"_id": c}, {"$set": {"grade": g}}, upsert=True)
+            await self.db.classes.bulk_write([UpdateOne({"_id": c}, {"$set": _grade(g)}, upsert=True)
                                               for c, g in grades.items()], ordered=False)
 
     async def save_class_profiles(self, updates: list[ClassProfileUpdate]) -> None:
@@ -429,6 +534,7 @@ class MongoAssessmentReader:
         out = []
         async for d in cursor:
             d.pop("_id")
+            d.pop("schema_version", None)
             out.append(AuditEntry(**d))
         return out
 

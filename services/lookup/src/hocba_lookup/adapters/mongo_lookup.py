@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from hocba_runtime.mongo import Mongo
+from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING
 
 from hocba_lookup.domain.model import PublishedEntry
 
+SCHEMA_VERSION = 1
+"""Of `published`."""
+
 
 async def ensure_indexes(mongo: Mongo) -> None:
+    await tag_untagged(mongo, ("published",), SCHEMA_VERSION)
     await mongo.db.published.create_index([("lookup_key", ASCENDING)])
     await mongo.db.published.create_index([("supersedes", ASCENDING)])
 
@@ -20,13 +24,13 @@ async def ensure_indexes(mongo: Mongo) -> None:
 def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
     if d is None:
         return None
-    fields = {k: v for k, v in d.items() if k not in ("_id", "lookup_key")}
+    fields = {k: v for k, v in d.items() if k not in ("_id", "schema_version", "lookup_key")}
     return PublishedEntry(**fields)
 
 
 class MongoLookupTx(ServiceTx):
     async def upsert(self, entry: PublishedEntry, key: str) -> None:
-        doc = {"_id": entry.document_id, **asdict(entry), "lookup_key": key}
+        doc = {"_id": entry.document_id, "schema_version": SCHEMA_VERSION, **asdict(entry), "lookup_key": key}
         await self.db.published.replace_one({"_id": entry.document_id}, doc, upsert=True, session=self.session)
 
     async def mark_superseded(self, document_id: str, by: str) -> None:

@@ -1,4 +1,9 @@
-"""Published documents and their PDFs in MongoDB. Documents are inserted, never updated."""
+"""Published documents and their PDFs in MongoDB. Documents are inserted, never updated.
+
+`documents` holds each published document's fields; `pdfs` its sealed PDF, the file's bytes as they
+are served (`{_id: document id, schema_version, pdf: <binary>, sha256}`): a file, not an encoded
+document, and so the one binary value the service stores; `rejections` why a record was not
+published."""
 
 from __future__ import annotations
 
@@ -7,21 +12,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import Binary
-from hocba_runtime.mongo import Mongo
+from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING, DESCENDING
 
 from hocba_publishing.domain.model import PublishedDocument
 
+SCHEMA_VERSION = 1
+"""Of `documents`, `pdfs` and `rejections`."""
+
 
 async def ensure_indexes(mongo: Mongo) -> None:
+    await tag_untagged(mongo, ("documents", "pdfs", "rejections"), SCHEMA_VERSION)
     await mongo.db.documents.create_index([("record_id", ASCENDING), ("record_version", ASCENDING)], unique=True)
 
 
 def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
     if d is None:
         return None
-    fields = {k: v for k, v in d.items() if k != "_id"}
+    fields = {k: v for k, v in d.items() if k not in ("_id", "schema_version")}
     return PublishedDocument(**fields)
 
 
@@ -36,9 +45,10 @@ class MongoPublishingTx(ServiceTx):
         return _from_doc(found[0]) if found else None
 
     async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
-        await self.db.documents.insert_one({"_id": doc.document_id, **asdict(doc)}, session=self.session)
-        await self.db.pdfs.insert_one({"_id": doc.document_id, "pdf": Binary(pdf), "sha256": doc.pdf_sha256},
-                                      session=self.session)
+        await self.db.documents.insert_one({"_id": doc.document_id, "schema_version": SCHEMA_VERSION, **asdict(doc)},
+                                           session=self.session)
+        await self.db.pdfs.insert_one({"_id": doc.document_id, "schema_version": SCHEMA_VERSION, "pdf": Binary(pdf),
+                                       "sha256": doc.pdf_sha256}, session=self.session)
 
 
 def MongoPublishingUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoPublishingTx]:  # noqa: N802 - a constructor
@@ -66,7 +76,7 @@ class MongoPublishingReader:
     async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None:
         await self.db.rejections.update_one(
             {"_id": f"{record_id}:{record_version}"},
-            {"$set": {"record_id": record_id, "record_version": record_version, "reason": reason,
+            {"$set": {"schema_version": SCHEMA_VERSION, "record_id": record_id, "record_version": record_version, "reason": reason,
                       "at": datetime.now(UTC)}},
             upsert=True,
         )

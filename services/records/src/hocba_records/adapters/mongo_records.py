@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
-from hocba_runtime.mongo import Mongo
+from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pydantic import BaseModel
 from pymongo import ASCENDING
@@ -14,15 +14,18 @@ from pymongo import ASCENDING
 from hocba_records.domain.model import Enrollment
 
 M = TypeVar("M", bound=BaseModel)
+SCHEMA_VERSION = 1
+"""Of every collection here: the profiles' fields as the contracts name them."""
+COLLECTIONS = ("schools", "classes", "students", "enrollments")
 
 
 def _doc(model: BaseModel, key: str) -> dict[str, Any]:
     data = model.model_dump(mode="json")
-    return {"_id": data[key], **data}
+    return {"_id": data[key], "schema_version": SCHEMA_VERSION, **data}
 
 
 def _from_doc(model: type[M], doc: dict[str, Any]) -> M:
-    return model.model_validate({k: v for k, v in doc.items() if k != "_id"})
+    return model.model_validate({k: v for k, v in doc.items() if k not in ("_id", "schema_version")})
 
 
 def _load(model: type[M], doc: dict[str, Any] | None) -> M | None:
@@ -30,6 +33,7 @@ def _load(model: type[M], doc: dict[str, Any] | None) -> M | None:
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
+    await tag_untagged(mongo, COLLECTIONS, SCHEMA_VERSION)
     db = mongo.db
     await db.students.create_index([("citizen_id", ASCENDING)], unique=True)
     await db.enrollments.create_index([("class_id", ASCENDING)])
@@ -87,7 +91,7 @@ class MongoRecordsTx(ServiceTx):
     async def save_enrollment(self, e: Enrollment) -> None:
         await self._replace(
             "enrollments",
-            {"_id": e.enrollment_id, "student_id": e.student_id, "class_id": e.class_id,
+            {"_id": e.enrollment_id, "schema_version": SCHEMA_VERSION, "student_id": e.student_id, "class_id": e.class_id,
              "school_id": e.school_id, "school_year": e.school_year},
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from hocba_runtime.mongo import Mongo
+from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING
 
@@ -17,9 +17,12 @@ from hocba_signing.domain.model import (
 )
 
 SCHOOL = "document.school.school_id"
+SCHEMA_VERSION = 1
+"""Of `requests` and `batches`."""
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
+    await tag_untagged(mongo, ("requests", "batches"), SCHEMA_VERSION)
     await mongo.db.requests.create_index([("next_signer_id", ASCENDING), (SCHOOL, ASCENDING)])
     await mongo.db.requests.create_index([("awaiting", ASCENDING), (SCHOOL, ASCENDING)])
     await mongo.db.requests.create_index([("required.signer_id", ASCENDING)])
@@ -29,7 +32,7 @@ async def ensure_indexes(mongo: Mongo) -> None:
 
 def _to_doc(r: SigningRequest) -> dict[str, Any]:
     nxt = r.next_signer()
-    return {"_id": r.key, "record_id": r.record_id, "record_version": r.record_version, "student_id": r.student_id,
+    return {"_id": r.key, "schema_version": SCHEMA_VERSION, "record_id": r.record_id, "record_version": r.record_version, "student_id": r.student_id,
             "document": r.document, "content_sha256": r.content_sha256,
             "required": [asdict(s) for s in r.required], "signatures": [asdict(s) for s in r.signatures],
             "status": r.status, "next_signer_id": nxt.signer_id if nxt else None, "due_at": r.due_at,
@@ -53,7 +56,7 @@ def _from_doc(d: dict[str, Any] | None) -> SigningRequest | None:
 def _batch(d: dict[str, Any] | None) -> SigningBatch | None:
     if d is None:
         return None
-    fields = {k: v for k, v in d.items() if k != "_id"}
+    fields = {k: v for k, v in d.items() if k not in ("_id", "schema_version")}
     fields["members"] = [(m[0], int(m[1])) for m in fields["members"]]
     return SigningBatch(**fields)
 
@@ -83,7 +86,7 @@ class MongoSigningTx(ServiceTx):
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def save_batch(self, batch: SigningBatch) -> None:
-        doc = {"_id": batch.batch_id, **asdict(batch), "members": [list(m) for m in batch.members]}
+        doc = {"_id": batch.batch_id, "schema_version": SCHEMA_VERSION, **asdict(batch), "members": [list(m) for m in batch.members]}
         await self.db.batches.replace_one({"_id": batch.batch_id}, doc, upsert=True, session=self.session)
 
 
