@@ -131,8 +131,8 @@ async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment, loc
 
 async def test_an_http_correction_keeps_the_kafka_event_ids_and_old_form_marks_still_read(assessment) -> None:  # type: ignore[no-untyped-def]
     # A mark's slot is one binary value holding the mark and the ids of the Kafka events applied
-    # to it. A correction through HTTP (in a transaction) must keep those ids: the redelivered
-    # event is then recognised instead of undoing the correction.
+    # to it. A mark written in a transaction (the summer re-assessment) must keep those ids: the
+    # redelivered event is then recognised instead of undoing the change.
     cls = klass(grade=1)
     mark = Mark(cls.class_id, cls.school_year, "HS-KEEP", "TOAN", "end_of_year", "T", 9.0, "", "GV-01")
     key = mark_key(mark.class_id, mark.school_year, mark.student_id, mark.subject_code, mark.period)
