@@ -289,7 +289,7 @@ def _class_update(event: Any) -> ClassProfileUpdate:
 
 def _close_request(item: Delivered) -> CloseRequest:
     data = item.event.data
-    return CloseRequest(data.class_id, data.school_year, data.requested_by, item.event)
+    return CloseRequest(data.class_id, data.school_year, data.requested_by, item.event, data.even_if_incomplete)
 
 
 def _is_close(item: Delivered) -> bool:
