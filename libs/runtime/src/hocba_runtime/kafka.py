@@ -52,7 +52,9 @@ _dead_lettered: contextvars.ContextVar[set[tuple[str, int, int]] | None] = conte
 
 
 class PermanentError(Exception):
-    """A message that can never succeed: no retries, straight to the dead-letter topic."""
+    """A message that can never succeed: no retries, straight to the dead-letter topic. A subclass
+    may set `details`, a list of JSON values (each item at fault): the dead letter carries them whole
+    in its `hocba-error-details` header, where the `hocba-error` text is cut at 2,000 characters."""
 
 
 class NotAdmitted(PermanentError):
@@ -180,6 +182,10 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker],
     return [DeadLetterMiddleware, TracingMiddleware, AuditMiddleware]
 
 
+DETAILS_KEPT = 2000
+"""The items a dead letter's `hocba-error-details` header names at most (some 200 KB)."""
+
+
 def text_headers(raw: Any) -> dict[str, str]:
     """A consumed record's headers as text."""
     return {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
@@ -201,6 +207,9 @@ async def dead_letter(broker: KafkaBroker, raw: Any, exc: BaseException, consume
             "hocba-original-offset": str(getattr(raw, "offset", "")),
         }
     )
+    details = getattr(exc, "details", None)
+    if isinstance(details, list) and details:  # a PermanentError may name each of its items
+        dl_headers["hocba-error-details"] = redact(json.dumps(details[:DETAILS_KEPT], ensure_ascii=False))
     await broker.publish(getattr(raw, "value", b"") or b"", dead_letter_topic(topic), key=getattr(raw, "key", None),
                          headers=dl_headers)
     rejected = _dead_lettered.get()

@@ -129,10 +129,10 @@ async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment, loc
         assert r.status_code == 409 and r.json()["error"]["code"] == "class_closed"
 
 
-async def test_an_http_correction_keeps_the_kafka_event_ids(assessment) -> None:  # type: ignore[no-untyped-def]
-    # A mark keeps the ids of the Kafka events applied to it. A correction through HTTP (in a
-    # transaction) must keep those ids: the redelivered event is then recognised instead of undoing
-    # the correction. (Marks stored in earlier forms: test_readable_storage.py.)
+async def test_a_correction_in_a_transaction_keeps_the_kafka_event_ids(assessment) -> None:  # type: ignore[no-untyped-def]
+    # A mark keeps the ids of the Kafka events applied to it. A mark written in a transaction (the
+    # summer re-assessment) must keep those ids: the redelivered event is then recognised instead of
+    # undoing the change. (Marks stored in earlier forms: test_readable_storage.py.)
     cls = klass(grade=1)
     mark = Mark(cls.class_id, cls.school_year, "HS-KEEP", "TOAN", "end_of_year", "T", 9.0, "", "GV-01")
     key = mark_key(mark.class_id, mark.school_year, mark.student_id, mark.subject_code, mark.period)

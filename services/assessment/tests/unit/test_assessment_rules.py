@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from assessment_fixtures import FakeStore, full_year, klass, mark, school, student  # noqa: E402
+from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, mark, school, student  # noqa: E402
 from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.domain.model import ClassClosed  # noqa: E402
@@ -76,7 +76,7 @@ def test_valid_marks_pass() -> None:
 
 async def test_batch_keeps_good_items_and_reports_bad_ones_by_ids() -> None:
     store = FakeStore()
-    service = AssessmentService(store)
+    service = AssessmentService(store, FakeMarkStore(store))
     cls = klass(grade=1)
     await service.record_class(cls.class_id, 1)
     good = mark(cls, "HS1", "TOAN", "T", 9)
@@ -90,7 +90,7 @@ async def test_batch_keeps_good_items_and_reports_bad_ones_by_ids() -> None:
 
 async def test_close_emits_one_record_per_student_once_and_locks_the_class() -> None:
     store = FakeStore()
-    service = AssessmentService(store)
+    service = AssessmentService(store, FakeMarkStore(store))
     cls = klass(grade=1)
     a, b = student(), student()
     for s in (a, b):
@@ -112,7 +112,7 @@ async def test_close_emits_one_record_per_student_once_and_locks_the_class() -> 
 
 async def test_enrollment_arriving_after_the_close_still_gets_its_record() -> None:
     store = FakeStore()
-    service = AssessmentService(store)
+    service = AssessmentService(store, FakeMarkStore(store))
     cls = klass(grade=5)
     s = student()
     await service.submit(full_year(cls, s.student_id, score=8))
@@ -126,7 +126,7 @@ async def test_corrections_are_audited_and_an_unlock_gives_a_new_version_only_wh
     from hocba_assessment.domain.model import ClassClosed, ClassNotClosed, InvalidAssessment
 
     store = FakeStore()
-    service = AssessmentService(store)
+    service = AssessmentService(store, FakeMarkStore(store))
     cls = klass(grade=1)
     a, b = student(), student()
     for s in (a, b):
@@ -155,7 +155,7 @@ async def test_corrections_are_audited_and_an_unlock_gives_a_new_version_only_wh
 
 async def test_http_style_input_refuses_students_not_enrolled_in_the_class() -> None:
     store = FakeStore()
-    service = AssessmentService(store)
+    service = AssessmentService(store, FakeMarkStore(store))
     cls = klass(grade=1)
     enrolled = student()
     await service.record_enrollment(RosterEntry(enrolled, school(), cls))

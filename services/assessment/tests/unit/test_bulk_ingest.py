@@ -97,7 +97,7 @@ async def test_bulk_roster_keeps_grades_and_gives_a_late_student_of_a_closed_cla
 
 
 async def test_closing_many_classes_together_emits_each_record_once_and_a_redelivery_nothing() -> None:
-    from hocba_assessment.application.use_cases import CloseRequest
+    from hocba_assessment.application.use_cases import CloseRequest, Closing
     from hocba_contracts import make_envelope
     from hocba_contracts.payloads import assessment as ev
 
@@ -110,10 +110,10 @@ async def test_closing_many_classes_together_emits_each_record_once_and_a_redeli
     closes = [make_envelope(ev.ClassYearCloseRequested(class_id=c.class_id, school_year=c.school_year,
                                                        requested_by="GV-01"), source="school-system") for c in classes]
     requests = [CloseRequest(c.class_id, c.school_year, "GV-01", e) for c, e in zip(classes, closes, strict=True)]
-    assert await svc.close_classes([*requests, requests[0]]) == 6
+    assert await svc.close_classes([*requests, requests[0]]) == Closing(records=6)
     assert {e.causation_id for _, e in store.emitted} == {e.id for e in closes}
-    assert await svc.close_classes(requests) == 0  # redelivered
+    assert await svc.close_classes(requests) == Closing()  # redelivered
     await svc.unlock(classes[0].class_id, classes[0].school_year, "HT-01", "sửa điểm Toán")
-    assert await svc.close_classes(requests[:1]) == 0  # an old close redelivered does not close it again
+    assert await svc.close_classes(requests[:1]) == Closing()  # an old close redelivered does not close it again
     assert (classes[0].class_id, classes[0].school_year) not in store.closures
     assert sorted(e.action for e in store.audit) == ["close", "close", "unlock"]

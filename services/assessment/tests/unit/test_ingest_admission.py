@@ -99,3 +99,44 @@ async def test_events_of_a_class_still_unknown_after_the_wait_are_dead_lettered_
         await service.record_roster([ClassProfileUpdate(unknown, datetime.now(UTC))], [])
         await handler.ingest(records([lost]))
         assert len(store.marks) == 2 and len(dead) == 2
+
+
+async def test_a_close_of_a_class_missing_assessments_is_dead_lettered_naming_them_and_locks_nothing() -> None:
+    import json
+
+    from assessment_fixtures import school, secondary_year
+    from faststream.kafka.annotations import KafkaMessage
+    from hocba_assessment.application.ports import RosterEntry
+    from hocba_contracts.payloads import assessment as ev
+
+    broker, handler, service, store, _, _ = setup(wait=0)
+    refused: list[dict[str, str]] = []
+
+    @broker.subscriber(dead_letter_topic(ASSESSMENT_INGEST.name), group_id="headers")
+    async def on_refused(body: Any, message: KafkaMessage) -> None:
+        refused.append(dict(message.headers))
+
+    cls, done, late = klass(grade=7), student(), student()
+    await service.record_roster([ClassProfileUpdate(cls, datetime.now(UTC))],
+                                [(RosterEntry(p, school(), cls), None) for p in (done, late)])
+    feed = [*secondary_year(cls, done.student_id), *secondary_year(cls, late.student_id, skip={("TOAN", "mid_term_1")})]
+
+    def close(**kw: Any) -> Any:
+        return make_envelope(ev.ClassYearCloseRequested(class_id=cls.class_id, school_year=cls.school_year,
+                                                        requested_by="GV-01", **kw), source=TEST_SCHOOL_SYSTEM)
+
+    first = close()
+    async with TestKafkaBroker(broker):
+        await handler.ingest(records([*(make_envelope(i, source=TEST_SCHOOL_SYSTEM) for i in feed), first]))
+        await eventually(lambda: refused, timeout=10)
+        assert refused[0]["hocba-error-type"] == "CloseRefused"
+        assert [(d["student_id"], d["field"]) for d in json.loads(refused[0]["hocba-error-details"])] == [
+            (late.student_id, "TOAN")]
+        assert late.student_id in refused[0]["hocba-error"] and "mid_term_1" in refused[0]["hocba-error"]
+        assert not store.closures and not store.emitted
+        assert [e.action for e in store.audit] == ["close_refused"]
+        # Redelivered: nothing more. Closed on purpose although incomplete: one record, for `done`.
+        await handler.ingest(records([first, close(even_if_incomplete=True)]))
+        assert [e.action for e in store.audit] == ["close_refused", "close"]
+        assert [e.data.student.student_id for _, e in store.emitted] == [done.student_id]
+        assert len(refused) == 1

@@ -21,7 +21,7 @@ from assessment_fixtures import (  # noqa: E402
 )
 from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
-from hocba_assessment.domain.model import InvalidAssessment  # noqa: E402
+from hocba_assessment.domain.model import IncompleteAssessments, InvalidAssessment  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 
 pytestmark = pytest.mark.unit
@@ -120,8 +120,21 @@ async def test_a_secondary_student_missing_assessments_gets_no_record_and_each_g
     assert "regular_2_3" in text["TOAN"] and "3 of 4 regular" in text["TOAN"]
     assert "end_term_1" in text["LS"]
     assert "4 elective subjects" in missing[no_electives.student_id][0].problem
-    assert await svc.close_class(cls.class_id, cls.school_year, "GV-01") == 1
+    # The close is refused, whoever asks, naming each gap; nothing is locked, the trail says why.
+    with pytest.raises(IncompleteAssessments) as refused:
+        await svc.close_class(cls.class_id, cls.school_year, "GV-01")
+    assert refused.value.code == "incomplete_assessments"
+    assert {(d["student_id"], d["field"]) for d in refused.value.details} == {
+        (gaps.student_id, "TOAN"), (gaps.student_id, "LS"), (no_electives.student_id, "subject_code")}
+    assert (cls.class_id, cls.school_year) not in store.closures and records(store) == {}
+    [entry] = store.audit
+    assert (entry.action, entry.by) == ("close_refused", "GV-01")
+    assert gaps.student_id in entry.reason and "regular_2_3" in entry.reason and "end_term_1" in entry.reason
+    assert no_electives.student_id in entry.reason and gaps.full_name not in entry.reason
+    # Closed all the same on request: those students get no record.
+    assert await svc.close_class(cls.class_id, cls.school_year, "GV-01", even_if_incomplete=True) == 1
     assert set(records(store)) == {done.student_id}
+    assert [e.action for e in store.audit] == ["close_refused", "close"]
 
 
 async def test_each_secondary_item_is_checked_against_the_class_and_named() -> None:

@@ -137,10 +137,15 @@ class AttendanceReported(EventPayload):
 
 
 class ClassYearCloseRequested(EventPayload):
+    """Close a class's school year. A secondary class whose students lack assessments is not closed
+    (the event is dead-lettered naming each missing one) unless `even_if_incomplete`."""
+
     event_type: ClassVar[str] = "hocba.assessment.class_year_close_requested"
     class_id: Code
     school_year: SchoolYear
     requested_by: Code
+    even_if_incomplete: bool = Field(default=False, description="Secondary: close although some students lack "
+                                     "assessments (they get no record until an unlock)")
 
     def subject(self) -> str:
         return self.class_id

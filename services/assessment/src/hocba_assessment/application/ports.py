@@ -119,7 +119,9 @@ class AssessmentTx(Protocol):
 
 
 class MarkStore(Protocol):
-    """Bulk writes for school systems' feeds: many events in a few round trips, idempotent by key."""
+    """The one way marks are written, from every entrypoint (`AssessmentService.submit_marks`): bulk
+    reads and writes, many items in a few round trips, every write idempotent by key (no
+    transaction). Nothing read through it is kept between calls."""
 
     async def class_grades(self, class_ids: set[str]) -> dict[str, int]: ...
     async def closed_classes(self, classes: set[tuple[str, str]]) -> set[tuple[str, str]]: ...

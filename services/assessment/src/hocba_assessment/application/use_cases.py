@@ -3,11 +3,22 @@
 Business rules:
 - a mark is keyed by class, year, student, subject and period; re-sending it changes nothing,
   sending a new value replaces the old one until the class is closed;
+- marks from every entrypoint (HTTP, spreadsheets, Kafka) are stored by one use case,
+  `submit_marks`, in one way: a batch's state read in bulk (class grades, closures, stored marks),
+  every item checked on its own, then the batch's audit entries and its marks written in bulk, each
+  write idempotent by key (see `submit_marks` for why there is no multi-document transaction);
 - each item of a batch is checked on its own: a bad item is reported, the good ones are stored;
-- marks for a class whose year is closed are refused as a whole (Conflict "class_closed"):
-  a closed year changes only through an unlock, never by a late batch;
+- a new value for a class whose year is closed is refused (a closed year changes only through an
+  unlock, never by a late batch); HTTP and spreadsheets refuse such a batch as a whole (Conflict
+  "class_closed"), a feed refuses each such event on its own;
 - closing a class locks it and emits one year record per enrolled student who has end-of-year
   marks; a record is emitted once (locked records are never emitted again);
+- a secondary class is not closed while any enrolled student lacks an assessment the year's
+  results need, whichever entrypoint asks: the refusal names each student and what is missing, is
+  kept in the class's audit trail, and nothing is locked. A close that says `even_if_incomplete`
+  closes all the same; those students then get no record until an unlock and a new close. Who may
+  ask for a close is the entrypoint's authorization (the policy table, the school system's
+  admission); the use case records who asked;
 - the roster and each class's profile (its school and teachers, which the access checks use) come
   from records' events; the roster may arrive after the close: a student enrolled in a class that
   is already closed gets the record then;
@@ -21,6 +32,7 @@ Business rules:
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +61,7 @@ from hocba_assessment.domain import secondary as secondary_rules
 from hocba_assessment.domain.model import (
     ClassClosed,
     ClassNotClosed,
+    IncompleteAssessments,
     InvalidAssessment,
     mark_key,
     record_id,
@@ -80,6 +93,18 @@ class CloseRequest:
     school_year: str
     requested_by: str
     cause: Envelope[Any] | None = None
+    even_if_incomplete: bool = False
+    """Secondary: close although students lack assessments (they get no record until an unlock)."""
+
+
+@dataclass
+class Closing:
+    """What became of a group of close requests."""
+
+    records: int = 0
+    """Year records emitted."""
+    refused: dict[int, IncompleteAssessments] = field(default_factory=dict)
+    """By the request's position: the requests refused, each naming every missing assessment."""
 
 
 @dataclass
@@ -99,37 +124,49 @@ EVENTS_KEPT = 20
 
 
 class AssessmentService:
-    def __init__(self, uow: AssessmentUnitOfWork, store: MarkStore | None = None) -> None:
+    def __init__(self, uow: AssessmentUnitOfWork, store: MarkStore) -> None:
         self.uow = uow
         self.store = store
-        self._grades: dict[str, int] = {}
         self._schools: dict[str, str] = {}
+        """A class's school, once known: it never changes (see `class_schools`). Nothing else is
+        kept between calls: a class's grade, its closure and its marks are read for each batch, so
+        a change another replica made is always seen."""
 
-    async def _grades_of(self, class_ids: set[str]) -> dict[str, int]:
-        assert self.store is not None
-        missing = class_ids - self._grades.keys()
-        if missing:
-            self._grades.update(await self.store.class_grades(missing))
-        return {c: self._grades[c] for c in class_ids if c in self._grades}
+    async def submit_marks(self, batch: list[tuple[str | None, intake.Item]], *, check_enrollment: bool = False,
+                           reason: str = "", refuse_closed_batch: bool = False) -> list[IngestOutcome]:
+        """Store a batch of marks, from any entrypoint: the one way marks are written.
 
-    async def ingest(self, events: list[tuple[str, intake.Item]]) -> list[IngestOutcome]:
-        """Store a school system's feed in bulk: a few round trips for hundreds of events.
+        `batch` is (event id, item) in the order sent: a school system's event id, so that a
+        redelivered event changes nothing (even after a later correction of the same mark), or None
+        for an HTTP or spreadsheet item, which has none. Each item is checked on its own, against its
+        class's grade (and, with `check_enrollment`, the class's roster); the outcome of each is
+        returned in the same order. A value equal to the stored one (and by the same assessor)
+        changes nothing, even after the close. A new value for a class whose year is closed is
+        refused: item by item, or, with `refuse_closed_batch`, the whole batch (ClassClosed, nothing
+        stored). A changed value is a correction, kept in the class's audit trail with `reason`.
 
-        `events` are (event id, assessment) in the order they were published. Each is checked on
-        its own; the outcome of each is returned in the same order. Idempotent: an event already
-        applied, or a re-sent value equal to the stored one, changes nothing, even after the close.
-        A later event for the same mark is a correction (audit trail); a new value for a class whose
-        year is closed is refused."""
-        if self.store is None:
-            raise RuntimeError("the assessment service has no mark store")
+        A few round trips whatever the batch's size: the classes' closures and grades, the stored
+        marks of the batch's students, then one bulk write of audit entries and one of marks (and a
+        roster read a class with `check_enrollment`). There is no multi-document transaction, by
+        design: every write is idempotent by key (a mark by its key, an audit entry by an id derived
+        from the event or the request), and the audit entries are written first, so a batch cut
+        short is applied again by its replay (Kafka) or re-sent (HTTP) with nothing lost. A
+        transaction would add nothing a feed of 5,000 events a second could afford."""
         store = self.store
-        outcomes: list[IngestOutcome | None] = [None] * len(events)
-        classes = {(item.class_id, item.school_year) for _, item in events}
+        classes = {(item.class_id, item.school_year) for _, item in batch}
         closed = await store.closed_classes(classes)
-        grades = await self._grades_of({c for c, _ in classes})
-        valid: list[tuple[int, str, list[tuple[str, Mark]]]] = []
-        for index, (event_id, item) in enumerate(events):
+        if refuse_closed_batch and closed:
+            raise ClassClosed(_closed_text(sorted(f"{c} ({y})" for c, y in closed)))
+        grades = await store.class_grades({c for c, _ in classes})
+        rosters = await self._roster_ids(classes) if check_enrollment else {}
+        request = uuid.uuid4().hex  # names the audit entries of items that come without an event id
+        outcomes: list[IngestOutcome | None] = [None] * len(batch)
+        valid: list[tuple[int, str | None, list[tuple[str, Mark]]]] = []
+        for index, (event_id, item) in enumerate(batch):
             problems = intake.check(grades.get(item.class_id), item)
+            if check_enrollment and item.student_id not in rosters.get((item.class_id, item.school_year), set()):
+                problems.append(rules.Problem("student_id", f"student {item.student_id} is not enrolled in class "
+                                              f"{item.class_id} for {item.school_year}; check the student id"))
             if problems:
                 outcomes[index] = IngestOutcome("rejected", problems)
                 continue
@@ -140,7 +177,7 @@ class AssessmentService:
         for index, event_id, marks in valid:
             changes = [(key, mark, state.get(key)) for key, mark in marks]
             changes = [(k, m, c) for k, m, c in changes
-                       if c is None or (event_id not in c.events and _values(c.mark) != _values(m))]
+                       if c is None or (event_id not in c.events and c.mark != m)]
             if not changes:
                 outcomes[index] = IngestOutcome("unchanged")
                 continue
@@ -150,17 +187,28 @@ class AssessmentService:
                     [f"{first.class_id} ({first.school_year})"]))], closed=True)
                 continue
             for key, mark, current in changes:
-                events_kept = (current.events if current else ()) + (event_id,)
+                events_kept = (current.events if current else ()) + ((event_id,) if event_id else ())
                 state[key] = StoredMark(mark, events_kept[-EVENTS_KEPT:])
                 dirty.add(key)
-                if current is not None:
-                    audits[f"correction:{event_id}" + ("" if len(marks) == 1 else f":{key}")] = AuditEntry(
-                        mark.class_id, mark.school_year, "correction", mark.submitted_by, datetime.now(UTC), key,
-                        _values(current.mark), _values(mark), "")
+                if current is not None and _values(current.mark) != _values(mark):
+                    audit_id = (f"correction:{event_id}" + ("" if len(marks) == 1 else f":{key}") if event_id
+                                else f"correction:{request}:{index}:{key}")
+                    audits[audit_id] = AuditEntry(mark.class_id, mark.school_year, "correction", mark.submitted_by,
+                                                  datetime.now(UTC), key, _values(current.mark), _values(mark), reason)
             outcomes[index] = IngestOutcome("accepted")
         await store.audit(audits)  # first: after a crash in between, the replay audits nothing twice and misses nothing
         await store.write({k: state[k] for k in dirty})
         return [o for o in outcomes if o is not None]
+
+    async def _roster_ids(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+        """The students enrolled in each class (an HTTP batch names one class, or a few)."""
+        async with self.uow() as tx:
+            return {(c, y): await tx.roster_ids(c, y) for c, y in sorted(classes)}
+
+    async def ingest(self, events: list[tuple[str, intake.Item]]) -> list[IngestOutcome]:
+        """A school system's feed (Kafka), in bulk: `submit_marks` with each event's id, a closed
+        class's events refused one by one."""
+        return await self.submit_marks(list(events))
 
     async def record_roster(self, classes: list[ClassProfileUpdate],
                             enrolments: list[tuple[RosterEntry, Envelope[Any] | None]]) -> int:
@@ -168,8 +216,6 @@ class AssessmentService:
         a class for its profile (the newest of the batch; a stored newer one stands), one a class for
         its roster. A student enrolled in a class already closed gets the year record at once.
         Returns the records emitted."""
-        if self.store is None:
-            raise RuntimeError("the assessment service has no mark store")
         now = datetime.now(UTC)
         newest: dict[str, ClassProfileUpdate] = {}
         for update in [*classes, *(ClassProfileUpdate(e.class_info, cause.time if cause else now)
@@ -180,7 +226,6 @@ class AssessmentService:
         await self.store.save_class_profiles(list(newest.values()))
         grades = {c: u.profile.grade for c, u in newest.items()}
         await self.store.save_class_grades(grades)
-        self._grades.update(grades)
         self._schools.update({c: u.profile.school_id for c, u in newest.items()})
         await self.store.save_rosters([entry for entry, _ in enrolments])
         closed = await self.store.closed_classes({(e.class_info.class_id, e.class_info.school_year) for e, _ in enrolments})
@@ -195,8 +240,6 @@ class AssessmentService:
         id. A class's school never changes (records refuses to move a class to another school), so a
         school once read is kept for the life of the process; a class not known yet is read again on
         every call, so a class that another replica has just stored is found."""
-        if self.store is None:
-            raise RuntimeError("the assessment service has no mark store")
         missing = class_ids - self._schools.keys()
         if missing:
             found = await self.store.class_profiles(missing)
@@ -208,57 +251,27 @@ class AssessmentService:
             return make_envelope(data, source=SOURCE)
         return follow_up(cause, data, source=SOURCE)
 
-    @retry_transient()
     async def submit(self, items: list[intake.Item], cause: Envelope[Any] | None = None, *,
                      check_enrollment: bool = False, reason: str = "") -> BatchResult:
-        """Store the valid items of a batch; report each invalid one by student, subject and field.
+        """A gradebook (HTTP, spreadsheets): `submit_marks` for its items. Stores the valid items;
+        reports each invalid one by student, subject and field. `cause`, when the batch comes from
+        an event, makes a redelivered one change nothing (its items are that event's).
 
         Raises ClassClosed (nothing stored) when an item targets a class whose year is closed."""
+        batch: list[tuple[str | None, intake.Item]] = [(f"{cause.id}:{i}" if cause else None, item)
+                                                       for i, item in enumerate(items)]
+        outcomes = await self.submit_marks(batch, check_enrollment=check_enrollment, reason=reason,
+                                           refuse_closed_batch=True)
         result = BatchResult()
-        async with self.uow(cause.id if cause else None) as tx:
-            if tx.duplicate:
-                result.unchanged = len(items)
-                return result
-            await self._refuse_closed(tx, {(item.class_id, item.school_year) for item in items})
-            rosters: dict[tuple[str, str], set[str]] = {}
-            for index, item in enumerate(items):
-                problems = await self._check(tx, item)
-                if check_enrollment:
-                    roster = rosters.get((item.class_id, item.school_year))
-                    if roster is None:
-                        roster = rosters[(item.class_id, item.school_year)] = await tx.roster_ids(item.class_id, item.school_year)
-                    if item.student_id not in roster:
-                        problems.append(rules.Problem("student_id", f"student {item.student_id} is not enrolled in class "
-                                                      f"{item.class_id} for {item.school_year}; check the student id"))
-                if problems:
-                    result.rejected.extend(
-                        Rejection(index, item.student_id, intake.what(item), p.field, p.problem) for p in problems
-                    )
-                    continue
-                changed = False
-                for mark in intake.to_marks(item):
-                    key = _key(mark)
-                    old = await tx.get_mark(key)
-                    if old == mark:
-                        continue
-                    changed = True
-                    await tx.save_mark(key, mark)
-                    if old is not None and _values(old) != _values(mark):
-                        await tx.audit(AuditEntry(item.class_id, item.school_year, "correction", item.submitted_by,
-                                                  datetime.now(UTC), key, _values(old), _values(mark), reason))
-                if not changed:
-                    result.unchanged += 1
-                    continue
+        for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
+            if outcome.status == "accepted":
                 result.accepted += 1
+            elif outcome.status == "unchanged":
+                result.unchanged += 1
+            else:
+                result.rejected.extend(Rejection(index, item.student_id, intake.what(item), p.field, p.problem)
+                                       for p in outcome.problems)
         return result
-
-    async def _refuse_closed(self, tx: AssessmentTx, classes: set[tuple[str, str]]) -> None:
-        closed = sorted([f"{c} ({y})" for c, y in classes if await tx.closure(c, y) is not None])
-        if closed:
-            raise ClassClosed(_closed_text(closed))
-
-    async def _check(self, tx: AssessmentTx, item: intake.Item) -> list[rules.Problem]:
-        return intake.check(await tx.class_grade(item.class_id), item)
 
     @retry_transient()
     async def record_class(self, class_id: str, grade: int, cause: Envelope[Any] | None = None) -> None:
@@ -266,7 +279,6 @@ class AssessmentService:
         async with self.uow(cause.id if cause else None) as tx:
             if not tx.duplicate:
                 await tx.save_class_grade(class_id, grade)
-        self._grades[class_id] = grade
 
     @retry_transient()
     async def record_enrollment(self, entry: RosterEntry, cause: Envelope[Any] | None = None) -> int:
@@ -277,36 +289,62 @@ class AssessmentService:
             await tx.save_class_profile(ClassProfileUpdate(entry.class_info, cause.time if cause else datetime.now(UTC)))
             await tx.save_roster(entry)
             await tx.save_class_grade(entry.class_info.class_id, entry.class_info.grade)
-            self._grades[entry.class_info.class_id] = entry.class_info.grade
             closure = await tx.closure(entry.class_info.class_id, entry.class_info.school_year)
             if closure is None:
                 return 0
             return int(await self._close_student(tx, entry, closure, cause))
 
     async def close_class(self, class_id: str, school_year: str, requested_by: str,
-                          cause: Envelope[Any] | None = None) -> int:
-        """Lock the class's year and emit the year records of its students (idempotent)."""
-        return await self.close_classes([CloseRequest(class_id, school_year, requested_by, cause)])
+                          cause: Envelope[Any] | None = None, *, even_if_incomplete: bool = False) -> int:
+        """Lock the class's year and emit the year records of its students (idempotent); returns the
+        records emitted. Raises IncompleteAssessments, nothing locked, when a secondary class's
+        students lack assessments (unless `even_if_incomplete`)."""
+        closing = await self.close_classes([CloseRequest(class_id, school_year, requested_by, cause,
+                                                         even_if_incomplete)])
+        if closing.refused:
+            raise closing.refused[0]
+        return closing.records
 
     @retry_transient()
-    async def close_classes(self, requests: list[CloseRequest]) -> int:
+    async def close_classes(self, requests: list[CloseRequest]) -> Closing:
         """Close several classes together (a city closes its year in the same week): a few bulk
-        reads and writes for all of them. Each request takes effect once; returns records emitted.
+        reads and writes for all of them. Each request takes effect once (a redelivered one, closed
+        or refused, changes nothing); returns the records emitted and the requests refused.
+
+        A secondary class some of whose students lack assessments is not closed (unless the request
+        says `even_if_incomplete`): the refusal names every student and what they lack, and goes
+        into the class's audit trail with the request's inbox mark.
 
         Two steps: the closures commit first, then the records are computed. An enrolment arriving
         meanwhile either is read by the second step or, saving its roster entry first, finds the
         class closed and gets its record then; never neither."""
+        closing = Closing()
         async with self.uow.many([f"{r.cause.id}:closure" for r in requests if r.cause]) as tx:
-            todo = [r for r in requests if not (r.cause and f"{r.cause.id}:closure" in tx.processed)]
-            closed = await tx.closures_of({(r.class_id, r.school_year) for r in todo})
+            todo = [(i, r) for i, r in enumerate(requests) if not (r.cause and f"{r.cause.id}:closure" in tx.processed)]
+            closed = await tx.closures_of({(r.class_id, r.school_year) for _, r in todo})
+            missing = await self._missing(tx, {(r.class_id, r.school_year) for _, r in todo
+                                               if not r.even_if_incomplete and (r.class_id, r.school_year) not in closed})
             fresh: dict[tuple[str, str], Closure] = {}
-            for r in todo:
-                if (r.class_id, r.school_year) not in closed and (r.class_id, r.school_year) not in fresh:
-                    fresh[(r.class_id, r.school_year)] = Closure(r.class_id, r.school_year, r.requested_by,
-                                                                 datetime.now(UTC))
+            refusals: list[AuditEntry] = []
+            now = datetime.now(UTC)
+            for i, r in todo:
+                key = (r.class_id, r.school_year)
+                if key in closed or key in fresh:
+                    continue
+                if not r.even_if_incomplete and missing.get(key):
+                    closing.refused[i] = refusal = _incomplete(r, missing[key])
+                    refusals.append(AuditEntry(r.class_id, r.school_year, "close_refused", r.requested_by, now,
+                                               reason=close_refusal_text(refusal)))
+                    continue
+                fresh[key] = Closure(r.class_id, r.school_year, r.requested_by, now)
             await tx.save_closures(list(fresh.values()))
-            await tx.audit_many([AuditEntry(c.class_id, c.school_year, "close", c.requested_by, c.closed_at)
-                                 for c in fresh.values()])
+            await tx.audit_many([*refusals, *(AuditEntry(c.class_id, c.school_year, "close", c.requested_by, c.closed_at)
+                                              for c in fresh.values())])
+        closing.records = await self._emit_records([r for i, r in enumerate(requests) if i not in closing.refused])
+        return closing
+
+    async def _emit_records(self, requests: list[CloseRequest]) -> int:
+        """The second step of `close_classes`: the year records of the closed classes' students."""
         async with self.uow.many([r.cause.id for r in requests if r.cause]) as tx:
             causes: dict[tuple[str, str], Envelope[Any] | None] = {}
             for r in requests:
@@ -336,6 +374,31 @@ class AssessmentService:
             await tx.lock_many(new, changed)
             await tx.emit_many(ASSESSMENT_EVENTS.name, announcements)
             return len(announcements)
+
+    async def _missing(self, tx: AssessmentTx,
+                       classes: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, list[rules.Problem]]]:
+        """The students of these classes whose year cannot be computed yet, with what each lacks:
+        secondary classes only (a primary year is stated from whatever end-of-year assessments there
+        are). The class's grade decides which classes are read at all, so a city's primary closes
+        read nothing more."""
+        grades = await self.store.class_grades({c for c, _ in classes})
+        secondary = {(c, y) for c, y in classes if grades.get(c, 0) > 5}
+        if not secondary:
+            return {}
+        marks: dict[tuple[str, str, str], list[Mark]] = {}
+        for m in await tx.marks_of(secondary):
+            marks.setdefault((m.class_id, m.school_year, m.student_id), []).append(m)
+        out: dict[tuple[str, str], dict[str, list[rules.Problem]]] = {}
+        for entry in await tx.rosters_of(secondary):
+            c, sid = entry.class_info, entry.student.student_id
+            if c.grade <= 5:
+                continue
+            found = marks.get((c.class_id, c.school_year, sid), [])
+            problems = year_record.problems(c.grade, found) if found else [
+                rules.Problem("student_id", "no assessments at all")]
+            if problems:
+                out.setdefault((c.class_id, c.school_year), {})[sid] = problems
+        return out
 
     async def _close_student(self, tx: AssessmentTx, entry: RosterEntry, closure: Closure,
                              cause: Envelope[Any] | None) -> bool:
@@ -379,24 +442,10 @@ class AssessmentService:
         return record, lock
 
     async def incomplete(self, class_id: str, school_year: str) -> dict[str, list[rules.Problem]]:
-        """Students of a secondary class whose year cannot be computed yet, with what is missing."""
+        """Students of a secondary class whose year cannot be computed yet, with what is missing (what
+        a close of the class would be refused for)."""
         async with self.uow() as tx:
-            roster = await tx.rosters_of({(class_id, school_year)})
-            marks = await tx.marks_of({(class_id, school_year)})
-        if not roster or roster[0].class_info.grade <= 5:
-            return {}
-        by_student: dict[str, list[Mark]] = {}
-        for m in marks:
-            by_student.setdefault(m.student_id, []).append(m)
-        out = {}
-        for entry in roster:
-            sid = entry.student.student_id
-            found = by_student.get(sid, [])
-            problems = year_record.problems(entry.class_info.grade, found) if found else [
-                rules.Problem("student_id", "no assessments at all")]
-            if problems:
-                out[sid] = problems
-        return out
+            return (await self._missing(tx, {(class_id, school_year)})).get((class_id, school_year), {})
 
     @retry_transient()
     async def reassess(self, class_id: str, school_year: str, student_id: str, assessed_by: str,
@@ -448,6 +497,22 @@ class AssessmentService:
                 raise ClassNotClosed(f"class {class_id} has not closed its {school_year} year; nothing to unlock")
             await tx.delete_closure(class_id, school_year)
             await tx.audit(AuditEntry(class_id, school_year, "unlock", approved_by, datetime.now(UTC), reason=reason))
+
+
+def _incomplete(request: CloseRequest, missing: dict[str, list[rules.Problem]]) -> IncompleteAssessments:
+    """Why a close is refused, naming each student (by id) and each assessment they lack."""
+    return IncompleteAssessments(
+        f"class {request.class_id} ({request.school_year}) is not closed: {len(missing)} students lack assessments "
+        "their year results need. Send what each detail names, or close with even_if_incomplete=true (those "
+        "students then get no record until an unlock)",
+        details=[{"student_id": sid, "field": p.field, "problem": p.problem}
+                 for sid, problems in sorted(missing.items()) for p in problems])
+
+
+def close_refusal_text(refusal: IncompleteAssessments) -> str:
+    """A refusal with every missing assessment, as the audit trail and a dead letter state it."""
+    return refusal.message + ". Missing: " + "; ".join(
+        f"{d['student_id']} {d['field']}: {d['problem']}" for d in refusal.details)
 
 
 def _closed_text(classes: list[str]) -> str:

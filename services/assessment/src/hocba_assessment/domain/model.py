@@ -25,3 +25,12 @@ class InvalidAssessment(DomainError):
 
 class ClassNotClosed(Conflict):
     code = "class_not_closed"
+
+
+class IncompleteAssessments(DomainError):
+    """A secondary class's close refused: students lack assessments their year results need.
+    `details` names each one: `student_id`, `field` (the subject, or conduct) and `problem` (what
+    is missing); ids only, never a name."""
+
+    status = 422
+    code = "incomplete_assessments"

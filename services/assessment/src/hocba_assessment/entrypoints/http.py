@@ -30,6 +30,7 @@ from hocba_assessment.adapters import spreadsheet
 from hocba_assessment.application import reports
 from hocba_assessment.application.ports import AssessmentReader
 from hocba_assessment.application.use_cases import AssessmentService
+from hocba_assessment.domain.model import IncompleteAssessments
 
 router = APIRouter(tags=["assessment"])
 
@@ -185,16 +186,12 @@ async def post_assessments(body: Batch, service: Service, reader: Reader, access
 async def close_class(class_id: Code, body: CloseIn, service: Service, reader: Reader, access: Caller) -> CloseOut:
     await _class(access, reader, class_id, homeroom_only=True)
     requested_by = access.acting_as(body.requested_by)
-    if not body.even_if_incomplete:
-        missing = await service.incomplete(class_id, body.school_year)
-        if missing:
-            raise DomainError(
-                f"{len(missing)} students lack assessments their year results need, so the class is not closed. "
-                "Send what each detail names, or close with even_if_incomplete=true (those students then get no "
-                "record until an unlock)", code="incomplete_assessments",
-                details=[{"student_id": sid, "field": p.field, "problem": p.problem}
-                         for sid, problems in sorted(missing.items()) for p in problems][:500])
-    emitted = await service.close_class(class_id, body.school_year, requested_by)
+    try:
+        emitted = await service.close_class(class_id, body.school_year, requested_by,
+                                            even_if_incomplete=body.even_if_incomplete)
+    except IncompleteAssessments as refused:
+        refused.details = refused.details[:500]  # the first 500 in the response; the audit trail has them all
+        raise
     return CloseOut(class_id=class_id, school_year=body.school_year, closed=True, records=emitted)
 
 

@@ -12,6 +12,11 @@ The two high-volume feeds (the roster and the school systems' assessments) are c
 batches: a poll's worth of records is validated record by record, stored in a few bulk round
 trips, and only the records that fail are dead-lettered, each with its own reason. A batch that
 cannot be stored at all (the database is unreachable) is rewound and delivered again.
+
+Marks and closes go through the same use cases as over HTTP (`submit_marks`, `close_classes`), so
+their rules are the same: a close of a secondary class whose students lack assessments is refused,
+nothing locked, the refusal in the class's audit trail, and the event is dead-lettered naming every
+missing assessment (the `hocba-error` header, and each one as JSON in `hocba-error-details`).
 """
 
 from __future__ import annotations
@@ -53,9 +58,11 @@ from hocba_assessment.application.use_cases import (
     AssessmentService,
     CloseRequest,
     IngestOutcome,
+    close_refusal_text,
     record_signing_rejection,
 )
 from hocba_assessment.config import AssessmentSettings
+from hocba_assessment.domain.model import IncompleteAssessments
 
 log = logging.getLogger("hocba.assessment.kafka")
 CLOSE_GROUP = 20
@@ -66,6 +73,14 @@ R = TypeVar("R")
 
 class UnknownClass(PermanentError):
     """An ingest event for a class that records has not registered (as far as assessment knows)."""
+
+
+class CloseRefused(PermanentError):
+    """A close the use case refused (students lack assessments): `details` names each of them."""
+
+    def __init__(self, refusal: IncompleteAssessments) -> None:
+        super().__init__(close_refusal_text(refusal))
+        self.details = refusal.details
 
 
 def register(broker: KafkaBroker, settings: AssessmentSettings, service: AssessmentService,
@@ -197,15 +212,17 @@ class BatchHandler:
             await self._assessments(run)
 
     async def _closes(self, run: list[Delivered]) -> None:
-        requests = [CloseRequest(i.event.data.class_id, i.event.data.school_year, i.event.data.requested_by, i.event)
-                    for i in run]
+        requests = [_close_request(i) for i in run]
         try:
-            await self._retried(lambda: self.service.close_classes(requests))
+            closing = await self._retried(lambda: self.service.close_classes(requests))
         except Exception as exc:
             if unavailable(exc):
                 raise
             log.exception("closing a group of classes failed; closing them one by one", extra={"size": len(run)})
             await self._each(run, self._one_ingest)
+            return
+        for index, refusal in sorted(closing.refused.items()):
+            await self._reject(run[index], CloseRefused(refusal))
 
     async def _assessments(self, run: list[Delivered]) -> None:
         if not run:
@@ -229,7 +246,9 @@ class BatchHandler:
             if outcome.status == "rejected":
                 raise _rejection(data, outcome)
         elif isinstance(data, ev.ClassYearCloseRequested):
-            await self.service.close_class(data.class_id, data.school_year, data.requested_by, cause=item.event)
+            closing = await self.service.close_classes([_close_request(item)])
+            if closing.refused:
+                raise CloseRefused(closing.refused[0])
 
     async def records(self, records: list[Any]) -> None:
         items = decode_batch(records, RecordsEvent)
@@ -263,6 +282,11 @@ class BatchHandler:
 
 def _class_update(event: Any) -> ClassProfileUpdate:
     return ClassProfileUpdate(ClassProfile.model_validate(event.data.model_dump()), event.time)
+
+
+def _close_request(item: Delivered) -> CloseRequest:
+    data = item.event.data
+    return CloseRequest(data.class_id, data.school_year, data.requested_by, item.event, data.even_if_incomplete)
 
 
 def _is_close(item: Delivered) -> bool:
