@@ -98,3 +98,67 @@ async def test_a_summer_retake_restates_the_year_and_keeps_the_close_s_results()
     # The close's year result stays stated: two subjects below 3.5, Chưa đạt with no adjustment.
     assert stated(last.result.academic_full_year) == ("chua_dat", "chua_dat", None)
     assert stated(last.result.academic_term2) == ("chua_dat", "chua_dat", None)
+
+
+class StoreReader:
+    """The reads of the reports, over the in-memory store the use cases wrote."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.s = store
+
+    async def records(self, class_id: str, school_year: str) -> list[Any]:
+        return [r for r in self.s.locked.values() if (r.class_id, r.school_year) == (class_id, school_year)]
+
+    async def closure(self, class_id: str, school_year: str) -> Any:
+        return self.s.closures.get((class_id, school_year))
+
+    async def marks(self, class_id: str, school_year: str) -> list[Any]:
+        return [m for m in self.s.marks.values() if (m.class_id, m.school_year) == (class_id, school_year)]
+
+    async def roster(self, class_id: str, school_year: str) -> list[Any]:
+        return [e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) == (class_id, school_year)]
+
+    async def audit_trail(self, class_id: str, school_year: str) -> list[Any]:
+        return [a for a in self.s.audit if (a.class_id, a.school_year) == (class_id, school_year)]
+
+    async def class_profiles(self, class_ids: set[str]) -> dict[str, Any]:
+        return {c: u.profile for c, u in self.s.profiles.items() if c in class_ids}
+
+
+async def test_the_class_lists_and_the_report_card_show_each_term_and_the_year_with_its_adjustment() -> None:
+    from hocba_assessment.application import reports
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    store = FakeStore()
+    svc = AssessmentService(store, FakeMarkStore(store))
+    cls = klass(grade=7)
+    await svc.record_class(cls.class_id, 7)
+    pupil, steady = student(), student()
+    await svc.record_roster([], [(RosterEntry(p, school(), cls), None) for p in (pupil, steady)])
+    feed = [*per_term(secondary_year(cls, pupil.student_id, 9.0, overrides={"TIN": 8.0}),
+                      {("CN", 1): 4.0, ("CN", 2): 8.0, ("TIN", 2): 3.0}),
+            *secondary_year(cls, steady.student_id, 9.0)]
+    await svc.ingest([(f"e{i}", item) for i, item in enumerate(feed)])
+    await svc.close_class(cls.class_id, cls.school_year, "GV-01")
+    reader = StoreReader(store)
+
+    lists = await reports.class_lists(reader, cls.class_id, cls.school_year)
+    rows = {r["student_id"]: r for r in lists.lists["len_lop"]}
+    row = rows[pupil.student_id]
+    assert row["term1_label"] == "Khá (điều chỉnh từ Đạt, chỉ vì môn Công nghệ: khoản 3 Điều 9)"
+    assert row["term2_label"] == "Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)"
+    assert row["year_label"] == "Khá (điều chỉnh từ Đạt, chỉ vì môn Tin học: khoản 3 Điều 9)"
+    assert (row["level_label"], row["retake_label"]) == ("Khá", "")
+    assert [rows[steady.student_id][k] for k in ("term1_label", "term2_label", "year_label")] == ["Tốt"] * 3
+    pages = Environment(loader=PackageLoader("hocba_assessment", "templates"), autoescape=select_autoescape(["html"]))
+    page = pages.get_template("lists.html").render(c=lists, titles=lists.titles, nonce="n")
+    assert "<th>Học tập HK I</th><th>Học tập HK II</th><th>Kết quả cả năm</th>" in page
+    assert "Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)" in page
+
+    card = await reports.report_card(reader, cls.class_id, cls.school_year, pupil.student_id)
+    assert card["lines"][:3] == [
+        ("Học tập HK I", "Khá (điều chỉnh từ Đạt, chỉ vì môn Công nghệ: khoản 3 Điều 9)"),
+        ("Học tập HK II", "Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)"),
+        ("Học tập cả năm", "Khá (điều chỉnh từ Đạt, chỉ vì môn Tin học: khoản 3 Điều 9)")]
+    html = pages.get_template("report_card.html").render(r=card, nonce="n")
+    assert "<th>Học tập HK II</th><td>Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)</td>" in html
