@@ -53,6 +53,18 @@ def _retake(g: dict[str, Any]) -> Any:
     return {"academic": level, "outcome": r.outcome}
 
 
+def _stated(r: s.AcademicResult) -> dict[str, Any]:
+    return {"level": r.level, "unadjusted": r.unadjusted, "adjusted_for": r.adjusted_for}
+
+
+def _academic_results(g: dict[str, Any]) -> Any:
+    """Term I, term II and the year from each subject's two term results (averages, or Đạt)."""
+    subjects = [s.subject_outcome(code, *(v if isinstance(v, bool) else Decimal(str(v)) for v in terms))
+                for code, terms in g["subjects"].items()]
+    r = s.academic_results(subjects)
+    return {"term1": _stated(r.term1), "term2": _stated(r.term2), "year": _stated(r.year)}
+
+
 RULES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "primary.year_level": _primary_level,
     "primary.has_test": lambda g: g["period"] in p.test_periods(g["grade"], g["subject"]),
@@ -64,6 +76,8 @@ RULES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "secondary.term_average": _term_average,
     "secondary.year_average": lambda g: str(s.year_average(Decimal(g["term1"]), Decimal(g["term2"]))),
     "secondary.academic_level": lambda g: s.academic_level(_dec(g["scored"]), g["comment"]),
+    "secondary.academic_result": lambda g: _stated(s.academic_result(_dec(g["scored"]), g["comment"])),
+    "secondary.academic_results": _academic_results,
     "secondary.conduct_year": lambda g: s.conduct_year(g["term1"], g["term2"]),
     "secondary.title": lambda g: s.title(g["conduct"], g["academic"], _dec(g["year_averages"])),
     "secondary.promotion": _promotion,
@@ -81,6 +95,12 @@ def test_the_table_is_complete() -> None:
     assert levels == set(p.LEVEL_LABELS)
     for rule in ("secondary.academic_level", "secondary.conduct_year"):
         assert {e["expect"] for e in EXAMPLES if e["rule"] == rule} == set(s.LEVELS), rule
+    adjustments = [e for e in EXAMPLES if e["rule"] == "secondary.academic_result"]
+    assert {e["expect"]["adjusted_for"] is None for e in adjustments} == {True, False}, "Art. 9.3: both ways"
+    assert any(e["expect"]["adjusted_for"] in s.COMMENT_SUBJECTS for e in adjustments), "a comment subject as the one"
+    terms = [e["expect"] for e in EXAMPLES if e["rule"] == "secondary.academic_results"]
+    assert any(len({tuple(t[k].values()) for k in ("term1", "term2", "year")}) == 3 for t in terms), \
+        "terms and year with different adjustments"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e["id"] for e in EXAMPLES])

@@ -173,6 +173,44 @@ def test_a_seal_key_that_is_not_the_certificates_is_refused(pki: DevPKI) -> None
         PadesSealer(cert, other_key).seal(b"%PDF-1.7", "HB-X")
 
 
+def test_a_secondary_record_prints_the_academic_result_of_each_term_and_the_year_with_its_adjustment() -> None:
+    doc = document()
+    doc["school"]["level"] = "lower_secondary"
+    doc["class_info"]["grade"] = 7
+    doc["subjects"] = [
+        {"subject_code": "CN", "subject_name": "Công nghệ", "term1_average": 4.0, "term2_average": 8.0,
+         "year_average": 6.7, "result_label": "6.7"},
+        {"subject_code": "TIN", "subject_name": "Tin học", "term1_average": 8.0, "term2_average": 3.0,
+         "year_average": 4.7, "result_label": "4.7"}]
+    doc["result"] = {
+        "level": "kha", "level_label": "Khá", "completed_programme": True, "rules": "TT22/2021",
+        "term1_level": "kha", "term2_level": "dat",
+        "academic_term1": {"level": "kha", "level_label": "Khá", "unadjusted_level": "dat", "adjusted_for": "CN"},
+        "academic_term2": {"level": "dat", "level_label": "Đạt", "unadjusted_level": "chua_dat", "adjusted_for": "TIN"},
+        "academic_full_year": {"level": "kha", "level_label": "Khá", "unadjusted_level": "kha", "adjusted_for": None},
+        "conduct_term1": "tot", "conduct_term2": "tot", "conduct": "tot", "conduct_label": "Tốt",
+        "promotion": "len_lop", "promotion_label": "Được lên lớp", "retake_subjects": [], "reassessed": False}
+    pdf = WeasyPrintRenderer("http://lookup.example").render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
+    text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True,
+                                   check=True).stdout.decode().split())
+    assert "Kết quả học tập cả năm: Khá (học kỳ I: Khá; học kỳ II: Đạt)" in text
+    assert "Học kỳ I: điều chỉnh từ Đạt lên Khá, vì chỉ một môn Công nghệ (khoản 3 Điều 9 Thông tư 22/2021)" in text
+    assert "Học kỳ II: điều chỉnh từ Chưa đạt lên Đạt, vì chỉ một môn Tin học" in text
+    assert "Cả năm: điều chỉnh" not in text  # the year was not adjusted: nothing said
+    assert "sau kiểm tra lại" not in text
+
+    # After a summer retake the record keeps the close's year result and states the re-assessment.
+    doc["result"] = {**doc["result"], "level": "dat", "level_label": "Đạt", "reassessed": True,
+                     "retake_subjects": ["TIN"], "promotion_label": "Được lên lớp",
+                     "academic_full_year": {"level": "chua_dat", "level_label": "Chưa đạt",
+                                            "unadjusted_level": "chua_dat", "adjusted_for": None}}
+    pdf = WeasyPrintRenderer("http://lookup.example").render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
+    text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True,
+                                   check=True).stdout.decode().split())
+    assert "Kết quả học tập cả năm: Chưa đạt (học kỳ I: Khá; học kỳ II: Đạt)" in text
+    assert "Kết quả học tập sau kiểm tra lại: Đạt" in text
+
+
 def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) -> None:
     import io
 

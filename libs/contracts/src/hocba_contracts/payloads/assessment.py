@@ -176,6 +176,23 @@ class TraitResult(Frozen):
     level_label: str
 
 
+AcademicLevel = Literal["tot", "kha", "dat", "chua_dat"]
+
+
+class AcademicResult(Frozen):
+    """A secondary academic result (kết quả học tập) of a term or of the year, Thông tư 22/2021
+    Art. 9: tot = Tốt, kha = Khá, dat = Đạt, chua_dat = Chưa đạt. When Art. 9.3 raised it (the
+    result fell two or more levels below Tốt or Khá only because of one subject), `adjusted_for`
+    names that subject and `unadjusted_level` is what Art. 9.2 alone gave."""
+
+    level: AcademicLevel
+    level_label: str = Field(description="As printed, e.g. Khá")
+    unadjusted_level: AcademicLevel = Field(description="Art. 9.2 without the adjustment of 9.3; equals level "
+                                            "unless adjusted")
+    adjusted_for: Code | None = Field(default=None, description="Art. 9.3: the one subject the result was "
+                                      "adjusted for, if it was")
+
+
 class YearResult(Frozen):
     level: str = Field(description="Machine code, e.g. hoan_thanh_tot (primary) or kha (secondary academic result)")
     level_label: str = Field(description="As printed, e.g. Hoàn thành tốt")
@@ -186,7 +203,17 @@ class YearResult(Frozen):
     completed_primary: bool | None = Field(default=None, description="Grade 5: completes primary school")
     commendation: str | None = Field(default=None, description="Khen thưởng (primary) or danh hiệu (secondary)")
     days_absent: int | None = None
-    term1_level: str | None = Field(default=None, description="Secondary: academic result of term I")
+    term1_level: str | None = Field(default=None, description="Secondary: academic result of term I "
+                                    "(academic_term1.level)")
+    term2_level: str | None = Field(default=None, description="Secondary: academic result of term II "
+                                    "(academic_term2.level)")
+    academic_term1: AcademicResult | None = Field(default=None, description="Secondary: academic result of term I, "
+                                                  "with its Art. 9.3 adjustment")
+    academic_term2: AcademicResult | None = Field(default=None, description="Secondary: academic result of term II, "
+                                                  "with its Art. 9.3 adjustment")
+    academic_full_year: AcademicResult | None = Field(
+        default=None, description="Secondary: academic result of the whole year (cả năm) at the close, with its own "
+        "Art. 9.3 adjustment; `level` is the same, or the re-assessment's result when `reassessed`")
     conduct_term1: str | None = None
     conduct_term2: str | None = None
     conduct: str | None = Field(default=None, description="Secondary: conduct for the year (tot, kha, dat, chua_dat)")

@@ -39,13 +39,16 @@ SECONDARY_TITLES = {
     "danh_hieu": "Học sinh được công nhận danh hiệu Học sinh Xuất sắc, Học sinh Giỏi",
     "chua_du_danh_gia": "Học sinh chưa đủ đánh giá để tính kết quả (cần bổ sung)",
 }
+# What a secondary row adds: the academic results of term I, term II and the year (TT22/2021 Art. 9).
+SECONDARY_ROW_LABELS = ("term1_label", "term2_label", "year_label", "retake_label")
 
 
 async def class_lists(reader: AssessmentReader, class_id: str, school_year: str) -> ClassLists:
     """The lists the rules call for after the close, from the locked records. Primary (TT27/2020
     Art. 11, 15): who completed the grade (and primary school), who did not, who is commended.
-    Secondary (TT22/2021 Art. 12-15): promoted and not, summer retakes with their subjects, summer
-    conduct training, titles, and who still lacks assessments (with what is missing). Students
+    Secondary (TT22/2021 Art. 9, 12-15): promoted and not, summer retakes with their subjects,
+    summer conduct training, titles, and who still lacks assessments (with what is missing); each
+    row gives the academic result of term I, term II and the year (Art. 9.3 adjustments said). Students
     appear by name and student id, ordered by name as on the class register."""
     roster = {e.student.student_id: e for e in await reader.roster(class_id, school_year)}
     if not roster:
@@ -57,6 +60,10 @@ async def class_lists(reader: AssessmentReader, class_id: str, school_year: str)
     out = ClassLists(class_id, first.class_info.name, grade, first.school.name, school_year,
                      closure is not None, {key: [] for key in titles}, titles)
     records = await reader.records(class_id, school_year)
+    marks: dict[str, list[Any]] = {}
+    if grade > 5:
+        for m in await reader.marks(class_id, school_year):
+            marks.setdefault(m.student_id, []).append(m)
     for record in records:
         entry = roster.get(record.student_id)
         row = {"student_id": record.student_id, "full_name": entry.student.full_name if entry else "",
@@ -64,18 +71,18 @@ async def class_lists(reader: AssessmentReader, class_id: str, school_year: str)
         if grade <= 5:
             _primary_row(out, record, row)
         else:
+            # The marks of a closed class are frozen, so the terms computed from them are the record's.
+            row |= _secondary_labels(grade, marks.get(record.student_id, []))
             _secondary_row(out, record, row)
     if grade > 5:
         recorded = {r.student_id for r in records}
-        marks: dict[str, list[Any]] = {}
-        for m in await reader.marks(class_id, school_year):
-            marks.setdefault(m.student_id, []).append(m)
         for student_id, entry in roster.items():
             if student_id not in recorded:
                 missing = year_record.problems(grade, marks.get(student_id, [])) or [
                     primary.Problem("", "no assessments yet")]
                 out.lists["chua_du_danh_gia"].append({
                     "student_id": student_id, "full_name": entry.student.full_name, "level_label": "",
+                    **dict.fromkeys(SECONDARY_ROW_LABELS, ""),
                     "note": "; ".join(f"{p.field}: {p.problem}" if p.field else p.problem for p in missing)})
     for rows in out.lists.values():
         rows.sort(key=lambda r: (r["full_name"].split()[-1:], r["full_name"]))
@@ -107,6 +114,33 @@ def _secondary_row(out: ClassLists, record: Any, row: dict[str, Any]) -> None:
         out.lists["danh_hieu"].append({**row, "note": record.commendation})
 
 
+def academic_label(result: Any, names: dict[str, str] | None = None) -> str:
+    """An academic result as a line says it: the level, and when Art. 9.3 raised it, from what and
+    for which subject (TT22/2021 Art. 9.3)."""
+    if result is None:
+        return ""
+    if not result.adjusted_for:
+        return str(result.level_label)
+    subject = (names or secondary.SUBJECT_NAMES).get(result.adjusted_for, result.adjusted_for)
+    return (f"{result.level_label} (điều chỉnh từ {secondary.LEVEL_LABELS[result.unadjusted_level]}, "
+            f"chỉ vì môn {subject}: khoản 3 Điều 9)")
+
+
+def _secondary_labels(grade: int, marks: list[Any]) -> dict[str, str]:
+    """A secondary row's academic results as the year's record computes them (TT22/2021 Art. 9):
+    term I, term II, the year at the close, and the re-assessment after a summer retake."""
+    try:
+        made = year_record.compute(grade, marks)
+    except secondary.Incomplete:
+        made = None
+    if made is None:
+        return dict.fromkeys(SECONDARY_ROW_LABELS, "")
+    r = made.result
+    return {"term1_label": academic_label(r.academic_term1), "term2_label": academic_label(r.academic_term2),
+            "year_label": academic_label(r.academic_full_year),
+            "retake_label": r.level_label if r.reassessed and r.retake_subjects else ""}
+
+
 PRIMARY_COLUMNS = [("mid_term_1", "Giữa HK I"), ("end_term_1", "Cuối HK I"), ("mid_term_2", "Giữa HK II"),
                    ("end_of_year", "Cuối năm")]
 SECONDARY_COLUMNS = [("regular_1", "ĐĐGtx HK I"), ("mid_term_1", "Giữa HK I"), ("end_term_1", "Cuối HK I"),
@@ -122,7 +156,8 @@ def _shown(m: Any) -> str:
 
 async def report_card(reader: AssessmentReader, class_id: str, school_year: str, student_id: str) -> dict[str, Any]:
     """Phiếu điểm: the student's assessments by subject and period, with comments; for secondary
-    school the term and year averages too; then qualities and competencies (primary) or conduct
+    school the term and year averages too, and the academic result of term I, term II and the year
+    with their Art. 9.3 adjustments; then qualities and competencies (primary) or conduct
     (secondary), days absent and the year's result."""
     roster = {e.student.student_id: e for e in await reader.roster(class_id, school_year)}
     entry = roster.get(student_id)
@@ -168,6 +203,11 @@ async def report_card(reader: AssessmentReader, class_id: str, school_year: str,
             if s.term1_average is not None:
                 cells["avg_1"], cells["avg_2"] = f"{s.term1_average:.1f}", f"{s.term2_average:.1f}"
             cells["year"] = (s.result_label or "") + cells.get("year", "")
+        if made is not None:
+            r = made.result
+            lines[:0] = [("Học tập HK I", academic_label(r.academic_term1)),
+                         ("Học tập HK II", academic_label(r.academic_term2)),
+                         ("Học tập cả năm", academic_label(r.academic_full_year))]
     else:
         for code, label in [*primary.QUALITIES.items(), *primary.COMPETENCIES.items()]:
             if code in traits:

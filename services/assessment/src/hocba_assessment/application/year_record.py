@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
 from hocba_contracts.payloads import assessment as ev
 
@@ -80,9 +81,23 @@ def _primary(grade: int, marks: list[Mark]) -> Results | None:
     return Results(subjects, result)
 
 
+@functools.cache
+def _academic_levels(level: str, unadjusted: str, adjusted_for: str | None) -> ev.AcademicResult:
+    """An academic result as the record states it: a few dozen distinct ones, made once (frozen)."""
+    return ev.AcademicResult(level=cast(ev.AcademicLevel, level), level_label=secondary.LEVEL_LABELS[level],
+                             unadjusted_level=cast(ev.AcademicLevel, unadjusted), adjusted_for=adjusted_for)
+
+
+def _academic(result: secondary.AcademicResult) -> ev.AcademicResult:
+    """TT22/2021 Art. 9: the level of a term or the year, what Art. 9.2 alone gave, and the one
+    subject Art. 9.3 adjusted it for."""
+    return _academic_levels(result.level, result.unadjusted, result.adjusted_for)
+
+
 def _secondary(grade: int, marks: list[Mark]) -> Results | None:
-    """TT22/2021 Art. 8-15: averages, academic result, conduct, title, promotion; and, once the
-    summer retakes or conduct training are assessed, the re-assessment (Art. 13.2, 14.2)."""
+    """TT22/2021 Art. 8-15: averages, the academic results of term I, term II and the year (each
+    with its Art. 9.3 adjustment), conduct, title, promotion; and, once the summer retakes or
+    conduct training are assessed, the re-assessment (Art. 13.2, 14.2)."""
     assessments: dict[str, dict[str, Decimal | bool]] = {}
     comments: dict[str, str] = {}
     teachers: dict[str, str] = {}
@@ -138,7 +153,9 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
         level=academic, level_label=secondary.LEVEL_LABELS[academic],
         completed_programme=promotion.outcome == "len_lop", rules=secondary.RULES,
         commendation=outcome.title if not reassessed else None, days_absent=days,
-        term1_level=outcome.term1_level, conduct_term1=outcome.conduct_term1, conduct_term2=outcome.conduct_term2,
+        term1_level=outcome.term1_level, term2_level=outcome.term2_level,
+        academic_term1=_academic(outcome.academic_results.term1), academic_term2=_academic(outcome.academic_results.term2),
+        academic_full_year=_academic(outcome.academic_results.year), conduct_term1=outcome.conduct_term1, conduct_term2=outcome.conduct_term2,
         conduct=outcome.conduct, conduct_label=secondary.LEVEL_LABELS[outcome.conduct],
         promotion=promotion.outcome, promotion_label=promotion.label,
         retake_subjects=outcome.promotion.retake_subjects, reassessed=reassessed)

@@ -185,28 +185,66 @@ def _base_level(scored: Sequence[Decimal], comment: Sequence[bool]) -> str:
     return "chua_dat"
 
 
-def academic_level(scored: Mapping[str, Decimal], comment: Mapping[str, bool]) -> str:
+# The every-subject floor of the two levels Art. 9.3 measures against: a scored subject's average,
+# and for a comment subject Đạt (Art. 9.2.a-b).
+FLOORS = {"tot": Decimal("6.5"), "kha": Decimal("5.0")}
+
+
+@dataclass(frozen=True)
+class AcademicResult:
+    """The academic result of a term or of the year (Art. 9): `level` is what the record states;
+    `unadjusted` what Art. 9.2 alone gives; when Art. 9.3 raised it, `adjusted_for` is the one
+    subject that pulled it down."""
+
+    level: str
+    unadjusted: str
+    adjusted_for: str | None = None
+
+    @property
+    def adjusted(self) -> bool:
+        return self.adjusted_for is not None
+
+
+def but_for_one(scored: Mapping[str, Decimal], comment: Mapping[str, bool], level: str) -> str | None:
+    """The one subject that alone keeps the result from `level` (Tốt or Khá), if there is one
+    (Art. 9.3, as ../shared/DOMAIN.md §6 words it): every other subject meets every condition of
+    that level, the counts of six included, and this subject fails only the level's every-subject
+    floor (6.5 for Tốt, 5.0 for Khá, Đạt for a comment subject). Tested by lifting the subject to
+    the floor, not above, so it never adds to an "at least six" count (the floors lie below the
+    counts' bounds: 6.5 < 8.0, 5.0 < 6.5)."""
+    floor = FLOORS[level]
+    below = [c for c, v in scored.items() if v < floor] + [c for c, ok in comment.items() if not ok]
+    if len(below) != 1:
+        return None
+    (code,) = below
+    lifted_scores = [floor if c == code else v for c, v in scored.items()]
+    lifted_comments = [True if c == code else ok for c, ok in comment.items()]
+    return code if level_index(_base_level(lifted_scores, lifted_comments)) >= level_index(level) else None
+
+
+def academic_result(scored: Mapping[str, Decimal], comment: Mapping[str, bool]) -> AcademicResult:
     """Academic result of a term or the year (Art. 9.2), from term or year averages:
     - Tốt: every comment subject Đạt; every scored subject >= 6.5 and at least six >= 8.0;
     - Khá: every comment subject Đạt; every scored subject >= 5.0 and at least six >= 6.5;
     - Đạt: at most one comment subject Chưa đạt; at least six scored subjects >= 5.0; none < 3.5;
     - Chưa đạt: otherwise.
-    Adjustment (Art. 9.3): when the result is two or more levels below what it would be but for one
-    single subject, it is raised to the adjacent level. "But for one subject" is read as: with that
-    subject at its best (10, or Đạt), everything else unchanged."""
-    scores = dict(scored)
-    comments = dict(comment)
-    level = _base_level(list(scores.values()), list(comments.values()))
-    best = level
-    for code in list(scores):
-        alt = _base_level([Decimal(10) if k == code else v for k, v in scores.items()], list(comments.values()))
-        best = max(best, alt, key=level_index)
-    for code in list(comments):
-        alt = _base_level(list(scores.values()), [True if k == code else v for k, v in comments.items()])
-        best = max(best, alt, key=level_index)
-    if level_index(best) - level_index(level) >= 2:
-        return LEVELS[level_index(level) + 1]
-    return level
+    Adjustment (Art. 9.3): when the result falls two or more levels below Tốt or Khá only because
+    of one single subject (see `but_for_one`), it is raised to the adjacent level: Tốt pulled to
+    Đạt becomes Khá, Tốt or Khá pulled to Chưa đạt becomes Đạt. Each term and the year are judged
+    on their own averages, so each has its own adjustment."""
+    level = _base_level(list(scored.values()), list(comment.values()))
+    for target in ("tot", "kha"):
+        if level_index(target) - level_index(level) < 2:
+            continue
+        code = but_for_one(scored, comment, target)
+        if code is not None:
+            return AcademicResult(LEVELS[level_index(level) + 1], level, code)
+    return AcademicResult(level, level)
+
+
+def academic_level(scored: Mapping[str, Decimal], comment: Mapping[str, bool]) -> str:
+    """The level `academic_result` states (Art. 9.2 with the adjustment of 9.3)."""
+    return academic_result(scored, comment).level
 
 
 def conduct_year(term1: str, term2: str) -> str:
@@ -321,17 +359,60 @@ class SubjectOutcome:
     year: Decimal | bool  # a score for scored subjects, Đạt (True) or not for comment subjects
 
 
+def subject_outcome(code: str, term1: Decimal | bool, term2: Decimal | bool) -> SubjectOutcome:
+    """A subject's year from its two terms: a scored subject's year average (Art. 10.2), a comment
+    subject's term II result (Art. 9.1.b)."""
+    if is_comment_subject(code):
+        return SubjectOutcome(code, SUBJECT_NAMES[code], bool(term1), bool(term2), comment_subject_year(bool(term2)))
+    t1, t2 = Decimal(str(term1)), Decimal(str(term2))
+    return SubjectOutcome(code, SUBJECT_NAMES[code], t1, t2, year_average(t1, t2))
+
+
+@dataclass(frozen=True)
+class AcademicResults:
+    """The academic results the record states (Art. 9): term I, term II and the year."""
+
+    term1: AcademicResult
+    term2: AcademicResult
+    year: AcademicResult
+
+
+def academic_results(subjects: Sequence[SubjectOutcome]) -> AcademicResults:
+    """Term I, term II and the year, each from its own averages (term averages, year averages and
+    comment results) and each with its own Art. 9.3 adjustment: an adjustment of a term neither
+    makes nor prevents one of the year."""
+
+    def of(pick: str) -> AcademicResult:
+        values = {o.code: getattr(o, pick) for o in subjects}
+        return academic_result({c: Decimal(str(v)) for c, v in values.items() if not is_comment_subject(c)},
+                               {c: bool(v) for c, v in values.items() if is_comment_subject(c)})
+
+    return AcademicResults(of("term1"), of("term2"), of("year"))
+
+
 @dataclass(frozen=True)
 class SecondaryResult:
     subjects: tuple[SubjectOutcome, ...]
-    term1_level: str
-    academic: str
+    academic_results: AcademicResults
     conduct_term1: str
     conduct_term2: str
     conduct: str
     title: str | None
     promotion: Promotion
     days_absent: int
+
+    @property
+    def term1_level(self) -> str:
+        return self.academic_results.term1.level
+
+    @property
+    def term2_level(self) -> str:
+        return self.academic_results.term2.level
+
+    @property
+    def academic(self) -> str:
+        """The year's academic result (before any summer re-assessment)."""
+        return self.academic_results.year.level
 
 
 class Incomplete(ValueError):
@@ -362,7 +443,8 @@ def compulsory(grade: int) -> tuple[str, ...]:
 
 def evaluate_year(year: SecondaryYear) -> SecondaryResult:
     """Everything the record book states at the end of a secondary year: term and year averages
-    (Art. 10), academic results of term I and the year (Art. 9), conduct (Art. 8), the title
+    (Art. 10), academic results of term I, term II and the year, each with its own adjustment
+    (Art. 9), conduct (Art. 8), the title
     (Art. 15) and promotion (Art. 12). Raises Incomplete, naming every missing assessment, when
     the year cannot be computed."""
     problems: list[Problem] = []
@@ -378,8 +460,7 @@ def evaluate_year(year: SecondaryYear) -> SecondaryResult:
         except TooFewScores as exc:
             problems.append(Problem(code, str(exc)))
             continue
-        whole = comment_subject_year(bool(t2)) if is_comment_subject(code) else year_average(Decimal(t1), Decimal(t2))
-        outcomes.append(SubjectOutcome(code, SUBJECT_NAMES[code], t1, t2, whole))
+        outcomes.append(subject_outcome(code, t1, t2))
     electives = ELECTIVE_BY_GRADE.get(year.grade, frozenset())
     chosen = sum(1 for c in year.assessments if c in electives)
     if electives and chosen < ELECTIVES_CHOSEN:
@@ -390,14 +471,13 @@ def evaluate_year(year: SecondaryYear) -> SecondaryResult:
             problems.append(Problem("conduct", f"no conduct (rèn luyện) for term {term}"))
     if problems:
         raise Incomplete(problems)
-    scored = lambda pick: {o.code: pick(o) for o in outcomes if not is_comment_subject(o.code)}  # noqa: E731
-    comments = lambda pick: {o.code: bool(pick(o)) for o in outcomes if is_comment_subject(o.code)}  # noqa: E731
-    term1_level = academic_level(scored(lambda o: o.term1), comments(lambda o: o.term1))
-    academic = academic_level(scored(lambda o: o.year), comments(lambda o: o.year))
+    results = academic_results(outcomes)
+    academic = results.year.level
     conduct = conduct_year(year.conduct[1], year.conduct[2])
-    averages = scored(lambda o: o.year)
+    averages = {o.code: Decimal(str(o.year)) for o in outcomes if not is_comment_subject(o.code)}
+    comment_year = {o.code: bool(o.year) for o in outcomes if is_comment_subject(o.code)}
     return SecondaryResult(
-        tuple(outcomes), term1_level, academic, year.conduct[1], year.conduct[2], conduct,
+        tuple(outcomes), results, year.conduct[1], year.conduct[2], conduct,
         title(conduct, academic, averages),
-        promotion(conduct, academic, year.days_absent, averages, comments(lambda o: o.year)),
+        promotion(conduct, academic, year.days_absent, averages, comment_year),
         year.days_absent)
