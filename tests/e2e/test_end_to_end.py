@@ -23,23 +23,46 @@ pytestmark = pytest.mark.e2e
 
 
 def pdf_text(pdf: bytes) -> str:
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
 
 
-async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese_pdf(stack: Stack) -> None:
+async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese_pdf(
+    stack: Stack,
+) -> None:
     records, assessments, student = smoke.events(uuid.uuid4().hex[:8])
-    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in records])
-    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in assessments])
+    await client.publish(
+        stack.kafka_bootstrap,
+        RECORDS_INGEST.name,
+        [make_envelope(p, source=smoke.SOURCE) for p in records],
+    )
+    await client.publish(
+        stack.kafka_bootstrap,
+        ASSESSMENT_INGEST.name,
+        [make_envelope(p, source=smoke.SOURCE) for p in assessments],
+    )
 
     person = (student.citizen_id, student.date_of_birth)
     found = await client.wait_verified(stack.url("lookup"), [person], timeout=120)
     doc = found[person]
     assert doc["verification"]["valid"] is True
-    assert {s["role"] for s in doc["verification"]["signatures"]} == {"homeroom_teacher", "principal", "school_seal"}
+    assert {s["role"] for s in doc["verification"]["signatures"]} == {
+        "homeroom_teacher",
+        "principal",
+        "school_seal",
+    }
 
     async with httpx.AsyncClient(timeout=30) as http:
-        listed = (await http.post(stack.url("lookup") + "/api/lookup",
-                                  json={"citizen_id": student.citizen_id, "date_of_birth": str(student.date_of_birth)})).json()
+        listed = (
+            await http.post(
+                stack.url("lookup") + "/api/lookup",
+                json={
+                    "citizen_id": student.citizen_id,
+                    "date_of_birth": str(student.date_of_birth),
+                },
+            )
+        ).json()
         summary = listed["documents"][0]
         assert summary["document_id"] == doc["document_id"]
         pdf = await http.get(summary["pdf_url"])
@@ -55,47 +78,76 @@ async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese
     from pyhanko.sign.validation import async_validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    context = ValidationContext(trust_roots=[load_cert_from_pemder(str(stack.pki.root_file))], allow_fetching=False,
-                                revocation_mode="soft-fail")
-    seal = await async_validate_pdf_signature(PdfFileReader(io.BytesIO(pdf.content)).embedded_signatures[0], context)
+    context = ValidationContext(
+        trust_roots=[load_cert_from_pemder(str(stack.pki.root_file))],
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+    )
+    seal = await async_validate_pdf_signature(
+        PdfFileReader(io.BytesIO(pdf.content)).embedded_signatures[0], context
+    )
     assert seal.intact and seal.valid and seal.trusted, "the PDF is sealed (PAdES) by the publisher"
     assert doc["document_id"] in text
 
 
-async def test_one_trace_follows_a_request_from_http_through_kafka_to_the_lookup(stack: Stack) -> None:
+async def test_one_trace_follows_a_request_from_http_through_kafka_to_the_lookup(
+    stack: Stack,
+) -> None:
     run = uuid.uuid4().hex[:8]
     records, assessments, student = smoke.events(run)
     school, klass, reg, enrollment = records
     traces: dict[str, str] = {}
     system = stack.system_headers(smoke.SOURCE)
     async with httpx.AsyncClient(timeout=30, headers=system) as http:
-        for path, body in (("/schools", school), ("/classes", klass), ("/students", reg), ("/enrollments", enrollment)):
-            r = await http.post(stack.url("records") + path, json=json.loads(body.model_dump_json()))
+        for path, body in (
+            ("/schools", school),
+            ("/classes", klass),
+            ("/students", reg),
+            ("/enrollments", enrollment),
+        ):
+            r = await http.post(
+                stack.url("records") + path, json=json.loads(body.model_dump_json())
+            )
             assert r.status_code < 300, (path, r.status_code, r.text)
             traces["records"] = r.headers["traceparent"].split("-")[1]
-        items = [json.loads(a.model_dump_json()) for a in assessments if isinstance(a, asm.SubjectAssessmentSubmitted)]
+        items = [
+            json.loads(a.model_dump_json())
+            for a in assessments
+            if isinstance(a, asm.SubjectAssessmentSubmitted)
+        ]
 
         async def roster_known() -> bool:
             # Marks by HTTP are refused for students assessment does not know to be in the class yet.
-            r = await http.get(stack.url("assessment") + f"/classes/{klass.class_id}/gradebook-template",
-                               params={"school_year": klass.school_year})
+            r = await http.get(
+                stack.url("assessment") + f"/classes/{klass.class_id}/gradebook-template",
+                params={"school_year": klass.school_year},
+            )
             return r.status_code == 200
 
         await eventually(roster_known, timeout=30)
         r = await http.post(stack.url("assessment") + "/assessments", json={"items": items})
         assert r.status_code == 200 and r.json()["accepted"] == len(items), r.text
-        r = await http.post(stack.url("assessment") + f"/classes/{klass.class_id}/close",
-                            json={"school_year": klass.school_year, "requested_by": klass.homeroom_teacher.staff_id})
+        r = await http.post(
+            stack.url("assessment") + f"/classes/{klass.class_id}/close",
+            json={
+                "school_year": klass.school_year,
+                "requested_by": klass.homeroom_teacher.staff_id,
+            },
+        )
         assert r.status_code == 200, r.text
         traces["assessment"] = r.headers["traceparent"].split("-")[1]
 
-    await client.wait_verified(stack.url("lookup"), [(student.citizen_id, student.date_of_birth)], timeout=120)
+    await client.wait_verified(
+        stack.url("lookup"), [(student.citizen_id, student.date_of_birth)], timeout=120
+    )
 
     # The close request's trace carries on through signing and publishing to the lookup.
     downstream = {"signing", "publishing", "lookup"}
 
     def full_trace() -> set[str] | None:
-        spans = [json.loads(line) for line in stack.spans_file.read_text().splitlines() if line.strip()]
+        spans = [
+            json.loads(line) for line in stack.spans_file.read_text().splitlines() if line.strip()
+        ]
         for origin, trace_id in traces.items():
             services = {s["service"] for s in spans if s["trace_id"] == trace_id}
             if {origin, "assessment"} | downstream <= services:
@@ -106,7 +158,9 @@ async def test_one_trace_follows_a_request_from_http_through_kafka_to_the_lookup
     assert downstream <= seen
 
 
-async def test_malformed_ingest_event_is_dead_lettered_and_later_events_still_flow(stack: Stack) -> None:
+async def test_malformed_ingest_event_is_dead_lettered_and_later_events_still_flow(
+    stack: Stack,
+) -> None:
     run = uuid.uuid4().hex[:8]
     records, _, student = smoke.events(run)
     bad = json.loads(make_envelope(records[2], source=smoke.SOURCE).model_dump_json())
@@ -119,15 +173,26 @@ async def test_malformed_ingest_event_is_dead_lettered_and_later_events_still_fl
     await producer.start()
     try:
         for value in producer_payloads:
-            await producer.send_and_wait(RECORDS_INGEST.name, value, key=records[0].school_id.encode())
+            await producer.send_and_wait(
+                RECORDS_INGEST.name, value, key=records[0].school_id.encode()
+            )
     finally:
         await producer.stop()
-    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in records])
+    await client.publish(
+        stack.kafka_bootstrap,
+        RECORDS_INGEST.name,
+        [make_envelope(p, source=smoke.SOURCE) for p in records],
+    )
 
     def mine(msgs: list[Any]) -> list[Any]:
         return [m for m in msgs if run.encode() in m.value]
 
-    dead = await read_topic(stack.kafka_bootstrap, RECORDS_INGEST.dead_letter, until=lambda m: len(mine(m)) >= 2, timeout=60)
+    dead = await read_topic(
+        stack.kafka_bootstrap,
+        RECORDS_INGEST.dead_letter,
+        until=lambda m: len(mine(m)) >= 2,
+        timeout=60,
+    )
     for message in mine(dead):
         headers = dict(message.headers)
         assert headers.get("hocba-error"), "a dead letter says what was wrong"
@@ -136,13 +201,18 @@ async def test_malformed_ingest_event_is_dead_lettered_and_later_events_still_fl
     assert "12345" not in errors, "personal data never goes into error headers"
 
     async with httpx.AsyncClient(timeout=10, headers=stack.system_headers(smoke.SOURCE)) as http:
+
         async def registered() -> bool:
-            return (await http.get(stack.url("records") + f"/students/{student.student_id}")).status_code == 200
+            return (
+                await http.get(stack.url("records") + f"/students/{student.student_id}")
+            ).status_code == 200
 
         await eventually(registered, timeout=60)
 
 
-async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_nothing_twice(stack: Stack) -> None:
+async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_nothing_twice(
+    stack: Stack,
+) -> None:
     run = uuid.uuid4().hex[:8]
     records, assessments, _ = smoke.events(run)
     school, klass = records[0], records[1]
@@ -157,13 +227,33 @@ async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_noth
         sid = f"HS-K{run}-{n:03d}"
         s = demo.student_payload(rng, sid, school.school_id, klass.grade, klass.school_year)
         students.append(s)
-        rng_events += [s, rec.EnrollmentSubmitted(student_id=sid, class_id=klass.class_id, school_id=school.school_id,
-                                                  school_year=klass.school_year)]
+        rng_events += [
+            s,
+            rec.EnrollmentSubmitted(
+                student_id=sid,
+                class_id=klass.class_id,
+                school_id=school.school_id,
+                school_year=klass.school_year,
+            ),
+        ]
         asm_events += demo.assessments_for(rng, klass.class_id, sid, klass.grade, klass.school_year)
-    asm_events.append(asm.ClassYearCloseRequested(class_id=klass.class_id, school_year=klass.school_year,
-                                                  requested_by=klass.homeroom_teacher.staff_id))
-    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in rng_events])
-    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in asm_events])
+    asm_events.append(
+        asm.ClassYearCloseRequested(
+            class_id=klass.class_id,
+            school_year=klass.school_year,
+            requested_by=klass.homeroom_teacher.staff_id,
+        )
+    )
+    await client.publish(
+        stack.kafka_bootstrap,
+        RECORDS_INGEST.name,
+        [make_envelope(p, source=smoke.SOURCE) for p in rng_events],
+    )
+    await client.publish(
+        stack.kafka_bootstrap,
+        ASSESSMENT_INGEST.name,
+        [make_envelope(p, source=smoke.SOURCE) for p in asm_events],
+    )
 
     ids = {s.student_id for s in students}
 
@@ -176,10 +266,17 @@ async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_noth
         return out
 
     # Kill the publishing service (a consumer of signing's events) once some, not all, are out.
-    await read_topic(stack.kafka_bootstrap, PUBLISHING_EVENTS.name, until=lambda m: len(published(m)) >= 3, timeout=120)
+    await read_topic(
+        stack.kafka_bootstrap,
+        PUBLISHING_EVENTS.name,
+        until=lambda m: len(published(m)) >= 3,
+        timeout=120,
+    )
     stack.kill("publishing", signal.SIGKILL)
     at_kill = published(await read_all(stack.kafka_bootstrap, PUBLISHING_EVENTS.name))
-    assert len({b["data"]["record_id"] for b in at_kill}) < count, "the kill must land in the middle of the stream"
+    assert len({b["data"]["record_id"] for b in at_kill}) < count, (
+        "the kill must land in the middle of the stream"
+    )
     stack.start_service("publishing")
     stack.wait_ready(("publishing",))
 
@@ -187,23 +284,34 @@ async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_noth
     found = await client.wait_verified(stack.url("lookup"), people, timeout=240)
     assert len(found) == count, "nothing lost"
 
-    events = published(await read_topic(stack.kafka_bootstrap, PUBLISHING_EVENTS.name,
-                                        until=lambda m: len({b["data"]["record_id"] for b in published(m)}) >= count))
+    events = published(
+        await read_topic(
+            stack.kafka_bootstrap,
+            PUBLISHING_EVENTS.name,
+            until=lambda m: len({b["data"]["record_id"] for b in published(m)}) >= count,
+        )
+    )
     documents_per_record: dict[str, set[str]] = defaultdict(set)
     for body in events:
         documents_per_record[body["data"]["record_id"]].add(body["data"]["document_id"])
     assert len(documents_per_record) == count
-    assert all(len(d) == 1 for d in documents_per_record.values()), "one document per record, never two"
+    assert all(len(d) == 1 for d in documents_per_record.values()), (
+        "one document per record, never two"
+    )
     # A message the relay re-sent after the kill carries the same event id: consumers drop it.
     assert len({b["id"] for b in events}) == count
     principal = stack.headers("principal", school.school_id, school.principal.staff_id)
     async with httpx.AsyncClient(timeout=10, headers=principal) as http:
         for record_id in list(documents_per_record)[:5]:
-            versions = (await http.get(stack.url("publishing") + f"/records/{record_id}/documents")).json()
+            versions = (
+                await http.get(stack.url("publishing") + f"/records/{record_id}/documents")
+            ).json()
             assert len(versions["documents"] if isinstance(versions, dict) else versions) == 1
 
 
-async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its_own(stack: Stack) -> None:
+async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its_own(
+    stack: Stack,
+) -> None:
     import base64
     import random
 
@@ -214,41 +322,87 @@ async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its
     records, _, _ = smoke.events(run)
     school, klass = records[0], records[1]
     teacher_id = f"EXT-GV-{run}"
-    klass = klass.model_copy(update={"homeroom_teacher": klass.homeroom_teacher.model_copy(update={"staff_id": teacher_id})})
+    klass = klass.model_copy(
+        update={
+            "homeroom_teacher": klass.homeroom_teacher.model_copy(update={"staff_id": teacher_id})
+        }
+    )
     rng = random.Random(run)
     students, events, marks = [], [school, klass], []
     for n in range(5):
         sid = f"HS-B{run}-{n}"
         s = demo.student_payload(rng, sid, school.school_id, klass.grade, klass.school_year)
         students.append(s)
-        events += [s, rec.EnrollmentSubmitted(student_id=sid, class_id=klass.class_id, school_id=school.school_id,
-                                              school_year=klass.school_year)]
+        events += [
+            s,
+            rec.EnrollmentSubmitted(
+                student_id=sid,
+                class_id=klass.class_id,
+                school_id=school.school_id,
+                school_year=klass.school_year,
+            ),
+        ]
         marks += demo.assessments_for(rng, klass.class_id, sid, klass.grade, klass.school_year)
-    marks.append(asm.ClassYearCloseRequested(class_id=klass.class_id, school_year=klass.school_year, requested_by=teacher_id))
-    await client.publish(stack.kafka_bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in events])
-    await client.publish(stack.kafka_bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=smoke.SOURCE) for p in marks])
+    marks.append(
+        asm.ClassYearCloseRequested(
+            class_id=klass.class_id, school_year=klass.school_year, requested_by=teacher_id
+        )
+    )
+    await client.publish(
+        stack.kafka_bootstrap,
+        RECORDS_INGEST.name,
+        [make_envelope(p, source=smoke.SOURCE) for p in events],
+    )
+    await client.publish(
+        stack.kafka_bootstrap,
+        ASSESSMENT_INGEST.name,
+        [make_envelope(p, source=smoke.SOURCE) for p in marks],
+    )
 
     teacher = stack.headers("teacher", school.school_id, teacher_id)
     async with httpx.AsyncClient(timeout=30, headers=teacher) as http:
+
         async def waiting() -> bool:
-            return len((await http.get(stack.url("signing") + f"/signers/{teacher_id}/pending")).json()) == 5
+            return (
+                len(
+                    (await http.get(stack.url("signing") + f"/signers/{teacher_id}/pending")).json()
+                )
+                == 5
+            )
 
         await eventually(waiting, timeout=120)
-        batch = (await http.post(stack.url("signing") + f"/signers/{teacher_id}/batches", json={"role": "homeroom_teacher"})).json()
+        batch = (
+            await http.post(
+                stack.url("signing") + f"/signers/{teacher_id}/batches",
+                json={"role": "homeroom_teacher"},
+            )
+        ).json()
         assert batch["documents"] == 5
         # The teacher's own app signs the root statement once, with her certificate.
         identity = stack.pki.issue(teacher_id, klass.homeroom_teacher.full_name, save=False)
         cms = sign_detached(base64.b64decode(batch["content_b64"]), identity)
-        signed = (await http.post(stack.url("signing") + f"/batches/{batch['batch_id']}/signature",
-                                  json={"cms": base64.b64encode(cms).decode()})).json()
+        signed = (
+            await http.post(
+                stack.url("signing") + f"/batches/{batch['batch_id']}/signature",
+                json={"cms": base64.b64encode(cms).decode()},
+            )
+        ).json()
         assert signed == {"batch_id": batch["batch_id"], "signed": 5, "completed": 5}
 
-        found = await client.wait_verified(stack.url("lookup"), [(s.citizen_id, s.date_of_birth) for s in students], timeout=120)
+        found = await client.wait_verified(
+            stack.url("lookup"), [(s.citizen_id, s.date_of_birth) for s in students], timeout=120
+        )
         one = next(iter(found.values()))
-        published = (await http.get(stack.url("publishing") + f"/documents/{one['document_id']}",
-                                    headers=stack.headers("principal", school.school_id, school.principal.staff_id))).json()
+        published = (
+            await http.get(
+                stack.url("publishing") + f"/documents/{one['document_id']}",
+                headers=stack.headers("principal", school.school_id, school.principal.staff_id),
+            )
+        ).json()
     teacher_sig = next(s for s in published["signatures"] if s["role"] == "homeroom_teacher")
     assert teacher_sig["batch"]["statement"]["tree_size"] == 5
     trust = TrustList.from_pem_files([str(stack.pki.root_file)])
-    verified = verify_document_signature(canonical_bytes(published["document"]), teacher_sig["cms"], teacher_sig["batch"], trust)
+    verified = verify_document_signature(
+        canonical_bytes(published["document"]), teacher_sig["cms"], teacher_sig["batch"], trust
+    )
     assert teacher_id in verified.signer_subject

@@ -36,28 +36,47 @@ def callers(stack: Stack) -> dict[str, dict[str, str]]:
         "school_admin": stack.headers("school_admin", SCHOOL, f"{SCHOOL}-QT"),
         "operator": stack.headers("operator"),
         "auditor": stack.headers("auditor"),
-        "service": {"authorization": "Bearer " + stack.issuer.token(roles=["service"], client_id="hocba-lookup")},
+        "service": {
+            "authorization": "Bearer "
+            + stack.issuer.token(roles=["service"], client_id="hocba-lookup")
+        },
     }
 
 
-def _runner(base: str, operation: Any, mode: GenerationMode, caller: str, headers: dict[str, str],
-            figures: Counter[str], failures: list[str]) -> Any:
+def _runner(
+    base: str,
+    operation: Any,
+    mode: GenerationMode,
+    caller: str,
+    headers: dict[str, str],
+    figures: Counter[str],
+    failures: list[str],
+) -> Any:
     """One hypothesis test: generated cases of one operation, in one mode, sent as one caller."""
     where = f"{operation.method.upper()} {operation.path}"
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck),
-              verbosity=Verbosity.quiet)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+    )
     @given(case=operation.as_strategy(mode))
     def run(case: Any) -> None:
         response = case.call(base_url=base, headers=headers, timeout=30)
         figures["requests"] += 1
         figures[f"status {response.status_code // 100}xx"] += 1
         try:
-            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+            case.validate_response(
+                response, checks=[not_a_server_error, response_schema_conformance]
+            )
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every failure is counted and reported
             kind = "server error" if response.status_code >= 500 else "schema violation"
             figures[kind + "s"] += 1
-            failures.append(f"{where} as {caller} ({mode.value}): {response.status_code} {kind}: {str(exc)[:300]}")
+            failures.append(
+                f"{where} as {caller} ({mode.value}): {response.status_code} {kind}: {str(exc)[:300]}"
+            )
 
     return run
 
@@ -79,13 +98,17 @@ def fuzz(stack: Stack, service: str) -> tuple[Counter[str], list[str]]:
     return figures, [f"{service} {f}" for f in failures]
 
 
-def test_no_generated_request_of_any_role_gets_a_server_error_or_an_answer_outside_its_schema(stack: Stack) -> None:
+def test_no_generated_request_of_any_role_gets_a_server_error_or_an_answer_outside_its_schema(
+    stack: Stack,
+) -> None:
     report, failures = [], []
     for service in SERVICES:
         figures, found = fuzz(stack, service)
         failures += found
-        report.append(f"{service}: {figures['requests']} requests, {figures['server errors']} server errors, "
-                      f"{figures['schema violations']} schema violations; "
-                      + ", ".join(f"{k} {v}" for k, v in sorted(figures.items()) if k.startswith("status")))
+        report.append(
+            f"{service}: {figures['requests']} requests, {figures['server errors']} server errors, "
+            f"{figures['schema violations']} schema violations; "
+            + ", ".join(f"{k} {v}" for k, v in sorted(figures.items()) if k.startswith("status"))
+        )
     print("\nschemathesis against the running stack:\n  " + "\n  ".join(report))
     assert not failures, "\n".join(failures[:40])

@@ -25,7 +25,11 @@ def personal_data(messages: list[Any]) -> dict[str, set[str]]:
     """What the run sent that no public answer may show. A parent whose synthetic name is also a
     student's, a teacher's or a principal's (names are drawn from short lists) is left out: that name
     is shown for the student or the signer."""
-    found: dict[str, set[str]] = {"citizen ids": set(), "dates of birth": set(), "parents' names": set()}
+    found: dict[str, set[str]] = {
+        "citizen ids": set(),
+        "dates of birth": set(),
+        "parents' names": set(),
+    }
     shown_names: set[str] = set()
     for m in messages:
         try:
@@ -35,7 +39,12 @@ def personal_data(messages: list[Any]) -> dict[str, set[str]]:
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
             continue
-        for person in (data, data.get("principal"), data.get("homeroom_teacher"), *data.get("subject_teachers", ())):
+        for person in (
+            data,
+            data.get("principal"),
+            data.get("homeroom_teacher"),
+            *data.get("subject_teachers", ()),
+        ):
             if isinstance(person, dict) and person.get("full_name"):
                 shown_names.add(person["full_name"])
         if "citizen_id" not in data:
@@ -45,18 +54,26 @@ def personal_data(messages: list[Any]) -> dict[str, set[str]]:
         born = str(data.get("date_of_birth", ""))
         if len(born) == 10:
             found["dates of birth"] |= {born, f"{born[8:10]}/{born[5:7]}/{born[0:4]}"}
-        found["parents' names"] |= {p["full_name"] for p in data.get("parents", []) if p.get("full_name")}
+        found["parents' names"] |= {
+            p["full_name"] for p in data.get("parents", []) if p.get("full_name")
+        }
     found["parents' names"] -= shown_names
     assert found["parents' names"], "the run sent parents to look for"
     return found
 
 
 def leaks(text: str, secrets: dict[str, set[str]]) -> list[str]:
-    return [f"{kind}: {value[:4]}…" for kind, values in secrets.items() for value in values if value in text]
+    return [
+        f"{kind}: {value[:4]}…"
+        for kind, values in secrets.items()
+        for value in values
+        if value in text
+    ]
 
 
 async def test_no_log_trace_dead_letter_or_public_answer_holds_a_personal_id_a_date_of_birth_or_a_parent(
-        stack: Stack) -> None:
+    stack: Stack,
+) -> None:
     sent = await read_all(stack.kafka_bootstrap, RECORDS_INGEST.name)
     secrets = personal_data(sent)
     assert len(secrets["citizen ids"]) >= 40, "the run must have sent students to look for"
@@ -71,7 +88,9 @@ async def test_no_log_trace_dead_letter_or_public_answer_holds_a_personal_id_a_d
 
     spans = [json.loads(line) for line in stack.spans_file.read_text().splitlines() if line.strip()]
     assert spans, "the run traced its requests"
-    attributes = json.dumps([{"name": s["name"], "attributes": s["attributes"]} for s in spans], ensure_ascii=False)
+    attributes = json.dumps(
+        [{"name": s["name"], "attributes": s["attributes"]} for s in spans], ensure_ascii=False
+    )
     problems += [f"trace: {f}" for f in leaks(attributes, secrets)]
 
     for spec in TOPICS:
@@ -80,7 +99,10 @@ async def test_no_log_trace_dead_letter_or_public_answer_holds_a_personal_id_a_d
             problems += [f"{spec.dead_letter} header: {f}" for f in leaks(headers, secrets)]
 
     # The public side, for every student whose record the run published.
-    published = [json.loads(m.value)["data"] for m in await read_all(stack.kafka_bootstrap, "hocba.publishing.events")]
+    published = [
+        json.loads(m.value)["data"]
+        for m in await read_all(stack.kafka_bootstrap, "hocba.publishing.events")
+    ]
     assert published, "the run published records"
     lookup = stack.url("lookup")
     async with httpx.AsyncClient(timeout=30) as http:
@@ -88,12 +110,22 @@ async def test_no_log_trace_dead_letter_or_public_answer_holds_a_personal_id_a_d
         for record in published:
             student = record["document"]["student"]
             document_id = record["document_id"]
-            found = await http.post(lookup + "/api/lookup", json={"citizen_id": student["citizen_id"],
-                                                                   "date_of_birth": student["date_of_birth"]})
+            found = await http.post(
+                lookup + "/api/lookup",
+                json={
+                    "citizen_id": student["citizen_id"],
+                    "date_of_birth": student["date_of_birth"],
+                },
+            )
             assert found.status_code == 200
-            pages += [found, await http.get(f"{lookup}/api/documents/{document_id}"),
-                      await http.get(f"{lookup}/verify/{document_id}")]
+            pages += [
+                found,
+                await http.get(f"{lookup}/api/documents/{document_id}"),
+                await http.get(f"{lookup}/verify/{document_id}"),
+            ]
         for response in pages:
-            problems += [f"{response.request.method} {response.request.url.path}: {f}"
-                         for f in leaks(response.text, secrets)]
+            problems += [
+                f"{response.request.method} {response.request.url.path}: {f}"
+                for f in leaks(response.text, secrets)
+            ]
     assert not problems, "personal data leaked:\n" + "\n".join(sorted(set(problems))[:50])

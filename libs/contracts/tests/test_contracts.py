@@ -57,7 +57,11 @@ def test_every_older_version_has_an_upcaster_chain() -> None:
 
 
 def test_the_compatibility_check_catches_what_breaks_a_consumer() -> None:
-    base = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]}
+    base = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["a"],
+    }
     assert breaking_changes(base, base) == []
     added_optional = {**base, "properties": {**base["properties"], "c": {"type": "string"}}}
     assert breaking_changes(base, added_optional) == []
@@ -73,10 +77,22 @@ def test_the_compatibility_check_catches_what_breaks_a_consumer() -> None:
 
 def test_a_v1_assessment_is_upcast_to_the_current_shape() -> None:
     v1 = {
-        "id": "e1", "type": assessment.SubjectAssessmentSubmitted.event_type, "version": 1,
-        "source": "vnedu", "time": "2025-05-20T08:00:00Z", "subject": "C1", "correlation_id": "e1",
-        "data": {"class_id": "C1", "school_year": "2024-2025", "student_id": "S1", "subject": "toan",
-                 "period": "end_of_year", "rating": "T", "score": 9},
+        "id": "e1",
+        "type": assessment.SubjectAssessmentSubmitted.event_type,
+        "version": 1,
+        "source": "vnedu",
+        "time": "2025-05-20T08:00:00Z",
+        "subject": "C1",
+        "correlation_id": "e1",
+        "data": {
+            "class_id": "C1",
+            "school_year": "2024-2025",
+            "student_id": "S1",
+            "subject": "toan",
+            "period": "end_of_year",
+            "rating": "T",
+            "score": 9,
+        },
     }
     event = parse_event("hocba.assessment.ingest", json.dumps(v1).encode())
     assert event.version == assessment.SubjectAssessmentSubmitted.version == 2
@@ -90,8 +106,14 @@ def test_a_version_newer_than_known_is_refused_with_a_clear_error() -> None:
 
 
 def test_envelope_subject_is_the_payloads_aggregate_and_round_trips() -> None:
-    st = StudentProfile(student_id="HS1", citizen_id="079218000123", full_name="Lê Thị Mỹ Duyên",
-                        date_of_birth=date(2018, 1, 2), sex="female", place_of_birth="TP.HCM")
+    st = StudentProfile(
+        student_id="HS1",
+        citizen_id="079218000123",
+        full_name="Lê Thị Mỹ Duyên",
+        date_of_birth=date(2018, 1, 2),
+        sex="female",
+        place_of_birth="TP.HCM",
+    )
     env = make_envelope(records.StudentRegistered(**st.model_dump()), source="hocba/records")
     assert env.subject == "HS1" and env.correlation_id == env.id
     back = parse_event("hocba.records.events", env.model_dump_json().encode())
@@ -100,8 +122,14 @@ def test_envelope_subject_is_the_payloads_aggregate_and_round_trips() -> None:
 
 def test_invalid_personal_id_is_refused_saying_what_is_expected() -> None:
     with pytest.raises(ValidationError) as err:
-        StudentProfile(student_id="HS1", citizen_id="07921800012", full_name="A", date_of_birth=date(2018, 1, 2),
-                       sex="male", place_of_birth="X")
+        StudentProfile(
+            student_id="HS1",
+            citizen_id="07921800012",
+            full_name="A",
+            date_of_birth=date(2018, 1, 2),
+            sex="male",
+            place_of_birth="X",
+        )
     assert "12 digits" in str(err.value)
 
 
@@ -126,5 +154,9 @@ def test_changes_inside_lists_of_objects_are_judged_field_by_field() -> None:
 
     old = schema(role={"type": "string"})
     assert breaking_changes(old, schema(role={"type": "string"}, batch={"type": "object"})) == []
-    assert breaking_changes(old, schema(other={"type": "string"})) == ["data.signatures[].role: field removed"]
-    assert breaking_changes(old, schema(role={"type": "integer"})) == ["data.signatures[].role: type or constraints changed"]
+    assert breaking_changes(old, schema(other={"type": "string"})) == [
+        "data.signatures[].role: field removed"
+    ]
+    assert breaking_changes(old, schema(role={"type": "integer"})) == [
+        "data.signatures[].role: type or constraints changed"
+    ]

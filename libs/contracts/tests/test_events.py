@@ -14,9 +14,14 @@ from hocba_contracts.catalog import topic_envelope
 from hocba_contracts.topics import TOPICS, all_event_types
 
 SRC = Path(events.__file__).parent
-ALIASES = {"hocba.records.ingest": events.RecordsIngestEvent, "hocba.records.events": events.RecordsEvent,
-           "hocba.assessment.ingest": events.AssessmentIngestEvent, "hocba.assessment.events": events.AssessmentEvent,
-           "hocba.signing.events": events.SigningEvent, "hocba.publishing.events": events.PublishingEvent}
+ALIASES = {
+    "hocba.records.ingest": events.RecordsIngestEvent,
+    "hocba.records.events": events.RecordsEvent,
+    "hocba.assessment.ingest": events.AssessmentIngestEvent,
+    "hocba.assessment.events": events.AssessmentEvent,
+    "hocba.signing.events": events.SigningEvent,
+    "hocba.publishing.events": events.PublishingEvent,
+}
 
 
 def _members(alias: Any) -> tuple[Any, ...]:
@@ -59,10 +64,17 @@ def test_no_module_of_the_package_imports_inside_a_function() -> None:
                 assert not inner, f"{path.name}: {node.name} imports inside a function"
 
 
-@pytest.mark.parametrize("module", sorted(
-    "hocba_contracts." + str(p.relative_to(SRC).with_suffix("")).replace("/", ".")
-    for p in SRC.rglob("*.py") if p.name != "__init__.py"))
+@pytest.mark.parametrize(
+    "module",
+    sorted(
+        "hocba_contracts." + str(p.relative_to(SRC).with_suffix("")).replace("/", ".")
+        for p in SRC.rglob("*.py")
+        if p.name != "__init__.py"
+    ),
+)
 def test_each_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
     """A cycle shows as an ImportError when one of its modules is imported first."""
-    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr

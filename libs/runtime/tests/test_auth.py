@@ -37,18 +37,28 @@ def verifier(local_infra: LocalInfra) -> TokenVerifier:
 
 
 @pytest.mark.integration
-async def test_a_good_token_names_the_caller_with_roles_school_and_staff_id(verifier, local_infra) -> None:  # type: ignore[no-untyped-def]
-    token = local_infra.issuer.token(roles=["teacher", "offline_access"], school_id="079-TH-NBK", staff_id="GV1")
+async def test_a_good_token_names_the_caller_with_roles_school_and_staff_id(
+    verifier, local_infra
+) -> None:  # type: ignore[no-untyped-def]
+    token = local_infra.issuer.token(
+        roles=["teacher", "offline_access"], school_id="079-TH-NBK", staff_id="GV1"
+    )
     p = await verifier.principal(token)
     assert p.roles == {Role.TEACHER} and p.school_id == "079-TH-NBK" and p.staff_id == "GV1"
     assert p.in_school("079-TH-NBK") and not p.in_school("079-TH-KD")
 
 
 @pytest.mark.integration
-async def test_a_school_system_writes_for_the_schools_the_registry_gives_it(verifier, local_infra) -> None:  # type: ignore[no-untyped-def]
-    p = await verifier.principal(local_infra.issuer.token(roles=["school_system"], client_id="vnedu-079"))
+async def test_a_school_system_writes_for_the_schools_the_registry_gives_it(
+    verifier, local_infra
+) -> None:  # type: ignore[no-untyped-def]
+    p = await verifier.principal(
+        local_infra.issuer.token(roles=["school_system"], client_id="vnedu-079")
+    )
     assert p.in_school("079-TH-KD") and not p.in_school("001-TH-HN")
-    unknown = await verifier.principal(local_infra.issuer.token(roles=["school_system"], client_id="nobody"))
+    unknown = await verifier.principal(
+        local_infra.issuer.token(roles=["school_system"], client_id="nobody")
+    )
     assert unknown.schools == () and not unknown.in_school("079-TH-KD")
 
 
@@ -64,14 +74,22 @@ BAD_TOKENS = {
 
 @pytest.mark.integration
 @pytest.mark.parametrize("case", sorted(BAD_TOKENS))
-async def test_tokens_that_are_expired_early_elsewhere_or_of_the_wrong_kind_are_refused(verifier, local_infra,  # type: ignore[no-untyped-def]
-                                                                                         case) -> None:
+async def test_tokens_that_are_expired_early_elsewhere_or_of_the_wrong_kind_are_refused(
+    verifier,
+    local_infra,  # type: ignore[no-untyped-def]
+    case,
+) -> None:
     kwargs = dict(BAD_TOKENS[case])
     if case == "no subject":
         token = local_infra.issuer.token(roles=["teacher"])
         claims = jwt.decode(token, options={"verify_signature": False})
         del claims["sub"]
-        token = jwt.encode(claims, local_infra.issuer.key, algorithm="RS256", headers={"kid": local_infra.issuer.kid})
+        token = jwt.encode(
+            claims,
+            local_infra.issuer.key,
+            algorithm="RS256",
+            headers={"kid": local_infra.issuer.kid},
+        )
     else:
         token = local_infra.issuer.token(roles=["teacher"], **kwargs)
     with pytest.raises(Unauthenticated):
@@ -79,21 +97,41 @@ async def test_tokens_that_are_expired_early_elsewhere_or_of_the_wrong_kind_are_
 
 
 @pytest.mark.integration
-async def test_the_algorithm_is_pinned_and_only_the_issuers_keys_sign(verifier, local_infra) -> None:  # type: ignore[no-untyped-def]
-    claims = jwt.decode(local_infra.issuer.token(roles=["auditor"]), options={"verify_signature": False})
+async def test_the_algorithm_is_pinned_and_only_the_issuers_keys_sign(
+    verifier, local_infra
+) -> None:  # type: ignore[no-untyped-def]
+    claims = jwt.decode(
+        local_infra.issuer.token(roles=["auditor"]), options={"verify_signature": False}
+    )
     unsigned = jwt.encode(claims, None, algorithm="none")
     # HS256 with the issuer's public key as the "secret": the classic confusion attack (PyJWT will not
     # make such a token, so the test forges it).
-    public_pem = local_infra.issuer.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    confused = _forged({"alg": "HS256", "typ": "JWT", "kid": local_infra.issuer.kid}, claims, public_pem)
+    public_pem = local_infra.issuer.key.public_key().public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+    confused = _forged(
+        {"alg": "HS256", "typ": "JWT", "kid": local_infra.issuer.kid}, claims, public_pem
+    )
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    foreign_key = jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": local_infra.issuer.kid})
-    unknown_kid = jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": "not-the-issuers"})
+    foreign_key = jwt.encode(
+        claims, stranger, algorithm="RS256", headers={"kid": local_infra.issuer.kid}
+    )
+    unknown_kid = jwt.encode(
+        claims, stranger, algorithm="RS256", headers={"kid": "not-the-issuers"}
+    )
     for token in (unsigned, confused, foreign_key, unknown_kid, "not.a.jwt", ""):
         with pytest.raises(Unauthenticated):
             await verifier.principal(token)
-    assert (await verifier.principal(jwt.encode(claims, local_infra.issuer.key, algorithm="RS256",
-                                                headers={"kid": local_infra.issuer.kid}))).roles == {Role.AUDITOR}
+    assert (
+        await verifier.principal(
+            jwt.encode(
+                claims,
+                local_infra.issuer.key,
+                algorithm="RS256",
+                headers={"kid": local_infra.issuer.kid},
+            )
+        )
+    ).roles == {Role.AUDITOR}
 
 
 def _forged(header: dict[str, str], claims: dict[str, object], secret: bytes) -> str:
@@ -101,7 +139,9 @@ def _forged(header: dict[str, str], claims: dict[str, object], secret: bytes) ->
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=")
 
     signing_input = part(header) + b"." + part(claims)
-    signature = base64.urlsafe_b64encode(hmac.new(secret, signing_input, hashlib.sha256).digest()).rstrip(b"=")
+    signature = base64.urlsafe_b64encode(
+        hmac.new(secret, signing_input, hashlib.sha256).digest()
+    ).rstrip(b"=")
     return (signing_input + b"." + signature).decode()
 
 
@@ -109,39 +149,61 @@ def _forged(header: dict[str, str], claims: dict[str, object], secret: bytes) ->
 def test_an_issuer_cannot_be_pinned_to_a_shared_secret_or_to_none() -> None:
     for algorithms in (["HS256"], ["none"], ["RS256", "HS512"]):
         with pytest.raises(ValueError, match="public-key algorithm"):
-            TokenVerifier(ServiceSettings(environment="development", oidc_algorithms=algorithms), SYSTEMS)
+            TokenVerifier(
+                ServiceSettings(environment="development", oidc_algorithms=algorithms), SYSTEMS
+            )
 
 
 # -- the rules -------------------------------------------------------------------------------------
-def _access(rule_roles: dict[str, S], roles: set[str], school: str | None = "A", staff: str | None = "GV1",
-            client: str | None = None, hide: dict[Role, set[str]] | None = None) -> Access:
+def _access(
+    rule_roles: dict[str, S],
+    roles: set[str],
+    school: str | None = "A",
+    staff: str | None = "GV1",
+    client: str | None = None,
+    hide: dict[Role, set[str]] | None = None,
+) -> Access:
     from hocba_runtime.auth import Principal
 
     rule = allow(hide=hide, **rule_roles)
     schools = SYSTEMS.schools_of(client) if client else ((school,) if school else ())
-    return Access(Principal("sub", frozenset(Role(r) for r in roles), client, school, staff, schools), rule, "GET /x")
+    return Access(
+        Principal("sub", frozenset(Role(r) for r in roles), client, school, staff, schools),
+        rule,
+        "GET /x",
+    )
 
 
 @pytest.mark.unit
 def test_scopes_school_class_self_and_city() -> None:
-    mine = Resource(school_id="A", class_id="1A", teachers=frozenset({"GV1"}), addressed_to=frozenset({"GV1"}))
+    mine = Resource(
+        school_id="A", class_id="1A", teachers=frozenset({"GV1"}), addressed_to=frozenset({"GV1"})
+    )
     theirs = Resource(school_id="B", teachers=frozenset({"GV1"}), addressed_to=frozenset({"GV1"}))
-    not_taught = Resource(school_id="A", teachers=frozenset({"GV2"}), addressed_to=frozenset({"GV2"}))
+    not_taught = Resource(
+        school_id="A", teachers=frozenset({"GV2"}), addressed_to=frozenset({"GV2"})
+    )
     assert _access({"teacher": S.CLASS}, {"teacher"}).allows(mine)
-    assert not _access({"teacher": S.CLASS}, {"teacher"}).allows(theirs), "same staff id, another school"
+    assert not _access({"teacher": S.CLASS}, {"teacher"}).allows(theirs), (
+        "same staff id, another school"
+    )
     assert not _access({"teacher": S.CLASS}, {"teacher"}).allows(not_taught)
     assert not _access({"teacher": S.SELF}, {"teacher"}).allows(not_taught)
     assert _access({"principal": S.SCHOOL}, {"principal"}).allows(not_taught)
     assert not _access({"principal": S.SCHOOL}, {"principal"}).allows(theirs)
     assert _access({"operator": S.CITY}, {"operator"}, school=None, staff=None).allows(theirs)
     assert _access({"school_system": S.SCHOOL}, {"school_system"}, client="vnedu-079").allows(
-        Resource(school_id="079-TH-KD"))
+        Resource(school_id="079-TH-KD")
+    )
     assert not _access({"school_system": S.SCHOOL}, {"school_system"}, client="smas-q1").allows(
-        Resource(school_id="079-TH-KD"))
+        Resource(school_id="079-TH-KD")
+    )
 
 
 @pytest.mark.unit
-def test_require_says_404_for_nothing_and_403_for_another_schools_and_a_person_acts_only_as_themself() -> None:
+def test_require_says_404_for_nothing_and_403_for_another_schools_and_a_person_acts_only_as_themself() -> (
+    None
+):
     access = _access({"teacher": S.CLASS}, {"teacher"})
     with pytest.raises(NotFound, match="no such class"):
         access.require(None, missing="no such class")
@@ -151,7 +213,9 @@ def test_require_says_404_for_nothing_and_403_for_another_schools_and_a_person_a
     assert access.acting_as("GV1") == "GV1" and access.acting_as(None) == "GV1"
     with pytest.raises(Forbidden, match="you act as GV1"):
         access.acting_as("GV2")
-    system = _access({"school_system": S.SCHOOL}, {"school_system"}, school=None, staff=None, client="vnedu-079")
+    system = _access(
+        {"school_system": S.SCHOOL}, {"school_system"}, school=None, staff=None, client="vnedu-079"
+    )
     assert system.acting_as("GV7") == "GV7" and system.acting_as(None) == "vnedu-079"
 
 
@@ -159,7 +223,9 @@ def test_require_says_404_for_nothing_and_403_for_another_schools_and_a_person_a
 def test_a_field_is_hidden_only_when_every_admitted_role_of_the_caller_is_denied_it() -> None:
     data = {"full_name": "X", "citizen_id": "079218001234"}
     hide = {Role.TEACHER: {"citizen_id"}}
-    assert _access({"teacher": S.CLASS, "principal": S.SCHOOL}, {"teacher"}, hide=hide).visible(data) == {"full_name": "X"}
+    assert _access({"teacher": S.CLASS, "principal": S.SCHOOL}, {"teacher"}, hide=hide).visible(
+        data
+    ) == {"full_name": "X"}
     both = _access({"teacher": S.CLASS, "principal": S.SCHOOL}, {"teacher", "principal"}, hide=hide)
     assert both.visible(data) == data
 

@@ -23,7 +23,9 @@ class Note(BaseModel):
 
 
 @router.post("/schools/{school_id}/notes")
-async def add_note(school_id: str, body: Note, access: Annotated[Access, Depends(current_access)]) -> dict[str, str]:
+async def add_note(
+    school_id: str, body: Note, access: Annotated[Access, Depends(current_access)]
+) -> dict[str, str]:
     access.require(Resource(school_id=school_id))
     return {"stored": body.text}
 
@@ -33,31 +35,54 @@ async def page() -> dict[str, str]:
     return {"hello": "world"}
 
 
-POLICIES = PolicyTable("shell-test", {"POST /schools/{school_id}/notes": allow(principal=S.SCHOOL),
-                                      "GET /page": PUBLIC})
+POLICIES = PolicyTable(
+    "shell-test",
+    {"POST /schools/{school_id}/notes": allow(principal=S.SCHOOL), "GET /page": PUBLIC},
+)
 
 
 def _app(local_infra: LocalInfra, unique_db, **extra):  # type: ignore[no-untyped-def]
-    settings = ServiceSettings(**local_infra.settings(service_name="shelltest", mongo_database=unique_db("shell"),
-                                                      max_body_bytes=4096, **extra))
-    return create_app(ServiceRuntime(settings), title="t", description="t", routers=[router], policies=POLICIES)
+    settings = ServiceSettings(
+        **local_infra.settings(
+            service_name="shelltest",
+            mongo_database=unique_db("shell"),
+            max_body_bytes=4096,
+            **extra,
+        )
+    )
+    return create_app(
+        ServiceRuntime(settings), title="t", description="t", routers=[router], policies=POLICIES
+    )
 
 
 @pytest.mark.integration
 async def test_anonymous_and_bad_tokens_get_401_before_the_body_is_read_and_other_schools_get_403(  # type: ignore[no-untyped-def]
-        local_infra, unique_db) -> None:
+    local_infra, unique_db
+) -> None:
     app = _app(local_infra, unique_db)
     own = local_infra.headers("principal", "S1", "HT1")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
         anonymous = await http.post("/schools/S1/notes", content=b"{not json")
-        assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
+        assert (
+            anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
+        )
         assert anonymous.headers["www-authenticate"].startswith("Bearer")
-        garbage = await http.post("/schools/S1/notes", json={"text": "x"}, headers={"authorization": "Bearer abc"})
+        garbage = await http.post(
+            "/schools/S1/notes", json={"text": "x"}, headers={"authorization": "Bearer abc"}
+        )
         assert garbage.status_code == 401
-        wrong_role = await http.post("/schools/S1/notes", json={"text": "x"}, headers=local_infra.headers("teacher", "S1", "GV1"))
+        wrong_role = await http.post(
+            "/schools/S1/notes",
+            json={"text": "x"},
+            headers=local_infra.headers("teacher", "S1", "GV1"),
+        )
         assert wrong_role.status_code == 403
         other = await http.post("/schools/S2/notes", json={"text": "x"}, headers=own)
-        assert other.status_code == 403 and other.json()["error"]["message"].startswith("this belongs to another school")
+        assert other.status_code == 403 and other.json()["error"]["message"].startswith(
+            "this belongs to another school"
+        )
         ok = await http.post("/schools/S1/notes", json={"text": "x"}, headers=own)
         assert ok.status_code == 200 and ok.json() == {"stored": "x"}
         public = await http.get("/page")
@@ -65,27 +90,43 @@ async def test_anonymous_and_bad_tokens_get_401_before_the_body_is_read_and_othe
 
 
 @pytest.mark.integration
-async def test_every_response_carries_strict_security_headers_and_no_cors_grant(local_infra, unique_db) -> None:  # type: ignore[no-untyped-def]
+async def test_every_response_carries_strict_security_headers_and_no_cors_grant(
+    local_infra, unique_db
+) -> None:  # type: ignore[no-untyped-def]
     app = _app(local_infra, unique_db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-        for response in (await http.get("/page", headers={"origin": "https://evil.example"}),
-                         await http.post("/schools/S1/notes", json={}),
-                         await http.options("/page", headers={"origin": "https://evil.example",
-                                                              "access-control-request-method": "GET"})):
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        for response in (
+            await http.get("/page", headers={"origin": "https://evil.example"}),
+            await http.post("/schools/S1/notes", json={}),
+            await http.options(
+                "/page",
+                headers={"origin": "https://evil.example", "access-control-request-method": "GET"},
+            ),
+        ):
             h = response.headers
             assert "frame-ancestors 'none'" in h["content-security-policy"]
             assert "default-src 'none'" in h["content-security-policy"]
-            assert h["x-content-type-options"] == "nosniff" and h["referrer-policy"] == "no-referrer"
+            assert (
+                h["x-content-type-options"] == "nosniff" and h["referrer-policy"] == "no-referrer"
+            )
             assert h["x-frame-options"] == "DENY" and h["cache-control"] == "no-store"
             assert "access-control-allow-origin" not in h and "server" not in h
-            assert "strict-transport-security" not in h, "HSTS only where the service is served over TLS"
+            assert "strict-transport-security" not in h, (
+                "HSTS only where the service is served over TLS"
+            )
 
 
 @pytest.mark.integration
-async def test_hsts_when_served_over_tls_and_a_body_over_the_limit_gets_413(local_infra, unique_db) -> None:  # type: ignore[no-untyped-def]
+async def test_hsts_when_served_over_tls_and_a_body_over_the_limit_gets_413(
+    local_infra, unique_db
+) -> None:  # type: ignore[no-untyped-def]
     app = _app(local_infra, unique_db, public_url="https://records.hocba.example")
     own = local_infra.headers("principal", "S1", "HT1")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
         assert "max-age=" in (await http.get("/page")).headers["strict-transport-security"]
         big = await http.post("/schools/S1/notes", json={"text": "x" * 10_000}, headers=own)
         assert big.status_code == 413
@@ -95,14 +136,22 @@ async def test_hsts_when_served_over_tls_and_a_body_over_the_limit_gets_413(loca
 async def test_api_pages_are_served_in_development_only(local_infra, unique_db) -> None:  # type: ignore[no-untyped-def]
     dev = _app(local_infra, unique_db)
     prod = _app(local_infra, unique_db, docs_enabled=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=dev), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=dev), base_url="http://t"
+    ) as http:
         assert (await http.get("/docs")).status_code == 200
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=prod), base_url="http://t") as http:
-        assert (await http.get("/docs")).status_code == 404 and (await http.get("/openapi.json")).status_code == 404
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=prod), base_url="http://t"
+    ) as http:
+        assert (await http.get("/docs")).status_code == 404 and (
+            await http.get("/openapi.json")
+        ).status_code == 404
 
 
 @pytest.mark.unit
-def test_production_settings_refuse_no_issuer_plaintext_kafka_and_placeholder_secrets_and_never_print_secrets() -> None:
+def test_production_settings_refuse_no_issuer_plaintext_kafka_and_placeholder_secrets_and_never_print_secrets() -> (
+    None
+):
     class WithSecret(ServiceSettings):
         seal_pin: SecretStr = SecretStr("change-me")
 
@@ -111,10 +160,15 @@ def test_production_settings_refuse_no_issuer_plaintext_kafka_and_placeholder_se
     text = str(refused.value)
     assert "change-me" not in text, "a refusal never quotes the values it was given"
     assert "OIDC_ISSUER" in text and "KAFKA_SECURITY_PROTOCOL" in text and "SEAL_PIN" in text
-    good = WithSecret(environment="production", oidc_issuer="https://sso.example/realms/hocba",
-                      kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",
-                      kafka_sasl_username="records", kafka_sasl_password=SecretStr("k" * 32),
-                      seal_pin=SecretStr("a-long-and-random-pin-value"))
+    good = WithSecret(
+        environment="production",
+        oidc_issuer="https://sso.example/realms/hocba",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="records",
+        kafka_sasl_password=SecretStr("k" * 32),
+        seal_pin=SecretStr("a-long-and-random-pin-value"),
+    )
     assert "a-long-and-random-pin-value" not in repr(good) and "k" * 32 not in repr(good)
     assert not good.serve_docs and good.production
     assert ServiceSettings(environment="development").serve_docs
@@ -124,5 +178,10 @@ def test_production_settings_refuse_no_issuer_plaintext_kafka_and_placeholder_se
 def test_an_app_with_an_endpoint_outside_the_policy_table_is_not_built() -> None:
     settings = ServiceSettings(environment="development", service_name="shelltest")
     with pytest.raises(RuntimeError, match="POST /schools/{school_id}/notes"):
-        create_app(ServiceRuntime(settings), title="t", description="t", routers=[router],
-                   policies=PolicyTable("shell-test", {"GET /page": PUBLIC}))
+        create_app(
+            ServiceRuntime(settings),
+            title="t",
+            description="t",
+            routers=[router],
+            policies=PolicyTable("shell-test", {"GET /page": PUBLIC}),
+        )

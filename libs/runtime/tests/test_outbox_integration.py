@@ -22,8 +22,14 @@ pytestmark = pytest.mark.integration
 
 def registered(student_id: str, n: int):  # type: ignore[no-untyped-def]
     return make_envelope(
-        StudentRegistered(student_id=student_id, citizen_id=f"0792180{n:05d}", full_name=f"Học sinh {n}",
-                          date_of_birth=date(2018, 1, 1), sex="male", place_of_birth="TP.HCM"),
+        StudentRegistered(
+            student_id=student_id,
+            citizen_id=f"0792180{n:05d}",
+            full_name=f"Học sinh {n}",
+            date_of_birth=date(2018, 1, 1),
+            sex="male",
+            place_of_birth="TP.HCM",
+        ),
         source="test",
     )
 
@@ -36,7 +42,9 @@ async def fresh_outbox(local_infra: LocalInfra) -> tuple[Mongo, Outbox, MongoUni
     return mongo, outbox, MongoUnitOfWork(mongo, outbox, "test")
 
 
-async def test_relay_publishes_committed_events_in_key_order_once_leased(local_infra: LocalInfra) -> None:
+async def test_relay_publishes_committed_events_in_key_order_once_leased(
+    local_infra: LocalInfra,
+) -> None:
     mongo, outbox, uow = await fresh_outbox(local_infra)
     keys = [unique("HS") for _ in range(3)]
     sent = {k: [] for k in keys}  # type: ignore[var-annotated]
@@ -73,7 +81,8 @@ async def test_relay_publishes_committed_events_in_key_order_once_leased(local_i
 
 
 async def test_events_recorded_together_are_one_readable_document_each_published_in_order(
-        local_infra: LocalInfra) -> None:
+    local_infra: LocalInfra,
+) -> None:
     """A bulk operation's events are one document each (written in one insert), as readable as a
     single event's; each is published once, as it was recorded, in its place among the single
     entries before and after it."""
@@ -91,13 +100,21 @@ async def test_events_recorded_together_are_one_readable_document_each_published
     stored = await mongo.db[outbox.collection].find({}).to_list(None)
     assert len(stored) == 22
     for doc in stored:
-        assert doc["schema_version"] == 1 and doc["topic"] == RECORDS_EVENTS.name and doc["key"] == key
+        assert (
+            doc["schema_version"] == 1 and doc["topic"] == RECORDS_EVENTS.name and doc["key"] == key
+        )
         assert doc["envelope"]["id"] == doc["_id"] and doc["envelope"]["subject"] == key
-        assert doc["envelope"]["data"]["full_name"].startswith("Học sinh")  # a sub-document, not JSON or BSON
+        assert doc["envelope"]["data"]["full_name"].startswith(
+            "Học sinh"
+        )  # a sub-document, not JSON or BSON
         assert not any(isinstance(v, bytes) for v in doc.values())
     # An operator finds a stuck event by its type or its data, without Python.
-    assert await mongo.db[outbox.collection].count_documents({"envelope.type": first.type,
-                                                              "envelope.data.full_name": "Học sinh 7"}) == 1
+    assert (
+        await mongo.db[outbox.collection].count_documents(
+            {"envelope.type": first.type, "envelope.data.full_name": "Học sinh 7"}
+        )
+        == 1
+    )
 
     producer = RelayProducer(local_infra.kafka_bootstrap, "test-relay")
     await producer.start()
@@ -108,8 +125,11 @@ async def test_events_recorded_together_are_one_readable_document_each_published
     finally:
         await producer.stop()
 
-    got = await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name,
-                           until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 22)
+    got = await read_topic(
+        local_infra.kafka_bootstrap,
+        RECORDS_EVENTS.name,
+        until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 22,
+    )
     mine = [json.loads(m.value) for m in got if m.key == key.encode()]
     assert [m["id"] for m in mine] == [e.id for e in [first, *bulk, last]]
     assert mine == [json.loads(e.model_dump_json()) for e in [first, *bulk, last]]
@@ -133,26 +153,55 @@ async def test_a_backlog_is_drained_batch_size_events_at_a_time(local_infra: Loc
     finally:
         await producer.stop()
 
-    got = await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name,
-                           until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 30)
+    got = await read_topic(
+        local_infra.kafka_bootstrap,
+        RECORDS_EVENTS.name,
+        until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 30,
+    )
     assert [json.loads(m.value)["id"] for m in got if m.key == key.encode()] == [e.id for e in bulk]
 
 
 async def test_entries_of_the_binary_schema_are_rewritten_one_event_a_document_and_published_in_order(
-        local_infra: LocalInfra) -> None:
+    local_infra: LocalInfra,
+) -> None:
     """Entries stored before readable ones (an event's JSON in a binary `value`, a bulk operation's
     events as BSON in a binary `batch`) become one document per event at start, keeping their order."""
     mongo, outbox, uow = await fresh_outbox(local_infra)
     key = unique("HS")
-    single, bulk, later = registered(key, 0), [registered(key, n) for n in range(1, 6)], registered(key, 9)
+    single, bulk, later = (
+        registered(key, 0),
+        [registered(key, n) for n in range(1, 6)],
+        registered(key, 9),
+    )
     then = datetime.now(UTC) - timedelta(minutes=5)
     coll = mongo.db[outbox.collection]
-    await coll.insert_many([
-        {"_id": single.id, "topic": RECORDS_EVENTS.name, "key": key, "value": single.model_dump_json().encode(),
-         "headers": {}, "created_at": then},
-        {"_id": f"batch:{bulk[0].id}:000000", "topic": RECORDS_EVENTS.name, "count": len(bulk), "headers": {},
-         "created_at": then + timedelta(seconds=1), "batch": bson.encode({"messages": [
-             {"_id": e.id, "key": key, "value": e.model_dump_json().encode()} for e in bulk]})}])
+    await coll.insert_many(
+        [
+            {
+                "_id": single.id,
+                "topic": RECORDS_EVENTS.name,
+                "key": key,
+                "value": single.model_dump_json().encode(),
+                "headers": {},
+                "created_at": then,
+            },
+            {
+                "_id": f"batch:{bulk[0].id}:000000",
+                "topic": RECORDS_EVENTS.name,
+                "count": len(bulk),
+                "headers": {},
+                "created_at": then + timedelta(seconds=1),
+                "batch": bson.encode(
+                    {
+                        "messages": [
+                            {"_id": e.id, "key": key, "value": e.model_dump_json().encode()}
+                            for e in bulk
+                        ]
+                    }
+                ),
+            },
+        ]
+    )
     await coll.create_index([("created_at", 1), ("_id", 1)])  # the earlier schema's order
     async with uow() as tx:  # recorded after the upgrade, before the next start
         await tx.emit(RECORDS_EVENTS.name, later)
@@ -162,7 +211,9 @@ async def test_entries_of_the_binary_schema_are_rewritten_one_event_a_document_a
     assert "created_at_1__id_1" not in await coll.index_information()
     docs = await coll.find({}).sort(outbox.order).to_list(None)
     assert [d["_id"] for d in docs] == [e.id for e in [single, *bulk, later]]
-    assert all(d["schema_version"] == 1 and not any(isinstance(v, bytes) for v in d.values()) for d in docs)
+    assert all(
+        d["schema_version"] == 1 and not any(isinstance(v, bytes) for v in d.values()) for d in docs
+    )
     assert docs[1]["envelope"] == json.loads(bulk[0].model_dump_json())
 
     producer = RelayProducer(local_infra.kafka_bootstrap, "test-relay")
@@ -171,13 +222,19 @@ async def test_entries_of_the_binary_schema_are_rewritten_one_event_a_document_a
         assert await OutboxRelay(outbox, producer, lease_seconds=30).drain_once() == 7
     finally:
         await producer.stop()
-    got = await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name,
-                           until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 7)
+    got = await read_topic(
+        local_infra.kafka_bootstrap,
+        RECORDS_EVENTS.name,
+        until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 7,
+    )
     assert [json.loads(m.value) for m in got if m.key == key.encode()] == [
-        json.loads(e.model_dump_json()) for e in [single, *bulk, later]]
+        json.loads(e.model_dump_json()) for e in [single, *bulk, later]
+    ]
 
 
-async def test_processed_events_are_tagged_and_forgotten_after_the_retention_set(local_infra: LocalInfra) -> None:
+async def test_processed_events_are_tagged_and_forgotten_after_the_retention_set(
+    local_infra: LocalInfra,
+) -> None:
     mongo, _, uow = await fresh_outbox(local_infra)
     await ensure_inbox_indexes(mongo, timedelta(days=14))
     async with uow.many(["ev-1", "ev-2"]):
@@ -186,15 +243,24 @@ async def test_processed_events_are_tagged_and_forgotten_after_the_retention_set
         pass
     docs = await mongo.db.processed_events.find({}).sort("_id").to_list(None)
     assert [(d["_id"], d["consumer"], d["event_id"], d["schema_version"]) for d in docs] == [
-        ("test:ev-1", "test", "ev-1", 1), ("test:ev-2", "test", "ev-2", 1), ("test:ev-3", "test", "ev-3", 1)]
+        ("test:ev-1", "test", "ev-1", 1),
+        ("test:ev-2", "test", "ev-2", 1),
+        ("test:ev-3", "test", "ev-3", 1),
+    ]
     assert all(isinstance(d["at"], datetime) for d in docs)
 
     def ttl(info: dict) -> list:  # type: ignore[type-arg]
-        return [(i["key"], i.get("expireAfterSeconds")) for i in info.values() if "expireAfterSeconds" in i]
+        return [
+            (i["key"], i.get("expireAfterSeconds"))
+            for i in info.values()
+            if "expireAfterSeconds" in i
+        ]
 
     assert ttl(await mongo.db.processed_events.index_information()) == [([("at", 1)], 14 * 86400)]
     await ensure_inbox_indexes(mongo, timedelta(days=14))  # a restart changes nothing
-    await ensure_inbox_indexes(mongo, timedelta(days=30))  # a longer retention is applied to the index
+    await ensure_inbox_indexes(
+        mongo, timedelta(days=30)
+    )  # a longer retention is applied to the index
     assert ttl(await mongo.db.processed_events.index_information()) == [([("at", 1)], 30 * 86400)]
     async with uow("ev-3") as tx:
         assert tx.duplicate  # still remembered

@@ -16,7 +16,11 @@ from hocba_trust.cms import SignatureInvalid, TrustList, sign_detached, verify_d
 
 pytestmark = pytest.mark.unit
 
-DOCUMENT = {"document_type": "hocba.year_record", "student": {"full_name": "Nguyễn Thị Ánh Tuyết"}, "score": 9.5}
+DOCUMENT = {
+    "document_type": "hocba.year_record",
+    "student": {"full_name": "Nguyễn Thị Ánh Tuyết"},
+    "score": 9.5,
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +30,41 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
     return p
 
 
-def openssl_verify(tmp: Path, pki: DevPKI, signature: bytes, content: bytes) -> subprocess.CompletedProcess[bytes]:
+def openssl_verify(
+    tmp: Path, pki: DevPKI, signature: bytes, content: bytes
+) -> subprocess.CompletedProcess[bytes]:
     (tmp / "sig.der").write_bytes(signature)
     (tmp / "content.json").write_bytes(content)
-    (tmp / "ca.pem").write_bytes(pki.root_file.read_bytes() + pki.path("personal-ca.pem").read_bytes())
-    return subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp / "sig.der"),
-                           "-content", str(tmp / "content.json"), "-CAfile", str(tmp / "ca.pem"), "-purpose", "any",
-                           "-out", "/dev/null"], capture_output=True)
+    (tmp / "ca.pem").write_bytes(
+        pki.root_file.read_bytes() + pki.path("personal-ca.pem").read_bytes()
+    )
+    return subprocess.run(
+        [
+            "openssl",
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            str(tmp / "sig.der"),
+            "-content",
+            str(tmp / "content.json"),
+            "-CAfile",
+            str(tmp / "ca.pem"),
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+        capture_output=True,
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["ecdsa-p256", "rsa-2048"])
-def test_openssl_verifies_our_signature_and_one_changed_byte_fails_it(pki: DevPKI, tmp_path: Path, algorithm: str) -> None:
+def test_openssl_verifies_our_signature_and_one_changed_byte_fails_it(
+    pki: DevPKI, tmp_path: Path, algorithm: str
+) -> None:
     key = rsa.generate_private_key(65537, 2048) if algorithm == "rsa-2048" else None
     identity = pki.issue(f"GV-{algorithm}", "Trần Văn Bình", key=key, save=False)  # type: ignore[arg-type]
     content = canonical_bytes(DOCUMENT)
@@ -59,7 +87,12 @@ def test_cades_bes_attributes_are_all_there(pki: DevPKI) -> None:
     info = acms.ContentInfo.load(sign_detached(b"x", identity))
     signer = info["content"]["signer_infos"][0]
     types = [a["type"].dotted for a in signer["signed_attrs"]]
-    assert set(types) == {"1.2.840.113549.1.9.3", "1.2.840.113549.1.9.4", "1.2.840.113549.1.9.5", "1.2.840.113549.1.9.16.2.47"}
+    assert set(types) == {
+        "1.2.840.113549.1.9.3",
+        "1.2.840.113549.1.9.4",
+        "1.2.840.113549.1.9.5",
+        "1.2.840.113549.1.9.16.2.47",
+    }
     assert signer["digest_algorithm"]["algorithm"].native == "sha256"
     assert len(info["content"]["certificates"]) == 2  # the signer and its issuing CA
     assert info["content"]["encap_content_info"]["content"].native is None  # detached
@@ -91,8 +124,12 @@ def test_fast_reader_and_asn1crypto_reach_the_same_verdicts(pki: DevPKI, tmp_pat
     other.create()
     stranger = other.issue("GV-SAME", "Phạm Minh Châu", save=False)
     content = canonical_bytes(DOCUMENT)
-    cases = [(content, sign_detached(content, identity)), (content, sign_detached_pkcs7(content, identity)),
-             (content + b" ", sign_detached(content, identity)), (content, sign_detached(content, stranger))]
+    cases = [
+        (content, sign_detached(content, identity)),
+        (content, sign_detached_pkcs7(content, identity)),
+        (content + b" ", sign_detached(content, identity)),
+        (content, sign_detached(content, stranger)),
+    ]
 
     def verdict(fn, data, der):  # type: ignore[no-untyped-def]
         try:
@@ -105,7 +142,9 @@ def test_fast_reader_and_asn1crypto_reach_the_same_verdicts(pki: DevPKI, tmp_pat
     assert [v[0] for v in verdicts] == ["ok", "ok", "refused", "refused"]
 
 
-def test_key_rotation_old_signatures_stay_valid_and_revocation_counts_from_its_time(pki: DevPKI, tmp_path: Path) -> None:
+def test_key_rotation_old_signatures_stay_valid_and_revocation_counts_from_its_time(
+    pki: DevPKI, tmp_path: Path
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -120,8 +159,13 @@ def test_key_rotation_old_signatures_stay_valid_and_revocation_counts_from_its_t
     copy.write_bytes(crl.read_bytes())
     pki.write_crl("personal-ca", [])
     trust = TrustList.from_pem_files([str(pki.root_file)], [str(copy)])
-    assert verify_detached(content, before, trust).signer_serial == old.certificate.serial_number  # judged at its time
-    assert verify_detached(content, after_rotation, trust).signer_serial == new.certificate.serial_number
+    assert (
+        verify_detached(content, before, trust).signer_serial == old.certificate.serial_number
+    )  # judged at its time
+    assert (
+        verify_detached(content, after_rotation, trust).signer_serial
+        == new.certificate.serial_number
+    )
     with pytest.raises(SignatureInvalid) as refused:  # the old key used after its revocation
         verify_detached(content, sign_detached(content, old, at=now), trust)
     assert refused.value.reason == "revoked"

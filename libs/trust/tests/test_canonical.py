@@ -10,10 +10,20 @@ from hypothesis import strategies as st
 
 pytestmark = pytest.mark.unit
 
-scalars = (st.none() | st.booleans() | st.integers(-(2**60), 2**60)
-           | st.floats(allow_nan=False, allow_infinity=False) | st.text())
-documents = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-                         max_leaves=30)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=1500)
@@ -27,7 +37,18 @@ def test_same_bytes_as_the_reference_implementation(document: object) -> None:
 
 
 def test_a_year_record_shape() -> None:
-    doc = {"student": {"full_name": "Nguyễn Thị Ánh Tuyết", "parents": []}, "score": 9.0, "average": 7.5,
-           "tiny": 0.00001, "big": 1e21, "z": None, "a": True, "emoji": "\U0001f600", "ctl": "\x01\n\"\\"}
+    doc = {
+        "student": {"full_name": "Nguyễn Thị Ánh Tuyết", "parents": []},
+        "score": 9.0,
+        "average": 7.5,
+        "tiny": 0.00001,
+        "big": 1e21,
+        "z": None,
+        "a": True,
+        "emoji": "\U0001f600",
+        "ctl": '\x01\n"\\',
+    }
     assert canonical_bytes(doc) == rfc8785.dumps(doc)
-    assert canonical_bytes({"é": 1, "e": 2, "\U0001f600": 3, "\uffff": 4}) == rfc8785.dumps({"é": 1, "e": 2, "\U0001f600": 3, "\uffff": 4})
+    assert canonical_bytes({"é": 1, "e": 2, "\U0001f600": 3, "\uffff": 4}) == rfc8785.dumps(
+        {"é": 1, "e": 2, "\U0001f600": 3, "\uffff": 4}
+    )

@@ -35,7 +35,11 @@ def test_a_signature_verifies_and_names_the_signer(pki: DevPKI) -> None:
 
 
 def test_canonical_bytes_do_not_depend_on_key_order() -> None:
-    assert canonical_bytes({"b": 1, "a": [1, 2]}) == canonical_bytes({"a": [1, 2], "b": 1}) == b'{"a":[1,2],"b":1}'
+    assert (
+        canonical_bytes({"b": 1, "a": [1, 2]})
+        == canonical_bytes({"a": [1, 2], "b": 1})
+        == b'{"a":[1,2],"b":1}'
+    )
 
 
 def test_one_changed_byte_is_tampering(pki: DevPKI) -> None:
@@ -58,7 +62,9 @@ def test_a_certificate_from_another_ca_is_untrusted(pki: DevPKI, tmp_path: Path)
 
 
 def test_an_expired_certificate_is_refused(pki: DevPKI) -> None:
-    old = pki.issue("GV-OLD", "B", not_before=datetime.now(UTC) - timedelta(days=400), days=30, save=False)
+    old = pki.issue(
+        "GV-OLD", "B", not_before=datetime.now(UTC) - timedelta(days=400), days=30, save=False
+    )
     content = canonical_bytes(DOC)
     with pytest.raises(SignatureInvalid) as err:
         verify_detached(content, sign_detached(content, old), trust(pki))
@@ -70,7 +76,9 @@ def test_a_certificate_revoked_before_signing_is_refused(pki: DevPKI) -> None:
     content = canonical_bytes(DOC)
     sig = sign_detached(content, ident)
     assert verify_detached(content, sig, trust(pki))
-    crl = pki.write_crl(PERSONAL_CA, [(ident.certificate.serial_number, datetime.now(UTC) - timedelta(minutes=5))])
+    crl = pki.write_crl(
+        PERSONAL_CA, [(ident.certificate.serial_number, datetime.now(UTC) - timedelta(minutes=5))]
+    )
     try:
         with pytest.raises(SignatureInvalid) as err:
             verify_detached(content, sig, trust(pki, [crl]))

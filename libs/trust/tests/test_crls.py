@@ -16,7 +16,9 @@ from hocba_trust.crls import CrlRefresher
 pytestmark = pytest.mark.integration
 
 
-async def test_a_revocation_published_at_the_distribution_point_reaches_verification(tmp_path: Path) -> None:
+async def test_a_revocation_published_at_the_distribution_point_reaches_verification(
+    tmp_path: Path,
+) -> None:
     pki = DevPKI(tmp_path / "pki")
     pki.create()
     teacher = pki.issue("GV-CRL", "Bùi Thị Hằng", save=False)
@@ -47,7 +49,10 @@ async def test_a_revocation_published_at_the_distribution_point_reaches_verifica
         assert await refresher.refresh() == 1
         verify_detached(content, signature, trust)
 
-        served["body"] = pki.write_crl("personal-ca", [(teacher.certificate.serial_number, datetime.now(UTC) - timedelta(hours=1))]).read_bytes()
+        served["body"] = pki.write_crl(
+            "personal-ca",
+            [(teacher.certificate.serial_number, datetime.now(UTC) - timedelta(hours=1))],
+        ).read_bytes()
         await refresher.refresh()
         with pytest.raises(SignatureInvalid) as refused:
             verify_detached(content, signature, trust)

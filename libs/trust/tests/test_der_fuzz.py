@@ -51,8 +51,12 @@ def material() -> Material:
     pki = DevPKI(Path(tempfile.mkdtemp(prefix="der-fuzz-pki-")))
     pki.create()
     identity = pki.issue("GV-FUZZ-1", "Vũ Đức Thắng")
-    return Material(TrustList.from_pem_files([str(pki.root_file)]), sign_detached(CONTENT, identity),
-                    sign_detached_pkcs7(CONTENT, identity), cades.integer(identity.certificate.serial_number))
+    return Material(
+        TrustList.from_pem_files([str(pki.root_file)]),
+        sign_detached(CONTENT, identity),
+        sign_detached_pkcs7(CONTENT, identity),
+        cades.integer(identity.certificate.serial_number),
+    )
 
 
 def headers(der: bytes) -> list[int]:
@@ -105,8 +109,16 @@ def check(candidate: bytes, *, changed: bool) -> VerifiedSignature | None:
     try:
         verified = verify_detached(CONTENT, candidate, trust)
     except SignatureInvalid as exc:
-        assert exc.reason in {"malformed", "tampered", "bad_signature", "untrusted", "expired", "revoked",
-                              "key_usage", "weak_algorithm"}
+        assert exc.reason in {
+            "malformed",
+            "tampered",
+            "bad_signature",
+            "untrusted",
+            "expired",
+            "revoked",
+            "key_usage",
+            "weak_algorithm",
+        }
     if changed:
         with pytest.raises(SignatureInvalid):
             verify_detached(OTHER, candidate, trust)
@@ -123,8 +135,14 @@ signatures = st.sampled_from(["signature", "pkcs7"]).map(lambda name: getattr(ma
 
 
 @FUZZ
-@given(signatures, st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=1, max_value=255)),
-                            min_size=1, max_size=8))
+@given(
+    signatures,
+    st.lists(
+        st.tuples(st.integers(min_value=0), st.integers(min_value=1, max_value=255)),
+        min_size=1,
+        max_size=8,
+    ),
+)
 @example(material().signature, curve_flip())
 def test_flipped_bytes(signature: bytes, flips: list[tuple[int, int]]) -> None:
     mutated = bytearray(signature)
@@ -134,10 +152,17 @@ def test_flipped_bytes(signature: bytes, flips: list[tuple[int, int]]) -> None:
 
 
 @FUZZ
-@given(signatures, st.integers(min_value=0), st.binary(min_size=0, max_size=64), st.integers(min_value=0, max_value=64))
-def test_inserted_and_deleted_bytes(signature: bytes, at: int, inserted: bytes, deleted: int) -> None:
+@given(
+    signatures,
+    st.integers(min_value=0),
+    st.binary(min_size=0, max_size=64),
+    st.integers(min_value=0, max_value=64),
+)
+def test_inserted_and_deleted_bytes(
+    signature: bytes, at: int, inserted: bytes, deleted: int
+) -> None:
     at %= len(signature) + 1
-    check(signature[:at] + inserted + signature[at + deleted:], changed=True)
+    check(signature[:at] + inserted + signature[at + deleted :], changed=True)
 
 
 @FUZZ
@@ -145,13 +170,14 @@ def test_inserted_and_deleted_bytes(signature: bytes, at: int, inserted: bytes, 
 @example(material().signature, 1)
 @example(material().signature, 0)
 def test_truncated_signatures(signature: bytes, keep: int) -> None:
-    check(signature[:keep % len(signature)], changed=True)
+    check(signature[: keep % len(signature)], changed=True)
 
 
 LENGTHS = st.one_of(
     st.just(b"\x80"),  # indefinite (BER, not DER)
     st.integers(min_value=1, max_value=9).flatmap(
-        lambda n: st.binary(min_size=n, max_size=n).map(lambda body: bytes([0x80 | n]) + body)),
+        lambda n: st.binary(min_size=n, max_size=n).map(lambda body: bytes([0x80 | n]) + body)
+    ),
     st.just(b"\x84\xff\xff\xff\xff"),  # 4 GB
     st.just(b"\x88" + b"\xff" * 8),  # beyond any input
     st.just(b"\xff"),  # reserved first octet
@@ -167,12 +193,16 @@ def test_rewritten_length_octets(signature: bytes, which: int, length: bytes) ->
     pos = offsets[which % len(offsets)]
     first = signature[pos + 1]
     old = 1 + (first & 0x7F if first & 0x80 else 0)
-    check(signature[:pos + 1] + length + signature[pos + 1 + old:], changed=True)
+    check(signature[: pos + 1] + length + signature[pos + 1 + old :], changed=True)
 
 
 @FUZZ
-@given(st.integers(min_value=1, max_value=50_000), st.sampled_from([0x30, 0x31, 0xA0, 0x24]),
-       st.booleans(), signatures)
+@given(
+    st.integers(min_value=1, max_value=50_000),
+    st.sampled_from([0x30, 0x31, 0xA0, 0x24]),
+    st.booleans(),
+    signatures,
+)
 @example(100_000, 0x30, True, b"")
 @example(100_000, 0x30, False, b"")
 def test_deep_nesting(depth: int, tag: int, indefinite: bool, inner: bytes) -> None:
@@ -180,7 +210,9 @@ def test_deep_nesting(depth: int, tag: int, indefinite: bool, inner: bytes) -> N
         nested = bytes([tag, 0x80]) * depth + inner + b"\x00\x00" * depth
     else:
         nested = inner
-        for _ in range(min(depth, 5_000)):  # definite lengths grow the input; 5,000 levels is plenty
+        for _ in range(
+            min(depth, 5_000)
+        ):  # definite lengths grow the input; 5,000 levels is plenty
             nested = cades.tlv(tag, nested)
     check(nested, changed=False)
     # The same, as what a SignedData's content would hold.

@@ -30,45 +30,94 @@ from hocba_contracts.payloads.common import (
 
 
 def school(school_id: str = "079-TH-TEST") -> SchoolProfile:
-    return SchoolProfile(school_id=school_id, name="Trường Tiểu học Võ Thị Sáu", level="primary",
-                         province_code="079", province_name="Thành phố Hồ Chí Minh", district="Quận 3",
-                         principal=StaffMember(staff_id=f"{school_id}-HT", full_name="Đặng Thị Mỹ Hạnh"))
+    return SchoolProfile(
+        school_id=school_id,
+        name="Trường Tiểu học Võ Thị Sáu",
+        level="primary",
+        province_code="079",
+        province_name="Thành phố Hồ Chí Minh",
+        district="Quận 3",
+        principal=StaffMember(staff_id=f"{school_id}-HT", full_name="Đặng Thị Mỹ Hạnh"),
+    )
 
 
-def klass(class_id: str | None = None, grade: int = 1, year: str = "2024-2025", *, school_id: str = "079-TH-TEST",
-          homeroom: str = "GV-01", subject_teachers: dict[str, str] | None = None) -> ClassProfile:
+def klass(
+    class_id: str | None = None,
+    grade: int = 1,
+    year: str = "2024-2025",
+    *,
+    school_id: str = "079-TH-TEST",
+    homeroom: str = "GV-01",
+    subject_teachers: dict[str, str] | None = None,
+) -> ClassProfile:
     """A class; `subject_teachers` maps a subject code to the staff id of its teacher."""
-    return ClassProfile(class_id=class_id or f"C-{uuid.uuid4().hex[:6]}", school_id=school_id, school_year=year,
-                        grade=grade, name=f"{grade}A",
-                        homeroom_teacher=StaffMember(staff_id=homeroom, full_name="Lê Thị Thu Trang"),
-                        subject_teachers=tuple(SubjectTeacher(subject_code=code, staff_id=staff, full_name="Trần Văn Minh")
-                                               for code, staff in (subject_teachers or {}).items()))
+    return ClassProfile(
+        class_id=class_id or f"C-{uuid.uuid4().hex[:6]}",
+        school_id=school_id,
+        school_year=year,
+        grade=grade,
+        name=f"{grade}A",
+        homeroom_teacher=StaffMember(staff_id=homeroom, full_name="Lê Thị Thu Trang"),
+        subject_teachers=tuple(
+            SubjectTeacher(subject_code=code, staff_id=staff, full_name="Trần Văn Minh")
+            for code, staff in (subject_teachers or {}).items()
+        ),
+    )
 
 
 def student(student_id: str | None = None) -> StudentProfile:
     n = uuid.uuid4().int
-    return StudentProfile(student_id=student_id or f"HS{n % 10**8:08d}", citizen_id=f"079318{n % 10**6:06d}",
-                          full_name="Huỳnh Ngọc Bảo Trâm", date_of_birth=date(2018, 5, 2), sex="female",
-                          place_of_birth="Thành phố Hồ Chí Minh")
+    return StudentProfile(
+        student_id=student_id or f"HS{n % 10**8:08d}",
+        citizen_id=f"079318{n % 10**6:06d}",
+        full_name="Huỳnh Ngọc Bảo Trâm",
+        date_of_birth=date(2018, 5, 2),
+        sex="female",
+        place_of_birth="Thành phố Hồ Chí Minh",
+    )
 
 
-def mark(cls: ClassProfile, student_id: str, subject: str, rating: str | None = "T", score: float | None = None,
-         period: str = "end_of_year") -> SubjectAssessmentSubmitted:
-    return SubjectAssessmentSubmitted(class_id=cls.class_id, school_year=cls.school_year, student_id=student_id,
-                                      subject_code=subject, period=period, rating=rating, score=score)
+def mark(
+    cls: ClassProfile,
+    student_id: str,
+    subject: str,
+    rating: str | None = "T",
+    score: float | None = None,
+    period: str = "end_of_year",
+) -> SubjectAssessmentSubmitted:
+    return SubjectAssessmentSubmitted(
+        class_id=cls.class_id,
+        school_year=cls.school_year,
+        student_id=student_id,
+        subject_code=subject,
+        period=period,
+        rating=rating,
+        score=score,
+    )
 
 
-def full_year(cls: ClassProfile, student_id: str, rating: str = "T", score: float = 9) -> list[SubjectAssessmentSubmitted]:
+def full_year(
+    cls: ClassProfile, student_id: str, rating: str = "T", score: float = 9
+) -> list[SubjectAssessmentSubmitted]:
     from hocba_assessment.domain.primary import has_periodic_test, subjects_for
 
-    return [mark(cls, student_id, code, rating, score if has_periodic_test(cls.grade, code) else None)
-            for code in subjects_for(cls.grade)]
+    return [
+        mark(cls, student_id, code, rating, score if has_periodic_test(cls.grade, code) else None)
+        for code in subjects_for(cls.grade)
+    ]
 
 
-def secondary_year(cls: ClassProfile, student_id: str, score: float = 8.5, *, rating: str = "D",
-                   conduct: tuple[str, str] = ("tot", "tot"), overrides: dict[str, float] | None = None,
-                   skip: set[tuple[str, str]] = frozenset(),
-                   electives: tuple[str, ...] = ("VL", "HH", "SH", "TIN")) -> list[Any]:
+def secondary_year(
+    cls: ClassProfile,
+    student_id: str,
+    score: float = 8.5,
+    *,
+    rating: str = "D",
+    conduct: tuple[str, str] = ("tot", "tot"),
+    overrides: dict[str, float] | None = None,
+    skip: set[tuple[str, str]] = frozenset(),
+    electives: tuple[str, ...] = ("VL", "HH", "SH", "TIN"),
+) -> list[Any]:
     """Every assessment a secondary student needs for the year (TT22/2021): each scored subject of
     the grade at `score` (or `overrides[subject]`), each comment subject rated `rating`, and the
     conduct of both terms. `skip` leaves out (subject, period key) pairs."""
@@ -89,17 +138,38 @@ def secondary_year(cls: ClassProfile, student_id: str, score: float = 8.5, *, ra
                 if (code, period_key(term, kind, index)) in skip:
                     continue
                 comment = is_comment_subject(code)
-                items.append(SecondaryAssessmentSubmitted(
-                    class_id=cls.class_id, school_year=cls.school_year, student_id=student_id, subject_code=code,
-                    term=term, kind=kind, index=index, score=None if comment else value,
-                    rating=rating if comment else None, submitted_by=f"GV-{code}"))
-    items += [ConductAssessed(class_id=cls.class_id, school_year=cls.school_year, student_id=student_id, term=t,
-                              level=level, submitted_by="GV-01") for t, level in zip((1, 2), conduct, strict=True)]
+                items.append(
+                    SecondaryAssessmentSubmitted(
+                        class_id=cls.class_id,
+                        school_year=cls.school_year,
+                        student_id=student_id,
+                        subject_code=code,
+                        term=term,
+                        kind=kind,
+                        index=index,
+                        score=None if comment else value,
+                        rating=rating if comment else None,
+                        submitted_by=f"GV-{code}",
+                    )
+                )
+    items += [
+        ConductAssessed(
+            class_id=cls.class_id,
+            school_year=cls.school_year,
+            student_id=student_id,
+            term=t,
+            level=level,
+            submitted_by="GV-01",
+        )
+        for t, level in zip((1, 2), conduct, strict=True)
+    ]
     return items
 
 
 class FakeTx:
-    def __init__(self, store: FakeStore, duplicate: bool, processed: set[str] | None = None) -> None:
+    def __init__(
+        self, store: FakeStore, duplicate: bool, processed: set[str] | None = None
+    ) -> None:
         self.s = store
         self.duplicate = duplicate
         self.processed = processed or set()
@@ -137,7 +207,9 @@ class FakeTx:
         self.s.save_profile(update)
 
     async def save_roster(self, entry: RosterEntry) -> None:
-        self.s.roster[(entry.class_info.class_id, entry.class_info.school_year, entry.student.student_id)] = entry
+        self.s.roster[
+            (entry.class_info.class_id, entry.class_info.school_year, entry.student.student_id)
+        ] = entry
 
     async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
         return {s for (c, y, s) in self.s.roster if (c, y) == (class_id, school_year)}
@@ -149,7 +221,11 @@ class FakeTx:
         self.s.marks[key] = mark
 
     async def marks(self, class_id: str, school_year: str, student_id: str) -> list[Mark]:
-        return [m for m in self.s.marks.values() if (m.class_id, m.school_year, m.student_id) == (class_id, school_year, student_id)]
+        return [
+            m
+            for m in self.s.marks.values()
+            if (m.class_id, m.school_year, m.student_id) == (class_id, school_year, student_id)
+        ]
 
     async def closure(self, class_id: str, school_year: str) -> Closure | None:
         return self.s.closures.get((class_id, school_year))
@@ -192,7 +268,11 @@ class FakeMarkStore:
         return {c for c in classes if c in self.s.closures}
 
     async def stored(self, keys: Iterable[str]) -> dict[str, StoredMark]:
-        return {k: StoredMark(self.s.marks[k], self.events.get(k, ())) for k in keys if k in self.s.marks}
+        return {
+            k: StoredMark(self.s.marks[k], self.events.get(k, ()))
+            for k in keys
+            if k in self.s.marks
+        }
 
     async def write(self, marks: dict[str, StoredMark]) -> None:
         for k, m in marks.items():
@@ -206,7 +286,9 @@ class FakeMarkStore:
 
     async def save_rosters(self, entries: list[RosterEntry]) -> None:
         for e in entries:
-            self.s.roster[(e.class_info.class_id, e.class_info.school_year, e.student.student_id)] = e
+            self.s.roster[
+                (e.class_info.class_id, e.class_info.school_year, e.student.student_id)
+            ] = e
 
     async def save_class_grades(self, grades: dict[str, int]) -> None:
         self.s.grades.update(grades)
@@ -275,4 +357,13 @@ class FakeStore:
         self.pending = []
 
 
-__all__ = ["FakeMarkStore", "FakeStore", "school", "klass", "student", "mark", "full_year", "replace"]
+__all__ = [
+    "FakeMarkStore",
+    "FakeStore",
+    "school",
+    "klass",
+    "student",
+    "mark",
+    "full_year",
+    "replace",
+]

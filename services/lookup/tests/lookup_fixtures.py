@@ -20,61 +20,152 @@ from hocba_trust.cms import SigningIdentity, sign_detached
 NAME = "Trịnh Thị Thanh Thảo"
 BORN = date(2014, 2, 28)
 PLACE_OF_BIRTH = "Huyện Nga Sơn, Thanh Hóa"
-PARENTS = ({"relation": "mother", "full_name": "Lương Thị Mỹ Duyên", "occupation": "Kế toán viên", "phone": None},
-           {"relation": "father", "full_name": "Trịnh Văn Khải", "occupation": "Kỹ sư cầu đường", "phone": None})
+PARENTS = (
+    {
+        "relation": "mother",
+        "full_name": "Lương Thị Mỹ Duyên",
+        "occupation": "Kế toán viên",
+        "phone": None,
+    },
+    {
+        "relation": "father",
+        "full_name": "Trịnh Văn Khải",
+        "occupation": "Kỹ sư cầu đường",
+        "phone": None,
+    },
+)
 
 
 def personal_values(citizen_id: str) -> list[str]:
     """What a public answer about the fixture's student must never contain."""
-    return [citizen_id, BORN.isoformat(), BORN.strftime("%d/%m/%Y"), f"{BORN.day}/{BORN.month}/{BORN.year}",
-            PLACE_OF_BIRTH, *(p["full_name"] for p in PARENTS), *(p["occupation"] for p in PARENTS)]
+    return [
+        citizen_id,
+        BORN.isoformat(),
+        BORN.strftime("%d/%m/%Y"),
+        f"{BORN.day}/{BORN.month}/{BORN.year}",
+        PLACE_OF_BIRTH,
+        *(p["full_name"] for p in PARENTS),
+        *(p["occupation"] for p in PARENTS),
+    ]
 
 
 def new_citizen_id() -> str:
     return f"0793140{uuid.uuid4().int % 10**5:05d}"
 
 
-def signed(pki: DevPKI, citizen_id: str | None = None, version: int = 1, teacher: SigningIdentity | None = None,
-           student_id: str | None = None, signed_at: datetime | None = None) -> RecordSigned:
+def signed(
+    pki: DevPKI,
+    citizen_id: str | None = None,
+    version: int = 1,
+    teacher: SigningIdentity | None = None,
+    student_id: str | None = None,
+    signed_at: datetime | None = None,
+) -> RecordSigned:
     """A signed record, as signing hands it to publishing."""
     sid = student_id or f"HS{uuid.uuid4().int % 10**8:08d}"
     cid = citizen_id or new_citizen_id()
     doc: dict[str, Any] = {
-        "document_type": "hocba.year_record", "format_version": 1, "record_id": f"{sid}.2024-2025",
-        "record_version": version, "school_year": "2024-2025",
-        "student": {"student_id": sid, "citizen_id": cid, "full_name": NAME, "date_of_birth": BORN.isoformat(),
-                    "sex": "female", "ethnicity": "Kinh", "place_of_birth": PLACE_OF_BIRTH, "parents": list(PARENTS)},
-        "school": {"school_id": "079-TH-L", "name": "Trường Tiểu học Hòa Bình", "level": "primary", "province_code": "079",
-                   "province_name": "Thành phố Hồ Chí Minh", "district": "Quận 1",
-                   "principal": {"staff_id": "HT-L", "full_name": "Bùi Văn Lộc"}},
-        "class_info": {"class_id": "079-TH-L-5B", "school_id": "079-TH-L", "school_year": "2024-2025", "grade": 5,
-                       "name": "5B", "homeroom_teacher": {"staff_id": "GV-L", "full_name": "Mai Thị Yến"}},
-        "subjects": [{"subject_code": "TOAN", "subject_name": "Toán", "rating": "T", "rating_label": "Hoàn thành tốt",
-                      "score": 9.0, "comment": ""}],
-        "result": {"level": "hoan_thanh_tot", "level_label": "Hoàn thành tốt", "completed_programme": True, "rules": "t"},
+        "document_type": "hocba.year_record",
+        "format_version": 1,
+        "record_id": f"{sid}.2024-2025",
+        "record_version": version,
+        "school_year": "2024-2025",
+        "student": {
+            "student_id": sid,
+            "citizen_id": cid,
+            "full_name": NAME,
+            "date_of_birth": BORN.isoformat(),
+            "sex": "female",
+            "ethnicity": "Kinh",
+            "place_of_birth": PLACE_OF_BIRTH,
+            "parents": list(PARENTS),
+        },
+        "school": {
+            "school_id": "079-TH-L",
+            "name": "Trường Tiểu học Hòa Bình",
+            "level": "primary",
+            "province_code": "079",
+            "province_name": "Thành phố Hồ Chí Minh",
+            "district": "Quận 1",
+            "principal": {"staff_id": "HT-L", "full_name": "Bùi Văn Lộc"},
+        },
+        "class_info": {
+            "class_id": "079-TH-L-5B",
+            "school_id": "079-TH-L",
+            "school_year": "2024-2025",
+            "grade": 5,
+            "name": "5B",
+            "homeroom_teacher": {"staff_id": "GV-L", "full_name": "Mai Thị Yến"},
+        },
+        "subjects": [
+            {
+                "subject_code": "TOAN",
+                "subject_name": "Toán",
+                "rating": "T",
+                "rating_label": "Hoàn thành tốt",
+                "score": 9.0,
+                "comment": "",
+            }
+        ],
+        "result": {
+            "level": "hoan_thanh_tot",
+            "level_label": "Hoàn thành tốt",
+            "completed_programme": True,
+            "rules": "t",
+        },
         "closed_at": "2025-05-30T08:00:00Z",
     }
     content = canonical_bytes(doc)
     sigs = []
-    for role, staff, name, ident in (("homeroom_teacher", "GV-L", "Mai Thị Yến", teacher), ("principal", "HT-L", "Bùi Văn Lộc", None)):
+    for role, staff, name, ident in (
+        ("homeroom_teacher", "GV-L", "Mai Thị Yến", teacher),
+        ("principal", "HT-L", "Bùi Văn Lộc", None),
+    ):
         identity = ident or pki.load_identity(staff) or pki.issue(staff, name)
         at = signed_at or datetime.now(UTC)
-        sigs.append(DocumentSignature(role=role, signer_id=staff, signer_name=name, signed_at=at,
-                                      cms=base64.b64encode(sign_detached(content, identity, at=at)).decode()))
-    return RecordSigned(record_id=doc["record_id"], record_version=version, student_id=sid, document=doc,
-                        content_sha256=sha256_hex(content), signatures=tuple(sigs))
+        sigs.append(
+            DocumentSignature(
+                role=role,
+                signer_id=staff,
+                signer_name=name,
+                signed_at=at,
+                cms=base64.b64encode(sign_detached(content, identity, at=at)).decode(),
+            )
+        )
+    return RecordSigned(
+        record_id=doc["record_id"],
+        record_version=version,
+        student_id=sid,
+        document=doc,
+        content_sha256=sha256_hex(content),
+        signatures=tuple(sigs),
+    )
 
 
-def published(pki: DevPKI, citizen_id: str | None = None, version: int = 1, supersedes: str | None = None,
-              teacher: SigningIdentity | None = None, student_id: str | None = None,
-              signed_at: datetime | None = None) -> RecordPublished:
+def published(
+    pki: DevPKI,
+    citizen_id: str | None = None,
+    version: int = 1,
+    supersedes: str | None = None,
+    teacher: SigningIdentity | None = None,
+    student_id: str | None = None,
+    signed_at: datetime | None = None,
+) -> RecordPublished:
     """A published record as publishing announces it (without a PDF behind it)."""
     record = signed(pki, citizen_id, version, teacher, student_id, signed_at)
     return RecordPublished(
-        document_id=f"HB-2024-{uuid.uuid4().hex[:4].upper()}-{version:04d}-TEST", record_id=record.record_id,
-        record_version=version, student_id=record.student_id, document=record.document,
-        content_sha256=record.content_sha256, signatures=record.signatures, pdf_sha256="0" * 64,
-        pdf_path="/documents/x/pdf", published_at=datetime.now(UTC), supersedes=supersedes)
+        document_id=f"HB-2024-{uuid.uuid4().hex[:4].upper()}-{version:04d}-TEST",
+        record_id=record.record_id,
+        record_version=version,
+        student_id=record.student_id,
+        document=record.document,
+        content_sha256=record.content_sha256,
+        signatures=record.signatures,
+        pdf_sha256="0" * 64,
+        pdf_path="/documents/x/pdf",
+        published_at=datetime.now(UTC),
+        supersedes=supersedes,
+    )
 
 
 class FakeTx:
@@ -91,7 +182,9 @@ class FakeTx:
             self.s.rows[document_id] = (dataclasses.replace(entry, superseded_by=by), key)
 
     async def superseding(self, document_id: str) -> str | None:
-        return next((e.document_id for e, _ in self.s.rows.values() if e.supersedes == document_id), None)
+        return next(
+            (e.document_id for e, _ in self.s.rows.values() if e.supersedes == document_id), None
+        )
 
 
 class FakeStore:

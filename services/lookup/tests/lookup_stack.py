@@ -46,26 +46,42 @@ class Stack:
         return doc.document_id
 
 
-def lookup_settings(local_infra: LocalInfra, database: str, pki: DevPKI, **extra: Any) -> LookupSettings:
+def lookup_settings(
+    local_infra: LocalInfra, database: str, pki: DevPKI, **extra: Any
+) -> LookupSettings:
     options: dict[str, Any] = {
-        "mongo_database": database, "trust_roots": [str(pki.root_file)], "lookup_secret": LOOKUP_SECRET,
-        "public_url": LOOKUP_URL, "publishing_url": PUBLISHING_URL, "oidc_client_id": LOOKUP_CLIENT,
-        "oidc_client_secret": local_infra.issuer.register_client(LOOKUP_CLIENT, ["service"])}
+        "mongo_database": database,
+        "trust_roots": [str(pki.root_file)],
+        "lookup_secret": LOOKUP_SECRET,
+        "public_url": LOOKUP_URL,
+        "publishing_url": PUBLISHING_URL,
+        "oidc_client_id": LOOKUP_CLIENT,
+        "oidc_client_secret": local_infra.issuer.register_client(LOOKUP_CLIENT, ["service"]),
+    }
     return LookupSettings(**local_infra.settings(**(options | extra)))
 
 
 @asynccontextmanager
-async def running(local_infra: LocalInfra, databases: Any, pki: DevPKI, **extra: Any) -> AsyncIterator[Stack]:
-    publishing = build_publishing(PublishingSettings(
-        **local_infra.settings(mongo_database=databases("publishing")), trust_roots=[str(pki.root_file)],
-        document_id_secret="integration-document-id-secret-0123"))
+async def running(
+    local_infra: LocalInfra, databases: Any, pki: DevPKI, **extra: Any
+) -> AsyncIterator[Stack]:
+    publishing = build_publishing(
+        PublishingSettings(
+            **local_infra.settings(mongo_database=databases("publishing")),
+            trust_roots=[str(pki.root_file)],
+            document_id_secret="integration-document-id-secret-0123",
+        )
+    )
     await publishing.runtime.start()
-    lookup = build(lookup_settings(local_infra, databases("lookup"), pki, **extra),
-                   publishing_transport=httpx.ASGITransport(app=publishing.app))
+    lookup = build(
+        lookup_settings(local_infra, databases("lookup"), pki, **extra),
+        publishing_transport=httpx.ASGITransport(app=publishing.app),
+    )
     await lookup.runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=lookup.app),
-                                     base_url=LOOKUP_URL) as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=lookup.app), base_url=LOOKUP_URL
+        ) as http:
             yield Stack(publishing, lookup, http)
     finally:
         await lookup.runtime.stop()

@@ -29,22 +29,64 @@ PRINCIPAL = "HT-P"
 def document(student_id: str | None = None, version: int = 1) -> dict[str, Any]:
     sid = student_id or f"HS{uuid.uuid4().int % 10**8:08d}"
     return {
-        "document_type": "hocba.year_record", "format_version": 1,
-        "record_id": f"{sid}.2024-2025", "record_version": version, "school_year": "2024-2025",
-        "student": {"student_id": sid, "citizen_id": "079318004321", "full_name": STUDENT_NAME,
-                    "date_of_birth": "2018-11-20", "sex": "female", "ethnicity": "Kinh", "place_of_birth": "Đồng Nai",
-                    "parents": [{"relation": "mother", "full_name": "Trương Thị Hằng", "occupation": "Giáo viên", "phone": None}]},
-        "school": {"school_id": "079-TH-P", "name": "Trường Tiểu học Đinh Tiên Hoàng", "level": "primary",
-                   "province_code": "079", "province_name": "Thành phố Hồ Chí Minh", "district": "Quận Bình Thạnh",
-                   "principal": {"staff_id": "HT-P", "full_name": "Lâm Quốc Hùng"}},
-        "class_info": {"class_id": "079-TH-P-5A", "school_id": "079-TH-P", "school_year": "2024-2025", "grade": 5,
-                       "name": "5A", "homeroom_teacher": {"staff_id": "GV-P", "full_name": "Đỗ Thị Ngọc Diệp"},
-                       "subject_teachers": [{"subject_code": "TA", "staff_id": SUBJECT_TEACHER,
-                                             "full_name": "Phạm Minh Khôi"}]},
-        "subjects": [{"subject_code": "TV", "subject_name": "Tiếng Việt", "rating": "T", "rating_label": "Hoàn thành tốt",
-                      "score": 10.0, "comment": "Đọc diễn cảm, viết đúng chính tả."}],
-        "result": {"level": "hoan_thanh_xuat_sac", "level_label": "Hoàn thành xuất sắc", "completed_programme": True,
-                   "rules": "test"},
+        "document_type": "hocba.year_record",
+        "format_version": 1,
+        "record_id": f"{sid}.2024-2025",
+        "record_version": version,
+        "school_year": "2024-2025",
+        "student": {
+            "student_id": sid,
+            "citizen_id": "079318004321",
+            "full_name": STUDENT_NAME,
+            "date_of_birth": "2018-11-20",
+            "sex": "female",
+            "ethnicity": "Kinh",
+            "place_of_birth": "Đồng Nai",
+            "parents": [
+                {
+                    "relation": "mother",
+                    "full_name": "Trương Thị Hằng",
+                    "occupation": "Giáo viên",
+                    "phone": None,
+                }
+            ],
+        },
+        "school": {
+            "school_id": "079-TH-P",
+            "name": "Trường Tiểu học Đinh Tiên Hoàng",
+            "level": "primary",
+            "province_code": "079",
+            "province_name": "Thành phố Hồ Chí Minh",
+            "district": "Quận Bình Thạnh",
+            "principal": {"staff_id": "HT-P", "full_name": "Lâm Quốc Hùng"},
+        },
+        "class_info": {
+            "class_id": "079-TH-P-5A",
+            "school_id": "079-TH-P",
+            "school_year": "2024-2025",
+            "grade": 5,
+            "name": "5A",
+            "homeroom_teacher": {"staff_id": "GV-P", "full_name": "Đỗ Thị Ngọc Diệp"},
+            "subject_teachers": [
+                {"subject_code": "TA", "staff_id": SUBJECT_TEACHER, "full_name": "Phạm Minh Khôi"}
+            ],
+        },
+        "subjects": [
+            {
+                "subject_code": "TV",
+                "subject_name": "Tiếng Việt",
+                "rating": "T",
+                "rating_label": "Hoàn thành tốt",
+                "score": 10.0,
+                "comment": "Đọc diễn cảm, viết đúng chính tả.",
+            }
+        ],
+        "result": {
+            "level": "hoan_thanh_xuat_sac",
+            "level_label": "Hoàn thành xuất sắc",
+            "completed_programme": True,
+            "rules": "test",
+        },
         "closed_at": "2025-05-30T08:00:00Z",
     }
 
@@ -53,13 +95,28 @@ def signed_record(pki: DevPKI, doc: dict[str, Any] | None = None) -> RecordSigne
     doc = doc or document()
     content = canonical_bytes(doc)
     sigs = []
-    for role, sid, name in (("homeroom_teacher", "GV-P", "Đỗ Thị Ngọc Diệp"), ("principal", "HT-P", "Lâm Quốc Hùng")):
+    for role, sid, name in (
+        ("homeroom_teacher", "GV-P", "Đỗ Thị Ngọc Diệp"),
+        ("principal", "HT-P", "Lâm Quốc Hùng"),
+    ):
         identity = pki.load_identity(sid) or pki.issue(sid, name)
-        sigs.append(DocumentSignature(role=role, signer_id=sid, signer_name=name, signed_at=datetime.now(UTC),
-                                      cms=base64.b64encode(sign_detached(content, identity)).decode()))
-    return RecordSigned(record_id=doc["record_id"], record_version=doc["record_version"],
-                        student_id=doc["student"]["student_id"], document=doc, content_sha256=sha256_hex(content),
-                        signatures=tuple(sigs))
+        sigs.append(
+            DocumentSignature(
+                role=role,
+                signer_id=sid,
+                signer_name=name,
+                signed_at=datetime.now(UTC),
+                cms=base64.b64encode(sign_detached(content, identity)).decode(),
+            )
+        )
+    return RecordSigned(
+        record_id=doc["record_id"],
+        record_version=doc["record_version"],
+        student_id=doc["student"]["student_id"],
+        document=doc,
+        content_sha256=sha256_hex(content),
+        signatures=tuple(sigs),
+    )
 
 
 class FakeTx:
@@ -71,10 +128,20 @@ class FakeTx:
         self.s.pending.append((topic, envelope))
 
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
-        return next((d for d in self.s.docs.values() if (d.record_id, d.record_version) == (record_id, record_version)), None)
+        return next(
+            (
+                d
+                for d in self.s.docs.values()
+                if (d.record_id, d.record_version) == (record_id, record_version)
+            ),
+            None,
+        )
 
     async def latest(self, record_id: str) -> PublishedDocument | None:
-        mine = sorted((d for d in self.s.docs.values() if d.record_id == record_id), key=lambda d: d.record_version)
+        mine = sorted(
+            (d for d in self.s.docs.values() if d.record_id == record_id),
+            key=lambda d: d.record_version,
+        )
         return mine[-1] if mine else None
 
     async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
@@ -114,7 +181,10 @@ class FakeStore:
         return self.pdfs.get(document_id)
 
     async def for_record(self, record_id: str) -> list[PublishedDocument]:
-        return sorted((d for d in self.docs.values() if d.record_id == record_id), key=lambda d: d.record_version)
+        return sorted(
+            (d for d in self.docs.values() if d.record_id == record_id),
+            key=lambda d: d.record_version,
+        )
 
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
         return await FakeTx(self, False).find(record_id, record_version)

@@ -17,23 +17,57 @@ from hocba_signing.domain.model import SigningBatch, SigningRequest
 SCHOOL_ID = "079-TH-T"
 
 
-def closed_record(teacher_id: str = "GV-TEST-01", principal_id: str = "HT-TEST-01",
-                  school_id: str = SCHOOL_ID) -> YearRecordClosed:
+def closed_record(
+    teacher_id: str = "GV-TEST-01", principal_id: str = "HT-TEST-01", school_id: str = SCHOOL_ID
+) -> YearRecordClosed:
     """A primary school's closed year record for a new student, signed by `teacher_id` (homeroom)
     then `principal_id`, in class 1A of `school_id`."""
     n = uuid.uuid4().int
     sid = f"HS{n % 10**8:08d}"
     return YearRecordClosed(
-        record_id=f"{sid}.2024-2025", record_version=1, school_year="2024-2025",
-        student=StudentProfile(student_id=sid, citizen_id=f"079218{n % 10**6:06d}", full_name="Nguyễn Hoàng Khôi",
-                               date_of_birth=date(2018, 9, 1), sex="male", place_of_birth="Cần Thơ"),
-        school=SchoolProfile(school_id=school_id, name="Trường Tiểu học Trần Quốc Toản", level="primary",
-                             province_code="079", province_name="Thành phố Hồ Chí Minh", district="Quận 5",
-                             principal=StaffMember(staff_id=principal_id, full_name="Phan Thị Kim Oanh")),
-        class_info=ClassProfile(class_id=f"{school_id}-1A", school_id=school_id, school_year="2024-2025", grade=1, name="1A",
-                                homeroom_teacher=StaffMember(staff_id=teacher_id, full_name="Vũ Đức Thắng")),
-        subjects=(SubjectResult(subject_code="TOAN", subject_name="Toán", rating="T", rating_label="Hoàn thành tốt", score=9),),
-        result=YearResult(level="hoan_thanh_tot", level_label="Hoàn thành tốt", completed_programme=True, rules="test"),
+        record_id=f"{sid}.2024-2025",
+        record_version=1,
+        school_year="2024-2025",
+        student=StudentProfile(
+            student_id=sid,
+            citizen_id=f"079218{n % 10**6:06d}",
+            full_name="Nguyễn Hoàng Khôi",
+            date_of_birth=date(2018, 9, 1),
+            sex="male",
+            place_of_birth="Cần Thơ",
+        ),
+        school=SchoolProfile(
+            school_id=school_id,
+            name="Trường Tiểu học Trần Quốc Toản",
+            level="primary",
+            province_code="079",
+            province_name="Thành phố Hồ Chí Minh",
+            district="Quận 5",
+            principal=StaffMember(staff_id=principal_id, full_name="Phan Thị Kim Oanh"),
+        ),
+        class_info=ClassProfile(
+            class_id=f"{school_id}-1A",
+            school_id=school_id,
+            school_year="2024-2025",
+            grade=1,
+            name="1A",
+            homeroom_teacher=StaffMember(staff_id=teacher_id, full_name="Vũ Đức Thắng"),
+        ),
+        subjects=(
+            SubjectResult(
+                subject_code="TOAN",
+                subject_name="Toán",
+                rating="T",
+                rating_label="Hoàn thành tốt",
+                score=9,
+            ),
+        ),
+        result=YearResult(
+            level="hoan_thanh_tot",
+            level_label="Hoàn thành tốt",
+            completed_programme=True,
+            rules="test",
+        ),
         closed_at=datetime(2025, 5, 30, 8, 0, tzinfo=UTC),
     )
 
@@ -52,21 +86,37 @@ class FakeTx:
     async def save(self, request: SigningRequest) -> None:
         self.s.requests[request.key] = copy.deepcopy(request)
 
-    async def pending_for(self, signer_id: str, school_id: str, limit: int = 500) -> list[SigningRequest]:
-        return [copy.deepcopy(r) for _, r in sorted(self.s.requests.items())
-                if (n := r.next_signer()) is not None and n.signer_id == signer_id and r.school_id == school_id][:limit]
+    async def pending_for(
+        self, signer_id: str, school_id: str, limit: int = 500
+    ) -> list[SigningRequest]:
+        return [
+            copy.deepcopy(r)
+            for _, r in sorted(self.s.requests.items())
+            if (n := r.next_signer()) is not None
+            and n.signer_id == signer_id
+            and r.school_id == school_id
+        ][:limit]
 
     async def get_batch(self, batch_id: str) -> SigningBatch | None:
         return copy.deepcopy(self.s.batches.get(batch_id))
 
-    async def awaiting(self, signer_id: str, school_id: str, limit: int = 5_000) -> list[SigningRequest]:
-        return [copy.deepcopy(r) for r in self.s.requests.values()
-                if r.status == "pending" and r.school_id == school_id
-                and signer_id in [x.signer_id for x in r.required[len(r.signatures):]]][:limit]
+    async def awaiting(
+        self, signer_id: str, school_id: str, limit: int = 5_000
+    ) -> list[SigningRequest]:
+        return [
+            copy.deepcopy(r)
+            for r in self.s.requests.values()
+            if r.status == "pending"
+            and r.school_id == school_id
+            and signer_id in [x.signer_id for x in r.required[len(r.signatures) :]]
+        ][:limit]
 
     async def due_before(self, at_iso: str, limit: int = 1_000) -> list[SigningRequest]:
-        return [copy.deepcopy(r) for r in self.s.requests.values()
-                if r.status == "pending" and r.due_at is not None and r.due_at <= at_iso][:limit]
+        return [
+            copy.deepcopy(r)
+            for r in self.s.requests.values()
+            if r.status == "pending" and r.due_at is not None and r.due_at <= at_iso
+        ][:limit]
 
     async def save_batch(self, batch: SigningBatch) -> None:
         self.s.batches[batch.batch_id] = copy.deepcopy(batch)
@@ -109,10 +159,27 @@ def softhsm_token(directory: str) -> str:
         tokens = Path(directory) / "tokens"
         tokens.mkdir(parents=True, exist_ok=True)
         conf = Path(directory) / "softhsm2.conf"
-        conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        conf.write_text(
+            f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+        )
         os.environ["SOFTHSM2_CONF"] = str(conf)
-    listed = subprocess.run(["softhsm2-util", "--show-slots"], capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        ["softhsm2-util", "--show-slots"], capture_output=True, text=True
+    ).stdout
     if f"Label:            {TOKEN_LABEL}" not in listed:
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL, "--so-pin", "13579135",
-                        "--pin", TOKEN_PIN], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "softhsm2-util",
+                "--init-token",
+                "--free",
+                "--label",
+                TOKEN_LABEL,
+                "--so-pin",
+                "13579135",
+                "--pin",
+                TOKEN_PIN,
+            ],
+            check=True,
+            capture_output=True,
+        )
     return TOKEN_LABEL

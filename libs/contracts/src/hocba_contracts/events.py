@@ -37,7 +37,10 @@ class EnrollmentSubmittedEvent(Envelope[records.EnrollmentSubmitted]):
 
 
 RecordsIngestEvent: TypeAlias = Annotated[
-    SchoolRegistrationSubmittedEvent | ClassRegistrationSubmittedEvent | StudentRegistrationSubmittedEvent | EnrollmentSubmittedEvent,
+    SchoolRegistrationSubmittedEvent
+    | ClassRegistrationSubmittedEvent
+    | StudentRegistrationSubmittedEvent
+    | EnrollmentSubmittedEvent,
     Field(discriminator="type"),
 ]
 """What a consumer of `hocba.records.ingest` receives."""
@@ -77,7 +80,9 @@ class SubjectAssessmentSubmittedEvent(Envelope[assessment.SubjectAssessmentSubmi
 
 
 class SecondaryAssessmentSubmittedEvent(Envelope[assessment.SecondaryAssessmentSubmitted]):
-    type: Literal["hocba.assessment.secondary_assessment_submitted"] = Field(description="Event type")
+    type: Literal["hocba.assessment.secondary_assessment_submitted"] = Field(
+        description="Event type"
+    )
 
 
 class ConductAssessedEvent(Envelope[assessment.ConductAssessed]):
@@ -97,7 +102,12 @@ class ClassYearCloseRequestedEvent(Envelope[assessment.ClassYearCloseRequested])
 
 
 AssessmentIngestEvent: TypeAlias = Annotated[
-    SubjectAssessmentSubmittedEvent | SecondaryAssessmentSubmittedEvent | ConductAssessedEvent | QualitiesAssessedEvent | AttendanceReportedEvent | ClassYearCloseRequestedEvent,
+    SubjectAssessmentSubmittedEvent
+    | SecondaryAssessmentSubmittedEvent
+    | ConductAssessedEvent
+    | QualitiesAssessedEvent
+    | AttendanceReportedEvent
+    | ClassYearCloseRequestedEvent,
     Field(discriminator="type"),
 ]
 """What a consumer of `hocba.assessment.ingest` receives."""
@@ -187,7 +197,9 @@ def envelope_model(payload: type[EventPayload]) -> type[Envelope[Any]]:
     try:
         return _BY_PAYLOAD[payload]
     except KeyError:
-        raise KeyError(f"{payload.__name__} has no typed envelope in hocba_contracts.events") from None
+        raise KeyError(
+            f"{payload.__name__} has no typed envelope in hocba_contracts.events"
+        ) from None
 
 
 def make_envelope(

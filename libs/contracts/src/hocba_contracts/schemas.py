@@ -71,7 +71,11 @@ def _compare(old: Any, new: Any, path: str) -> list[str]:
                 problems += _compare(old_props[name], new_props[name], f"{path}.{name}")
         old_req, new_req = set(old.get("required", [])), set(new.get("required", []))
         for name in sorted(new_req - old_req):
-            problems.append(f"{path}.{name}: now required" if name in old_props else f"{path}.{name}: new required field")
+            problems.append(
+                f"{path}.{name}: now required"
+                if name in old_props
+                else f"{path}.{name}: new required field"
+            )
         rest_old = {k: v for k, v in old.items() if k not in {"properties", "required"}}
         rest_new = {k: v for k, v in new.items() if k not in {"properties", "required"}}
         if rest_old != rest_new:
@@ -81,12 +85,18 @@ def _compare(old: Any, new: Any, path: str) -> list[str]:
         if container in old and container in new:
             # Arrays: compare what they hold (an optional field added inside is compatible).
             inner_old, inner_new = old[container], new[container]
-            if isinstance(inner_old, list) and isinstance(inner_new, list) and len(inner_old) == len(inner_new):
+            if (
+                isinstance(inner_old, list)
+                and isinstance(inner_new, list)
+                and len(inner_old) == len(inner_new)
+            ):
                 for i, (a, b) in enumerate(zip(inner_old, inner_new, strict=True)):
                     problems += _compare(a, b, f"{path}[{i}]")
             else:
                 problems += _compare(inner_old, inner_new, f"{path}[]")
-            if {k: v for k, v in old.items() if k != container} != {k: v for k, v in new.items() if k != container}:
+            if {k: v for k, v in old.items() if k != container} != {
+                k: v for k, v in new.items() if k != container
+            }:
                 problems.append(f"{path}: constraints changed")
             return problems
     if old != new:

@@ -65,10 +65,15 @@ ASSESSMENT_INGEST = TopicSpec(
     key="class_id",
     ingest=True,
     description="School systems send subject assessments (primary and secondary), conduct, qualities and "
-                "competencies, attendance, and ask to close a class's year.",
-    events=(assessment.SubjectAssessmentSubmitted, assessment.SecondaryAssessmentSubmitted,
-            assessment.ConductAssessed, assessment.QualitiesAssessed, assessment.AttendanceReported,
-            assessment.ClassYearCloseRequested),
+    "competencies, attendance, and ask to close a class's year.",
+    events=(
+        assessment.SubjectAssessmentSubmitted,
+        assessment.SecondaryAssessmentSubmitted,
+        assessment.ConductAssessed,
+        assessment.QualitiesAssessed,
+        assessment.AttendanceReported,
+        assessment.ClassYearCloseRequested,
+    ),
 )
 ASSESSMENT_EVENTS = TopicSpec(
     name="hocba.assessment.events",

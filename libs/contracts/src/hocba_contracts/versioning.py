@@ -66,6 +66,7 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
 
 # Registered upcasters live below, oldest first, one per breaking change.
 
+
 @upcaster("hocba.assessment.subject_assessment_submitted", 1)
 def _subject_assessment_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1 named the school subject `subject`, which clashed with the envelope's subject."""

@@ -20,29 +20,46 @@ from hocba_devstack.stack import DEFAULT_PORTS, SERVICES, Stack, StackError
 
 
 def stack_from_env() -> Stack:
-    ports = {name: int(os.environ.get(f"HOCBA_PORT_{name.upper()}", port)) for name, port in DEFAULT_PORTS.items()}
+    ports = {
+        name: int(os.environ.get(f"HOCBA_PORT_{name.upper()}", port))
+        for name, port in DEFAULT_PORTS.items()
+    }
     return Stack(Path(os.environ.get("HOCBA_STACK_DIR", "var")), ports)
 
 
 def load_demo(stack: Stack, timeout: float) -> demo.DemoData:
     data = demo.build()
     started = time.monotonic()
-    print(f"demo data: {len(demo.SCHOOLS)} schools, {len(demo.SCHOOLS) * len(demo.CLASSES)} classes, "
-          f"{len(data.students)} students, {len(data.assessments)} assessment events")
+    print(
+        f"demo data: {len(demo.SCHOOLS)} schools, {len(demo.SCHOOLS) * len(demo.CLASSES)} classes, "
+        f"{len(data.students)} students, {len(data.assessments)} assessment events"
+    )
     asyncio.run(client.publish(stack.kafka_bootstrap, demo.TOPIC_OF["records"], data.records))
-    asyncio.run(client.publish(stack.kafka_bootstrap, demo.TOPIC_OF["assessments"], data.assessments))
+    asyncio.run(
+        client.publish(stack.kafka_bootstrap, demo.TOPIC_OF["assessments"], data.assessments)
+    )
 
     last = [-1]
 
     def progress(done: int, total: int) -> None:
         if done != last[0]:
-            print(f"  {done}/{total} records published and verified in the lookup "
-                  f"({time.monotonic() - started:.0f}s)", flush=True)
+            print(
+                f"  {done}/{total} records published and verified in the lookup "
+                f"({time.monotonic() - started:.0f}s)",
+                flush=True,
+            )
             last[0] = done
 
     people = [(s.citizen_id, s.date_of_birth) for s in data.students]
-    asyncio.run(client.wait_verified(stack.url("lookup"), people, timeout=timeout, progress=progress,
-                                     bootstrap=stack.kafka_bootstrap))
+    asyncio.run(
+        client.wait_verified(
+            stack.url("lookup"),
+            people,
+            timeout=timeout,
+            progress=progress,
+            bootstrap=stack.kafka_bootstrap,
+        )
+    )
     return data
 
 
@@ -50,37 +67,61 @@ def print_where(stack: Stack, data: demo.DemoData | None) -> None:
     print("\nHocba is running:")
     for name in SERVICES:
         print(f"  {name:<11} {stack.url(name)}   (API docs: {stack.url(name)}/docs)")
-    print(f"  broker      {stack.kafka_bootstrap} (tansu)   database {stack.mongo_uri} (SecantusDB)")
+    print(
+        f"  broker      {stack.kafka_bootstrap} (tansu)   database {stack.mongo_uri} (SecantusDB)"
+    )
     print(f"  logs        {stack.state_dir / 'log'}")
     print(f"\nParent portal: {stack.url('lookup')}/")
     if data:
         print("Try these demo lookups (synthetic students) in the portal, or:")
-        picks = {0, len(data.students) // 2, len(data.students) - 1}  # a first-grader and fifth-graders
+        picks = {
+            0,
+            len(data.students) // 2,
+            len(data.students) - 1,
+        }  # a first-grader and fifth-graders
         for s in (data.students[i] for i in sorted(picks)):
-            print(f"  {s.full_name:<28} số định danh {s.citizen_id}  ngày sinh {s.date_of_birth:%d/%m/%Y}")
+            print(
+                f"  {s.full_name:<28} số định danh {s.citizen_id}  ngày sinh {s.date_of_birth:%d/%m/%Y}"
+            )
         s = data.students[0]
-        print(f"  curl -s -X POST {stack.url('lookup')}/api/lookup -H 'content-type: application/json' "
-              f"-d '{{\"citizen_id\":\"{s.citizen_id}\",\"date_of_birth\":\"{s.date_of_birth}\"}}'")
+        print(
+            f"  curl -s -X POST {stack.url('lookup')}/api/lookup -H 'content-type: application/json' "
+            f'-d \'{{"citizen_id":"{s.citizen_id}","date_of_birth":"{s.date_of_birth}"}}\''
+        )
     print_tokens(stack)
     print("\nNext: make smoke (a new student end to end), make stop.")
 
 
 ROLE_EXAMPLES = (
     ("school_system", "SYSTEM=demo-school-system", "writes the three demo schools' data"),
-    ("teacher", "SCHOOL=079-TH-NBK STAFF=079-TH-NBK-GV1A", "homeroom teacher of 1A at Nguyễn Bỉnh Khiêm"),
+    (
+        "teacher",
+        "SCHOOL=079-TH-NBK STAFF=079-TH-NBK-GV1A",
+        "homeroom teacher of 1A at Nguyễn Bỉnh Khiêm",
+    ),
     ("principal", "SCHOOL=079-TH-NBK STAFF=079-TH-NBK-HT", "the school's principal"),
-    ("school_admin", "SCHOOL=079-TH-NBK STAFF=079-TH-NBK-QT", "unlocks a closed class, hands signatures over"),
+    (
+        "school_admin",
+        "SCHOOL=079-TH-NBK STAFF=079-TH-NBK-QT",
+        "unlocks a closed class, hands signatures over",
+    ),
     ("operator", "", "the city's progress, no personal data"),
     ("auditor", "", "reads the audit trails"),
 )
 
 
 def print_tokens(stack: Stack) -> None:
-    print("\nEvery API but the lookup's needs a token (development issuer at " + stack.issuer_url + "):")
+    print(
+        "\nEvery API but the lookup's needs a token (development issuer at "
+        + stack.issuer_url
+        + "):"
+    )
     for role, args, what in ROLE_EXAMPLES:
         print(f"  make -s token ROLE={role} {args}".rstrip() + f"   # {what}")
-    print(f"  curl -H \"Authorization: Bearer $(make -s token ROLE=principal SCHOOL=079-TH-NBK STAFF=079-TH-NBK-HT)\" "
-          f"{stack.url('records')}/students/HS079011001")
+    print(
+        f'  curl -H "Authorization: Bearer $(make -s token ROLE=principal SCHOOL=079-TH-NBK STAFF=079-TH-NBK-HT)" '
+        f"{stack.url('records')}/students/HS079011001"
+    )
 
 
 def token(stack: Stack, args: argparse.Namespace) -> int:
@@ -89,22 +130,34 @@ def token(stack: Stack, args: argparse.Namespace) -> int:
 
     if args.role == "school_system":
         if not args.system:
-            print("error: a school system signs in as its client: give SYSTEM=<client id>", file=sys.stderr)
+            print(
+                "error: a school system signs in as its client: give SYSTEM=<client id>",
+                file=sys.stderr,
+            )
             return 2
         secret = stack.issuer.clients().get(args.system, {}).get("secret")
         if secret is None:
-            print(f"error: {args.system} is not a registered school system of this stack "
-                  f"({', '.join(stack.school_systems)})", file=sys.stderr)
+            print(
+                f"error: {args.system} is not a registered school system of this stack "
+                f"({', '.join(stack.school_systems)})",
+                file=sys.stderr,
+            )
             return 2
-        form = {"grant_type": "client_credentials", "client_id": args.system, "client_secret": secret}
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": args.system,
+            "client_secret": secret,
+        }
     else:
         form = {"grant_type": "urn:hocba:dev:persona", "role": args.role, "ttl": str(args.ttl)}
         form |= {k: v for k, v in (("school_id", args.school), ("staff_id", args.staff)) if v}
     try:
         response = httpx.post(f"{stack.issuer_url}/token", data=form, timeout=5)
     except httpx.HTTPError:
-        print(f"error: the development issuer does not answer at {stack.issuer_url}; start the stack (make run)",
-              file=sys.stderr)
+        print(
+            f"error: the development issuer does not answer at {stack.issuer_url}; start the stack (make run)",
+            file=sys.stderr,
+        )
         return 1
     if response.status_code != 200:
         body = response.json()
@@ -115,12 +168,23 @@ def token(stack: Stack, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hocba-stack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "demo", "run", "smoke", "stop", "status", "token"])
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for records to arrive")
-    parser.add_argument("--role", help="token: school_system, teacher, principal, school_admin, operator, auditor")
-    parser.add_argument("--school", help="token: the school id of a teacher, principal or school administrator")
+    parser = argparse.ArgumentParser(
+        prog="hocba-stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "command", choices=["up", "demo", "run", "smoke", "stop", "status", "token"]
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for records to arrive"
+    )
+    parser.add_argument(
+        "--role", help="token: school_system, teacher, principal, school_admin, operator, auditor"
+    )
+    parser.add_argument(
+        "--school", help="token: the school id of a teacher, principal or school administrator"
+    )
     parser.add_argument("--staff", help="token: their staff id")
     parser.add_argument("--system", help="token: a school system's client id")
     parser.add_argument("--ttl", type=int, default=3600, help="token: seconds it stays valid")
@@ -139,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "up":
             print_where(stack, None)
         elif args.command == "smoke":
-            return main_smoke(stack.kafka_bootstrap, {n: stack.url(n) for n in SERVICES}, min(args.timeout, 180.0))
+            return main_smoke(
+                stack.kafka_bootstrap, {n: stack.url(n) for n in SERVICES}, min(args.timeout, 180.0)
+            )
         elif args.command == "stop":
             stopped = stack.stop()
             print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")

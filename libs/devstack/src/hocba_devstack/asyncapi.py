@@ -29,7 +29,11 @@ def render(service: str) -> str:
         spec = built.runtime.asyncapi(f"Hocba {service}", bootstrap.DESCRIPTION).to_specification()
         built.runtime.mongo.close()
         # Channel order follows FastStream's internal sets: sort keys so the file is stable.
-        return str(yaml.safe_dump(yaml.safe_load(spec.to_yaml()), sort_keys=True, allow_unicode=True, width=100))
+        return str(
+            yaml.safe_dump(
+                yaml.safe_load(spec.to_yaml()), sort_keys=True, allow_unicode=True, width=100
+            )
+        )
     finally:
         os.environ.pop(f"HOCBA_{service.upper()}_ENVIRONMENT", None)
         os.environ.update(saved)

@@ -23,7 +23,9 @@ async def publish(bootstrap: str, topic: str, envelopes: Iterable[Envelope[Any]]
     try:
         futures = []
         for env in envelopes:
-            futures.append(await producer.send(topic, env.model_dump_json().encode(), key=env.subject.encode()))
+            futures.append(
+                await producer.send(topic, env.model_dump_json().encode(), key=env.subject.encode())
+            )
             count += 1
         await producer.flush()
         await asyncio.gather(*futures)
@@ -32,10 +34,14 @@ async def publish(bootstrap: str, topic: str, envelopes: Iterable[Envelope[Any]]
     return count
 
 
-async def lookup(client: httpx.AsyncClient, lookup_url: str, citizen_id: str, born: date) -> list[dict[str, Any]]:
+async def lookup(
+    client: httpx.AsyncClient, lookup_url: str, citizen_id: str, born: date
+) -> list[dict[str, Any]]:
     """A parent's lookup: personal data in the body, never in the URL."""
-    resp = await client.post(f"{lookup_url}/api/lookup",
-                             json={"citizen_id": citizen_id, "date_of_birth": born.isoformat()})
+    resp = await client.post(
+        f"{lookup_url}/api/lookup",
+        json={"citizen_id": citizen_id, "date_of_birth": born.isoformat()},
+    )
     resp.raise_for_status()
     return list(resp.json()["documents"])
 
@@ -52,23 +58,40 @@ async def _watch_published(bootstrap: str, seen: set[str]) -> None:
     from aiokafka import AIOKafkaConsumer
     from hocba_contracts.topics import PUBLISHING_EVENTS
 
-    consumer = AIOKafkaConsumer(PUBLISHING_EVENTS.name, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        PUBLISHING_EVENTS.name,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         while True:
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 for message in batch:
                     try:
-                        seen.add(str(json.loads(message.value)["data"]["document"]["student"]["citizen_id"]))
+                        seen.add(
+                            str(
+                                json.loads(message.value)["data"]["document"]["student"][
+                                    "citizen_id"
+                                ]
+                            )
+                        )
                     except (ValueError, KeyError, TypeError):
                         continue
     finally:
         await consumer.stop()
 
 
-async def wait_verified(lookup_url: str, people: list[tuple[str, date]], *, timeout: float,
-                        progress: Any = None, bootstrap: str | None = None) -> dict[tuple[str, date], dict[str, Any]]:
+async def wait_verified(
+    lookup_url: str,
+    people: list[tuple[str, date]],
+    *,
+    timeout: float,
+    progress: Any = None,
+    bootstrap: str | None = None,
+) -> dict[tuple[str, date], dict[str, Any]]:
     """Wait until every (citizen id, date of birth) has a published record that verifies. With
     `bootstrap`, the lookup is asked about a student only once the publishing topic shows their
     record (a few hundred parents asking every second would load the stack more than the records do).
@@ -106,8 +129,10 @@ async def wait_verified(lookup_url: str, people: list[tuple[str, date]], *, time
                 if len(found) == len(people):
                     return found
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{len(people) - len(found)} of {len(people)} records did not reach the "
-                                       f"lookup as published and verified within {timeout:.0f}s")
+                    raise TimeoutError(
+                        f"{len(people) - len(found)} of {len(people)} records did not reach the "
+                        f"lookup as published and verified within {timeout:.0f}s"
+                    )
                 await asyncio.sleep(1.0)
     finally:
         if watcher is not None:

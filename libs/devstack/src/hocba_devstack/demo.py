@@ -25,18 +25,103 @@ SOURCE = "demo-school-system"
 SCHOOL_YEAR = "2024-2025"
 NAMESPACE = uuid.UUID("5b0c3a52-8f0e-4b7e-9a51-4d1f3c9a2e10")
 
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ",
-          "Hồ", "Ngô", "Dương", "Lý", "Trương", "Đinh", "Lâm", "Mai"]
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Trương",
+    "Đinh",
+    "Lâm",
+    "Mai",
+]
 MIDDLE_M = ["Văn", "Minh", "Quốc", "Gia", "Đức", "Hữu", "Thành", "Anh", "Bảo", "Hoàng"]
 MIDDLE_F = ["Thị", "Ngọc", "Thu", "Bảo", "Khánh", "Minh", "Thảo", "Phương", "Mỹ", "Hồng"]
-GIVEN_M = ["An", "Bình", "Cường", "Dũng", "Đạt", "Huy", "Khoa", "Khôi", "Long", "Nam", "Phúc", "Quân",
-           "Sơn", "Tài", "Thắng", "Trí", "Tuấn", "Việt", "Vĩnh", "Hiếu", "Nhân", "Lộc"]
-GIVEN_F = ["Anh", "Châu", "Diệp", "Giang", "Hà", "Hân", "Hương", "Lan", "Linh", "Mai", "My", "Ngân",
-           "Nhi", "Oanh", "Phương", "Quỳnh", "Thảo", "Trâm", "Tuyết", "Uyên", "Vy", "Yến", "Ánh"]
-OCCUPATIONS = ["Công nhân", "Giáo viên", "Kỹ sư", "Buôn bán", "Nhân viên văn phòng", "Bác sĩ", "Tài xế",
-               "Nội trợ", "Kế toán", "Lao động tự do"]
-PLACES = ["TP. Hồ Chí Minh", "Bình Dương", "Đồng Nai", "Long An", "Tiền Giang", "Cần Thơ", "Đắk Lắk",
-          "Nghệ An", "Thanh Hóa", "Hà Nội"]
+GIVEN_M = [
+    "An",
+    "Bình",
+    "Cường",
+    "Dũng",
+    "Đạt",
+    "Huy",
+    "Khoa",
+    "Khôi",
+    "Long",
+    "Nam",
+    "Phúc",
+    "Quân",
+    "Sơn",
+    "Tài",
+    "Thắng",
+    "Trí",
+    "Tuấn",
+    "Việt",
+    "Vĩnh",
+    "Hiếu",
+    "Nhân",
+    "Lộc",
+]
+GIVEN_F = [
+    "Anh",
+    "Châu",
+    "Diệp",
+    "Giang",
+    "Hà",
+    "Hân",
+    "Hương",
+    "Lan",
+    "Linh",
+    "Mai",
+    "My",
+    "Ngân",
+    "Nhi",
+    "Oanh",
+    "Phương",
+    "Quỳnh",
+    "Thảo",
+    "Trâm",
+    "Tuyết",
+    "Uyên",
+    "Vy",
+    "Yến",
+    "Ánh",
+]
+OCCUPATIONS = [
+    "Công nhân",
+    "Giáo viên",
+    "Kỹ sư",
+    "Buôn bán",
+    "Nhân viên văn phòng",
+    "Bác sĩ",
+    "Tài xế",
+    "Nội trợ",
+    "Kế toán",
+    "Lao động tự do",
+]
+PLACES = [
+    "TP. Hồ Chí Minh",
+    "Bình Dương",
+    "Đồng Nai",
+    "Long An",
+    "Tiền Giang",
+    "Cần Thơ",
+    "Đắk Lắk",
+    "Nghệ An",
+    "Thanh Hóa",
+    "Hà Nội",
+]
 ETHNICITIES = ["Kinh"] * 17 + ["Hoa", "Khmer", "Chăm"]
 
 SCHOOLS = [
@@ -55,8 +140,13 @@ SUBJECTS_BY_GRADE = {
     4: ["TV", "TOAN", "DD", "KH", "LSDL", "TA", "TH", "GDTC", "AN", "MT", "HDTN"],
     5: ["TV", "TOAN", "DD", "KH", "LSDL", "TA", "TH", "GDTC", "AN", "MT", "HDTN"],
 }
-TESTED = {1: {"TV", "TOAN"}, 2: {"TV", "TOAN"}, 3: {"TV", "TOAN", "TA", "TH"},
-          4: {"TV", "TOAN", "KH", "LSDL", "TA", "TH"}, 5: {"TV", "TOAN", "KH", "LSDL", "TA", "TH"}}
+TESTED = {
+    1: {"TV", "TOAN"},
+    2: {"TV", "TOAN"},
+    3: {"TV", "TOAN", "TA", "TH"},
+    4: {"TV", "TOAN", "KH", "LSDL", "TA", "TH"},
+    5: {"TV", "TOAN", "KH", "LSDL", "TA", "TH"},
+}
 
 
 @dataclass
@@ -82,17 +172,25 @@ def _envelope(payload: Any) -> Envelope[Any]:
 
 
 def person_name(rng: random.Random, male: bool) -> str:
-    return " ".join((rng.choice(FAMILY), rng.choice(MIDDLE_M if male else MIDDLE_F),
-                     rng.choice(GIVEN_M if male else GIVEN_F)))
+    return " ".join(
+        (
+            rng.choice(FAMILY),
+            rng.choice(MIDDLE_M if male else MIDDLE_F),
+            rng.choice(GIVEN_M if male else GIVEN_F),
+        )
+    )
 
 
 def citizen_id(rng: random.Random, province: str, born: date, male: bool) -> str:
     century = 0 if born.year < 2000 else 2
-    return f"{province}{century + (0 if male else 1)}{born.year % 100:02d}{rng.randrange(10**6):06d}"
+    return (
+        f"{province}{century + (0 if male else 1)}{born.year % 100:02d}{rng.randrange(10**6):06d}"
+    )
 
 
-def student_payload(rng: random.Random, student_id: str, school_id: str, grade: int,
-                    school_year: str = SCHOOL_YEAR) -> rec.StudentRegistrationSubmitted:
+def student_payload(
+    rng: random.Random, student_id: str, school_id: str, grade: int, school_year: str = SCHOOL_YEAR
+) -> rec.StudentRegistrationSubmitted:
     male = rng.random() < 0.5
     first_year = int(school_year[:4])
     born = date(first_year - 5 - grade, rng.randint(1, 12), rng.randint(1, 28))
@@ -101,16 +199,29 @@ def student_payload(rng: random.Random, student_id: str, school_id: str, grade: 
     father = f"{family} {rng.choice(MIDDLE_M)} {rng.choice(GIVEN_M)}"
     mother = person_name(rng, male=False)
     return rec.StudentRegistrationSubmitted(
-        school_id=school_id, student_id=student_id, citizen_id=citizen_id(rng, "079", born, male),
-        full_name=name, date_of_birth=born, sex="male" if male else "female",
-        ethnicity=rng.choice(ETHNICITIES), place_of_birth=rng.choice(PLACES),
-        parents=(Parent(relation="father", full_name=father, occupation=rng.choice(OCCUPATIONS)),
-                 Parent(relation="mother", full_name=mother, occupation=rng.choice(OCCUPATIONS))),
+        school_id=school_id,
+        student_id=student_id,
+        citizen_id=citizen_id(rng, "079", born, male),
+        full_name=name,
+        date_of_birth=born,
+        sex="male" if male else "female",
+        ethnicity=rng.choice(ETHNICITIES),
+        place_of_birth=rng.choice(PLACES),
+        parents=(
+            Parent(relation="father", full_name=father, occupation=rng.choice(OCCUPATIONS)),
+            Parent(relation="mother", full_name=mother, occupation=rng.choice(OCCUPATIONS)),
+        ),
     )
 
 
-def assessments_for(rng: random.Random, class_id: str, student_id: str, grade: int,
-                    school_year: str = SCHOOL_YEAR, submitted_by: str | None = None) -> list[asm.SubjectAssessmentSubmitted]:
+def assessments_for(
+    rng: random.Random,
+    class_id: str,
+    student_id: str,
+    grade: int,
+    school_year: str = SCHOOL_YEAR,
+    submitted_by: str | None = None,
+) -> list[asm.SubjectAssessmentSubmitted]:
     strength = rng.random()
     items = []
     for code in SUBJECTS_BY_GRADE[grade]:
@@ -120,13 +231,24 @@ def assessments_for(rng: random.Random, class_id: str, student_id: str, grade: i
         if code in TESTED[grade]:
             base = {"T": 8, "H": 6, "C": 4}[rating]
             score = float(min(10, max(0, base + rng.randint(-1, 2))))
-        comment = {"T": "Hoàn thành tốt nội dung môn học, tích cực phát biểu.",
-                   "H": "Hoàn thành nội dung môn học; cần cẩn thận hơn khi làm bài.",
-                   "C": "Chưa hoàn thành một số nội dung; cần ôn tập thêm trong hè."}[rating]
-        items.append(asm.SubjectAssessmentSubmitted(
-            class_id=class_id, school_year=school_year, student_id=student_id, subject_code=code,
-            period="end_of_year", rating=rating, score=score, comment=comment, submitted_by=submitted_by,
-        ))
+        comment = {
+            "T": "Hoàn thành tốt nội dung môn học, tích cực phát biểu.",
+            "H": "Hoàn thành nội dung môn học; cần cẩn thận hơn khi làm bài.",
+            "C": "Chưa hoàn thành một số nội dung; cần ôn tập thêm trong hè.",
+        }[rating]
+        items.append(
+            asm.SubjectAssessmentSubmitted(
+                class_id=class_id,
+                school_year=school_year,
+                student_id=student_id,
+                subject_code=code,
+                period="end_of_year",
+                rating=rating,
+                score=score,
+                comment=comment,
+                submitted_by=submitted_by,
+            )
+        )
     return items
 
 
@@ -134,28 +256,77 @@ def build(seed: int = 2024) -> DemoData:
     rng = random.Random(seed)
     data = DemoData()
     for s_index, (school_id, school_name, district) in enumerate(SCHOOLS, start=1):
-        principal = StaffMember(staff_id=f"{school_id}-HT", full_name=person_name(rng, rng.random() < 0.5))
-        data.records.append(_envelope(rec.SchoolRegistrationSubmitted(
-            school_id=school_id, name=school_name, level="primary", province_code="079",
-            province_name="Thành phố Hồ Chí Minh", district=district, principal=principal)))
+        principal = StaffMember(
+            staff_id=f"{school_id}-HT", full_name=person_name(rng, rng.random() < 0.5)
+        )
+        data.records.append(
+            _envelope(
+                rec.SchoolRegistrationSubmitted(
+                    school_id=school_id,
+                    name=school_name,
+                    level="primary",
+                    province_code="079",
+                    province_name="Thành phố Hồ Chí Minh",
+                    district=district,
+                    principal=principal,
+                )
+            )
+        )
         for grade, class_name in CLASSES:
             class_id = f"{school_id}-{SCHOOL_YEAR[:4]}-{class_name}"
-            teacher = StaffMember(staff_id=f"{school_id}-GV{class_name}", full_name=person_name(rng, rng.random() < 0.3))
-            data.records.append(_envelope(rec.ClassRegistrationSubmitted(
-                class_id=class_id, school_id=school_id, school_year=SCHOOL_YEAR, grade=grade, name=class_name,
-                homeroom_teacher=teacher)))
+            teacher = StaffMember(
+                staff_id=f"{school_id}-GV{class_name}",
+                full_name=person_name(rng, rng.random() < 0.3),
+            )
+            data.records.append(
+                _envelope(
+                    rec.ClassRegistrationSubmitted(
+                        class_id=class_id,
+                        school_id=school_id,
+                        school_year=SCHOOL_YEAR,
+                        grade=grade,
+                        name=class_name,
+                        homeroom_teacher=teacher,
+                    )
+                )
+            )
             for n in range(1, STUDENTS_PER_CLASS + 1):
                 student_id = f"HS079{s_index:02d}{grade}{n:03d}"
                 student = student_payload(rng, student_id, school_id, grade)
                 data.records.append(_envelope(student))
-                data.records.append(_envelope(rec.EnrollmentSubmitted(
-                    student_id=student_id, class_id=class_id, school_id=school_id, school_year=SCHOOL_YEAR)))
-                data.students.append(DemoStudent(student_id, student.citizen_id, student.full_name,
-                                                 student.date_of_birth, class_id, school_id))
-                data.assessments.extend(_envelope(a) for a in assessments_for(
-                    rng, class_id, student_id, grade, submitted_by=teacher.staff_id))
-            data.assessments.append(_envelope(asm.ClassYearCloseRequested(
-                class_id=class_id, school_year=SCHOOL_YEAR, requested_by=teacher.staff_id)))
+                data.records.append(
+                    _envelope(
+                        rec.EnrollmentSubmitted(
+                            student_id=student_id,
+                            class_id=class_id,
+                            school_id=school_id,
+                            school_year=SCHOOL_YEAR,
+                        )
+                    )
+                )
+                data.students.append(
+                    DemoStudent(
+                        student_id,
+                        student.citizen_id,
+                        student.full_name,
+                        student.date_of_birth,
+                        class_id,
+                        school_id,
+                    )
+                )
+                data.assessments.extend(
+                    _envelope(a)
+                    for a in assessments_for(
+                        rng, class_id, student_id, grade, submitted_by=teacher.staff_id
+                    )
+                )
+            data.assessments.append(
+                _envelope(
+                    asm.ClassYearCloseRequested(
+                        class_id=class_id, school_year=SCHOOL_YEAR, requested_by=teacher.staff_id
+                    )
+                )
+            )
     return data
 
 

@@ -43,5 +43,7 @@ def add_routes(app: FastAPI, pki: DevPKI) -> None:
         if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
             raise HTTPException(400, "an EC or RSA public key is expected")
         pki.create()
-        certs = pki.certify_key(request.subject_id, request.common_name, key, organization=request.organization)
+        certs = pki.certify_key(
+            request.subject_id, request.common_name, key, organization=request.organization
+        )
         return {"certificates": pem(certs).decode()}

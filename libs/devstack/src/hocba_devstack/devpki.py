@@ -31,7 +31,10 @@ PERSONAL_CA = "personal-ca"
 
 
 def _name(cn: str, org: str = "Hocba Development PKI", **extra: str) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]
+    attrs = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+    ]
     if "uid" in extra:
         attrs.append(x509.NameAttribute(NameOID.USER_ID, extra["uid"]))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
@@ -89,27 +92,50 @@ class DevPKI:
         root_key = ec.generate_private_key(ec.SECP256R1())
         root_name = _name("Hocba Dev National Root CA (NEAC-like)")
         root = (
-            x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
-            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + timedelta(days=365 * years))
+            x509.CertificateBuilder()
+            .subject_name(root_name)
+            .issuer_name(root_name)
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + timedelta(days=365 * years))
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False
+            )
             .sign(root_key, hashes.SHA256())
         )
         write_private_key(self.path(f"{ROOT}.key.pem"), root_key)
         self.root_file.write_bytes(_pem(root))
-        for name, cn in ((PUBLIC_DUTY_CA, "Hocba Dev Public-Duty CA (VGCA-like)"),
-                         (PERSONAL_CA, "Hocba Dev Licensed Public CA")):
+        for name, cn in (
+            (PUBLIC_DUTY_CA, "Hocba Dev Public-Duty CA (VGCA-like)"),
+            (PERSONAL_CA, "Hocba Dev Licensed Public CA"),
+        ):
             key = ec.generate_private_key(ec.SECP256R1())
             cert = (
-                x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(root_name)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now).not_valid_after(now + timedelta(days=365 * (years - 1)))
+                x509.CertificateBuilder()
+                .subject_name(_name(cn))
+                .issuer_name(root_name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now)
+                .not_valid_after(now + timedelta(days=365 * (years - 1)))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+                .add_extension(
+                    x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                    critical=True,
+                )
+                .add_extension(
+                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+                )
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                    critical=False,
+                )
                 .sign(root_key, hashes.SHA256())
             )
             write_private_key(self.path(f"{name}.key.pem"), key)
@@ -121,8 +147,10 @@ class DevPKI:
         ca = self.load_ca(ca_name)
         now = datetime.now(UTC)
         builder = (
-            x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
-            .last_update(now - timedelta(minutes=1)).next_update(now + timedelta(days=7))
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(ca.cert.subject)
+            .last_update(now - timedelta(minutes=1))
+            .next_update(now + timedelta(days=7))
         )
         for serial, when in revoked:
             builder = builder.add_revoked_certificate(
@@ -148,18 +176,45 @@ class DevPKI:
         ca = self.load_ca(PUBLIC_DUTY_CA if organization else PERSONAL_CA)
         key = key or ec.generate_private_key(ec.SECP256R1())
         start = not_before or (datetime.now(UTC) - timedelta(hours=1))
-        subject = _name(common_name, org=common_name if organization else "Hocba Development PKI", uid=subject_id)
+        subject = _name(
+            common_name,
+            org=common_name if organization else "Hocba Development PKI",
+            uid=subject_id,
+        )
         cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(ca.cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + timedelta(days=days))
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(
-                x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(ca.crl_url)], None, None, None)]),
+                x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            [x509.UniformResourceIdentifier(ca.crl_url)], None, None, None
+                        )
+                    ]
+                ),
                 critical=False,
             )
             .sign(ca.key, hashes.SHA256())
@@ -169,39 +224,78 @@ class DevPKI:
             self.save_identity(subject_id, identity)
         return identity
 
-    def certify_key(self, subject_id: str, common_name: str, public_key: Any, *, organization: bool,
-                    days: int = 3 * 365) -> tuple[x509.Certificate, ...]:
+    def certify_key(
+        self,
+        subject_id: str,
+        common_name: str,
+        public_key: Any,
+        *,
+        organization: bool,
+        days: int = 3 * 365,
+    ) -> tuple[x509.Certificate, ...]:
         """A certificate for a key we never see (generated inside a token or by a service), then
         its chain: the development CA's side of hocba_trust.keys.CertificateIssuer. Saves nothing."""
         ca = self.load_ca(PUBLIC_DUTY_CA if organization else PERSONAL_CA)
         start = datetime.now(UTC) - timedelta(hours=1)
-        subject = _name(common_name, org=common_name if organization else "Hocba Development PKI", uid=subject_id)
+        subject = _name(
+            common_name,
+            org=common_name if organization else "Hocba Development PKI",
+            uid=subject_id,
+        )
         builder = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(ca.cert.subject)
-            .public_key(public_key).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + timedelta(days=days))
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca.cert.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(
+                x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                critical=True,
+            )
         )
         if not organization:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]
+                ),
+                critical=False,
+            )
         cert = (
-            builder
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+            builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+                critical=False,
+            )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
-                x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(ca.crl_url)], None, None, None)]),
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            [x509.UniformResourceIdentifier(ca.crl_url)], None, None, None
+                        )
+                    ]
+                ),
                 critical=False,
             )
             .sign(ca.key, hashes.SHA256())
         )
         return (cert, *ca.chain)
 
-    def certify(self, subject_id: str, common_name: str, public_key: Any, *, organization: bool = True,
-                days: int = 3 * 365) -> x509.Certificate:
+    def certify(
+        self,
+        subject_id: str,
+        common_name: str,
+        public_key: Any,
+        *,
+        organization: bool = True,
+        days: int = 3 * 365,
+    ) -> x509.Certificate:
         """`certify_key`, saved as the signer's certificate file, without a key file."""
-        certs = self.certify_key(subject_id, common_name, public_key, organization=organization, days=days)
+        certs = self.certify_key(
+            subject_id, common_name, public_key, organization=organization, days=days
+        )
         self.signers.save_certificates(subject_id, certs)
         return certs[0]
 
@@ -218,10 +312,14 @@ class DevPKI:
 def main(argv: list[str] | None = None) -> int:
     """`python -m hocba_devstack.devpki DIR [--signer STAFF_ID "FULL NAME"] ...`: creates the root
     and both issuing CAs in DIR (kept if they exist) and personal certificates for the signers."""
-    parser = argparse.ArgumentParser(prog="python -m hocba_devstack.devpki",
-                                     description="Create Hocba's development PKI (never for production).")
+    parser = argparse.ArgumentParser(
+        prog="python -m hocba_devstack.devpki",
+        description="Create Hocba's development PKI (never for production).",
+    )
     parser.add_argument("directory", type=Path)
-    parser.add_argument("--signer", nargs=2, action="append", default=[], metavar=("STAFF_ID", "FULL_NAME"))
+    parser.add_argument(
+        "--signer", nargs=2, action="append", default=[], metavar=("STAFF_ID", "FULL_NAME")
+    )
     args = parser.parse_args(argv)
     pki = DevPKI(args.directory)
     pki.create()

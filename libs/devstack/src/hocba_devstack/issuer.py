@@ -56,17 +56,30 @@ class DevIssuer:
         key_file = self.dir / "signing-key.pem"
         if not key_file.exists():
             new = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            key_file.write_bytes(new.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                   serialization.NoEncryption()))
+            key_file.write_bytes(
+                new.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
             key_file.chmod(0o600)
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError(f"{key_file} does not hold an RSA private key; delete it to make a new one")
+            raise ValueError(
+                f"{key_file} does not hold an RSA private key; delete it to make a new one"
+            )
         self.key = key
         numbers = self.key.public_key().public_numbers()
         self.kid = hashlib.sha256(f"{numbers.n}:{numbers.e}".encode()).hexdigest()[:16]
-        self._jwk = {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid, "n": _b64(numbers.n),
-                     "e": _b64(numbers.e)}
+        self._jwk = {
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": self.kid,
+            "n": _b64(numbers.n),
+            "e": _b64(numbers.e),
+        }
 
     # -- clients (client credentials) ------------------------------------------------------------
     @property
@@ -74,7 +87,9 @@ class DevIssuer:
         return self.dir / "clients.json"
 
     def clients(self) -> dict[str, dict[str, Any]]:
-        return dict(json.loads(self._clients_file.read_text())) if self._clients_file.exists() else {}
+        return (
+            dict(json.loads(self._clients_file.read_text())) if self._clients_file.exists() else {}
+        )
 
     def register_client(self, client_id: str, roles: list[str]) -> str:
         """Register (or keep) a confidential client; returns its secret."""
@@ -91,20 +106,41 @@ class DevIssuer:
         return {"keys": [self._jwk]}
 
     def discovery(self) -> dict[str, Any]:
-        return {"issuer": self.url, "jwks_uri": f"{self.url}/jwks.json", "token_endpoint": f"{self.url}/token",
-                "grant_types_supported": ["client_credentials", PERSONA_GRANT],
-                "id_token_signing_alg_values_supported": ["RS256"]}
+        return {
+            "issuer": self.url,
+            "jwks_uri": f"{self.url}/jwks.json",
+            "token_endpoint": f"{self.url}/token",
+            "grant_types_supported": ["client_credentials", PERSONA_GRANT],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
 
-    def token(self, *, roles: list[str] | tuple[str, ...], school_id: str | None = None, staff_id: str | None = None,
-              client_id: str = "hocba-dev-portal", subject: str | None = None, ttl: int = 900,
-              audience: str | list[str] = AUDIENCE, issuer: str | None = None, headers: dict[str, Any] | None = None,
-              **claims: Any) -> str:
+    def token(
+        self,
+        *,
+        roles: list[str] | tuple[str, ...],
+        school_id: str | None = None,
+        staff_id: str | None = None,
+        client_id: str = "hocba-dev-portal",
+        subject: str | None = None,
+        ttl: int = 900,
+        audience: str | list[str] = AUDIENCE,
+        issuer: str | None = None,
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
         """An access token as Keycloak would issue it. Tests pass odd values (an old `exp`, another
         `aud`) through the keyword arguments and `claims` to check that the services refuse them."""
         now = int(time.time())
         payload: dict[str, Any] = {
-            "iss": issuer or self.url, "aud": audience, "sub": subject or str(uuid.uuid4()), "azp": client_id,
-            "typ": "Bearer", "iat": now, "nbf": now, "exp": now + ttl, "jti": str(uuid.uuid4()),
+            "iss": issuer or self.url,
+            "aud": audience,
+            "sub": subject or str(uuid.uuid4()),
+            "azp": client_id,
+            "typ": "Bearer",
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": str(uuid.uuid4()),
             "realm_access": {"roles": list(roles)},
         }
         if school_id:
@@ -113,27 +149,45 @@ class DevIssuer:
             payload["staff_id"] = staff_id
         payload.update(claims)
         payload = {k: v for k, v in payload.items() if v is not None}
-        return jwt.encode(payload, self.key, algorithm="RS256", headers={"kid": self.kid, **(headers or {})})
+        return jwt.encode(
+            payload, self.key, algorithm="RS256", headers={"kid": self.kid, **(headers or {})}
+        )
 
-    def persona(self, role: str, school_id: str | None = None, staff_id: str | None = None, ttl: int = 900) -> str:
+    def persona(
+        self, role: str, school_id: str | None = None, staff_id: str | None = None, ttl: int = 900
+    ) -> str:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         if role in ("teacher", "principal", "school_admin") and not (school_id and staff_id):
             raise ValueError(f"a {role} token needs a school and a staff id")
         if role == "school_system":
-            raise ValueError("a school system signs in with its client id and secret (client_credentials)")
-        return self.token(roles=[role], school_id=school_id, staff_id=staff_id, ttl=ttl,
-                          subject=f"{role}:{staff_id or uuid.uuid4().hex[:8]}")
+            raise ValueError(
+                "a school system signs in with its client id and secret (client_credentials)"
+            )
+        return self.token(
+            roles=[role],
+            school_id=school_id,
+            staff_id=staff_id,
+            ttl=ttl,
+            subject=f"{role}:{staff_id or uuid.uuid4().hex[:8]}",
+        )
 
     def client_token(self, client_id: str, secret: str, ttl: int = 300) -> str:
         client = self.clients().get(client_id)
         if client is None or not secrets.compare_digest(str(client["secret"]), secret):
             raise PermissionError("unknown client or wrong secret")
-        return self.token(roles=client["roles"], client_id=client_id, subject=f"service-account-{client_id}", ttl=ttl)
+        return self.token(
+            roles=client["roles"],
+            client_id=client_id,
+            subject=f"service-account-{client_id}",
+            ttl=ttl,
+        )
 
     # -- HTTP ------------------------------------------------------------------------------------
     def app(self, pki: DevPKI | None = None) -> FastAPI:
-        app = FastAPI(title="Hocba development issuer", docs_url=None, redoc_url=None, openapi_url=None)
+        app = FastAPI(
+            title="Hocba development issuer", docs_url=None, redoc_url=None, openapi_url=None
+        )
 
         @app.get("/.well-known/openid-configuration")
         async def discovery() -> dict[str, Any]:
@@ -144,11 +198,16 @@ class DevIssuer:
             return self.jwks()
 
         @app.post("/token")
-        async def token(request: Request, grant_type: Annotated[str, Form()],
-                        client_id: Annotated[str | None, Form()] = None, client_secret: Annotated[str | None, Form()] = None,
-                        role: Annotated[str | None, Form()] = None, school_id: Annotated[str | None, Form()] = None,
-                        staff_id: Annotated[str | None, Form()] = None,
-                        ttl: Annotated[int, Form(ge=60, le=86_400)] = 900) -> JSONResponse:
+        async def token(
+            request: Request,
+            grant_type: Annotated[str, Form()],
+            client_id: Annotated[str | None, Form()] = None,
+            client_secret: Annotated[str | None, Form()] = None,
+            role: Annotated[str | None, Form()] = None,
+            school_id: Annotated[str | None, Form()] = None,
+            staff_id: Annotated[str | None, Form()] = None,
+            ttl: Annotated[int, Form(ge=60, le=86_400)] = 900,
+        ) -> JSONResponse:
             if grant_type == "client_credentials":
                 auth = request.headers.get("authorization", "")
                 if auth.lower().startswith("basic "):
@@ -162,12 +221,16 @@ class DevIssuer:
                 try:
                     access = self.persona(role or "", school_id, staff_id, ttl)
                 except ValueError as exc:
-                    return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, status_code=400)
+                    return JSONResponse(
+                        {"error": "invalid_request", "error_description": str(exc)}, status_code=400
+                    )
                 lifetime = ttl
             else:
                 raise HTTPException(400, "unsupported grant_type")
-            return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": lifetime},
-                                headers={"cache-control": "no-store"})
+            return JSONResponse(
+                {"access_token": access, "token_type": "Bearer", "expires_in": lifetime},
+                headers={"cache-control": "no-store"},
+            )
 
         if pki is not None:
             devca.add_routes(app, pki)
@@ -177,14 +240,23 @@ class DevIssuer:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="hocba-dev-issuer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hocba-dev-issuer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--state", required=True, type=Path)
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--pki", type=Path, help="serve the development CA of this development PKI")
     args = parser.parse_args(argv)
     issuer = DevIssuer(args.state, f"http://127.0.0.1:{args.port}")
-    uvicorn.run(issuer.app(DevPKI(args.pki) if args.pki else None), host="127.0.0.1", port=args.port, log_level="warning", server_header=False)
+    uvicorn.run(
+        issuer.app(DevPKI(args.pki) if args.pki else None),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        server_header=False,
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -46,21 +48,44 @@ def start_broker(port: int, log_file: Path | None = None) -> subprocess.Popen[by
     url = f"tcp://127.0.0.1:{port}"
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url, "--silent"],
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--silent",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     wait_for_port("127.0.0.1", port, proc=proc)
     return proc
 
 
-def start_database(port: int, storage: str, log_file: Path | None = None) -> subprocess.Popen[bytes]:
+def start_database(
+    port: int, storage: str, log_file: Path | None = None
+) -> subprocess.Popen[bytes]:
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [secantus_binary(), "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage,
-         "--log-level", "WARNING"],
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            secantus_binary(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            storage,
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     wait_for_port("127.0.0.1", port, timeout=60, proc=proc)

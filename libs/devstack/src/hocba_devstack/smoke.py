@@ -30,7 +30,9 @@ class SmokeResult:
     document: dict[str, Any]
 
 
-def events(run: str, *, grade: int = 5, school_year: str = demo.SCHOOL_YEAR) -> tuple[list[Any], list[Any], rec.StudentRegistrationSubmitted]:
+def events(
+    run: str, *, grade: int = 5, school_year: str = demo.SCHOOL_YEAR
+) -> tuple[list[Any], list[Any], rec.StudentRegistrationSubmitted]:
     """The events for one new student in a class of its own (run = a unique suffix)."""
     rng = random.Random(run)
     principal = StaffMember(staff_id=f"{SMOKE_SCHOOL}-HT", full_name="Trần Thị Thu Hương")
@@ -40,25 +42,52 @@ def events(run: str, *, grade: int = 5, school_year: str = demo.SCHOOL_YEAR) -> 
     student = demo.student_payload(rng, student_id, SMOKE_SCHOOL, grade, school_year)
     records = [
         rec.SchoolRegistrationSubmitted(
-            school_id=SMOKE_SCHOOL, name="Trường Tiểu học Kiểm Thử Sau Triển Khai", level="primary",
-            province_code="079", province_name="Thành phố Hồ Chí Minh", district="Quận 1", principal=principal),
-        rec.ClassRegistrationSubmitted(class_id=class_id, school_id=SMOKE_SCHOOL, school_year=school_year,
-                                       grade=grade, name=f"{grade}S", homeroom_teacher=teacher),
+            school_id=SMOKE_SCHOOL,
+            name="Trường Tiểu học Kiểm Thử Sau Triển Khai",
+            level="primary",
+            province_code="079",
+            province_name="Thành phố Hồ Chí Minh",
+            district="Quận 1",
+            principal=principal,
+        ),
+        rec.ClassRegistrationSubmitted(
+            class_id=class_id,
+            school_id=SMOKE_SCHOOL,
+            school_year=school_year,
+            grade=grade,
+            name=f"{grade}S",
+            homeroom_teacher=teacher,
+        ),
         student,
-        rec.EnrollmentSubmitted(student_id=student_id, class_id=class_id, school_id=SMOKE_SCHOOL,
-                                school_year=school_year),
+        rec.EnrollmentSubmitted(
+            student_id=student_id,
+            class_id=class_id,
+            school_id=SMOKE_SCHOOL,
+            school_year=school_year,
+        ),
     ]
-    assessments: list[Any] = demo.assessments_for(rng, class_id, student_id, grade, school_year, teacher.staff_id)
-    assessments.append(asm.ClassYearCloseRequested(class_id=class_id, school_year=school_year,
-                                                   requested_by=teacher.staff_id))
+    assessments: list[Any] = demo.assessments_for(
+        rng, class_id, student_id, grade, school_year, teacher.staff_id
+    )
+    assessments.append(
+        asm.ClassYearCloseRequested(
+            class_id=class_id, school_year=school_year, requested_by=teacher.staff_id
+        )
+    )
     return records, assessments, student
 
 
-async def run_smoke(bootstrap: str, lookup_url: str, *, timeout: float = 180.0, run: str | None = None) -> SmokeResult:
+async def run_smoke(
+    bootstrap: str, lookup_url: str, *, timeout: float = 180.0, run: str | None = None
+) -> SmokeResult:
     run = run or uuid.uuid4().hex[:10]
     records, assessments, student = events(run)
-    await client.publish(bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=SOURCE) for p in records])
-    await client.publish(bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=SOURCE) for p in assessments])
+    await client.publish(
+        bootstrap, RECORDS_INGEST.name, [make_envelope(p, source=SOURCE) for p in records]
+    )
+    await client.publish(
+        bootstrap, ASSESSMENT_INGEST.name, [make_envelope(p, source=SOURCE) for p in assessments]
+    )
     person = (student.citizen_id, student.date_of_birth)
     found = await client.wait_verified(lookup_url, [person], timeout=timeout, bootstrap=bootstrap)
     doc = found[person]
@@ -72,7 +101,9 @@ async def diagnose(urls: dict[str, str]) -> list[str]:
         for name, url in urls.items():
             try:
                 r = await http.get(url + "/health/ready")
-                lines.append(f"  {name:<11} {url}  {r.json().get('status')} {r.json().get('checks', '')}")
+                lines.append(
+                    f"  {name:<11} {url}  {r.json().get('status')} {r.json().get('checks', '')}"
+                )
             except httpx.HTTPError as exc:
                 lines.append(f"  {name:<11} {url}  not answering ({type(exc).__name__})")
     return lines
@@ -86,6 +117,8 @@ def main_smoke(bootstrap: str, urls: dict[str, str], timeout: float) -> int:
         for line in asyncio.run(diagnose(urls)):
             print(line)
         return 1
-    print(f"SMOKE OK: student {result.student_id} is published and verified as document {result.document_id}")
+    print(
+        f"SMOKE OK: student {result.student_id} is published and verified as document {result.document_id}"
+    )
     print(f"  verify: {urls['lookup']}/verify/{result.document_id}")
     return 0

@@ -106,7 +106,9 @@ class Stack:
         issuer = self.issuer
         return issuer.client_token(client_id, issuer.register_client(client_id, ["school_system"]))
 
-    def headers(self, role: str, school_id: str | None = None, staff_id: str | None = None) -> dict[str, str]:
+    def headers(
+        self, role: str, school_id: str | None = None, staff_id: str | None = None
+    ) -> dict[str, str]:
         """`Authorization` for a member of staff, an operator or an auditor."""
         return {"authorization": f"Bearer {self.token(role, school_id, staff_id)}"}
 
@@ -136,7 +138,12 @@ class Stack:
         try:
             pid_text, marker = path.read_text().split("\n", 1)
             pid = int(pid_text)
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (
+                Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
         except (ValueError, OSError):
             return None
         return pid if marker.strip() and marker.strip() in cmdline else None
@@ -148,8 +155,13 @@ class Stack:
         prefix = f"HOCBA_{name.upper()}_"
         pki = self.pki
         roots = json.dumps([str(pki.root_file)])
-        crls = json.dumps([str(pki.crl_file(ca)) for ca in ("root", "public-duty-ca", "personal-ca")
-                           if pki.crl_file(ca).exists()])
+        crls = json.dumps(
+            [
+                str(pki.crl_file(ca))
+                for ca in ("root", "public-duty-ca", "personal-ca")
+                if pki.crl_file(ca).exists()
+            ]
+        )
         env = {
             "ENVIRONMENT": "development",
             "OIDC_ISSUER": self.issuer_url,
@@ -165,22 +177,44 @@ class Stack:
             "CONSUMER_HEARTBEAT_INTERVAL_MS": str(self.heartbeat_ms),
         }
         if name == "signing":
-            env |= {"PKI_DIR": str(pki.dir), "SERVER_SIDE_SIGNING": "true", "DEV_ISSUE_ON_DEMAND": "true",
-                    "DEV_CA_URL": self.issuer_url,
-                    "TRUST_ROOTS": roots, "CRL_FILES": crls, "SCHOOL_SEAL": "true", "PKCS11_TOKEN_LABEL": HSM_TOKEN,
-                    "PKCS11_PIN": self._hsm_pin(), "SEAL_ISSUE_ON_DEMAND": "true"}
+            env |= {
+                "PKI_DIR": str(pki.dir),
+                "SERVER_SIDE_SIGNING": "true",
+                "DEV_ISSUE_ON_DEMAND": "true",
+                "DEV_CA_URL": self.issuer_url,
+                "TRUST_ROOTS": roots,
+                "CRL_FILES": crls,
+                "SCHOOL_SEAL": "true",
+                "PKCS11_TOKEN_LABEL": HSM_TOKEN,
+                "PKCS11_PIN": self._hsm_pin(),
+                "SEAL_ISSUE_ON_DEMAND": "true",
+            }
         if name == "publishing":
-            env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "LOOKUP_PUBLIC_URL": self.url("lookup"),
-                    "PDF_SEAL": "true", "PDF_SEAL_CERTIFICATE": str(pki.signers.certificate_file(PUBLISHER_SEAL)),
-                    "PDF_SEAL_KEY": str(pki.signers.key_file(PUBLISHER_SEAL)),
-                    "DOCUMENT_ID_SECRET": self._secret("document-id-secret")}
+            env |= {
+                "TRUST_ROOTS": roots,
+                "CRL_FILES": crls,
+                "LOOKUP_PUBLIC_URL": self.url("lookup"),
+                "PDF_SEAL": "true",
+                "PDF_SEAL_CERTIFICATE": str(pki.signers.certificate_file(PUBLISHER_SEAL)),
+                "PDF_SEAL_KEY": str(pki.signers.key_file(PUBLISHER_SEAL)),
+                "DOCUMENT_ID_SECRET": self._secret("document-id-secret"),
+            }
         if name == "lookup":
-            env |= {"TRUST_ROOTS": roots, "CRL_FILES": crls, "PUBLISHING_URL": self.url("publishing"),
-                    "LOOKUP_SECRET": self._secret("lookup-secret"), "OIDC_CLIENT_ID": LOOKUP_CLIENT,
-                    "OIDC_CLIENT_SECRET": self.issuer.register_client(LOOKUP_CLIENT, ["service"])}
+            env |= {
+                "TRUST_ROOTS": roots,
+                "CRL_FILES": crls,
+                "PUBLISHING_URL": self.url("publishing"),
+                "LOOKUP_SECRET": self._secret("lookup-secret"),
+                "OIDC_CLIENT_ID": LOOKUP_CLIENT,
+                "OIDC_CLIENT_SECRET": self.issuer.register_client(LOOKUP_CLIENT, ["service"]),
+            }
         env |= self.extra_env.get(name, {})
-        return {**os.environ, "PYTHONUNBUFFERED": "1", "SOFTHSM2_CONF": str(self.state_dir / "hsm" / "softhsm2.conf"),
-                **{prefix + k: v for k, v in env.items()}}
+        return {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "SOFTHSM2_CONF": str(self.state_dir / "hsm" / "softhsm2.conf"),
+            **{prefix + k: v for k, v in env.items()},
+        }
 
     def _hsm_pin(self) -> str:
         path = self.state_dir / "hsm" / "pin"
@@ -195,12 +229,30 @@ class Stack:
         hsm = self.state_dir / "hsm"
         (hsm / "tokens").mkdir(parents=True, exist_ok=True)
         conf = hsm / "softhsm2.conf"
-        conf.write_text(f"directories.tokendir = {hsm / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        conf.write_text(
+            f"directories.tokendir = {hsm / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+        )
         env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
-        slots = subprocess.run(["softhsm2-util", "--show-slots"], capture_output=True, text=True, env=env).stdout
+        slots = subprocess.run(
+            ["softhsm2-util", "--show-slots"], capture_output=True, text=True, env=env
+        ).stdout
         if f"Label:            {HSM_TOKEN}" not in slots:
-            subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", HSM_TOKEN, "--so-pin",
-                            secrets.token_hex(8), "--pin", self._hsm_pin()], check=True, capture_output=True, env=env)
+            subprocess.run(
+                [
+                    "softhsm2-util",
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    HSM_TOKEN,
+                    "--so-pin",
+                    secrets.token_hex(8),
+                    "--pin",
+                    self._hsm_pin(),
+                ],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
 
     def _secret(self, name: str) -> str:
         """A random secret of the local stack, kept in the state directory."""
@@ -217,7 +269,9 @@ class Stack:
             self._record("broker", proc, f"--listener-url tcp://127.0.0.1:{self.ports['broker']}")
         if self.pid("database") is None:
             storage = self.database_storage or str(self.state_dir / "data" / "secantus")
-            proc = localstack.start_database(self.ports["database"], storage, self.log_file("database"))
+            proc = localstack.start_database(
+                self.ports["database"], storage, self.log_file("database")
+            )
             self._record("database", proc, f"--port {self.ports['database']}")
         if self.pid("issuer") is None:
             self.start_issuer()
@@ -240,9 +294,22 @@ class Stack:
         issuer.register_client(LOOKUP_CLIENT, ["service"])
         out = open(self.log_file("issuer"), "ab")  # noqa: SIM115 - the child keeps it
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hocba_devstack.issuer", "--state", str(self.state_dir / "issuer"),
-             "--port", str(self.ports["issuer"]), "--pki", str(self.pki.dir)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "hocba_devstack.issuer",
+                "--state",
+                str(self.state_dir / "issuer"),
+                "--port",
+                str(self.ports["issuer"]),
+                "--pki",
+                str(self.pki.dir),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
         self._record("issuer", proc, "-m hocba_devstack.issuer")
         localstack.wait_for_port("127.0.0.1", self.ports["issuer"], proc=proc)
@@ -257,8 +324,15 @@ class Stack:
         replica = f"{name}.{index}"
         self.ports.setdefault(replica, localstack.free_port())
         prefix = f"HOCBA_{name.upper()}_"
-        self._start(replica, name, self.service_env(name) | {prefix + "HTTP_PORT": str(self.ports[replica]),
-                                                              prefix + "PUBLIC_URL": self.url(replica)})
+        self._start(
+            replica,
+            name,
+            self.service_env(name)
+            | {
+                prefix + "HTTP_PORT": str(self.ports[replica]),
+                prefix + "PUBLIC_URL": self.url(replica),
+            },
+        )
         return replica
 
     def replicas(self, name: str) -> list[str]:
@@ -277,8 +351,11 @@ class Stack:
         out = open(self.log_file(process), "ab")  # noqa: SIM115 - the child keeps it
         proc = subprocess.Popen(
             [sys.executable, "-m", f"hocba_{name}"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
         )
         out.close()
         self._record(process, proc, marker)
@@ -291,21 +368,29 @@ class Stack:
             while pending:
                 for name in list(pending):
                     if self.pid(name) is None:
-                        raise StackError(f"{name} stopped while starting; see {self.log_file(name)}:\n"
-                                         + self.tail(name))
+                        raise StackError(
+                            f"{name} stopped while starting; see {self.log_file(name)}:\n"
+                            + self.tail(name)
+                        )
                     try:
                         if client.get(self.url(name) + "/health/ready").status_code == 200:
                             pending.remove(name)
                     except httpx.HTTPError:
                         pass
                 if pending and time.monotonic() > deadline:
-                    raise StackError(f"not ready after {timeout:.0f}s: {', '.join(pending)}; see {self.state_dir / 'log'}")
+                    raise StackError(
+                        f"not ready after {timeout:.0f}s: {', '.join(pending)}; see {self.state_dir / 'log'}"
+                    )
                 if pending:
                     time.sleep(0.3)
 
     def tail(self, name: str, lines: int = 20) -> str:
         path = self.log_file(name)
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
 
     def up(self, services: tuple[str, ...] = SERVICES) -> None:
         self.start_infra()
@@ -341,7 +426,10 @@ class Stack:
         return stopped
 
     def status(self) -> dict[str, int | None]:
-        return {name: self.pid(name) for name in ("broker", "database", "issuer", *self._service_processes())}
+        return {
+            name: self.pid(name)
+            for name in ("broker", "database", "issuer", *self._service_processes())
+        }
 
 
 def _alive(pid: int) -> bool:

@@ -48,26 +48,43 @@ class LocalInfra:
     def dev_ca_url(self) -> str:
         """Where services with on-demand issuance (development) have keys certified by `pki`."""
         return self.issuer.url
+
     def settings(self, **extra: Any) -> dict[str, Any]:
         """A service's settings in a test, as keyword arguments: this broker, database and issuer,
         the test school systems, consumers that rejoin their group quickly, retries that hardly
         wait; then `extra`."""
-        return {"environment": "development", "kafka_bootstrap": self.kafka_bootstrap, "mongo_uri": self.mongo_uri,
-                "oidc_issuer": self.issuer.url, "school_systems": TEST_SCHOOL_SYSTEMS,
-                "consumer_session_timeout_ms": 6000, "consumer_heartbeat_interval_ms": 1000,
-                "retry_backoff_seconds": 0.01, "audit_chain_seconds": 0.1, **extra}
+        return {
+            "environment": "development",
+            "kafka_bootstrap": self.kafka_bootstrap,
+            "mongo_uri": self.mongo_uri,
+            "oidc_issuer": self.issuer.url,
+            "school_systems": TEST_SCHOOL_SYSTEMS,
+            "consumer_session_timeout_ms": 6000,
+            "consumer_heartbeat_interval_ms": 1000,
+            "retry_backoff_seconds": 0.01,
+            "audit_chain_seconds": 0.1,
+            **extra,
+        }
 
-    def headers(self, role: str, school_id: str | None = None, staff_id: str | None = None) -> dict[str, str]:
+    def headers(
+        self, role: str, school_id: str | None = None, staff_id: str | None = None
+    ) -> dict[str, str]:
         """`Authorization` for a member of staff (teacher, principal, school_admin), an operator,
         an auditor or a service."""
         roles = [role]
-        token = self.issuer.token(roles=roles, school_id=school_id, staff_id=staff_id,
-                                  client_id="hocba-lookup" if role == "service" else "hocba-dev-portal")
+        token = self.issuer.token(
+            roles=roles,
+            school_id=school_id,
+            staff_id=staff_id,
+            client_id="hocba-lookup" if role == "service" else "hocba-dev-portal",
+        )
         return {"authorization": f"Bearer {token}"}
 
     def system_headers(self, client_id: str = TEST_SCHOOL_SYSTEM) -> dict[str, str]:
         """`Authorization` for a school system (its client id names it, as `source` does on Kafka)."""
-        token = self.issuer.token(roles=["school_system"], client_id=client_id, subject=f"service-account-{client_id}")
+        token = self.issuer.token(
+            roles=["school_system"], client_id=client_id, subject=f"service-account-{client_id}"
+        )
         return {"authorization": f"Bearer {token}"}
 
 
@@ -98,9 +115,22 @@ def _start_issuer(state: Path, pki: DevPKI) -> tuple[DevIssuer, subprocess.Popen
     port = localstack.free_port()
     issuer = DevIssuer(state, f"http://127.0.0.1:{port}")
     out = open(state / "issuer.log", "ab")  # noqa: SIM115 - the child keeps it
-    proc = subprocess.Popen([sys.executable, "-m", "hocba_devstack.issuer", "--state", str(state), "--port", str(port),
-                             "--pki", str(pki.dir)],
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hocba_devstack.issuer",
+            "--state",
+            str(state),
+            "--port",
+            str(port),
+            "--pki",
+            str(pki.dir),
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     out.close()
     localstack.wait_for_port("127.0.0.1", port, proc=proc)
     return issuer, proc
@@ -115,7 +145,12 @@ def unique_db() -> Callable[[str], str]:
     return lambda name: f"t_{name}_{uuid.uuid4().hex[:8]}"
 
 
-async def produce(bootstrap: str, topic: str, envelopes: list[Envelope[Any]] | list[bytes], key: bytes | None = None) -> None:
+async def produce(
+    bootstrap: str,
+    topic: str,
+    envelopes: list[Envelope[Any]] | list[bytes],
+    key: bytes | None = None,
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -123,16 +158,24 @@ async def produce(bootstrap: str, topic: str, envelopes: list[Envelope[Any]] | l
             if isinstance(item, bytes):
                 await producer.send_and_wait(topic, item, key=key or b"raw")
             else:
-                await producer.send_and_wait(topic, item.model_dump_json().encode(), key=item.subject.encode())
+                await producer.send_and_wait(
+                    topic, item.model_dump_json().encode(), key=item.subject.encode()
+                )
     finally:
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[Any]], bool],
-                     timeout: float = 30.0) -> list[Any]:
+async def read_topic(
+    bootstrap: str, topic: str, *, until: Callable[[list[Any]], bool], timeout: float = 30.0
+) -> list[Any]:
     """Read `topic` from the beginning until `until(messages)` holds (raw aiokafka records)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     seen: list[Any] = []
     try:
@@ -140,7 +183,9 @@ async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[Any]],
         while not until(seen):
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise TimeoutError(f"{topic}: condition not met after {timeout}s ({len(seen)} messages)")
+                raise TimeoutError(
+                    f"{topic}: condition not met after {timeout}s ({len(seen)} messages)"
+                )
             batch = await consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000))
             for records in batch.values():
                 seen.extend(records)
@@ -153,7 +198,9 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
     """Everything on `topic` up to its current end (raw aiokafka records)."""
     from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
@@ -177,7 +224,9 @@ def payloads(records: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1) -> Any:
+async def eventually(
+    check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1
+) -> Any:
     """Wait until `await check()` returns something truthy; fail with the last value after `timeout`."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: Any = None
@@ -217,11 +266,18 @@ class Identity:
 
     def headers(self, issuer: Any) -> dict[str, str]:
         if self.role == "school_system":
-            token = issuer.token(roles=["school_system"], client_id=self.client_id,
-                                 subject=f"service-account-{self.client_id}")
+            token = issuer.token(
+                roles=["school_system"],
+                client_id=self.client_id,
+                subject=f"service-account-{self.client_id}",
+            )
         else:
-            token = issuer.token(roles=[self.role], school_id=self.school_id, staff_id=self.staff_id,
-                                 client_id=self.client_id or "hocba-dev-portal")
+            token = issuer.token(
+                roles=[self.role],
+                school_id=self.school_id,
+                staff_id=self.staff_id,
+                client_id=self.client_id or "hocba-dev-portal",
+            )
         return {"authorization": f"Bearer {token}"}
 
 
@@ -239,8 +295,14 @@ class Cell:
         return self.status == int(self.expected)
 
 
-async def authorization_matrix(app: Any, policies: Any, calls: dict[str, Call], own: dict[str, Identity],
-                               other: dict[str, Identity], issuer: Any) -> list[Cell]:
+async def authorization_matrix(
+    app: Any,
+    policies: Any,
+    calls: dict[str, Call],
+    own: dict[str, Identity],
+    other: dict[str, Identity],
+    issuer: Any,
+) -> list[Cell]:
     """Call every endpoint of `app` (from its route table) as every role of its own school, of another
     school, and anonymously, and say what each call was expected to get from the policy table:
     401 anonymous (unless public), 403 for a role the rule does not name and for another school's
@@ -261,8 +323,15 @@ async def authorization_matrix(app: Any, policies: Any, calls: dict[str, Call], 
                 continue
 
             async def send(headers: dict[str, str], call: Call = call, method: str = method) -> int:
-                response = await http.request(method, call.path, json=call.json, params=call.params,
-                                              files=call.files, data=call.data, headers=headers)
+                response = await http.request(
+                    method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    files=call.files,
+                    data=call.data,
+                    headers=headers,
+                )
                 return response.status_code
 
             status = await send({})
@@ -281,11 +350,19 @@ async def authorization_matrix(app: Any, policies: Any, calls: dict[str, Call], 
                         expected = "403"
                     else:
                         expected = "allowed"
-                    cells.append(Cell(endpoint, f"{role.value} ({variant})", expected,
-                                      await send(identity.headers(issuer))))
+                    cells.append(
+                        Cell(
+                            endpoint,
+                            f"{role.value} ({variant})",
+                            expected,
+                            await send(identity.headers(issuer)),
+                        )
+                    )
     return cells
 
 
 def failed_cells(cells: list[Cell]) -> str:
     bad = [c for c in cells if not c.ok]
-    return "\n".join(f"{c.endpoint} as {c.caller}: expected {c.expected}, got {c.status}" for c in bad)
+    return "\n".join(
+        f"{c.endpoint} as {c.caller}: expected {c.expected}, got {c.status}" for c in bad
+    )

@@ -35,8 +35,11 @@ class AdminSettings(ServiceSettings):
 
 def topics_spec() -> str:
     """The topic registry as YAML (no YAML library needed: the shape is fixed)."""
-    lines = ["# Generated from hocba_contracts.topics by `python -m hocba_runtime.admin topics-spec`.",
-             "# Do not edit: change the registry and regenerate (a test compares the two).", "topics:"]
+    lines = [
+        "# Generated from hocba_contracts.topics by `python -m hocba_runtime.admin topics-spec`.",
+        "# Do not edit: change the registry and regenerate (a test compares the two).",
+        "topics:",
+    ]
     for spec in TOPICS:
         lines += [
             f"  - name: {spec.name}",
@@ -64,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         try:
-            created = asyncio.run(ensure_topics(args.bootstrap, **AdminSettings().kafka_client_options()))
+            created = asyncio.run(
+                ensure_topics(args.bootstrap, **AdminSettings().kafka_client_options())
+            )
             break
         except Exception as exc:  # noqa: BLE001 - the broker may still be starting
             if time.monotonic() > deadline:

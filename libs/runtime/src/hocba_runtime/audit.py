@@ -68,7 +68,9 @@ def _jsonable(value: Any) -> Any:
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 of the entry's content with its place in the chain (`chain`, `seq`, `prev_hash`)."""
-    return hashlib.sha256(canonical_bytes(_jsonable({k: v for k, v in entry.items() if k != "hash"}))).hexdigest()
+    return hashlib.sha256(
+        canonical_bytes(_jsonable({k: v for k, v in entry.items() if k != "hash"}))
+    ).hexdigest()
 
 
 def targets_of(data: Mapping[str, Any]) -> dict[str, set[str]]:
@@ -79,8 +81,12 @@ def targets_of(data: Mapping[str, Any]) -> dict[str, set[str]]:
     for part in parts:
         if not isinstance(part, Mapping):
             continue
-        for key, target in (("school_id", "school_ids"), ("class_id", "class_ids"), ("student_id", "student_ids"),
-                            ("record_id", "record_ids")):
+        for key, target in (
+            ("school_id", "school_ids"),
+            ("class_id", "class_ids"),
+            ("student_id", "student_ids"),
+            ("record_id", "record_ids"),
+        ):
             value = part.get(key)
             if isinstance(value, str) and value:
                 found[target].add(value)
@@ -125,11 +131,30 @@ class AuditTrail:
         for key in ("school_ids", "student_ids"):
             await self.entries.create_index([(f"targets.{key}", ASCENDING), ("at", ASCENDING)])
 
-    def _entry(self, *, via: str, actor: dict[str, Any], origin: str | None, action: str, outcome: Any,
-               targets: Targets, **extra: Any) -> dict[str, Any]:
-        return {"_id": str(uuid.uuid4()), "schema_version": SCHEMA_VERSION, "service": self.service, "at": _now(),
-                "via": via, "actor": actor, "origin": origin, "action": action, "outcome": outcome,
-                "targets": targets.doc(), **extra}
+    def _entry(
+        self,
+        *,
+        via: str,
+        actor: dict[str, Any],
+        origin: str | None,
+        action: str,
+        outcome: Any,
+        targets: Targets,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        return {
+            "_id": str(uuid.uuid4()),
+            "schema_version": SCHEMA_VERSION,
+            "service": self.service,
+            "at": _now(),
+            "via": via,
+            "actor": actor,
+            "origin": origin,
+            "action": action,
+            "outcome": outcome,
+            "targets": targets.doc(),
+            **extra,
+        }
 
     async def record(self, entries: list[dict[str, Any]]) -> None:
         """Queue entries for the writer (written within `flush_seconds`). Never raises."""
@@ -144,7 +169,10 @@ class AuditTrail:
             batch, self._queue = self._queue, []
             redelivered = [e["_id"] for e in batch if str(e["_id"]).startswith("kafka:")]
             if redelivered:  # a message handled twice (redelivered) is recorded once
-                known = {d["_id"] async for d in self.entries.find({"_id": {"$in": redelivered}}, {"_id": 1})}
+                known = {
+                    d["_id"]
+                    async for d in self.entries.find({"_id": {"$in": redelivered}}, {"_id": 1})
+                }
                 known |= {e["_id"] for e in self._unwritten}
                 batch = [e for e in batch if e["_id"] not in known]
             for entry in batch:
@@ -158,18 +186,31 @@ class AuditTrail:
                 await self.entries.insert_many(pending, ordered=True)
                 written = len(pending)
             except Exception as exc:  # noqa: BLE001 - the request stands; the entries are written later
-                stored = {d["_id"] async for d in self.entries.find({"_id": {"$in": [e["_id"] for e in pending]}},
-                                                                    {"_id": 1})}
+                stored = {
+                    d["_id"]
+                    async for d in self.entries.find(
+                        {"_id": {"$in": [e["_id"] for e in pending]}}, {"_id": 1}
+                    )
+                }
                 self._unwritten = [e for e in pending if e["_id"] not in stored]
-                log.error("audit entries not written yet; retrying", extra={"error_type": type(exc).__name__,
-                                                                             "entries": len(self._unwritten)})
+                log.error(
+                    "audit entries not written yet; retrying",
+                    extra={"error_type": type(exc).__name__, "entries": len(self._unwritten)},
+                )
                 return len(stored)
             self._unwritten = []
             last = pending[-1]
             await self.mongo.db[self.heads].replace_one(
-                {"_id": self.chain}, {"_id": self.chain, "schema_version": SCHEMA_VERSION, "seq": last["seq"],
-                                      "hash": last["hash"], "at": _now()},
-                upsert=True)
+                {"_id": self.chain},
+                {
+                    "_id": self.chain,
+                    "schema_version": SCHEMA_VERSION,
+                    "seq": last["seq"],
+                    "hash": last["hash"],
+                    "at": _now(),
+                },
+                upsert=True,
+            )
             return written
 
     async def _run(self) -> None:
@@ -179,7 +220,9 @@ class AuditTrail:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await asyncio.sleep(self.flush_seconds)  # gather what comes in the meantime into one insert
+            await asyncio.sleep(
+                self.flush_seconds
+            )  # gather what comes in the meantime into one insert
             try:
                 await self.flush()
             except asyncio.CancelledError:
@@ -195,34 +238,72 @@ class AuditTrail:
         self._task = None
         await self.flush()
 
-    async def http(self, access: Any, method: str, path: str, params: Mapping[str, Any], status: int,
-                   client: str | None) -> None:
+    async def http(
+        self,
+        access: Any,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        status: int,
+        client: str | None,
+    ) -> None:
         """One HTTP request: the caller, the endpoint, what it touched, the answer's status."""
         p = access.principal
         targets = Targets()
         targets.add(targets_of(params))
         for r in access.resources + ([access.denied] if access.denied else []):
-            targets.add({"school_ids": [r.school_id] if r.school_id else [], "class_ids": [r.class_id] if r.class_id else [],
-                         "student_ids": r.student_ids, "record_ids": [r.record_id] if r.record_id else []})
-        actor = {"id": p.actor, "subject": p.subject, "roles": sorted(r.value for r in p.roles),
-                 "school_id": p.school_id, "client_id": p.client_id}
+            targets.add(
+                {
+                    "school_ids": [r.school_id] if r.school_id else [],
+                    "class_ids": [r.class_id] if r.class_id else [],
+                    "student_ids": r.student_ids,
+                    "record_ids": [r.record_id] if r.record_id else [],
+                }
+            )
+        actor = {
+            "id": p.actor,
+            "subject": p.subject,
+            "roles": sorted(r.value for r in p.roles),
+            "school_id": p.school_id,
+            "client_id": p.client_id,
+        }
         kind = "read" if method in ("GET", "HEAD") or access.rule.public else "change"
-        await self.record([self._entry(via="http", actor=actor, origin=client, action=f"{method} {path}",
-                                       outcome=status, targets=targets, kind=kind,
-                                       params={k: str(v) for k, v in params.items()})])
+        await self.record(
+            [
+                self._entry(
+                    via="http",
+                    actor=actor,
+                    origin=client,
+                    action=f"{method} {path}",
+                    outcome=status,
+                    targets=targets,
+                    kind=kind,
+                    params={k: str(v) for k, v in params.items()},
+                )
+            ]
+        )
 
-    async def kafka(self, consumer: str, records: list[Any], rejected: set[tuple[str, int, int]]) -> None:
+    async def kafka(
+        self, consumer: str, records: list[Any], rejected: set[tuple[str, int, int]]
+    ) -> None:
         """Consumed messages a handler took (those it dead-lettered are in the dead-letter topic, with
         the reason): one entry per source that sent them."""
         groups: dict[str, tuple[Targets, list[dict[str, str]], set[str]]] = {}
         for record in records:
-            where = (getattr(record, "topic", ""), getattr(record, "partition", -1), getattr(record, "offset", -1))
+            where = (
+                getattr(record, "topic", ""),
+                getattr(record, "partition", -1),
+                getattr(record, "offset", -1),
+            )
             if where in rejected:
                 continue
             try:
                 body = json.loads(record.value or b"")
                 data = body.get("data") if isinstance(body.get("data"), dict) else {}
-                source, event = str(body.get("source", "unknown")), {"id": str(body.get("id")), "type": str(body.get("type"))}
+                source, event = (
+                    str(body.get("source", "unknown")),
+                    {"id": str(body.get("id")), "type": str(body.get("type"))},
+                )
             except (ValueError, AttributeError):
                 continue
             targets, events, origins = groups.setdefault(source, (Targets(), [], set()))
@@ -231,18 +312,35 @@ class AuditTrail:
             origins.add(f"kafka:{where[0]}[{where[1]}]")
         entries = []
         for source, (targets, events, origins) in groups.items():
-            entry = self._entry(via="kafka", actor={"id": source, "source": source, "consumer": consumer},
-                                origin=",".join(sorted(origins)), action="consume " + ",".join(sorted({e["type"] for e in events})),
-                                outcome="handled", targets=targets, kind="change", events=events)
+            entry = self._entry(
+                via="kafka",
+                actor={"id": source, "source": source, "consumer": consumer},
+                origin=",".join(sorted(origins)),
+                action="consume " + ",".join(sorted({e["type"] for e in events})),
+                outcome="handled",
+                targets=targets,
+                kind="change",
+                events=events,
+            )
             # The same messages redelivered give the same entry id: recorded once.
-            entry["_id"] = f"kafka:{consumer}:" + hashlib.sha256(
-                "|".join(e["id"] for e in events).encode()).hexdigest()[:32]
+            entry["_id"] = (
+                f"kafka:{consumer}:"
+                + hashlib.sha256("|".join(e["id"] for e in events).encode()).hexdigest()[:32]
+            )
             entries.append(entry)
         await self.record(entries)
 
-    async def export(self, *, school_id: str | None = None, student_id: str | None = None, after: str | None = None,
-                     limit: int = 1000) -> list[dict[str, Any]]:
-        return await export_entries(self.mongo.db, school_id=school_id, student_id=student_id, after=after, limit=limit)
+    async def export(
+        self,
+        *,
+        school_id: str | None = None,
+        student_id: str | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        return await export_entries(
+            self.mongo.db, school_id=school_id, student_id=student_id, after=after, limit=limit
+        )
 
 
 def cursor_of(entry: Mapping[str, Any]) -> str:
@@ -250,8 +348,14 @@ def cursor_of(entry: Mapping[str, Any]) -> str:
     return f"{_jsonable(entry['at'])}|{entry['chain']}|{entry['seq']}"
 
 
-async def export_entries(db: Any, *, school_id: str | None = None, student_id: str | None = None,
-                         after: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+async def export_entries(
+    db: Any,
+    *,
+    school_id: str | None = None,
+    student_id: str | None = None,
+    after: str | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
     """Entries about a school or a student (or all), oldest first (a process's entries of one
     millisecond in their chain's order), after the cursor `after` (`cursor_of` the last entry of the
     page before), as JSON, each with its chain fields."""
@@ -266,8 +370,11 @@ async def export_entries(db: Any, *, school_id: str | None = None, student_id: s
             at, seq = datetime.fromisoformat(at_text), int(seq_text)
         except ValueError:
             raise ValueError("after must be the next_after of the page before") from None
-        query["$or"] = [{"at": {"$gt": at}}, {"at": at, "chain": {"$gt": chain}},
-                        {"at": at, "chain": chain, "seq": {"$gt": seq}}]
+        query["$or"] = [
+            {"at": {"$gt": at}},
+            {"at": at, "chain": {"$gt": chain}},
+            {"at": at, "chain": chain, "seq": {"$gt": seq}},
+        ]
     order = [("at", ASCENDING), ("chain", ASCENDING), ("seq", ASCENDING)]
     cursor = db[AuditTrail.collection].find(query).sort(order).limit(limit)
     return [_jsonable(d) async for d in cursor]
@@ -298,34 +405,49 @@ async def verify_trail(db: Any) -> Verdict:
             where = f"chain {chain}: entry {seq}"
             if seq > expected:
                 gap = f"{expected}" if seq == expected + 1 else f"{expected}–{seq - 1}"
-                verdict.problems.append(f"chain {chain}: entries {gap} are missing: deleted from the trail")
+                verdict.problems.append(
+                    f"chain {chain}: entries {gap} are missing: deleted from the trail"
+                )
             elif seq < expected:
                 verdict.problems.append(f"{where} appears twice: the trail was reordered")
             if entry.get("prev_hash") != prev:
-                verdict.problems.append(f"{where} does not follow the entry before it: the trail was reordered "
-                                        "or an entry removed")
+                verdict.problems.append(
+                    f"{where} does not follow the entry before it: the trail was reordered "
+                    "or an entry removed"
+                )
             if entry_hash(entry) != entry.get("hash"):
-                verdict.problems.append(f"{where} ({entry.get('action')}) was edited: its content no longer matches "
-                                        "its hash")
+                verdict.problems.append(
+                    f"{where} ({entry.get('action')}) was edited: its content no longer matches "
+                    "its hash"
+                )
             prev = str(entry.get("hash"))
             expected = seq + 1
         head = heads.get(chain)
         if head is None:
             verdict.problems.append(f"chain {chain}: its head is missing (deleted?)")
         elif int(head["seq"]) >= expected:
-            verdict.problems.append(f"chain {chain}: the head is entry {head['seq']} but the chain ends at "
-                                    f"{expected - 1}: the newest entries were deleted")
+            verdict.problems.append(
+                f"chain {chain}: the head is entry {head['seq']} but the chain ends at "
+                f"{expected - 1}: the newest entries were deleted"
+            )
         elif int(head["seq"]) == expected - 1 and head["hash"] != prev:
-            verdict.problems.append(f"chain {chain}: the last entry is not the one the head recorded")
+            verdict.problems.append(
+                f"chain {chain}: the last entry is not the one the head recorded"
+            )
     return verdict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hocba-audit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hocba-audit",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["verify", "export"])
     parser.add_argument("--mongo-uri", required=True)
-    parser.add_argument("--database", action="append", required=True, help="a service's database (repeatable)")
+    parser.add_argument(
+        "--database", action="append", required=True, help="a service's database (repeatable)"
+    )
     parser.add_argument("--school-id")
     parser.add_argument("--student-id")
     args = parser.parse_args(argv)
@@ -345,8 +467,9 @@ def main(argv: list[str] | None = None) -> int:
                     failed += not verdict.intact
                 else:
                     after = None
-                    while batch := await export_entries(db, school_id=args.school_id, student_id=args.student_id,
-                                                        after=after):
+                    while batch := await export_entries(
+                        db, school_id=args.school_id, student_id=args.student_id, after=after
+                    ):
                         for entry in batch:
                             print(json.dumps(entry, ensure_ascii=False))
                         after = cursor_of(batch[-1])

@@ -41,8 +41,9 @@ from hocba_runtime.settings import ServiceSettings
 log = logging.getLogger("hocba.auth")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-                                   "EdDSA"})
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 """The only algorithms an issuer's tokens may be pinned to: public-key signatures (never `none`, never
 an HMAC whose key would have to be shared with every service)."""
 
@@ -116,10 +117,15 @@ is written to the audit trail, with the caller's address and what it showed."""
 ANONYMOUS = "anonymous"
 
 
-def allow(*, personal: bool = False, hide: Mapping[Role, Iterable[str]] | None = None, **roles: Scope) -> Rule:
+def allow(
+    *, personal: bool = False, hide: Mapping[Role, Iterable[str]] | None = None, **roles: Scope
+) -> Rule:
     """A rule: `allow(teacher=Scope.CLASS, principal=Scope.SCHOOL, personal=True)`."""
-    return Rule(roles={Role(name): scope for name, scope in roles.items()}, personal=personal,
-                hidden={role: frozenset(fields) for role, fields in (hide or {}).items()})
+    return Rule(
+        roles={Role(name): scope for name, scope in roles.items()},
+        personal=personal,
+        hidden={role: frozenset(fields) for role, fields in (hide or {}).items()},
+    )
 
 
 SHELL_POLICIES: dict[str, Rule] = {
@@ -162,7 +168,9 @@ class PolicyTable:
     def table(self) -> str:
         """The policy table as a person reads it."""
         width = max(len(k) for k in self.rules)
-        return "\n".join(f"{key:<{width}}  {rule.describe()}" for key, rule in sorted(self.rules.items()))
+        return "\n".join(
+            f"{key:<{width}}  {rule.describe()}" for key, rule in sorted(self.rules.items())
+        )
 
 
 # -- who is calling --------------------------------------------------------------------------------
@@ -182,8 +190,10 @@ class SchoolSystems:
     def refusal(self, system: str, school_id: str | None) -> str | None:
         """Why `system` may not write for `school_id`, or None when it may."""
         if system not in self.systems:
-            return (f"source {system!r} is not a registered school system: the city department registers each school "
-                    "system with the schools it serves before it may send")
+            return (
+                f"source {system!r} is not a registered school system: the city department registers each school "
+                "system with the schools it serves before it may send"
+            )
         if school_id is None:
             return "the event does not say which school it is for"
         if not any(_matches(p, school_id) for p in self.systems[system]):
@@ -231,9 +241,14 @@ def principal_from_claims(claims: Mapping[str, Any], registry: SchoolSystems) ->
         schools = registry.schools_of(str(client_id))
     elif school_id:
         schools = (str(school_id),)
-    return Principal(subject=str(claims["sub"]), roles=roles, client_id=str(client_id) if client_id else None,
-                     school_id=str(school_id) if school_id else None,
-                     staff_id=str(claims["staff_id"]) if claims.get("staff_id") else None, schools=schools)
+    return Principal(
+        subject=str(claims["sub"]),
+        roles=roles,
+        client_id=str(client_id) if client_id else None,
+        school_id=str(school_id) if school_id else None,
+        staff_id=str(claims["staff_id"]) if claims.get("staff_id") else None,
+        schools=schools,
+    )
 
 
 class TokenVerifier:
@@ -241,12 +256,20 @@ class TokenVerifier:
     every `cache_seconds`, and at once (at most every `min_refetch_seconds`) for a key id it does not
     know, so an issuer can rotate its keys without a restart."""
 
-    def __init__(self, settings: ServiceSettings, registry: SchoolSystems, *, cache_seconds: float = 600,
-                 min_refetch_seconds: float = 10) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        registry: SchoolSystems,
+        *,
+        cache_seconds: float = 600,
+        min_refetch_seconds: float = 10,
+    ) -> None:
         unsafe = set(settings.oidc_algorithms) - ASYMMETRIC_ALGORITHMS
         if unsafe:
-            raise ValueError(f"oidc_algorithms: {', '.join(sorted(unsafe))} not accepted; pin a public-key algorithm "
-                             "such as RS256 or ES256")
+            raise ValueError(
+                f"oidc_algorithms: {', '.join(sorted(unsafe))} not accepted; pin a public-key algorithm "
+                "such as RS256 or ES256"
+            )
         self.issuer = settings.oidc_issuer
         self.audience = settings.oidc_audience
         self.algorithms = list(settings.oidc_algorithms)
@@ -262,14 +285,22 @@ class TokenVerifier:
     async def _fetch(self) -> None:
         async with httpx.AsyncClient(timeout=5) as http:
             if self.jwks_url is None:
-                discovery = (await http.get(f"{str(self.issuer).rstrip('/')}/.well-known/openid-configuration")).json()
+                discovery = (
+                    await http.get(
+                        f"{str(self.issuer).rstrip('/')}/.well-known/openid-configuration"
+                    )
+                ).json()
                 if discovery.get("issuer") != self.issuer:
-                    raise IdentityUnavailable("the issuer's discovery document names another issuer; check OIDC_ISSUER")
+                    raise IdentityUnavailable(
+                        "the issuer's discovery document names another issuer; check OIDC_ISSUER"
+                    )
                 self.jwks_url = str(discovery["jwks_uri"])
             response = await http.get(self.jwks_url)
             response.raise_for_status()
             keys = jwt.PyJWKSet.from_dict(response.json()).keys
-        self._keys = {str(k.key_id): k for k in keys if k.key_id and (k.public_key_use in (None, "sig"))}
+        self._keys = {
+            str(k.key_id): k for k in keys if k.key_id and (k.public_key_use in (None, "sig"))
+        }
         self._fetched_at = time.monotonic()
 
     async def _key(self, kid: str) -> jwt.PyJWK | None:
@@ -277,18 +308,27 @@ class TokenVerifier:
         if kid not in self._keys or age > self.cache_seconds:
             async with self._lock:
                 age = time.monotonic() - self._fetched_at
-                if (kid not in self._keys and age > self.min_refetch_seconds) or age > self.cache_seconds:
+                if (
+                    kid not in self._keys and age > self.min_refetch_seconds
+                ) or age > self.cache_seconds:
                     try:
                         await self._fetch()
                     except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKError) as exc:
-                        log.error("the issuer's keys could not be fetched", extra={"error_type": type(exc).__name__})
+                        log.error(
+                            "the issuer's keys could not be fetched",
+                            extra={"error_type": type(exc).__name__},
+                        )
                         if not self._keys:
-                            raise IdentityUnavailable("the identity provider cannot be reached; try again shortly") from None
+                            raise IdentityUnavailable(
+                                "the identity provider cannot be reached; try again shortly"
+                            ) from None
         return self._keys.get(kid)
 
     async def principal(self, token: str) -> Principal:
         if self.issuer is None:
-            raise Unauthenticated("this service has no token issuer configured (OIDC_ISSUER), so it accepts no token")
+            raise Unauthenticated(
+                "this service has no token issuer configured (OIDC_ISSUER), so it accepts no token"
+            )
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
@@ -299,14 +339,23 @@ class TokenVerifier:
         if key is None:
             raise Unauthenticated("the token was not signed by a key of the issuer")
         try:
-            claims = jwt.decode(token, key, algorithms=self.algorithms, audience=self.audience, issuer=self.issuer,
-                                leeway=self.leeway, options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired; get a new one") from None
         except jwt.ImmatureSignatureError:
             raise Unauthenticated("the token is not valid yet (nbf or iat in the future)") from None
         except jwt.InvalidAudienceError:
-            raise Unauthenticated(f"the token is not meant for Hocba (aud must include {self.audience!r})") from None
+            raise Unauthenticated(
+                f"the token is not meant for Hocba (aud must include {self.audience!r})"
+            ) from None
         except jwt.InvalidIssuerError:
             raise Unauthenticated("the token comes from another issuer") from None
         except jwt.MissingRequiredClaimError as exc:
@@ -336,7 +385,9 @@ class Resource:
 class Access:
     """A request that passed authentication and the role check; the handler asks it the rest."""
 
-    def __init__(self, principal: Principal, rule: Rule, endpoint: str, client: str | None = None) -> None:
+    def __init__(
+        self, principal: Principal, rule: Rule, endpoint: str, client: str | None = None
+    ) -> None:
         self.principal = principal
         self.rule = rule
         self.endpoint = endpoint
@@ -434,24 +485,37 @@ AuditHook = Callable[[Access | None, str, str, dict[str, Any], int, str | None],
 """audit(access, method, route path, path params, status, client address)."""
 
 
-def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def _error(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-           *((k.encode(), v.encode()) for k, v in (headers or {}).items())]
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.encode(), v.encode()) for k, v in (headers or {}).items()),
+    ]
     return status, body, raw
 
 
 class AccessControl:
     """ASGI middleware: every request meets its route's rule before the app reads its body."""
 
-    def __init__(self, app: ASGIApp, policies: PolicyTable, verifier: TokenVerifier, audit: AuditHook | None) -> None:
+    def __init__(
+        self, app: ASGIApp, policies: PolicyTable, verifier: TokenVerifier, audit: AuditHook | None
+    ) -> None:
         self.app = app
         self.policies = policies
         self.verifier = verifier
         self.audit = audit
 
-    async def _refuse(self, send: Send, status: int, code: str, message: str,
-                      headers: Mapping[str, str] | None = None) -> None:
+    async def _refuse(
+        self,
+        send: Send,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         status, body, raw = _error(status, code, message, headers)
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
@@ -468,8 +532,12 @@ class AccessControl:
         method = scope["method"]
         rule = self.policies.rule(method, route.path)
         if rule is None:
-            log.error("endpoint without a policy refused", extra={"endpoint": f"{method} {route.path}"})
-            await self._refuse(send, 403, "no_policy", "this endpoint has no access policy, so nobody may call it")
+            log.error(
+                "endpoint without a policy refused", extra={"endpoint": f"{method} {route.path}"}
+            )
+            await self._refuse(
+                send, 403, "no_policy", "this endpoint has no access policy, so nobody may call it"
+            )
             return
         client = scope.get("client")
         address = client[0] if client else None
@@ -477,20 +545,34 @@ class AccessControl:
             if not rule.personal:
                 await self.app(scope, receive, send)
                 return
-            access = Access(Principal(ANONYMOUS, frozenset()), rule, f"{method} {route.path}", address)
-            await self._serve(access, scope, receive, send, method, route.path, path_params, address)
+            access = Access(
+                Principal(ANONYMOUS, frozenset()), rule, f"{method} {route.path}", address
+            )
+            await self._serve(
+                access, scope, receive, send, method, route.path, path_params, address
+            )
             return
         token = _bearer(scope)
         challenge = {"www-authenticate": 'Bearer realm="hocba"'}
         if token is None:
-            await self._refuse(send, 401, "unauthenticated", "sign in: send an access token as 'Authorization: Bearer "
-                               "<token>'", challenge)
+            await self._refuse(
+                send,
+                401,
+                "unauthenticated",
+                "sign in: send an access token as 'Authorization: Bearer <token>'",
+                challenge,
+            )
             return
         try:
             principal = await self.verifier.principal(token)
         except Unauthenticated as exc:
-            await self._refuse(send, 401, exc.code, exc.message,
-                               {"www-authenticate": 'Bearer realm="hocba", error="invalid_token"'})
+            await self._refuse(
+                send,
+                401,
+                exc.code,
+                exc.message,
+                {"www-authenticate": 'Bearer realm="hocba", error="invalid_token"'},
+            )
             return
         except IdentityUnavailable as exc:
             await self._refuse(send, 503, exc.code, exc.message, {"retry-after": "5"})
@@ -503,8 +585,17 @@ class AccessControl:
             return
         await self._serve(access, scope, receive, send, method, route.path, path_params, address)
 
-    async def _serve(self, access: Access, scope: ASGIScope, receive: Receive, send: Send, method: str, path: str,
-                     path_params: dict[str, Any], address: str | None) -> None:
+    async def _serve(
+        self,
+        access: Access,
+        scope: ASGIScope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        path: str,
+        path_params: dict[str, Any],
+        address: str | None,
+    ) -> None:
         """Run the app with `access` on the request; then audit a change, a personal read or a refusal."""
         scope.setdefault("state", {})["access"] = access
         status = 500

@@ -10,7 +10,9 @@ class DomainError(Exception):
     status = 422
     code = "invalid"
 
-    def __init__(self, message: str, *, code: str | None = None, details: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code:

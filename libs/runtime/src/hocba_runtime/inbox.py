@@ -31,10 +31,16 @@ async def ensure_inbox_indexes(mongo: Mongo, retention: timedelta) -> None:
     seconds = int(retention.total_seconds())
     existing = (await coll.index_information()).get(RETENTION_INDEX)
     if existing is None:
-        await coll.create_index([("at", ASCENDING)], name=RETENTION_INDEX, expireAfterSeconds=seconds)
+        await coll.create_index(
+            [("at", ASCENDING)], name=RETENTION_INDEX, expireAfterSeconds=seconds
+        )
     elif existing.get("expireAfterSeconds") != seconds:
-        await mongo.db.command({"collMod": Inbox.collection, "index": {"name": RETENTION_INDEX,
-                                                                       "expireAfterSeconds": seconds}})
+        await mongo.db.command(
+            {
+                "collMod": Inbox.collection,
+                "index": {"name": RETENTION_INDEX, "expireAfterSeconds": seconds},
+            }
+        )
         log.info("processed events' retention changed", extra={"seconds": seconds})
 
 
@@ -49,27 +55,41 @@ class Inbox:
         return f"{self.consumer}:{event_id}"
 
     async def already_processed(self, event_id: str, session: Session | None = None) -> bool:
-        doc = await self.mongo.db[self.collection].find_one({"_id": self._id(event_id)}, session=session)
+        doc = await self.mongo.db[self.collection].find_one(
+            {"_id": self._id(event_id)}, session=session
+        )
         return doc is not None
 
     def _doc(self, event_id: str, at: datetime) -> dict[str, Any]:
-        return {"_id": self._id(event_id), "schema_version": SCHEMA_VERSION, "consumer": self.consumer,
-                "event_id": event_id, "at": at}
+        return {
+            "_id": self._id(event_id),
+            "schema_version": SCHEMA_VERSION,
+            "consumer": self.consumer,
+            "event_id": event_id,
+            "at": at,
+        }
 
     async def mark(self, event_id: str, session: Session) -> None:
-        await self.mongo.db[self.collection].insert_one(self._doc(event_id, datetime.now(UTC)), session=session)
+        await self.mongo.db[self.collection].insert_one(
+            self._doc(event_id, datetime.now(UTC)), session=session
+        )
 
-    async def processed_among(self, event_ids: list[str], session: Session | None = None) -> set[str]:
+    async def processed_among(
+        self, event_ids: list[str], session: Session | None = None
+    ) -> set[str]:
         """Which of these events were processed already."""
         found: set[str] = set()
         cut = len(self._id(""))
         for chunk in in_chunks(dict.fromkeys(self._id(e) for e in event_ids)):
-            cursor = self.mongo.db[self.collection].find({"_id": {"$in": chunk}}, {"_id": 1}, session=session)
+            cursor = self.mongo.db[self.collection].find(
+                {"_id": {"$in": chunk}}, {"_id": 1}, session=session
+            )
             found.update([d["_id"][cut:] async for d in cursor])
         return found
 
     async def mark_many(self, event_ids: list[str], session: Session) -> None:
         if event_ids:
             now = datetime.now(UTC)
-            await self.mongo.db[self.collection].insert_many([self._doc(e, now) for e in event_ids],
-                                                             session=session)
+            await self.mongo.db[self.collection].insert_many(
+                [self._doc(e, now) for e in event_ids], session=session
+            )

@@ -48,7 +48,8 @@ KafkaAuditHook = Callable[[str, list[Any], set[tuple[str, int, int]]], Awaitable
 """audit(consumer, the records a handler took, (topic, partition, offset) of those it dead-lettered)."""
 
 _dead_lettered: contextvars.ContextVar[set[tuple[str, int, int]] | None] = contextvars.ContextVar(
-    "hocba_dead_lettered", default=None)
+    "hocba_dead_lettered", default=None
+)
 
 
 class PermanentError(Exception):
@@ -84,7 +85,9 @@ async def decode_envelope(msg: Any, original: Any) -> Any:
     return upcast(raw) if isinstance(raw, dict) else raw
 
 
-def retrying(attempts: int, backoff_seconds: float) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+def retrying(
+    attempts: int, backoff_seconds: float
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Retry a handler on transient errors, `attempts` times in all, with growing pauses."""
     return retry(attempts, backoff_seconds, lambda exc: not isinstance(exc, NOT_RETRIED))
 
@@ -104,8 +107,9 @@ def _error_text(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {exc}")[:2000]
 
 
-def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker],
-                audit: KafkaAuditHook | None = None) -> list[type[BaseMiddleware]]:
+def middlewares(
+    consumer: str, broker_ref: Callable[[], KafkaBroker], audit: KafkaAuditHook | None = None
+) -> list[type[BaseMiddleware]]:
     class TracingMiddleware(BaseMiddleware):
         """Continue the producer's trace in a consumer span."""
 
@@ -116,8 +120,11 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker],
             self._span = tracer().start_span(
                 f"{getattr(raw, 'topic', '?')} process",
                 kind=trace.SpanKind.CONSUMER,
-                attributes={"messaging.system": "kafka", "messaging.consumer.group.name": consumer,
-                            "messaging.destination.name": getattr(raw, "topic", "?")},
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.consumer.group.name": consumer,
+                    "messaging.destination.name": getattr(raw, "topic", "?"),
+                },
             )
             self._span_token = otel_context.attach(trace.set_span_in_context(self._span))
             await super().on_receive()
@@ -153,8 +160,10 @@ def middlewares(consumer: str, broker_ref: Callable[[], KafkaBroker],
             try:
                 await dead_letter(broker_ref(), self.msg, exc_val, consumer)
             except Exception:
-                log.exception("could not dead-letter a message; it will be redelivered",
-                              extra={"topic": getattr(self.msg, "topic", "unknown")})
+                log.exception(
+                    "could not dead-letter a message; it will be redelivered",
+                    extra={"topic": getattr(self.msg, "topic", "unknown")},
+                )
                 return False
             return True
 
@@ -188,8 +197,10 @@ DETAILS_KEPT = 2000
 
 def text_headers(raw: Any) -> dict[str, str]:
     """A consumed record's headers as text."""
-    return {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
-            for k, v in (getattr(raw, "headers", None) or [])}
+    return {
+        k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
+        for k, v in (getattr(raw, "headers", None) or [])
+    }
 
 
 async def dead_letter(broker: KafkaBroker, raw: Any, exc: BaseException, consumer: str) -> None:
@@ -209,16 +220,27 @@ async def dead_letter(broker: KafkaBroker, raw: Any, exc: BaseException, consume
     )
     details = getattr(exc, "details", None)
     if isinstance(details, list) and details:  # a PermanentError may name each of its items
-        dl_headers["hocba-error-details"] = redact(json.dumps(details[:DETAILS_KEPT], ensure_ascii=False))
-    await broker.publish(getattr(raw, "value", b"") or b"", dead_letter_topic(topic), key=getattr(raw, "key", None),
-                         headers=dl_headers)
+        dl_headers["hocba-error-details"] = redact(
+            json.dumps(details[:DETAILS_KEPT], ensure_ascii=False)
+        )
+    await broker.publish(
+        getattr(raw, "value", b"") or b"",
+        dead_letter_topic(topic),
+        key=getattr(raw, "key", None),
+        headers=dl_headers,
+    )
     rejected = _dead_lettered.get()
     if rejected is not None:
         rejected.add((topic, int(getattr(raw, "partition", -1)), int(getattr(raw, "offset", -1))))
     log.error(
         "message dead-lettered",
-        extra={"topic": topic, "partition": getattr(raw, "partition", None), "offset": getattr(raw, "offset", None),
-               "error_type": type(exc).__name__, "consumer": consumer},
+        extra={
+            "topic": topic,
+            "partition": getattr(raw, "partition", None),
+            "offset": getattr(raw, "offset", None),
+            "error_type": type(exc).__name__,
+            "consumer": consumer,
+        },
     )
 
 
@@ -243,10 +265,12 @@ async def raw_batch(msg: Any, original: Any) -> Any:
 E = TypeVar("E")
 
 if TYPE_CHECKING:
+
     class Batch(list[ConsumerRecord[bytes, bytes]], Generic[E]):
         """What a batch subscriber receives: a poll's consumer records as they are (`raw_batch`),
         each to be decoded with `decode_batch` against the topic's envelope `E`."""
 else:
+
     class Batch:
         """`Batch[E]` is `SkipValidation[E]` for FastStream: the AsyncAPI documents describe each
         message as the topic's envelope `E`, and nothing validates the batch as a whole."""
@@ -262,8 +286,15 @@ def decode_batch(records: list[Any], envelope_type: Any) -> list[Delivered]:
     for record in records:
         try:
             raw = json.loads(record.value or b"")
-            out.append(Delivered(record, adapter.validate_python(upcast(raw) if isinstance(raw, dict) else raw)))
-        except (ValueError, UnknownEventVersion) as exc:  # ValidationError and JSONDecodeError are ValueErrors
+            out.append(
+                Delivered(
+                    record, adapter.validate_python(upcast(raw) if isinstance(raw, dict) else raw)
+                )
+            )
+        except (
+            ValueError,
+            UnknownEventVersion,
+        ) as exc:  # ValidationError and JSONDecodeError are ValueErrors
             out.append(Delivered(record, error=exc))
     return out
 
@@ -288,9 +319,14 @@ def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
     if protocol == "SSL":
         return BaseSecurity(ssl_context=ssl_context, use_ssl=True)
     kind = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
-        options["sasl_mechanism"]]
-    return kind(options["sasl_plain_username"], options["sasl_plain_password"], ssl_context=ssl_context,
-                use_ssl=protocol == "SASL_SSL")
+        options["sasl_mechanism"]
+    ]
+    return kind(
+        options["sasl_plain_username"],
+        options["sasl_plain_password"],
+        ssl_context=ssl_context,
+        use_ssl=protocol == "SASL_SSL",
+    )
 
 
 def make_broker(settings: ServiceSettings, audit: KafkaAuditHook | None = None) -> KafkaBroker:
@@ -327,8 +363,13 @@ def batch_subscriber_options(settings: ServiceSettings, purpose: str) -> dict[st
     items itself, and a batch whose handler fails is rewound and delivered again."""
     options = subscriber_options(settings, purpose)
     del options["max_poll_records"]
-    options.update(batch=True, max_records=settings.batch_max_records, batch_timeout_ms=settings.batch_timeout_ms,
-                   decoder=raw_batch, ack_policy=AckPolicy.NACK_ON_ERROR)
+    options.update(
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        decoder=raw_batch,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
     return options
 
 
@@ -340,7 +381,9 @@ class RelayProducer:
     requests, and under a Kafka broker's default 1 MB limit for a batch. Not idempotent (see
     README): a resend is dropped by the consumers' inbox."""
 
-    def __init__(self, bootstrap: str, client_id: str, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, bootstrap: str, client_id: str, options: Mapping[str, Any] | None = None
+    ) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
         self.options = dict(options or {})
@@ -348,8 +391,14 @@ class RelayProducer:
 
     async def start(self) -> None:
         """Connect (aiokafka binds its producer to the running event loop: made here, not before)."""
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
-                                          enable_idempotence=False, max_batch_size=512 * 1024, **self.options)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=False,
+            max_batch_size=512 * 1024,
+            **self.options,
+        )
         await self._producer.start()
 
     async def stop(self) -> None:
@@ -357,17 +406,28 @@ class RelayProducer:
             await self._producer.stop()
             self._producer = None
 
-    async def __call__(self, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]) -> Awaitable[Any]:
+    async def __call__(
+        self, topic: str, key: bytes, value: bytes, headers: Mapping[str, str]
+    ) -> Awaitable[Any]:
         """Hand a message to the producer; returns its acknowledgement to await, so that a batch of
         messages is sent without a round trip each."""
         if self._producer is None:
             raise RuntimeError("the relay's producer is not started")
-        ack: Awaitable[Any] = await self._producer.send(topic, value, key=key, headers=[
-            *((k, v.encode()) for k, v in headers.items()), ("content-type", b"application/json")])
+        ack: Awaitable[Any] = await self._producer.send(
+            topic,
+            value,
+            key=key,
+            headers=[
+                *((k, v.encode()) for k, v in headers.items()),
+                ("content-type", b"application/json"),
+            ],
+        )
         return ack
 
 
-async def ensure_topics(bootstrap: str, names: list[str] | None = None, **options: Any) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, names: list[str] | None = None, **options: Any
+) -> list[str]:
     """Create Hocba's topics (and their dead-letter topics) that do not exist yet."""
     wanted: dict[str, int] = {}
     for spec in TOPICS:
@@ -389,7 +449,9 @@ async def ensure_topics(bootstrap: str, names: list[str] | None = None, **option
 
 async def check_kafka(bootstrap: str, timeout: float = 3.0, **options: Any) -> None:
     """Readiness: the broker answers a metadata request."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **options)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **options
+    )
     try:
         await asyncio.wait_for(admin.start(), timeout)
         await asyncio.wait_for(admin.list_topics(), timeout)

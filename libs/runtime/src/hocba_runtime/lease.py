@@ -27,8 +27,13 @@ class Lease:
         try:
             await self.mongo.db[self.collection].find_one_and_update(
                 {"_id": self.name, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"schema_version": 1, "owner": self.owner,
-                          "expires_at": now + timedelta(seconds=self.seconds)}},
+                {
+                    "$set": {
+                        "schema_version": 1,
+                        "owner": self.owner,
+                        "expires_at": now + timedelta(seconds=self.seconds),
+                    }
+                },
                 upsert=True,
             )
         except Exception as exc:  # another process holds it (the upsert hit the unique _id)
@@ -42,8 +47,13 @@ class LeasedJob:
     """A background job of which one process of several does a round at a time: each round it holds
     the lease and calls `work` until `work` says it is done for now (returns False), then waits."""
 
-    def __init__(self, lease: Lease, work: Callable[[], Awaitable[bool]], wait: Callable[[], Awaitable[None]],
-                 name: str) -> None:
+    def __init__(
+        self,
+        lease: Lease,
+        work: Callable[[], Awaitable[bool]],
+        wait: Callable[[], Awaitable[None]],
+        name: str,
+    ) -> None:
         self.lease = lease
         self.work = work
         self.wait = wait

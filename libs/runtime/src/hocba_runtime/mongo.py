@@ -75,8 +75,13 @@ async def tag_untagged(mongo: Mongo, collections: Iterable[str], version: int = 
         return 0
     tagged = 0
     for name in collections:
-        result = await db[name].update_many({"schema_version": {"$exists": False}}, {"$set": {"schema_version": version}})
+        result = await db[name].update_many(
+            {"schema_version": {"$exists": False}}, {"$set": {"schema_version": version}}
+        )
         tagged += result.modified_count
-    await db[MIGRATIONS].update_one({"_id": marker}, {"$set": {"schema_version": 1, "done_at": datetime.now(UTC),
-                                                               "documents": tagged}}, upsert=True)
+    await db[MIGRATIONS].update_one(
+        {"_id": marker},
+        {"$set": {"schema_version": 1, "done_at": datetime.now(UTC), "documents": tagged}},
+        upsert=True,
+    )
     return tagged

@@ -53,6 +53,7 @@ OLD_FORM = {"schema_version": {"$exists": False}}
 """Entries of the schema before readable ones: an event as JSON in `value`, or many as BSON in `batch`."""
 OLD_INDEX = "created_at_1__id_1"
 
+
 class _Sequence:
     """Nanoseconds since the epoch, but strictly growing within the process."""
 
@@ -68,9 +69,19 @@ def _at(at: datetime) -> datetime:
     return at.replace(microsecond=at.microsecond // 1000 * 1000)  # what MongoDB keeps: milliseconds
 
 
-def _entry(topic: str, envelope: dict[str, Any], key: str, headers: Mapping[str, str], at: datetime) -> dict[str, Any]:
-    return {"_id": envelope["id"], "schema_version": SCHEMA_VERSION, "topic": topic, "key": key,
-            "headers": dict(headers), "envelope": envelope, "created_at": at, "seq": _Sequence.next()}
+def _entry(
+    topic: str, envelope: dict[str, Any], key: str, headers: Mapping[str, str], at: datetime
+) -> dict[str, Any]:
+    return {
+        "_id": envelope["id"],
+        "schema_version": SCHEMA_VERSION,
+        "topic": topic,
+        "key": key,
+        "headers": dict(headers),
+        "envelope": envelope,
+        "created_at": at,
+        "seq": _Sequence.next(),
+    }
 
 
 def message_value(entry: Mapping[str, Any]) -> bytes:
@@ -90,24 +101,30 @@ class Outbox:
         coll = self.mongo.db[self.collection]
         await coll.create_index(self.order)
         await self.migrate()
-        if OLD_INDEX in await coll.index_information():  # the earlier schema's order: no longer read
+        if (
+            OLD_INDEX in await coll.index_information()
+        ):  # the earlier schema's order: no longer read
             await coll.drop_index(OLD_INDEX)
 
     @staticmethod
-    def _entry(topic: str, envelope: Envelope[Any], headers: Mapping[str, str], at: datetime) -> dict[str, Any]:
+    def _entry(
+        topic: str, envelope: Envelope[Any], headers: Mapping[str, str], at: datetime
+    ) -> dict[str, Any]:
         return _entry(topic, envelope.model_dump(mode="json"), envelope.subject, headers, at)
 
     async def put(self, topic: str, envelope: Envelope[Any], session: Session) -> None:
         """Record an event to publish, inside the caller's transaction."""
         await self.mongo.db[self.collection].insert_one(
-            self._entry(topic, envelope, current_carrier(), _at(datetime.now(UTC))), session=session)
+            self._entry(topic, envelope, current_carrier(), _at(datetime.now(UTC))), session=session
+        )
 
     async def put_many(self, topic: str, envelopes: list[Envelope[Any]], session: Session) -> None:
         """Record many events, in their order, inside the caller's transaction: one insert."""
         if envelopes:
             headers, now = current_carrier(), _at(datetime.now(UTC))
-            await self.mongo.db[self.collection].insert_many([self._entry(topic, e, headers, now) for e in envelopes],
-                                                             session=session)
+            await self.mongo.db[self.collection].insert_many(
+                [self._entry(topic, e, headers, now) for e in envelopes], session=session
+            )
 
     def notify(self) -> None:
         """Wake the relay (after a commit) instead of waiting for its next poll."""
@@ -131,13 +148,27 @@ class Outbox:
         one of the two transactions fail on the events' ids: that entry is already done."""
         coll = self.mongo.db[self.collection]
         rewritten = 0
-        async for entry in coll.find(OLD_FORM).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).batch_size(16):
-            messages = bson.decode(bytes(entry["batch"]))["messages"] if "batch" in entry else [entry]
-            docs = [_entry(entry["topic"], json.loads(bytes(m["value"])), m["key"], entry.get("headers") or {},
-                           entry["created_at"]) for m in messages]
+        async for entry in (
+            coll.find(OLD_FORM).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).batch_size(16)
+        ):
+            messages = (
+                bson.decode(bytes(entry["batch"]))["messages"] if "batch" in entry else [entry]
+            )
+            docs = [
+                _entry(
+                    entry["topic"],
+                    json.loads(bytes(m["value"])),
+                    m["key"],
+                    entry.get("headers") or {},
+                    entry["created_at"],
+                )
+                for m in messages
+            ]
             try:
                 async with self.mongo.transaction() as session:
-                    if (await coll.delete_one({"_id": entry["_id"], **OLD_FORM}, session=session)).deleted_count:
+                    if (
+                        await coll.delete_one({"_id": entry["_id"], **OLD_FORM}, session=session)
+                    ).deleted_count:
                         await coll.insert_many(docs, session=session)
             except PyMongoError as exc:
                 if not (is_duplicate_key(exc) or exc.has_error_label("TransientTransactionError")):
@@ -145,7 +176,9 @@ class Outbox:
                 continue
             rewritten += len(docs)
         if rewritten:
-            log.info("outbox entries rewritten as one document per event", extra={"events": rewritten})
+            log.info(
+                "outbox entries rewritten as one document per event", extra={"events": rewritten}
+            )
         return rewritten
 
 
@@ -164,12 +197,19 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.lease = Lease(outbox.mongo, "outbox_lease", "relay", lease_seconds)
-        self._job = LeasedJob(self.lease, self._drain, lambda: outbox.wait(poll_seconds), "outbox-relay")
+        self._job = LeasedJob(
+            self.lease, self._drain, lambda: outbox.wait(poll_seconds), "outbox-relay"
+        )
 
     async def drain_once(self) -> int:
         """Publish the oldest `batch_size` events; returns how many were published."""
         coll = self.outbox.mongo.db[self.outbox.collection]
-        entries = await coll.find({}).sort(self.outbox.order).limit(self.batch_size).to_list(self.batch_size)
+        entries = (
+            await coll.find({})
+            .sort(self.outbox.order)
+            .limit(self.batch_size)
+            .to_list(self.batch_size)
+        )
         if not entries:
             return 0
         # Handed to the producer in order (one key's events stay in order: they share a partition),
@@ -178,8 +218,10 @@ class OutboxRelay:
         for group in _runs(entries):
             acks.extend(await self._publish_run(group))
         await asyncio.gather(*acks)
-        await coll.bulk_write([DeleteMany({"_id": {"$in": chunk}}) for chunk in in_chunks(e["_id"] for e in entries)],
-                              ordered=False)
+        await coll.bulk_write(
+            [DeleteMany({"_id": {"$in": chunk}}) for chunk in in_chunks(e["_id"] for e in entries)],
+            ordered=False,
+        )
         return len(entries)
 
     async def _publish_run(self, entries: list[dict[str, Any]]) -> list[Awaitable[Any]]:
@@ -188,16 +230,23 @@ class OutboxRelay:
         first = entries[0]
         token = otel_context.attach(context_from(first.get("headers")))
         try:
-            attributes: dict[str, Any] = {"messaging.system": "kafka", "messaging.destination.name": first["topic"]}
+            attributes: dict[str, Any] = {
+                "messaging.system": "kafka",
+                "messaging.destination.name": first["topic"],
+            }
             if len(entries) > 1:
                 attributes["messaging.batch.message_count"] = len(entries)
             else:
                 attributes["messaging.message.id"] = first["_id"]
-            with tracer().start_as_current_span(f"{first['topic']} publish", kind=trace.SpanKind.PRODUCER,
-                                                attributes=attributes):
+            with tracer().start_as_current_span(
+                f"{first['topic']} publish", kind=trace.SpanKind.PRODUCER, attributes=attributes
+            ):
                 headers: dict[str, str] = {}
                 propagate.inject(headers)
-                return [await self.publish(e["topic"], e["key"].encode(), message_value(e), headers) for e in entries]
+                return [
+                    await self.publish(e["topic"], e["key"].encode(), message_value(e), headers)
+                    for e in entries
+                ]
         finally:
             otel_context.detach(token)
 
@@ -215,7 +264,11 @@ def _runs(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Consecutive entries of the same topic and the same trace context."""
     runs: list[list[dict[str, Any]]] = []
     for entry in entries:
-        if runs and runs[-1][0]["topic"] == entry["topic"] and runs[-1][0].get("headers") == entry.get("headers"):
+        if (
+            runs
+            and runs[-1][0]["topic"] == entry["topic"]
+            and runs[-1][0].get("headers") == entry.get("headers")
+        ):
             runs[-1].append(entry)
         else:
             runs.append([entry])

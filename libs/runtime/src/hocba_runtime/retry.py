@@ -14,8 +14,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def retry(attempts: int, pause: float, worth_retrying: Callable[[Exception], bool],
-          ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+def retry(
+    attempts: int,
+    pause: float,
+    worth_retrying: Callable[[Exception], bool],
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Call at most `attempts` times in all while the failure is `worth_retrying`, pausing
     `pause × attempt` seconds in between; the last failure is raised."""
 
@@ -28,8 +31,14 @@ def retry(attempts: int, pause: float, worth_retrying: Callable[[Exception], boo
                 except Exception as exc:
                     if attempt == attempts or not worth_retrying(exc):
                         raise
-                    log.warning("call failed, retrying",
-                                extra={"call": fn.__name__, "attempt": attempt, "error_type": type(exc).__name__})
+                    log.warning(
+                        "call failed, retrying",
+                        extra={
+                            "call": fn.__name__,
+                            "attempt": attempt,
+                            "error_type": type(exc).__name__,
+                        },
+                    )
                     await asyncio.sleep(pause * attempt)
             raise AssertionError("unreachable")
 

@@ -52,7 +52,9 @@ class ServiceRuntime:
         self.settings = settings
         self.mongo = Mongo(settings.mongo_uri, settings.mongo_database)
         self.outbox = Outbox(self.mongo)
-        self.audit = AuditTrail(self.mongo, settings.service_name, flush_seconds=settings.audit_chain_seconds)
+        self.audit = AuditTrail(
+            self.mongo, settings.service_name, flush_seconds=settings.audit_chain_seconds
+        )
         self.school_systems = SchoolSystems(settings.school_systems)
         self.verifier = TokenVerifier(settings, self.school_systems)
         self.broker: KafkaBroker = make_broker(settings, audit=self.audit.kafka)
@@ -62,8 +64,11 @@ class ServiceRuntime:
             self.broker.publisher(
                 name, schema=topic_envelope(name), title=name, description=spec.description
             )
-        self.producer = RelayProducer(settings.kafka_bootstrap, f"hocba-{settings.service_name}-relay",
-                                      settings.kafka_client_options())
+        self.producer = RelayProducer(
+            settings.kafka_bootstrap,
+            f"hocba-{settings.service_name}-relay",
+            settings.kafka_client_options(),
+        )
         self.relay = OutboxRelay(
             self.outbox,
             self.producer,
@@ -132,7 +137,9 @@ class TraceMiddleware(BaseHTTPMiddleware):
             found = find_route(request.app, request.scope)
             route = found[0].path if found else "unmatched"
             with tracer().start_as_current_span(
-                f"{request.method} {route}", kind=trace.SpanKind.SERVER, record_exception=False,
+                f"{request.method} {route}",
+                kind=trace.SpanKind.SERVER,
+                record_exception=False,
                 attributes={"http.request.method": request.method, "http.route": route},
             ) as span:
                 response = await call_next(request)
@@ -153,9 +160,13 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Machine-readable, e.g. unauthenticated, forbidden, invalid_request")
+    code: str = Field(
+        description="Machine-readable, e.g. unauthenticated, forbidden, invalid_request"
+    )
     message: str = Field(description="What went wrong and what to do, for a person")
-    details: list[dict[str, Any]] = Field(description="Per field or item: what is wrong (field, problem, ...)")
+    details: list[dict[str, Any]] = Field(
+        description="Per field or item: what is wrong (field, problem, ...)"
+    )
 
 
 class ErrorOut(BaseModel):
@@ -163,7 +174,10 @@ class ErrorOut(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "No valid access token: sign in and send 'Authorization: Bearer <token>'"},
+    401: {
+        "model": ErrorOut,
+        "description": "No valid access token: sign in and send 'Authorization: Bearer <token>'",
+    },
     403: {"model": ErrorOut, "description": "Your role or school may not do this"},
     404: {"model": ErrorOut, "description": "Nothing found under this id"},
     409: {"model": ErrorOut, "description": "Conflicts with what is stored"},
@@ -175,12 +189,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class AuditExport(BaseModel):
-    entries: list[dict[str, Any]] = Field(description="Entries, oldest first, each with its chain, seq, prev_hash and "
-                                          "hash (python -m hocba_runtime.audit verify checks the chains)")
+    entries: list[dict[str, Any]] = Field(
+        description="Entries, oldest first, each with its chain, seq, prev_hash and "
+        "hash (python -m hocba_runtime.audit verify checks the chains)"
+    )
     next_after: str | None = Field(description="Pass as `after` for the next page; null at the end")
 
 
-def _error_body(code: str, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def _error_body(
+    code: str, message: str, details: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     return {"error": {"code": code, "message": redact(message), "details": details or []}}
 
 
@@ -206,66 +224,115 @@ def create_app(
             await runtime.stop()
 
     docs = settings.serve_docs
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None,
-                  max_body_size=settings.max_body_bytes)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+        max_body_size=settings.max_body_bytes,
+    )
     app.state.runtime = runtime
     # Outermost last: security headers on every response, then the trace, then access control before
     # anything reads the body (FastAPI refuses a body over max_body_size with 413 as it reads it).
-    app.add_middleware(AccessControl, policies=policies, verifier=runtime.verifier, audit=runtime.audit.http)
+    app.add_middleware(
+        AccessControl, policies=policies, verifier=runtime.verifier, audit=runtime.audit.http
+    )
     app.add_middleware(TraceMiddleware)
     app.add_middleware(SecurityHeaders, hsts=settings.base_url.startswith("https://"))
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status, content=_error_body(exc.code, exc.message, exc.details))
+        return JSONResponse(
+            status_code=exc.status, content=_error_body(exc.code, exc.message, exc.details)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content=_error_body(
-            "invalid_request", "The request has invalid fields; see details.", _validation_details(exc)))
+        return JSONResponse(
+            status_code=422,
+            content=_error_body(
+                "invalid_request",
+                "The request has invalid fields; see details.",
+                _validation_details(exc),
+            ),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code, "http_error")
-        return JSONResponse(status_code=exc.status_code, content=_error_body(code, str(exc.detail)),
-                            headers=getattr(exc, "headers", None))
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(
+            status_code=exc.status_code,
+            content=_error_body(code, str(exc.detail)),
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
         log.error("request failed", extra={"error_type": type(exc).__name__})
-        return JSONResponse(status_code=500, content=_error_body(
-            "internal_error", "Something went wrong on our side; nothing was changed by this request. Try again, "
-            "and tell the city department's operators if it keeps failing."))
+        return JSONResponse(
+            status_code=500,
+            content=_error_body(
+                "internal_error",
+                "Something went wrong on our side; nothing was changed by this request. Try again, "
+                "and tell the city department's operators if it keeps failing.",
+            ),
+        )
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
         return {"status": "ok", "service": settings.service_name}
 
-    @app.get("/health/ready", tags=["health"], responses={503: {"description": "Not ready; the checks say why"}})
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        responses={503: {"description": "Not ready; the checks say why"}},
+    )
     async def ready() -> JSONResponse:
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "unavailable", "checks": checks})
+        return JSONResponse(
+            status_code=200 if ok else 503,
+            content={"status": "ok" if ok else "unavailable", "checks": checks},
+        )
 
-    @app.get("/audit/trail", tags=["audit"], response_model=AuditExport, responses=ERROR_RESPONSES,
-             summary="Auditors: this service's audit trail, a school's or a student's, with the hash chain")
-    async def audit_trail(school_id: Annotated[str | None, Query(max_length=64)] = None,
-                          student_id: Annotated[str | None, Query(max_length=64)] = None,
-                          after: Annotated[str | None, Query(max_length=300, pattern=r"^[0-9T:.+-]+\|[\w:.+-]+\|\d{1,18}$")] = None,
-                          limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> AuditExport:
+    @app.get(
+        "/audit/trail",
+        tags=["audit"],
+        response_model=AuditExport,
+        responses=ERROR_RESPONSES,
+        summary="Auditors: this service's audit trail, a school's or a student's, with the hash chain",
+    )
+    async def audit_trail(
+        school_id: Annotated[str | None, Query(max_length=64)] = None,
+        student_id: Annotated[str | None, Query(max_length=64)] = None,
+        after: Annotated[
+            str | None, Query(max_length=300, pattern=r"^[0-9T:.+-]+\|[\w:.+-]+\|\d{1,18}$")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    ) -> AuditExport:
         try:
-            entries = await runtime.audit.export(school_id=school_id, student_id=student_id, after=after, limit=limit)
+            entries = await runtime.audit.export(
+                school_id=school_id, student_id=student_id, after=after, limit=limit
+            )
         except ValueError as exc:
             raise DomainError(str(exc), code="invalid_cursor") from None
-        return AuditExport(entries=entries, next_after=cursor_of(entries[-1]) if len(entries) == limit else None)
+        return AuditExport(
+            entries=entries, next_after=cursor_of(entries[-1]) if len(entries) == limit else None
+        )
 
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     missing = policies.missing(app)
     if missing:
-        raise RuntimeError(f"{policies.service}: endpoints without an access policy: {', '.join(missing)}; add each to "
-                           "the service's policy table")
+        raise RuntimeError(
+            f"{policies.service}: endpoints without an access policy: {', '.join(missing)}; add each to "
+            "the service's policy table"
+        )
     return app
 
 
@@ -278,5 +345,11 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False,
-                server_header=False)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )

@@ -68,7 +68,9 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
             BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces"))
         )
     elif settings.otel_exporter == "jsonl" and settings.otel_spans_file:
-        provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(settings.otel_spans_file)))
+        provider.add_span_processor(
+            SimpleSpanProcessor(JsonLinesSpanExporter(settings.otel_spans_file))
+        )
     trace.set_tracer_provider(provider)
     return provider
 
@@ -85,5 +87,7 @@ def current_carrier() -> dict[str, str]:
 
 
 def context_from(headers: Mapping[str, Any] | None) -> context.Context:
-    carrier = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in (headers or {}).items()}
+    carrier = {
+        k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in (headers or {}).items()
+    }
     return propagate.extract(carrier)

@@ -25,7 +25,9 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError")
 
 
-def retry_transient(attempts: int = 5, pause: float = 0.02) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+def retry_transient(
+    attempts: int = 5, pause: float = 0.02
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Run a use case again when its transaction hit a write conflict; as MongoDB's drivers do in
     `with_transaction`, the whole unit of work is retried, so nothing half-done remains."""
     return retry(attempts, pause, is_transient)
@@ -78,7 +80,6 @@ class MongoUnitOfWork:
         if tx.emitted:
             self.outbox.notify()
 
-
     @asynccontextmanager
     async def many(self, processing: list[str]) -> AsyncIterator[MongoTransaction]:
         """One transaction for a batch of incoming events: `tx.processed` names those handled
@@ -86,7 +87,9 @@ class MongoUnitOfWork:
         async with self.mongo.transaction() as session:
             tx = MongoTransaction(session, self.outbox)
             tx.processed = await self.inbox.processed_among(processing, session)
-            await self.inbox.mark_many([p for p in dict.fromkeys(processing) if p not in tx.processed], session)
+            await self.inbox.mark_many(
+                [p for p in dict.fromkeys(processing) if p not in tx.processed], session
+            )
             yield tx
         if tx.emitted:
             self.outbox.notify()

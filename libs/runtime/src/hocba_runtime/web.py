@@ -16,16 +16,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DOCS_PATHS = ("/docs", "/redoc")
 # The development API pages load Swagger UI from its CDN; nothing else may load anything from elsewhere.
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def content_security_policy(nonce: str) -> str:
     """Nothing from elsewhere, no scripts, styles only from the page itself (with this response's
     nonce), forms only to this origin, never inside another site's frame."""
-    return (f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
+    return (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
 
 
 def csp_nonce(request: Request) -> str:
@@ -97,7 +101,9 @@ class Csrf:
 
     def set_cookies(self, response: Response, cookies: Mapping[str, str]) -> None:
         for name, value in cookies.items():
-            response.set_cookie(name, value, httponly=True, samesite="strict", secure=self.secure, path="/")
+            response.set_cookie(
+                name, value, httponly=True, samesite="strict", secure=self.secure, path="/"
+            )
 
     def valid(self, request: Request, submitted: str | None) -> bool:
         value = request.cookies.get(self.cookie)

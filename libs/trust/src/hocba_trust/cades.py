@@ -114,7 +114,9 @@ class _Template:
 _templates: dict[bytes, _Template] = {}
 
 
-def _template(certificate: x509.Certificate, chain: Sequence[x509.Certificate], key: Key) -> _Template:
+def _template(
+    certificate: x509.Certificate, chain: Sequence[x509.Certificate], key: Key
+) -> _Template:
     cert_der = certificate.public_bytes(serialization.Encoding.DER)
     cache_key = cert_der + b"".join(c.public_bytes(serialization.Encoding.DER) for c in chain)
     found = _templates.get(cache_key)
@@ -124,10 +126,12 @@ def _template(certificate: x509.Certificate, chain: Sequence[x509.Certificate], 
     serial = integer(certificate.serial_number)
     sid = seq(issuer, serial)
     # ESSCertIDv2 with the default hash (SHA-256, omitted) and issuerSerial: GeneralNames{[4] Name}.
-    ess = seq(seq(seq(octets(hashlib.sha256(cert_der).digest()), seq(seq(tlv(0xA4, issuer)), serial))))
+    ess = seq(
+        seq(seq(octets(hashlib.sha256(cert_der).digest()), seq(seq(tlv(0xA4, issuer)), serial)))
+    )
     ess_attr = seq(OID_SIGNING_CERT_V2, set_of(ess))
     certs = [cert_der] + [c.public_bytes(serialization.Encoding.DER) for c in chain]
-    head = (integer(1) + set_of(SHA256) + seq(OID_DATA) + tlv(0xA0, b"".join(sorted(certs))))
+    head = integer(1) + set_of(SHA256) + seq(OID_DATA) + tlv(0xA0, b"".join(sorted(certs)))
     public = key.public_key()
     algorithm = ECDSA_SHA256 if isinstance(public, ec.EllipticCurvePublicKey) else RSA_SHA256
     template = _Template(head, sid, ess_attr, algorithm)
@@ -145,8 +149,15 @@ def _sign(key: Key, data: bytes) -> bytes:
     return key.sign_digest(hashlib.sha256(data).digest())
 
 
-def sign_cades(content: bytes, key: Key, certificate: x509.Certificate, chain: Sequence[x509.Certificate] = (),
-               *, at: datetime | None = None, content_digest: bytes | None = None) -> bytes:
+def sign_cades(
+    content: bytes,
+    key: Key,
+    certificate: x509.Certificate,
+    chain: Sequence[x509.Certificate] = (),
+    *,
+    at: datetime | None = None,
+    content_digest: bytes | None = None,
+) -> bytes:
     """DER CMS SignedData, detached, CAdES-BES attributes, SHA-256. `content_digest` may be given
     instead of hashing `content` again (the SHA-256 of the content)."""
     t = _template(certificate, chain, key)
@@ -159,7 +170,14 @@ def sign_cades(content: bytes, key: Key, certificate: x509.Certificate, chain: S
     ]
     signed_attrs = set_of(*attrs)  # what is signed: the attributes as a SET (tag 0x31)
     signature = _sign(key, signed_attrs)
-    signer_info = seq(integer(1), t.sid, SHA256, b"\xa0" + signed_attrs[1:], t.signature_algorithm, octets(signature))
+    signer_info = seq(
+        integer(1),
+        t.sid,
+        SHA256,
+        b"\xa0" + signed_attrs[1:],
+        t.signature_algorithm,
+        octets(signature),
+    )
     signed_data = seq(t.head, set_of(signer_info))
     return seq(OID_SIGNED_DATA, tlv(0xA0, signed_data))
 
@@ -179,7 +197,7 @@ def _read(data: bytes, pos: int) -> tuple[int, int, int, int]:
         count = n & 0x7F
         if count == 0 or count > 4:
             raise ValueError("indefinite or oversized length")
-        n = int.from_bytes(data[i:i + count], "big")
+        n = int.from_bytes(data[i : i + count], "big")
         i += count
     end = i + n
     if end > len(data):
@@ -216,7 +234,7 @@ def parse(der: bytes) -> ParsedSignature:
     try:
         tag, _, c, e = _read(der, 0)
         content_type, explicit = _children(der, c, e)[:2]
-        if der[content_type[1]:content_type[3]] != OID_SIGNED_DATA or explicit[0] != 0xA0:
+        if der[content_type[1] : content_type[3]] != OID_SIGNED_DATA or explicit[0] != 0xA0:
             raise ValueError("not SignedData")
         (sd,) = _children(der, explicit[2], explicit[3])
         parts = _children(der, sd[2], sd[3])
@@ -224,7 +242,7 @@ def parse(der: bytes) -> ParsedSignature:
         signer_infos = None
         for part in parts[3:]:
             if part[0] == 0xA0:
-                certificates = [der[x[1]:x[3]] for x in _children(der, part[2], part[3])]
+                certificates = [der[x[1] : x[3]] for x in _children(der, part[2], part[3])]
             elif part[0] == 0x31:
                 signer_infos = part
         if signer_infos is None:
@@ -233,23 +251,29 @@ def parse(der: bytes) -> ParsedSignature:
         if len(infos) != 1:
             raise ValueError("exactly one signer expected")
         fields = _children(der, infos[0][2], infos[0][3])
-        sid, digest_alg, attrs, sig_alg, signature = fields[1], fields[2], fields[3], fields[4], fields[5]
+        sid, digest_alg, attrs, sig_alg, signature = (
+            fields[1],
+            fields[2],
+            fields[3],
+            fields[4],
+            fields[5],
+        )
         if attrs[0] != 0xA0 or sid[0] != 0x30:
             raise ValueError("signed attributes and issuer-and-serial expected")
         issuer, serial = _children(der, sid[2], sid[3])
         attributes = {}
         for attr in _children(der, attrs[2], attrs[3]):
             oid_el, values = _children(der, attr[2], attr[3])
-            attributes[der[oid_el[1]:oid_el[3]]] = der[values[1]:values[3]]
+            attributes[der[oid_el[1] : oid_el[3]]] = der[values[1] : values[3]]
         return ParsedSignature(
             certificates=certificates,
-            digest_algorithm=der[digest_alg[2]:digest_alg[3]],
-            issuer=der[issuer[1]:issuer[3]],
-            serial=int.from_bytes(der[serial[2]:serial[3]], "big", signed=True),
-            signed_attrs=b"\x31" + der[attrs[1] + 1:attrs[3]],
+            digest_algorithm=der[digest_alg[2] : digest_alg[3]],
+            issuer=der[issuer[1] : issuer[3]],
+            serial=int.from_bytes(der[serial[2] : serial[3]], "big", signed=True),
+            signed_attrs=b"\x31" + der[attrs[1] + 1 : attrs[3]],
             attributes=attributes,
-            signature_algorithm=der[sig_alg[1]:sig_alg[3]],
-            signature=der[signature[2]:signature[3]],
+            signature_algorithm=der[sig_alg[1] : sig_alg[3]],
+            signature=der[signature[2] : signature[3]],
         )
     except (IndexError, ValueError) as exc:
         raise ValueError(f"not a CMS SignedData this reader handles: {exc}") from None
@@ -259,7 +283,11 @@ def attribute_value(values: bytes) -> bytes:
     """The content of the single value in an attribute's SET."""
     _, _, c, e = _read(values, 0)
     (value,) = _children(values, c, e)
-    return values[value[2]:value[3]] if value[0] in (0x04, 0x17, 0x18) else values[value[1]:value[3]]
+    return (
+        values[value[2] : value[3]]
+        if value[0] in (0x04, 0x17, 0x18)
+        else values[value[1] : value[3]]
+    )
 
 
 def parse_time(value: bytes, tag: int) -> datetime:
@@ -274,4 +302,12 @@ def parse_time(value: bytes, tag: int) -> datetime:
         year, rest = int(text[0:4]), text[4:]
     else:
         raise ValueError("unsupported time format")
-    return datetime(year, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]), int(rest[8:10]), tzinfo=UTC)
+    return datetime(
+        year,
+        int(rest[0:2]),
+        int(rest[2:4]),
+        int(rest[4:6]),
+        int(rest[6:8]),
+        int(rest[8:10]),
+        tzinfo=UTC,
+    )

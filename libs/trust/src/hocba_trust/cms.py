@@ -34,14 +34,38 @@ from hocba_trust.merkle import verify_in_batch
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 REASONS: dict[str, tuple[str, str]] = {
-    "malformed": ("Chữ ký không đúng định dạng CMS", "the signature is not a well-formed CMS SignedData"),
-    "tampered": ("Nội dung đã bị thay đổi sau khi ký", "the content was changed after it was signed"),
-    "bad_signature": ("Chữ ký không khớp với chứng thư số", "the signature does not match the signer's certificate"),
-    "untrusted": ("Chứng thư số không do tổ chức được tin cậy cấp", "the certificate does not chain to a trusted root"),
-    "expired": ("Chứng thư số đã hết hạn hoặc chưa có hiệu lực tại thời điểm ký", "the certificate was not valid at the signing time"),
-    "revoked": ("Chứng thư số đã bị thu hồi trước thời điểm ký", "the certificate was revoked before the signing time"),
-    "key_usage": ("Chứng thư số không được phép dùng để ký số", "the certificate's key usage does not allow signing"),
-    "weak_algorithm": ("Thuật toán không đạt yêu cầu (RSA ≥ 2048, ECDSA ≥ 256, SHA-256)", "the algorithm is weaker than RSA 2048 / ECDSA P-256 / SHA-256"),
+    "malformed": (
+        "Chữ ký không đúng định dạng CMS",
+        "the signature is not a well-formed CMS SignedData",
+    ),
+    "tampered": (
+        "Nội dung đã bị thay đổi sau khi ký",
+        "the content was changed after it was signed",
+    ),
+    "bad_signature": (
+        "Chữ ký không khớp với chứng thư số",
+        "the signature does not match the signer's certificate",
+    ),
+    "untrusted": (
+        "Chứng thư số không do tổ chức được tin cậy cấp",
+        "the certificate does not chain to a trusted root",
+    ),
+    "expired": (
+        "Chứng thư số đã hết hạn hoặc chưa có hiệu lực tại thời điểm ký",
+        "the certificate was not valid at the signing time",
+    ),
+    "revoked": (
+        "Chứng thư số đã bị thu hồi trước thời điểm ký",
+        "the certificate was revoked before the signing time",
+    ),
+    "key_usage": (
+        "Chứng thư số không được phép dùng để ký số",
+        "the certificate's key usage does not allow signing",
+    ),
+    "weak_algorithm": (
+        "Thuật toán không đạt yêu cầu (RSA ≥ 2048, ECDSA ≥ 256, SHA-256)",
+        "the algorithm is weaker than RSA 2048 / ECDSA P-256 / SHA-256",
+    ),
 }
 
 
@@ -71,7 +95,9 @@ class SigningIdentity:
     chain: tuple[x509.Certificate, ...] = ()
 
 
-def sign_detached(content: bytes, identity: SigningIdentity, *, at: datetime | None = None) -> bytes:
+def sign_detached(
+    content: bytes, identity: SigningIdentity, *, at: datetime | None = None
+) -> bytes:
     """DER CMS SignedData over `content` (detached): CAdES-BES attributes (content type, message
     digest, signing time, signing-certificate-v2), SHA-256, the signer's certificate and chain."""
     return sign_cades(content, identity.key, identity.certificate, identity.chain, at=at)
@@ -80,8 +106,10 @@ def sign_detached(content: bytes, identity: SigningIdentity, *, at: datetime | N
 def sign_detached_pkcs7(content: bytes, identity: SigningIdentity) -> bytes:
     """The same with `cryptography`'s PKCS7 builder (no signing-certificate-v2): the baseline."""
     assert isinstance(identity.key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
-    builder = pkcs7.PKCS7SignatureBuilder().set_data(content).add_signer(
-        identity.certificate, identity.key, hashes.SHA256()
+    builder = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(content)
+        .add_signer(identity.certificate, identity.key, hashes.SHA256())
     )
     for cert in identity.chain:
         builder = builder.add_certificate(cert)
@@ -120,10 +148,16 @@ class TrustList:
         for path in crl_files:
             with open(path, "rb") as f:
                 data = f.read()
-            crls.append(x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data))
+            crls.append(
+                x509.load_pem_x509_crl(data)
+                if b"-----BEGIN" in data
+                else x509.load_der_x509_crl(data)
+            )
         return cls(roots, crls=crls)
 
-    def _crl_signed_by(self, crl: x509.CertificateRevocationList, issuer: x509.Certificate | None) -> bool:
+    def _crl_signed_by(
+        self, crl: x509.CertificateRevocationList, issuer: x509.Certificate | None
+    ) -> bool:
         """Only a CRL signed by the certificate's own issuer counts (a forged one is ignored)."""
         if issuer is None:
             return True
@@ -137,7 +171,9 @@ class TrustList:
             self._crl_checks[key] = found
         return found
 
-    def revocation_time(self, cert: x509.Certificate, issuer: x509.Certificate | None = None) -> datetime | None:
+    def revocation_time(
+        self, cert: x509.Certificate, issuer: x509.Certificate | None = None
+    ) -> datetime | None:
         for crl in self.crls:
             if crl.issuer != cert.issuer or not self._crl_signed_by(crl, issuer):
                 continue
@@ -146,12 +182,23 @@ class TrustList:
                 return entry.revocation_date_utc
         return None
 
-    def validate_path(self, leaf: x509.Certificate, others: Sequence[x509.Certificate], at: datetime,
-                      key: tuple[bytes, ...] | None = None) -> None:
+    def validate_path(
+        self,
+        leaf: x509.Certificate,
+        others: Sequence[x509.Certificate],
+        at: datetime,
+        key: tuple[bytes, ...] | None = None,
+    ) -> None:
         if not (leaf.not_valid_before_utc <= at <= leaf.not_valid_after_utc):
-            raise SignatureInvalid("expired", f"valid {leaf.not_valid_before_utc:%Y-%m-%d} to {leaf.not_valid_after_utc:%Y-%m-%d}")
+            raise SignatureInvalid(
+                "expired",
+                f"valid {leaf.not_valid_before_utc:%Y-%m-%d} to {leaf.not_valid_after_utc:%Y-%m-%d}",
+            )
         # A path found once holds for any time inside every certificate's validity on it.
-        key = key or (leaf.fingerprint(hashes.SHA256()), *(o.fingerprint(hashes.SHA256()) for o in others))
+        key = key or (
+            leaf.fingerprint(hashes.SHA256()),
+            *(o.fingerprint(hashes.SHA256()) for o in others),
+        )
         cached = self._paths.get(key)
         if cached is not None and cached[1] <= at <= cached[2]:
             chain = cached[0]
@@ -169,7 +216,9 @@ class TrustList:
             if revoked_at is not None and revoked_at <= at:
                 raise SignatureInvalid("revoked", f"revoked {revoked_at:%Y-%m-%d %H:%M} UTC")
 
-    def _build_path(self, leaf: x509.Certificate, others: Sequence[x509.Certificate], at: datetime) -> list[x509.Certificate]:
+    def _build_path(
+        self, leaf: x509.Certificate, others: Sequence[x509.Certificate], at: datetime
+    ) -> list[x509.Certificate]:
         verifier = (
             xv.PolicyBuilder()
             .store(self._store)
@@ -184,7 +233,9 @@ class TrustList:
             verified = verifier.verify(leaf, list(others) + self.intermediates)
         except xv.VerificationError as exc:
             text = str(exc)
-            raise SignatureInvalid("expired" if "expired" in text or "not yet valid" in text else "untrusted", text) from None
+            raise SignatureInvalid(
+                "expired" if "expired" in text or "not yet valid" in text else "untrusted", text
+            ) from None
         return list(verified.chain)
 
 
@@ -197,10 +248,16 @@ def _check_key_usage(cert: x509.Certificate) -> None:
         raise SignatureInvalid("key_usage", "no key usage extension") from None
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        allowed = {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION,
-                   x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"), ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+        allowed = {
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            ExtendedKeyUsageOID.EMAIL_PROTECTION,
+            x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"),
+            ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+        }
         if not allowed.intersection(set(eku)):
-            raise SignatureInvalid("key_usage", "extended key usage does not allow document signing")
+            raise SignatureInvalid(
+                "key_usage", "extended key usage does not allow document signing"
+            )
     except x509.ExtensionNotFound:
         pass
 
@@ -247,12 +304,23 @@ def _certificate(der: bytes) -> _CertInfo:
             except SignatureInvalid as exc:
                 problem = exc
             cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-            info = _CertInfo(cert, key, hashlib.sha256(der).digest(), cert.issuer.public_bytes(),
-                             cert.subject.rfc4514_string(), str(cn[0].value) if cn else "", problem)
+            info = _CertInfo(
+                cert,
+                key,
+                hashlib.sha256(der).digest(),
+                cert.issuer.public_bytes(),
+                cert.subject.rfc4514_string(),
+                str(cn[0].value) if cn else "",
+                problem,
+            )
         except UnsupportedAlgorithm:
-            raise SignatureInvalid("weak_algorithm", "a certificate's key algorithm is not supported") from None
+            raise SignatureInvalid(
+                "weak_algorithm", "a certificate's key algorithm is not supported"
+            ) from None
         except _UNREADABLE as exc:
-            raise SignatureInvalid("malformed", f"a certificate does not parse ({type(exc).__name__})") from None
+            raise SignatureInvalid(
+                "malformed", f"a certificate does not parse ({type(exc).__name__})"
+            ) from None
         if len(_certificates) > 50_000:
             _certificates.clear()
         found = _certificates[der] = info
@@ -281,7 +349,10 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
         raise SignatureInvalid("weak_algorithm", "digest is not SHA-256")
     if hashlib.sha256(content).digest() != digest:
         raise SignatureInvalid("tampered")
-    info = next((i for i in infos if i.cert.serial_number == parsed.serial and i.issuer == parsed.issuer), None)
+    info = next(
+        (i for i in infos if i.cert.serial_number == parsed.serial and i.issuer == parsed.issuer),
+        None,
+    )
     if info is None:
         raise SignatureInvalid("malformed", "the signer's certificate is not included")
     leaf = info.cert
@@ -303,14 +374,18 @@ def verify_detached(content: bytes, cms_der: bytes, trust: TrustList) -> Verifie
     at = datetime.now(UTC)
     if time_values is not None:
         try:
-            value = time_values[2:]  # SET { time }: skip the SET header (short form for these sizes)
+            value = time_values[
+                2:
+            ]  # SET { time }: skip the SET header (short form for these sizes)
             at = cades.parse_time(cades.attribute_value(time_values), value[0])
         except (ValueError, IndexError):
             raise SignatureInvalid("malformed", "signing time") from None
     if info.problem is not None:
         raise info.problem
     others = [i for i in infos if i is not info]
-    trust.validate_path(leaf, [i.cert for i in others], at, key=(info.sha256, *(i.sha256 for i in others)))
+    trust.validate_path(
+        leaf, [i.cert for i in others], at, key=(info.sha256, *(i.sha256 for i in others))
+    )
     return VerifiedSignature(
         signer_subject=info.subject,
         signer_common_name=info.common_name,
@@ -341,11 +416,19 @@ def _verify_detached_asn1(content: bytes, cms_der: bytes, trust: TrustList) -> V
         ess = values.get("signing_certificate_v2", values.get("1.2.840.113549.1.9.16.2.47"))
         ess_der = ess.dump() if ess is not None else None
         signature = signer["signature"].native
-        signed_attrs_der = attrs.untag().dump() if hasattr(attrs, "untag") else b"\x31" + attrs.dump()[1:]
+        signed_attrs_der = (
+            attrs.untag().dump() if hasattr(attrs, "untag") else b"\x31" + attrs.dump()[1:]
+        )
     except Exception as exc:  # asn1crypto raises ValueError, TypeError, KeyError, ... on bad input
         raise SignatureInvalid("malformed", type(exc).__name__) from None
-    if not isinstance(message_digest, bytes) or not isinstance(signature, bytes) or not isinstance(sid_serial, int):
-        raise SignatureInvalid("malformed", "message digest, signature or serial number of the wrong type")
+    if (
+        not isinstance(message_digest, bytes)
+        or not isinstance(signature, bytes)
+        or not isinstance(sid_serial, int)
+    ):
+        raise SignatureInvalid(
+            "malformed", "message digest, signature or serial number of the wrong type"
+        )
     if at is not None and not isinstance(at, datetime):
         raise SignatureInvalid("malformed", "signing time")
     if digest_algo != "sha256":
@@ -353,7 +436,9 @@ def _verify_detached_asn1(content: bytes, cms_der: bytes, trust: TrustList) -> V
     if hashlib.sha256(content).digest() != message_digest:
         raise SignatureInvalid("tampered")
     certs = [_certificate(der) for der in cert_ders]
-    leaf_info = next((c for c in certs if c.cert.serial_number == sid_serial and c.issuer == sid_issuer), None)
+    leaf_info = next(
+        (c for c in certs if c.cert.serial_number == sid_serial and c.issuer == sid_issuer), None
+    )
     if leaf_info is None:
         raise SignatureInvalid("malformed", "the signer's certificate is not included")
     leaf = leaf_info.cert
@@ -387,7 +472,9 @@ def _verify_detached_asn1(content: bytes, cms_der: bytes, trust: TrustList) -> V
     )
 
 
-def verify_document_signature(content: bytes, cms_b64: str, batch: dict[str, Any] | None, trust: TrustList) -> VerifiedSignature:
+def verify_document_signature(
+    content: bytes, cms_b64: str, batch: dict[str, Any] | None, trust: TrustList
+) -> VerifiedSignature:
     """Verify one signature on a document: a detached CMS over the document's canonical bytes, or,
     for a bulk signature, the document's inclusion proof plus the CMS over the signed Merkle root
     statement (see hocba_trust.merkle)."""

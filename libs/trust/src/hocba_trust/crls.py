@@ -26,8 +26,15 @@ def _load(data: bytes) -> x509.CertificateRevocationList:
 
 
 class CrlRefresher:
-    def __init__(self, trust: TrustList, files: Sequence[str], urls: Sequence[str], every_seconds: float) -> None:
-        self.trust, self.files, self.urls, self.every = trust, list(files), list(urls), every_seconds
+    def __init__(
+        self, trust: TrustList, files: Sequence[str], urls: Sequence[str], every_seconds: float
+    ) -> None:
+        self.trust, self.files, self.urls, self.every = (
+            trust,
+            list(files),
+            list(urls),
+            every_seconds,
+        )
         self._by_source: dict[str, x509.CertificateRevocationList] = {}
         self.task: asyncio.Task[None] | None = None
 
@@ -51,18 +58,26 @@ class CrlRefresher:
                     response.raise_for_status()
                     crl = _load(response.content)
                 except Exception as exc:  # noqa: BLE001 - keep the last good copy
-                    log.warning("CRL not refreshed; keeping the last copy",
-                                extra={"crl_host": urlsplit(url).netloc, "error_type": type(exc).__name__})
+                    log.warning(
+                        "CRL not refreshed; keeping the last copy",
+                        extra={"crl_host": urlsplit(url).netloc, "error_type": type(exc).__name__},
+                    )
                     continue
                 if self._issuer_ok(crl):
                     self._by_source[url] = crl
                 else:
-                    log.error("CRL refused: its signature does not verify", extra={"crl_host": urlsplit(url).netloc})
+                    log.error(
+                        "CRL refused: its signature does not verify",
+                        extra={"crl_host": urlsplit(url).netloc},
+                    )
         for path in self.files:
             try:
                 crl = _load(await asyncio.to_thread(Path(path).read_bytes))
             except (OSError, ValueError) as exc:
-                log.warning("CRL file not readable; keeping the last copy", extra={"error_type": type(exc).__name__})
+                log.warning(
+                    "CRL file not readable; keeping the last copy",
+                    extra={"error_type": type(exc).__name__},
+                )
                 continue
             if self._issuer_ok(crl):
                 self._by_source[path] = crl

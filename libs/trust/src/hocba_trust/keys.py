@@ -30,14 +30,22 @@ class CertificateIssuer(Protocol):
     """A CA that certifies a public key for a signer: returns the certificate, then its chain up
     to, not including, the root."""
 
-    def certify_key(self, subject_id: str, common_name: str, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
-                    *, organization: bool) -> tuple[x509.Certificate, ...]: ...
+    def certify_key(
+        self,
+        subject_id: str,
+        common_name: str,
+        public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+        *,
+        organization: bool,
+    ) -> tuple[x509.Certificate, ...]: ...
 
 
 def check_signer_id(signer_id: str) -> str:
     """The id, if it may name a file: letters, digits, '.', '_' and '-', not starting with '.'."""
     if not _SIGNER_ID.fullmatch(signer_id):
-        raise ValueError("a signer id is 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise ValueError(
+            "a signer id is 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return signer_id
 
 
@@ -47,8 +55,9 @@ def pem(certificates: Sequence[x509.Certificate]) -> bytes:
 
 def write_private_key(path: Path, key: PrivateKey) -> None:
     """PKCS#8 PEM, readable by its owner only (created with mode 0600, never wider)."""
-    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)

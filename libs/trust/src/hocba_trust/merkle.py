@@ -108,7 +108,10 @@ def build(content_hashes: Sequence[bytes]) -> Batch:
         raise ValueError("a batch needs at least one document")
     tree = _Tree(leaves)
     n = len(leaves)
-    proofs = [{"leaf_index": i, "tree_size": n, "path": [p.hex() for p in tree.path(i, 0, n)]} for i in range(n)]
+    proofs = [
+        {"leaf_index": i, "tree_size": n, "path": [p.hex() for p in tree.path(i, 0, n)]}
+        for i in range(n)
+    ]
     return Batch(tree.mth(0, n), proofs)
 
 
@@ -138,9 +141,19 @@ def root_from_proof(content_sha256: bytes, proof: dict[str, Any]) -> bytes:
     return r
 
 
-def statement(root_hash: bytes, tree_size: int, batch_id: str, signer_role: str, signer_id: str) -> dict[str, Any]:
-    return {"type": STATEMENT_TYPE, "version": 1, "hash": "sha256", "tree_size": tree_size, "root": root_hash.hex(),
-            "batch_id": batch_id, "signer_role": signer_role, "signer_id": signer_id}
+def statement(
+    root_hash: bytes, tree_size: int, batch_id: str, signer_role: str, signer_id: str
+) -> dict[str, Any]:
+    return {
+        "type": STATEMENT_TYPE,
+        "version": 1,
+        "hash": "sha256",
+        "tree_size": tree_size,
+        "root": root_hash.hex(),
+        "batch_id": batch_id,
+        "signer_role": signer_role,
+        "signer_id": signer_id,
+    }
 
 
 def verify_in_batch(content: bytes, batch: dict[str, Any]) -> dict[str, Any]:

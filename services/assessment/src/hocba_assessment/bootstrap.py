@@ -21,8 +21,10 @@ from hocba_assessment.config import AssessmentSettings
 from hocba_assessment.entrypoints import http, kafka
 from hocba_assessment.entrypoints.policies import POLICIES
 
-DESCRIPTION = ("Subject assessments from school systems (HTTP or Kafka), the Ministry's evaluation rules, "
-               "and closing a class's year into locked year records.")
+DESCRIPTION = (
+    "Subject assessments from school systems (HTTP or Kafka), the Ministry's evaluation rules, "
+    "and closing a class's year into locked year records."
+)
 
 
 @dataclass
@@ -39,13 +41,20 @@ async def _backfill(runtime: ServiceRuntime) -> None:
 def build(settings: AssessmentSettings | None = None) -> Assessment:
     settings = settings or AssessmentSettings()
     runtime = ServiceRuntime(settings, owned_topics=(ASSESSMENT_EVENTS.name,))
-    uow = MongoAssessmentUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "assessment"))
+    uow = MongoAssessmentUnitOfWork(
+        runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "assessment")
+    )
     service = AssessmentService(uow, MongoMarkStore(runtime.mongo))
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     runtime.on_start(lambda: _backfill(runtime))
     kafka.register(runtime.broker, settings, service, runtime.school_systems)
-    app = create_app(runtime, title="Hocba assessment", description=DESCRIPTION, routers=[http.router],
-                     policies=POLICIES)
+    app = create_app(
+        runtime,
+        title="Hocba assessment",
+        description=DESCRIPTION,
+        routers=[http.router],
+        policies=POLICIES,
+    )
     app.state.assessment = service
     app.state.reader = MongoAssessmentReader(runtime.mongo)
     return Assessment(runtime, service, app)

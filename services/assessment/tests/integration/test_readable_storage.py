@@ -43,36 +43,91 @@ def opaque(value: Any, path: str = "") -> list[str]:
 
 
 def record(cls: Any, student_id: str) -> LockedRecord:
-    return LockedRecord(f"R-{student_id}", 1, student_id, cls.class_id, cls.school_year, "secondary", "Tốt",
-                        "ab" * 32, "hoc_sinh_gioi", "kiem_tra_lai", "Kiểm tra lại", ("TOAN", "NGU.VAN"), False)
+    return LockedRecord(
+        f"R-{student_id}",
+        1,
+        student_id,
+        cls.class_id,
+        cls.school_year,
+        "secondary",
+        "Tốt",
+        "ab" * 32,
+        "hoc_sinh_gioi",
+        "kiem_tra_lai",
+        "Kiểm tra lại",
+        ("TOAN", "NGU.VAN"),
+        False,
+    )
 
 
 async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_student_is_a_plain_query(
-        assessment) -> None:  # type: ignore[no-untyped-def]
+    assessment,
+) -> None:  # type: ignore[no-untyped-def]
     cls, pupil, other = klass(grade=7), student(), student()
     store, db = assessment.service.store, assessment.runtime.mongo.db
     await store.save_rosters([RosterEntry(s, school(), cls) for s in (pupil, other)])
-    marks = [Mark(cls.class_id, cls.school_year, s.student_id, subject, period, None, score, "Cố gắng", "GV-01")
-             for s in (pupil, other) for subject, score in (("TOAN", 8.5), ("NGU.VAN", 6.0))
-             for period in ("end_term_1", "end_of_year")]
-    await store.write({mark_key(m.class_id, m.school_year, m.student_id, m.subject_code, m.period): StoredMark(m, ("ev-1",))
-                       for m in marks})
+    marks = [
+        Mark(
+            cls.class_id,
+            cls.school_year,
+            s.student_id,
+            subject,
+            period,
+            None,
+            score,
+            "Cố gắng",
+            "GV-01",
+        )
+        for s in (pupil, other)
+        for subject, score in (("TOAN", 8.5), ("NGU.VAN", 6.0))
+        for period in ("end_term_1", "end_of_year")
+    ]
+    await store.write(
+        {
+            mark_key(m.class_id, m.school_year, m.student_id, m.subject_code, m.period): StoredMark(
+                m, ("ev-1",)
+            )
+            for m in marks
+        }
+    )
     async with assessment.service.uow() as tx:
         await tx.locked_of({(cls.class_id, cls.school_year)})
         await tx.lock_many([record(cls, pupil.student_id), record(cls, other.student_id)], [])
 
     # The operator notes' query (README): one student's marks in one subject.
-    found = await db.student_marks.find({"student_id": pupil.student_id},
-                                        {"_id": 0, "class_id": 1, "school_year": 1, "marks.TOAN": 1}).to_list(None)
-    assert found == [{"class_id": cls.class_id, "school_year": cls.school_year, "marks": {"TOAN": {
-        period: {"subject_code": "TOAN", "period": period, "rating": None, "score": 8.5, "comment": "Cố gắng",
-                 "submitted_by": "GV-01", "events": ["ev-1"]} for period in ("end_term_1", "end_of_year")}}}]
+    found = await db.student_marks.find(
+        {"student_id": pupil.student_id},
+        {"_id": 0, "class_id": 1, "school_year": 1, "marks.TOAN": 1},
+    ).to_list(None)
+    assert found == [
+        {
+            "class_id": cls.class_id,
+            "school_year": cls.school_year,
+            "marks": {
+                "TOAN": {
+                    period: {
+                        "subject_code": "TOAN",
+                        "period": period,
+                        "rating": None,
+                        "score": 8.5,
+                        "comment": "Cố gắng",
+                        "submitted_by": "GV-01",
+                        "events": ["ev-1"],
+                    }
+                    for period in ("end_term_1", "end_of_year")
+                }
+            },
+        }
+    ]
     # A subject code with a dot is escaped in the field name and kept as it is in the mark.
-    literature = await db.student_marks.find_one({"student_id": pupil.student_id}, {"marks.NGU%2EVAN.end_of_year": 1})
+    literature = await db.student_marks.find_one(
+        {"student_id": pupil.student_id}, {"marks.NGU%2EVAN.end_of_year": 1}
+    )
     assert literature["marks"]["NGU%2EVAN"]["end_of_year"]["subject_code"] == "NGU.VAN"
     # Scores are queryable: who scored below 7 in literature at the end of the year.
-    below = await db.student_marks.distinct("student_id", {"class_id": cls.class_id,
-                                                           "marks.NGU%2EVAN.end_of_year.score": {"$lt": 7}})
+    below = await db.student_marks.distinct(
+        "student_id", {"class_id": cls.class_id, "marks.NGU%2EVAN.end_of_year.score": {"$lt": 7}}
+    )
     assert sorted(below) == sorted([pupil.student_id, other.student_id])
 
     roster = await db.class_rosters.find_one({"_id": f"{cls.class_id}|{cls.school_year}"})
@@ -82,45 +137,100 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
     assert records["records"][pupil.student_id]["retake_subjects"] == ["TOAN", "NGU.VAN"]
     assert records["records"][pupil.student_id]["promotion"] == "kiem_tra_lai"
 
-    for name in ("student_marks", "class_rosters", "class_records", "classes", "audit", "migrations"):
+    for name in (
+        "student_marks",
+        "class_rosters",
+        "class_records",
+        "classes",
+        "audit",
+        "migrations",
+    ):
         async for doc in db[name].find({}):
             assert opaque(doc) == [], (name, opaque(doc))
             assert "schema_version" in doc, name
     for name in ("student_marks", "class_rosters", "class_records"):
         assert await db[name].count_documents({"schema_version": {"$ne": SCHEMA_VERSION}}) == 0
-    indexes = {tuple(k for k, _ in i["key"]) for i in (await db.student_marks.index_information()).values()}
+    indexes = {
+        tuple(k for k, _ in i["key"]) for i in (await db.student_marks.index_information()).values()
+    }
     assert {("class_id", "school_year"), ("student_id",)} <= indexes
 
     reader = assessment.app.state.reader
     assert sorted(await reader.marks(cls.class_id, cls.school_year)) == sorted(marks)
     assert [e.student for e in await reader.roster(cls.class_id, cls.school_year)] == sorted(
-        [pupil, other], key=lambda s: s.student_id)
-    assert {r.student_id: r for r in await reader.records(cls.class_id, cls.school_year)}[pupil.student_id] == record(
-        cls, pupil.student_id)
+        [pupil, other], key=lambda s: s.student_id
+    )
+    assert {r.student_id: r for r in await reader.records(cls.class_id, cls.school_year)}[
+        pupil.student_id
+    ] == record(cls, pupil.student_id)
 
 
 async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_read_the_same(
-        assessment) -> None:  # type: ignore[no-untyped-def]
+    assessment,
+) -> None:  # type: ignore[no-untyped-def]
     cls, pupil = klass(grade=8), student()
     db, mongo = assessment.runtime.mongo.db, assessment.runtime.mongo
-    doc_id, class_doc = f"{cls.class_id}|{cls.school_year}|{pupil.student_id}", f"{cls.class_id}|{cls.school_year}"
+    doc_id, class_doc = (
+        f"{cls.class_id}|{cls.school_year}|{pupil.student_id}",
+        f"{cls.class_id}|{cls.school_year}",
+    )
     owner = {"class_id": cls.class_id, "school_year": cls.school_year}
-    math = {"subject_code": "TOAN", "period": "end_of_year", "rating": None, "score": 9.0, "comment": "Giỏi",
-            "submitted_by": "GV-01", "events": ["ev-0", "ev-1"]}
-    old_literature = {"subject_code": "NGU.VAN", "period": "end_term_1", "rating": None, "score": 5.5, "comment": "",
-                      "submitted_by": None, "events": []}
+    math = {
+        "subject_code": "TOAN",
+        "period": "end_of_year",
+        "rating": None,
+        "score": 9.0,
+        "comment": "Giỏi",
+        "submitted_by": "GV-01",
+        "events": ["ev-0", "ev-1"],
+    }
+    old_literature = {
+        "subject_code": "NGU.VAN",
+        "period": "end_term_1",
+        "rating": None,
+        "score": 5.5,
+        "comment": "",
+        "submitted_by": None,
+        "events": [],
+    }
     # As the service stored them before: each mark BSON in a binary (or, earlier still, a
     # sub-document under "subject|period"), each student JSON in a binary, each record BSON.
-    await db.student_marks.insert_one({"_id": doc_id, **owner, "student_id": pupil.student_id, "marks": {
-        "TOAN|end_of_year": bson.encode(math), "NGU%2EVAN|end_term_1": old_literature}})
-    await db.class_rosters.insert_one({"_id": class_doc, **owner, "school": school().model_dump(mode="json"),
-                                       "class_info": cls.model_dump(mode="json"),
-                                       "students": {pupil.student_id: pupil.model_dump_json().encode()}})
+    await db.student_marks.insert_one(
+        {
+            "_id": doc_id,
+            **owner,
+            "student_id": pupil.student_id,
+            "marks": {
+                "TOAN|end_of_year": bson.encode(math),
+                "NGU%2EVAN|end_term_1": old_literature,
+            },
+        }
+    )
+    await db.class_rosters.insert_one(
+        {
+            "_id": class_doc,
+            **owner,
+            "school": school().model_dump(mode="json"),
+            "class_info": cls.model_dump(mode="json"),
+            "students": {pupil.student_id: pupil.model_dump_json().encode()},
+        }
+    )
     locked = record(cls, pupil.student_id)
-    await db.class_records.insert_one({"_id": class_doc, **owner, "records": {pupil.student_id: bson.encode(
-        {**vars(locked), "retake_subjects": list(locked.retake_subjects)})}})
+    await db.class_records.insert_one(
+        {
+            "_id": class_doc,
+            **owner,
+            "records": {
+                pupil.student_id: bson.encode(
+                    {**vars(locked), "retake_subjects": list(locked.retake_subjects)}
+                )
+            },
+        }
+    )
 
-    await db.migrations.delete_one({"_id": "readable_storage_v2"})  # as on a database of the earlier schema
+    await db.migrations.delete_one(
+        {"_id": "readable_storage_v2"}
+    )  # as on a database of the earlier schema
     await ensure_indexes(mongo)
     assert await migrate_readable_storage(mongo) == 0  # once: the marker stands
     await db.migrations.delete_one({"_id": "readable_storage_v2"})
@@ -128,14 +238,18 @@ async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_re
 
     stored = await db.student_marks.find_one({"_id": doc_id})
     assert stored["schema_version"] == SCHEMA_VERSION
-    assert stored["marks"] == {"TOAN": {"end_of_year": math}, "NGU%2EVAN": {"end_term_1": old_literature}}
+    assert stored["marks"] == {
+        "TOAN": {"end_of_year": math},
+        "NGU%2EVAN": {"end_term_1": old_literature},
+    }
     for name in ("student_marks", "class_rosters", "class_records"):
         doc = await db[name].find_one({"_id": {"$in": [doc_id, class_doc]}})
         assert opaque(doc) == [] and doc["schema_version"] == SCHEMA_VERSION, name
 
     reader = assessment.app.state.reader
-    assert {(m.subject_code, m.score) for m in await reader.marks(cls.class_id, cls.school_year)} == {
-        ("TOAN", 9.0), ("NGU.VAN", 5.5)}
+    assert {
+        (m.subject_code, m.score) for m in await reader.marks(cls.class_id, cls.school_year)
+    } == {("TOAN", 9.0), ("NGU.VAN", 5.5)}
     assert [e.student for e in await reader.roster(cls.class_id, cls.school_year)] == [pupil]
     assert await reader.records(cls.class_id, cls.school_year) == [locked]
     key = mark_key(cls.class_id, cls.school_year, pupil.student_id, "TOAN", "end_of_year")

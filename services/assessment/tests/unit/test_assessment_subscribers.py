@@ -33,21 +33,37 @@ async def test_events_in_memory_reach_the_use_cases_and_old_versions_are_upcast(
     kafka.register(broker, settings, service, SchoolSystems(TEST_SCHOOL_SYSTEMS))
     cls = klass(grade=1)
     pupil = student()
-    enrolled = make_envelope(rec.StudentEnrolled(enrollment_id="e1", school_year=cls.school_year, student=pupil,
-                                                 school=school(), class_info=cls), source="hocba/records")
+    enrolled = make_envelope(
+        rec.StudentEnrolled(
+            enrollment_id="e1",
+            school_year=cls.school_year,
+            student=pupil,
+            school=school(),
+            class_info=cls,
+        ),
+        source="hocba/records",
+    )
     marks = [make_envelope(m, source=TEST_SCHOOL_SYSTEM) for m in full_year(cls, pupil.student_id)]
     # A school system still on version 1 of the event (field `subject`, not `subject_code`).
     v1 = marks[0].model_dump(mode="json")
     v1["version"] = 1
     v1["data"]["subject"] = v1["data"].pop("subject_code")
     v1["id"] = "old-version-event"
-    close = make_envelope(ev.ClassYearCloseRequested(class_id=cls.class_id, school_year=cls.school_year,
-                                                     requested_by="GV-01"), source=TEST_SCHOOL_SYSTEM)
+    close = make_envelope(
+        ev.ClassYearCloseRequested(
+            class_id=cls.class_id, school_year=cls.school_year, requested_by="GV-01"
+        ),
+        source=TEST_SCHOOL_SYSTEM,
+    )
     async with TestKafkaBroker(broker) as br:
-        await br.publish(enrolled.model_dump(mode="json"), RECORDS_EVENTS.name, key=enrolled.subject.encode())
+        await br.publish(
+            enrolled.model_dump(mode="json"), RECORDS_EVENTS.name, key=enrolled.subject.encode()
+        )
         await br.publish(v1, ASSESSMENT_INGEST.name, key=cls.class_id.encode())
         for env in [*marks[1:], close]:
-            await br.publish(env.model_dump(mode="json"), ASSESSMENT_INGEST.name, key=cls.class_id.encode())
+            await br.publish(
+                env.model_dump(mode="json"), ASSESSMENT_INGEST.name, key=cls.class_id.encode()
+            )
     assert len(store.marks) == len(marks)
     assert any(m.subject_code == marks[0].data.subject_code for m in store.marks.values())
     assert [type(e.data).__name__ for _, e in store.emitted] == ["YearRecordClosed"]

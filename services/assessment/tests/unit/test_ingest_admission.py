@@ -50,8 +50,12 @@ def records(envelopes: list[Any]) -> list[Record]:
     return [Record(e.model_dump_json().encode(), offset=i) for i, e in enumerate(envelopes)]
 
 
-def setup(wait: float) -> tuple[Any, BatchHandler, AssessmentService, FakeStore, FakeMarkStore, list[Any]]:
-    settings = AssessmentSettings(environment="development", retry_backoff_seconds=0.0, unknown_class_wait_seconds=wait)
+def setup(
+    wait: float,
+) -> tuple[Any, BatchHandler, AssessmentService, FakeStore, FakeMarkStore, list[Any]]:
+    settings = AssessmentSettings(
+        environment="development", retry_backoff_seconds=0.0, unknown_class_wait_seconds=wait
+    )
     store = FakeStore()
     marks = FakeMarkStore(store)
     service = AssessmentService(store, marks)
@@ -62,27 +66,47 @@ def setup(wait: float) -> tuple[Any, BatchHandler, AssessmentService, FakeStore,
     async def on_dead(body: Any) -> None:
         dead.append(body)
 
-    return broker, BatchHandler(broker, settings, service, SchoolSystems(TEST_SCHOOL_SYSTEMS)), service, store, marks, dead
+    return (
+        broker,
+        BatchHandler(broker, settings, service, SchoolSystems(TEST_SCHOOL_SYSTEMS)),
+        service,
+        store,
+        marks,
+        dead,
+    )
 
 
-async def test_a_batch_waits_for_a_class_records_makes_known_meanwhile_and_then_reads_nothing_more() -> None:
+async def test_a_batch_waits_for_a_class_records_makes_known_meanwhile_and_then_reads_nothing_more() -> (
+    None
+):
     broker, handler, service, store, marks, dead = setup(wait=30)
     cls, pupil = klass(grade=1), student()
-    batch = records([make_envelope(mark(cls, pupil.student_id, code), source=TEST_SCHOOL_SYSTEM) for code in ("TV", "TOAN")])
+    batch = records(
+        [
+            make_envelope(mark(cls, pupil.student_id, code), source=TEST_SCHOOL_SYSTEM)
+            for code in ("TV", "TOAN")
+        ]
+    )
     async with TestKafkaBroker(broker):
         waiting = asyncio.create_task(handler.ingest(batch))
-        await eventually(lambda: len(marks.profile_reads) >= 2, timeout=10)  # it looked, and looks again
+        await eventually(
+            lambda: len(marks.profile_reads) >= 2, timeout=10
+        )  # it looked, and looks again
         assert not store.marks
         await service.record_roster([ClassProfileUpdate(cls, datetime.now(UTC))], [])
         await asyncio.wait_for(waiting, timeout=10)
         assert len(store.marks) == 2 and not dead
         # The class's school is known now: the next batch of it reads no profile at all.
         reads = len(marks.profile_reads)
-        await handler.ingest(records([make_envelope(mark(cls, pupil.student_id, "DD"), source=TEST_SCHOOL_SYSTEM)]))
+        await handler.ingest(
+            records([make_envelope(mark(cls, pupil.student_id, "DD"), source=TEST_SCHOOL_SYSTEM)])
+        )
         assert len(marks.profile_reads) == reads and len(store.marks) == 3
 
 
-async def test_events_of_a_class_still_unknown_after_the_wait_are_dead_lettered_and_the_rest_stored() -> None:
+async def test_events_of_a_class_still_unknown_after_the_wait_are_dead_lettered_and_the_rest_stored() -> (
+    None
+):
     broker, handler, service, store, marks, dead = setup(wait=0.3)
     known, unknown, pupil = klass(grade=1), klass(grade=1), student()
     await service.record_roster([ClassProfileUpdate(known, datetime.now(UTC))], [])
@@ -93,15 +117,21 @@ async def test_events_of_a_class_still_unknown_after_the_wait_are_dead_lettered_
         await handler.ingest(records([foreign, lost, good]))
         assert sorted(d["id"] for d in dead) == sorted([foreign.id, lost.id])
         assert [m.subject_code for m in store.marks.values()] == ["TOAN"]
-        assert len(marks.profile_reads) > 2  # it waited for the unknown class, reading its profile again
-        assert all(reads == {unknown.class_id} for reads in marks.profile_reads[1:])  # and only its profile
+        assert (
+            len(marks.profile_reads) > 2
+        )  # it waited for the unknown class, reading its profile again
+        assert all(
+            reads == {unknown.class_id} for reads in marks.profile_reads[1:]
+        )  # and only its profile
         # Once records registers it, the event sent again is taken.
         await service.record_roster([ClassProfileUpdate(unknown, datetime.now(UTC))], [])
         await handler.ingest(records([lost]))
         assert len(store.marks) == 2 and len(dead) == 2
 
 
-async def test_a_close_of_a_class_missing_assessments_is_dead_lettered_naming_them_and_locks_nothing() -> None:
+async def test_a_close_of_a_class_missing_assessments_is_dead_lettered_naming_them_and_locks_nothing() -> (
+    None
+):
     import json
 
     from assessment_fixtures import school, secondary_year
@@ -117,22 +147,37 @@ async def test_a_close_of_a_class_missing_assessments_is_dead_lettered_naming_th
         refused.append(dict(message.headers))
 
     cls, done, late = klass(grade=7), student(), student()
-    await service.record_roster([ClassProfileUpdate(cls, datetime.now(UTC))],
-                                [(RosterEntry(p, school(), cls), None) for p in (done, late)])
-    feed = [*secondary_year(cls, done.student_id), *secondary_year(cls, late.student_id, skip={("TOAN", "mid_term_1")})]
+    await service.record_roster(
+        [ClassProfileUpdate(cls, datetime.now(UTC))],
+        [(RosterEntry(p, school(), cls), None) for p in (done, late)],
+    )
+    feed = [
+        *secondary_year(cls, done.student_id),
+        *secondary_year(cls, late.student_id, skip={("TOAN", "mid_term_1")}),
+    ]
 
     def close(**kw: Any) -> Any:
-        return make_envelope(ev.ClassYearCloseRequested(class_id=cls.class_id, school_year=cls.school_year,
-                                                        requested_by="GV-01", **kw), source=TEST_SCHOOL_SYSTEM)
+        return make_envelope(
+            ev.ClassYearCloseRequested(
+                class_id=cls.class_id, school_year=cls.school_year, requested_by="GV-01", **kw
+            ),
+            source=TEST_SCHOOL_SYSTEM,
+        )
 
     first = close()
     async with TestKafkaBroker(broker):
-        await handler.ingest(records([*(make_envelope(i, source=TEST_SCHOOL_SYSTEM) for i in feed), first]))
+        await handler.ingest(
+            records([*(make_envelope(i, source=TEST_SCHOOL_SYSTEM) for i in feed), first])
+        )
         await eventually(lambda: refused, timeout=10)
         assert refused[0]["hocba-error-type"] == "CloseRefused"
-        assert [(d["student_id"], d["field"]) for d in json.loads(refused[0]["hocba-error-details"])] == [
-            (late.student_id, "TOAN")]
-        assert late.student_id in refused[0]["hocba-error"] and "mid_term_1" in refused[0]["hocba-error"]
+        assert [
+            (d["student_id"], d["field"]) for d in json.loads(refused[0]["hocba-error-details"])
+        ] == [(late.student_id, "TOAN")]
+        assert (
+            late.student_id in refused[0]["hocba-error"]
+            and "mid_term_1" in refused[0]["hocba-error"]
+        )
         assert not store.closures and not store.emitted
         assert [e.action for e in store.audit] == ["close_refused"]
         # Redelivered: nothing more. Closed on purpose although incomplete: one record, for `done`.

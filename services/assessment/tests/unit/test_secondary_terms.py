@@ -20,9 +20,12 @@ pytestmark = pytest.mark.unit
 
 def per_term(items: list[Any], scores: dict[tuple[str, int], float]) -> list[Any]:
     """Every assessment of (subject, term) in `scores` at that score instead."""
-    return [i.model_copy(update={"score": scores[(i.subject_code, i.term)]})
-            if isinstance(i, ev.SecondaryAssessmentSubmitted) and (i.subject_code, i.term) in scores else i
-            for i in items]
+    return [
+        i.model_copy(update={"score": scores[(i.subject_code, i.term)]})
+        if isinstance(i, ev.SecondaryAssessmentSubmitted) and (i.subject_code, i.term) in scores
+        else i
+        for i in items
+    ]
 
 
 async def close(grade: int, feeds: dict[str, list[Any]]) -> dict[str, ev.YearRecordClosed]:
@@ -32,13 +35,25 @@ async def close(grade: int, feeds: dict[str, list[Any]]) -> dict[str, ev.YearRec
     await svc.record_class(cls.class_id, grade)
     pupils = {key: student() for key in feeds}
     await svc.record_roster([], [(RosterEntry(p, school(), cls), None) for p in pupils.values()])
-    feed = [item.model_copy(update={"class_id": cls.class_id, "school_year": cls.school_year,
-                                    "student_id": pupils[key].student_id})
-            for key, items in feeds.items() for item in items]
+    feed = [
+        item.model_copy(
+            update={
+                "class_id": cls.class_id,
+                "school_year": cls.school_year,
+                "student_id": pupils[key].student_id,
+            }
+        )
+        for key, items in feeds.items()
+        for item in items
+    ]
     outcomes = await svc.ingest([(f"e{i}", item) for i, item in enumerate(feed)])
     assert {o.status for o in outcomes} == {"accepted"}
     await svc.close_class(cls.class_id, cls.school_year, "GV-01")
-    by_id = {e.data.student.student_id: e.data for _, e in store.emitted if isinstance(e.data, ev.YearRecordClosed)}
+    by_id = {
+        e.data.student.student_id: e.data
+        for _, e in store.emitted
+        if isinstance(e.data, ev.YearRecordClosed)
+    }
     return {key: by_id[p.student_id] for key, p in pupils.items()}
 
 
@@ -49,8 +64,10 @@ def stated(r: ev.AcademicResult | None) -> tuple[str, str, str | None] | None:
 async def test_terms_and_year_each_carry_their_own_adjustment_onto_the_record() -> None:
     base = klass(grade=7)
     # Worked example S-AT-01: CN pulls term I down, TIN term II (to Chưa đạt) and the year.
-    mixed = per_term(secondary_year(base, "X", 9.0, overrides={"TIN": 8.0}), {("CN", 1): 4.0, ("CN", 2): 8.0,
-                                                                              ("TIN", 2): 3.0})
+    mixed = per_term(
+        secondary_year(base, "X", 9.0, overrides={"TIN": 8.0}),
+        {("CN", 1): 4.0, ("CN", 2): 8.0, ("TIN", 2): 3.0},
+    )
     steady = secondary_year(base, "X", 9.0)
     out = await close(7, {"mixed": mixed, "steady": steady})
     r = out["mixed"].result
@@ -64,15 +81,24 @@ async def test_terms_and_year_each_carry_their_own_adjustment_onto_the_record() 
     tin = next(s for s in out["mixed"].subjects if s.subject_code == "TIN")
     assert (tin.term1_average, tin.term2_average, tin.year_average) == (8.0, 3.0, 4.7)
     s = out["steady"].result
-    assert [stated(x) for x in (s.academic_term1, s.academic_term2, s.academic_full_year)] == [("tot", "tot", None)] * 3
+    assert [stated(x) for x in (s.academic_term1, s.academic_term2, s.academic_full_year)] == [
+        ("tot", "tot", None)
+    ] * 3
 
 
 async def test_the_year_is_adjusted_though_neither_term_is() -> None:
     base = klass(grade=7)
     # Worked example S-AT-03: two subjects below the floor in each term, only CN in the year.
     items = per_term(secondary_year(base, "X", 9.0, overrides={"CN": 4.0}), {("TIN", 2): 6.0})
-    items = [i.model_copy(update={"rating": "CD"}) if isinstance(i, ev.SecondaryAssessmentSubmitted)
-             and i.subject_code == "GDTC" and i.term == 1 and i.kind == "end_term" else i for i in items]
+    items = [
+        i.model_copy(update={"rating": "CD"})
+        if isinstance(i, ev.SecondaryAssessmentSubmitted)
+        and i.subject_code == "GDTC"
+        and i.term == 1
+        and i.kind == "end_term"
+        else i
+        for i in items
+    ]
     r = (await close(7, {"one": items}))["one"].result
     assert [stated(x) for x in (r.academic_term1, r.academic_term2)] == [("dat", "dat", None)] * 2
     assert stated(r.academic_full_year) == ("kha", "dat", "CN")
@@ -88,11 +114,24 @@ async def test_a_summer_retake_restates_the_year_and_keeps_the_close_s_results()
     await svc.record_class(cls.class_id, 8)
     pupil = student()
     await svc.record_roster([], [(RosterEntry(pupil, school(), cls), None)])
-    feed = [i.model_copy(update={"class_id": cls.class_id, "school_year": cls.school_year, "student_id": pupil.student_id})
-            for i in weak]
+    feed = [
+        i.model_copy(
+            update={
+                "class_id": cls.class_id,
+                "school_year": cls.school_year,
+                "student_id": pupil.student_id,
+            }
+        )
+        for i in weak
+    ]
     await svc.ingest([(f"e{i}", item) for i, item in enumerate(feed)])
     await svc.close_class(cls.class_id, cls.school_year, "GV-01")
-    assert await svc.reassess(cls.class_id, cls.school_year, pupil.student_id, "GV-TOAN", {"TOAN": 5, "NV": 6}, None) == 1
+    assert (
+        await svc.reassess(
+            cls.class_id, cls.school_year, pupil.student_id, "GV-TOAN", {"TOAN": 5, "NV": 6}, None
+        )
+        == 1
+    )
     last = [e.data for _, e in store.emitted if isinstance(e.data, ev.YearRecordClosed)][-1]
     assert (last.record_version, last.result.reassessed, last.result.level) == (2, True, "kha")
     # The close's year result stays stated: two subjects below 3.5, Chưa đạt with no adjustment.
@@ -107,16 +146,26 @@ class StoreReader:
         self.s = store
 
     async def records(self, class_id: str, school_year: str) -> list[Any]:
-        return [r for r in self.s.locked.values() if (r.class_id, r.school_year) == (class_id, school_year)]
+        return [
+            r
+            for r in self.s.locked.values()
+            if (r.class_id, r.school_year) == (class_id, school_year)
+        ]
 
     async def closure(self, class_id: str, school_year: str) -> Any:
         return self.s.closures.get((class_id, school_year))
 
     async def marks(self, class_id: str, school_year: str) -> list[Any]:
-        return [m for m in self.s.marks.values() if (m.class_id, m.school_year) == (class_id, school_year)]
+        return [
+            m
+            for m in self.s.marks.values()
+            if (m.class_id, m.school_year) == (class_id, school_year)
+        ]
 
     async def roster(self, class_id: str, school_year: str) -> list[Any]:
-        return [e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) == (class_id, school_year)]
+        return [
+            e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) == (class_id, school_year)
+        ]
 
     async def audit_trail(self, class_id: str, school_year: str) -> list[Any]:
         return [a for a in self.s.audit if (a.class_id, a.school_year) == (class_id, school_year)]
@@ -125,7 +174,9 @@ class StoreReader:
         return {c: u.profile for c, u in self.s.profiles.items() if c in class_ids}
 
 
-async def test_the_class_lists_and_the_report_card_show_each_term_and_the_year_with_its_adjustment() -> None:
+async def test_the_class_lists_and_the_report_card_show_each_term_and_the_year_with_its_adjustment() -> (
+    None
+):
     from hocba_assessment.application import reports
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -135,9 +186,13 @@ async def test_the_class_lists_and_the_report_card_show_each_term_and_the_year_w
     await svc.record_class(cls.class_id, 7)
     pupil, steady = student(), student()
     await svc.record_roster([], [(RosterEntry(p, school(), cls), None) for p in (pupil, steady)])
-    feed = [*per_term(secondary_year(cls, pupil.student_id, 9.0, overrides={"TIN": 8.0}),
-                      {("CN", 1): 4.0, ("CN", 2): 8.0, ("TIN", 2): 3.0}),
-            *secondary_year(cls, steady.student_id, 9.0)]
+    feed = [
+        *per_term(
+            secondary_year(cls, pupil.student_id, 9.0, overrides={"TIN": 8.0}),
+            {("CN", 1): 4.0, ("CN", 2): 8.0, ("TIN", 2): 3.0},
+        ),
+        *secondary_year(cls, steady.student_id, 9.0),
+    ]
     await svc.ingest([(f"e{i}", item) for i, item in enumerate(feed)])
     await svc.close_class(cls.class_id, cls.school_year, "GV-01")
     reader = StoreReader(store)
@@ -149,8 +204,13 @@ async def test_the_class_lists_and_the_report_card_show_each_term_and_the_year_w
     assert row["term2_label"] == "Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)"
     assert row["year_label"] == "Khá (điều chỉnh từ Đạt, chỉ vì môn Tin học: khoản 3 Điều 9)"
     assert (row["level_label"], row["retake_label"]) == ("Khá", "")
-    assert [rows[steady.student_id][k] for k in ("term1_label", "term2_label", "year_label")] == ["Tốt"] * 3
-    pages = Environment(loader=PackageLoader("hocba_assessment", "templates"), autoescape=select_autoescape(["html"]))
+    assert [rows[steady.student_id][k] for k in ("term1_label", "term2_label", "year_label")] == [
+        "Tốt"
+    ] * 3
+    pages = Environment(
+        loader=PackageLoader("hocba_assessment", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
     page = pages.get_template("lists.html").render(c=lists, titles=lists.titles, nonce="n")
     assert "<th>Học tập HK I</th><th>Học tập HK II</th><th>Kết quả cả năm</th>" in page
     assert "Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)" in page
@@ -159,6 +219,10 @@ async def test_the_class_lists_and_the_report_card_show_each_term_and_the_year_w
     assert card["lines"][:3] == [
         ("Học tập HK I", "Khá (điều chỉnh từ Đạt, chỉ vì môn Công nghệ: khoản 3 Điều 9)"),
         ("Học tập HK II", "Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)"),
-        ("Học tập cả năm", "Khá (điều chỉnh từ Đạt, chỉ vì môn Tin học: khoản 3 Điều 9)")]
+        ("Học tập cả năm", "Khá (điều chỉnh từ Đạt, chỉ vì môn Tin học: khoản 3 Điều 9)"),
+    ]
     html = pages.get_template("report_card.html").render(r=card, nonce="n")
-    assert "<th>Học tập HK II</th><td>Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)</td>" in html
+    assert (
+        "<th>Học tập HK II</th><td>Đạt (điều chỉnh từ Chưa đạt, chỉ vì môn Tin học: khoản 3 Điều 9)</td>"
+        in html
+    )

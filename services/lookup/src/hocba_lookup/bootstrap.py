@@ -25,8 +25,10 @@ from hocba_lookup.domain.model import PdfTickets, derived_key
 from hocba_lookup.entrypoints import http, kafka
 from hocba_lookup.entrypoints.policies import POLICIES
 
-DESCRIPTION = ("Parents and schools look up published records by personal ID number and date of birth, "
-               "or by document id; every answer re-verifies the signatures.")
+DESCRIPTION = (
+    "Parents and schools look up published records by personal ID number and date of birth, "
+    "or by document id; every answer re-verifies the signatures."
+)
 
 
 @dataclass
@@ -37,31 +39,55 @@ class Lookup:
     pdfs: HttpPublishingPdfs
 
 
-def build(settings: LookupSettings | None = None, *,
-          publishing_transport: httpx.AsyncBaseTransport | None = None) -> Lookup:
+def build(
+    settings: LookupSettings | None = None,
+    *,
+    publishing_transport: httpx.AsyncBaseTransport | None = None,
+) -> Lookup:
     """`publishing_transport`: how to reach publishing (tests pass its app's ASGI transport)."""
     settings = settings or LookupSettings()
     secret = settings.lookup_secret.get_secret_value()
     runtime = ServiceRuntime(settings)
-    uow = MongoLookupUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "lookup"))
+    uow = MongoLookupUnitOfWork(
+        runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "lookup")
+    )
     reader = MongoLookupReader(runtime.mongo)
-    trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
+    trust = (
+        TrustList.from_pem_files(settings.trust_roots, settings.crl_files)
+        if settings.trust_roots
+        else None
+    )
     service = LookupService(uow, reader, TrustListRecordVerifier(trust), secret)
-    pdfs = HttpPublishingPdfs(settings.publishing_url,
-                              ClientCredentials(settings.oidc_issuer, settings.oidc_client_id,
-                                                settings.oidc_client_secret, token_url=settings.oidc_token_url),
-                              transport=publishing_transport)
+    pdfs = HttpPublishingPdfs(
+        settings.publishing_url,
+        ClientCredentials(
+            settings.oidc_issuer,
+            settings.oidc_client_id,
+            settings.oidc_client_secret,
+            token_url=settings.oidc_token_url,
+        ),
+        transport=publishing_transport,
+    )
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     runtime.on_stop(pdfs.close)
     if trust is not None:
-        crls = CrlRefresher(trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds)
+        crls = CrlRefresher(
+            trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds
+        )
         runtime.on_start(crls.start)
         runtime.on_stop(crls.stop)
     kafka.register(runtime.broker, settings, service)
-    app = create_app(runtime, title="Hocba lookup", description=DESCRIPTION, routers=[http.router],
-                     policies=POLICIES)
+    app = create_app(
+        runtime,
+        title="Hocba lookup",
+        description=DESCRIPTION,
+        routers=[http.router],
+        policies=POLICIES,
+    )
     app.state.lookup = service
     app.state.pdfs = pdfs
     app.state.tickets = PdfTickets(derived_key(secret, "pdf-ticket"))
-    app.state.csrf = Csrf(derived_key(secret, "csrf"), secure=settings.base_url.startswith("https://"))
+    app.state.csrf = Csrf(
+        derived_key(secret, "csrf"), secure=settings.base_url.startswith("https://")
+    )
     return Lookup(runtime, service, app, pdfs)

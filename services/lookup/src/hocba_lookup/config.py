@@ -7,37 +7,62 @@ DEV_SECRET = "dev-only-change-me"
 
 
 class LookupSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="HOCBA_LOOKUP_", extra="ignore", hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_prefix="HOCBA_LOOKUP_", extra="ignore", hide_input_in_errors=True
+    )
     """Errors never print the input: it holds the secrets."""
 
     service_name: str = "lookup"
     mongo_database: str = "hocba_lookup"
     http_port: int = 8105
-    trust_roots: list[str] = Field(default_factory=list, description="PEM files of trusted roots (JSON list)")
-    crl_files: list[str] = Field(default_factory=list, description="CRL files, PEM or DER (JSON list)")
-    crl_urls: list[str] = Field(default_factory=list, description="CRL distribution points to fetch (JSON list)")
-    crl_refresh_seconds: float = Field(default=3600, description="How often CRLs are re-read and re-fetched")
+    trust_roots: list[str] = Field(
+        default_factory=list, description="PEM files of trusted roots (JSON list)"
+    )
+    crl_files: list[str] = Field(
+        default_factory=list, description="CRL files, PEM or DER (JSON list)"
+    )
+    crl_urls: list[str] = Field(
+        default_factory=list, description="CRL distribution points to fetch (JSON list)"
+    )
+    crl_refresh_seconds: float = Field(
+        default=3600, description="How often CRLs are re-read and re-fetched"
+    )
     lookup_secret: SecretStr = Field(
-        default=SecretStr(DEV_SECRET), description="HMAC key of the personal-ID index, from which the PDF tickets' "
-        "and the form's CSRF keys are derived; a long random value, kept stable (a new one empties the index)")
-    publishing_url: str = Field(default="http://127.0.0.1:8104",
-                                description="Publishing's API, where the lookup fetches the PDFs with its own token")
-    oidc_client_id: str = Field(default="hocba-lookup", description="The lookup's OIDC client (role service)")
-    oidc_token_url: str | None = Field(default=None, description="The issuer's token endpoint as the lookup reaches "
-                                       "it; default: from the issuer's discovery document")
+        default=SecretStr(DEV_SECRET),
+        description="HMAC key of the personal-ID index, from which the PDF tickets' "
+        "and the form's CSRF keys are derived; a long random value, kept stable (a new one empties the index)",
+    )
+    publishing_url: str = Field(
+        default="http://127.0.0.1:8104",
+        description="Publishing's API, where the lookup fetches the PDFs with its own token",
+    )
+    oidc_client_id: str = Field(
+        default="hocba-lookup", description="The lookup's OIDC client (role service)"
+    )
+    oidc_token_url: str | None = Field(
+        default=None,
+        description="The issuer's token endpoint as the lookup reaches "
+        "it; default: from the issuer's discovery document",
+    )
     oidc_client_secret: SecretStr | None = Field(
-        default=None, description="The lookup's OIDC client secret (client credentials for publishing)")
+        default=None,
+        description="The lookup's OIDC client secret (client credentials for publishing)",
+    )
 
     @field_validator("lookup_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
-            raise ValueError(f"HOCBA_LOOKUP_LOOKUP_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+            raise ValueError(
+                f"HOCBA_LOOKUP_LOOKUP_SECRET must be at least {MIN_SECRET_LENGTH} characters"
+            )
         return value
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if self.oidc_client_secret is None:
-            problems.append("set HOCBA_LOOKUP_OIDC_CLIENT_SECRET: the lookup fetches parents' PDFs from publishing "
-                            "with its own token")
+            problems.append(
+                "set HOCBA_LOOKUP_OIDC_CLIENT_SECRET: the lookup fetches parents' PDFs from publishing "
+                "with its own token"
+            )
         return problems

@@ -94,14 +94,20 @@ class HoldsTheFormCookie:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            scope = {**scope, "headers": [*scope["headers"], (b"cookie", f"hocba_csrf={self.cookie}".encode())]}
+            scope = {
+                **scope,
+                "headers": [*scope["headers"], (b"cookie", f"hocba_csrf={self.cookie}".encode())],
+            }
         await self.app(scope, receive, send)
 
 
-async def test_every_endpoint_is_public_as_the_policy_table_says(stack: Stack, record: Fixture,
-                                                                 local_infra: LocalInfra) -> None:
+async def test_every_endpoint_is_public_as_the_policy_table_says(
+    stack: Stack, record: Fixture, local_infra: LocalInfra
+) -> None:
     cookie = secrets.token_urlsafe(32)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.lookup.app), base_url=LOOKUP_URL) as browser:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.lookup.app), base_url=LOOKUP_URL
+    ) as browser:
         page = await browser.get("/", headers={"cookie": f"hocba_csrf={cookie}"})
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     ticket = stack.lookup.app.state.tickets.issue(record.document_id)
@@ -120,45 +126,91 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(stack: Stack, r
         "GET /api/documents/{document_id}": Call(f"/api/documents/{record.document_id}"),
     }
     school = record.record.document["school"]["school_id"]
-    own = {"school_system": Identity("school_system", client_id=TEST_SCHOOL_SYSTEM),
-           "teacher": Identity("teacher", school, "GV-L"), "principal": Identity("principal", school, "HT-L"),
-           "school_admin": Identity("school_admin", school, f"{school}-QT"), "operator": Identity("operator"),
-           "auditor": Identity("auditor"), "service": Identity("service", client_id=LOOKUP_CLIENT)}
-    other = {"school_system": Identity("school_system", client_id=OTHER_SCHOOL_SYSTEM),
-             "teacher": Identity("teacher", "OTHER-1", "GV-O"), "principal": Identity("principal", "OTHER-1", "HT-O")}
-    cells = await authorization_matrix(HoldsTheFormCookie(stack.lookup.app, cookie), POLICIES, calls, own, other,
-                                       local_infra.issuer)
+    own = {
+        "school_system": Identity("school_system", client_id=TEST_SCHOOL_SYSTEM),
+        "teacher": Identity("teacher", school, "GV-L"),
+        "principal": Identity("principal", school, "HT-L"),
+        "school_admin": Identity("school_admin", school, f"{school}-QT"),
+        "operator": Identity("operator"),
+        "auditor": Identity("auditor"),
+        "service": Identity("service", client_id=LOOKUP_CLIENT),
+    }
+    other = {
+        "school_system": Identity("school_system", client_id=OTHER_SCHOOL_SYSTEM),
+        "teacher": Identity("teacher", "OTHER-1", "GV-O"),
+        "principal": Identity("principal", "OTHER-1", "HT-O"),
+    }
+    cells = await authorization_matrix(
+        HoldsTheFormCookie(stack.lookup.app, cookie),
+        POLICIES,
+        calls,
+        own,
+        other,
+        local_infra.issuer,
+    )
     assert not failed_cells(cells), failed_cells(cells)
-    mine = {c.endpoint: c.status for c in cells if c.caller == "anonymous" and not c.endpoint.startswith(
-        ("GET /health", "GET /docs", "GET /openapi", "GET /audit"))}
+    mine = {
+        c.endpoint: c.status
+        for c in cells
+        if c.caller == "anonymous"
+        and not c.endpoint.startswith(("GET /health", "GET /docs", "GET /openapi", "GET /audit"))
+    }
     assert mine == {endpoint: 200 for endpoint in mine} and len(mine) == 6, mine
     assert all(POLICIES.rule(*e.split(" ", 1)).public for e in mine)  # type: ignore[union-attr]
     print(f"lookup authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
 
 
 async def test_no_public_answer_carries_the_personal_id_the_date_of_birth_or_the_parents(
-        stack: Stack, record: Fixture) -> None:
+    stack: Stack, record: Fixture
+) -> None:
     http = stack.http
     api_lookup = await http.post("/api/lookup", json=record.lookup)
     api_document = await http.get(f"/api/documents/{record.document_id}")
     verify = await http.get(f"/verify/{record.document_id}")
     token = await form_token(http)
     results = await http.post("/tra-cuu", data={**record.lookup, "csrf_token": token})
-    vn_results = await http.post("/tra-cuu", data={"citizen_id": record.citizen_id,
-                                                   "date_of_birth": BORN.strftime("%d/%m/%Y"), "csrf_token": token})
-    bad_date = await http.post("/tra-cuu", data={"citizen_id": record.citizen_id, "date_of_birth": "31/02/2014",
-                                                 "csrf_token": token})
-    bad_id = await http.post("/tra-cuu", data={"citizen_id": record.citizen_id[:11],
-                                               "date_of_birth": BORN.strftime("%d/%m/%Y"), "csrf_token": token})
+    vn_results = await http.post(
+        "/tra-cuu",
+        data={
+            "citizen_id": record.citizen_id,
+            "date_of_birth": BORN.strftime("%d/%m/%Y"),
+            "csrf_token": token,
+        },
+    )
+    bad_date = await http.post(
+        "/tra-cuu",
+        data={"citizen_id": record.citizen_id, "date_of_birth": "31/02/2014", "csrf_token": token},
+    )
+    bad_id = await http.post(
+        "/tra-cuu",
+        data={
+            "citizen_id": record.citizen_id[:11],
+            "date_of_birth": BORN.strftime("%d/%m/%Y"),
+            "csrf_token": token,
+        },
+    )
     no_token = await http.post("/tra-cuu", data=record.lookup)
-    api_bad_date = await http.post("/api/lookup", json={"citizen_id": record.citizen_id, "date_of_birth": "28/02/2014"})
-    api_bad_id = await http.post("/api/lookup", json={"citizen_id": record.citizen_id[:11],
-                                                      "date_of_birth": BORN.isoformat()})
-    answers = {"api lookup": (api_lookup, 200), "api document": (api_document, 200), "verify page": (verify, 200),
-               "form": (await http.get("/"), 200), "results": (results, 200), "results (dd/mm/yyyy)": (vn_results, 200),
-               "form, bad date": (bad_date, 422), "form, bad id": (bad_id, 422), "form, no token": (no_token, 403),
-               "api, bad date": (api_bad_date, 422), "api, bad id": (api_bad_id, 422),
-               "pdf, bad ticket": (await http.get("/pdf/nothing-here"), 404)}
+    api_bad_date = await http.post(
+        "/api/lookup", json={"citizen_id": record.citizen_id, "date_of_birth": "28/02/2014"}
+    )
+    api_bad_id = await http.post(
+        "/api/lookup",
+        json={"citizen_id": record.citizen_id[:11], "date_of_birth": BORN.isoformat()},
+    )
+    answers = {
+        "api lookup": (api_lookup, 200),
+        "api document": (api_document, 200),
+        "verify page": (verify, 200),
+        "form": (await http.get("/"), 200),
+        "results": (results, 200),
+        "results (dd/mm/yyyy)": (vn_results, 200),
+        "form, bad date": (bad_date, 422),
+        "form, bad id": (bad_id, 422),
+        "form, no token": (no_token, 403),
+        "api, bad date": (api_bad_date, 422),
+        "api, bad id": (api_bad_id, 422),
+        "pdf, bad ticket": (await http.get("/pdf/nothing-here"), 404),
+    }
     for what, (response, status) in answers.items():
         assert response.status_code == status, (what, response.status_code)
         seen = response.text + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
@@ -166,14 +218,36 @@ async def test_no_public_answer_carries_the_personal_id_the_date_of_birth_or_the
         assert not leaked, (what, leaked)
     # What a verifier needs to match the paper to the person is there.
     document = api_document.json()
-    assert (document["student_name"], document["school_name"], document["class_name"], document["school_year"],
-            document["result"], document["status"]) == (NAME, "Trường Tiểu học Hòa Bình", "5B", "2024-2025",
-                                                        "Hoàn thành tốt", "published")
-    assert [s["signer_name"] for s in document["verification"]["signatures"]] == ["Mai Thị Yến", "Bùi Văn Lộc"]
-    assert document["subjects"][0]["subject_name"] == "Toán" and document["subjects"][0]["score"] == 9.0
-    assert "pdf_url" not in document  # a verifier holding only the document id gets no PDF (it is personal)
-    for needed in (NAME, "Trường Tiểu học Hòa Bình", "5B", "2024-2025", "Hoàn thành tốt", "Mai Thị Yến", "Bùi Văn Lộc",
-                   "Toán", "✔ Hợp lệ"):
+    assert (
+        document["student_name"],
+        document["school_name"],
+        document["class_name"],
+        document["school_year"],
+        document["result"],
+        document["status"],
+    ) == (NAME, "Trường Tiểu học Hòa Bình", "5B", "2024-2025", "Hoàn thành tốt", "published")
+    assert [s["signer_name"] for s in document["verification"]["signatures"]] == [
+        "Mai Thị Yến",
+        "Bùi Văn Lộc",
+    ]
+    assert (
+        document["subjects"][0]["subject_name"] == "Toán"
+        and document["subjects"][0]["score"] == 9.0
+    )
+    assert (
+        "pdf_url" not in document
+    )  # a verifier holding only the document id gets no PDF (it is personal)
+    for needed in (
+        NAME,
+        "Trường Tiểu học Hòa Bình",
+        "5B",
+        "2024-2025",
+        "Hoàn thành tốt",
+        "Mai Thị Yến",
+        "Bùi Văn Lộc",
+        "Toán",
+        "✔ Hợp lệ",
+    ):
         assert needed in verify.text, needed
     assert "/pdf/" not in verify.text and "Ngày sinh" not in verify.text
     # Nor the student's id, which names the child in the education database.
@@ -186,7 +260,8 @@ async def test_no_public_answer_carries_the_personal_id_the_date_of_birth_or_the
 
 
 async def test_a_parents_pdf_ticket_brings_publishings_pdf_fetched_with_the_lookups_service_token(
-        stack: Stack, record: Fixture) -> None:
+    stack: Stack, record: Fixture
+) -> None:
     found = (await stack.http.post("/api/lookup", json=record.lookup)).json()["documents"]
     assert [d["document_id"] for d in found] == [record.document_id]
     url = found[0]["pdf_url"]
@@ -198,23 +273,36 @@ async def test_a_parents_pdf_ticket_brings_publishings_pdf_fetched_with_the_look
     assert pdf.headers["content-disposition"] == f'inline; filename="{record.document_id}.pdf"'
     # Publishing handed it to the lookup's own token (the service role), and recorded the read.
     trail = stack.publishing.runtime.audit.entries
-    read = await eventually(lambda: trail.find_one({"action": "GET /documents/{document_id}/pdf", "outcome": 200,
-                                                    "params.document_id": record.document_id}))
+    read = await eventually(
+        lambda: trail.find_one(
+            {
+                "action": "GET /documents/{document_id}/pdf",
+                "outcome": 200,
+                "params.document_id": record.document_id,
+            }
+        )
+    )
     assert read["actor"]["client_id"] == LOOKUP_CLIENT and read["actor"]["roles"] == ["service"]
     assert read["targets"]["student_ids"] == [record.record.student_id]
     # Publishing's own PDF URL stays closed to the parent.
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.publishing.app), base_url="http://p") as p:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.publishing.app), base_url="http://p"
+    ) as p:
         assert (await p.get(f"/documents/{record.document_id}/pdf")).status_code == 401
 
 
-async def test_a_forged_altered_or_expired_ticket_gets_the_same_404(stack: Stack, record: Fixture) -> None:
+async def test_a_forged_altered_or_expired_ticket_gets_the_same_404(
+    stack: Stack, record: Fixture
+) -> None:
     tickets: PdfTickets = stack.lookup.app.state.tickets
     good = tickets.issue(record.document_id)
     payload, mac = good.split(".")
     unknown = tickets.issue("HB-2024-0000-0000-0000")
     bad = {
         "expired": tickets.issue(record.document_id, now=time.time() - PDF_TICKET_SECONDS - 1),
-        "another key": PdfTickets(derived_key("someone-elses-secret-0123456789", "pdf-ticket")).issue(record.document_id),
+        "another key": PdfTickets(
+            derived_key("someone-elses-secret-0123456789", "pdf-ticket")
+        ).issue(record.document_id),
         "altered mac": f"{payload}.{mac[:-3]}{'A' if mac[-3] != 'A' else 'B'}{mac[-2:]}",
         "mac of another ticket": f"{payload}.{unknown.split('.')[1]}",
         "no mac": payload,
@@ -226,22 +314,38 @@ async def test_a_forged_altered_or_expired_ticket_gets_the_same_404(stack: Stack
     for what, ticket in bad.items():
         response = await stack.http.get(f"/pdf/{ticket}")
         assert response.status_code == 404, what
-        assert response.headers["content-type"].startswith("text/html") and "tra cứu lại" in response.text
+        assert (
+            response.headers["content-type"].startswith("text/html")
+            and "tra cứu lại" in response.text
+        )
         pages[what] = _without_nonce(response.text)
     assert len(set(pages.values())) == 1, "every bad ticket gets the same answer"
     assert (await stack.http.get(f"/pdf/{good}")).status_code == 200
 
 
-async def test_without_a_valid_service_token_the_lookup_gets_no_pdf(stack: Stack, record: Fixture,
-                                                                    local_infra: LocalInfra, pki: DevPKI) -> None:
-    wrong = build(lookup_settings(local_infra, _databases("lookup"), pki,
-                                  oidc_client_secret="not-the-lookups-client-secret"),
-                  publishing_transport=httpx.ASGITransport(app=stack.publishing.app))
+async def test_without_a_valid_service_token_the_lookup_gets_no_pdf(
+    stack: Stack, record: Fixture, local_infra: LocalInfra, pki: DevPKI
+) -> None:
+    wrong = build(
+        lookup_settings(
+            local_infra,
+            _databases("lookup"),
+            pki,
+            oidc_client_secret="not-the-lookups-client-secret",
+        ),
+        publishing_transport=httpx.ASGITransport(app=stack.publishing.app),
+    )
     try:
         ticket = wrong.app.state.tickets.issue(record.document_id)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrong.app), base_url=LOOKUP_URL) as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=wrong.app), base_url=LOOKUP_URL
+        ) as http:
             refused = await http.get(f"/pdf/{ticket}")
-        assert refused.status_code == 503 and "thử lại" in refused.text and b"%PDF" not in refused.content
+        assert (
+            refused.status_code == 503
+            and "thử lại" in refused.text
+            and b"%PDF" not in refused.content
+        )
         # The same ticket (same lookup secret) works for the lookup whose client secret is right.
         assert (await stack.http.get(f"/pdf/{ticket}")).status_code == 200
     finally:
@@ -249,15 +353,26 @@ async def test_without_a_valid_service_token_the_lookup_gets_no_pdf(stack: Stack
 
 
 async def test_the_service_token_comes_from_the_issuer_and_is_kept_until_shortly_before_it_expires(
-        local_infra: LocalInfra) -> None:
+    local_infra: LocalInfra,
+) -> None:
     secret = local_infra.issuer.register_client(LOOKUP_CLIENT, ["service"])
     now = [1_000.0]
-    credentials = ClientCredentials(local_infra.issuer.url, LOOKUP_CLIENT, SecretStr(secret), margin_seconds=30,
-                                    clock=lambda: now[0])
+    credentials = ClientCredentials(
+        local_infra.issuer.url,
+        LOOKUP_CLIENT,
+        SecretStr(secret),
+        margin_seconds=30,
+        clock=lambda: now[0],
+    )
     try:
         first = await credentials.token()
-        claims = jwt.decode(first, local_infra.issuer.key.public_key(), algorithms=["RS256"], audience="hocba",
-                            issuer=local_infra.issuer.url)
+        claims = jwt.decode(
+            first,
+            local_infra.issuer.key.public_key(),
+            algorithms=["RS256"],
+            audience="hocba",
+            issuer=local_infra.issuer.url,
+        )
         assert claims["azp"] == LOOKUP_CLIENT and claims["realm_access"]["roles"] == ["service"]
         lifetime = claims["exp"] - claims["iat"]
         assert await credentials.token() == first
@@ -270,7 +385,9 @@ async def test_the_service_token_comes_from_the_issuer_and_is_kept_until_shortly
         assert await credentials.token() not in (first, second)
     finally:
         await credentials.close()
-    wrong = ClientCredentials(local_infra.issuer.url, LOOKUP_CLIENT, SecretStr("not-the-secret-0123456789"))
+    wrong = ClientCredentials(
+        local_infra.issuer.url, LOOKUP_CLIENT, SecretStr("not-the-secret-0123456789")
+    )
     try:
         with pytest.raises(PdfUnavailable):
             await wrong.token()
@@ -278,38 +395,67 @@ async def test_the_service_token_comes_from_the_issuer_and_is_kept_until_shortly
         await wrong.close()
 
 
-async def test_the_form_is_refused_without_its_csrf_token_and_accepted_with_it(stack: Stack, record: Fixture) -> None:
+async def test_the_form_is_refused_without_its_csrf_token_and_accepted_with_it(
+    stack: Stack, record: Fixture
+) -> None:
     app = httpx.ASGITransport(app=stack.lookup.app)
-    async with httpx.AsyncClient(transport=app, base_url=LOOKUP_URL) as alice, \
-            httpx.AsyncClient(transport=app, base_url=LOOKUP_URL) as mallory:
+    async with (
+        httpx.AsyncClient(transport=app, base_url=LOOKUP_URL) as alice,
+        httpx.AsyncClient(transport=app, base_url=LOOKUP_URL) as mallory,
+    ):
         form = await alice.get("/")
         cookie = form.headers["set-cookie"]
-        assert cookie.startswith("hocba_csrf=") and "HttpOnly" in cookie and "SameSite=strict" in cookie.replace(
-            "Strict", "strict") and "Path=/" in cookie and "Secure" not in cookie
+        assert (
+            cookie.startswith("hocba_csrf=")
+            and "HttpOnly" in cookie
+            and "SameSite=strict" in cookie.replace("Strict", "strict")
+            and "Path=/" in cookie
+            and "Secure" not in cookie
+        )
         token = await form_token(alice)
-        assert "set-cookie" not in (await alice.get("/")).headers  # the cookie stays while the browser keeps it
+        assert (
+            "set-cookie" not in (await alice.get("/")).headers
+        )  # the cookie stays while the browser keeps it
         refusals = {
             "no token": await alice.post("/tra-cuu", data=record.lookup),
-            "wrong token": await alice.post("/tra-cuu", data={**record.lookup, "csrf_token": "0" * 64}),
-            "another browser's token": await mallory.post("/tra-cuu", data={**record.lookup, "csrf_token": token}),
+            "wrong token": await alice.post(
+                "/tra-cuu", data={**record.lookup, "csrf_token": "0" * 64}
+            ),
+            "another browser's token": await mallory.post(
+                "/tra-cuu", data={**record.lookup, "csrf_token": token}
+            ),
         }
         mallory_token = await form_token(mallory)
-        refusals["a token for another cookie"] = await alice.post("/tra-cuu",
-                                                                  data={**record.lookup, "csrf_token": mallory_token})
+        refusals["a token for another cookie"] = await alice.post(
+            "/tra-cuu", data={**record.lookup, "csrf_token": mallory_token}
+        )
         for what, refused in refusals.items():
             assert refused.status_code == 403, what
-            assert "Biểu mẫu đã hết hạn" in refused.text and "tải lại trang tra cứu" in refused.text.lower(), what
+            assert (
+                "Biểu mẫu đã hết hạn" in refused.text
+                and "tải lại trang tra cứu" in refused.text.lower()
+            ), what
             assert NAME not in refused.text and record.document_id not in refused.text, what
         accepted = await alice.post("/tra-cuu", data={**record.lookup, "csrf_token": token})
-        assert accepted.status_code == 200 and NAME in accepted.text and record.document_id in accepted.text
+        assert (
+            accepted.status_code == 200
+            and NAME in accepted.text
+            and record.document_id in accepted.text
+        )
         again = await mallory.post("/tra-cuu", data={**record.lookup, "csrf_token": mallory_token})
         assert again.status_code == 200 and record.document_id in again.text
 
 
 async def test_over_https_the_form_cookie_is_secure(local_infra: LocalInfra, pki: DevPKI) -> None:
-    svc = build(lookup_settings(local_infra, _databases("lookup"), pki, public_url="https://tra-cuu.hocba.example"))
+    svc = build(
+        lookup_settings(
+            local_infra, _databases("lookup"), pki, public_url="https://tra-cuu.hocba.example"
+        )
+    )
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="https://tra-cuu.hocba.example") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=svc.app), base_url="https://tra-cuu.hocba.example"
+        ) as http:
             page = await http.get("/")
         assert page.status_code == 200 and "Secure" in page.headers["set-cookie"]
         assert "HttpOnly" in page.headers["set-cookie"]
@@ -324,8 +470,9 @@ async def test_every_page_carries_the_csp_nonce_on_its_style(stack: Stack, recor
     pages = {
         "form": await http.get("/"),
         "results": await http.post("/tra-cuu", data={**record.lookup, "csrf_token": token}),
-        "form with errors": await http.post("/tra-cuu", data={"citizen_id": "1", "date_of_birth": "x",
-                                                              "csrf_token": token}),
+        "form with errors": await http.post(
+            "/tra-cuu", data={"citizen_id": "1", "date_of_birth": "x", "csrf_token": token}
+        ),
         "form refused": await http.post("/tra-cuu", data=record.lookup),
         "verify": await http.get(f"/verify/{record.document_id}"),
         "verify, unknown": await http.get("/verify/HB-2024-0000-0000-0000"),
@@ -341,8 +488,9 @@ async def test_every_page_carries_the_csp_nonce_on_its_style(stack: Stack, recor
     assert len(nonces) == len(pages), "a fresh nonce on every response"
 
 
-async def test_every_public_answer_that_shows_a_childs_record_is_in_the_audit_trail(stack: Stack,
-                                                                                     record: Fixture) -> None:
+async def test_every_public_answer_that_shows_a_childs_record_is_in_the_audit_trail(
+    stack: Stack, record: Fixture
+) -> None:
     student_id = record.record.student_id
     await stack.http.post("/api/lookup", json=record.lookup, headers={"x-forwarded-for": "ignored"})
     await stack.http.get(f"/verify/{record.document_id}")
@@ -350,11 +498,19 @@ async def test_every_public_answer_that_shows_a_childs_record_is_in_the_audit_tr
     trail = stack.lookup.runtime.audit.entries
 
     async def entries() -> list[dict[str, Any]]:
-        found = await trail.find({"targets.student_ids": student_id, "actor.id": "anonymous"}).to_list(None)
-        return found if {"POST /api/lookup", "GET /verify/{document_id}"} <= {e["action"] for e in found} else []
+        found = await trail.find(
+            {"targets.student_ids": student_id, "actor.id": "anonymous"}
+        ).to_list(None)
+        return (
+            found
+            if {"POST /api/lookup", "GET /verify/{document_id}"} <= {e["action"] for e in found}
+            else []
+        )
 
     shown = await eventually(entries, timeout=20)
     lookup = next(e for e in shown if e["action"] == "POST /api/lookup")
     assert lookup["kind"] == "read" and lookup["outcome"] == 200 and lookup["origin"]
-    assert not await trail.count_documents({"action": "GET /"}), "the empty form shows nothing of anyone"
+    assert not await trail.count_documents({"action": "GET /"}), (
+        "the empty form shows nothing of anyone"
+    )
     assert record.citizen_id not in str(shown) and BORN.isoformat() not in str(shown)

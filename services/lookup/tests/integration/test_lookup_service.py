@@ -42,18 +42,24 @@ async def test_published_record_is_found_verified_and_shown_in_the_portal(stack,
     http = stack.http
 
     async def found():  # type: ignore[no-untyped-def]
-        r = await http.post("/api/lookup", json={"citizen_id": "079314055501", "date_of_birth": BORN.isoformat()})
+        r = await http.post(
+            "/api/lookup", json={"citizen_id": "079314055501", "date_of_birth": BORN.isoformat()}
+        )
         return r.json()["documents"]
 
     docs = await eventually(found, timeout=60)
     assert docs[0]["document_id"] == document_id and docs[0]["student_name"] == NAME
     assert docs[0]["pdf_url"].startswith(f"{LOOKUP_URL}/pdf/")
     pdf = await http.get(docs[0]["pdf_url"])
-    assert pdf.status_code == 200 and pdf.content == await stack.publishing.app.state.reader.pdf(document_id)
+    assert pdf.status_code == 200 and pdf.content == await stack.publishing.app.state.reader.pdf(
+        document_id
+    )
     full = (await http.get(f"/api/documents/{document_id}")).json()
     assert full["verification"]["valid"] is True and full["status"] == "published"
 
-    bad = await http.post("/api/lookup", json={"citizen_id": "07931", "date_of_birth": "28/02/2014"})
+    bad = await http.post(
+        "/api/lookup", json={"citizen_id": "07931", "date_of_birth": "28/02/2014"}
+    )
     assert bad.status_code == 422
     fields = {d["field"] for d in bad.json()["error"]["details"]}
     assert fields == {"citizen_id", "date_of_birth"} and "07931" not in bad.text
@@ -61,40 +67,62 @@ async def test_published_record_is_found_verified_and_shown_in_the_portal(stack,
     page = await http.get("/")
     assert page.status_code == 200 and "Tra cứu học bạ số" in page.text
     token = await form_token(http)
-    results = await http.post("/tra-cuu", data={"citizen_id": "079314055501", "date_of_birth": "28/02/2014",
-                                                "csrf_token": token})
+    results = await http.post(
+        "/tra-cuu",
+        data={"citizen_id": "079314055501", "date_of_birth": "28/02/2014", "csrf_token": token},
+    )
     assert results.status_code == 200 and NAME in results.text and document_id in results.text
-    wrong = await http.post("/tra-cuu", data={"citizen_id": "1234", "date_of_birth": "hôm qua", "csrf_token": token})
+    wrong = await http.post(
+        "/tra-cuu", data={"citizen_id": "1234", "date_of_birth": "hôm qua", "csrf_token": token}
+    )
     assert wrong.status_code == 422 and "12 chữ số" in wrong.text
     verify = await http.get(f"/verify/{document_id}")
     assert "Hợp lệ" in verify.text and "Không hợp lệ" not in verify.text and NAME in verify.text
     missing = await http.get("/verify/HB-2024-0000-0000-0000")
     assert missing.status_code == 404
-    assert (await http.get("/api/documents/HB-2024-0000-0000-0000")).json()["error"]["code"] == "document_not_found"
+    assert (await http.get("/api/documents/HB-2024-0000-0000-0000")).json()["error"][
+        "code"
+    ] == "document_not_found"
 
 
-async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_made_after_it(local_infra, unique_db, pki) -> None:  # type: ignore[no-untyped-def]
+async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_made_after_it(
+    local_infra, unique_db, pki
+) -> None:  # type: ignore[no-untyped-def]
     """Key rotation and revocation (issue 4): the lookup re-verifies at every view against the
     CRLs as they are now. A teacher's certificate revoked at time R leaves what it signed before R
     valid and makes what it signed after R invalid, with the reason, once the CRL is refreshed."""
     crl = pki.write_crl("personal-ca", [])
-    svc = build(lookup_settings(local_infra, unique_db("lookup"), pki, crl_files=[str(crl)], crl_refresh_seconds=0.2))
+    svc = build(
+        lookup_settings(
+            local_infra, unique_db("lookup"), pki, crl_files=[str(crl)], crl_refresh_seconds=0.2
+        )
+    )
     await svc.runtime.start()
     try:
         teacher = pki.issue("GV-L-ROTATED", "Mai Thị Yến", save=False)
         now = datetime.now(UTC)
         before = published(pki, teacher=teacher, signed_at=now)
         after = published(pki, teacher=teacher, signed_at=now + timedelta(seconds=10))
-        await produce(local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name,
-                      [make_envelope(r, source="hocba/publishing") for r in (before, after)])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://t") as http:
+        await produce(
+            local_infra.kafka_bootstrap,
+            PUBLISHING_EVENTS.name,
+            [make_envelope(r, source="hocba/publishing") for r in (before, after)],
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=svc.app), base_url="http://t"
+        ) as http:
+
             async def verified(document_id: str):  # type: ignore[no-untyped-def]
                 r = await http.get(f"/api/documents/{document_id}")
                 return r.json()["verification"] if r.status_code == 200 else None
 
-            assert (await eventually(lambda: verified(after.document_id), timeout=30))["valid"] is True
+            assert (await eventually(lambda: verified(after.document_id), timeout=30))[
+                "valid"
+            ] is True
             # The personal CA revokes the teacher's certificate as of `now + 5 s` (the key was lost).
-            pki.write_crl("personal-ca", [(teacher.certificate.serial_number, now + timedelta(seconds=5))])
+            pki.write_crl(
+                "personal-ca", [(teacher.certificate.serial_number, now + timedelta(seconds=5))]
+            )
 
             async def revoked():  # type: ignore[no-untyped-def]
                 v = await verified(after.document_id)
@@ -102,8 +130,12 @@ async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_m
 
             v = await eventually(revoked, timeout=10)
             assert [(s["role"], s["valid"], s.get("reason")) for s in v["signatures"]] == [
-                ("homeroom_teacher", False, "revoked"), ("principal", True, None)]
-            assert (await verified(before.document_id))["valid"] is True  # signed before the revocation
+                ("homeroom_teacher", False, "revoked"),
+                ("principal", True, None),
+            ]
+            assert (await verified(before.document_id))[
+                "valid"
+            ] is True  # signed before the revocation
             page = await http.get(f"/verify/{after.document_id}")
             assert "Không hợp lệ" in page.text and "thu hồi" in page.text
             page = await http.get(f"/verify/{before.document_id}")

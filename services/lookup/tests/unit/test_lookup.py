@@ -65,7 +65,9 @@ async def test_projection_is_idempotent_and_lookup_verifies_afresh(pki: DevPKI) 
         await svc.document("HB-2024-0000-0000-0000")
 
 
-async def test_altered_content_and_revoked_signer_are_reported_invalid_with_the_reason(pki: DevPKI) -> None:
+async def test_altered_content_and_revoked_signer_are_reported_invalid_with_the_reason(
+    pki: DevPKI,
+) -> None:
     svc, store = service(pki)
     rec = published(pki)
     await svc.project(rec)
@@ -76,12 +78,17 @@ async def test_altered_content_and_revoked_signer_are_reported_invalid_with_the_
 
     teacher = pki.issue("GV-L-REVOKED", "Mai Thị Yến", save=False)
     rec2 = published(pki, teacher=teacher)
-    crl = pki.write_crl("personal-ca", [(teacher.certificate.serial_number, datetime.now(UTC) - timedelta(minutes=5))])
+    crl = pki.write_crl(
+        "personal-ca",
+        [(teacher.certificate.serial_number, datetime.now(UTC) - timedelta(minutes=5))],
+    )
     svc2, _ = service(pki, [str(crl)])
     await svc2.project(rec2)
     _, verification = await svc2.document(rec2.document_id)
     assert not verification.valid
-    assert verification.signatures[0].reason == "revoked" and "thu hồi" in (verification.signatures[0].message_vi or "")
+    assert verification.signatures[0].reason == "revoked" and "thu hồi" in (
+        verification.signatures[0].message_vi or ""
+    )
     assert verification.signatures[1].valid
     pki.write_crl("personal-ca", [])
 
@@ -89,7 +96,9 @@ async def test_altered_content_and_revoked_signer_are_reported_invalid_with_the_
 async def test_a_new_version_marks_the_old_one_superseded(pki: DevPKI) -> None:
     svc, store = service(pki)
     v1 = published(pki, citizen_id="079314000222", student_id="HS-SUP")
-    v2 = published(pki, citizen_id="079314000222", student_id="HS-SUP", version=2, supersedes=v1.document_id)
+    v2 = published(
+        pki, citizen_id="079314000222", student_id="HS-SUP", version=2, supersedes=v1.document_id
+    )
     await svc.project(v2)  # may arrive first
     await svc.project(v1)
     statuses = {e.document_id: e.status for e in await svc.find("079314000222", BORN)}
@@ -99,10 +108,17 @@ async def test_a_new_version_marks_the_old_one_superseded(pki: DevPKI) -> None:
 def test_portal_templates_render_vietnamese() -> None:
     from hocba_lookup.entrypoints.http import templates
 
-    page = templates.get_template("index.html").render(errors=["Ngày sinh viết theo dạng ngày/tháng/năm"],
-                                                       csrf_field="csrf_token", csrf_token="t0k3n", nonce="n0nce")
+    page = templates.get_template("index.html").render(
+        errors=["Ngày sinh viết theo dạng ngày/tháng/năm"],
+        csrf_field="csrf_token",
+        csrf_token="t0k3n",
+        nonce="n0nce",
+    )
     assert "Tra cứu học bạ số" in page and "Số định danh cá nhân" in page
-    assert '<input type="hidden" name="csrf_token" value="t0k3n">' in page and '<style nonce="n0nce">' in page
+    assert (
+        '<input type="hidden" name="csrf_token" value="t0k3n">' in page
+        and '<style nonce="n0nce">' in page
+    )
     results = templates.get_template("results.html").render(documents=[], nonce="n0nce")
     assert "Không tìm thấy" in results
 
@@ -116,21 +132,44 @@ def test_every_template_puts_the_csp_nonce_on_each_inline_style() -> None:
         source = templates.loader.get_source(templates, name)[0]
         styles = re.findall(r"<style[^>]*>", source)
         assert all('nonce="{{ nonce }}"' in tag for tag in styles), name
-        page = templates.get_template(name).render(nonce="n0nce", documents=[], errors=[], found=False, title="t",
-                                                   text="x", document_id="HB-1")
+        page = templates.get_template(name).render(
+            nonce="n0nce",
+            documents=[],
+            errors=[],
+            found=False,
+            title="t",
+            text="x",
+            document_id="HB-1",
+        )
         assert page.count("<style") == page.count('<style nonce="n0nce">') == 1, name
 
 
-PERSONAL_FIELDS = {"citizen_id", "date_of_birth", "place_of_birth", "parents", "occupation", "phone", "student",
-                   "document", "ethnicity", "sex", "student_id", "record_id"}
+PERSONAL_FIELDS = {
+    "citizen_id",
+    "date_of_birth",
+    "place_of_birth",
+    "parents",
+    "occupation",
+    "phone",
+    "student",
+    "document",
+    "ethnicity",
+    "sex",
+    "student_id",
+    "record_id",
+}
 
 
 def _fields(schema: dict, defs: dict) -> set[str]:  # type: ignore[type-arg]
     out: set[str] = set()
     for name, prop in schema.get("properties", {}).items():
         out.add(name)
-        for ref in [prop.get("$ref"), prop.get("items", {}).get("$ref"),
-                    *(a.get("$ref") for a in prop.get("anyOf", [])), *(a.get("items", {}).get("$ref") for a in prop.get("anyOf", []))]:
+        for ref in [
+            prop.get("$ref"),
+            prop.get("items", {}).get("$ref"),
+            *(a.get("$ref") for a in prop.get("anyOf", [])),
+            *(a.get("items", {}).get("$ref") for a in prop.get("anyOf", [])),
+        ]:
             if ref:
                 out |= _fields(defs[ref.rsplit("/", 1)[1]], defs)
         if prop.get("additionalProperties") not in (None, False):
@@ -163,15 +202,27 @@ def test_a_pdf_ticket_names_the_document_until_it_expires_and_cannot_be_forged()
     payload, mac = ticket.split(".")
     other = tickets.issue("HB-2024-ZZZZ-ZZZZ-ZZZZ", now=now)
     later = tickets.issue("HB-2024-ABCD-EFGH-JKMN", now=now + 86_400)
-    for forged in (f"{other.split('.')[0]}.{mac}", f"{later.split('.')[0]}.{mac}", f"{payload}.{mac[:-2]}AA",
-                   payload, "", ".", "not-a-ticket", "a" * 300 + "." + mac,
-                   PdfTickets(derived_key("another-secret-0123456789", "pdf-ticket")).issue("HB-2024-ABCD-EFGH-JKMN",
-                                                                                          now=now)):
+    for forged in (
+        f"{other.split('.')[0]}.{mac}",
+        f"{later.split('.')[0]}.{mac}",
+        f"{payload}.{mac[:-2]}AA",
+        payload,
+        "",
+        ".",
+        "not-a-ticket",
+        "a" * 300 + "." + mac,
+        PdfTickets(derived_key("another-secret-0123456789", "pdf-ticket")).issue(
+            "HB-2024-ABCD-EFGH-JKMN", now=now
+        ),
+    ):
         assert tickets.document_id(forged, now=now) is None, forged
     # Nothing but the expiry and the document id is in it.
     import base64
 
-    assert base64.urlsafe_b64decode(payload + "==").decode() == f"{int(now) + PDF_TICKET_SECONDS}:HB-2024-ABCD-EFGH-JKMN"
+    assert (
+        base64.urlsafe_b64decode(payload + "==").decode()
+        == f"{int(now) + PDF_TICKET_SECONDS}:HB-2024-ABCD-EFGH-JKMN"
+    )
 
 
 def test_each_purpose_has_its_own_key_derived_from_the_lookup_secret() -> None:
@@ -180,8 +231,14 @@ def test_each_purpose_has_its_own_key_derived_from_the_lookup_secret() -> None:
     assert derived_key(SECRET, "csrf") != derived_key("another-secret-0123456789", "csrf")
 
 
-def test_settings_keep_the_secrets_secret_and_production_refuses_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
-    dev = LookupSettings(environment="development", lookup_secret=SECRET, oidc_client_secret="client-secret-0123456789")
+def test_settings_keep_the_secrets_secret_and_production_refuses_placeholders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dev = LookupSettings(
+        environment="development",
+        lookup_secret=SECRET,
+        oidc_client_secret="client-secret-0123456789",
+    )
     assert SECRET not in repr(dev) and "client-secret-0123456789" not in repr(dev)
     with pytest.raises(ValueError, match="at least 16 characters") as short:
         LookupSettings(environment="development", lookup_secret="short-secret")

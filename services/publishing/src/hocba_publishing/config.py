@@ -7,28 +7,51 @@ DEV_SECRET = "dev-only-change-me"
 
 
 class PublishingSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="HOCBA_PUBLISHING_", extra="ignore", hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_prefix="HOCBA_PUBLISHING_", extra="ignore", hide_input_in_errors=True
+    )
     """Errors never print the input: it holds the secrets."""
 
     service_name: str = "publishing"
     mongo_database: str = "hocba_publishing"
     http_port: int = 8104
-    trust_roots: list[str] = Field(default_factory=list, description="PEM files of trusted roots (JSON list)")
-    crl_files: list[str] = Field(default_factory=list, description="CRL files, PEM or DER (JSON list)")
-    crl_urls: list[str] = Field(default_factory=list, description="CRL distribution points to fetch (JSON list)")
-    crl_refresh_seconds: float = Field(default=3600, description="How often CRLs are re-read and re-fetched")
-    pdf_seal: bool = Field(default=False, description="Seal each PDF (PAdES) with the publisher's certificate")
-    pdf_seal_certificate: str | None = Field(default=None, description="PEM file: the publisher's seal certificate, "
-                                             "then its chain (the local stack creates a development one)")
-    pdf_seal_key: str | None = Field(default=None, description="PEM file: the seal certificate's private key")
-    lookup_public_url: str = Field(default="http://127.0.0.1:8105", description="Printed on the PDF: where to verify")
+    trust_roots: list[str] = Field(
+        default_factory=list, description="PEM files of trusted roots (JSON list)"
+    )
+    crl_files: list[str] = Field(
+        default_factory=list, description="CRL files, PEM or DER (JSON list)"
+    )
+    crl_urls: list[str] = Field(
+        default_factory=list, description="CRL distribution points to fetch (JSON list)"
+    )
+    crl_refresh_seconds: float = Field(
+        default=3600, description="How often CRLs are re-read and re-fetched"
+    )
+    pdf_seal: bool = Field(
+        default=False, description="Seal each PDF (PAdES) with the publisher's certificate"
+    )
+    pdf_seal_certificate: str | None = Field(
+        default=None,
+        description="PEM file: the publisher's seal certificate, "
+        "then its chain (the local stack creates a development one)",
+    )
+    pdf_seal_key: str | None = Field(
+        default=None, description="PEM file: the seal certificate's private key"
+    )
+    lookup_public_url: str = Field(
+        default="http://127.0.0.1:8105", description="Printed on the PDF: where to verify"
+    )
     document_id_secret: SecretStr = Field(
-        default=SecretStr(DEV_SECRET), description="HMAC key that derives document ids from record ids, so that "
-        "nobody can compute one; keep it stable (a new key changes the ids of records published from then on)")
+        default=SecretStr(DEV_SECRET),
+        description="HMAC key that derives document ids from record ids, so that "
+        "nobody can compute one; keep it stable (a new key changes the ids of records published from then on)",
+    )
 
     @model_validator(mode="after")
     def _seal_needs_its_files(self) -> "PublishingSettings":
         if self.pdf_seal and not (self.pdf_seal_certificate and self.pdf_seal_key):
-            raise ValueError("HOCBA_PUBLISHING_PDF_SEAL needs HOCBA_PUBLISHING_PDF_SEAL_CERTIFICATE and "
-                             "HOCBA_PUBLISHING_PDF_SEAL_KEY, the seal's certificate and key files")
+            raise ValueError(
+                "HOCBA_PUBLISHING_PDF_SEAL needs HOCBA_PUBLISHING_PDF_SEAL_CERTIFICATE and "
+                "HOCBA_PUBLISHING_PDF_SEAL_KEY, the seal's certificate and key files"
+            )
         return self

@@ -47,9 +47,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 @pytest.fixture
 async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
-    svc = build(PublishingSettings(**local_infra.settings(mongo_database=unique_db("publishing")),
-                                   trust_roots=[str(pki.root_file)],
-                                   document_id_secret="integration-document-id-secret-0123"))
+    svc = build(
+        PublishingSettings(
+            **local_infra.settings(mongo_database=unique_db("publishing")),
+            trust_roots=[str(pki.root_file)],
+            document_id_secret="integration-document-id-secret-0123",
+        )
+    )
     await svc.runtime.start()
     yield svc
     await svc.runtime.stop()
@@ -57,12 +61,15 @@ async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[n
 
 @pytest.fixture
 async def http(publishing):  # type: ignore[no-untyped-def]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=publishing.app), base_url="http://p") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=publishing.app), base_url="http://p"
+    ) as client:
         yield client
 
 
 async def test_every_endpoint_answers_each_role_of_the_own_school_another_school_and_nobody_as_its_policy_says(
-        publishing, local_infra, pki) -> None:  # type: ignore[no-untyped-def]
+    publishing, local_infra, pki
+) -> None:  # type: ignore[no-untyped-def]
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
     calls = {
@@ -76,41 +83,73 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
         "GET /documents/{document_id}/pdf": Call(f"/documents/{doc.document_id}/pdf"),
         "GET /records/{record_id}/documents": Call(f"/records/{doc.record_id}/documents"),
     }
-    own = {"school_system": Identity("school_system", client_id=TEST_SCHOOL_SYSTEM),
-           "teacher": Identity("teacher", SCHOOL_ID, HOMEROOM_TEACHER),
-           "principal": Identity("principal", SCHOOL_ID, PRINCIPAL),
-           "school_admin": Identity("school_admin", SCHOOL_ID, f"{SCHOOL_ID}-QT"),
-           "operator": Identity("operator"), "auditor": Identity("auditor"),
-           "service": Identity("service", client_id="hocba-lookup")}
-    other = {"school_system": Identity("school_system", client_id=OTHER_SCHOOL_SYSTEM),
-             "teacher": Identity("teacher", OTHER_SCHOOL, HOMEROOM_TEACHER),
-             "principal": Identity("principal", OTHER_SCHOOL, f"{OTHER_SCHOOL}-HT"),
-             "school_admin": Identity("school_admin", OTHER_SCHOOL, f"{OTHER_SCHOOL}-QT")}
-    cells = await authorization_matrix(publishing.app, POLICIES, calls, own, other, local_infra.issuer)
+    own = {
+        "school_system": Identity("school_system", client_id=TEST_SCHOOL_SYSTEM),
+        "teacher": Identity("teacher", SCHOOL_ID, HOMEROOM_TEACHER),
+        "principal": Identity("principal", SCHOOL_ID, PRINCIPAL),
+        "school_admin": Identity("school_admin", SCHOOL_ID, f"{SCHOOL_ID}-QT"),
+        "operator": Identity("operator"),
+        "auditor": Identity("auditor"),
+        "service": Identity("service", client_id="hocba-lookup"),
+    }
+    other = {
+        "school_system": Identity("school_system", client_id=OTHER_SCHOOL_SYSTEM),
+        "teacher": Identity("teacher", OTHER_SCHOOL, HOMEROOM_TEACHER),
+        "principal": Identity("principal", OTHER_SCHOOL, f"{OTHER_SCHOOL}-HT"),
+        "school_admin": Identity("school_admin", OTHER_SCHOOL, f"{OTHER_SCHOOL}-QT"),
+    }
+    cells = await authorization_matrix(
+        publishing.app, POLICIES, calls, own, other, local_infra.issuer
+    )
     assert not failed_cells(cells), failed_cells(cells)
-    assert {c.caller for c in cells if c.endpoint == "GET /documents/{document_id}" and c.status == 200} == {
-        "teacher (own school)", "principal (own school)", "school_admin (own school)", "service (own school)"}
+    assert {
+        c.caller for c in cells if c.endpoint == "GET /documents/{document_id}" and c.status == 200
+    } == {
+        "teacher (own school)",
+        "principal (own school)",
+        "school_admin (own school)",
+        "service (own school)",
+    }
     print(f"publishing authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
 
 
 async def test_anonymous_gets_401_and_another_school_403_on_every_document_endpoint(
-        publishing, http, local_infra, pki) -> None:  # type: ignore[no-untyped-def]
+    publishing, http, local_infra, pki
+) -> None:  # type: ignore[no-untyped-def]
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
-    paths = [f"/documents/{doc.document_id}", f"/documents/{doc.document_id}/pdf", f"/records/{doc.record_id}/documents"]
+    paths = [
+        f"/documents/{doc.document_id}",
+        f"/documents/{doc.document_id}/pdf",
+        f"/records/{doc.record_id}/documents",
+    ]
     for path in paths:
         anonymous = await http.get(path)
         assert anonymous.status_code == 401, path
-        assert anonymous.headers["www-authenticate"].startswith("Bearer") and STUDENT_NAME not in anonymous.text
+        assert (
+            anonymous.headers["www-authenticate"].startswith("Bearer")
+            and STUDENT_NAME not in anonymous.text
+        )
         forged = await http.get(path, headers={"authorization": "Bearer not-a-token"})
         assert forged.status_code == 401, path
-        for role, staff in (("teacher", HOMEROOM_TEACHER), ("principal", PRINCIPAL), ("school_admin", "QT")):
+        for role, staff in (
+            ("teacher", HOMEROOM_TEACHER),
+            ("principal", PRINCIPAL),
+            ("school_admin", "QT"),
+        ):
             refused = await http.get(path, headers=local_infra.headers(role, OTHER_SCHOOL, staff))
             assert refused.status_code == 403, (path, role)
-            assert "another school" in refused.json()["error"]["message"] and STUDENT_NAME not in refused.text
+            assert (
+                "another school" in refused.json()["error"]["message"]
+                and STUDENT_NAME not in refused.text
+            )
         # A teacher of the same school who does not teach the class is refused too.
-        elsewhere = await http.get(path, headers=local_infra.headers("teacher", SCHOOL_ID, "GV-P-OTHER-CLASS"))
-        assert elsewhere.status_code == 403 and "do not teach" in elsewhere.json()["error"]["message"]
+        elsewhere = await http.get(
+            path, headers=local_infra.headers("teacher", SCHOOL_ID, "GV-P-OTHER-CLASS")
+        )
+        assert (
+            elsewhere.status_code == 403 and "do not teach" in elsewhere.json()["error"]["message"]
+        )
         for staff in (HOMEROOM_TEACHER, SUBJECT_TEACHER):
             mine = await http.get(path, headers=local_infra.headers("teacher", SCHOOL_ID, staff))
             assert mine.status_code == 200, (path, staff)
@@ -118,54 +157,89 @@ async def test_anonymous_gets_401_and_another_school_403_on_every_document_endpo
         assert operator.status_code == 403
 
 
-async def test_an_unknown_document_or_record_is_404_for_an_authorized_caller(http, local_infra) -> None:  # type: ignore[no-untyped-def]
+async def test_an_unknown_document_or_record_is_404_for_an_authorized_caller(
+    http, local_infra
+) -> None:  # type: ignore[no-untyped-def]
     lookup = local_infra.headers("service")
-    for path in ("/documents/HB-2024-0000-0000-0000", "/documents/HB-2024-0000-0000-0000/pdf",
-                 "/records/HS00000000.2024-2025/documents"):
+    for path in (
+        "/documents/HB-2024-0000-0000-0000",
+        "/documents/HB-2024-0000-0000-0000/pdf",
+        "/records/HS00000000.2024-2025/documents",
+    ):
         missing = await http.get(path, headers=lookup)
-        assert missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found", path
+        assert (
+            missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found"
+        ), path
     assert (await http.get("/documents/HB-2024-0000-0000-0000")).status_code == 401
 
 
 async def test_the_pdf_is_not_kept_by_shared_caches_and_an_unchanged_one_costs_a_304(
-        publishing, http, local_infra, pki) -> None:  # type: ignore[no-untyped-def]
+    publishing, http, local_infra, pki
+) -> None:  # type: ignore[no-untyped-def]
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
     principal = local_infra.headers("principal", SCHOOL_ID, PRINCIPAL)
     pdf = await http.get(doc.pdf_path, headers=principal)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     cache = pdf.headers["cache-control"]
-    assert "public" not in cache and "immutable" not in cache and "private" in cache and "no-cache" in cache
+    assert (
+        "public" not in cache
+        and "immutable" not in cache
+        and "private" in cache
+        and "no-cache" in cache
+    )
     assert pdf.headers["etag"] == f'"{doc.pdf_sha256}"'
     assert pdf.headers["content-disposition"] == f'inline; filename="{doc.document_id}.pdf"'
-    again = await http.get(doc.pdf_path, headers={**principal, "if-none-match": pdf.headers["etag"]})
-    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == pdf.headers["etag"]
+    again = await http.get(
+        doc.pdf_path, headers={**principal, "if-none-match": pdf.headers["etag"]}
+    )
+    assert (
+        again.status_code == 304
+        and again.content == b""
+        and again.headers["etag"] == pdf.headers["etag"]
+    )
     assert "public" not in again.headers["cache-control"]
     # The 304 is an answer too: it needs the same right as the PDF.
-    assert (await http.get(doc.pdf_path, headers={"if-none-match": pdf.headers["etag"]})).status_code == 401
+    assert (
+        await http.get(doc.pdf_path, headers={"if-none-match": pdf.headers["etag"]})
+    ).status_code == 401
     other = local_infra.headers("principal", OTHER_SCHOOL, f"{OTHER_SCHOOL}-HT")
-    assert (await http.get(doc.pdf_path, headers={**other, "if-none-match": pdf.headers["etag"]})).status_code == 403
+    assert (
+        await http.get(doc.pdf_path, headers={**other, "if-none-match": pdf.headers["etag"]})
+    ).status_code == 403
 
 
 async def test_every_read_of_a_document_is_in_the_audit_trail_with_who_read_it(
-        publishing, http, local_infra, pki) -> None:  # type: ignore[no-untyped-def]
+    publishing, http, local_infra, pki
+) -> None:  # type: ignore[no-untyped-def]
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
-    read = await http.get(f"/documents/{doc.document_id}",
-                          headers=local_infra.headers("teacher", SCHOOL_ID, SUBJECT_TEACHER))
+    read = await http.get(
+        f"/documents/{doc.document_id}",
+        headers=local_infra.headers("teacher", SCHOOL_ID, SUBJECT_TEACHER),
+    )
     assert read.status_code == 200
-    refused = await http.get(f"/documents/{doc.document_id}",
-                             headers=local_infra.headers("teacher", OTHER_SCHOOL, "GV-X"))
+    refused = await http.get(
+        f"/documents/{doc.document_id}",
+        headers=local_infra.headers("teacher", OTHER_SCHOOL, "GV-X"),
+    )
     assert refused.status_code == 403
     trail = publishing.runtime.audit.entries
 
     def entry(status: int):  # type: ignore[no-untyped-def]
-        return trail.find_one({"action": "GET /documents/{document_id}", "outcome": status,
-                               "params.document_id": doc.document_id})
+        return trail.find_one(
+            {
+                "action": "GET /documents/{document_id}",
+                "outcome": status,
+                "params.document_id": doc.document_id,
+            }
+        )
 
     seen = await eventually(lambda: entry(200))
     assert seen["actor"]["id"] == SUBJECT_TEACHER and seen["actor"]["roles"] == ["teacher"]
-    assert seen["targets"]["school_ids"] == [SCHOOL_ID] and seen["targets"]["student_ids"] == [doc.student_id]
+    assert seen["targets"]["school_ids"] == [SCHOOL_ID] and seen["targets"]["student_ids"] == [
+        doc.student_id
+    ]
     assert seen["kind"] == "read"
     denied = await eventually(lambda: entry(403))
     assert denied["actor"]["id"] == "GV-X" and denied["actor"]["school_id"] == OTHER_SCHOOL

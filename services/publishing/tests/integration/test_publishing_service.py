@@ -31,16 +31,21 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 @pytest.fixture
 async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
-    svc = build(PublishingSettings(
-        **local_infra.settings(mongo_database=unique_db("publishing")),
-        trust_roots=[str(pki.root_file)], crl_files=[str(pki.crl_file("personal-ca"))],
-    ))
+    svc = build(
+        PublishingSettings(
+            **local_infra.settings(mongo_database=unique_db("publishing")),
+            trust_roots=[str(pki.root_file)],
+            crl_files=[str(pki.crl_file("personal-ca"))],
+        )
+    )
     await svc.runtime.start()
     yield svc
     await svc.runtime.stop()
 
 
-async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_are_dead_lettered(publishing, local_infra, pki) -> None:  # type: ignore[no-untyped-def]
+async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_are_dead_lettered(
+    publishing, local_infra, pki
+) -> None:  # type: ignore[no-untyped-def]
     good = signed_record(pki)
     bad = signed_record(pki)
     bad.document["result"]["level_label"] = "Hoàn thành"  # changed after signing
@@ -49,30 +54,58 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
     await produce(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, [good_env, bad_env, good_env])
 
     def mine(msgs):  # type: ignore[no-untyped-def]
-        return [p for p in payloads(msgs) if p["data"]["record_id"] in (good.record_id, bad.record_id)]
+        return [
+            p for p in payloads(msgs) if p["data"]["record_id"] in (good.record_id, bad.record_id)
+        ]
 
-    out = mine(await read_topic(local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name, until=lambda m: len(mine(m)) >= 1, timeout=60))
+    out = mine(
+        await read_topic(
+            local_infra.kafka_bootstrap,
+            PUBLISHING_EVENTS.name,
+            until=lambda m: len(mine(m)) >= 1,
+            timeout=60,
+        )
+    )
     published = out[0]["data"]
     assert published["record_id"] == good.record_id
-    dead = await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.dead_letter,
-                            until=lambda m: any(bad_env.id.encode() in x.value for x in m), timeout=30)
-    error = next(dict(x.headers)["hocba-error"].decode() for x in dead if bad_env.id.encode() in x.value)
+    dead = await read_topic(
+        local_infra.kafka_bootstrap,
+        SIGNING_EVENTS.dead_letter,
+        until=lambda m: any(bad_env.id.encode() in x.value for x in m),
+        timeout=30,
+    )
+    error = next(
+        dict(x.headers)["hocba-error"].decode() for x in dead if bad_env.id.encode() in x.value
+    )
     assert "tampered" in error and STUDENT_NAME not in error
 
     principal = local_infra.headers("principal", SCHOOL_ID, "HT-P")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=publishing.app), base_url="http://t",
-                                 headers=principal) as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=publishing.app), base_url="http://t", headers=principal
+    ) as http:
         doc = (await http.get(f"/documents/{published['document_id']}")).json()
         assert doc["content_sha256"] == good.content_sha256
         pdf = await http.get(published["pdf_path"])
-        assert pdf.headers["content-type"] == "application/pdf" and pdf.headers["etag"] == f'"{published["pdf_sha256"]}"'
-        text = (await asyncio.to_thread(subprocess.run, ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf.content,
-                                        capture_output=True, check=True)).stdout.decode()
+        assert (
+            pdf.headers["content-type"] == "application/pdf"
+            and pdf.headers["etag"] == f'"{published["pdf_sha256"]}"'
+        )
+        text = (
+            await asyncio.to_thread(
+                subprocess.run,
+                ["pdftotext", "-enc", "UTF-8", "-", "-"],
+                input=pdf.content,
+                capture_output=True,
+                check=True,
+            )
+        ).stdout.decode()
         assert STUDENT_NAME in text
         never = await http.get(f"/records/{bad.record_id}/documents")
         assert never.status_code == 404 and never.json()["error"]["code"] == "document_not_found"
         missing = await http.get("/documents/HB-2024-0000-0000-0000")
-        assert missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found"
+        assert (
+            missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found"
+        )
 
         async def versions():  # type: ignore[no-untyped-def]
             return (await http.get(f"/records/{good.record_id}/documents")).json()["documents"]
@@ -81,9 +114,21 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
     # Version 2 of the same record shares its key (same partition), so once it is published the
     # redelivered version 1 before it has been consumed: still one document for version 1.
     later = signed_record(pki, document(good.student_id, version=2))
-    await produce(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, [make_envelope(later, source="hocba/signing")])
-    again = [p["data"] for p in mine(await read_topic(
-        local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name,
-        until=lambda m: any(p["data"]["record_version"] == 2 for p in mine(m)), timeout=60))]
+    await produce(
+        local_infra.kafka_bootstrap,
+        SIGNING_EVENTS.name,
+        [make_envelope(later, source="hocba/signing")],
+    )
+    again = [
+        p["data"]
+        for p in mine(
+            await read_topic(
+                local_infra.kafka_bootstrap,
+                PUBLISHING_EVENTS.name,
+                until=lambda m: any(p["data"]["record_version"] == 2 for p in mine(m)),
+                timeout=60,
+            )
+        )
+    ]
     assert [d["record_version"] for d in again] == [1, 2]
     assert again[1]["supersedes"] == again[0]["document_id"]

@@ -50,7 +50,10 @@ def test_document_id_is_deterministic_readable_and_distinct() -> None:
 
 def _plain_sha256_id(record_id: str, record_version: int, school_year: str) -> str:
     """The derivation document ids had before they were keyed: anyone could compute it."""
-    digest = int.from_bytes(hashlib.sha256(f"{record_id}:{record_version}".encode()).digest()[:8], "big") >> 4
+    digest = (
+        int.from_bytes(hashlib.sha256(f"{record_id}:{record_version}".encode()).digest()[:8], "big")
+        >> 4
+    )
     chars = "".join(CROCKFORD[(digest >> (5 * i)) & 31] for i in reversed(range(12)))
     return f"HB-{school_year[:4]}-{chars[0:4]}-{chars[4:8]}-{chars[8:12]}"
 
@@ -59,14 +62,21 @@ def test_document_id_cannot_be_computed_from_the_record_id_without_the_key() -> 
     records = [(f"HS{i:08d}.2024-2025", v) for i in range(200) for v in (1, 2)]
     keyed = {document_id(r, v, "2024-2025", key=KEY) for r, v in records}
     assert not keyed & {_plain_sha256_id(r, v, "2024-2025") for r, v in records}
-    other_key = {document_id(r, v, "2024-2025", key=b"another-document-id-secret-0123") for r, v in records}
+    other_key = {
+        document_id(r, v, "2024-2025", key=b"another-document-id-secret-0123") for r, v in records
+    }
     assert not keyed & other_key
 
 
 async def test_publishes_once_and_a_new_version_supersedes(pki: DevPKI) -> None:
     store = FakeStore()
-    service = PublishingService(store, store, TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)])), TextRenderer(),
-                                id_key=KEY)
+    service = PublishingService(
+        store,
+        store,
+        TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)])),
+        TextRenderer(),
+        id_key=KEY,
+    )
     signed = signed_record(pki)
     first = await service.publish(signed)
     assert first is not None and await service.publish(signed) is None
@@ -85,7 +95,9 @@ async def test_a_document_published_under_another_key_keeps_its_id(pki: DevPKI) 
     store = FakeStore()
     verifier = TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)]))
     signed = signed_record(pki)
-    old = await PublishingService(store, store, verifier, TextRenderer(), id_key=b"the-key-before-0123456789").publish(signed)
+    old = await PublishingService(
+        store, store, verifier, TextRenderer(), id_key=b"the-key-before-0123456789"
+    ).publish(signed)
     assert old is not None
     service = PublishingService(store, store, verifier, TextRenderer(), id_key=KEY)
     assert await service.publish(signed) is None
@@ -96,14 +108,18 @@ async def test_a_document_published_under_another_key_keeps_its_id(pki: DevPKI) 
 
 
 @pytest.mark.parametrize("change", ["content", "hash", "signature", "untrusted"])
-async def test_refuses_what_does_not_verify_and_stores_nothing(pki: DevPKI, tmp_path: Path, change: str) -> None:
+async def test_refuses_what_does_not_verify_and_stores_nothing(
+    pki: DevPKI, tmp_path: Path, change: str
+) -> None:
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])
     signed = signed_record(pki)
     if change == "content":
         # Altered after signing, with the hash recomputed to match: the signatures catch it.
         signed.document["result"]["level_label"] = "Hoàn thành"
-        signed = signed.model_copy(update={"content_sha256": sha256_hex(canonical_bytes(signed.document))})
+        signed = signed.model_copy(
+            update={"content_sha256": sha256_hex(canonical_bytes(signed.document))}
+        )
         expected = "tampered"
     elif change == "hash":
         signed = signed.model_copy(update={"content_sha256": "0" * 64})
@@ -127,12 +143,34 @@ async def test_refuses_what_does_not_verify_and_stores_nothing(pki: DevPKI, tmp_
 def test_pdf_carries_vietnamese_text_with_diacritics() -> None:
     doc = document()
     renderer = WeasyPrintRenderer("http://lookup.example")
-    pdf = renderer.render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [
-        {"role": "homeroom_teacher", "signer_id": "GV-P", "signer_name": "Đỗ Thị Ngọc Diệp", "signed_at": "2025-05-30T08:00:00+00:00"}])
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
-    for expected in (STUDENT_NAME, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "HỌC BẠ", "Hoàn thành xuất sắc",
-                     "Đỗ Thị Ngọc Diệp", "Đã ký số", "HB-2024-ABCD-EFGH-JKMN", "hoàn thành chương trình tiểu học",
-                     "20/11/2018", "http://lookup.example/verify/HB-2024-ABCD-EFGH-JKMN"):
+    pdf = renderer.render(
+        doc,
+        "HB-2024-ABCD-EFGH-JKMN",
+        "a" * 64,
+        [
+            {
+                "role": "homeroom_teacher",
+                "signer_id": "GV-P",
+                "signer_name": "Đỗ Thị Ngọc Diệp",
+                "signed_at": "2025-05-30T08:00:00+00:00",
+            }
+        ],
+    )
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    for expected in (
+        STUDENT_NAME,
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "HỌC BẠ",
+        "Hoàn thành xuất sắc",
+        "Đỗ Thị Ngọc Diệp",
+        "Đã ký số",
+        "HB-2024-ABCD-EFGH-JKMN",
+        "hoàn thành chương trình tiểu học",
+        "20/11/2018",
+        "http://lookup.example/verify/HB-2024-ABCD-EFGH-JKMN",
+    ):
         assert expected in text, expected
     assert "Số ngày nghỉ" not in text and "Phẩm chất" not in text  # not in this record: not printed
 
@@ -142,17 +180,56 @@ def test_a_secondary_record_prints_averages_conduct_title_and_promotion() -> Non
     doc["school"]["level"] = "lower_secondary"
     doc["class_info"]["grade"] = 7
     doc["subjects"] = [
-        {"subject_code": "TOAN", "subject_name": "Toán", "term1_average": 8.4, "term2_average": 9.1,
-         "year_average": 8.9, "result_label": "8.9", "comment": "Tư duy tốt"},
-        {"subject_code": "GDTC", "subject_name": "Giáo dục thể chất", "passed": True, "result_label": "Đạt"}]
-    doc["result"] = {"level": "tot", "level_label": "Tốt", "completed_programme": True, "rules": "TT22/2021",
-                     "term1_level": "kha", "conduct_term1": "kha", "conduct_term2": "tot", "conduct": "tot",
-                     "conduct_label": "Tốt", "commendation": "Học sinh Giỏi", "days_absent": 2, "promotion": "len_lop",
-                     "promotion_label": "Được lên lớp", "retake_subjects": [], "reassessed": False}
-    pdf = WeasyPrintRenderer("http://lookup.example").render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
-    for expected in ("Học kỳ I", "8.4", "9.1", "8.9", "Kết quả rèn luyện cả năm", "học kỳ I: Khá", "Học sinh Giỏi",
-                     "Được lên lớp", "Số ngày nghỉ"):
+        {
+            "subject_code": "TOAN",
+            "subject_name": "Toán",
+            "term1_average": 8.4,
+            "term2_average": 9.1,
+            "year_average": 8.9,
+            "result_label": "8.9",
+            "comment": "Tư duy tốt",
+        },
+        {
+            "subject_code": "GDTC",
+            "subject_name": "Giáo dục thể chất",
+            "passed": True,
+            "result_label": "Đạt",
+        },
+    ]
+    doc["result"] = {
+        "level": "tot",
+        "level_label": "Tốt",
+        "completed_programme": True,
+        "rules": "TT22/2021",
+        "term1_level": "kha",
+        "conduct_term1": "kha",
+        "conduct_term2": "tot",
+        "conduct": "tot",
+        "conduct_label": "Tốt",
+        "commendation": "Học sinh Giỏi",
+        "days_absent": 2,
+        "promotion": "len_lop",
+        "promotion_label": "Được lên lớp",
+        "retake_subjects": [],
+        "reassessed": False,
+    }
+    pdf = WeasyPrintRenderer("http://lookup.example").render(
+        doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, []
+    )
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    for expected in (
+        "Học kỳ I",
+        "8.4",
+        "9.1",
+        "8.9",
+        "Kết quả rèn luyện cả năm",
+        "học kỳ I: Khá",
+        "Học sinh Giỏi",
+        "Được lên lớp",
+        "Số ngày nghỉ",
+    ):
         assert expected in text, expected
     assert "Điểm KTĐK" not in text
 
@@ -173,40 +250,108 @@ def test_a_seal_key_that_is_not_the_certificates_is_refused(pki: DevPKI) -> None
         PadesSealer(cert, other_key).seal(b"%PDF-1.7", "HB-X")
 
 
-def test_a_secondary_record_prints_the_academic_result_of_each_term_and_the_year_with_its_adjustment() -> None:
+def test_a_secondary_record_prints_the_academic_result_of_each_term_and_the_year_with_its_adjustment() -> (
+    None
+):
     doc = document()
     doc["school"]["level"] = "lower_secondary"
     doc["class_info"]["grade"] = 7
     doc["subjects"] = [
-        {"subject_code": "CN", "subject_name": "Công nghệ", "term1_average": 4.0, "term2_average": 8.0,
-         "year_average": 6.7, "result_label": "6.7"},
-        {"subject_code": "TIN", "subject_name": "Tin học", "term1_average": 8.0, "term2_average": 3.0,
-         "year_average": 4.7, "result_label": "4.7"}]
+        {
+            "subject_code": "CN",
+            "subject_name": "Công nghệ",
+            "term1_average": 4.0,
+            "term2_average": 8.0,
+            "year_average": 6.7,
+            "result_label": "6.7",
+        },
+        {
+            "subject_code": "TIN",
+            "subject_name": "Tin học",
+            "term1_average": 8.0,
+            "term2_average": 3.0,
+            "year_average": 4.7,
+            "result_label": "4.7",
+        },
+    ]
     doc["result"] = {
-        "level": "kha", "level_label": "Khá", "completed_programme": True, "rules": "TT22/2021",
-        "term1_level": "kha", "term2_level": "dat",
-        "academic_term1": {"level": "kha", "level_label": "Khá", "unadjusted_level": "dat", "adjusted_for": "CN"},
-        "academic_term2": {"level": "dat", "level_label": "Đạt", "unadjusted_level": "chua_dat", "adjusted_for": "TIN"},
-        "academic_full_year": {"level": "kha", "level_label": "Khá", "unadjusted_level": "kha", "adjusted_for": None},
-        "conduct_term1": "tot", "conduct_term2": "tot", "conduct": "tot", "conduct_label": "Tốt",
-        "promotion": "len_lop", "promotion_label": "Được lên lớp", "retake_subjects": [], "reassessed": False}
-    pdf = WeasyPrintRenderer("http://lookup.example").render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
-    text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True,
-                                   check=True).stdout.decode().split())
+        "level": "kha",
+        "level_label": "Khá",
+        "completed_programme": True,
+        "rules": "TT22/2021",
+        "term1_level": "kha",
+        "term2_level": "dat",
+        "academic_term1": {
+            "level": "kha",
+            "level_label": "Khá",
+            "unadjusted_level": "dat",
+            "adjusted_for": "CN",
+        },
+        "academic_term2": {
+            "level": "dat",
+            "level_label": "Đạt",
+            "unadjusted_level": "chua_dat",
+            "adjusted_for": "TIN",
+        },
+        "academic_full_year": {
+            "level": "kha",
+            "level_label": "Khá",
+            "unadjusted_level": "kha",
+            "adjusted_for": None,
+        },
+        "conduct_term1": "tot",
+        "conduct_term2": "tot",
+        "conduct": "tot",
+        "conduct_label": "Tốt",
+        "promotion": "len_lop",
+        "promotion_label": "Được lên lớp",
+        "retake_subjects": [],
+        "reassessed": False,
+    }
+    pdf = WeasyPrintRenderer("http://lookup.example").render(
+        doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, []
+    )
+    text = " ".join(
+        subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split()
+    )
     assert "Kết quả học tập cả năm: Khá (học kỳ I: Khá; học kỳ II: Đạt)" in text
-    assert "Học kỳ I: điều chỉnh từ Đạt lên Khá, vì chỉ một môn Công nghệ (khoản 3 Điều 9 Thông tư 22/2021)" in text
+    assert (
+        "Học kỳ I: điều chỉnh từ Đạt lên Khá, vì chỉ một môn Công nghệ (khoản 3 Điều 9 Thông tư 22/2021)"
+        in text
+    )
     assert "Học kỳ II: điều chỉnh từ Chưa đạt lên Đạt, vì chỉ một môn Tin học" in text
     assert "Cả năm: điều chỉnh" not in text  # the year was not adjusted: nothing said
     assert "sau kiểm tra lại" not in text
 
     # After a summer retake the record keeps the close's year result and states the re-assessment.
-    doc["result"] = {**doc["result"], "level": "dat", "level_label": "Đạt", "reassessed": True,
-                     "retake_subjects": ["TIN"], "promotion_label": "Được lên lớp",
-                     "academic_full_year": {"level": "chua_dat", "level_label": "Chưa đạt",
-                                            "unadjusted_level": "chua_dat", "adjusted_for": None}}
-    pdf = WeasyPrintRenderer("http://lookup.example").render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
-    text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True,
-                                   check=True).stdout.decode().split())
+    doc["result"] = {
+        **doc["result"],
+        "level": "dat",
+        "level_label": "Đạt",
+        "reassessed": True,
+        "retake_subjects": ["TIN"],
+        "promotion_label": "Được lên lớp",
+        "academic_full_year": {
+            "level": "chua_dat",
+            "level_label": "Chưa đạt",
+            "unadjusted_level": "chua_dat",
+            "adjusted_for": None,
+        },
+    }
+    pdf = WeasyPrintRenderer("http://lookup.example").render(
+        doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, []
+    )
+    text = " ".join(
+        subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split()
+    )
     assert "Kết quả học tập cả năm: Chưa đạt (học kỳ I: Khá; học kỳ II: Đạt)" in text
     assert "Kết quả học tập sau kiểm tra lại: Đạt" in text
 
@@ -220,16 +365,25 @@ def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) 
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    renderer = SealingRenderer(WeasyPrintRenderer("http://lookup.example"),
-                               PadesSealer(*seal_files(pki, "HOCBA-PUB-TEST", "Sở Giáo dục và Đào tạo")))
+    renderer = SealingRenderer(
+        WeasyPrintRenderer("http://lookup.example"),
+        PadesSealer(*seal_files(pki, "HOCBA-PUB-TEST", "Sở Giáo dục và Đào tạo")),
+    )
     pdf = renderer.render(document(), "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
-    context = ValidationContext(trust_roots=[load_cert_from_pemder(str(pki.root_file))], allow_fetching=False,
-                                revocation_mode="soft-fail")
+    context = ValidationContext(
+        trust_roots=[load_cert_from_pemder(str(pki.root_file))],
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+    )
     status = validate_pdf_signature(PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0], context)
     assert status.intact and status.valid and status.trusted
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
     assert STUDENT_NAME in text
     tampered = bytearray(pdf)
     tampered[200] ^= 0x01  # inside the first signed byte range
-    changed = validate_pdf_signature(PdfFileReader(io.BytesIO(bytes(tampered)), strict=False).embedded_signatures[0], context)
+    changed = validate_pdf_signature(
+        PdfFileReader(io.BytesIO(bytes(tampered)), strict=False).embedded_signatures[0], context
+    )
     assert not changed.intact

@@ -32,12 +32,19 @@ class Records:
 def build(settings: RecordsSettings | None = None) -> Records:
     settings = settings or RecordsSettings()
     runtime = ServiceRuntime(settings, owned_topics=(RECORDS_EVENTS.name,))
-    uow = MongoRecordsUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "records"))
+    uow = MongoRecordsUnitOfWork(
+        runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "records")
+    )
     service = RecordsService(uow)
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     kafka.register(runtime.broker, settings, service, runtime.school_systems)
-    app = create_app(runtime, title="Hocba records", description=DESCRIPTION, routers=[http.router],
-                     policies=POLICIES)
+    app = create_app(
+        runtime,
+        title="Hocba records",
+        description=DESCRIPTION,
+        routers=[http.router],
+        policies=POLICIES,
+    )
     app.state.records = service
     app.state.reader = MongoRecordsReader(runtime.mongo)
     return Records(runtime, service, app)

@@ -36,7 +36,9 @@ async def records(local_infra: LocalInfra, unique_db):  # type: ignore[no-untype
     await svc.runtime.stop()
 
 
-async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettered(records, local_infra) -> None:  # type: ignore[no-untyped-def]
+async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettered(
+    records, local_infra
+) -> None:  # type: ignore[no-untyped-def]
     sch = school()
     cls = klass(sch.school_id)
     st = student()
@@ -44,11 +46,17 @@ async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettere
     good = [
         make_envelope(ev.SchoolRegistrationSubmitted(**sch.model_dump()), source=src),
         make_envelope(ev.ClassRegistrationSubmitted(**cls.model_dump()), source=src),
-        make_envelope(ev.StudentRegistrationSubmitted(**st.model_dump(), school_id=sch.school_id), source=src),
+        make_envelope(
+            ev.StudentRegistrationSubmitted(**st.model_dump(), school_id=sch.school_id), source=src
+        ),
     ]
     enroll = make_envelope(
-        ev.EnrollmentSubmitted(school_id=sch.school_id, student_id=st.student_id, class_id=cls.class_id,
-                               school_year="2024-2025"),
+        ev.EnrollmentSubmitted(
+            school_id=sch.school_id,
+            student_id=st.student_id,
+            class_id=cls.class_id,
+            school_year="2024-2025",
+        ),
         source=src,
     )
     malformed = good[2].model_dump(mode="json")
@@ -56,34 +64,57 @@ async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettere
     import json
 
     await produce(local_infra.kafka_bootstrap, RECORDS_INGEST.name, good)
-    await produce(local_infra.kafka_bootstrap, RECORDS_INGEST.name,
-                  [json.dumps(malformed).encode(), b"{not json"], key=sch.school_id.encode())
+    await produce(
+        local_infra.kafka_bootstrap,
+        RECORDS_INGEST.name,
+        [json.dumps(malformed).encode(), b"{not json"],
+        key=sch.school_id.encode(),
+    )
     await produce(local_infra.kafka_bootstrap, RECORDS_INGEST.name, [enroll, enroll])  # redelivered
 
     def enrolled(msgs: list) -> bool:  # type: ignore[type-arg]
-        return any(p["type"] == "hocba.records.student_enrolled" and p["subject"] == st.student_id for p in payloads(msgs))
+        return any(
+            p["type"] == "hocba.records.student_enrolled" and p["subject"] == st.student_id
+            for p in payloads(msgs)
+        )
 
-    out = payloads(await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, until=enrolled))
+    out = payloads(
+        await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, until=enrolled)
+    )
     mine = [p for p in out if p["correlation_id"] in {e.id for e in [*good, enroll]}]
-    assert sorted(p["type"] for p in mine) == sorted([
-        "hocba.records.school_registered", "hocba.records.class_registered",
-        "hocba.records.student_registered", "hocba.records.student_enrolled",
-    ])
-    dead = await read_topic(local_infra.kafka_bootstrap, RECORDS_INGEST.dead_letter,
-                            until=lambda m: sum(1 for r in m if r.key == sch.school_id.encode()) >= 2)
-    errors = [dict(r.headers)["hocba-error"].decode() for r in dead if r.key == sch.school_id.encode()]
+    assert sorted(p["type"] for p in mine) == sorted(
+        [
+            "hocba.records.school_registered",
+            "hocba.records.class_registered",
+            "hocba.records.student_registered",
+            "hocba.records.student_enrolled",
+        ]
+    )
+    dead = await read_topic(
+        local_infra.kafka_bootstrap,
+        RECORDS_INGEST.dead_letter,
+        until=lambda m: sum(1 for r in m if r.key == sch.school_id.encode()) >= 2,
+    )
+    errors = [
+        dict(r.headers)["hocba-error"].decode() for r in dead if r.key == sch.school_id.encode()
+    ]
     assert any("citizen_id" in e and "12 digits" in e for e in errors)
     assert any(e.startswith("not JSON") for e in errors)
     assert all(st.citizen_id not in e for e in errors)
     assert await records.runtime.mongo.db.enrollments.count_documents({}) == 1
 
 
-async def test_http_rejects_bad_input_with_what_to_fix_and_keeps_stored_data(records, local_infra) -> None:  # type: ignore[no-untyped-def]
+async def test_http_rejects_bad_input_with_what_to_fix_and_keeps_stored_data(
+    records, local_infra
+) -> None:  # type: ignore[no-untyped-def]
     sch = school()
     transport = httpx.ASGITransport(app=records.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://records",
-                                 headers=local_infra.system_headers()) as client:
-        assert (await client.post("/schools", json=sch.model_dump(mode="json"))).json()["changed"] is True
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://records", headers=local_infra.system_headers()
+    ) as client:
+        assert (await client.post("/schools", json=sch.model_dump(mode="json"))).json()[
+            "changed"
+        ] is True
         bad = klass(sch.school_id).model_dump(mode="json") | {"grade": 9}
         resp = await client.post("/classes", json=bad)
         assert resp.status_code == 422

@@ -33,18 +33,33 @@ class FakeTx:
     async def emit(self, topic: str, envelope: Any) -> None:
         self.emitted.append((topic, envelope))
 
-    async def get_school(self, i: str) -> Any: return self.s["schools"].get(i)
-    async def save_school(self, v: Any) -> None: self.s["schools"][v.school_id] = v
-    async def get_class(self, i: str) -> Any: return self.s["classes"].get(i)
-    async def save_class(self, v: Any) -> None: self.s["classes"][v.class_id] = v
-    async def get_student(self, i: str) -> Any: return self.s["students"].get(i)
+    async def get_school(self, i: str) -> Any:
+        return self.s["schools"].get(i)
+
+    async def save_school(self, v: Any) -> None:
+        self.s["schools"][v.school_id] = v
+
+    async def get_class(self, i: str) -> Any:
+        return self.s["classes"].get(i)
+
+    async def save_class(self, v: Any) -> None:
+        self.s["classes"][v.class_id] = v
+
+    async def get_student(self, i: str) -> Any:
+        return self.s["students"].get(i)
+
     async def save_student(self, v: Any, school_id: str) -> None:
         self.s["students"][v.student_id] = v
         self.s["student_schools"][v.student_id] = school_id
 
-    async def school_of_student(self, i: str) -> str | None: return self.s["student_schools"].get(i)
-    async def get_enrollment(self, i: str) -> Any: return self.s["enrollments"].get(i)
-    async def save_enrollment(self, v: Any) -> None: self.s["enrollments"][v.enrollment_id] = v
+    async def school_of_student(self, i: str) -> str | None:
+        return self.s["student_schools"].get(i)
+
+    async def get_enrollment(self, i: str) -> Any:
+        return self.s["enrollments"].get(i)
+
+    async def save_enrollment(self, v: Any) -> None:
+        self.s["enrollments"][v.enrollment_id] = v
 
     async def student_id_for_citizen(self, c: str) -> str | None:
         return next((k for k, v in self.s["students"].items() if v.citizen_id == c), None)
@@ -52,8 +67,9 @@ class FakeTx:
 
 class FakeUow:
     def __init__(self) -> None:
-        self.store: dict[str, dict[str, Any]] = {k: {} for k in ("schools", "classes", "students", "enrollments",
-                                                                  "student_schools")}
+        self.store: dict[str, dict[str, Any]] = {
+            k: {} for k in ("schools", "classes", "students", "enrollments", "student_schools")
+        }
         self.processed: set[str] = set()
         self.events: list[Any] = []
 
@@ -131,7 +147,9 @@ async def test_a_primary_school_has_no_grade_7() -> None:
         await svc.register_class(klass(sch.school_id, grade=7))
 
 
-async def test_another_school_can_neither_correct_nor_enroll_a_school_s_student_or_take_its_class() -> None:
+async def test_another_school_can_neither_correct_nor_enroll_a_school_s_student_or_take_its_class() -> (
+    None
+):
     uow = FakeUow()
     svc = RecordsService(uow)
     mine, theirs = school(), school()
@@ -142,9 +160,13 @@ async def test_another_school_can_neither_correct_nor_enroll_a_school_s_student_
     st = student()
     await svc.register_student(st, mine.school_id)
     with pytest.raises(OtherSchools):
-        await svc.register_student(st.model_copy(update={"full_name": "Tên Khác"}), theirs.school_id)
+        await svc.register_student(
+            st.model_copy(update={"full_name": "Tên Khác"}), theirs.school_id
+        )
     with pytest.raises(OtherSchools):
-        await svc.enroll_student(st.student_id, f"{theirs.school_id}-1A", theirs.school_id, "2024-2025")
+        await svc.enroll_student(
+            st.student_id, f"{theirs.school_id}-1A", theirs.school_id, "2024-2025"
+        )
     with pytest.raises(OtherSchools):
         await svc.register_class(klass(theirs.school_id, class_id=f"{mine.school_id}-1A"))
     assert uow.store["students"][st.student_id].full_name == st.full_name

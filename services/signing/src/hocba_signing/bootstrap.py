@@ -31,8 +31,10 @@ from hocba_signing.entrypoints.policies import POLICIES
 
 log = logging.getLogger("hocba.signing")
 
-DESCRIPTION = ("Turns closed-year records into documents to sign, collects the homeroom teacher's and the "
-               "principal's CMS signatures (server-side or from their own signing apps) and verifies each.")
+DESCRIPTION = (
+    "Turns closed-year records into documents to sign, collects the homeroom teacher's and the "
+    "principal's CMS signatures (server-side or from their own signing apps) and verifies each."
+)
 
 
 class ReminderLoop:
@@ -70,33 +72,62 @@ class Signing:
 def build(settings: SigningSettings | None = None) -> Signing:
     settings = settings or SigningSettings()
     runtime = ServiceRuntime(settings, owned_topics=(SIGNING_EVENTS.name,))
-    uow = MongoSigningUnitOfWork(runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "signing"))
-    trust = TrustList.from_pem_files(settings.trust_roots, settings.crl_files) if settings.trust_roots else None
+    uow = MongoSigningUnitOfWork(
+        runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "signing")
+    )
+    trust = (
+        TrustList.from_pem_files(settings.trust_roots, settings.crl_files)
+        if settings.trust_roots
+        else None
+    )
     keys = KeyDirectory(Path(settings.pki_dir) / "signers")
     dev_ca = DevCAClient(settings.dev_ca_url) if settings.dev_ca_url else None
-    people = (DevPKISigner(keys, dev_ca if settings.dev_issue_on_demand else None, settings.external_signers)
-              if settings.server_side_signing else None)
+    people = (
+        DevPKISigner(
+            keys, dev_ca if settings.dev_issue_on_demand else None, settings.external_signers
+        )
+        if settings.server_side_signing
+        else None
+    )
     seal = None
     if settings.school_seal:
         from hocba_signing.adapters.pkcs11_token import Pkcs11Token, TokenSealSigner
 
         assert settings.pkcs11_pin is not None  # the settings refuse a seal without a PIN
-        token = Pkcs11Token(settings.pkcs11_library, settings.pkcs11_token_label, settings.pkcs11_pin.get_secret_value())
+        token = Pkcs11Token(
+            settings.pkcs11_library,
+            settings.pkcs11_token_label,
+            settings.pkcs11_pin.get_secret_value(),
+        )
         seal = TokenSealSigner(token, keys, dev_ca if settings.seal_issue_on_demand else None)
     signer = RoutingSigner(people, seal) if (people or seal) else None
-    service = SigningService(uow, TrustListChecker(trust), signer, school_seal=settings.school_seal,
-                             deadline=timedelta(days=settings.signing_deadline_days))
+    service = SigningService(
+        uow,
+        TrustListChecker(trust),
+        signer,
+        school_seal=settings.school_seal,
+        deadline=timedelta(days=settings.signing_deadline_days),
+    )
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     if trust is not None:
-        crls = CrlRefresher(trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds)
+        crls = CrlRefresher(
+            trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds
+        )
         runtime.on_start(crls.start)
         runtime.on_stop(crls.stop)
-    reminders = ReminderLoop(service, timedelta(hours=settings.reminder_within_hours), settings.reminder_poll_seconds)
+    reminders = ReminderLoop(
+        service, timedelta(hours=settings.reminder_within_hours), settings.reminder_poll_seconds
+    )
     runtime.on_start(reminders.start)
     runtime.on_stop(reminders.stop)
     kafka.register(runtime.broker, settings, service)
-    app = create_app(runtime, title="Hocba signing", description=DESCRIPTION, routers=[http.router],
-                     policies=POLICIES)
+    app = create_app(
+        runtime,
+        title="Hocba signing",
+        description=DESCRIPTION,
+        routers=[http.router],
+        policies=POLICIES,
+    )
     app.state.signing = service
     app.state.reader = MongoSigningReader(runtime.mongo)
     return Signing(runtime, service, app)

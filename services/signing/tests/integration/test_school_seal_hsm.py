@@ -22,42 +22,74 @@ from signing_fixtures import SOFTHSM_LIBRARY, TOKEN_PIN, closed_record, softhsm_
 pytestmark = pytest.mark.integration
 
 
-async def test_the_seal_signs_last_with_a_key_that_never_leaves_the_token(local_infra: LocalInfra, unique_db, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_the_seal_signs_last_with_a_key_that_never_leaves_the_token(
+    local_infra: LocalInfra, unique_db, tmp_path_factory
+) -> None:  # type: ignore[no-untyped-def]
     import pkcs11
     from pkcs11 import Attribute, ObjectClass
 
     label = softhsm_token(str(tmp_path_factory.mktemp("hsm")))
-    pki = local_infra.pki  # the CA, served by the development issuer; the service holds none of its files
+    pki = (
+        local_infra.pki
+    )  # the CA, served by the development issuer; the service holds none of its files
     keys = tmp_path_factory.mktemp("seal-keys")
-    svc = build(SigningSettings(
-        **local_infra.settings(mongo_database=unique_db("signing")),
-        trust_roots=[str(pki.root_file)], server_side_signing=True, dev_issue_on_demand=True, pki_dir=str(keys),
-        dev_ca_url=local_infra.dev_ca_url,
-        school_seal=True, pkcs11_library=SOFTHSM_LIBRARY, pkcs11_token_label=label, pkcs11_pin=TOKEN_PIN,
-        seal_issue_on_demand=True,
-    ))
+    svc = build(
+        SigningSettings(
+            **local_infra.settings(mongo_database=unique_db("signing")),
+            trust_roots=[str(pki.root_file)],
+            server_side_signing=True,
+            dev_issue_on_demand=True,
+            pki_dir=str(keys),
+            dev_ca_url=local_infra.dev_ca_url,
+            school_seal=True,
+            pkcs11_library=SOFTHSM_LIBRARY,
+            pkcs11_token_label=label,
+            pkcs11_pin=TOKEN_PIN,
+            seal_issue_on_demand=True,
+        )
+    )
     await svc.runtime.start()
     try:
         record = closed_record()
-        await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, [make_envelope(record, source="hocba/assessment")])
+        await produce(
+            local_infra.kafka_bootstrap,
+            ASSESSMENT_EVENTS.name,
+            [make_envelope(record, source="hocba/assessment")],
+        )
 
         def mine(msgs):  # type: ignore[no-untyped-def]
             return [p for p in payloads(msgs) if p["data"]["record_id"] == record.record_id]
 
-        out = mine(await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 1, timeout=60))
+        out = mine(
+            await read_topic(
+                local_infra.kafka_bootstrap,
+                SIGNING_EVENTS.name,
+                until=lambda m: len(mine(m)) >= 1,
+                timeout=60,
+            )
+        )
         signed = out[0]
         assert signed["version"] == 2
         roles = [s["role"] for s in signed["data"]["signatures"]]
         assert roles == ["homeroom_teacher", "principal", "school_seal"]
         seal = signed["data"]["signatures"][2]
         assert seal["signer_id"] == record.school.school_id
-        verified = verify_detached(canonical_bytes(signed["data"]["document"]), base64.b64decode(seal["cms"]),
-                                   TrustList.from_pem_files([str(pki.root_file)]))
-        org = verified.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
+        verified = verify_detached(
+            canonical_bytes(signed["data"]["document"]),
+            base64.b64decode(seal["cms"]),
+            TrustList.from_pem_files([str(pki.root_file)]),
+        )
+        org = verified.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[
+            0
+        ].value
         issuer = verified.certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
         assert org == record.school.name and "Public-Duty" in issuer
-        assert (keys / "signers" / f"{record.school.school_id}.pem").exists(), "the seal's certificate is kept"
-        assert not (keys / "signers" / f"{record.school.school_id}.key.pem").exists(), "no key file on disk"
+        assert (keys / "signers" / f"{record.school.school_id}.pem").exists(), (
+            "the seal's certificate is kept"
+        )
+        assert not (keys / "signers" / f"{record.school.school_id}.key.pem").exists(), (
+            "no key file on disk"
+        )
     finally:
         await svc.runtime.stop()
     lib = pkcs11.lib(SOFTHSM_LIBRARY)

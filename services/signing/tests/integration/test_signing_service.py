@@ -29,16 +29,23 @@ def pki(local_infra: LocalInfra) -> DevPKI:
     return local_infra.pki
 
 
-def settings(local_infra: LocalInfra, db: str, pki: DevPKI, server_side: bool, keys: Path) -> SigningSettings:
+def settings(
+    local_infra: LocalInfra, db: str, pki: DevPKI, server_side: bool, keys: Path
+) -> SigningSettings:
     return SigningSettings(
         **local_infra.settings(mongo_database=db),
-        trust_roots=[str(pki.root_file)], crl_files=[str(pki.crl_file("personal-ca"))],
-        server_side_signing=server_side, pki_dir=str(keys), dev_issue_on_demand=server_side,
+        trust_roots=[str(pki.root_file)],
+        crl_files=[str(pki.crl_file("personal-ca"))],
+        server_side_signing=server_side,
+        pki_dir=str(keys),
+        dev_issue_on_demand=server_side,
         dev_ca_url=local_infra.dev_ca_url if server_side else None,
     )
 
 
-async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(local_infra, unique_db, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(
+    local_infra, unique_db, pki, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     svc = build(settings(local_infra, unique_db("signing"), pki, server_side=True, keys=tmp_path))
     await svc.runtime.start()
     try:
@@ -49,7 +56,14 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(lo
         def mine(msgs):  # type: ignore[no-untyped-def]
             return [p for p in payloads(msgs) if p["data"]["record_id"] == record.record_id]
 
-        out = mine(await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 1, timeout=60))
+        out = mine(
+            await read_topic(
+                local_infra.kafka_bootstrap,
+                SIGNING_EVENTS.name,
+                until=lambda m: len(mine(m)) >= 1,
+                timeout=60,
+            )
+        )
         signed = out[0]
         assert signed["causation_id"] == env.id
         content = canonical_bytes(signed["data"]["document"])
@@ -58,17 +72,29 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(lo
             verify_detached(content, base64.b64decode(sig["cms"]), trust)
         # A later version of the same record has the same key, so the same partition: once it is
         # signed, the redelivered duplicate before it has been consumed too.
-        later = make_envelope(record.model_copy(update={"record_version": 2}), source="hocba/assessment")
+        later = make_envelope(
+            record.model_copy(update={"record_version": 2}), source="hocba/assessment"
+        )
         await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, [later])
-        again = mine(await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name,
-                                      until=lambda m: any(p["data"]["record_version"] == 2 for p in mine(m)), timeout=30))
+        again = mine(
+            await read_topic(
+                local_infra.kafka_bootstrap,
+                SIGNING_EVENTS.name,
+                until=lambda m: any(p["data"]["record_version"] == 2 for p in mine(m)),
+                timeout=30,
+            )
+        )
         assert [p["data"]["record_version"] for p in again] == [1, 2]
     finally:
         await svc.runtime.stop()
 
 
-async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real_signers(local_infra, unique_db, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=False, keys=tmp_path / "keys"))
+async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real_signers(
+    local_infra, unique_db, pki, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    svc = build(
+        settings(local_infra, unique_db("signing"), pki, server_side=False, keys=tmp_path / "keys")
+    )
     await svc.runtime.start()
     try:
         record = closed_record(teacher_id="GV-HTTP-1", principal_id="HT-HTTP-1")
@@ -80,75 +106,142 @@ async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real
         rogue = other.issue("GV-HTTP-1", "Vũ Đức Thắng")
         as_teacher = local_infra.headers("teacher", SCHOOL_ID, "GV-HTTP-1")
         as_principal = local_infra.headers("principal", SCHOOL_ID, "HT-HTTP-1")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://t") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=svc.app), base_url="http://t"
+        ) as http:
             base = f"/requests/{record.record_id}/versions/1"
             todo = (await http.get(base, headers=as_teacher)).json()
             assert todo["next_signer"]["signer_id"] == "GV-HTTP-1"
-            assert [p["record_id"] for p in (await http.get("/signers/GV-HTTP-1/pending", headers=as_teacher)).json()] \
-                == [record.record_id]
+            assert [
+                p["record_id"]
+                for p in (await http.get("/signers/GV-HTTP-1/pending", headers=as_teacher)).json()
+            ] == [record.record_id]
             content = base64.b64decode(todo["content_b64"])
 
             def sig(identity):  # type: ignore[no-untyped-def]
                 return base64.b64encode(sign_detached(content, identity)).decode()
 
-            r = await http.post(base + "/signatures", headers=as_teacher,
-                                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(rogue)})
+            r = await http.post(
+                base + "/signatures",
+                headers=as_teacher,
+                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(rogue)},
+            )
             assert r.status_code == 422
             err = r.json()["error"]
-            assert err["code"] == "signature_invalid" and err["details"][0]["problem"] == "untrusted"
+            assert (
+                err["code"] == "signature_invalid" and err["details"][0]["problem"] == "untrusted"
+            )
             assert "tin cậy" in err["details"][0]["message_vi"]
             assert (await http.get(base, headers=as_teacher)).json()["signatures"] == []
-            r = await http.post(base + "/signatures", headers=as_principal,
-                                json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)})
+            r = await http.post(
+                base + "/signatures",
+                headers=as_principal,
+                json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)},
+            )
             assert r.status_code == 409
-            r = await http.post(base + "/signatures", headers=as_teacher,
-                                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": "%%%"})
+            r = await http.post(
+                base + "/signatures",
+                headers=as_teacher,
+                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": "%%%"},
+            )
             assert r.status_code == 422
-            r = await http.post(base + "/signatures", headers=as_teacher,
-                                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(teacher)})
+            r = await http.post(
+                base + "/signatures",
+                headers=as_teacher,
+                json={"role": "homeroom_teacher", "signer_id": "GV-HTTP-1", "cms": sig(teacher)},
+            )
             assert r.status_code == 200 and r.json()["next_signer"]["role"] == "principal"
-            r = await http.post(base + "/signatures", headers=as_principal,
-                                json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)})
+            r = await http.post(
+                base + "/signatures",
+                headers=as_principal,
+                json={"role": "principal", "signer_id": "HT-HTTP-1", "cms": sig(principal)},
+            )
             assert r.json()["status"] == "signed"
 
         def mine(msgs):  # type: ignore[no-untyped-def]
             return [p for p in payloads(msgs) if p["data"]["record_id"] == record.record_id]
 
-        out = await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 1, timeout=30)
-        assert [s["signer_id"] for s in mine(out)[0]["data"]["signatures"]] == ["GV-HTTP-1", "HT-HTTP-1"]
+        out = await read_topic(
+            local_infra.kafka_bootstrap,
+            SIGNING_EVENTS.name,
+            until=lambda m: len(mine(m)) >= 1,
+            timeout=30,
+        )
+        assert [s["signer_id"] for s in mine(out)[0]["data"]["signatures"]] == [
+            "GV-HTTP-1",
+            "HT-HTTP-1",
+        ]
     finally:
         await svc.runtime.stop()
 
 
-async def test_rejection_handover_and_reminders_against_the_real_database(local_infra, unique_db, pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_rejection_handover_and_reminders_against_the_real_database(
+    local_infra, unique_db, pki, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime, timedelta
 
-    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=False, keys=tmp_path / "keys"))
+    svc = build(
+        settings(local_infra, unique_db("signing"), pki, server_side=False, keys=tmp_path / "keys")
+    )
     await svc.runtime.start()
     try:
         refused, moved = closed_record(teacher_id="GV-R1"), closed_record(teacher_id="GV-R1")
         for r in (refused, moved):
             await svc.service.open_request(r)
         substitute = local_infra.headers("teacher", SCHOOL_ID, "GV-R2")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://t") as http:
-            r = await http.post(f"/requests/{refused.record_id}/versions/1/rejection",
-                                headers=local_infra.headers("teacher", SCHOOL_ID, "GV-R1"),
-                                json={"role": "homeroom_teacher", "signer_id": "GV-R1", "reason": "Sai họ tên cha"})
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=svc.app), base_url="http://t"
+        ) as http:
+            r = await http.post(
+                f"/requests/{refused.record_id}/versions/1/rejection",
+                headers=local_infra.headers("teacher", SCHOOL_ID, "GV-R1"),
+                json={"role": "homeroom_teacher", "signer_id": "GV-R1", "reason": "Sai họ tên cha"},
+            )
             assert r.status_code == 200 and r.json()["status"] == "rejected"
-            r = await http.post("/signers/GV-R1/handover", headers=local_infra.headers("school_admin", SCHOOL_ID, "ADMIN-9"),
-                                json={"substitute_id": "GV-R2", "substitute_name": "Ngô Thị Mai",
-                                      "reason": "chuyển trường", "decided_by": "ADMIN-9"})
+            r = await http.post(
+                "/signers/GV-R1/handover",
+                headers=local_infra.headers("school_admin", SCHOOL_ID, "ADMIN-9"),
+                json={
+                    "substitute_id": "GV-R2",
+                    "substitute_name": "Ngô Thị Mai",
+                    "reason": "chuyển trường",
+                    "decided_by": "ADMIN-9",
+                },
+            )
             assert r.json()["requests"] == 1
-            assert [p["record_id"] for p in (await http.get("/signers/GV-R2/pending", headers=substitute)).json()] \
-                == [moved.record_id]
-            history = (await http.get(f"/requests/{moved.record_id}/versions/1", headers=substitute)).json()["history"]
+            assert [
+                p["record_id"]
+                for p in (await http.get("/signers/GV-R2/pending", headers=substitute)).json()
+            ] == [moved.record_id]
+            history = (
+                await http.get(f"/requests/{moved.record_id}/versions/1", headers=substitute)
+            ).json()["history"]
             assert [h["action"] for h in history] == ["opened", "reassigned"]
-        assert await svc.service.send_reminders(datetime.now(UTC) + timedelta(days=14), timedelta(hours=1)) == 1
+        assert (
+            await svc.service.send_reminders(
+                datetime.now(UTC) + timedelta(days=14), timedelta(hours=1)
+            )
+            == 1
+        )
 
         def mine(msgs):  # type: ignore[no-untyped-def]
-            return [p for p in payloads(msgs) if p["data"]["record_id"] in (refused.record_id, moved.record_id)]
+            return [
+                p
+                for p in payloads(msgs)
+                if p["data"]["record_id"] in (refused.record_id, moved.record_id)
+            ]
 
-        out = mine(await read_topic(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, until=lambda m: len(mine(m)) >= 2, timeout=30))
-        assert sorted(p["type"] for p in out) == ["hocba.signing.signature_reminder_due", "hocba.signing.signing_rejected"]
+        out = mine(
+            await read_topic(
+                local_infra.kafka_bootstrap,
+                SIGNING_EVENTS.name,
+                until=lambda m: len(mine(m)) >= 2,
+                timeout=30,
+            )
+        )
+        assert sorted(p["type"] for p in out) == [
+            "hocba.signing.signature_reminder_due",
+            "hocba.signing.signing_rejected",
+        ]
     finally:
         await svc.runtime.stop()

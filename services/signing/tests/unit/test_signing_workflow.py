@@ -43,7 +43,9 @@ def test_document_is_the_record_tagged_with_type_and_format() -> None:
     assert canonical_bytes(doc) == canonical_bytes(dict(reversed(list(doc.items()))))
 
 
-async def test_server_side_signing_signs_teacher_then_principal_and_announces_once(pki: DevPKI) -> None:
+async def test_server_side_signing_signs_teacher_then_principal_and_announces_once(
+    pki: DevPKI,
+) -> None:
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])
     service = SigningService(store, TrustListChecker(trust), DevPKISigner(pki.signers, issuer=pki))
@@ -51,7 +53,9 @@ async def test_server_side_signing_signs_teacher_then_principal_and_announces_on
     cause = make_envelope(record, source="hocba/assessment")
     await service.open_request(record, cause)
     await service.open_request(record, cause)  # redelivered
-    await service.open_request(record, make_envelope(record, source="hocba/assessment"))  # re-sent, new id
+    await service.open_request(
+        record, make_envelope(record, source="hocba/assessment")
+    )  # re-sent, new id
     assert len(store.emitted) == 1
     signed = store.emitted[0][1].data
     assert isinstance(signed, RecordSigned)
@@ -76,34 +80,80 @@ async def test_external_signatures_are_checked_and_ordered(pki: DevPKI, tmp_path
     b64 = lambda der: base64.b64encode(der).decode()  # noqa: E731
 
     with pytest.raises(OutOfOrder):
-        await service.submit_signature(record.record_id, 1, "principal", "HT-EXT-1", b64(sign_detached(content, principal)))
+        await service.submit_signature(
+            record.record_id, 1, "principal", "HT-EXT-1", b64(sign_detached(content, principal))
+        )
     with pytest.raises(NotARequiredSigner):
-        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-OTHER", b64(sign_detached(content, teacher)))
-    with pytest.raises(SignatureRefused) as refused:  # the principal's certificate used for the teacher
-        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, principal)))
+        await service.submit_signature(
+            record.record_id,
+            1,
+            "homeroom_teacher",
+            "GV-OTHER",
+            b64(sign_detached(content, teacher)),
+        )
+    with pytest.raises(
+        SignatureRefused
+    ) as refused:  # the principal's certificate used for the teacher
+        await service.submit_signature(
+            record.record_id,
+            1,
+            "homeroom_teacher",
+            "GV-EXT-1",
+            b64(sign_detached(content, principal)),
+        )
     assert refused.value.details[0]["problem"] == "bad_signature"
     with pytest.raises(SignatureRefused) as refused:
-        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content + b" ", teacher)))
+        await service.submit_signature(
+            record.record_id,
+            1,
+            "homeroom_teacher",
+            "GV-EXT-1",
+            b64(sign_detached(content + b" ", teacher)),
+        )
     assert refused.value.details[0]["problem"] == "tampered"
     other = DevPKI(tmp_path / "other")
     other.create()
     stranger = other.issue("GV-EXT-1", "Vũ Đức Thắng")
     with pytest.raises(SignatureRefused) as refused:
-        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, stranger)))
+        await service.submit_signature(
+            record.record_id,
+            1,
+            "homeroom_teacher",
+            "GV-EXT-1",
+            b64(sign_detached(content, stranger)),
+        )
     assert refused.value.details[0]["problem"] == "untrusted"
-    expired = pki.issue("GV-EXT-1", "Vũ Đức Thắng", not_before=datetime.now(UTC) - timedelta(days=30), days=10, save=False)
+    expired = pki.issue(
+        "GV-EXT-1",
+        "Vũ Đức Thắng",
+        not_before=datetime.now(UTC) - timedelta(days=30),
+        days=10,
+        save=False,
+    )
     with pytest.raises(SignatureRefused) as refused:
-        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, expired)))
+        await service.submit_signature(
+            record.record_id,
+            1,
+            "homeroom_teacher",
+            "GV-EXT-1",
+            b64(sign_detached(content, expired)),
+        )
     assert refused.value.details[0]["problem"] == "expired"
     assert store.requests[request.key].signatures == []  # refusals changed nothing
 
-    await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, teacher)))
+    await service.submit_signature(
+        record.record_id, 1, "homeroom_teacher", "GV-EXT-1", b64(sign_detached(content, teacher))
+    )
     assert store.emitted == []
-    done = await service.submit_signature(record.record_id, 1, "principal", "HT-EXT-1", b64(sign_detached(content, principal)))
+    done = await service.submit_signature(
+        record.record_id, 1, "principal", "HT-EXT-1", b64(sign_detached(content, principal))
+    )
     assert done.status == "signed" and len(store.emitted) == 1
 
 
-async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verifies_alone(pki: DevPKI) -> None:
+async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verifies_alone(
+    pki: DevPKI,
+) -> None:
     from hocba_signing.domain.model import NothingToSign
     from hocba_trust.cms import verify_document_signature
 
@@ -127,7 +177,8 @@ async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verif
         await service.submit_batch_signature(batch.batch_id, wrong)
     assert store.emitted == []
     _, signed, completed = await service.submit_batch_signature(
-        batch.batch_id, base64.b64encode(sign_detached(statement_bytes, teacher)).decode())
+        batch.batch_id, base64.b64encode(sign_detached(statement_bytes, teacher)).decode()
+    )
     assert (signed, completed) == (7, 7) and len(store.emitted) == 7
     one = store.emitted[3][1].data
     content = canonical_bytes(one.document)
@@ -142,11 +193,15 @@ async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verif
     assert refused.value.reason == "tampered"
 
 
-async def test_a_signature_from_a_revoked_certificate_is_refused_and_changes_nothing(pki: DevPKI, tmp_path: Path) -> None:
+async def test_a_signature_from_a_revoked_certificate_is_refused_and_changes_nothing(
+    pki: DevPKI, tmp_path: Path
+) -> None:
     store = FakeStore()
     record = closed_record(teacher_id="GV-REV-1", principal_id="HT-REV-1")
     teacher = pki.issue("GV-REV-1", "Vũ Đức Thắng", save=False)
-    crl = pki.write_crl("personal-ca", [(teacher.certificate.serial_number, datetime.now(UTC) - timedelta(hours=1))])
+    crl = pki.write_crl(
+        "personal-ca", [(teacher.certificate.serial_number, datetime.now(UTC) - timedelta(hours=1))]
+    )
     copy = tmp_path / "personal-ca.crl.pem"
     copy.write_bytes(crl.read_bytes())
     pki.write_crl("personal-ca", [])
@@ -156,8 +211,13 @@ async def test_a_signature_from_a_revoked_certificate_is_refused_and_changes_not
     assert request is not None
     content = canonical_bytes(request.document)
     with pytest.raises(SignatureRefused) as refused:
-        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-REV-1",
-                                       base64.b64encode(sign_detached(content, teacher)).decode())
+        await service.submit_signature(
+            record.record_id,
+            1,
+            "homeroom_teacher",
+            "GV-REV-1",
+            base64.b64encode(sign_detached(content, teacher)).decode(),
+        )
     assert refused.value.details[0]["problem"] == "revoked"
     assert "thu hồi" in refused.value.details[0]["message_vi"]
     assert store.requests[request.key].signatures == [] and store.emitted == []
@@ -170,7 +230,10 @@ async def test_refusal_handover_and_reminders_are_recorded(pki: DevPKI) -> None:
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])
     service = SigningService(store, TrustListChecker(trust), deadline=timedelta(days=14))
-    first, second = closed_record(teacher_id="GV-OLD", principal_id="HT-W"), closed_record(teacher_id="GV-OLD", principal_id="HT-W")
+    first, second = (
+        closed_record(teacher_id="GV-OLD", principal_id="HT-W"),
+        closed_record(teacher_id="GV-OLD", principal_id="HT-W"),
+    )
     for r in (first, second):
         await service.open_request(r)
 
@@ -178,65 +241,136 @@ async def test_refusal_handover_and_reminders_are_recorded(pki: DevPKI) -> None:
         await service.reject(first.record_id, 1, "principal", "HT-W", "sai điểm Toán")
     with pytest.raises(ReasonRequired):
         await service.reject(first.record_id, 1, "homeroom_teacher", "GV-OLD", "  ")
-    rejected = await service.reject(first.record_id, 1, "homeroom_teacher", "GV-OLD", "Điểm Toán nhập sai, đề nghị sửa")
+    rejected = await service.reject(
+        first.record_id, 1, "homeroom_teacher", "GV-OLD", "Điểm Toán nhập sai, đề nghị sửa"
+    )
     assert rejected.status == "rejected" and rejected.next_signer() is None
     event = store.emitted[-1][1].data
-    assert isinstance(event, SigningRejected) and event.class_id == first.class_info.class_id and event.reason.startswith("Điểm")
+    assert (
+        isinstance(event, SigningRejected)
+        and event.class_id == first.class_info.class_id
+        and event.reason.startswith("Điểm")
+    )
 
-    assert await service.handover("GV-OLD", "GV-NEW", "Hồ Thị Lan", "nghỉ thai sản", "ADMIN-1",
-                                  school_id=SCHOOL_ID) == 1  # the rejected one stays
+    assert (
+        await service.handover(
+            "GV-OLD", "GV-NEW", "Hồ Thị Lan", "nghỉ thai sản", "ADMIN-1", school_id=SCHOOL_ID
+        )
+        == 1
+    )  # the rejected one stays
     moved = store.requests[f"{second.record_id}:1"]
     assert moved.next_signer().signer_id == "GV-NEW"  # type: ignore[union-attr]
-    assert moved.history[-1] == {**moved.history[-1], "action": "reassigned", "from_signer": "GV-OLD", "to_signer": "GV-NEW",
-                                 "reason": "nghỉ thai sản", "by": "ADMIN-1"}
+    assert moved.history[-1] == {
+        **moved.history[-1],
+        "action": "reassigned",
+        "from_signer": "GV-OLD",
+        "to_signer": "GV-NEW",
+        "reason": "nghỉ thai sản",
+        "by": "ADMIN-1",
+    }
     teacher = pki.issue("GV-NEW", "Hồ Thị Lan")
     content = canonical_bytes(moved.document)
-    await service.submit_signature(second.record_id, 1, "homeroom_teacher", "GV-NEW", base64.b64encode(sign_detached(content, teacher)).decode())
+    await service.submit_signature(
+        second.record_id,
+        1,
+        "homeroom_teacher",
+        "GV-NEW",
+        base64.b64encode(sign_detached(content, teacher)).decode(),
+    )
 
     now = datetime.now(UTC)
     assert await service.send_reminders(now, timedelta(days=1)) == 0  # deadline two weeks away
-    assert await service.send_reminders(now + timedelta(days=13, hours=1), timedelta(days=1)) == 1  # the principal
-    assert await service.send_reminders(now + timedelta(days=13, hours=2), timedelta(days=1)) == 0  # once only
+    assert (
+        await service.send_reminders(now + timedelta(days=13, hours=1), timedelta(days=1)) == 1
+    )  # the principal
+    assert (
+        await service.send_reminders(now + timedelta(days=13, hours=2), timedelta(days=1)) == 0
+    )  # once only
     reminder = store.emitted[-1][1].data
     assert isinstance(reminder, SignatureReminderDue) and reminder.signer_id == "HT-W"
-    assert [h["action"] for h in store.requests[f"{second.record_id}:1"].history] == ["opened", "reassigned", "signed", "reminded"]
+    assert [h["action"] for h in store.requests[f"{second.record_id}:1"].history] == [
+        "opened",
+        "reassigned",
+        "signed",
+        "reminded",
+    ]
 
 
-async def test_secondary_subject_teachers_sign_their_subjects_first_then_homeroom_then_principal(pki: DevPKI) -> None:
+async def test_secondary_subject_teachers_sign_their_subjects_first_then_homeroom_then_principal(
+    pki: DevPKI,
+) -> None:
     from hocba_contracts.payloads.assessment import SubjectResult, YearResult
 
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)])
     service = SigningService(store, TrustListChecker(trust))
     base = closed_record(teacher_id="GV-CN-9", principal_id="HT-SEC-9")
-    subjects = tuple(SubjectResult(subject_code=code, subject_name=name, year_average=8.0, result_label="8.0",
-                                   teacher_id=teacher)
-                     for code, name, teacher in (("NV", "Ngữ văn", "GV-NV-9"), ("TOAN", "Toán", "GV-TOAN-9"),
-                                                 ("KHTN", "Khoa học tự nhiên", "GV-NV-9"),   # teaches two subjects
-                                                 ("GDCD", "Giáo dục công dân", "GV-CN-9"),  # the homeroom teacher
-                                                 ("GDTC", "Giáo dục thể chất", None)))      # teacher not known
-    record = base.model_copy(update=dict(subjects=subjects, result=YearResult(
-        level="tot", level_label="Tốt", completed_programme=True, rules="TT22/2021")))
+    subjects = tuple(
+        SubjectResult(
+            subject_code=code,
+            subject_name=name,
+            year_average=8.0,
+            result_label="8.0",
+            teacher_id=teacher,
+        )
+        for code, name, teacher in (
+            ("NV", "Ngữ văn", "GV-NV-9"),
+            ("TOAN", "Toán", "GV-TOAN-9"),
+            ("KHTN", "Khoa học tự nhiên", "GV-NV-9"),  # teaches two subjects
+            ("GDCD", "Giáo dục công dân", "GV-CN-9"),  # the homeroom teacher
+            ("GDTC", "Giáo dục thể chất", None),
+        )
+    )  # teacher not known
+    record = base.model_copy(
+        update=dict(
+            subjects=subjects,
+            result=YearResult(
+                level="tot", level_label="Tốt", completed_programme=True, rules="TT22/2021"
+            ),
+        )
+    )
     request = await service.open_request(record)
     assert request is not None
     assert [(s.role, s.signer_id) for s in request.required] == [
-        ("subject_teacher", "GV-NV-9"), ("subject_teacher", "GV-TOAN-9"), ("homeroom_teacher", "GV-CN-9"),
-        ("principal", "HT-SEC-9")]
+        ("subject_teacher", "GV-NV-9"),
+        ("subject_teacher", "GV-TOAN-9"),
+        ("homeroom_teacher", "GV-CN-9"),
+        ("principal", "HT-SEC-9"),
+    ]
     content = canonical_bytes(request.document)
-    people = {sid: pki.issue(sid, name) for sid, name in (("GV-NV-9", "Đặng Thu Hà"), ("GV-TOAN-9", "Lý Minh Tuấn"),
-                                                           ("GV-CN-9", "Vũ Đức Thắng"), ("HT-SEC-9", "Phan Thị Kim Oanh"))}
+    people = {
+        sid: pki.issue(sid, name)
+        for sid, name in (
+            ("GV-NV-9", "Đặng Thu Hà"),
+            ("GV-TOAN-9", "Lý Minh Tuấn"),
+            ("GV-CN-9", "Vũ Đức Thắng"),
+            ("HT-SEC-9", "Phan Thị Kim Oanh"),
+        )
+    }
     b64 = lambda sid: base64.b64encode(sign_detached(content, people[sid])).decode()  # noqa: E731
     with pytest.raises(OutOfOrder):  # the homeroom teacher signs after the subject teachers
-        await service.submit_signature(record.record_id, 1, "homeroom_teacher", "GV-CN-9", b64("GV-CN-9"))
-    for role, sid in (("subject_teacher", "GV-NV-9"), ("subject_teacher", "GV-TOAN-9"), ("homeroom_teacher", "GV-CN-9"),
-                      ("principal", "HT-SEC-9")):
+        await service.submit_signature(
+            record.record_id, 1, "homeroom_teacher", "GV-CN-9", b64("GV-CN-9")
+        )
+    for role, sid in (
+        ("subject_teacher", "GV-NV-9"),
+        ("subject_teacher", "GV-TOAN-9"),
+        ("homeroom_teacher", "GV-CN-9"),
+        ("principal", "HT-SEC-9"),
+    ):
         await service.submit_signature(record.record_id, 1, role, sid, b64(sid))
     [(_, announced)] = store.emitted
     assert [(s.role, s.signer_name) for s in announced.data.signatures] == [
-        ("subject_teacher", "Đặng Thu Hà"), ("subject_teacher", "Lý Minh Tuấn"), ("homeroom_teacher", "Vũ Đức Thắng"),
-        ("principal", "Phan Thị Kim Oanh")]
+        ("subject_teacher", "Đặng Thu Hà"),
+        ("subject_teacher", "Lý Minh Tuấn"),
+        ("homeroom_teacher", "Vũ Đức Thắng"),
+        ("principal", "Phan Thị Kim Oanh"),
+    ]
     primary = await service.open_request(closed_record())
-    assert primary is not None and [s.role for s in primary.required] == ["homeroom_teacher", "principal"]
+    assert primary is not None and [s.role for s in primary.required] == [
+        "homeroom_teacher",
+        "principal",
+    ]
 
 
 async def test_a_batch_and_a_handover_take_only_the_requests_of_one_school(pki: DevPKI) -> None:
@@ -245,7 +379,9 @@ async def test_a_batch_and_a_handover_take_only_the_requests_of_one_school(pki: 
     from hocba_signing.domain.model import NothingToSign
 
     store = FakeStore()
-    service = SigningService(store, TrustListChecker(TrustList.from_pem_files([str(pki.root_file)])))
+    service = SigningService(
+        store, TrustListChecker(TrustList.from_pem_files([str(pki.root_file)]))
+    )
     here = [closed_record(teacher_id="GV-TWO", school_id="079-TH-A") for _ in range(3)]
     there = [closed_record(teacher_id="GV-TWO", school_id="079-TH-C") for _ in range(2)]
     for r in here + there:
@@ -256,17 +392,27 @@ async def test_a_batch_and_a_handover_take_only_the_requests_of_one_school(pki: 
     with pytest.raises(NothingToSign):
         await service.prepare_batch("GV-TWO", "homeroom_teacher", school_id="079-TH-X")
 
-    assert await service.handover("GV-TWO", "GV-SUB", "Hồ Thị Lan", "chuyển trường", "079-TH-C-QT",
-                                  school_id="079-TH-C") == 2
+    assert (
+        await service.handover(
+            "GV-TWO", "GV-SUB", "Hồ Thị Lan", "chuyển trường", "079-TH-C-QT", school_id="079-TH-C"
+        )
+        == 2
+    )
     assert {r.record_id: r.next_signer().signer_id for r in store.requests.values()} == {  # type: ignore[union-attr]
-        **{r.record_id: "GV-TWO" for r in here}, **{r.record_id: "GV-SUB" for r in there}}
+        **{r.record_id: "GV-TWO" for r in here},
+        **{r.record_id: "GV-SUB" for r in there},
+    }
 
 
-async def test_a_refused_request_takes_no_more_signatures_and_says_it_was_refused(pki: DevPKI) -> None:
+async def test_a_refused_request_takes_no_more_signatures_and_says_it_was_refused(
+    pki: DevPKI,
+) -> None:
     from hocba_signing.domain.model import AlreadyRejected
 
     store = FakeStore()
-    service = SigningService(store, TrustListChecker(TrustList.from_pem_files([str(pki.root_file)])))
+    service = SigningService(
+        store, TrustListChecker(TrustList.from_pem_files([str(pki.root_file)]))
+    )
     record = closed_record(teacher_id="GV-REF-1", principal_id="HT-REF-1")
     request = await service.open_request(record)
     assert request is not None

@@ -73,7 +73,9 @@ class SecondaryAssessmentSubmitted(EventPayload):
     subject_code: Code
     term: Term
     kind: SecondaryKind
-    index: Annotated[int, Field(ge=1, le=9, description="Which regular assessment of the term (1, 2, ...)")] = 1
+    index: Annotated[
+        int, Field(ge=1, le=9, description="Which regular assessment of the term (1, 2, ...)")
+    ] = 1
     score: float | None = None
     rating: SecondaryRating | None = None
     comment: Annotated[str, Field(max_length=2000)] = ""
@@ -144,8 +146,11 @@ class ClassYearCloseRequested(EventPayload):
     class_id: Code
     school_year: SchoolYear
     requested_by: Code
-    even_if_incomplete: bool = Field(default=False, description="Secondary: close although some students lack "
-                                     "assessments (they get no record until an unlock)")
+    even_if_incomplete: bool = Field(
+        default=False,
+        description="Secondary: close although some students lack "
+        "assessments (they get no record until an unlock)",
+    )
 
     def subject(self) -> str:
         return self.class_id
@@ -158,13 +163,21 @@ class SubjectResult(Frozen):
     rating_label: str | None = None
     score: float | None = None
     comment: str = ""
-    term1_average: float | None = Field(default=None, description="Secondary scored subject: ĐTBmhkI")
-    term2_average: float | None = Field(default=None, description="Secondary scored subject: ĐTBmhkII")
+    term1_average: float | None = Field(
+        default=None, description="Secondary scored subject: ĐTBmhkI"
+    )
+    term2_average: float | None = Field(
+        default=None, description="Secondary scored subject: ĐTBmhkII"
+    )
     year_average: float | None = Field(default=None, description="Secondary scored subject: ĐTBmcn")
-    passed: bool | None = Field(default=None, description="Secondary comment subject: Đạt for the year")
+    passed: bool | None = Field(
+        default=None, description="Secondary comment subject: Đạt for the year"
+    )
     result_label: str | None = Field(default=None, description="As printed, e.g. 8.1 or Đạt")
-    teacher_id: Code | None = Field(default=None, description="Secondary: the subject teacher, who signs for the "
-                                    "subject's results")
+    teacher_id: Code | None = Field(
+        default=None,
+        description="Secondary: the subject teacher, who signs for the subject's results",
+    )
 
 
 class TraitResult(Frozen):
@@ -187,41 +200,65 @@ class AcademicResult(Frozen):
 
     level: AcademicLevel
     level_label: str = Field(description="As printed, e.g. Khá")
-    unadjusted_level: AcademicLevel = Field(description="Art. 9.2 without the adjustment of 9.3; equals level "
-                                            "unless adjusted")
-    adjusted_for: Code | None = Field(default=None, description="Art. 9.3: the one subject the result was "
-                                      "adjusted for, if it was")
+    unadjusted_level: AcademicLevel = Field(
+        description="Art. 9.2 without the adjustment of 9.3; equals level unless adjusted"
+    )
+    adjusted_for: Code | None = Field(
+        default=None, description="Art. 9.3: the one subject the result was adjusted for, if it was"
+    )
 
 
 class YearResult(Frozen):
-    level: str = Field(description="Machine code, e.g. hoan_thanh_tot (primary) or kha (secondary academic result)")
+    level: str = Field(
+        description="Machine code, e.g. hoan_thanh_tot (primary) or kha (secondary academic result)"
+    )
     level_label: str = Field(description="As printed, e.g. Hoàn thành tốt")
-    completed_programme: bool = Field(description="Primary: completes the grade; secondary: promoted (lên lớp)")
+    completed_programme: bool = Field(
+        description="Primary: completes the grade; secondary: promoted (lên lớp)"
+    )
     rules: str = Field(description="Which rule set computed it, e.g. TT27/2020 or TT22/2021")
     qualities: tuple[TraitResult, ...] = ()
     competencies: tuple[TraitResult, ...] = ()
-    completed_primary: bool | None = Field(default=None, description="Grade 5: completes primary school")
-    commendation: str | None = Field(default=None, description="Khen thưởng (primary) or danh hiệu (secondary)")
+    completed_primary: bool | None = Field(
+        default=None, description="Grade 5: completes primary school"
+    )
+    commendation: str | None = Field(
+        default=None, description="Khen thưởng (primary) or danh hiệu (secondary)"
+    )
     days_absent: int | None = None
-    term1_level: str | None = Field(default=None, description="Secondary: academic result of term I "
-                                    "(academic_term1.level)")
-    term2_level: str | None = Field(default=None, description="Secondary: academic result of term II "
-                                    "(academic_term2.level)")
-    academic_term1: AcademicResult | None = Field(default=None, description="Secondary: academic result of term I, "
-                                                  "with its Art. 9.3 adjustment")
-    academic_term2: AcademicResult | None = Field(default=None, description="Secondary: academic result of term II, "
-                                                  "with its Art. 9.3 adjustment")
+    term1_level: str | None = Field(
+        default=None, description="Secondary: academic result of term I (academic_term1.level)"
+    )
+    term2_level: str | None = Field(
+        default=None, description="Secondary: academic result of term II (academic_term2.level)"
+    )
+    academic_term1: AcademicResult | None = Field(
+        default=None,
+        description="Secondary: academic result of term I, with its Art. 9.3 adjustment",
+    )
+    academic_term2: AcademicResult | None = Field(
+        default=None,
+        description="Secondary: academic result of term II, with its Art. 9.3 adjustment",
+    )
     academic_full_year: AcademicResult | None = Field(
-        default=None, description="Secondary: academic result of the whole year (cả năm) at the close, with its own "
-        "Art. 9.3 adjustment; `level` is the same, or the re-assessment's result when `reassessed`")
+        default=None,
+        description="Secondary: academic result of the whole year (cả năm) at the close, with its own "
+        "Art. 9.3 adjustment; `level` is the same, or the re-assessment's result when `reassessed`",
+    )
     conduct_term1: str | None = None
     conduct_term2: str | None = None
-    conduct: str | None = Field(default=None, description="Secondary: conduct for the year (tot, kha, dat, chua_dat)")
+    conduct: str | None = Field(
+        default=None, description="Secondary: conduct for the year (tot, kha, dat, chua_dat)"
+    )
     conduct_label: str | None = None
-    promotion: str | None = Field(default=None, description="Secondary: len_lop, kiem_tra_lai, ren_luyen_he, o_lai_lop")
+    promotion: str | None = Field(
+        default=None, description="Secondary: len_lop, kiem_tra_lai, ren_luyen_he, o_lai_lop"
+    )
     promotion_label: str | None = None
     retake_subjects: tuple[Code, ...] = ()
-    reassessed: bool = Field(default=False, description="Secondary: the result after the summer retake or training")
+    reassessed: bool = Field(
+        default=False, description="Secondary: the result after the summer retake or training"
+    )
 
 
 class YearRecordClosed(EventPayload):

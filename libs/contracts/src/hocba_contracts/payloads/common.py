@@ -22,7 +22,9 @@ def _check_citizen_id(value: str) -> str:
     if not re.fullmatch(r"\d{12}", value):
         raise ValueError("personal identification number must be exactly 12 digits")
     if value[3] not in "0123":
-        raise ValueError("4th digit of the personal identification number (century and sex) must be 0-3")
+        raise ValueError(
+            "4th digit of the personal identification number (century and sex) must be 0-3"
+        )
     return value
 
 
@@ -83,14 +85,23 @@ class ClassProfile(Frozen):
     name: Annotated[str, Field(min_length=1, max_length=20, description="e.g. 1A")]
     homeroom_teacher: StaffMember
     subject_teachers: tuple[SubjectTeacher, ...] = Field(
-        default=(), max_length=40, description="The teachers of the class's subjects, where another teacher than the "
-        "homeroom teacher teaches one; they may assess (and read) only their subjects")
+        default=(),
+        max_length=40,
+        description="The teachers of the class's subjects, where another teacher than the "
+        "homeroom teacher teaches one; they may assess (and read) only their subjects",
+    )
 
     def teachers(self, subject_code: str | None = None) -> frozenset[str]:
         """Staff ids who teach the class: the homeroom teacher, with the teachers of `subject_code`
         (of every subject when None)."""
-        return frozenset({self.homeroom_teacher.staff_id} | {
-            t.staff_id for t in self.subject_teachers if subject_code is None or t.subject_code == subject_code})
+        return frozenset(
+            {self.homeroom_teacher.staff_id}
+            | {
+                t.staff_id
+                for t in self.subject_teachers
+                if subject_code is None or t.subject_code == subject_code
+            }
+        )
 
 
 class StudentProfile(Frozen):

@@ -29,7 +29,7 @@ class DocumentSignature(Frozen):
     batch: dict[str, Any] | None = Field(
         default=None,
         description="Bulk signature: {statement, proof}. The CMS then covers the canonical bytes of the "
-                    "Merkle root statement, and proof is this document's inclusion proof (hocba_trust.merkle).",
+        "Merkle root statement, and proof is this document's inclusion proof (hocba_trust.merkle).",
     )
 
 

@@ -99,13 +99,29 @@ def _class_id(class_id: str, school_year: str) -> str:
 
 
 def _mark_doc(mark: Mark, events: Iterable[str] = ()) -> dict[str, Any]:
-    return {"subject_code": mark.subject_code, "period": mark.period, "rating": mark.rating, "score": mark.score,
-            "comment": mark.comment, "submitted_by": mark.submitted_by, "events": list(events)}
+    return {
+        "subject_code": mark.subject_code,
+        "period": mark.period,
+        "rating": mark.rating,
+        "score": mark.score,
+        "comment": mark.comment,
+        "submitted_by": mark.submitted_by,
+        "events": list(events),
+    }
 
 
 def _from_slot(doc: dict[str, Any], slot: dict[str, Any]) -> Mark:
-    return Mark(doc["class_id"], doc["school_year"], doc["student_id"], slot["subject_code"], slot["period"],
-                slot.get("rating"), slot.get("score"), slot.get("comment", ""), slot.get("submitted_by"))
+    return Mark(
+        doc["class_id"],
+        doc["school_year"],
+        doc["student_id"],
+        slot["subject_code"],
+        slot["period"],
+        slot.get("rating"),
+        slot.get("score"),
+        slot.get("comment", ""),
+        slot.get("submitted_by"),
+    )
 
 
 def _slot_of(doc: dict[str, Any] | None, subject: str, period: str) -> dict[str, Any] | None:
@@ -115,38 +131,62 @@ def _slot_of(doc: dict[str, Any] | None, subject: str, period: str) -> dict[str,
 
 def _doc_marks(doc: dict[str, Any]) -> list[Mark]:
     """A student's marks, by subject then period."""
-    return [_from_slot(doc, periods[period]) for _, periods in sorted((doc.get("marks") or {}).items())
-            for period in sorted(periods)]
+    return [
+        _from_slot(doc, periods[period])
+        for _, periods in sorted((doc.get("marks") or {}).items())
+        for period in sorted(periods)
+    ]
 
 
 def _owner(mark: Mark) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "class_id": mark.class_id, "school_year": mark.school_year,
-            "student_id": mark.student_id}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "class_id": mark.class_id,
+        "school_year": mark.school_year,
+        "student_id": mark.student_id,
+    }
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
     """The indexes, after rewriting documents of an earlier schema (`migrate_readable_storage`)."""
     await migrate_readable_storage(mongo)
     db = mongo.db
-    await db[MARKS].create_index([("class_id", ASCENDING), ("school_year", ASCENDING)])  # a class's marks
+    await db[MARKS].create_index(
+        [("class_id", ASCENDING), ("school_year", ASCENDING)]
+    )  # a class's marks
     await db[MARKS].create_index([("student_id", ASCENDING)])  # a student's marks, for operators
-    await db.audit.create_index([("class_id", ASCENDING), ("school_year", ASCENDING), ("at", ASCENDING)])
+    await db.audit.create_index(
+        [("class_id", ASCENDING), ("school_year", ASCENDING), ("at", ASCENDING)]
+    )
 
 
 def _roster(doc: dict[str, Any]) -> list[RosterEntry]:
     """A class's roster, by student id. Its students share the class's newest school and class
     profiles (an enrolment brings them; a later one may update them)."""
-    school, class_info = SchoolProfile.model_validate(doc["school"]), ClassProfile.model_validate(doc["class_info"])
-    students = sorted((StudentProfile.model_validate(s) for s in (doc.get("students") or {}).values()),
-                      key=lambda s: s.student_id)
+    school, class_info = (
+        SchoolProfile.model_validate(doc["school"]),
+        ClassProfile.model_validate(doc["class_info"]),
+    )
+    students = sorted(
+        (StudentProfile.model_validate(s) for s in (doc.get("students") or {}).values()),
+        key=lambda s: s.student_id,
+    )
     return [RosterEntry(s, school, class_info) for s in students]
 
 
 def _per_class(updates: dict[tuple[str, str], dict[str, Any]]) -> list[UpdateOne]:
     """One upsert per class document, setting the given fields."""
-    return [UpdateOne({"_id": _class_id(c, y)}, {"$set": values, "$setOnInsert": {
-        "schema_version": SCHEMA_VERSION, "class_id": c, "school_year": y}}, upsert=True)
-            for (c, y), values in updates.items()]
+    return [
+        UpdateOne(
+            {"_id": _class_id(c, y)},
+            {
+                "$set": values,
+                "$setOnInsert": {"schema_version": SCHEMA_VERSION, "class_id": c, "school_year": y},
+            },
+            upsert=True,
+        )
+        for (c, y), values in updates.items()
+    ]
 
 
 def _roster_updates(entries: Iterable[RosterEntry]) -> list[UpdateOne]:
@@ -156,18 +196,24 @@ def _roster_updates(entries: Iterable[RosterEntry]) -> list[UpdateOne]:
     for entry in entries:
         key = (entry.class_info.class_id, entry.class_info.school_year)
         student = entry.student
-        updates.setdefault(key, {})[f"students.{_field(student.student_id)}"] = student.model_dump(mode="json")
+        updates.setdefault(key, {})[f"students.{_field(student.student_id)}"] = student.model_dump(
+            mode="json"
+        )
         newest[key] = entry
     for key, entry in newest.items():  # the profiles once a class, from its last enrolment
-        updates[key].update(school=entry.school.model_dump(mode="json"),
-                            class_info=entry.class_info.model_dump(mode="json"))
+        updates[key].update(
+            school=entry.school.model_dump(mode="json"),
+            class_info=entry.class_info.model_dump(mode="json"),
+        )
     return _per_class(updates)
 
 
 def _locked(doc: dict[str, Any] | None) -> dict[str, LockedRecord]:
     """A class's locked records, by record id."""
-    records = (LockedRecord(**{**r, "retake_subjects": tuple(r.get("retake_subjects", ()))})
-               for r in ((doc or {}).get("records") or {}).values())
+    records = (
+        LockedRecord(**{**r, "retake_subjects": tuple(r.get("retake_subjects", ()))})
+        for r in ((doc or {}).get("records") or {}).values()
+    )
     return {r.record_id: r for r in records}
 
 
@@ -176,18 +222,35 @@ def _record_doc(r: LockedRecord) -> dict[str, Any]:
     return {**vars(r), "retake_subjects": list(r.retake_subjects)}
 
 
-def _lock_writes(records: Iterable[LockedRecord], absent: set[tuple[str, str]]) -> list[InsertOne | UpdateOne]:
+def _lock_writes(
+    records: Iterable[LockedRecord], absent: set[tuple[str, str]]
+) -> list[InsertOne | UpdateOne]:
     """Each class's records, new ones or new versions: one insert for a class known to have no
     document yet (its first close; an update of 35 paths costs the database several times more),
     one upsert for any other."""
     by_class: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
         by_class.setdefault((r.class_id, r.school_year), {})[_field(r.student_id)] = _record_doc(r)
-    inserts = [InsertOne({"_id": _class_id(c, y), "schema_version": SCHEMA_VERSION, "class_id": c, "school_year": y,
-                          "records": found})
-               for (c, y), found in by_class.items() if (c, y) in absent]
-    updates = _per_class({key: {f"records.{k}": v for k, v in found.items()}
-                          for key, found in by_class.items() if key not in absent})
+    inserts = [
+        InsertOne(
+            {
+                "_id": _class_id(c, y),
+                "schema_version": SCHEMA_VERSION,
+                "class_id": c,
+                "school_year": y,
+                "records": found,
+            }
+        )
+        for (c, y), found in by_class.items()
+        if (c, y) in absent
+    ]
+    updates = _per_class(
+        {
+            key: {f"records.{k}": v for k, v in found.items()}
+            for key, found in by_class.items()
+            if key not in absent
+        }
+    )
     return [*inserts, *updates]
 
 
@@ -208,22 +271,34 @@ def _readable_marks(doc: dict[str, Any]) -> dict[str, Any]:
     for value in (doc.get("marks") or {}).values():
         mark = _unpack(value)
         marks.setdefault(_field(mark["subject_code"]), {})[mark["period"]] = {
-            "subject_code": mark["subject_code"], "period": mark["period"], "rating": mark.get("rating"),
-            "score": mark.get("score"), "comment": mark.get("comment", ""), "submitted_by": mark.get("submitted_by"),
-            "events": list(mark.get("events", ()))}
+            "subject_code": mark["subject_code"],
+            "period": mark["period"],
+            "rating": mark.get("rating"),
+            "score": mark.get("score"),
+            "comment": mark.get("comment", ""),
+            "submitted_by": mark.get("submitted_by"),
+            "events": list(mark.get("events", ())),
+        }
     return {**doc, "schema_version": SCHEMA_VERSION, "marks": marks}
 
 
 def _readable_roster(doc: dict[str, Any]) -> dict[str, Any]:
-    students = {name: (StudentProfile.model_validate_json(value) if isinstance(value, bytes)
-                       else StudentProfile.model_validate(value)).model_dump(mode="json")
-                for name, value in (doc.get("students") or {}).items()}
+    students = {
+        name: (
+            StudentProfile.model_validate_json(value)
+            if isinstance(value, bytes)
+            else StudentProfile.model_validate(value)
+        ).model_dump(mode="json")
+        for name, value in (doc.get("students") or {}).items()
+    }
     return {**doc, "schema_version": SCHEMA_VERSION, "students": students}
 
 
 def _readable_records(doc: dict[str, Any]) -> dict[str, Any]:
-    records = {name: {**(r := _unpack(value)), "retake_subjects": list(r.get("retake_subjects", ()))}
-               for name, value in (doc.get("records") or {}).items()}
+    records = {
+        name: {**(r := _unpack(value)), "retake_subjects": list(r.get("retake_subjects", ()))}
+        for name, value in (doc.get("records") or {}).items()
+    }
     return {**doc, "schema_version": SCHEMA_VERSION, "records": records}
 
 
@@ -237,7 +312,11 @@ async def migrate_readable_storage(mongo: Mongo) -> int:
         return 0
     rewritten = 0
     old = {"schema_version": {"$exists": False}}
-    for collection, readable in ((MARKS, _readable_marks), (ROSTERS, _readable_roster), (RECORDS, _readable_records)):
+    for collection, readable in (
+        (MARKS, _readable_marks),
+        (ROSTERS, _readable_roster),
+        (RECORDS, _readable_records),
+    ):
         batch: list[ReplaceOne[dict[str, Any]]] = []
         async for doc in db[collection].find(old):
             batch.append(ReplaceOne({"_id": doc["_id"], **old}, readable(doc)))
@@ -246,14 +325,27 @@ async def migrate_readable_storage(mongo: Mongo) -> int:
                 batch = []
         if batch:
             rewritten += (await db[collection].bulk_write(batch, ordered=False)).modified_count
-    await db.migrations.update_one({"_id": READABLE}, {"$set": {
-        "schema_version": DOCUMENT_SCHEMA_VERSION, "done_at": datetime.now(UTC), "documents": rewritten}}, upsert=True)
+    await db.migrations.update_one(
+        {"_id": READABLE},
+        {
+            "$set": {
+                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                "done_at": datetime.now(UTC),
+                "documents": rewritten,
+            }
+        },
+        upsert=True,
+    )
     return rewritten
 
 
 def _profile_fields(update: ClassProfileUpdate) -> dict[str, Any]:
-    return {"schema_version": PROFILE_SCHEMA_VERSION, "profile": update.profile.model_dump(mode="json"),
-            "as_of": update.as_of, "updated_at": datetime.now(UTC)}
+    return {
+        "schema_version": PROFILE_SCHEMA_VERSION,
+        "profile": update.profile.model_dump(mode="json"),
+        "as_of": update.as_of,
+        "updated_at": datetime.now(UTC),
+    }
 
 
 def _older_than(update: ClassProfileUpdate) -> dict[str, Any]:
@@ -289,16 +381,29 @@ async def backfill_class_profiles(mongo: Mongo) -> int:
     filled = 0
     if found:
         try:
-            result = await db[PROFILES].bulk_write([UpdateOne({"_id": c}, {"$setOnInsert": _profile_fields(u)},
-                                                              upsert=True) for c, u in found.items()], ordered=False)
+            result = await db[PROFILES].bulk_write(
+                [
+                    UpdateOne({"_id": c}, {"$setOnInsert": _profile_fields(u)}, upsert=True)
+                    for c, u in found.items()
+                ],
+                ordered=False,
+            )
             filled = result.upserted_count
         except BulkWriteError as exc:
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
             filled = int(exc.details.get("nUpserted", 0))
-    await db.migrations.update_one({"_id": PROFILES_FROM_ROSTERS},
-                                   {"$set": {"schema_version": DOCUMENT_SCHEMA_VERSION, "done_at": datetime.now(UTC),
-                                             "classes": filled}}, upsert=True)
+    await db.migrations.update_one(
+        {"_id": PROFILES_FROM_ROSTERS},
+        {
+            "$set": {
+                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                "done_at": datetime.now(UTC),
+                "classes": filled,
+            }
+        },
+        upsert=True,
+    )
     return filled
 
 
@@ -329,7 +434,9 @@ class MongoAssessmentTx(ServiceTx):
         return int(doc["grade"]) if doc else None
 
     async def save_class_grade(self, class_id: str, grade: int) -> None:
-        await self.db.classes.update_one({"_id": class_id}, {"$set": _grade(grade)}, upsert=True, session=self.session)
+        await self.db.classes.update_one(
+            {"_id": class_id}, {"$set": _grade(grade)}, upsert=True, session=self.session
+        )
 
     async def save_roster(self, entry: RosterEntry) -> None:
         await self.db[ROSTERS].bulk_write(_roster_updates([entry]), session=self.session)
@@ -338,21 +445,31 @@ class MongoAssessmentTx(ServiceTx):
         """Replace an older profile, or insert the first (two writes: a transaction cannot survive the
         duplicate key that the bulk form's single upsert meets when the stored profile is newer)."""
         fields = _profile_fields(update)
-        replaced = await self.db[PROFILES].update_one(_older_than(update), {"$set": fields}, session=self.session)
+        replaced = await self.db[PROFILES].update_one(
+            _older_than(update), {"$set": fields}, session=self.session
+        )
         if not replaced.matched_count:
-            await self.db[PROFILES].update_one({"_id": update.profile.class_id}, {"$setOnInsert": fields},
-                                               upsert=True, session=self.session)
+            await self.db[PROFILES].update_one(
+                {"_id": update.profile.class_id},
+                {"$setOnInsert": fields},
+                upsert=True,
+                session=self.session,
+            )
 
     async def roster_ids(self, class_id: str, school_year: str) -> set[str]:
-        doc = await self.db[ROSTERS].find_one({"_id": _class_id(class_id, school_year)}, {"students": 1},
-                                              session=self.session)
+        doc = await self.db[ROSTERS].find_one(
+            {"_id": _class_id(class_id, school_year)}, {"students": 1}, session=self.session
+        )
         return {s["student_id"] for s in ((doc or {}).get("students") or {}).values()}
 
     async def get_mark(self, key: str) -> Mark | None:
         doc_id, subject, period = _split(key)
         path = _path(subject, period)
-        doc = await self.db[MARKS].find_one({"_id": doc_id}, {"class_id": 1, "school_year": 1, "student_id": 1, path: 1},
-                                            session=self.session)
+        doc = await self.db[MARKS].find_one(
+            {"_id": doc_id},
+            {"class_id": 1, "school_year": 1, "student_id": 1, path: 1},
+            session=self.session,
+        )
         value = _slot_of(doc, subject, period)
         if doc is None or value is None:
             self._events[key] = ()
@@ -367,19 +484,33 @@ class MongoAssessmentTx(ServiceTx):
         if key not in self._events:
             await self.get_mark(key)
         events = self._events.pop(key)
-        await self.db[MARKS].update_one({"_id": doc_id}, {"$set": {_path(subject, period): _mark_doc(mark, events)},
-                                                          "$setOnInsert": _owner(mark)},
-                                        upsert=True, session=self.session)
+        await self.db[MARKS].update_one(
+            {"_id": doc_id},
+            {
+                "$set": {_path(subject, period): _mark_doc(mark, events)},
+                "$setOnInsert": _owner(mark),
+            },
+            upsert=True,
+            session=self.session,
+        )
 
     async def marks(self, class_id: str, school_year: str, student_id: str) -> list[Mark]:
-        doc = await self.db[MARKS].find_one({"_id": f"{class_id}|{school_year}|{student_id}"}, session=self.session)
+        doc = await self.db[MARKS].find_one(
+            {"_id": f"{class_id}|{school_year}|{student_id}"}, session=self.session
+        )
         return _doc_marks(doc) if doc else []
 
     async def closure(self, class_id: str, school_year: str) -> Closure | None:
-        return _closure(await self.db.closures.find_one({"_id": f"{class_id}|{school_year}"}, session=self.session))
+        return _closure(
+            await self.db.closures.find_one(
+                {"_id": f"{class_id}|{school_year}"}, session=self.session
+            )
+        )
 
     async def delete_closure(self, class_id: str, school_year: str) -> None:
-        await self.db.closures.delete_one({"_id": f"{class_id}|{school_year}"}, session=self.session)
+        await self.db.closures.delete_one(
+            {"_id": f"{class_id}|{school_year}"}, session=self.session
+        )
 
     async def audit(self, entry: AuditEntry) -> None:
         await self.db.audit.insert_one(_audit_doc(entry), session=self.session)
@@ -395,9 +526,17 @@ class MongoAssessmentTx(ServiceTx):
 
     async def save_closures(self, closures: list[Closure]) -> None:
         if closures:
-            await self.db.closures.insert_many([{"_id": f"{c.class_id}|{c.school_year}",
-                                                 "schema_version": DOCUMENT_SCHEMA_VERSION, **asdict(c)}
-                                                for c in closures], session=self.session)
+            await self.db.closures.insert_many(
+                [
+                    {
+                        "_id": f"{c.class_id}|{c.school_year}",
+                        "schema_version": DOCUMENT_SCHEMA_VERSION,
+                        **asdict(c),
+                    }
+                    for c in closures
+                ],
+                session=self.session,
+            )
 
     async def audit_many(self, entries: list[AuditEntry]) -> None:
         if entries:
@@ -406,17 +545,30 @@ class MongoAssessmentTx(ServiceTx):
     async def marks_of(self, classes: set[tuple[str, str]]) -> list[Mark]:
         """A class at a time: an equality on the (class_id, school_year) index costs the database
         less than an `$in` over many classes."""
-        return [m for c, y in sorted(classes)
-                async for d in self.db[MARKS].find({"class_id": c, "school_year": y}, session=self.session)
-                for m in _doc_marks(d)]
+        return [
+            m
+            for c, y in sorted(classes)
+            async for d in self.db[MARKS].find(
+                {"class_id": c, "school_year": y}, session=self.session
+            )
+            for m in _doc_marks(d)
+        ]
 
-    async def _class_docs(self, collection: str, classes: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    async def _class_docs(
+        self, collection: str, classes: set[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
         ids = sorted(_class_id(c, y) for c, y in classes)
-        return [d for chunk in in_chunks(ids) async for d in self.db[collection].find({"_id": {"$in": chunk}},
-                                                                                      session=self.session)]
+        return [
+            d
+            for chunk in in_chunks(ids)
+            async for d in self.db[collection].find({"_id": {"$in": chunk}}, session=self.session)
+        ]
 
     async def rosters_of(self, classes: set[tuple[str, str]]) -> list[RosterEntry]:
-        docs = sorted(await self._class_docs(ROSTERS, classes), key=lambda d: (d["class_id"], d["school_year"]))
+        docs = sorted(
+            await self._class_docs(ROSTERS, classes),
+            key=lambda d: (d["class_id"], d["school_year"]),
+        )
         return [entry for d in docs for entry in _roster(d)]
 
     async def locked_of(self, classes: set[tuple[str, str]]) -> dict[str, LockedRecord]:
@@ -427,10 +579,14 @@ class MongoAssessmentTx(ServiceTx):
     async def lock_many(self, new: list[LockedRecord], changed: list[LockedRecord]) -> None:
         if new or changed:
             absent, self._no_records = self._no_records, set()  # after these writes, they have one
-            await self.db[RECORDS].bulk_write(_lock_writes([*new, *changed], absent), session=self.session)
+            await self.db[RECORDS].bulk_write(
+                _lock_writes([*new, *changed], absent), session=self.session
+            )
 
 
-def MongoAssessmentUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoAssessmentTx]:  # noqa: N802 - a constructor
+def MongoAssessmentUnitOfWork(
+    mongo: Mongo, uow: MongoUnitOfWork
+) -> WrappedUnitOfWork[MongoAssessmentTx]:  # noqa: N802 - a constructor
     return WrappedUnitOfWork(uow, lambda tx: MongoAssessmentTx(mongo, tx))
 
 
@@ -455,7 +611,9 @@ class MongoMarkStore:
     async def closed_classes(self, classes: set[tuple[str, str]]) -> set[tuple[str, str]]:
         out: set[tuple[str, str]] = set()
         for chunk in in_chunks(sorted(f"{c}|{y}" for c, y in classes)):
-            async for d in self.db.closures.find({"_id": {"$in": chunk}}, {"class_id": 1, "school_year": 1}):
+            async for d in self.db.closures.find(
+                {"_id": {"$in": chunk}}, {"class_id": 1, "school_year": 1}
+            ):
                 out.add((d["class_id"], d["school_year"]))
         return out
 
@@ -480,15 +638,22 @@ class MongoMarkStore:
             values, _ = updates.setdefault(doc_id, ({}, _owner(stored.mark)))
             values[_path(subject, period)] = _mark_doc(stored.mark, stored.events)
         if updates:
-            await self.db[MARKS].bulk_write([UpdateOne({"_id": d}, {"$set": v, "$setOnInsert": o}, upsert=True)
-                                             for d, (v, o) in updates.items()], ordered=False)
+            await self.db[MARKS].bulk_write(
+                [
+                    UpdateOne({"_id": d}, {"$set": v, "$setOnInsert": o}, upsert=True)
+                    for d, (v, o) in updates.items()
+                ],
+                ordered=False,
+            )
 
     async def audit(self, entries: dict[str, AuditEntry]) -> None:
         """Audit entries under ids derived from their events: a replay does not repeat them."""
         if not entries:
             return
         try:
-            await self.db.audit.insert_many([{"_id": i, **_audit_doc(e)} for i, e in entries.items()], ordered=False)
+            await self.db.audit.insert_many(
+                [{"_id": i, **_audit_doc(e)} for i, e in entries.items()], ordered=False
+            )
         except BulkWriteError as exc:
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
@@ -499,8 +664,13 @@ class MongoMarkStore:
 
     async def save_class_grades(self, grades: dict[str, int]) -> None:
         if grades:
-            await self.db.classes.bulk_write([UpdateOne({"_id": c}, {"$set": _grade(g)}, upsert=True)
-                                              for c, g in grades.items()], ordered=False)
+            await self.db.classes.bulk_write(
+                [
+                    UpdateOne({"_id": c}, {"$set": _grade(g)}, upsert=True)
+                    for c, g in grades.items()
+                ],
+                ordered=False,
+            )
 
     async def save_class_profiles(self, updates: list[ClassProfileUpdate]) -> None:
         """One upsert a class, applied only over an older profile: where the stored one is newer, the
@@ -508,8 +678,13 @@ class MongoMarkStore:
         if not updates:
             return
         try:
-            await self.db[PROFILES].bulk_write([UpdateOne(_older_than(u), {"$set": _profile_fields(u)}, upsert=True)
-                                                for u in updates], ordered=False)
+            await self.db[PROFILES].bulk_write(
+                [
+                    UpdateOne(_older_than(u), {"$set": _profile_fields(u)}, upsert=True)
+                    for u in updates
+                ],
+                ordered=False,
+            )
         except BulkWriteError as exc:
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
@@ -530,7 +705,9 @@ class MongoAssessmentReader:
         return _closure(await self.db.closures.find_one({"_id": f"{class_id}|{school_year}"}))
 
     async def audit_trail(self, class_id: str, school_year: str) -> list[AuditEntry]:
-        cursor = self.db.audit.find({"class_id": class_id, "school_year": school_year}).sort("at", ASCENDING)
+        cursor = self.db.audit.find({"class_id": class_id, "school_year": school_year}).sort(
+            "at", ASCENDING
+        )
         out = []
         async for d in cursor:
             d.pop("_id")
@@ -543,7 +720,11 @@ class MongoAssessmentReader:
         return _roster(doc) if doc else []
 
     async def marks(self, class_id: str, school_year: str) -> list[Mark]:
-        cursor = self.db[MARKS].find({"class_id": class_id, "school_year": school_year}).sort("_id", ASCENDING)
+        cursor = (
+            self.db[MARKS]
+            .find({"class_id": class_id, "school_year": school_year})
+            .sort("_id", ASCENDING)
+        )
         return [m async for d in cursor for m in _doc_marks(d)]
 
     async def class_profiles(self, class_ids: set[str]) -> dict[str, ClassProfile]:

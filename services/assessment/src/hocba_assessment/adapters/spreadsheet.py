@@ -25,7 +25,9 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from hocba_assessment.domain import primary, secondary
 
-HEADER = re.compile(r"\(([A-Z0-9]+):(rating|score|comment|regular_[1-9]|mid_term|end_term|conduct)\)\s*$")
+HEADER = re.compile(
+    r"\(([A-Z0-9]+):(rating|score|comment|regular_[1-9]|mid_term|end_term|conduct)\)\s*$"
+)
 CONDUCT_CODES = {"T": "tot", "K": "kha", "Đ": "dat", "D": "dat", "CĐ": "chua_dat", "CD": "chua_dat"}
 COMMENT_CODES = {"Đ": "D", "D": "D", "CĐ": "CD", "CD": "CD"}
 STUDENT_COLUMN = "Mã học sinh (student_id)"
@@ -82,7 +84,9 @@ def columns(grade: int, period: str) -> list[tuple[str, str, str]]:
 
 def _secondary_columns(grade: int) -> list[tuple[str, str, str]]:
     out = []
-    for code in secondary.compulsory(grade) + tuple(sorted(secondary.ELECTIVE_BY_GRADE.get(grade, ()))):
+    for code in secondary.compulsory(grade) + tuple(
+        sorted(secondary.ELECTIVE_BY_GRADE.get(grade, ()))
+    ):
         name = secondary.SUBJECT_NAMES[code]
         for i in range(1, secondary.regular_needed(grade, code) + 1):
             out.append((f"{name} – ĐĐGtx {i} ({code}:regular_{i})", code, f"regular_{i}"))
@@ -114,20 +118,37 @@ def template_xlsx(grade: int, period: str, students: list[tuple[str, str]], titl
     ws.column_dimensions["B"].width = 28
     ws.freeze_panes = "C2"
     sheet = wb.create_sheet("Hướng dẫn")
-    for line in (title, "", *guide, "Không đổi cột Mã học sinh và phần (MÃ:loại) cuối mỗi tiêu đề cột.",
-                 "Ô để trống: không ghi nhận. Dòng sai được báo lại từng ô; các dòng đúng vẫn được lưu."):
+    for line in (
+        title,
+        "",
+        *guide,
+        "Không đổi cột Mã học sinh và phần (MÃ:loại) cuối mỗi tiêu đề cột.",
+        "Ô để trống: không ghi nhận. Dòng sai được báo lại từng ô; các dòng đúng vẫn được lưu.",
+    ):
         sheet.append([line])
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
 
 
-def _primary_sheet(ws: Any, subject_columns: list[tuple[str, str, str]], last: int) -> tuple[str, ...]:
+def _primary_sheet(
+    ws: Any, subject_columns: list[tuple[str, str, str]], last: int
+) -> tuple[str, ...]:
     """Rating and score validation on a primary gradebook; the guide's lines for it."""
-    ratings = DataValidation(type="list", formula1='"T,H,C"', allow_blank=True,
-                             error="Chỉ nhập T (Hoàn thành tốt), H (Hoàn thành) hoặc C (Chưa hoàn thành)")
-    scores = DataValidation(type="whole", operator="between", formula1="0", formula2="10", allow_blank=True,
-                            error="Điểm kiểm tra định kỳ là số nguyên từ 0 đến 10")
+    ratings = DataValidation(
+        type="list",
+        formula1='"T,H,C"',
+        allow_blank=True,
+        error="Chỉ nhập T (Hoàn thành tốt), H (Hoàn thành) hoặc C (Chưa hoàn thành)",
+    )
+    scores = DataValidation(
+        type="whole",
+        operator="between",
+        formula1="0",
+        formula2="10",
+        allow_blank=True,
+        error="Điểm kiểm tra định kỳ là số nguyên từ 0 đến 10",
+    )
     ws.add_data_validation(ratings)
     ws.add_data_validation(scores)
     for index, (_, _, fld) in enumerate(subject_columns, start=3):
@@ -137,25 +158,35 @@ def _primary_sheet(ws: Any, subject_columns: list[tuple[str, str, str]], last: i
         elif fld == "score":
             scores.add(f"{letter}2:{letter}{last}")
         ws.column_dimensions[letter].width = 16 if fld != "comment" else 30
-    return ("Mức đạt được: T = Hoàn thành tốt, H = Hoàn thành, C = Chưa hoàn thành.",
-            "Điểm kiểm tra định kỳ: số nguyên từ 0 đến 10, chỉ ở các môn có bài kiểm tra.")
+    return (
+        "Mức đạt được: T = Hoàn thành tốt, H = Hoàn thành, C = Chưa hoàn thành.",
+        "Điểm kiểm tra định kỳ: số nguyên từ 0 đến 10, chỉ ở các môn có bài kiểm tra.",
+    )
 
 
-def _secondary_sheet(ws: Any, subject_columns: list[tuple[str, str, str]], last: int) -> tuple[str, ...]:
+def _secondary_sheet(
+    ws: Any, subject_columns: list[tuple[str, str, str]], last: int
+) -> tuple[str, ...]:
     """Column widths and the conduct column's validation on a secondary term's gradebook; the
     guide's lines for it."""
     for index, (_, _, fld) in enumerate(subject_columns, start=3):
         letter = ws.cell(row=1, column=index).column_letter
         ws.column_dimensions[letter].width = 30 if fld == "comment" else 14
-    conduct = DataValidation(type="list", formula1='"T,K,Đ,CĐ"', allow_blank=True,
-                             error="Rèn luyện: T (Tốt), K (Khá), Đ (Đạt) hoặc CĐ (Chưa đạt)")
+    conduct = DataValidation(
+        type="list",
+        formula1='"T,K,Đ,CĐ"',
+        allow_blank=True,
+        error="Rèn luyện: T (Tốt), K (Khá), Đ (Đạt) hoặc CĐ (Chưa đạt)",
+    )
     ws.add_data_validation(conduct)
     letter = ws.cell(row=1, column=len(subject_columns) + 2).column_letter
     conduct.add(f"{letter}2:{letter}{last}")
-    return ("Môn đánh giá bằng điểm số: điểm từ 0 đến 10, lấy đến một chữ số thập phân (ví dụ 7,5).",
-            "Môn đánh giá bằng nhận xét (GDTC, Nghệ thuật, HĐTN-HN, GDĐP): Đ = Đạt, CĐ = Chưa đạt.",
-            "Mỗi tệp là một học kỳ; giáo viên bộ môn có thể chỉ điền cột môn mình.",
-            "Rèn luyện (giáo viên chủ nhiệm): T = Tốt, K = Khá, Đ = Đạt, CĐ = Chưa đạt.")
+    return (
+        "Môn đánh giá bằng điểm số: điểm từ 0 đến 10, lấy đến một chữ số thập phân (ví dụ 7,5).",
+        "Môn đánh giá bằng nhận xét (GDTC, Nghệ thuật, HĐTN-HN, GDĐP): Đ = Đạt, CĐ = Chưa đạt.",
+        "Mỗi tệp là một học kỳ; giáo viên bộ môn có thể chỉ điền cột môn mình.",
+        "Rèn luyện (giáo viên chủ nhiệm): T = Tốt, K = Khá, Đ = Đạt, CĐ = Chưa đạt.",
+    )
 
 
 def template_csv(grade: int, period: str, students: list[tuple[str, str]]) -> bytes:
@@ -172,13 +203,17 @@ def _rows(content: bytes, filename: str) -> list[list[Any]]:
         try:
             wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
-            raise SpreadsheetError(f"the file is not a readable .xlsx workbook ({type(exc).__name__})") from None
+            raise SpreadsheetError(
+                f"the file is not a readable .xlsx workbook ({type(exc).__name__})"
+            ) from None
         ws = wb.worksheets[0]
         return [list(r) for r in ws.iter_rows(values_only=True, max_row=MAX_ROWS + 1)]
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise SpreadsheetError("the CSV file is not UTF-8; save it as 'CSV UTF-8' and send it again") from None
+        raise SpreadsheetError(
+            "the CSV file is not UTF-8; save it as 'CSV UTF-8' and send it again"
+        ) from None
     return [row for row in csv.reader(io.StringIO(text))][: MAX_ROWS + 1]
 
 
@@ -197,14 +232,18 @@ def parse(content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProb
         raise SpreadsheetError("the file is empty; start from the class's template")
     header = [_text(h) for h in rows[0]]
     if not header or not header[0].startswith("Mã học sinh"):
-        raise SpreadsheetError("the first column must be 'Mã học sinh (student_id)'; start from the class's template")
+        raise SpreadsheetError(
+            "the first column must be 'Mã học sinh (student_id)'; start from the class's template"
+        )
     fields: dict[int, tuple[str, str]] = {}
     for index, title in enumerate(header):
         m = HEADER.search(title)
         if m:
             fields[index] = (m.group(1), m.group(2))
     if not fields:
-        raise SpreadsheetError("no subject columns found: each subject column ends with (CODE:rating), (CODE:score) or (CODE:comment)")
+        raise SpreadsheetError(
+            "no subject columns found: each subject column ends with (CODE:rating), (CODE:score) or (CODE:comment)"
+        )
     secondary_sheet = any(fld not in ("rating", "score", "comment") for _, fld in fields.values())
     items: list[ParsedItem] = []
     problems: list[RowProblem] = []
@@ -213,7 +252,11 @@ def parse(content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProb
         cells = {i: _text(row[i]) if i < len(row) else "" for i in fields}
         if not student_id:
             if any(cells.values()):
-                problems.append(RowProblem(number, "", "", "student_id", "the student id is missing on this row"))
+                problems.append(
+                    RowProblem(
+                        number, "", "", "student_id", "the student id is missing on this row"
+                    )
+                )
             continue
         per_subject: dict[str, dict[str, str]] = {}
         for i, (code, fld) in fields.items():
@@ -229,12 +272,30 @@ def parse(content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProb
                 try:
                     score = float(values["score"].replace(",", "."))
                 except ValueError:
-                    problems.append(RowProblem(number, student_id, code, "score", f"'{values['score'][:10]}' is not a number; write the score 0-10"))
+                    problems.append(
+                        RowProblem(
+                            number,
+                            student_id,
+                            code,
+                            "score",
+                            f"'{values['score'][:10]}' is not a number; write the score 0-10",
+                        )
+                    )
                     continue
             if rating is None and score is None:
-                problems.append(RowProblem(number, student_id, code, "rating", "a comment alone is not an assessment; add the rating T, H or C"))
+                problems.append(
+                    RowProblem(
+                        number,
+                        student_id,
+                        code,
+                        "rating",
+                        "a comment alone is not an assessment; add the rating T, H or C",
+                    )
+                )
                 continue
-            items.append(ParsedItem(number, student_id, code, rating, score, values.get("comment", "")))
+            items.append(
+                ParsedItem(number, student_id, code, rating, score, values.get("comment", ""))
+            )
     return items, problems
 
 
@@ -248,7 +309,9 @@ def lists_xlsx(result: Any, titles: dict[str, str]) -> bytes:
         ws["A1"].font = Font(bold=True)
         ws.append(["#", "Họ và tên", "Mã học sinh", "Kết quả", "Ghi chú"])
         for i, row in enumerate(rows, start=1):
-            ws.append([i, row["full_name"], row["student_id"], row["level_label"], row.get("note", "")])
+            ws.append(
+                [i, row["full_name"], row["student_id"], row["level_label"], row.get("note", "")]
+            )
         ws.column_dimensions["B"].width = 30
         ws.column_dimensions["C"].width = 18
     buffer = io.BytesIO()
@@ -256,26 +319,48 @@ def lists_xlsx(result: Any, titles: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def _secondary_cells(number: int, student_id: str, code: str, values: dict[str, str], items: list[ParsedItem],
-                     problems: list[RowProblem]) -> None:
+def _secondary_cells(
+    number: int,
+    student_id: str,
+    code: str,
+    values: dict[str, str],
+    items: list[ParsedItem],
+    problems: list[RowProblem],
+) -> None:
     """One secondary subject's cells on a row: each assessment is its own item."""
     if code == "CONDUCT":
         level = CONDUCT_CODES.get(values["conduct"].upper())
         if level is None:
-            problems.append(RowProblem(number, student_id, "conduct", "conduct",
-                                       f"'{values['conduct'][:10]}' is not a conduct level; write T, K, Đ or CĐ"))
+            problems.append(
+                RowProblem(
+                    number,
+                    student_id,
+                    "conduct",
+                    "conduct",
+                    f"'{values['conduct'][:10]}' is not a conduct level; write T, K, Đ or CĐ",
+                )
+            )
         else:
             items.append(ParsedItem(number, student_id, code, level, None, "", "conduct"))
         return
     comment = values.get("comment", "")
     if set(values) == {"comment"}:
-        problems.append(RowProblem(number, student_id, code, "comment",
-                                   "a comment alone is not an assessment; add the end-of-term result"))
+        problems.append(
+            RowProblem(
+                number,
+                student_id,
+                code,
+                "comment",
+                "a comment alone is not an assessment; add the end-of-term result",
+            )
+        )
         return
     for fld, text in values.items():
         if fld == "comment":
             continue
-        kind, index = ("regular", int(fld.rsplit("_", 1)[1])) if fld.startswith("regular_") else (fld, 1)
+        kind, index = (
+            ("regular", int(fld.rsplit("_", 1)[1])) if fld.startswith("regular_") else (fld, 1)
+        )
         rating = COMMENT_CODES.get(text.upper()) if secondary.is_comment_subject(code) else None
         score: float | None = None
         if rating is None:
@@ -283,7 +368,25 @@ def _secondary_cells(number: int, student_id: str, code: str, values: dict[str, 
                 score = float(text.replace(",", "."))
             except ValueError:
                 expected = "Đ or CĐ" if secondary.is_comment_subject(code) else "a score 0-10"
-                problems.append(RowProblem(number, student_id, code, fld, f"'{text[:10]}' is not valid; write {expected}"))
+                problems.append(
+                    RowProblem(
+                        number,
+                        student_id,
+                        code,
+                        fld,
+                        f"'{text[:10]}' is not valid; write {expected}",
+                    )
+                )
                 continue
-        items.append(ParsedItem(number, student_id, code, rating, score, comment if kind == "end_term" else "",
-                                kind, index))
+        items.append(
+            ParsedItem(
+                number,
+                student_id,
+                code,
+                rating,
+                score,
+                comment if kind == "end_term" else "",
+                kind,
+                index,
+            )
+        )

@@ -18,10 +18,20 @@ from hocba_assessment.application.ports import Mark
 from hocba_assessment.domain import primary, secondary
 from hocba_assessment.domain.primary import Problem
 
-Item = (ev.SubjectAssessmentSubmitted | ev.SecondaryAssessmentSubmitted | ev.ConductAssessed | ev.QualitiesAssessed
-        | ev.AttendanceReported)
-ITEM_TYPES = (ev.SubjectAssessmentSubmitted, ev.SecondaryAssessmentSubmitted, ev.ConductAssessed,
-              ev.QualitiesAssessed, ev.AttendanceReported)
+Item = (
+    ev.SubjectAssessmentSubmitted
+    | ev.SecondaryAssessmentSubmitted
+    | ev.ConductAssessed
+    | ev.QualitiesAssessed
+    | ev.AttendanceReported
+)
+ITEM_TYPES = (
+    ev.SubjectAssessmentSubmitted,
+    ev.SecondaryAssessmentSubmitted,
+    ev.ConductAssessed,
+    ev.QualitiesAssessed,
+    ev.AttendanceReported,
+)
 CONDUCT = "_conduct"
 ABSENT = "_absent"
 TRAIT = "_trait:"
@@ -48,47 +58,102 @@ def check(grade: int | None, item: Item) -> list[Problem]:
     level = is_primary(grade)
     if isinstance(item, ev.SubjectAssessmentSubmitted):
         if level is False:
-            return [Problem("class_id", f"the class is in grade {grade}, a secondary grade: send "
-                            "secondary_assessment_submitted events (Thông tư 22/2021) for it")]
+            return [
+                Problem(
+                    "class_id",
+                    f"the class is in grade {grade}, a secondary grade: send "
+                    "secondary_assessment_submitted events (Thông tư 22/2021) for it",
+                )
+            ]
         return primary.check_mark(grade, item.subject_code, item.period, item.rating, item.score)
     if isinstance(item, ev.SecondaryAssessmentSubmitted):
-        return secondary.check_assessment(grade, item.subject_code, item.kind, item.index, item.score, item.rating)
+        return secondary.check_assessment(
+            grade, item.subject_code, item.kind, item.index, item.score, item.rating
+        )
     if isinstance(item, ev.ConductAssessed):
         if level is True:
-            return [Problem("class_id", f"the class is in grade {grade}: primary school assesses qualities and "
-                            "competencies (qualities_assessed), not conduct")]
+            return [
+                Problem(
+                    "class_id",
+                    f"the class is in grade {grade}: primary school assesses qualities and "
+                    "competencies (qualities_assessed), not conduct",
+                )
+            ]
         return []
     if isinstance(item, ev.QualitiesAssessed):
         if level is False:
-            return [Problem("class_id", f"the class is in grade {grade}: secondary school assesses conduct "
-                            "(conduct_assessed), not qualities and competencies")]
-        problems = [Problem("qualities", f"{code} is not a quality; expected one of {', '.join(primary.QUALITIES)}")
-                    for code in item.qualities if code not in primary.QUALITIES]
-        problems += [Problem("competencies", f"{code} is not a competency; expected one of "
-                             f"{', '.join(primary.COMPETENCIES)}") for code in item.competencies
-                     if code not in primary.COMPETENCIES]
+            return [
+                Problem(
+                    "class_id",
+                    f"the class is in grade {grade}: secondary school assesses conduct "
+                    "(conduct_assessed), not qualities and competencies",
+                )
+            ]
+        problems = [
+            Problem(
+                "qualities",
+                f"{code} is not a quality; expected one of {', '.join(primary.QUALITIES)}",
+            )
+            for code in item.qualities
+            if code not in primary.QUALITIES
+        ]
+        problems += [
+            Problem(
+                "competencies",
+                f"{code} is not a competency; expected one of {', '.join(primary.COMPETENCIES)}",
+            )
+            for code in item.competencies
+            if code not in primary.COMPETENCIES
+        ]
         if not item.qualities and not item.competencies:
-            problems.append(Problem("qualities", "give at least one quality or competency (T, D or C)"))
+            problems.append(
+                Problem("qualities", "give at least one quality or competency (T, D or C)")
+            )
         return problems
     return []
 
 
 def to_marks(item: Item) -> list[Mark]:
     """The marks an item sets (it must have passed `check`)."""
-    def mark(subject: str, period: str, rating: str | None = None, score: float | None = None,
-             comment: str = "") -> Mark:
-        return Mark(item.class_id, item.school_year, item.student_id, subject, period, rating, score, comment,
-                    item.submitted_by)
+
+    def mark(
+        subject: str,
+        period: str,
+        rating: str | None = None,
+        score: float | None = None,
+        comment: str = "",
+    ) -> Mark:
+        return Mark(
+            item.class_id,
+            item.school_year,
+            item.student_id,
+            subject,
+            period,
+            rating,
+            score,
+            comment,
+            item.submitted_by,
+        )
 
     if isinstance(item, ev.SubjectAssessmentSubmitted):
         return [mark(item.subject_code, item.period, item.rating, item.score, item.comment)]
     if isinstance(item, ev.SecondaryAssessmentSubmitted):
-        return [mark(item.subject_code, secondary.period_key(item.term, item.kind, item.index), item.rating,
-                     item.score, item.comment)]
+        return [
+            mark(
+                item.subject_code,
+                secondary.period_key(item.term, item.kind, item.index),
+                item.rating,
+                item.score,
+                item.comment,
+            )
+        ]
     if isinstance(item, ev.ConductAssessed):
         return [mark(CONDUCT, f"term_{item.term}", item.level, None, item.comment)]
     if isinstance(item, ev.QualitiesAssessed):
-        marks = [mark(TRAIT + code, item.period, level) for code, level in {**item.qualities, **item.competencies}.items()]
+        marks = [
+            mark(TRAIT + code, item.period, level)
+            for code, level in {**item.qualities, **item.competencies}.items()
+        ]
         if item.comment:
             marks.append(mark(TRAITS_COMMENT, item.period, None, None, item.comment))
         return marks

@@ -57,8 +57,16 @@ async def class_lists(reader: AssessmentReader, class_id: str, school_year: str)
     grade = first.class_info.grade
     titles = LIST_TITLES if grade <= 5 else SECONDARY_TITLES
     closure = await reader.closure(class_id, school_year)
-    out = ClassLists(class_id, first.class_info.name, grade, first.school.name, school_year,
-                     closure is not None, {key: [] for key in titles}, titles)
+    out = ClassLists(
+        class_id,
+        first.class_info.name,
+        grade,
+        first.school.name,
+        school_year,
+        closure is not None,
+        {key: [] for key in titles},
+        titles,
+    )
     records = await reader.records(class_id, school_year)
     marks: dict[str, list[Any]] = {}
     if grade > 5:
@@ -66,8 +74,12 @@ async def class_lists(reader: AssessmentReader, class_id: str, school_year: str)
             marks.setdefault(m.student_id, []).append(m)
     for record in records:
         entry = roster.get(record.student_id)
-        row = {"student_id": record.student_id, "full_name": entry.student.full_name if entry else "",
-               "level_label": record.level_label, "note": ""}
+        row = {
+            "student_id": record.student_id,
+            "full_name": entry.student.full_name if entry else "",
+            "level_label": record.level_label,
+            "note": "",
+        }
         if grade <= 5:
             _primary_row(out, record, row)
         else:
@@ -79,11 +91,19 @@ async def class_lists(reader: AssessmentReader, class_id: str, school_year: str)
         for student_id, entry in roster.items():
             if student_id not in recorded:
                 missing = year_record.problems(grade, marks.get(student_id, [])) or [
-                    primary.Problem("", "no assessments yet")]
-                out.lists["chua_du_danh_gia"].append({
-                    "student_id": student_id, "full_name": entry.student.full_name, "level_label": "",
-                    **dict.fromkeys(SECONDARY_ROW_LABELS, ""),
-                    "note": "; ".join(f"{p.field}: {p.problem}" if p.field else p.problem for p in missing)})
+                    primary.Problem("", "no assessments yet")
+                ]
+                out.lists["chua_du_danh_gia"].append(
+                    {
+                        "student_id": student_id,
+                        "full_name": entry.student.full_name,
+                        "level_label": "",
+                        **dict.fromkeys(SECONDARY_ROW_LABELS, ""),
+                        "note": "; ".join(
+                            f"{p.field}: {p.problem}" if p.field else p.problem for p in missing
+                        ),
+                    }
+                )
     for rows in out.lists.values():
         rows.sort(key=lambda r: (r["full_name"].split()[-1:], r["full_name"]))
     if grade != 5:
@@ -105,11 +125,17 @@ def _primary_row(out: ClassLists, record: Any, row: dict[str, Any]) -> None:
 
 def _secondary_row(out: ClassLists, record: Any, row: dict[str, Any]) -> None:
     promotion = record.promotion or ""
-    out.lists["len_lop" if promotion == "len_lop" else "khong_len_lop" if promotion == "o_lai_lop"
-              else promotion].append({**row, "note": record.promotion_label or ""})
+    out.lists[
+        "len_lop"
+        if promotion == "len_lop"
+        else "khong_len_lop"
+        if promotion == "o_lai_lop"
+        else promotion
+    ].append({**row, "note": record.promotion_label or ""})
     if promotion == "kiem_tra_lai":
         out.lists["kiem_tra_lai"][-1]["note"] = "Môn: " + ", ".join(
-            secondary.SUBJECT_NAMES.get(c, c) for c in record.retake_subjects)
+            secondary.SUBJECT_NAMES.get(c, c) for c in record.retake_subjects
+        )
     if record.commendation:
         out.lists["danh_hieu"].append({**row, "note": record.commendation})
 
@@ -122,8 +148,10 @@ def academic_label(result: Any, names: dict[str, str] | None = None) -> str:
     if not result.adjusted_for:
         return str(result.level_label)
     subject = (names or secondary.SUBJECT_NAMES).get(result.adjusted_for, result.adjusted_for)
-    return (f"{result.level_label} (điều chỉnh từ {secondary.LEVEL_LABELS[result.unadjusted_level]}, "
-            f"chỉ vì môn {subject}: khoản 3 Điều 9)")
+    return (
+        f"{result.level_label} (điều chỉnh từ {secondary.LEVEL_LABELS[result.unadjusted_level]}, "
+        f"chỉ vì môn {subject}: khoản 3 Điều 9)"
+    )
 
 
 def _secondary_labels(grade: int, marks: list[Any]) -> dict[str, str]:
@@ -136,16 +164,31 @@ def _secondary_labels(grade: int, marks: list[Any]) -> dict[str, str]:
     if made is None:
         return dict.fromkeys(SECONDARY_ROW_LABELS, "")
     r = made.result
-    return {"term1_label": academic_label(r.academic_term1), "term2_label": academic_label(r.academic_term2),
-            "year_label": academic_label(r.academic_full_year),
-            "retake_label": r.level_label if r.reassessed and r.retake_subjects else ""}
+    return {
+        "term1_label": academic_label(r.academic_term1),
+        "term2_label": academic_label(r.academic_term2),
+        "year_label": academic_label(r.academic_full_year),
+        "retake_label": r.level_label if r.reassessed and r.retake_subjects else "",
+    }
 
 
-PRIMARY_COLUMNS = [("mid_term_1", "Giữa HK I"), ("end_term_1", "Cuối HK I"), ("mid_term_2", "Giữa HK II"),
-                   ("end_of_year", "Cuối năm")]
-SECONDARY_COLUMNS = [("regular_1", "ĐĐGtx HK I"), ("mid_term_1", "Giữa HK I"), ("end_term_1", "Cuối HK I"),
-                     ("avg_1", "ĐTB HK I"), ("regular_2", "ĐĐGtx HK II"), ("mid_term_2", "Giữa HK II"),
-                     ("end_term_2", "Cuối HK II"), ("avg_2", "ĐTB HK II"), ("year", "Cả năm")]
+PRIMARY_COLUMNS = [
+    ("mid_term_1", "Giữa HK I"),
+    ("end_term_1", "Cuối HK I"),
+    ("mid_term_2", "Giữa HK II"),
+    ("end_of_year", "Cuối năm"),
+]
+SECONDARY_COLUMNS = [
+    ("regular_1", "ĐĐGtx HK I"),
+    ("mid_term_1", "Giữa HK I"),
+    ("end_term_1", "Cuối HK I"),
+    ("avg_1", "ĐTB HK I"),
+    ("regular_2", "ĐĐGtx HK II"),
+    ("mid_term_2", "Giữa HK II"),
+    ("end_term_2", "Cuối HK II"),
+    ("avg_2", "ĐTB HK II"),
+    ("year", "Cả năm"),
+]
 
 
 def _shown(m: Any) -> str:
@@ -154,7 +197,9 @@ def _shown(m: Any) -> str:
     return {"D": "Đ", "CD": "CĐ"}.get(m.rating or "", m.rating or "")
 
 
-async def report_card(reader: AssessmentReader, class_id: str, school_year: str, student_id: str) -> dict[str, Any]:
+async def report_card(
+    reader: AssessmentReader, class_id: str, school_year: str, student_id: str
+) -> dict[str, Any]:
     """Phiếu điểm: the student's assessments by subject and period, with comments; for secondary
     school the term and year averages too, and the academic result of term I, term II and the year
     with their Art. 9.3 adjustments; then qualities and competencies (primary) or conduct
@@ -162,13 +207,19 @@ async def report_card(reader: AssessmentReader, class_id: str, school_year: str,
     roster = {e.student.student_id: e for e in await reader.roster(class_id, school_year)}
     entry = roster.get(student_id)
     if entry is None:
-        raise NotFound(f"student {student_id} is not in class {class_id} for {school_year}", code="not_enrolled")
+        raise NotFound(
+            f"student {student_id} is not in class {class_id} for {school_year}",
+            code="not_enrolled",
+        )
     grade = entry.class_info.grade
     marks = [m for m in await reader.marks(class_id, school_year) if m.student_id == student_id]
     names = primary.SUBJECT_NAMES if grade <= 5 else secondary.SUBJECT_NAMES
     codes = primary.subjects_for(grade) if grade <= 5 else secondary.subjects_for(grade)
-    subjects: dict[str, dict[str, Any]] = {c: {"subject_name": names[c], "cells": {}, "comments": []} for c in codes
-                                           if grade <= 5 or c in secondary.compulsory(grade)}
+    subjects: dict[str, dict[str, Any]] = {
+        c: {"subject_name": names[c], "cells": {}, "comments": []}
+        for c in codes
+        if grade <= 5 or c in secondary.compulsory(grade)
+    }
     lines: list[tuple[str, str]] = []
     traits: dict[str, str] = {}
     for m in marks:
@@ -176,11 +227,21 @@ async def report_card(reader: AssessmentReader, class_id: str, school_year: str,
             if m.subject_code.startswith(intake.TRAIT) and m.period == "end_of_year" and m.rating:
                 traits[m.subject_code.removeprefix(intake.TRAIT)] = m.rating
             elif m.subject_code == intake.CONDUCT and m.rating:
-                term = {"term_1": "HK I", "term_2": "HK II", year_record.SUMMER: "sau rèn luyện hè"}.get(m.period, m.period)
+                term = {
+                    "term_1": "HK I",
+                    "term_2": "HK II",
+                    year_record.SUMMER: "sau rèn luyện hè",
+                }.get(m.period, m.period)
                 lines.append((f"Rèn luyện {term}", secondary.LEVEL_LABELS.get(m.rating, m.rating)))
             continue
-        row = subjects.setdefault(m.subject_code, {"subject_name": names.get(m.subject_code, m.subject_code),
-                                                   "cells": {}, "comments": []})
+        row = subjects.setdefault(
+            m.subject_code,
+            {
+                "subject_name": names.get(m.subject_code, m.subject_code),
+                "cells": {},
+                "comments": [],
+            },
+        )
         if m.comment:
             row["comments"].append(m.comment)
         if grade <= 5:
@@ -205,9 +266,11 @@ async def report_card(reader: AssessmentReader, class_id: str, school_year: str,
             cells["year"] = (s.result_label or "") + cells.get("year", "")
         if made is not None:
             r = made.result
-            lines[:0] = [("Học tập HK I", academic_label(r.academic_term1)),
-                         ("Học tập HK II", academic_label(r.academic_term2)),
-                         ("Học tập cả năm", academic_label(r.academic_full_year))]
+            lines[:0] = [
+                ("Học tập HK I", academic_label(r.academic_term1)),
+                ("Học tập HK II", academic_label(r.academic_term2)),
+                ("Học tập cả năm", academic_label(r.academic_full_year)),
+            ]
     else:
         for code, label in [*primary.QUALITIES.items(), *primary.COMPETENCIES.items()]:
             if code in traits:
@@ -215,7 +278,9 @@ async def report_card(reader: AssessmentReader, class_id: str, school_year: str,
     absent = year_record.days_absent(marks)
     if absent is not None:
         lines.append(("Số ngày nghỉ", f"{absent:g}"))
-    record = next((r for r in await reader.records(class_id, school_year) if r.student_id == student_id), None)
+    record = next(
+        (r for r in await reader.records(class_id, school_year) if r.student_id == student_id), None
+    )
     result = None
     if record is not None:
         result = record.level_label if grade <= 5 else f"Học tập: {record.level_label}"
@@ -223,6 +288,13 @@ async def report_card(reader: AssessmentReader, class_id: str, school_year: str,
             result += f" · {record.promotion_label}"
         if record.commendation:
             result += f" · {record.commendation}"
-    return {"student": entry.student, "class_info": entry.class_info, "school": entry.school, "school_year": school_year,
-            "subjects": subjects, "result": result, "lines": lines,
-            "periods": PRIMARY_COLUMNS if grade <= 5 else SECONDARY_COLUMNS}
+    return {
+        "student": entry.student,
+        "class_info": entry.class_info,
+        "school": entry.school,
+        "school_year": school_year,
+        "subjects": subjects,
+        "result": result,
+        "lines": lines,
+        "periods": PRIMARY_COLUMNS if grade <= 5 else SECONDARY_COLUMNS,
+    }

@@ -132,8 +132,14 @@ class AssessmentService:
         kept between calls: a class's grade, its closure and its marks are read for each batch, so
         a change another replica made is always seen."""
 
-    async def submit_marks(self, batch: list[tuple[str | None, intake.Item]], *, check_enrollment: bool = False,
-                           reason: str = "", refuse_closed_batch: bool = False) -> list[IngestOutcome]:
+    async def submit_marks(
+        self,
+        batch: list[tuple[str | None, intake.Item]],
+        *,
+        check_enrollment: bool = False,
+        reason: str = "",
+        refuse_closed_batch: bool = False,
+    ) -> list[IngestOutcome]:
         """Store a batch of marks, from any entrypoint: the one way marks are written.
 
         `batch` is (event id, item) in the order sent: a school system's event id, so that a
@@ -164,39 +170,74 @@ class AssessmentService:
         valid: list[tuple[int, str | None, list[tuple[str, Mark]]]] = []
         for index, (event_id, item) in enumerate(batch):
             problems = intake.check(grades.get(item.class_id), item)
-            if check_enrollment and item.student_id not in rosters.get((item.class_id, item.school_year), set()):
-                problems.append(rules.Problem("student_id", f"student {item.student_id} is not enrolled in class "
-                                              f"{item.class_id} for {item.school_year}; check the student id"))
+            if check_enrollment and item.student_id not in rosters.get(
+                (item.class_id, item.school_year), set()
+            ):
+                problems.append(
+                    rules.Problem(
+                        "student_id",
+                        f"student {item.student_id} is not enrolled in class "
+                        f"{item.class_id} for {item.school_year}; check the student id",
+                    )
+                )
             if problems:
                 outcomes[index] = IngestOutcome("rejected", problems)
                 continue
             valid.append((index, event_id, [(_key(m), m) for m in intake.to_marks(item)]))
-        state = await store.stored({key for _, _, marks in valid for key, _ in marks})  # a batch: a few dozen students
+        state = await store.stored(
+            {key for _, _, marks in valid for key, _ in marks}
+        )  # a batch: a few dozen students
         dirty: set[str] = set()
         audits: dict[str, AuditEntry] = {}
         for index, event_id, marks in valid:
             changes = [(key, mark, state.get(key)) for key, mark in marks]
-            changes = [(k, m, c) for k, m, c in changes
-                       if c is None or (event_id not in c.events and c.mark != m)]
+            changes = [
+                (k, m, c)
+                for k, m, c in changes
+                if c is None or (event_id not in c.events and c.mark != m)
+            ]
             if not changes:
                 outcomes[index] = IngestOutcome("unchanged")
                 continue
             first = changes[0][1]
             if (first.class_id, first.school_year) in closed:
-                outcomes[index] = IngestOutcome("rejected", [rules.Problem("class_id", _closed_text(
-                    [f"{first.class_id} ({first.school_year})"]))], closed=True)
+                outcomes[index] = IngestOutcome(
+                    "rejected",
+                    [
+                        rules.Problem(
+                            "class_id", _closed_text([f"{first.class_id} ({first.school_year})"])
+                        )
+                    ],
+                    closed=True,
+                )
                 continue
             for key, mark, current in changes:
-                events_kept = (current.events if current else ()) + ((event_id,) if event_id else ())
+                events_kept = (current.events if current else ()) + (
+                    (event_id,) if event_id else ()
+                )
                 state[key] = StoredMark(mark, events_kept[-EVENTS_KEPT:])
                 dirty.add(key)
                 if current is not None and _values(current.mark) != _values(mark):
-                    audit_id = (f"correction:{event_id}" + ("" if len(marks) == 1 else f":{key}") if event_id
-                                else f"correction:{request}:{index}:{key}")
-                    audits[audit_id] = AuditEntry(mark.class_id, mark.school_year, "correction", mark.submitted_by,
-                                                  datetime.now(UTC), key, _values(current.mark), _values(mark), reason)
+                    audit_id = (
+                        f"correction:{event_id}" + ("" if len(marks) == 1 else f":{key}")
+                        if event_id
+                        else f"correction:{request}:{index}:{key}"
+                    )
+                    audits[audit_id] = AuditEntry(
+                        mark.class_id,
+                        mark.school_year,
+                        "correction",
+                        mark.submitted_by,
+                        datetime.now(UTC),
+                        key,
+                        _values(current.mark),
+                        _values(mark),
+                        reason,
+                    )
             outcomes[index] = IngestOutcome("accepted")
-        await store.audit(audits)  # first: after a crash in between, the replay audits nothing twice and misses nothing
+        await store.audit(
+            audits
+        )  # first: after a crash in between, the replay audits nothing twice and misses nothing
         await store.write({k: state[k] for k in dirty})
         return [o for o in outcomes if o is not None]
 
@@ -210,16 +251,24 @@ class AssessmentService:
         class's events refused one by one."""
         return await self.submit_marks(list(events))
 
-    async def record_roster(self, classes: list[ClassProfileUpdate],
-                            enrolments: list[tuple[RosterEntry, Envelope[Any] | None]]) -> int:
+    async def record_roster(
+        self,
+        classes: list[ClassProfileUpdate],
+        enrolments: list[tuple[RosterEntry, Envelope[Any] | None]],
+    ) -> int:
         """Keep the class profiles, class grades and rosters from records' events, in bulk: one write
         a class for its profile (the newest of the batch; a stored newer one stands), one a class for
         its roster. A student enrolled in a class already closed gets the year record at once.
         Returns the records emitted."""
         now = datetime.now(UTC)
         newest: dict[str, ClassProfileUpdate] = {}
-        for update in [*classes, *(ClassProfileUpdate(e.class_info, cause.time if cause else now)
-                                   for e, cause in enrolments)]:
+        for update in [
+            *classes,
+            *(
+                ClassProfileUpdate(e.class_info, cause.time if cause else now)
+                for e, cause in enrolments
+            ),
+        ]:
             known = newest.get(update.profile.class_id)
             if known is None or update.as_of >= known.as_of:
                 newest[update.profile.class_id] = update
@@ -228,7 +277,9 @@ class AssessmentService:
         await self.store.save_class_grades(grades)
         self._schools.update({c: u.profile.school_id for c, u in newest.items()})
         await self.store.save_rosters([entry for entry, _ in enrolments])
-        closed = await self.store.closed_classes({(e.class_info.class_id, e.class_info.school_year) for e, _ in enrolments})
+        closed = await self.store.closed_classes(
+            {(e.class_info.class_id, e.class_info.school_year) for e, _ in enrolments}
+        )
         emitted = 0
         for entry, cause in enrolments:
             if (entry.class_info.class_id, entry.class_info.school_year) in closed:
@@ -251,17 +302,25 @@ class AssessmentService:
             return make_envelope(data, source=SOURCE)
         return follow_up(cause, data, source=SOURCE)
 
-    async def submit(self, items: list[intake.Item], cause: Envelope[Any] | None = None, *,
-                     check_enrollment: bool = False, reason: str = "") -> BatchResult:
+    async def submit(
+        self,
+        items: list[intake.Item],
+        cause: Envelope[Any] | None = None,
+        *,
+        check_enrollment: bool = False,
+        reason: str = "",
+    ) -> BatchResult:
         """A gradebook (HTTP, spreadsheets): `submit_marks` for its items. Stores the valid items;
         reports each invalid one by student, subject and field. `cause`, when the batch comes from
         an event, makes a redelivered one change nothing (its items are that event's).
 
         Raises ClassClosed (nothing stored) when an item targets a class whose year is closed."""
-        batch: list[tuple[str | None, intake.Item]] = [(f"{cause.id}:{i}" if cause else None, item)
-                                                       for i, item in enumerate(items)]
-        outcomes = await self.submit_marks(batch, check_enrollment=check_enrollment, reason=reason,
-                                           refuse_closed_batch=True)
+        batch: list[tuple[str | None, intake.Item]] = [
+            (f"{cause.id}:{i}" if cause else None, item) for i, item in enumerate(items)
+        ]
+        outcomes = await self.submit_marks(
+            batch, check_enrollment=check_enrollment, reason=reason, refuse_closed_batch=True
+        )
         result = BatchResult()
         for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             if outcome.status == "accepted":
@@ -269,24 +328,32 @@ class AssessmentService:
             elif outcome.status == "unchanged":
                 result.unchanged += 1
             else:
-                result.rejected.extend(Rejection(index, item.student_id, intake.what(item), p.field, p.problem)
-                                       for p in outcome.problems)
+                result.rejected.extend(
+                    Rejection(index, item.student_id, intake.what(item), p.field, p.problem)
+                    for p in outcome.problems
+                )
         return result
 
     @retry_transient()
-    async def record_class(self, class_id: str, grade: int, cause: Envelope[Any] | None = None) -> None:
+    async def record_class(
+        self, class_id: str, grade: int, cause: Envelope[Any] | None = None
+    ) -> None:
         """Remember a class's grade, so that marks are checked against the grade's subjects."""
         async with self.uow(cause.id if cause else None) as tx:
             if not tx.duplicate:
                 await tx.save_class_grade(class_id, grade)
 
     @retry_transient()
-    async def record_enrollment(self, entry: RosterEntry, cause: Envelope[Any] | None = None) -> int:
+    async def record_enrollment(
+        self, entry: RosterEntry, cause: Envelope[Any] | None = None
+    ) -> int:
         """Keep the class roster; if the class is already closed, emit this student's record."""
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate:
                 return 0
-            await tx.save_class_profile(ClassProfileUpdate(entry.class_info, cause.time if cause else datetime.now(UTC)))
+            await tx.save_class_profile(
+                ClassProfileUpdate(entry.class_info, cause.time if cause else datetime.now(UTC))
+            )
             await tx.save_roster(entry)
             await tx.save_class_grade(entry.class_info.class_id, entry.class_info.grade)
             closure = await tx.closure(entry.class_info.class_id, entry.class_info.school_year)
@@ -294,13 +361,21 @@ class AssessmentService:
                 return 0
             return int(await self._close_student(tx, entry, closure, cause))
 
-    async def close_class(self, class_id: str, school_year: str, requested_by: str,
-                          cause: Envelope[Any] | None = None, *, even_if_incomplete: bool = False) -> int:
+    async def close_class(
+        self,
+        class_id: str,
+        school_year: str,
+        requested_by: str,
+        cause: Envelope[Any] | None = None,
+        *,
+        even_if_incomplete: bool = False,
+    ) -> int:
         """Lock the class's year and emit the year records of its students (idempotent); returns the
         records emitted. Raises IncompleteAssessments, nothing locked, when a secondary class's
         students lack assessments (unless `even_if_incomplete`)."""
-        closing = await self.close_classes([CloseRequest(class_id, school_year, requested_by, cause,
-                                                         even_if_incomplete)])
+        closing = await self.close_classes(
+            [CloseRequest(class_id, school_year, requested_by, cause, even_if_incomplete)]
+        )
         if closing.refused:
             raise closing.refused[0]
         return closing.records
@@ -320,10 +395,20 @@ class AssessmentService:
         class closed and gets its record then; never neither."""
         closing = Closing()
         async with self.uow.many([f"{r.cause.id}:closure" for r in requests if r.cause]) as tx:
-            todo = [(i, r) for i, r in enumerate(requests) if not (r.cause and f"{r.cause.id}:closure" in tx.processed)]
+            todo = [
+                (i, r)
+                for i, r in enumerate(requests)
+                if not (r.cause and f"{r.cause.id}:closure" in tx.processed)
+            ]
             closed = await tx.closures_of({(r.class_id, r.school_year) for _, r in todo})
-            missing = await self._missing(tx, {(r.class_id, r.school_year) for _, r in todo
-                                               if not r.even_if_incomplete and (r.class_id, r.school_year) not in closed})
+            missing = await self._missing(
+                tx,
+                {
+                    (r.class_id, r.school_year)
+                    for _, r in todo
+                    if not r.even_if_incomplete and (r.class_id, r.school_year) not in closed
+                },
+            )
             fresh: dict[tuple[str, str], Closure] = {}
             refusals: list[AuditEntry] = []
             now = datetime.now(UTC)
@@ -333,14 +418,31 @@ class AssessmentService:
                     continue
                 if not r.even_if_incomplete and missing.get(key):
                     closing.refused[i] = refusal = _incomplete(r, missing[key])
-                    refusals.append(AuditEntry(r.class_id, r.school_year, "close_refused", r.requested_by, now,
-                                               reason=close_refusal_text(refusal)))
+                    refusals.append(
+                        AuditEntry(
+                            r.class_id,
+                            r.school_year,
+                            "close_refused",
+                            r.requested_by,
+                            now,
+                            reason=close_refusal_text(refusal),
+                        )
+                    )
                     continue
                 fresh[key] = Closure(r.class_id, r.school_year, r.requested_by, now)
             await tx.save_closures(list(fresh.values()))
-            await tx.audit_many([*refusals, *(AuditEntry(c.class_id, c.school_year, "close", c.requested_by, c.closed_at)
-                                              for c in fresh.values())])
-        closing.records = await self._emit_records([r for i, r in enumerate(requests) if i not in closing.refused])
+            await tx.audit_many(
+                [
+                    *refusals,
+                    *(
+                        AuditEntry(c.class_id, c.school_year, "close", c.requested_by, c.closed_at)
+                        for c in fresh.values()
+                    ),
+                ]
+            )
+        closing.records = await self._emit_records(
+            [r for i, r in enumerate(requests) if i not in closing.refused]
+        )
         return closing
 
     async def _emit_records(self, requests: list[CloseRequest]) -> int:
@@ -350,7 +452,9 @@ class AssessmentService:
             for r in requests:
                 if not (r.cause and r.cause.id in tx.processed):
                     causes.setdefault((r.class_id, r.school_year), r.cause)
-            closures = await tx.closures_of(set(causes))  # a class unlocked in between emits nothing
+            closures = await tx.closures_of(
+                set(causes)
+            )  # a class unlocked in between emits nothing
             if not closures:
                 return 0
             by_student: dict[tuple[str, str, str], list[Mark]] = {}
@@ -363,9 +467,12 @@ class AssessmentService:
             for entry in await tx.rosters_of(set(closures)):
                 c = entry.class_info
                 rid = record_id(entry.student.student_id, c.school_year)
-                made = self._year_record(entry, closures[(c.class_id, c.school_year)],
-                                         by_student.get((c.class_id, c.school_year, entry.student.student_id), []),
-                                         locked.get(rid))
+                made = self._year_record(
+                    entry,
+                    closures[(c.class_id, c.school_year)],
+                    by_student.get((c.class_id, c.school_year, entry.student.student_id), []),
+                    locked.get(rid),
+                )
                 if made is None:
                     continue
                 record, lock = made
@@ -375,8 +482,9 @@ class AssessmentService:
             await tx.emit_many(ASSESSMENT_EVENTS.name, announcements)
             return len(announcements)
 
-    async def _missing(self, tx: AssessmentTx,
-                       classes: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, list[rules.Problem]]]:
+    async def _missing(
+        self, tx: AssessmentTx, classes: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, list[rules.Problem]]]:
         """The students of these classes whose year cannot be computed yet, with what each lacks:
         secondary classes only (a primary year is stated from whatever end-of-year assessments there
         are). The class's grade decides which classes are read at all, so a city's primary closes
@@ -394,16 +502,22 @@ class AssessmentService:
             if c.grade <= 5:
                 continue
             found = marks.get((c.class_id, c.school_year, sid), [])
-            problems = year_record.problems(c.grade, found) if found else [
-                rules.Problem("student_id", "no assessments at all")]
+            problems = (
+                year_record.problems(c.grade, found)
+                if found
+                else [rules.Problem("student_id", "no assessments at all")]
+            )
             if problems:
                 out.setdefault((c.class_id, c.school_year), {})[sid] = problems
         return out
 
-    async def _close_student(self, tx: AssessmentTx, entry: RosterEntry, closure: Closure,
-                             cause: Envelope[Any] | None) -> bool:
+    async def _close_student(
+        self, tx: AssessmentTx, entry: RosterEntry, closure: Closure, cause: Envelope[Any] | None
+    ) -> bool:
         rid = record_id(entry.student.student_id, closure.school_year)
-        student_marks = await tx.marks(closure.class_id, closure.school_year, entry.student.student_id)
+        student_marks = await tx.marks(
+            closure.class_id, closure.school_year, entry.student.student_id
+        )
         locked = (await tx.locked_of({(closure.class_id, closure.school_year)})).get(rid)
         made = self._year_record(entry, closure, student_marks, locked)
         if made is None:
@@ -414,8 +528,9 @@ class AssessmentService:
         return True
 
     @staticmethod
-    def _year_record(entry: RosterEntry, closure: Closure, student_marks: list[Mark],
-                     locked: LockedRecord | None) -> tuple[ev.YearRecordClosed, LockedRecord] | None:
+    def _year_record(
+        entry: RosterEntry, closure: Closure, student_marks: list[Mark], locked: LockedRecord | None
+    ) -> tuple[ev.YearRecordClosed, LockedRecord] | None:
         """The student's year record and its lock, or None when there is nothing (new) to emit: no
         end-of-year assessment yet, a secondary year still missing assessments (the class lists
         name them), or results equal to the ones already emitted."""
@@ -432,24 +547,52 @@ class AssessmentService:
         rid = record_id(entry.student.student_id, closure.school_year)
         version = locked.record_version + 1 if locked else 1
         record = ev.YearRecordClosed(
-            record_id=rid, record_version=version, school_year=closure.school_year,
-            student=entry.student, school=entry.school, class_info=entry.class_info,
-            subjects=subjects, result=result, closed_at=closure.closed_at,
+            record_id=rid,
+            record_version=version,
+            school_year=closure.school_year,
+            student=entry.student,
+            school=entry.school,
+            class_info=entry.class_info,
+            subjects=subjects,
+            result=result,
+            closed_at=closure.closed_at,
         )
-        lock = LockedRecord(rid, version, entry.student.student_id, closure.class_id, closure.school_year,
-                            result.level, result.level_label, fingerprint, result.commendation, result.promotion,
-                            result.promotion_label, tuple(made.retake_subjects), result.completed_programme)
+        lock = LockedRecord(
+            rid,
+            version,
+            entry.student.student_id,
+            closure.class_id,
+            closure.school_year,
+            result.level,
+            result.level_label,
+            fingerprint,
+            result.commendation,
+            result.promotion,
+            result.promotion_label,
+            tuple(made.retake_subjects),
+            result.completed_programme,
+        )
         return record, lock
 
     async def incomplete(self, class_id: str, school_year: str) -> dict[str, list[rules.Problem]]:
         """Students of a secondary class whose year cannot be computed yet, with what is missing (what
         a close of the class would be refused for)."""
         async with self.uow() as tx:
-            return (await self._missing(tx, {(class_id, school_year)})).get((class_id, school_year), {})
+            return (await self._missing(tx, {(class_id, school_year)})).get(
+                (class_id, school_year), {}
+            )
 
     @retry_transient()
-    async def reassess(self, class_id: str, school_year: str, student_id: str, assessed_by: str,
-                       retakes: dict[str, float | str], conduct: str | None, reason: str = "") -> int:
+    async def reassess(
+        self,
+        class_id: str,
+        school_year: str,
+        student_id: str,
+        assessed_by: str,
+        retakes: dict[str, float | str],
+        conduct: str | None,
+        reason: str = "",
+    ) -> int:
         """Summer re-assessment of a secondary student (TT22/2021 Art. 13-14), after the close: the
         retake results of the subjects the student was sent to retake (a score, or D / CD for a
         comment subject), or the conduct re-assessed after summer training. Emits the record's next
@@ -457,32 +600,61 @@ class AssessmentService:
         async with self.uow() as tx:
             closure = await tx.closure(class_id, school_year)
             if closure is None:
-                raise ClassNotClosed(f"class {class_id} has not closed its {school_year} year; summer re-assessment "
-                                     "comes after the close")
-            entry = next((e for e in await tx.rosters_of({(class_id, school_year)})
-                          if e.student.student_id == student_id), None)
+                raise ClassNotClosed(
+                    f"class {class_id} has not closed its {school_year} year; summer re-assessment "
+                    "comes after the close"
+                )
+            entry = next(
+                (
+                    e
+                    for e in await tx.rosters_of({(class_id, school_year)})
+                    if e.student.student_id == student_id
+                ),
+                None,
+            )
             if entry is None:
-                raise InvalidAssessment(f"student {student_id} is not enrolled in class {class_id} for {school_year}",
-                                        code="not_enrolled")
+                raise InvalidAssessment(
+                    f"student {student_id} is not enrolled in class {class_id} for {school_year}",
+                    code="not_enrolled",
+                )
             grade = entry.class_info.grade
             marks = await tx.marks(class_id, school_year, student_id)
             try:
-                base = year_record.compute(grade, [m for m in marks if m.period != year_record.SUMMER]) \
-                    if grade > 5 else None
+                base = (
+                    year_record.compute(grade, [m for m in marks if m.period != year_record.SUMMER])
+                    if grade > 5
+                    else None
+                )
             except Incomplete:
                 base = None
             if base is None or base.promotion not in ("kiem_tra_lai", "ren_luyen_he"):
-                raise InvalidAssessment(f"student {student_id} was not sent to a summer retake or summer conduct "
-                                        "training; nothing to re-assess", code="no_summer_reassessment")
-            new = _summer_marks(class_id, school_year, student_id, assessed_by, base, retakes, conduct)
+                raise InvalidAssessment(
+                    f"student {student_id} was not sent to a summer retake or summer conduct "
+                    "training; nothing to re-assess",
+                    code="no_summer_reassessment",
+                )
+            new = _summer_marks(
+                class_id, school_year, student_id, assessed_by, base, retakes, conduct
+            )
             for mark in new:
                 key = _key(mark)
                 old = await tx.get_mark(key)
                 if old is not None and _values(old) == _values(mark):
                     continue
                 await tx.save_mark(key, mark)
-                await tx.audit(AuditEntry(class_id, school_year, "summer_reassessment", assessed_by, datetime.now(UTC),
-                                          key, _values(old) if old else None, _values(mark), reason))
+                await tx.audit(
+                    AuditEntry(
+                        class_id,
+                        school_year,
+                        "summer_reassessment",
+                        assessed_by,
+                        datetime.now(UTC),
+                        key,
+                        _values(old) if old else None,
+                        _values(mark),
+                        reason,
+                    )
+                )
             return int(await self._close_student(tx, entry, closure, None))
 
     @retry_transient()
@@ -490,60 +662,101 @@ class AssessmentService:
         """Reopen a closed class for corrections: approved by a school administrator, with a reason,
         logged. Closing it again emits a new version of each record whose results changed."""
         if not reason.strip():
-            raise InvalidAssessment("give the reason for reopening the class (it is kept in the audit trail)",
-                                    code="reason_required")
+            raise InvalidAssessment(
+                "give the reason for reopening the class (it is kept in the audit trail)",
+                code="reason_required",
+            )
         async with self.uow() as tx:
             if await tx.closure(class_id, school_year) is None:
-                raise ClassNotClosed(f"class {class_id} has not closed its {school_year} year; nothing to unlock")
+                raise ClassNotClosed(
+                    f"class {class_id} has not closed its {school_year} year; nothing to unlock"
+                )
             await tx.delete_closure(class_id, school_year)
-            await tx.audit(AuditEntry(class_id, school_year, "unlock", approved_by, datetime.now(UTC), reason=reason))
+            await tx.audit(
+                AuditEntry(
+                    class_id, school_year, "unlock", approved_by, datetime.now(UTC), reason=reason
+                )
+            )
 
 
-def _incomplete(request: CloseRequest, missing: dict[str, list[rules.Problem]]) -> IncompleteAssessments:
+def _incomplete(
+    request: CloseRequest, missing: dict[str, list[rules.Problem]]
+) -> IncompleteAssessments:
     """Why a close is refused, naming each student (by id) and each assessment they lack."""
     return IncompleteAssessments(
         f"class {request.class_id} ({request.school_year}) is not closed: {len(missing)} students lack assessments "
         "their year results need. Send what each detail names, or close with even_if_incomplete=true (those "
         "students then get no record until an unlock)",
-        details=[{"student_id": sid, "field": p.field, "problem": p.problem}
-                 for sid, problems in sorted(missing.items()) for p in problems])
+        details=[
+            {"student_id": sid, "field": p.field, "problem": p.problem}
+            for sid, problems in sorted(missing.items())
+            for p in problems
+        ],
+    )
 
 
 def close_refusal_text(refusal: IncompleteAssessments) -> str:
     """A refusal with every missing assessment, as the audit trail and a dead letter state it."""
-    return refusal.message + ". Missing: " + "; ".join(
-        f"{d['student_id']} {d['field']}: {d['problem']}" for d in refusal.details)
+    return (
+        refusal.message
+        + ". Missing: "
+        + "; ".join(f"{d['student_id']} {d['field']}: {d['problem']}" for d in refusal.details)
+    )
 
 
 def _closed_text(classes: list[str]) -> str:
-    return (f"class {', '.join(classes)} has closed its school year; no marks are taken after the close "
-            "(corrections go through an unlock by the school administrator)")
+    return (
+        f"class {', '.join(classes)} has closed its school year; no marks are taken after the close "
+        "(corrections go through an unlock by the school administrator)"
+    )
 
 
-def _summer_marks(class_id: str, school_year: str, student_id: str, by: str, base: year_record.Results,
-                  retakes: dict[str, float | str], conduct: str | None) -> list[Mark]:
+def _summer_marks(
+    class_id: str,
+    school_year: str,
+    student_id: str,
+    by: str,
+    base: year_record.Results,
+    retakes: dict[str, float | str],
+    conduct: str | None,
+) -> list[Mark]:
     """Check a summer re-assessment against what the student was sent to do; the marks it sets."""
+
     def mark(subject: str, rating: str | None, score: float | None) -> Mark:
-        return Mark(class_id, school_year, student_id, subject, year_record.SUMMER, rating, score, "", by)
+        return Mark(
+            class_id, school_year, student_id, subject, year_record.SUMMER, rating, score, "", by
+        )
 
     if base.promotion == "ren_luyen_he":
         if retakes or conduct not in secondary_rules.LEVELS:
-            raise InvalidAssessment("the student trained conduct in the summer: give conduct (tot, kha, dat or "
-                                    "chua_dat) and no retakes", code="invalid_reassessment")
+            raise InvalidAssessment(
+                "the student trained conduct in the summer: give conduct (tot, kha, dat or "
+                "chua_dat) and no retakes",
+                code="invalid_reassessment",
+            )
         return [mark(intake.CONDUCT, conduct, None)]
     wanted = set(base.retake_subjects)
     if conduct is not None or set(retakes) != wanted:
-        raise InvalidAssessment(f"the student retakes {', '.join(sorted(wanted))} in the summer: give a result for "
-                                "each of them, and no conduct", code="invalid_reassessment")
+        raise InvalidAssessment(
+            f"the student retakes {', '.join(sorted(wanted))} in the summer: give a result for "
+            "each of them, and no conduct",
+            code="invalid_reassessment",
+        )
     marks = []
     for code, value in sorted(retakes.items()):
         if secondary_rules.is_comment_subject(code):
             if value not in ("D", "CD"):
-                raise InvalidAssessment(f"{code} is assessed by comment: give D (Đạt) or CD (Chưa đạt)",
-                                        code="invalid_reassessment")
+                raise InvalidAssessment(
+                    f"{code} is assessed by comment: give D (Đạt) or CD (Chưa đạt)",
+                    code="invalid_reassessment",
+                )
             marks.append(mark(code, str(value), None))
         else:
-            wrong = secondary_rules.check_score(value) if isinstance(value, int | float) else "give a score"
+            wrong = (
+                secondary_rules.check_score(value)
+                if isinstance(value, int | float)
+                else "give a score"
+            )
             if wrong:
                 raise InvalidAssessment(f"{code}: {wrong}", code="invalid_reassessment")
             marks.append(mark(code, None, float(value)))
@@ -551,7 +764,9 @@ def _summer_marks(class_id: str, school_year: str, student_id: str, by: str, bas
 
 
 def _key(mark: Mark) -> str:
-    return mark_key(mark.class_id, mark.school_year, mark.student_id, mark.subject_code, mark.period)
+    return mark_key(
+        mark.class_id, mark.school_year, mark.student_id, mark.subject_code, mark.period
+    )
 
 
 def _values(mark: Mark) -> dict[str, Any]:
@@ -559,12 +774,29 @@ def _values(mark: Mark) -> dict[str, Any]:
 
 
 @retry_transient()
-async def record_signing_rejection(service: AssessmentService, class_id: str, school_year: str, record_id: str,
-                                   role: str, signer_id: str, reason: str, cause: Envelope[Any] | None = None) -> None:
+async def record_signing_rejection(
+    service: AssessmentService,
+    class_id: str,
+    school_year: str,
+    record_id: str,
+    role: str,
+    signer_id: str,
+    reason: str,
+    cause: Envelope[Any] | None = None,
+) -> None:
     """A signer refused a record: it comes back to the school, in the class's audit trail, for a
     correction through the logged unlock (which then produces a new version to sign)."""
     async with service.uow(cause.id if cause else None) as tx:
         if tx.duplicate:
             return
-        await tx.audit(AuditEntry(class_id, school_year, "signing_rejected", signer_id, datetime.now(UTC),
-                                  key=record_id, reason=f"{role}: {reason}"))
+        await tx.audit(
+            AuditEntry(
+                class_id,
+                school_year,
+                "signing_rejected",
+                signer_id,
+                datetime.now(UTC),
+                key=record_id,
+                reason=f"{role}: {reason}",
+            )
+        )

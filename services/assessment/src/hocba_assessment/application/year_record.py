@@ -35,7 +35,9 @@ def subject_order(grade: int) -> dict[str, int]:
 
 def days_absent(marks: list[Mark]) -> int | None:
     """The days absent reported for the year, if any."""
-    return next((int(m.score) for m in marks if m.subject_code == ABSENT and m.score is not None), None)
+    return next(
+        (int(m.score) for m in marks if m.subject_code == ABSENT and m.score is not None), None
+    )
 
 
 @functools.cache
@@ -57,8 +59,11 @@ def _primary(grade: int, marks: list[Mark]) -> Results | None:
         return None
     order = subject_order(grade)
     end.sort(key=lambda m: order.get(m.subject_code, 99))
-    traits = {m.subject_code.removeprefix(TRAIT): m.rating for m in marks
-              if m.period == "end_of_year" and m.subject_code.startswith(TRAIT) and m.rating}
+    traits = {
+        m.subject_code.removeprefix(TRAIT): m.rating
+        for m in marks
+        if m.period == "end_of_year" and m.subject_code.startswith(TRAIT) and m.rating
+    }
     qualities = {c: traits[c] for c in primary.QUALITIES if c in traits} or None
     competencies = {c: traits[c] for c in primary.COMPETENCIES if c in traits} or None
     level = primary.year_level(end, qualities, competencies)
@@ -67,25 +72,39 @@ def _primary(grade: int, marks: list[Mark]) -> Results | None:
         return tuple(_trait(c, names[c], v) for c, v in (found or {}).items())
 
     subjects = tuple(
-        ev.SubjectResult(subject_code=m.subject_code, subject_name=primary.SUBJECT_NAMES.get(m.subject_code, m.subject_code),
-                         rating=m.rating, rating_label=primary.RATING_LABELS.get(m.rating or ""), score=m.score,
-                         comment=m.comment)
+        ev.SubjectResult(
+            subject_code=m.subject_code,
+            subject_name=primary.SUBJECT_NAMES.get(m.subject_code, m.subject_code),
+            rating=m.rating,
+            rating_label=primary.RATING_LABELS.get(m.rating or ""),
+            score=m.score,
+            comment=m.comment,
+        )
         for m in end
     )
     result = ev.YearResult(
-        level=level, level_label=primary.LEVEL_LABELS[level], completed_programme=primary.completes_grade(level),
-        rules=primary.RULES, qualities=listed(qualities, primary.QUALITIES),
+        level=level,
+        level_label=primary.LEVEL_LABELS[level],
+        completed_programme=primary.completes_grade(level),
+        rules=primary.RULES,
+        qualities=listed(qualities, primary.QUALITIES),
         competencies=listed(competencies, primary.COMPETENCIES),
         completed_primary=primary.completes_primary(grade, level) if grade == 5 else None,
-        commendation=primary.commendation(level), days_absent=days_absent(marks))
+        commendation=primary.commendation(level),
+        days_absent=days_absent(marks),
+    )
     return Results(subjects, result)
 
 
 @functools.cache
 def _academic_levels(level: str, unadjusted: str, adjusted_for: str | None) -> ev.AcademicResult:
     """An academic result as the record states it: a few dozen distinct ones, made once (frozen)."""
-    return ev.AcademicResult(level=cast(ev.AcademicLevel, level), level_label=secondary.LEVEL_LABELS[level],
-                             unadjusted_level=cast(ev.AcademicLevel, unadjusted), adjusted_for=adjusted_for)
+    return ev.AcademicResult(
+        level=cast(ev.AcademicLevel, level),
+        level_label=secondary.LEVEL_LABELS[level],
+        unadjusted_level=cast(ev.AcademicLevel, unadjusted),
+        adjusted_for=adjusted_for,
+    )
 
 
 def _academic(result: secondary.AcademicResult) -> ev.AcademicResult:
@@ -111,7 +130,9 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
             elif m.rating:
                 conduct[int(m.period.removeprefix("term_"))] = m.rating
         elif not m.subject_code.startswith("_"):
-            value: Decimal | bool = Decimal(str(m.score)) if m.score is not None else m.rating == "D"
+            value: Decimal | bool = (
+                Decimal(str(m.score)) if m.score is not None else m.rating == "D"
+            )
             if m.period == SUMMER:
                 summer[m.subject_code] = value
             else:
@@ -123,15 +144,27 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
     if not assessments and not conduct:
         return None
     days = days_absent(marks)
-    outcome = secondary.evaluate_year(secondary.SecondaryYear(grade, assessments, conduct, days or 0))
+    outcome = secondary.evaluate_year(
+        secondary.SecondaryYear(grade, assessments, conduct, days or 0)
+    )
     academic, promotion, reassessed = outcome.academic, outcome.promotion, False
     year_scores = {o.code: o.year for o in outcome.subjects if isinstance(o.year, Decimal)}
     year_comments = {o.code: o.year for o in outcome.subjects if isinstance(o.year, bool)}
     if promotion.outcome == "kiem_tra_lai" and summer:
         academic, promotion = secondary.after_retake(
-            year_scores, year_comments,
-            {c: v for c, v in summer.items() if isinstance(v, Decimal) and c in promotion.retake_subjects},
-            {c: v for c, v in summer.items() if isinstance(v, bool) and c in promotion.retake_subjects})
+            year_scores,
+            year_comments,
+            {
+                c: v
+                for c, v in summer.items()
+                if isinstance(v, Decimal) and c in promotion.retake_subjects
+            },
+            {
+                c: v
+                for c, v in summer.items()
+                if isinstance(v, bool) and c in promotion.retake_subjects
+            },
+        )
         reassessed = True
     elif promotion.outcome == "ren_luyen_he" and summer_conduct:
         promotion, reassessed = secondary.after_conduct_training(summer_conduct), True
@@ -143,22 +176,40 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
         return float(v) if isinstance(v, Decimal) else None
 
     subjects = tuple(
-        ev.SubjectResult(subject_code=o.code, subject_name=o.name, comment=comments.get(o.code, ""),
-                         term1_average=number(o.term1), term2_average=number(o.term2), year_average=number(o.year),
-                         passed=o.year if isinstance(o.year, bool) else None, result_label=label(o.year),
-                         teacher_id=teachers.get(o.code))
+        ev.SubjectResult(
+            subject_code=o.code,
+            subject_name=o.name,
+            comment=comments.get(o.code, ""),
+            term1_average=number(o.term1),
+            term2_average=number(o.term2),
+            year_average=number(o.year),
+            passed=o.year if isinstance(o.year, bool) else None,
+            result_label=label(o.year),
+            teacher_id=teachers.get(o.code),
+        )
         for o in outcome.subjects
     )
     result = ev.YearResult(
-        level=academic, level_label=secondary.LEVEL_LABELS[academic],
-        completed_programme=promotion.outcome == "len_lop", rules=secondary.RULES,
-        commendation=outcome.title if not reassessed else None, days_absent=days,
-        term1_level=outcome.term1_level, term2_level=outcome.term2_level,
-        academic_term1=_academic(outcome.academic_results.term1), academic_term2=_academic(outcome.academic_results.term2),
-        academic_full_year=_academic(outcome.academic_results.year), conduct_term1=outcome.conduct_term1, conduct_term2=outcome.conduct_term2,
-        conduct=outcome.conduct, conduct_label=secondary.LEVEL_LABELS[outcome.conduct],
-        promotion=promotion.outcome, promotion_label=promotion.label,
-        retake_subjects=outcome.promotion.retake_subjects, reassessed=reassessed)
+        level=academic,
+        level_label=secondary.LEVEL_LABELS[academic],
+        completed_programme=promotion.outcome == "len_lop",
+        rules=secondary.RULES,
+        commendation=outcome.title if not reassessed else None,
+        days_absent=days,
+        term1_level=outcome.term1_level,
+        term2_level=outcome.term2_level,
+        academic_term1=_academic(outcome.academic_results.term1),
+        academic_term2=_academic(outcome.academic_results.term2),
+        academic_full_year=_academic(outcome.academic_results.year),
+        conduct_term1=outcome.conduct_term1,
+        conduct_term2=outcome.conduct_term2,
+        conduct=outcome.conduct,
+        conduct_label=secondary.LEVEL_LABELS[outcome.conduct],
+        promotion=promotion.outcome,
+        promotion_label=promotion.label,
+        retake_subjects=outcome.promotion.retake_subjects,
+        reassessed=reassessed,
+    )
     return Results(subjects, result, promotion.outcome, outcome.promotion.retake_subjects)
 
 

@@ -10,7 +10,9 @@ def record_id(student_id: str, school_year: str) -> str:
     return f"{student_id}.{school_year}"
 
 
-def mark_key(class_id: str, school_year: str, student_id: str, subject_code: str, period: str) -> str:
+def mark_key(
+    class_id: str, school_year: str, student_id: str, subject_code: str, period: str
+) -> str:
     return f"{class_id}|{school_year}|{student_id}|{subject_code}|{period}"
 
 

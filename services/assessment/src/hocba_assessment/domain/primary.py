@@ -45,13 +45,23 @@ TESTED = frozenset({"TV", "TOAN", "TA", "TH", "KH", "LSDL"})
 RATING_LABELS = {"T": "Hoàn thành tốt", "H": "Hoàn thành", "C": "Chưa hoàn thành"}
 QC_LABELS = {"T": "Tốt", "D": "Đạt", "C": "Cần cố gắng"}
 QUALITIES = {
-    "yeu_nuoc": "Yêu nước", "nhan_ai": "Nhân ái", "cham_chi": "Chăm chỉ", "trung_thuc": "Trung thực",
+    "yeu_nuoc": "Yêu nước",
+    "nhan_ai": "Nhân ái",
+    "cham_chi": "Chăm chỉ",
+    "trung_thuc": "Trung thực",
     "trach_nhiem": "Trách nhiệm",
 }
 COMPETENCIES = {
-    "tu_chu_tu_hoc": "Tự chủ và tự học", "giao_tiep_hop_tac": "Giao tiếp và hợp tác",
-    "giai_quyet_van_de": "Giải quyết vấn đề và sáng tạo", "ngon_ngu": "Ngôn ngữ", "tinh_toan": "Tính toán",
-    "khoa_hoc": "Khoa học", "cong_nghe": "Công nghệ", "tin_hoc": "Tin học", "tham_mi": "Thẩm mĩ", "the_chat": "Thể chất",
+    "tu_chu_tu_hoc": "Tự chủ và tự học",
+    "giao_tiep_hop_tac": "Giao tiếp và hợp tác",
+    "giai_quyet_van_de": "Giải quyết vấn đề và sáng tạo",
+    "ngon_ngu": "Ngôn ngữ",
+    "tinh_toan": "Tính toán",
+    "khoa_hoc": "Khoa học",
+    "cong_nghe": "Công nghệ",
+    "tin_hoc": "Tin học",
+    "tham_mi": "Thẩm mĩ",
+    "the_chat": "Thể chất",
 }
 LEVEL_LABELS = {
     "hoan_thanh_xuat_sac": "Hoàn thành xuất sắc",
@@ -113,26 +123,46 @@ def has_periodic_test(grade: int, subject_code: str) -> bool:
     return bool(test_periods(grade, subject_code))
 
 
-def check_mark(grade: int | None, subject_code: str, period: str, rating: str | None, score: float | None) -> list[Problem]:
+def check_mark(
+    grade: int | None, subject_code: str, period: str, rating: str | None, score: float | None
+) -> list[Problem]:
     """What is wrong with one subject mark, if anything (TT27/2020 Art. 6-7)."""
     problems = []
     in_grade = grade is None or subject_code in subjects_for(grade)
     if not in_grade:
-        problems.append(Problem("subject_code", f"grade {grade} has no subject {subject_code}; "
-                                f"expected one of {', '.join(subjects_for(grade))}"))
+        problems.append(
+            Problem(
+                "subject_code",
+                f"grade {grade} has no subject {subject_code}; "
+                f"expected one of {', '.join(subjects_for(grade))}",
+            )
+        )
     if rating is None and score is None:
         problems.append(Problem("rating", "give a rating (T, H or C), a score, or both"))
     if rating is not None and rating not in RATING_LABELS:
-        problems.append(Problem("rating", "rating must be T (Hoàn thành tốt), H (Hoàn thành) or C (Chưa hoàn thành)"))
+        problems.append(
+            Problem(
+                "rating", "rating must be T (Hoàn thành tốt), H (Hoàn thành) or C (Chưa hoàn thành)"
+            )
+        )
     if score is not None:
         if not 0 <= score <= 10:
             problems.append(Problem("score", "score must be between 0 and 10"))
         elif score != int(score):
-            problems.append(Problem("score", "primary test scores are whole numbers (TT27/2020 Art. 7); no decimals"))
+            problems.append(
+                Problem(
+                    "score", "primary test scores are whole numbers (TT27/2020 Art. 7); no decimals"
+                )
+            )
         if grade is not None and in_grade and period not in test_periods(grade, subject_code):
             when = ", ".join(sorted(test_periods(grade, subject_code))) or "no period"
-            problems.append(Problem("score", f"{subject_code} in grade {grade} has a periodic test at {when}, "
-                                    f"not at {period}; send a rating only"))
+            problems.append(
+                Problem(
+                    "score",
+                    f"{subject_code} in grade {grade} has a periodic test at {when}, "
+                    f"not at {period}; send a rating only",
+                )
+            )
     return problems
 
 
@@ -140,7 +170,9 @@ def check_quality(code: str, level: str) -> list[Problem]:
     """Qualities and competencies are rated T (Tốt), D (Đạt) or C (Cần cố gắng) (TT27/2020 Art. 6.2)."""
     problems = []
     if code not in QUALITIES and code not in COMPETENCIES:
-        problems.append(Problem("quality", f"{code} is not one of the 5 qualities or 10 competencies"))
+        problems.append(
+            Problem("quality", f"{code} is not one of the 5 qualities or 10 competencies")
+        )
     if level not in QC_LABELS:
         problems.append(Problem("level", "level must be T (Tốt), D (Đạt) or C (Cần cố gắng)"))
     return problems
@@ -162,8 +194,11 @@ class Assessed(Protocol):
     def score(self) -> float | None: ...
 
 
-def year_level(marks: Iterable[Assessed], qualities: Mapping[str, str] | None = None,
-               competencies: Mapping[str, str] | None = None) -> str:
+def year_level(
+    marks: Iterable[Assessed],
+    qualities: Mapping[str, str] | None = None,
+    competencies: Mapping[str, str] | None = None,
+) -> str:
     """Year-end educational result (TT27/2020 Art. 9.2):
     - Hoàn thành xuất sắc: every subject Hoàn thành tốt, every quality and competency Tốt, every
       end-of-year test >= 9;
@@ -183,7 +218,11 @@ def year_level(marks: Iterable[Assessed], qualities: Mapping[str, str] | None = 
         return "hoan_thanh_xuat_sac"
     if all_t and all(s >= 7 for s in scores):
         return "hoan_thanh_tot"
-    if all(r in ("T", "H") for r in ratings) and all(q in ("T", "D") for q in qc) and all(s >= 5 for s in scores):
+    if (
+        all(r in ("T", "H") for r in ratings)
+        and all(q in ("T", "D") for q in qc)
+        and all(s >= 5 for s in scores)
+    ):
         return "hoan_thanh"
     return "chua_hoan_thanh"
 
@@ -221,5 +260,11 @@ class PrimaryResult:
 def evaluate_year(year: PrimaryYear) -> PrimaryResult:
     """Everything the record book states at the end of a primary year (TT27/2020 Art. 9, 11, 15)."""
     level = year_level(year.subjects, year.qualities, year.competencies)
-    return PrimaryResult(level, LEVEL_LABELS[level], completes_grade(level), completes_primary(year.grade, level),
-                         commendation(level, year.nominated_outstanding), year.days_absent)
+    return PrimaryResult(
+        level,
+        LEVEL_LABELS[level],
+        completes_grade(level),
+        completes_primary(year.grade, level),
+        commendation(level, year.nominated_outstanding),
+        year.days_absent,
+    )

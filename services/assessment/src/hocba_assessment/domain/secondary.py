@@ -23,27 +23,77 @@ ABSENCE_LIMIT = 45
 
 # Subjects assessed by comment (Art. 5.1.a); every other subject is scored (Art. 5.1.b).
 COMMENT_SUBJECTS = {
-    "GDTC": "Giáo dục thể chất", "NT": "Nghệ thuật", "AN": "Âm nhạc", "MT": "Mĩ thuật",
-    "GDDP": "Nội dung giáo dục của địa phương", "HDTN": "Hoạt động trải nghiệm, hướng nghiệp",
+    "GDTC": "Giáo dục thể chất",
+    "NT": "Nghệ thuật",
+    "AN": "Âm nhạc",
+    "MT": "Mĩ thuật",
+    "GDDP": "Nội dung giáo dục của địa phương",
+    "HDTN": "Hoạt động trải nghiệm, hướng nghiệp",
 }
 SCORED_SUBJECTS = {
-    "NV": "Ngữ văn", "TOAN": "Toán", "NN1": "Ngoại ngữ 1", "GDCD": "Giáo dục công dân",
-    "LSDL": "Lịch sử và Địa lí", "KHTN": "Khoa học tự nhiên", "CN": "Công nghệ", "TIN": "Tin học",
-    "LS": "Lịch sử", "DL": "Địa lí", "VL": "Vật lí", "HH": "Hóa học", "SH": "Sinh học",
-    "GDKTPL": "Giáo dục kinh tế và pháp luật", "GDQPAN": "Giáo dục quốc phòng và an ninh",
+    "NV": "Ngữ văn",
+    "TOAN": "Toán",
+    "NN1": "Ngoại ngữ 1",
+    "GDCD": "Giáo dục công dân",
+    "LSDL": "Lịch sử và Địa lí",
+    "KHTN": "Khoa học tự nhiên",
+    "CN": "Công nghệ",
+    "TIN": "Tin học",
+    "LS": "Lịch sử",
+    "DL": "Địa lí",
+    "VL": "Vật lí",
+    "HH": "Hóa học",
+    "SH": "Sinh học",
+    "GDKTPL": "Giáo dục kinh tế và pháp luật",
+    "GDQPAN": "Giáo dục quốc phòng và an ninh",
 }
 TENTH = Decimal("0.1")
 SUBJECT_NAMES = {**SCORED_SUBJECTS, **COMMENT_SUBJECTS}
 
 # Periods per school year of each subject in the 2018 general education programme (Thông tư
 # 32/2018), from which the number of regular assessments follows (Art. 7.1.b).
-_LOWER = {"NV": 140, "TOAN": 140, "NN1": 105, "GDCD": 35, "LSDL": 105, "KHTN": 140, "CN": 35, "TIN": 35,
-          "GDTC": 70, "NT": 70, "HDTN": 105, "GDDP": 35}
-_UPPER_CORE = {"NV": 105, "TOAN": 105, "NN1": 105, "LS": 52, "GDTC": 70, "GDQPAN": 35, "HDTN": 105, "GDDP": 35}
-_UPPER_ELECTIVE = {"DL": 70, "GDKTPL": 70, "VL": 70, "HH": 70, "SH": 70, "CN": 70, "TIN": 70, "AN": 70, "MT": 70}
+_LOWER = {
+    "NV": 140,
+    "TOAN": 140,
+    "NN1": 105,
+    "GDCD": 35,
+    "LSDL": 105,
+    "KHTN": 140,
+    "CN": 35,
+    "TIN": 35,
+    "GDTC": 70,
+    "NT": 70,
+    "HDTN": 105,
+    "GDDP": 35,
+}
+_UPPER_CORE = {
+    "NV": 105,
+    "TOAN": 105,
+    "NN1": 105,
+    "LS": 52,
+    "GDTC": 70,
+    "GDQPAN": 35,
+    "HDTN": 105,
+    "GDDP": 35,
+}
+_UPPER_ELECTIVE = {
+    "DL": 70,
+    "GDKTPL": 70,
+    "VL": 70,
+    "HH": 70,
+    "SH": 70,
+    "CN": 70,
+    "TIN": 70,
+    "AN": 70,
+    "MT": 70,
+}
 PERIODS_PER_YEAR: dict[int, dict[str, int]] = {
-    6: _LOWER, 7: _LOWER, 8: {**_LOWER, "CN": 52}, 9: {**_LOWER, "CN": 52},
-    10: {**_UPPER_CORE, **_UPPER_ELECTIVE}, 11: {**_UPPER_CORE, **_UPPER_ELECTIVE},
+    6: _LOWER,
+    7: _LOWER,
+    8: {**_LOWER, "CN": 52},
+    9: {**_LOWER, "CN": 52},
+    10: {**_UPPER_CORE, **_UPPER_ELECTIVE},
+    11: {**_UPPER_CORE, **_UPPER_ELECTIVE},
     12: {**_UPPER_CORE, **_UPPER_ELECTIVE},
 }
 ELECTIVE_BY_GRADE: dict[int, frozenset[str]] = {g: frozenset(_UPPER_ELECTIVE) for g in (10, 11, 12)}
@@ -101,29 +151,57 @@ def check_score(value: float | Decimal) -> str | None:
     return None
 
 
-def check_assessment(grade: int | None, subject_code: str, kind: str, index: int, score: float | None,
-                     rating: str | None) -> list[Problem]:
+def check_assessment(
+    grade: int | None,
+    subject_code: str,
+    kind: str,
+    index: int,
+    score: float | None,
+    rating: str | None,
+) -> list[Problem]:
     """What is wrong with one secondary assessment, if anything (Art. 5-7): the subject must be the
     grade's; a scored subject takes a score (0-10, one decimal), a comment subject a rating (Đ/CĐ);
     a term has as many regular assessments as the subject's periods call for."""
     problems: list[Problem] = []
     if grade is not None and not 6 <= grade <= 12:
-        return [Problem("class_id", f"the class is in grade {grade}, a primary grade: send "
-                        "subject_assessment_submitted events (Thông tư 27/2020) for it")]
+        return [
+            Problem(
+                "class_id",
+                f"the class is in grade {grade}, a primary grade: send "
+                "subject_assessment_submitted events (Thông tư 27/2020) for it",
+            )
+        ]
     known = subject_code in (subjects_for(grade) if grade is not None else SUBJECT_NAMES)
     if not known:
-        expected = ", ".join(subjects_for(grade)) if grade is not None else ", ".join(sorted(SUBJECT_NAMES))
+        expected = (
+            ", ".join(subjects_for(grade))
+            if grade is not None
+            else ", ".join(sorted(SUBJECT_NAMES))
+        )
         where = f"grade {grade}" if grade is not None else "secondary school"
-        return [Problem("subject_code", f"{where} has no subject {subject_code}; expected one of {expected}")]
+        return [
+            Problem(
+                "subject_code", f"{where} has no subject {subject_code}; expected one of {expected}"
+            )
+        ]
     if is_comment_subject(subject_code):
         if score is not None:
-            problems.append(Problem("score", f"{subject_code} is assessed by comment (Art. 5.1.a): send rating D "
-                                    "(Đạt) or CD (Chưa đạt), not a score"))
+            problems.append(
+                Problem(
+                    "score",
+                    f"{subject_code} is assessed by comment (Art. 5.1.a): send rating D "
+                    "(Đạt) or CD (Chưa đạt), not a score",
+                )
+            )
         elif rating is None:
             problems.append(Problem("rating", "give the rating: D (Đạt) or CD (Chưa đạt)"))
     else:
         if rating is not None:
-            problems.append(Problem("rating", f"{subject_code} is scored (Art. 5.1.b): send a score, not a rating"))
+            problems.append(
+                Problem(
+                    "rating", f"{subject_code} is scored (Art. 5.1.b): send a score, not a rating"
+                )
+            )
         elif score is None:
             problems.append(Problem("score", "give the score, 0 to 10 with at most one decimal"))
         else:
@@ -133,8 +211,13 @@ def check_assessment(grade: int | None, subject_code: str, kind: str, index: int
     if kind == "regular" and grade is not None:
         needed = regular_needed(grade, subject_code)
         if index > needed:
-            problems.append(Problem("index", f"{subject_code} in grade {grade} has {needed} regular assessments a "
-                                    f"term (Art. 7.1.b); index must be 1 to {needed}"))
+            problems.append(
+                Problem(
+                    "index",
+                    f"{subject_code} in grade {grade} has {needed} regular assessments a "
+                    f"term (Art. 7.1.b); index must be 1 to {needed}",
+                )
+            )
     elif kind != "regular" and index != 1:
         problems.append(Problem("index", "only regular assessments are numbered; leave index at 1"))
     return problems
@@ -144,15 +227,23 @@ class TooFewScores(ValueError):
     """A term average needs every required assessment (Art. 7)."""
 
 
-def term_average(regular: Sequence[float | Decimal], mid: float | Decimal | None, end: float | Decimal | None,
-                 required_regular: int) -> Decimal:
+def term_average(
+    regular: Sequence[float | Decimal],
+    mid: float | Decimal | None,
+    end: float | Decimal | None,
+    required_regular: int,
+) -> Decimal:
     """ĐTBmhk = (Σ ĐĐGtx + 2·ĐĐGgk + 3·ĐĐGck) / (number of ĐĐGtx + 5), one decimal (Art. 10.1).
     The regular scores are summed, not averaged first."""
     if len(regular) < required_regular:
         raise TooFewScores(f"{len(regular)} regular scores, {required_regular} needed")
     if mid is None or end is None:
         raise TooFewScores("the mid-term and end-of-term scores are both needed")
-    total = sum((Decimal(str(r)) for r in regular), Decimal(0)) + 2 * Decimal(str(mid)) + 3 * Decimal(str(end))
+    total = (
+        sum((Decimal(str(r)) for r in regular), Decimal(0))
+        + 2 * Decimal(str(mid))
+        + 3 * Decimal(str(end))
+    )
     return round1(total / Decimal(len(regular) + 5))
 
 
@@ -176,11 +267,23 @@ def _base_level(scored: Sequence[Decimal], comment: Sequence[bool]) -> str:
     """Art. 9.2 without the adjustment of 9.3."""
     failed_comments = sum(1 for ok in comment if not ok)
     at_least = lambda bound: sum(1 for s in scored if s >= bound)  # noqa: E731
-    if failed_comments == 0 and all(s >= Decimal("6.5") for s in scored) and at_least(Decimal("8.0")) >= 6:
+    if (
+        failed_comments == 0
+        and all(s >= Decimal("6.5") for s in scored)
+        and at_least(Decimal("8.0")) >= 6
+    ):
         return "tot"
-    if failed_comments == 0 and all(s >= Decimal("5.0") for s in scored) and at_least(Decimal("6.5")) >= 6:
+    if (
+        failed_comments == 0
+        and all(s >= Decimal("5.0") for s in scored)
+        and at_least(Decimal("6.5")) >= 6
+    ):
         return "kha"
-    if failed_comments <= 1 and at_least(Decimal("5.0")) >= 6 and all(s >= Decimal("3.5") for s in scored):
+    if (
+        failed_comments <= 1
+        and at_least(Decimal("5.0")) >= 6
+        and all(s >= Decimal("3.5") for s in scored)
+    ):
         return "dat"
     return "chua_dat"
 
@@ -205,7 +308,9 @@ class AcademicResult:
         return self.adjusted_for is not None
 
 
-def but_for_one(scored: Mapping[str, Decimal], comment: Mapping[str, bool], level: str) -> str | None:
+def but_for_one(
+    scored: Mapping[str, Decimal], comment: Mapping[str, bool], level: str
+) -> str | None:
     """The one subject that alone keeps the result from `level` (Tốt or Khá), if there is one
     (Art. 9.3, as ../shared/DOMAIN.md §6 words it): every other subject meets every condition of
     that level, the counts of six included, and this subject fails only the level's every-subject
@@ -219,7 +324,11 @@ def but_for_one(scored: Mapping[str, Decimal], comment: Mapping[str, bool], leve
     (code,) = below
     lifted_scores = [floor if c == code else v for c, v in scored.items()]
     lifted_comments = [True if c == code else ok for c, ok in comment.items()]
-    return code if level_index(_base_level(lifted_scores, lifted_comments)) >= level_index(level) else None
+    return (
+        code
+        if level_index(_base_level(lifted_scores, lifted_comments)) >= level_index(level)
+        else None
+    )
 
 
 def academic_result(scored: Mapping[str, Decimal], comment: Mapping[str, bool]) -> AcademicResult:
@@ -292,8 +401,13 @@ PROMOTION_LABELS = {
 }
 
 
-def promotion(conduct: str, academic: str, days_absent: int,
-              year_averages: Mapping[str, Decimal], comment_year: Mapping[str, bool]) -> Promotion:
+def promotion(
+    conduct: str,
+    academic: str,
+    days_absent: int,
+    year_averages: Mapping[str, Decimal],
+    comment_year: Mapping[str, bool],
+) -> Promotion:
     """Lên lớp (Art. 12.1): year conduct and academic result at least Đạt, and no more than 45
     sessions absent (the circular counts "buổi"). Otherwise (Art. 12.2, 13, 14):
     - more than 45 absent: ở lại lớp;
@@ -308,16 +422,24 @@ def promotion(conduct: str, academic: str, days_absent: int,
     if conduct_ok and academic_ok:
         return Promotion("len_lop", PROMOTION_LABELS["len_lop"])
     if conduct_ok:
-        subjects = tuple(sorted([c for c, v in year_averages.items() if v < Decimal("5.0")] +
-                                [c for c, ok in comment_year.items() if not ok]))
+        subjects = tuple(
+            sorted(
+                [c for c, v in year_averages.items() if v < Decimal("5.0")]
+                + [c for c, ok in comment_year.items() if not ok]
+            )
+        )
         return Promotion("kiem_tra_lai", PROMOTION_LABELS["kiem_tra_lai"], subjects)
     if academic_ok:
         return Promotion("ren_luyen_he", PROMOTION_LABELS["ren_luyen_he"])
     return Promotion("o_lai_lop", PROMOTION_LABELS["o_lai_lop"])
 
 
-def after_retake(year_averages: Mapping[str, Decimal], comment_year: Mapping[str, bool],
-                 retake_scores: Mapping[str, Decimal], retake_comments: Mapping[str, bool]) -> tuple[str, Promotion]:
+def after_retake(
+    year_averages: Mapping[str, Decimal],
+    comment_year: Mapping[str, bool],
+    retake_scores: Mapping[str, Decimal],
+    retake_comments: Mapping[str, bool],
+) -> tuple[str, Promotion]:
     """Re-assessment after the summer retake (Art. 13.2): each retake result replaces the subject's
     year result; the academic result is computed again; lên lớp if it reaches Đạt, otherwise ở lại lớp."""
     scores = {**year_averages, **{k: round1(Decimal(str(v))) for k, v in retake_scores.items()}}
@@ -363,7 +485,9 @@ def subject_outcome(code: str, term1: Decimal | bool, term2: Decimal | bool) -> 
     """A subject's year from its two terms: a scored subject's year average (Art. 10.2), a comment
     subject's term II result (Art. 9.1.b)."""
     if is_comment_subject(code):
-        return SubjectOutcome(code, SUBJECT_NAMES[code], bool(term1), bool(term2), comment_subject_year(bool(term2)))
+        return SubjectOutcome(
+            code, SUBJECT_NAMES[code], bool(term1), bool(term2), comment_subject_year(bool(term2))
+        )
     t1, t2 = Decimal(str(term1)), Decimal(str(term2))
     return SubjectOutcome(code, SUBJECT_NAMES[code], t1, t2, year_average(t1, t2))
 
@@ -384,8 +508,10 @@ def academic_results(subjects: Sequence[SubjectOutcome]) -> AcademicResults:
 
     def of(pick: str) -> AcademicResult:
         values = {o.code: getattr(o, pick) for o in subjects}
-        return academic_result({c: Decimal(str(v)) for c, v in values.items() if not is_comment_subject(c)},
-                               {c: bool(v) for c, v in values.items() if is_comment_subject(c)})
+        return academic_result(
+            {c: Decimal(str(v)) for c, v in values.items() if not is_comment_subject(c)},
+            {c: bool(v) for c, v in values.items() if is_comment_subject(c)},
+        )
 
     return AcademicResults(of("term1"), of("term2"), of("year"))
 
@@ -425,20 +551,36 @@ class Incomplete(ValueError):
 
 def _term(grade: int, code: str, marks: Mapping[str, Decimal | bool], term: int) -> Decimal | bool:
     needed = regular_needed(grade, code)
-    regular = [marks[k] for i in range(1, needed + 1) if (k := period_key(term, "regular", i)) in marks]
+    regular = [
+        marks[k] for i in range(1, needed + 1) if (k := period_key(term, "regular", i)) in marks
+    ]
     mid, end = marks.get(period_key(term, "mid_term")), marks.get(period_key(term, "end_term"))
     if len(regular) < needed or mid is None or end is None:
-        missing = [period_key(term, "regular", i) for i in range(1, needed + 1) if period_key(term, "regular", i) not in marks]
-        missing += [k for k, v in ((period_key(term, "mid_term"), mid), (period_key(term, "end_term"), end)) if v is None]
-        raise TooFewScores(f"{code} term {term}: {len(regular)} of {needed} regular assessments, "
-                           f"missing {', '.join(missing)} (Art. 7, 10)")
+        missing = [
+            period_key(term, "regular", i)
+            for i in range(1, needed + 1)
+            if period_key(term, "regular", i) not in marks
+        ]
+        missing += [
+            k
+            for k, v in ((period_key(term, "mid_term"), mid), (period_key(term, "end_term"), end))
+            if v is None
+        ]
+        raise TooFewScores(
+            f"{code} term {term}: {len(regular)} of {needed} regular assessments, "
+            f"missing {', '.join(missing)} (Art. 7, 10)"
+        )
     if is_comment_subject(code):
         return comment_subject_term([bool(r) for r in regular] + [bool(mid), bool(end)], needed + 2)
-    return term_average([Decimal(str(r)) for r in regular], Decimal(str(mid)), Decimal(str(end)), needed)
+    return term_average(
+        [Decimal(str(r)) for r in regular], Decimal(str(mid)), Decimal(str(end)), needed
+    )
 
 
 def compulsory(grade: int) -> tuple[str, ...]:
-    return tuple(c for c in subjects_for(grade) if c not in ELECTIVE_BY_GRADE.get(grade, frozenset()))
+    return tuple(
+        c for c in subjects_for(grade) if c not in ELECTIVE_BY_GRADE.get(grade, frozenset())
+    )
 
 
 def evaluate_year(year: SecondaryYear) -> SecondaryResult:
@@ -448,7 +590,9 @@ def evaluate_year(year: SecondaryYear) -> SecondaryResult:
     (Art. 15) and promotion (Art. 12). Raises Incomplete, naming every missing assessment, when
     the year cannot be computed."""
     problems: list[Problem] = []
-    codes = [c for c in subjects_for(year.grade) if c in compulsory(year.grade) or c in year.assessments]
+    codes = [
+        c for c in subjects_for(year.grade) if c in compulsory(year.grade) or c in year.assessments
+    ]
     outcomes: list[SubjectOutcome] = []
     for code in codes:
         marks = year.assessments.get(code, {})
@@ -464,8 +608,13 @@ def evaluate_year(year: SecondaryYear) -> SecondaryResult:
     electives = ELECTIVE_BY_GRADE.get(year.grade, frozenset())
     chosen = sum(1 for c in year.assessments if c in electives)
     if electives and chosen < ELECTIVES_CHOSEN:
-        problems.append(Problem("subject_code", f"upper secondary students study {ELECTIVES_CHOSEN} elective subjects "
-                                f"(Thông tư 32/2018, amended by Thông tư 13/2022); {chosen} assessed"))
+        problems.append(
+            Problem(
+                "subject_code",
+                f"upper secondary students study {ELECTIVES_CHOSEN} elective subjects "
+                f"(Thông tư 32/2018, amended by Thông tư 13/2022); {chosen} assessed",
+            )
+        )
     for term in (1, 2):
         if term not in year.conduct:
             problems.append(Problem("conduct", f"no conduct (rèn luyện) for term {term}"))
@@ -477,7 +626,12 @@ def evaluate_year(year: SecondaryYear) -> SecondaryResult:
     averages = {o.code: Decimal(str(o.year)) for o in outcomes if not is_comment_subject(o.code)}
     comment_year = {o.code: bool(o.year) for o in outcomes if is_comment_subject(o.code)}
     return SecondaryResult(
-        tuple(outcomes), results, year.conduct[1], year.conduct[2], conduct,
+        tuple(outcomes),
+        results,
+        year.conduct[1],
+        year.conduct[2],
+        conduct,
         title(conduct, academic, averages),
         promotion(conduct, academic, year.days_absent, averages, comment_year),
-        year.days_absent)
+        year.days_absent,
+    )

@@ -83,38 +83,64 @@ class CloseRefused(PermanentError):
         self.details = refusal.details
 
 
-def register(broker: KafkaBroker, settings: AssessmentSettings, service: AssessmentService,
-             systems: SchoolSystems) -> None:
+def register(
+    broker: KafkaBroker,
+    settings: AssessmentSettings,
+    service: AssessmentService,
+    systems: SchoolSystems,
+) -> None:
     """The batch handlers receive a list of raw consumer records (see `raw_batch`) and validate
     each one themselves; the annotation documents what each message is (AsyncAPI), unvalidated."""
     batches = BatchHandler(broker, settings, service, systems)
 
-    @broker.subscriber(RECORDS_EVENTS.name, title="assessment-roster",
-                       description="The class rosters and profiles, from records' classes and enrollments (in batches).",
-                       **batch_subscriber_options(settings, "roster"))
+    @broker.subscriber(
+        RECORDS_EVENTS.name,
+        title="assessment-roster",
+        description="The class rosters and profiles, from records' classes and enrollments (in batches).",
+        **batch_subscriber_options(settings, "roster"),
+    )
     async def on_records_events(records: Batch[RecordsEvent]) -> None:
         await batches.records(records)
 
-    @broker.subscriber(SIGNING_EVENTS.name, title="assessment-signing-feedback",
-                       description="Refusals to sign: records sent back to the school for correction.",
-                       **subscriber_options(settings, "signing-feedback"))
+    @broker.subscriber(
+        SIGNING_EVENTS.name,
+        title="assessment-signing-feedback",
+        description="Refusals to sign: records sent back to the school for correction.",
+        **subscriber_options(settings, "signing-feedback"),
+    )
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
     async def on_signing_event(event: SigningEvent) -> None:
         data = event.data
         if isinstance(data, SigningRejected):
-            await record_signing_rejection(service, data.class_id, data.school_year, data.record_id, data.role,
-                                           data.signer_id, data.reason, cause=event)
+            await record_signing_rejection(
+                service,
+                data.class_id,
+                data.school_year,
+                data.record_id,
+                data.role,
+                data.signer_id,
+                data.reason,
+                cause=event,
+            )
 
-    @broker.subscriber(ASSESSMENT_INGEST.name, title="assessment-ingest",
-                       description=ASSESSMENT_INGEST.description + " Consumed in batches.",
-                       **batch_subscriber_options(settings, "ingest"))
+    @broker.subscriber(
+        ASSESSMENT_INGEST.name,
+        title="assessment-ingest",
+        description=ASSESSMENT_INGEST.description + " Consumed in batches.",
+        **batch_subscriber_options(settings, "ingest"),
+    )
     async def on_ingest(records: Batch[IngestEvent]) -> None:
         await batches.ingest(records)
 
 
 class BatchHandler:
-    def __init__(self, broker: KafkaBroker, settings: AssessmentSettings, service: AssessmentService,
-                 systems: SchoolSystems) -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        settings: AssessmentSettings,
+        service: AssessmentService,
+        systems: SchoolSystems,
+    ) -> None:
         self.broker = broker
         self.settings = settings
         self.service = service
@@ -122,12 +148,16 @@ class BatchHandler:
         self.consumer = f"hocba-{settings.service_name}"
 
     async def _retried(self, call: Callable[[], Awaitable[R]]) -> R:
-        return await retrying(self.settings.retry_attempts, self.settings.retry_backoff_seconds)(call)()
+        return await retrying(self.settings.retry_attempts, self.settings.retry_backoff_seconds)(
+            call
+        )()
 
     async def _reject(self, item: Delivered, exc: Exception) -> None:
         await dead_letter(self.broker, item.record, exc, self.consumer)
 
-    async def _each(self, items: list[Delivered], handle: Callable[[Delivered], Awaitable[None]]) -> None:
+    async def _each(
+        self, items: list[Delivered], handle: Callable[[Delivered], Awaitable[None]]
+    ) -> None:
         """One at a time, each with its own retries; what still fails is dead-lettered alone."""
         for item in items:
             token = otel_context.attach(context_from(item.headers()))
@@ -160,7 +190,9 @@ class BatchHandler:
 
     async def _admitted(self, items: list[Delivered], schools: dict[str, str]) -> None:
         """Store the items admitted for their class's school; dead-letter the others with the reason."""
-        run: list[Delivered] = []  # consecutive assessments, or closes, handled together in their place
+        run: list[
+            Delivered
+        ] = []  # consecutive assessments, or closes, handled together in their place
         for item in items:
             refusal = self._refusal(item, schools)
             if refusal is not None:
@@ -197,7 +229,8 @@ class BatchHandler:
         if school_id is None:
             return UnknownClass(
                 f"class {event.data.class_id} is not known to assessment: register the class with records "
-                "(class_registration_submitted on hocba.records.ingest) first, then send the event again")
+                "(class_registration_submitted on hocba.records.ingest) first, then send the event again"
+            )
         try:
             admit(self.systems, event.source, school_id)
         except NotAdmitted as exc:
@@ -207,7 +240,7 @@ class BatchHandler:
     async def _run(self, run: list[Delivered]) -> None:
         if run and _is_close(run[0]):
             for i in range(0, len(run), CLOSE_GROUP):
-                await self._closes(run[i:i + CLOSE_GROUP])
+                await self._closes(run[i : i + CLOSE_GROUP])
         else:
             await self._assessments(run)
 
@@ -218,7 +251,10 @@ class BatchHandler:
         except Exception as exc:
             if unavailable(exc):
                 raise
-            log.exception("closing a group of classes failed; closing them one by one", extra={"size": len(run)})
+            log.exception(
+                "closing a group of classes failed; closing them one by one",
+                extra={"size": len(run)},
+            )
             await self._each(run, self._one_ingest)
             return
         for index, refusal in sorted(closing.refused.items()):
@@ -228,11 +264,15 @@ class BatchHandler:
         if not run:
             return
         try:
-            outcomes = await self._retried(lambda: self.service.ingest([(i.event.id, i.event.data) for i in run]))
+            outcomes = await self._retried(
+                lambda: self.service.ingest([(i.event.id, i.event.data) for i in run])
+            )
         except Exception as exc:
             if unavailable(exc):
                 raise
-            log.exception("a batch of assessments failed; storing them one by one", extra={"size": len(run)})
+            log.exception(
+                "a batch of assessments failed; storing them one by one", extra={"size": len(run)}
+            )
             await self._each(run, self._one_ingest)
             return
         for item, outcome in zip(run, outcomes, strict=True):
@@ -260,7 +300,9 @@ class BatchHandler:
                 continue
             data = item.event.data
             if isinstance(data, rec.StudentEnrolled):
-                enrolments.append((RosterEntry(data.student, data.school, data.class_info), item.event))
+                enrolments.append(
+                    (RosterEntry(data.student, data.school, data.class_info), item.event)
+                )
             elif isinstance(data, rec.ClassRegistered):
                 classes.append(_class_update(item.event))
         if classes or enrolments:
@@ -275,7 +317,9 @@ class BatchHandler:
     async def _one_record(self, item: Delivered) -> None:
         data = item.event.data
         if isinstance(data, rec.StudentEnrolled):
-            await self.service.record_roster([], [(RosterEntry(data.student, data.school, data.class_info), item.event)])
+            await self.service.record_roster(
+                [], [(RosterEntry(data.student, data.school, data.class_info), item.event)]
+            )
         elif isinstance(data, rec.ClassRegistered):
             await self.service.record_roster([_class_update(item.event)], [])
 
@@ -286,7 +330,9 @@ def _class_update(event: Any) -> ClassProfileUpdate:
 
 def _close_request(item: Delivered) -> CloseRequest:
     data = item.event.data
-    return CloseRequest(data.class_id, data.school_year, data.requested_by, item.event, data.even_if_incomplete)
+    return CloseRequest(
+        data.class_id, data.school_year, data.requested_by, item.event, data.even_if_incomplete
+    )
 
 
 def _is_close(item: Delivered) -> bool:
@@ -295,4 +341,6 @@ def _is_close(item: Delivered) -> bool:
 
 def _rejection(data: Item, outcome: IngestOutcome) -> PermanentError:
     problems = "; ".join(f"{p.field}: {p.problem}" for p in outcome.problems)
-    return PermanentError(f"assessment for student {data.student_id}, {what(data)} rejected: {problems}")
+    return PermanentError(
+        f"assessment for student {data.student_id}, {what(data)} rejected: {problems}"
+    )

@@ -30,14 +30,25 @@ def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
 
 class MongoLookupTx(ServiceTx):
     async def upsert(self, entry: PublishedEntry, key: str) -> None:
-        doc = {"_id": entry.document_id, "schema_version": SCHEMA_VERSION, **asdict(entry), "lookup_key": key}
-        await self.db.published.replace_one({"_id": entry.document_id}, doc, upsert=True, session=self.session)
+        doc = {
+            "_id": entry.document_id,
+            "schema_version": SCHEMA_VERSION,
+            **asdict(entry),
+            "lookup_key": key,
+        }
+        await self.db.published.replace_one(
+            {"_id": entry.document_id}, doc, upsert=True, session=self.session
+        )
 
     async def mark_superseded(self, document_id: str, by: str) -> None:
-        await self.db.published.update_one({"_id": document_id}, {"$set": {"superseded_by": by}}, session=self.session)
+        await self.db.published.update_one(
+            {"_id": document_id}, {"$set": {"superseded_by": by}}, session=self.session
+        )
 
     async def superseding(self, document_id: str) -> str | None:
-        doc = await self.db.published.find_one({"supersedes": document_id}, {"_id": 1}, session=self.session)
+        doc = await self.db.published.find_one(
+            {"supersedes": document_id}, {"_id": 1}, session=self.session
+        )
         return str(doc["_id"]) if doc else None
 
 
@@ -50,7 +61,11 @@ class MongoLookupReader:
         self.db = mongo.db
 
     async def by_key(self, key: str) -> list[PublishedEntry]:
-        return [e for d in [x async for x in self.db.published.find({"lookup_key": key})] if (e := _entry(d))]
+        return [
+            e
+            for d in [x async for x in self.db.published.find({"lookup_key": key})]
+            if (e := _entry(d))
+        ]
 
     async def by_id(self, document_id: str) -> PublishedEntry | None:
         return _entry(await self.db.published.find_one({"_id": document_id}))

@@ -27,9 +27,17 @@ class ClientCredentials:
     """The lookup's access token, from the issuer's token endpoint, cached until `margin_seconds`
     before it expires."""
 
-    def __init__(self, issuer: str | None, client_id: str, client_secret: SecretStr | None, *,
-                 token_url: str | None = None, margin_seconds: float = 30, clock: Callable[[], float] = time.monotonic,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        issuer: str | None,
+        client_id: str,
+        client_secret: SecretStr | None,
+        *,
+        token_url: str | None = None,
+        margin_seconds: float = 30,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.issuer = issuer.rstrip("/") if issuer else None
         self.client_id = client_id
         self.client_secret = client_secret
@@ -47,7 +55,9 @@ class ClientCredentials:
             response.raise_for_status()
             discovery = response.json()
             if str(discovery.get("issuer", "")).rstrip("/") != self.issuer:
-                raise PdfUnavailable("the issuer's discovery document names another issuer; check OIDC_ISSUER")
+                raise PdfUnavailable(
+                    "the issuer's discovery document names another issuer; check OIDC_ISSUER"
+                )
             self._token_endpoint = str(discovery["token_endpoint"])
         return self._token_endpoint
 
@@ -56,19 +66,25 @@ class ClientCredentials:
             if self._token is not None and self.clock() < self._expires_at - self.margin_seconds:
                 return self._token
             if self.issuer is None or self.client_secret is None:
-                log.error("no service credentials configured: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
+                log.error(
+                    "no service credentials configured: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"
+                )
                 raise PdfUnavailable(UNAVAILABLE)
             try:
                 endpoint = await self._endpoint()
                 response = await self.http.post(
-                    endpoint, data={"grant_type": "client_credentials"},
-                    auth=(self.client_id, self.client_secret.get_secret_value()))
+                    endpoint,
+                    data={"grant_type": "client_credentials"},
+                    auth=(self.client_id, self.client_secret.get_secret_value()),
+                )
                 response.raise_for_status()
                 body = response.json()
                 token, lifetime = str(body["access_token"]), float(body.get("expires_in", 60))
             except (httpx.HTTPError, ValueError, KeyError) as exc:
-                log.error("no service token from the issuer", extra={"error_type": type(exc).__name__,
-                                                                      "client_id": self.client_id})
+                log.error(
+                    "no service token from the issuer",
+                    extra={"error_type": type(exc).__name__, "client_id": self.client_id},
+                )
                 raise PdfUnavailable(UNAVAILABLE) from None
             self._token, self._expires_at = token, self.clock() + lifetime
             return token
@@ -85,10 +101,17 @@ class ClientCredentials:
 class HttpPublishingPdfs:
     """PdfSource over publishing's HTTP API (`GET /documents/{id}/pdf`)."""
 
-    def __init__(self, publishing_url: str, credentials: ClientCredentials, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        publishing_url: str,
+        credentials: ClientCredentials,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.credentials = credentials
-        self.http = httpx.AsyncClient(base_url=publishing_url.rstrip("/"), timeout=20, transport=transport)
+        self.http = httpx.AsyncClient(
+            base_url=publishing_url.rstrip("/"), timeout=20, transport=transport
+        )
 
     async def pdf(self, document_id: str) -> bytes | None:
         path = f"/documents/{quote(document_id, safe='')}/pdf"
@@ -104,7 +127,9 @@ class HttpPublishingPdfs:
                 continue
             if response.status_code == 404:
                 return None
-            if response.status_code == 200 and response.headers.get("content-type", "").startswith("application/pdf"):
+            if response.status_code == 200 and response.headers.get("content-type", "").startswith(
+                "application/pdf"
+            ):
                 return response.content
             log.error("publishing refused the PDF", extra={"status": response.status_code})
             raise PdfUnavailable(UNAVAILABLE)

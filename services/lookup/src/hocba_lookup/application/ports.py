@@ -9,7 +9,9 @@ from hocba_lookup.domain.model import PublishedEntry, Verification
 
 
 class RecordVerifier(Protocol):
-    def verify(self, document: dict[str, Any], content_sha256: str, signatures: list[dict[str, Any]]) -> Verification: ...
+    def verify(
+        self, document: dict[str, Any], content_sha256: str, signatures: list[dict[str, Any]]
+    ) -> Verification: ...
 
 
 class LookupTx(Protocol):

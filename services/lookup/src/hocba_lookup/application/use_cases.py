@@ -13,7 +13,9 @@ from hocba_lookup.domain.model import PublishedEntry, UnknownDocument, Verificat
 
 
 class LookupService:
-    def __init__(self, uow: LookupUnitOfWork, reader: LookupReader, verifier: RecordVerifier, secret: str) -> None:
+    def __init__(
+        self, uow: LookupUnitOfWork, reader: LookupReader, verifier: RecordVerifier, secret: str
+    ) -> None:
         self.uow = uow
         self.reader = reader
         self.verifier = verifier
@@ -22,16 +24,27 @@ class LookupService:
     async def project(self, published: RecordPublished, cause: Envelope[Any] | None = None) -> bool:
         """Add a published record to the read model (idempotent; links superseded versions)."""
         student = published.document.get("student", {})
-        key = lookup_key(self.secret, str(student.get("citizen_id", "")), date.fromisoformat(str(student.get("date_of_birth"))))
+        key = lookup_key(
+            self.secret,
+            str(student.get("citizen_id", "")),
+            date.fromisoformat(str(student.get("date_of_birth"))),
+        )
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate:
                 return False
             entry = PublishedEntry(
-                document_id=published.document_id, record_id=published.record_id, record_version=published.record_version,
-                student_id=published.student_id, school_year=str(published.document.get("school_year", "")),
-                document=published.document, content_sha256=published.content_sha256,
-                signatures=[s.model_dump(mode="json") for s in published.signatures], pdf_sha256=published.pdf_sha256,
-                pdf_path=published.pdf_path, published_at=published.published_at, supersedes=published.supersedes,
+                document_id=published.document_id,
+                record_id=published.record_id,
+                record_version=published.record_version,
+                student_id=published.student_id,
+                school_year=str(published.document.get("school_year", "")),
+                document=published.document,
+                content_sha256=published.content_sha256,
+                signatures=[s.model_dump(mode="json") for s in published.signatures],
+                pdf_sha256=published.pdf_sha256,
+                pdf_path=published.pdf_path,
+                published_at=published.published_at,
+                supersedes=published.supersedes,
                 superseded_by=await tx.superseding(published.document_id),
             )
             await tx.upsert(entry, key)
@@ -46,5 +59,7 @@ class LookupService:
     async def document(self, document_id: str) -> tuple[PublishedEntry, Verification]:
         entry = await self.reader.by_id(document_id)
         if entry is None:
-            raise UnknownDocument(f"no published record {document_id}; check the id printed on the record")
+            raise UnknownDocument(
+                f"no published record {document_id}; check the id printed on the record"
+            )
         return entry, self.verifier.verify(entry.document, entry.content_sha256, entry.signatures)

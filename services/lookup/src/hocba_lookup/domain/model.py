@@ -103,7 +103,9 @@ class Verification:
 
     @property
     def valid(self) -> bool:
-        return self.content_intact and bool(self.signatures) and all(s.valid for s in self.signatures)
+        return (
+            self.content_intact and bool(self.signatures) and all(s.valid for s in self.signatures)
+        )
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,12 @@ class PublishedEntry:
         return "superseded" if self.superseded_by else "published"
 
 
-ROLE_TITLES = {"homeroom_teacher": "Giáo viên chủ nhiệm", "subject_teacher": "Giáo viên bộ môn", "principal": "Hiệu trưởng",
-               "school_seal": "Con dấu số của nhà trường"}
+ROLE_TITLES = {
+    "homeroom_teacher": "Giáo viên chủ nhiệm",
+    "subject_teacher": "Giáo viên bộ môn",
+    "principal": "Hiệu trưởng",
+    "school_seal": "Con dấu số của nhà trường",
+}
 
 
 class UnknownDocument(NotFound):

@@ -38,7 +38,9 @@ from hocba_lookup.domain.model import (
 )
 
 router = APIRouter()
-templates = Environment(loader=PackageLoader("hocba_lookup", "templates"), autoescape=select_autoescape(["html"]))
+templates = Environment(
+    loader=PackageLoader("hocba_lookup", "templates"), autoescape=select_autoescape(["html"])
+)
 
 
 def _service(request: Request) -> LookupService:
@@ -85,7 +87,9 @@ class RecordSummary(BaseModel):
 
 
 class LookupResult(RecordSummary):
-    pdf_url: str = Field(description="The official PDF, on this service; the link works for 15 minutes")
+    pdf_url: str = Field(
+        description="The official PDF, on this service; the link works for 15 minutes"
+    )
 
 
 class LookupOut(BaseModel):
@@ -125,7 +129,9 @@ class VerificationOut(BaseModel):
 
 class DocumentOut(RecordSummary):
     record_version: int
-    content_sha256: str = Field(description="As printed on the record: the hash of its signed content")
+    content_sha256: str = Field(
+        description="As printed on the record: the hash of its signed content"
+    )
     pdf_sha256: str
     subjects: list[SubjectOut]
     verification: VerificationOut
@@ -134,83 +140,163 @@ class DocumentOut(RecordSummary):
 def _summary(request: Request, e: PublishedEntry) -> RecordSummary:
     """What every public answer says of a record; the audit trail notes whose record it showed."""
     d = e.document
-    current_access(request).touched(Resource(school_id=str(d.get("school", {}).get("school_id") or "") or None,
-                                             student_ids=(e.student_id,), record_id=e.record_id))
+    current_access(request).touched(
+        Resource(
+            school_id=str(d.get("school", {}).get("school_id") or "") or None,
+            student_ids=(e.student_id,),
+            record_id=e.record_id,
+        )
+    )
     base = request.app.state.runtime.settings.base_url.rstrip("/")
-    return RecordSummary(document_id=e.document_id, status=e.status, superseded_by=e.superseded_by,
-                         school_year=e.school_year, school_name=d["school"]["name"],
-                         class_name=d["class_info"]["name"], grade=d["class_info"]["grade"],
-                         student_name=d["student"]["full_name"], result=d["result"]["level_label"],
-                         published_at=e.published_at, verification_url=f"{base}/verify/{e.document_id}")
+    return RecordSummary(
+        document_id=e.document_id,
+        status=e.status,
+        superseded_by=e.superseded_by,
+        school_year=e.school_year,
+        school_name=d["school"]["name"],
+        class_name=d["class_info"]["name"],
+        grade=d["class_info"]["grade"],
+        student_name=d["student"]["full_name"],
+        result=d["result"]["level_label"],
+        published_at=e.published_at,
+        verification_url=f"{base}/verify/{e.document_id}",
+    )
 
 
 def _found(request: Request, tickets: PdfTickets, e: PublishedEntry) -> LookupResult:
     base = request.app.state.runtime.settings.base_url.rstrip("/")
-    return LookupResult(**_summary(request, e).model_dump(), pdf_url=f"{base}/pdf/{tickets.issue(e.document_id)}")
+    return LookupResult(
+        **_summary(request, e).model_dump(), pdf_url=f"{base}/pdf/{tickets.issue(e.document_id)}"
+    )
 
 
 def _document(request: Request, e: PublishedEntry, v: Verification) -> DocumentOut:
     return DocumentOut(
-        **_summary(request, e).model_dump(), record_version=e.record_version, content_sha256=e.content_sha256,
-        pdf_sha256=e.pdf_sha256, subjects=[SubjectOut.model_validate(s) for s in e.document.get("subjects", [])],
-        verification=VerificationOut(valid=v.valid, content_intact=v.content_intact,
-                                     signatures=[SignatureCheckOut(**vars(s)) for s in v.signatures]))
+        **_summary(request, e).model_dump(),
+        record_version=e.record_version,
+        content_sha256=e.content_sha256,
+        pdf_sha256=e.pdf_sha256,
+        subjects=[SubjectOut.model_validate(s) for s in e.document.get("subjects", [])],
+        verification=VerificationOut(
+            valid=v.valid,
+            content_intact=v.content_intact,
+            signatures=[SignatureCheckOut(**vars(s)) for s in v.signatures],
+        ),
+    )
 
 
-@router.post("/api/lookup", response_model=LookupOut, tags=["lookup"],
-             summary="Find a student's published records by personal ID number and date of birth")
-async def api_lookup(body: LookupIn, request: Request, service: Service, tickets: Tickets) -> LookupOut:
+@router.post(
+    "/api/lookup",
+    response_model=LookupOut,
+    tags=["lookup"],
+    summary="Find a student's published records by personal ID number and date of birth",
+)
+async def api_lookup(
+    body: LookupIn, request: Request, service: Service, tickets: Tickets
+) -> LookupOut:
     entries = await service.find(body.citizen_id, body.date_of_birth)
     return LookupOut(documents=[_found(request, tickets, e) for e in entries])
 
 
-@router.get("/api/documents/{document_id}", response_model=DocumentOut, tags=["lookup"],
-            summary="A published record, verified now (what a verifier needs; nothing personal)")
+@router.get(
+    "/api/documents/{document_id}",
+    response_model=DocumentOut,
+    tags=["lookup"],
+    summary="A published record, verified now (what a verifier needs; nothing personal)",
+)
 async def api_document(document_id: Code, request: Request, service: Service) -> DocumentOut:
     entry, verification = await service.document(document_id)
     return _document(request, entry, verification)
 
 
-PDF_GONE = ("Liên kết không còn dùng được",
-            "Liên kết tải học bạ chỉ dùng được trong 15 phút sau khi tra cứu. Hãy tra cứu lại để nhận liên kết mới.")
-PDF_LATER = ("Tạm thời chưa tải được học bạ",
-             "Hệ thống chưa lấy được tệp PDF của học bạ. Hãy thử lại sau ít phút.")
+PDF_GONE = (
+    "Liên kết không còn dùng được",
+    "Liên kết tải học bạ chỉ dùng được trong 15 phút sau khi tra cứu. Hãy tra cứu lại để nhận liên kết mới.",
+)
+PDF_LATER = (
+    "Tạm thời chưa tải được học bạ",
+    "Hệ thống chưa lấy được tệp PDF của học bạ. Hãy thử lại sau ít phút.",
+)
 
 
-@router.get("/pdf/{ticket}", tags=["lookup"], response_class=Response,
-            summary="The official PDF of a record found by a lookup, by the ticket in its pdf_url",
-            responses={200: {"content": {"application/pdf": {}}},
-                       404: {"description": "The ticket is not valid or has expired", "content": {"text/html": {}}},
-                       503: {"description": "Publishing cannot hand the PDF over now", "content": {"text/html": {}}}})
+@router.get(
+    "/pdf/{ticket}",
+    tags=["lookup"],
+    response_class=Response,
+    summary="The official PDF of a record found by a lookup, by the ticket in its pdf_url",
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        404: {
+            "description": "The ticket is not valid or has expired",
+            "content": {"text/html": {}},
+        },
+        503: {
+            "description": "Publishing cannot hand the PDF over now",
+            "content": {"text/html": {}},
+        },
+    },
+)
 async def pdf(ticket: str, request: Request, tickets: Tickets, pdfs: Pdfs) -> Response:
     document_id = tickets.document_id(ticket)
     try:
         content = await pdfs.pdf(document_id) if document_id else None
     except PdfUnavailable:
-        return _page(request, "message.html", status=503, title=PDF_LATER[0], text=PDF_LATER[1],
-                     headers={"retry-after": "30"})
+        return _page(
+            request,
+            "message.html",
+            status=503,
+            title=PDF_LATER[0],
+            text=PDF_LATER[1],
+            headers={"retry-after": "30"},
+        )
     if document_id is None or content is None:
         return _page(request, "message.html", status=404, title=PDF_GONE[0], text=PDF_GONE[1])
-    return Response(content, media_type="application/pdf", headers={
-        "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="{document_id}.pdf"'})
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'inline; filename="{document_id}.pdf"',
+        },
+    )
 
 
 # -- the parent portal ------------------------------------------------------------------------
-def _page(request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None,
-          cookies: dict[str, str] | None = None, csrf: Csrf | None = None, **context: Any) -> HTMLResponse:
-    response = HTMLResponse(templates.get_template(name).render(nonce=csp_nonce(request), **context),
-                            status_code=status, headers=headers)
+def _page(
+    request: Request,
+    name: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    cookies: dict[str, str] | None = None,
+    csrf: Csrf | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    response = HTMLResponse(
+        templates.get_template(name).render(nonce=csp_nonce(request), **context),
+        status_code=status,
+        headers=headers,
+    )
     if csrf is not None and cookies:
         csrf.set_cookies(response, cookies)
     return response
 
 
-def _form(request: Request, csrf: Csrf, status: int = 200, errors: list[str] | None = None) -> HTMLResponse:
+def _form(
+    request: Request, csrf: Csrf, status: int = 200, errors: list[str] | None = None
+) -> HTMLResponse:
     """The lookup form, always empty: what a parent typed is never written back into a page."""
     cookies: dict[str, str] = {}
     token = csrf.token(request, cookies)
-    return _page(request, "index.html", status=status, cookies=cookies, csrf=csrf, errors=errors or [],
-                 csrf_field=csrf.field, csrf_token=token)
+    return _page(
+        request,
+        "index.html",
+        status=status,
+        cookies=cookies,
+        csrf=csrf,
+        errors=errors or [],
+        csrf_field=csrf.field,
+        csrf_token=token,
+    )
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -219,17 +305,31 @@ async def portal(request: Request, csrf: Forms) -> HTMLResponse:
 
 
 @router.post("/tra-cuu", response_class=HTMLResponse, include_in_schema=False)
-async def portal_lookup(request: Request, service: Service, tickets: Tickets, csrf: Forms,
-                        citizen_id: Annotated[str, Form()] = "", date_of_birth: Annotated[str, Form()] = "",
-                        csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
+async def portal_lookup(
+    request: Request,
+    service: Service,
+    tickets: Tickets,
+    csrf: Forms,
+    citizen_id: Annotated[str, Form()] = "",
+    date_of_birth: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> HTMLResponse:
     if not csrf.valid(request, csrf_token):
-        return _page(request, "message.html", status=403, title="Biểu mẫu đã hết hạn",
-                     text="Biểu mẫu tra cứu này không còn hiệu lực. Hãy tải lại trang tra cứu rồi nhập lại số định "
-                     "danh cá nhân và ngày sinh.", link_text="Tải lại trang tra cứu")
+        return _page(
+            request,
+            "message.html",
+            status=403,
+            title="Biểu mẫu đã hết hạn",
+            text="Biểu mẫu tra cứu này không còn hiệu lực. Hãy tải lại trang tra cứu rồi nhập lại số định "
+            "danh cá nhân và ngày sinh.",
+            link_text="Tải lại trang tra cứu",
+        )
     errors = []
     cid = re.sub(r"\s", "", citizen_id)
     if not re.fullmatch(r"\d{12}", cid):
-        errors.append("Số định danh cá nhân gồm đúng 12 chữ số (in trên căn cước hoặc giấy khai sinh).")
+        errors.append(
+            "Số định danh cá nhân gồm đúng 12 chữ số (in trên căn cước hoặc giấy khai sinh)."
+        )
     born = None
     for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
         try:
@@ -251,4 +351,10 @@ async def portal_verify(document_id: Code, request: Request, service: Service) -
         entry, verification = await service.document(document_id)
     except UnknownDocument:
         return _page(request, "verify.html", status=404, found=False, document_id=document_id)
-    return _page(request, "verify.html", found=True, r=_document(request, entry, verification), roles=ROLE_TITLES)
+    return _page(
+        request,
+        "verify.html",
+        found=True,
+        r=_document(request, entry, verification),
+        roles=ROLE_TITLES,
+    )

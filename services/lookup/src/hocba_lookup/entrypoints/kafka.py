@@ -15,9 +15,12 @@ from hocba_lookup.application.use_cases import LookupService
 
 
 def register(broker: KafkaBroker, settings: ServiceSettings, service: LookupService) -> None:
-    @broker.subscriber(PUBLISHING_EVENTS.name, title="lookup-projection",
-                       description="Published records for the parent portal and verification.",
-                       **subscriber_options(settings, "projection"))
+    @broker.subscriber(
+        PUBLISHING_EVENTS.name,
+        title="lookup-projection",
+        description="Published records for the parent portal and verification.",
+        **subscriber_options(settings, "projection"),
+    )
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
     async def on_published(event: PublishingEvent) -> None:
         await handle(service, event)

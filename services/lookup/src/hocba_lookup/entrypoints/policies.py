@@ -8,11 +8,14 @@ answer goes into the audit trail, with the caller's address and whose record it 
 
 from hocba_runtime.auth import PUBLIC, PUBLIC_PERSONAL, PolicyTable
 
-POLICIES = PolicyTable("lookup", {
-    "GET /": PUBLIC,
-    "POST /tra-cuu": PUBLIC_PERSONAL,
-    "GET /verify/{document_id}": PUBLIC_PERSONAL,
-    "GET /pdf/{ticket}": PUBLIC_PERSONAL,
-    "POST /api/lookup": PUBLIC_PERSONAL,
-    "GET /api/documents/{document_id}": PUBLIC_PERSONAL,
-})
+POLICIES = PolicyTable(
+    "lookup",
+    {
+        "GET /": PUBLIC,
+        "POST /tra-cuu": PUBLIC_PERSONAL,
+        "GET /verify/{document_id}": PUBLIC_PERSONAL,
+        "GET /pdf/{ticket}": PUBLIC_PERSONAL,
+        "POST /api/lookup": PUBLIC_PERSONAL,
+        "GET /api/documents/{document_id}": PUBLIC_PERSONAL,
+    },
+)

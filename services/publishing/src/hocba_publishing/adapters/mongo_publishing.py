@@ -24,7 +24,9 @@ SCHEMA_VERSION = 1
 
 async def ensure_indexes(mongo: Mongo) -> None:
     await tag_untagged(mongo, ("documents", "pdfs", "rejections"), SCHEMA_VERSION)
-    await mongo.db.documents.create_index([("record_id", ASCENDING), ("record_version", ASCENDING)], unique=True)
+    await mongo.db.documents.create_index(
+        [("record_id", ASCENDING), ("record_version", ASCENDING)], unique=True
+    )
 
 
 def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
@@ -36,22 +38,40 @@ def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
 
 class MongoPublishingTx(ServiceTx):
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
-        return _from_doc(await self.db.documents.find_one({"record_id": record_id, "record_version": record_version},
-                                                          session=self.session))
+        return _from_doc(
+            await self.db.documents.find_one(
+                {"record_id": record_id, "record_version": record_version}, session=self.session
+            )
+        )
 
     async def latest(self, record_id: str) -> PublishedDocument | None:
-        cursor = self.db.documents.find({"record_id": record_id}, session=self.session).sort("record_version", DESCENDING).limit(1)
+        cursor = (
+            self.db.documents.find({"record_id": record_id}, session=self.session)
+            .sort("record_version", DESCENDING)
+            .limit(1)
+        )
         found = [d async for d in cursor]
         return _from_doc(found[0]) if found else None
 
     async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
-        await self.db.documents.insert_one({"_id": doc.document_id, "schema_version": SCHEMA_VERSION, **asdict(doc)},
-                                           session=self.session)
-        await self.db.pdfs.insert_one({"_id": doc.document_id, "schema_version": SCHEMA_VERSION, "pdf": Binary(pdf),
-                                       "sha256": doc.pdf_sha256}, session=self.session)
+        await self.db.documents.insert_one(
+            {"_id": doc.document_id, "schema_version": SCHEMA_VERSION, **asdict(doc)},
+            session=self.session,
+        )
+        await self.db.pdfs.insert_one(
+            {
+                "_id": doc.document_id,
+                "schema_version": SCHEMA_VERSION,
+                "pdf": Binary(pdf),
+                "sha256": doc.pdf_sha256,
+            },
+            session=self.session,
+        )
 
 
-def MongoPublishingUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoPublishingTx]:  # noqa: N802 - a constructor
+def MongoPublishingUnitOfWork(
+    mongo: Mongo, uow: MongoUnitOfWork
+) -> WrappedUnitOfWork[MongoPublishingTx]:  # noqa: N802 - a constructor
     return WrappedUnitOfWork(uow, lambda tx: MongoPublishingTx(mongo, tx))
 
 
@@ -71,12 +91,23 @@ class MongoPublishingReader:
         return [d for raw in [x async for x in cursor] if (d := _from_doc(raw)) is not None]
 
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
-        return _from_doc(await self.db.documents.find_one({"record_id": record_id, "record_version": record_version}))
+        return _from_doc(
+            await self.db.documents.find_one(
+                {"record_id": record_id, "record_version": record_version}
+            )
+        )
 
     async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None:
         await self.db.rejections.update_one(
             {"_id": f"{record_id}:{record_version}"},
-            {"$set": {"schema_version": SCHEMA_VERSION, "record_id": record_id, "record_version": record_version, "reason": reason,
-                      "at": datetime.now(UTC)}},
+            {
+                "$set": {
+                    "schema_version": SCHEMA_VERSION,
+                    "record_id": record_id,
+                    "record_version": record_version,
+                    "reason": reason,
+                    "at": datetime.now(UTC),
+                }
+            },
             upsert=True,
         )

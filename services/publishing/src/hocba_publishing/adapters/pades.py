@@ -31,12 +31,15 @@ class PadesSealer:
         with self._lock:
             if self._signer is None:
                 try:
-                    load_identity(Path(self.certificate_file), Path(self.key_file))  # the key is the certificate's
+                    load_identity(
+                        Path(self.certificate_file), Path(self.key_file)
+                    )  # the key is the certificate's
                 except (OSError, ValueError) as exc:
                     raise LookupError(f"the PDF seal's files do not load: {exc}") from None
                 certs = list(load_certs_from_pemder([self.certificate_file]))
                 self._signer = signers.SimpleSigner(
-                    signing_cert=certs[0], signing_key=load_private_key_from_pemder(self.key_file, None),
+                    signing_cert=certs[0],
+                    signing_key=load_private_key_from_pemder(self.key_file, None),
                     cert_registry=SimpleCertificateStore.from_certs(certs[1:]),
                 )
             return self._signer
@@ -45,8 +48,11 @@ class PadesSealer:
         signer = self._load()
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
         meta = signers.PdfSignatureMetadata(
-            field_name="HocbaSeal", subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256",
-            reason=f"Học bạ số {document_id} đã công bố", location="Hocba",
+            field_name="HocbaSeal",
+            subfilter=fields.SigSeedSubFilter.PADES,
+            md_algorithm="sha256",
+            reason=f"Học bạ số {document_id} đã công bố",
+            location="Hocba",
         )
         return bytes(signers.sign_pdf(writer, meta, signer=signer).getvalue())
 
@@ -57,5 +63,13 @@ class SealingRenderer:
     def __init__(self, renderer: Any, sealer: PadesSealer) -> None:
         self.renderer, self.sealer = renderer, sealer
 
-    def render(self, document: dict[str, Any], document_id: str, content_sha256: str, signatures: list[dict[str, Any]]) -> bytes:
-        return self.sealer.seal(self.renderer.render(document, document_id, content_sha256, signatures), document_id)
+    def render(
+        self,
+        document: dict[str, Any],
+        document_id: str,
+        content_sha256: str,
+        signatures: list[dict[str, Any]],
+    ) -> bytes:
+        return self.sealer.seal(
+            self.renderer.render(document, document_id, content_sha256, signatures), document_id
+        )

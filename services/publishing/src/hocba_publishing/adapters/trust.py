@@ -17,15 +17,26 @@ class TrustListVerifier:
     def verify(self, signed: RecordSigned) -> None:
         content = canonical_bytes(signed.document)
         if sha256_hex(content) != signed.content_sha256:
-            raise NotPublishable("tampered", f"record {signed.record_id}: the document does not match its content hash")
+            raise NotPublishable(
+                "tampered",
+                f"record {signed.record_id}: the document does not match its content hash",
+            )
         missing = [r for r in REQUIRED_ROLES if r not in {s.role for s in signed.signatures}]
         if missing:
-            raise NotPublishable("missing_signature", f"record {signed.record_id}: missing signatures of {', '.join(missing)}")
+            raise NotPublishable(
+                "missing_signature",
+                f"record {signed.record_id}: missing signatures of {', '.join(missing)}",
+            )
         if self.trust is None:
-            raise NotPublishable("untrusted", "no trust roots are configured (HOCBA_PUBLISHING_TRUST_ROOTS)")
+            raise NotPublishable(
+                "untrusted", "no trust roots are configured (HOCBA_PUBLISHING_TRUST_ROOTS)"
+            )
         for sig in signed.signatures:
             try:
                 verify_document_signature(content, sig.cms, sig.batch, self.trust)
             except SignatureInvalid as exc:
-                raise NotPublishable(exc.reason, f"record {signed.record_id}: the {sig.role} signature fails: "
-                                                 f"{exc.message_en} / {exc.message_vi}") from None
+                raise NotPublishable(
+                    exc.reason,
+                    f"record {signed.record_id}: the {sig.role} signature fails: "
+                    f"{exc.message_en} / {exc.message_vi}",
+                ) from None

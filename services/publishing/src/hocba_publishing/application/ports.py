@@ -18,8 +18,13 @@ class SignedRecordVerifier(Protocol):
 
 
 class PdfRenderer(Protocol):
-    def render(self, document: dict[str, Any], document_id: str, content_sha256: str,
-               signatures: list[dict[str, Any]]) -> bytes: ...
+    def render(
+        self,
+        document: dict[str, Any],
+        document_id: str,
+        content_sha256: str,
+        signatures: list[dict[str, Any]],
+    ) -> bytes: ...
 
 
 class PublishingTx(Protocol):
@@ -33,7 +38,9 @@ class PublishingTx(Protocol):
 
 
 class PublishingUnitOfWork(Protocol):
-    def __call__(self, processing: str | None = None) -> AbstractAsyncContextManager[PublishingTx]: ...
+    def __call__(
+        self, processing: str | None = None
+    ) -> AbstractAsyncContextManager[PublishingTx]: ...
 
 
 class PublishingReader(Protocol):

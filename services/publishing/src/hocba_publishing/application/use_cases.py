@@ -32,8 +32,15 @@ SOURCE = "hocba/publishing"
 
 
 class PublishingService:
-    def __init__(self, uow: PublishingUnitOfWork, reader: PublishingReader, verifier: SignedRecordVerifier,
-                 renderer: PdfRenderer, *, id_key: bytes) -> None:
+    def __init__(
+        self,
+        uow: PublishingUnitOfWork,
+        reader: PublishingReader,
+        verifier: SignedRecordVerifier,
+        renderer: PdfRenderer,
+        *,
+        id_key: bytes,
+    ) -> None:
         self.uow = uow
         self.reader = reader
         self.verifier = verifier
@@ -45,9 +52,13 @@ class PublishingService:
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
             return make_envelope(data, source=SOURCE)
-        return make_envelope(data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id)
+        return make_envelope(
+            data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id
+        )
 
-    async def publish(self, signed: RecordSigned, cause: Envelope[Any] | None = None) -> PublishedDocument | None:
+    async def publish(
+        self, signed: RecordSigned, cause: Envelope[Any] | None = None
+    ) -> PublishedDocument | None:
         if await self.reader.find(signed.record_id, signed.record_version) is not None:
             return None
         try:
@@ -59,23 +70,50 @@ class PublishingService:
         doc_id = document_id(signed.record_id, signed.record_version, school_year, key=self.id_key)
         signatures = [s.model_dump(mode="json") for s in signed.signatures]
         pdf = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self.renderer.render, signed.document, doc_id, signed.content_sha256, signatures)
+            self._executor,
+            self.renderer.render,
+            signed.document,
+            doc_id,
+            signed.content_sha256,
+            signatures,
+        )
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate or await tx.find(signed.record_id, signed.record_version) is not None:
                 return None
             previous = await tx.latest(signed.record_id)
             doc = PublishedDocument(
-                document_id=doc_id, record_id=signed.record_id, record_version=signed.record_version,
-                student_id=signed.student_id, school_year=school_year, document=signed.document,
-                content_sha256=signed.content_sha256, signatures=signatures,
-                pdf_sha256=hashlib.sha256(pdf).hexdigest(), published_at=datetime.now(UTC),
-                supersedes=previous.document_id if previous and previous.record_version < signed.record_version else None,
+                document_id=doc_id,
+                record_id=signed.record_id,
+                record_version=signed.record_version,
+                student_id=signed.student_id,
+                school_year=school_year,
+                document=signed.document,
+                content_sha256=signed.content_sha256,
+                signatures=signatures,
+                pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+                published_at=datetime.now(UTC),
+                supersedes=previous.document_id
+                if previous and previous.record_version < signed.record_version
+                else None,
             )
             await tx.save(doc, pdf)
-            await tx.emit(PUBLISHING_EVENTS.name, self._announce(RecordPublished(
-                document_id=doc.document_id, record_id=doc.record_id, record_version=doc.record_version,
-                student_id=doc.student_id, document=doc.document, content_sha256=doc.content_sha256,
-                signatures=signed.signatures, pdf_sha256=doc.pdf_sha256, pdf_path=doc.pdf_path,
-                published_at=doc.published_at, supersedes=doc.supersedes,
-            ), cause))
+            await tx.emit(
+                PUBLISHING_EVENTS.name,
+                self._announce(
+                    RecordPublished(
+                        document_id=doc.document_id,
+                        record_id=doc.record_id,
+                        record_version=doc.record_version,
+                        student_id=doc.student_id,
+                        document=doc.document,
+                        content_sha256=doc.content_sha256,
+                        signatures=signed.signatures,
+                        pdf_sha256=doc.pdf_sha256,
+                        pdf_path=doc.pdf_path,
+                        published_at=doc.published_at,
+                        supersedes=doc.supersedes,
+                    ),
+                    cause,
+                ),
+            )
             return doc

@@ -60,7 +60,9 @@ class NotPublishable(DomainError):
     code = "not_publishable"
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message, code="not_publishable", details=[{"field": "signatures", "problem": reason}])
+        super().__init__(
+            message, code="not_publishable", details=[{"field": "signatures", "problem": reason}]
+        )
         self.reason = reason
 
 

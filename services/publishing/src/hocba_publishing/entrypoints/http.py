@@ -32,8 +32,12 @@ class SignatureOut(BaseModel):
     signer_id: str
     signer_name: str
     signed_at: str
-    cms: str = Field(description="base64 DER CMS (CAdES-BES), detached; verify it yourself against the trust list")
-    batch: dict[str, Any] | None = Field(default=None, description="Bulk signature: Merkle root statement and inclusion proof")
+    cms: str = Field(
+        description="base64 DER CMS (CAdES-BES), detached; verify it yourself against the trust list"
+    )
+    batch: dict[str, Any] | None = Field(
+        default=None, description="Bulk signature: Merkle root statement and inclusion proof"
+    )
 
 
 class DocumentOut(BaseModel):
@@ -64,27 +68,52 @@ def _resource(d: PublishedDocument) -> Resource:
         cls: ClassProfile | None = ClassProfile.model_validate(info)
     except ValidationError:
         cls = None
-    return Resource(school_id=school.get("school_id") if isinstance(school, dict) else None,
-                    class_id=cls.class_id if cls else None, student_ids=(d.student_id,), record_id=d.record_id,
-                    teachers=cls.teachers() if cls else frozenset())
+    return Resource(
+        school_id=school.get("school_id") if isinstance(school, dict) else None,
+        class_id=cls.class_id if cls else None,
+        student_ids=(d.student_id,),
+        record_id=d.record_id,
+        teachers=cls.teachers() if cls else frozenset(),
+    )
 
 
 def _missing(document_id: str) -> UnknownDocument:
-    return UnknownDocument(f"no published document {document_id}; check the id printed on the record")
+    return UnknownDocument(
+        f"no published document {document_id}; check the id printed on the record"
+    )
 
 
 def _out(d: PublishedDocument) -> DocumentOut:
     return DocumentOut(
-        document_id=d.document_id, record_id=d.record_id, record_version=d.record_version, school_year=d.school_year,
-        content_sha256=d.content_sha256, pdf_sha256=d.pdf_sha256, pdf_path=d.pdf_path, published_at=d.published_at,
-        supersedes=d.supersedes, document=d.document,
-        signatures=[SignatureOut(role=s["role"], signer_id=s["signer_id"], signer_name=s["signer_name"],
-                                 signed_at=str(s["signed_at"]), cms=s["cms"], batch=s.get("batch")) for s in d.signatures],
+        document_id=d.document_id,
+        record_id=d.record_id,
+        record_version=d.record_version,
+        school_year=d.school_year,
+        content_sha256=d.content_sha256,
+        pdf_sha256=d.pdf_sha256,
+        pdf_path=d.pdf_path,
+        published_at=d.published_at,
+        supersedes=d.supersedes,
+        document=d.document,
+        signatures=[
+            SignatureOut(
+                role=s["role"],
+                signer_id=s["signer_id"],
+                signer_name=s["signer_name"],
+                signed_at=str(s["signed_at"]),
+                cms=s["cms"],
+                batch=s.get("batch"),
+            )
+            for s in d.signatures
+        ],
     )
 
 
-@router.get("/documents/{document_id}", response_model=DocumentOut,
-            summary="A published document (the record's school and teachers, the lookup)")
+@router.get(
+    "/documents/{document_id}",
+    response_model=DocumentOut,
+    summary="A published document (the record's school and teachers, the lookup)",
+)
 async def get_document(document_id: Code, reader: Reader, access: Caller) -> DocumentOut:
     found = await reader.document(document_id)
     if found is None:
@@ -98,8 +127,12 @@ PDF_CACHE = "private, no-cache"
 asks again (with the ETag, so an unchanged PDF costs a 304) and is checked again every time."""
 
 
-@router.get("/documents/{document_id}/pdf", summary="The official PDF of a published document",
-            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+@router.get(
+    "/documents/{document_id}/pdf",
+    summary="The official PDF of a published document",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
 async def get_pdf(document_id: Code, reader: Reader, request: Request, access: Caller) -> Response:
     found = await reader.document(document_id)
     if found is None:
@@ -112,15 +145,23 @@ async def get_pdf(document_id: Code, reader: Reader, request: Request, access: C
     pdf = await reader.pdf(document_id)
     if pdf is None:
         raise _missing(document_id)
-    return Response(pdf, media_type="application/pdf", headers={
-        **headers, "Content-Disposition": f'inline; filename="{document_id}.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={**headers, "Content-Disposition": f'inline; filename="{document_id}.pdf"'},
+    )
 
 
-@router.get("/records/{record_id}/documents", response_model=RecordDocumentsOut,
-            summary="Every published version of a record (the record's school and teachers, the lookup)")
+@router.get(
+    "/records/{record_id}/documents",
+    response_model=RecordDocumentsOut,
+    summary="Every published version of a record (the record's school and teachers, the lookup)",
+)
 async def record_documents(record_id: Code, reader: Reader, access: Caller) -> RecordDocumentsOut:
     documents = await reader.for_record(record_id)
     if not documents:
-        raise UnknownDocument(f"no published document of record {record_id}; it is published once it is signed")
+        raise UnknownDocument(
+            f"no published document of record {record_id}; it is published once it is signed"
+        )
     access.require_all(_resource(d) for d in documents)
     return RecordDocumentsOut(record_id=record_id, documents=[_out(d) for d in documents])

@@ -16,8 +16,12 @@ from hocba_publishing.domain.model import NotPublishable
 
 
 def register(broker: KafkaBroker, settings: ServiceSettings, service: PublishingService) -> None:
-    @broker.subscriber(SIGNING_EVENTS.name, title="publishing-publish",
-                       description="Signed records to verify and publish.", **subscriber_options(settings, "publish"))
+    @broker.subscriber(
+        SIGNING_EVENTS.name,
+        title="publishing-publish",
+        description="Signed records to verify and publish.",
+        **subscriber_options(settings, "publish"),
+    )
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
     async def on_signed(event: SigningEvent) -> None:
         await handle(service, event)

@@ -8,11 +8,15 @@ it. The public verification page is the lookup's, not this API.
 from hocba_runtime.auth import PolicyTable, allow
 from hocba_runtime.auth import Scope as S
 
-PUBLISHED_DOCUMENT = allow(principal=S.SCHOOL, school_admin=S.SCHOOL, teacher=S.CLASS, service=S.CITY,
-                           personal=True)
+PUBLISHED_DOCUMENT = allow(
+    principal=S.SCHOOL, school_admin=S.SCHOOL, teacher=S.CLASS, service=S.CITY, personal=True
+)
 
-POLICIES = PolicyTable("publishing", {
-    "GET /documents/{document_id}": PUBLISHED_DOCUMENT,
-    "GET /documents/{document_id}/pdf": PUBLISHED_DOCUMENT,
-    "GET /records/{record_id}/documents": PUBLISHED_DOCUMENT,
-})
+POLICIES = PolicyTable(
+    "publishing",
+    {
+        "GET /documents/{document_id}": PUBLISHED_DOCUMENT,
+        "GET /documents/{document_id}/pdf": PUBLISHED_DOCUMENT,
+        "GET /records/{record_id}/documents": PUBLISHED_DOCUMENT,
+    },
+)

@@ -25,7 +25,9 @@ def _doc(model: BaseModel, key: str) -> dict[str, Any]:
 
 
 def _from_doc(model: type[M], doc: dict[str, Any]) -> M:
-    return model.model_validate({k: v for k, v in doc.items() if k not in ("_id", "schema_version")})
+    return model.model_validate(
+        {k: v for k, v in doc.items() if k not in ("_id", "schema_version")}
+    )
 
 
 def _load(model: type[M], doc: dict[str, Any] | None) -> M | None:
@@ -49,7 +51,11 @@ async def _school_of_student(db: Any, student_id: str, session: Any = None) -> s
         return None
     if doc.get("school_id"):
         return str(doc["school_id"])
-    latest = await db.enrollments.find({"student_id": student_id}, session=session).sort("school_year", -1).to_list(1)
+    latest = (
+        await db.enrollments.find({"student_id": student_id}, session=session)
+        .sort("school_year", -1)
+        .to_list(1)
+    )
     return str(latest[0]["school_id"]) if latest else None
 
 
@@ -58,22 +64,31 @@ class MongoRecordsTx(ServiceTx):
         await self.db[coll].replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.session)
 
     async def get_school(self, school_id: str) -> SchoolProfile | None:
-        return _load(SchoolProfile, await self.db.schools.find_one({"_id": school_id}, session=self.session))
+        return _load(
+            SchoolProfile, await self.db.schools.find_one({"_id": school_id}, session=self.session)
+        )
 
     async def save_school(self, school: SchoolProfile) -> None:
         await self._replace("schools", _doc(school, "school_id"))
 
     async def get_class(self, class_id: str) -> ClassProfile | None:
-        return _load(ClassProfile, await self.db.classes.find_one({"_id": class_id}, session=self.session))
+        return _load(
+            ClassProfile, await self.db.classes.find_one({"_id": class_id}, session=self.session)
+        )
 
     async def save_class(self, cls: ClassProfile) -> None:
         await self._replace("classes", _doc(cls, "class_id"))
 
     async def get_student(self, student_id: str) -> StudentProfile | None:
-        return _load(StudentProfile, await self.db.students.find_one({"_id": student_id}, session=self.session))
+        return _load(
+            StudentProfile,
+            await self.db.students.find_one({"_id": student_id}, session=self.session),
+        )
 
     async def student_id_for_citizen(self, citizen_id: str) -> str | None:
-        doc = await self.db.students.find_one({"citizen_id": citizen_id}, {"_id": 1}, session=self.session)
+        doc = await self.db.students.find_one(
+            {"citizen_id": citizen_id}, {"_id": 1}, session=self.session
+        )
         return doc["_id"] if doc else None
 
     async def school_of_student(self, student_id: str) -> str | None:
@@ -86,13 +101,21 @@ class MongoRecordsTx(ServiceTx):
         doc = await self.db.enrollments.find_one({"_id": enrollment_id}, session=self.session)
         if doc is None:
             return None
-        return Enrollment(doc["_id"], doc["student_id"], doc["class_id"], doc["school_id"], doc["school_year"])
+        return Enrollment(
+            doc["_id"], doc["student_id"], doc["class_id"], doc["school_id"], doc["school_year"]
+        )
 
     async def save_enrollment(self, e: Enrollment) -> None:
         await self._replace(
             "enrollments",
-            {"_id": e.enrollment_id, "schema_version": SCHEMA_VERSION, "student_id": e.student_id, "class_id": e.class_id,
-             "school_id": e.school_id, "school_year": e.school_year},
+            {
+                "_id": e.enrollment_id,
+                "schema_version": SCHEMA_VERSION,
+                "student_id": e.student_id,
+                "class_id": e.class_id,
+                "school_id": e.school_id,
+                "school_year": e.school_year,
+            },
         )
 
 
@@ -111,14 +134,24 @@ class MongoRecordsReader:
         return await _school_of_student(self.db, student_id)
 
     async def classes_of_student(self, student_id: str) -> list[ClassProfile]:
-        ids = [d["class_id"] async for d in self.db.enrollments.find({"student_id": student_id}, {"class_id": 1})]
-        return [_from_doc(ClassProfile, d) async for d in self.db.classes.find({"_id": {"$in": ids}})] if ids else []
+        ids = [
+            d["class_id"]
+            async for d in self.db.enrollments.find({"student_id": student_id}, {"class_id": 1})
+        ]
+        return (
+            [_from_doc(ClassProfile, d) async for d in self.db.classes.find({"_id": {"$in": ids}})]
+            if ids
+            else []
+        )
 
     async def class_profile(self, class_id: str) -> ClassProfile | None:
         return _load(ClassProfile, await self.db.classes.find_one({"_id": class_id}))
 
     async def class_roster(self, class_id: str) -> list[str]:
-        return [d["student_id"] async for d in self.db.enrollments.find({"class_id": class_id}).sort("student_id")]
+        return [
+            d["student_id"]
+            async for d in self.db.enrollments.find({"class_id": class_id}).sort("student_id")
+        ]
 
     async def schools(self) -> AsyncIterator[SchoolProfile]:
         async for doc in self.db.schools.find({}).sort("_id"):

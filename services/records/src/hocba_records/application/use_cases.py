@@ -32,15 +32,22 @@ class RecordsService:
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
             return make_envelope(data, source=SOURCE)
-        return make_envelope(data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id)
+        return make_envelope(
+            data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id
+        )
 
-    async def register_school(self, school: SchoolProfile, cause: Envelope[Any] | None = None) -> bool:
+    async def register_school(
+        self, school: SchoolProfile, cause: Envelope[Any] | None = None
+    ) -> bool:
         """Register or update a school. Returns whether anything changed."""
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate or await tx.get_school(school.school_id) == school:
                 return False
             await tx.save_school(school)
-            await tx.emit(RECORDS_EVENTS.name, self._announce(ev.SchoolRegistered(**school.model_dump()), cause))
+            await tx.emit(
+                RECORDS_EVENTS.name,
+                self._announce(ev.SchoolRegistered(**school.model_dump()), cause),
+            )
             return True
 
     async def register_class(self, cls: ClassProfile, cause: Envelope[Any] | None = None) -> bool:
@@ -49,23 +56,35 @@ class RecordsService:
                 return False
             school = await tx.get_school(cls.school_id)
             if school is None:
-                raise UnknownSchool(f"school {cls.school_id} is not registered; register the school first")
+                raise UnknownSchool(
+                    f"school {cls.school_id} is not registered; register the school first"
+                )
             check_class_fits_school(cls, school)
             current = await tx.get_class(cls.class_id)
-            check_same_school(f"class {cls.class_id}", current.school_id if current else None, cls.school_id)
+            check_same_school(
+                f"class {cls.class_id}", current.school_id if current else None, cls.school_id
+            )
             if current == cls:
                 return False
             await tx.save_class(cls)
-            await tx.emit(RECORDS_EVENTS.name, self._announce(ev.ClassRegistered(**cls.model_dump()), cause))
+            await tx.emit(
+                RECORDS_EVENTS.name, self._announce(ev.ClassRegistered(**cls.model_dump()), cause)
+            )
             return True
 
-    async def register_student(self, student: StudentProfile, school_id: str, cause: Envelope[Any] | None = None) -> bool:
+    async def register_student(
+        self, student: StudentProfile, school_id: str, cause: Envelope[Any] | None = None
+    ) -> bool:
         """Register or correct a student's profile for the school registering them (mã học sinh is the
         key; the personal ID number belongs to one student only; another school may not correct them)."""
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate:
                 return False
-            check_same_school(f"student {student.student_id}", await tx.school_of_student(student.student_id), school_id)
+            check_same_school(
+                f"student {student.student_id}",
+                await tx.school_of_student(student.student_id),
+                school_id,
+            )
             owner = await tx.student_id_for_citizen(student.citizen_id)
             if owner is not None and owner != student.student_id:
                 raise IdentityConflict(
@@ -75,11 +94,19 @@ class RecordsService:
             if await tx.get_student(student.student_id) == student:
                 return False
             await tx.save_student(student, school_id)
-            await tx.emit(RECORDS_EVENTS.name, self._announce(ev.StudentRegistered(**student.model_dump()), cause))
+            await tx.emit(
+                RECORDS_EVENTS.name,
+                self._announce(ev.StudentRegistered(**student.model_dump()), cause),
+            )
             return True
 
     async def enroll_student(
-        self, student_id: str, class_id: str, school_id: str, school_year: str, cause: Envelope[Any] | None = None
+        self,
+        student_id: str,
+        class_id: str,
+        school_id: str,
+        school_year: str,
+        cause: Envelope[Any] | None = None,
     ) -> Enrollment | None:
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate:
@@ -87,18 +114,28 @@ class RecordsService:
             return await self._enroll(tx, student_id, class_id, school_id, school_year, cause)
 
     async def _enroll(
-        self, tx: RecordsTx, student_id: str, class_id: str, school_id: str, school_year: str, cause: Envelope[Any] | None
+        self,
+        tx: RecordsTx,
+        student_id: str,
+        class_id: str,
+        school_id: str,
+        school_year: str,
+        cause: Envelope[Any] | None,
     ) -> Enrollment:
         student = await tx.get_student(student_id)
         if student is None:
-            raise UnknownStudent(f"student {student_id} is not registered; register the student first")
+            raise UnknownStudent(
+                f"student {student_id} is not registered; register the student first"
+            )
         cls = await tx.get_class(class_id)
         if cls is None:
             raise UnknownClass(f"class {class_id} is not registered; register the class first")
         school = await tx.get_school(school_id)
         if school is None:
             raise UnknownSchool(f"school {school_id} is not registered; register the school first")
-        check_same_school(f"student {student_id}", await tx.school_of_student(student_id), school_id)
+        check_same_school(
+            f"student {student_id}", await tx.school_of_student(student_id), school_id
+        )
         enrollment = enroll(student, cls, school_id, school_year)
         if await tx.get_enrollment(enrollment.enrollment_id) == enrollment:
             return enrollment
@@ -107,8 +144,11 @@ class RecordsService:
             RECORDS_EVENTS.name,
             self._announce(
                 ev.StudentEnrolled(
-                    enrollment_id=enrollment.enrollment_id, school_year=school_year,
-                    student=student, school=school, class_info=cls,
+                    enrollment_id=enrollment.enrollment_id,
+                    school_year=school_year,
+                    student=student,
+                    school=school,
+                    class_info=cls,
                 ),
                 cause,
             ),

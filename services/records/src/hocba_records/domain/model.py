@@ -68,14 +68,26 @@ def check_same_school(what: str, owner: str | None, school_id: str) -> None:
     """A school's class or student is written only for that school (a student changes school by a
     transfer, not by another school registering them again)."""
     if owner is not None and owner != school_id:
-        raise OtherSchools(f"{what} belongs to another school; a school may register and correct only its own")
+        raise OtherSchools(
+            f"{what} belongs to another school; a school may register and correct only its own"
+        )
 
 
-def enroll(student: StudentProfile, cls: ClassProfile, school_id: str, school_year: str) -> Enrollment:
+def enroll(
+    student: StudentProfile, cls: ClassProfile, school_id: str, school_year: str
+) -> Enrollment:
     if cls.school_id != school_id:
-        raise EnrollmentRejected(f"class {cls.class_id} belongs to school {cls.school_id}, not {school_id}")
+        raise EnrollmentRejected(
+            f"class {cls.class_id} belongs to school {cls.school_id}, not {school_id}"
+        )
     if cls.school_year != school_year:
         raise EnrollmentRejected(
             f"class {cls.class_id} is a {cls.school_year} class; enroll for that school year or choose a {school_year} class"
         )
-    return Enrollment(enrollment_id(student.student_id, school_year), student.student_id, cls.class_id, school_id, school_year)
+    return Enrollment(
+        enrollment_id(student.student_id, school_year),
+        student.student_id,
+        cls.class_id,
+        school_id,
+        school_year,
+    )

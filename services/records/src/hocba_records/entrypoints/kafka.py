@@ -17,7 +17,9 @@ from hocba_runtime.settings import ServiceSettings
 from hocba_records.application.use_cases import RecordsService
 
 
-def register(broker: KafkaBroker, settings: ServiceSettings, service: RecordsService, systems: SchoolSystems) -> None:
+def register(
+    broker: KafkaBroker, settings: ServiceSettings, service: RecordsService, systems: SchoolSystems
+) -> None:
     @broker.subscriber(
         RECORDS_INGEST.name,
         title="records-ingest",
@@ -38,10 +40,14 @@ async def handle_ingest(service: RecordsService, systems: SchoolSystems, event: 
         await service.register_class(_profile(data, "ClassProfile"), cause=event)
     elif isinstance(data, ev.StudentRegistrationSubmitted):
         await service.register_student(
-            StudentProfile.model_validate(data.model_dump(exclude={"school_id"})), data.school_id, cause=event
+            StudentProfile.model_validate(data.model_dump(exclude={"school_id"})),
+            data.school_id,
+            cause=event,
         )
     elif isinstance(data, ev.EnrollmentSubmitted):
-        await service.enroll_student(data.student_id, data.class_id, data.school_id, data.school_year, cause=event)
+        await service.enroll_student(
+            data.student_id, data.class_id, data.school_id, data.school_year, cause=event
+        )
 
 
 def _profile(data: Any, name: str) -> Any:

@@ -10,13 +10,27 @@ lists (ids only), city-wide.
 from hocba_runtime.auth import PolicyTable, Role, allow
 from hocba_runtime.auth import Scope as S
 
-POLICIES = PolicyTable("records", {
-    "POST /schools": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL),
-    "POST /classes": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL),
-    "POST /students": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL),
-    "POST /enrollments": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL),
-    "GET /students/{student_id}": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL, principal=S.SCHOOL,
-                                        teacher=S.CLASS, personal=True, hide={Role.TEACHER: {"citizen_id"}}),
-    "GET /classes/{class_id}/students": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL, principal=S.SCHOOL,
-                                              teacher=S.CLASS, operator=S.CITY),
-})
+POLICIES = PolicyTable(
+    "records",
+    {
+        "POST /schools": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL),
+        "POST /classes": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL),
+        "POST /students": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL),
+        "POST /enrollments": allow(school_system=S.SCHOOL, school_admin=S.SCHOOL),
+        "GET /students/{student_id}": allow(
+            school_system=S.SCHOOL,
+            school_admin=S.SCHOOL,
+            principal=S.SCHOOL,
+            teacher=S.CLASS,
+            personal=True,
+            hide={Role.TEACHER: {"citizen_id"}},
+        ),
+        "GET /classes/{class_id}/students": allow(
+            school_system=S.SCHOOL,
+            school_admin=S.SCHOOL,
+            principal=S.SCHOOL,
+            teacher=S.CLASS,
+            operator=S.CITY,
+        ),
+    },
+)

@@ -24,21 +24,37 @@ class DevCAClient:
         self.url = url.rstrip("/") + PATH
         self.timeout = timeout
 
-    def certify_key(self, subject_id: str, common_name: str, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
-                    *, organization: bool) -> tuple[x509.Certificate, ...]:
+    def certify_key(
+        self,
+        subject_id: str,
+        common_name: str,
+        public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+        *,
+        organization: bool,
+    ) -> tuple[x509.Certificate, ...]:
         body = {
-            "subject_id": subject_id, "common_name": common_name, "organization": organization,
-            "public_key": public_key.public_bytes(serialization.Encoding.PEM,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
+            "subject_id": subject_id,
+            "common_name": common_name,
+            "organization": organization,
+            "public_key": public_key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode(),
         }
         try:
             response = httpx.post(self.url, json=body, timeout=self.timeout)
         except httpx.HTTPError as exc:
-            raise LookupError(f"the development CA at {self.url} does not answer ({type(exc).__name__})") from None
+            raise LookupError(
+                f"the development CA at {self.url} does not answer ({type(exc).__name__})"
+            ) from None
         if response.status_code != 201:
-            raise LookupError(f"the development CA at {self.url} refused to certify a key: HTTP {response.status_code}")
+            raise LookupError(
+                f"the development CA at {self.url} refused to certify a key: HTTP {response.status_code}"
+            )
         certs = tuple(x509.load_pem_x509_certificates(response.json()["certificates"].encode()))
-        if certs[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \
-                public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
+        if certs[0].public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ) != public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ):
             raise LookupError("the development CA certified another key")
         return certs

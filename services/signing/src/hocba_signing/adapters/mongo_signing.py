@@ -32,23 +32,42 @@ async def ensure_indexes(mongo: Mongo) -> None:
 
 def _to_doc(r: SigningRequest) -> dict[str, Any]:
     nxt = r.next_signer()
-    return {"_id": r.key, "schema_version": SCHEMA_VERSION, "record_id": r.record_id, "record_version": r.record_version, "student_id": r.student_id,
-            "document": r.document, "content_sha256": r.content_sha256,
-            "required": [asdict(s) for s in r.required], "signatures": [asdict(s) for s in r.signatures],
-            "status": r.status, "next_signer_id": nxt.signer_id if nxt else None, "due_at": r.due_at,
-            "rejected": r.rejected, "reminded": r.reminded, "history": r.history,
-            "awaiting": [s.signer_id for s in r.required[len(r.signatures):]] if r.status == "pending" else []}
+    return {
+        "_id": r.key,
+        "schema_version": SCHEMA_VERSION,
+        "record_id": r.record_id,
+        "record_version": r.record_version,
+        "student_id": r.student_id,
+        "document": r.document,
+        "content_sha256": r.content_sha256,
+        "required": [asdict(s) for s in r.required],
+        "signatures": [asdict(s) for s in r.signatures],
+        "status": r.status,
+        "next_signer_id": nxt.signer_id if nxt else None,
+        "due_at": r.due_at,
+        "rejected": r.rejected,
+        "reminded": r.reminded,
+        "history": r.history,
+        "awaiting": [s.signer_id for s in r.required[len(r.signatures) :]]
+        if r.status == "pending"
+        else [],
+    }
 
 
 def _from_doc(d: dict[str, Any] | None) -> SigningRequest | None:
     if d is None:
         return None
     return SigningRequest(
-        record_id=d["record_id"], record_version=d["record_version"], student_id=d["student_id"],
-        document=d["document"], content_sha256=d["content_sha256"],
+        record_id=d["record_id"],
+        record_version=d["record_version"],
+        student_id=d["student_id"],
+        document=d["document"],
+        content_sha256=d["content_sha256"],
         required=[RequiredSigner(**s) for s in d["required"]],
         signatures=[CollectedSignature(**s) for s in d["signatures"]],
-        due_at=d.get("due_at"), rejected=d.get("rejected"), reminded=list(d.get("reminded", [])),
+        due_at=d.get("due_at"),
+        rejected=d.get("rejected"),
+        reminded=list(d.get("reminded", [])),
         history=list(d.get("history", [])),
     )
 
@@ -67,27 +86,49 @@ class MongoSigningTx(ServiceTx):
 
     async def save(self, request: SigningRequest) -> None:
         doc = _to_doc(request)
-        await self.db.requests.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=self.session)
+        await self.db.requests.replace_one(
+            {"_id": doc["_id"]}, doc, upsert=True, session=self.session
+        )
 
-    async def pending_for(self, signer_id: str, school_id: str, limit: int = 500) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"next_signer_id": signer_id, SCHOOL: school_id},
-                                       session=self.session).sort("_id", ASCENDING).limit(limit)
+    async def pending_for(
+        self, signer_id: str, school_id: str, limit: int = 500
+    ) -> list[SigningRequest]:
+        cursor = (
+            self.db.requests.find(
+                {"next_signer_id": signer_id, SCHOOL: school_id}, session=self.session
+            )
+            .sort("_id", ASCENDING)
+            .limit(limit)
+        )
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def get_batch(self, batch_id: str) -> SigningBatch | None:
         return _batch(await self.db.batches.find_one({"_id": batch_id}, session=self.session))
 
-    async def awaiting(self, signer_id: str, school_id: str, limit: int = 5_000) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"awaiting": signer_id, SCHOOL: school_id}, session=self.session).limit(limit)
+    async def awaiting(
+        self, signer_id: str, school_id: str, limit: int = 5_000
+    ) -> list[SigningRequest]:
+        cursor = self.db.requests.find(
+            {"awaiting": signer_id, SCHOOL: school_id}, session=self.session
+        ).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def due_before(self, at_iso: str, limit: int = 1_000) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"status": "pending", "due_at": {"$lte": at_iso}}, session=self.session).limit(limit)
+        cursor = self.db.requests.find(
+            {"status": "pending", "due_at": {"$lte": at_iso}}, session=self.session
+        ).limit(limit)
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def save_batch(self, batch: SigningBatch) -> None:
-        doc = {"_id": batch.batch_id, "schema_version": SCHEMA_VERSION, **asdict(batch), "members": [list(m) for m in batch.members]}
-        await self.db.batches.replace_one({"_id": batch.batch_id}, doc, upsert=True, session=self.session)
+        doc = {
+            "_id": batch.batch_id,
+            "schema_version": SCHEMA_VERSION,
+            **asdict(batch),
+            "members": [list(m) for m in batch.members],
+        }
+        await self.db.batches.replace_one(
+            {"_id": batch.batch_id}, doc, upsert=True, session=self.session
+        )
 
 
 def MongoSigningUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoSigningTx]:  # noqa: N802 - a constructor
@@ -101,8 +142,14 @@ class MongoSigningReader:
     async def get(self, key: str) -> SigningRequest | None:
         return _from_doc(await self.db.requests.find_one({"_id": key}))
 
-    async def pending_for(self, signer_id: str, school_id: str, limit: int = 500) -> list[SigningRequest]:
-        cursor = self.db.requests.find({"next_signer_id": signer_id, SCHOOL: school_id}).sort("_id", ASCENDING).limit(limit)
+    async def pending_for(
+        self, signer_id: str, school_id: str, limit: int = 500
+    ) -> list[SigningRequest]:
+        cursor = (
+            self.db.requests.find({"next_signer_id": signer_id, SCHOOL: school_id})
+            .sort("_id", ASCENDING)
+            .limit(limit)
+        )
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def get_batch(self, batch_id: str) -> SigningBatch | None:

@@ -36,7 +36,9 @@ class TokenKey:
         with self.token.lock:
             raw = self.key.sign(digest, mechanism=Mechanism.ECDSA)
         half = len(raw) // 2
-        return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+        return encode_dss_signature(
+            int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
+        )
 
 
 class Pkcs11Token:
@@ -72,10 +74,20 @@ class Pkcs11Token:
         """A P-256 key pair generated in the token: sensitive, not extractable."""
         with self.lock:
             params = self.session.create_domain_parameters(
-                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True)
+                KeyType.EC,
+                {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+                local=True,
+            )
             _, private = params.generate_keypair(
-                store=True, label=label, id=label.encode(),
-                private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True})
+                store=True,
+                label=label,
+                id=label.encode(),
+                private_template={
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.SIGN: True,
+                },
+            )
         return private
 
 
@@ -84,7 +96,12 @@ class TokenSealSigner:
     local stack's CA), a school without a key gets one generated in the token and certified by the
     development public-duty CA."""
 
-    def __init__(self, token: Pkcs11Token, certificates: KeyDirectory, issuer: CertificateIssuer | None = None) -> None:
+    def __init__(
+        self,
+        token: Pkcs11Token,
+        certificates: KeyDirectory,
+        issuer: CertificateIssuer | None = None,
+    ) -> None:
         self.token = token
         self.certificates = certificates
         self.issuer = issuer
@@ -92,7 +109,11 @@ class TokenSealSigner:
         self._lock = threading.Lock()
 
     def can_sign(self, signer_id: str) -> bool:
-        return self.issuer is not None or signer_id in self._cache or self.token.find(signer_id) is not None
+        return (
+            self.issuer is not None
+            or signer_id in self._cache
+            or self.token.find(signer_id) is not None
+        )
 
     def identity(self, signer_id: str, name: str) -> SigningIdentity:
         with self._lock:
@@ -104,10 +125,15 @@ class TokenSealSigner:
                 if self.issuer is None:
                     raise LookupError(f"no seal key or certificate for {signer_id}")
                 key = key or self.token.generate(signer_id)
-                certs = self.issuer.certify_key(signer_id, name, self.token.public_key(signer_id), organization=True)
+                certs = self.issuer.certify_key(
+                    signer_id, name, self.token.public_key(signer_id), organization=True
+                )
                 self.certificates.save_certificates(signer_id, certs)
-            identity = SigningIdentity(key=TokenKey(self.token, key, self.token.public_key(signer_id)),
-                                       certificate=certs[0], chain=certs[1:])
+            identity = SigningIdentity(
+                key=TokenKey(self.token, key, self.token.public_key(signer_id)),
+                certificate=certs[0],
+                chain=certs[1:],
+            )
             self._cache[signer_id] = identity
             return identity
 

@@ -33,17 +33,26 @@ class TrustListChecker:
 
     def check(self, content: bytes, cms_der: bytes, signer_id: str) -> CheckedSignature:
         if self.trust is None:
-            raise SignatureInvalid("untrusted", "no trust roots are configured (HOCBA_SIGNING_TRUST_ROOTS)")
+            raise SignatureInvalid(
+                "untrusted", "no trust roots are configured (HOCBA_SIGNING_TRUST_ROOTS)"
+            )
         verified = verify_detached(content, cms_der, self.trust)
-        uids = [str(a.value) for a in verified.certificate.subject.get_attributes_for_oid(NameOID.USER_ID)]
+        uids = [
+            str(a.value)
+            for a in verified.certificate.subject.get_attributes_for_oid(NameOID.USER_ID)
+        ]
         if signer_id not in uids:
             raise SignatureInvalid("bad_signature", "the certificate belongs to another signer")
         return CheckedSignature(verified.signer_common_name, verified.signing_time)
 
 
 class DevPKISigner:
-    def __init__(self, keys: KeyDirectory, issuer: CertificateIssuer | None = None,
-                 external_signers: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        keys: KeyDirectory,
+        issuer: CertificateIssuer | None = None,
+        external_signers: list[str] | tuple[str, ...] = (),
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.external = tuple(external_signers)
@@ -51,7 +60,10 @@ class DevPKISigner:
         self._lock = threading.Lock()
 
     def _external(self, signer_id: str) -> bool:
-        return any(signer_id.startswith(p[:-1]) if p.endswith("*") else signer_id == p for p in self.external)
+        return any(
+            signer_id.startswith(p[:-1]) if p.endswith("*") else signer_id == p
+            for p in self.external
+        )
 
     def can_sign(self, role: str, signer_id: str) -> bool:
         if role == "school_seal" or self._external(signer_id):
@@ -67,7 +79,9 @@ class DevPKISigner:
                 if self.issuer is None:
                     raise LookupError(f"no signing key for {signer_id} in {self.keys.dir}")
                 key = ec.generate_private_key(ec.SECP256R1())
-                certs = self.issuer.certify_key(signer_id, signer_name, key.public_key(), organization=False)
+                certs = self.issuer.certify_key(
+                    signer_id, signer_name, key.public_key(), organization=False
+                )
                 identity = SigningIdentity(key=key, certificate=certs[0], chain=certs[1:])
                 self.keys.save_identity(signer_id, identity)
             self._cache[signer_id] = identity

@@ -59,8 +59,15 @@ log = logging.getLogger("hocba.signing")
 
 
 class SigningService:
-    def __init__(self, uow: SigningUnitOfWork, checker: SignatureChecker, server_signer: ServerSigner | None = None,
-                 *, school_seal: bool = False, deadline: timedelta = timedelta(days=14)) -> None:
+    def __init__(
+        self,
+        uow: SigningUnitOfWork,
+        checker: SignatureChecker,
+        server_signer: ServerSigner | None = None,
+        *,
+        school_seal: bool = False,
+        deadline: timedelta = timedelta(days=14),
+    ) -> None:
         self.uow = uow
         self.checker = checker
         self.server_signer = server_signer
@@ -70,17 +77,26 @@ class SigningService:
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
             return make_envelope(data, source=SOURCE)
-        return make_envelope(data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id)
+        return make_envelope(
+            data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id
+        )
 
-    async def open_request(self, record: YearRecordClosed, cause: Envelope[Any] | None = None) -> SigningRequest | None:
+    async def open_request(
+        self, record: YearRecordClosed, cause: Envelope[Any] | None = None
+    ) -> SigningRequest | None:
         """Turn a closed-year record into a signing request; sign server-side if configured."""
         async with self.uow(cause.id if cause else None) as tx:
-            if tx.duplicate or await tx.get(request_key(record.record_id, record.record_version)) is not None:
+            if (
+                tx.duplicate
+                or await tx.get(request_key(record.record_id, record.record_version)) is not None
+            ):
                 return None
             document = build_document(record.model_dump(mode="json"))
             request = SigningRequest(
-                record_id=record.record_id, record_version=record.record_version,
-                student_id=record.student.student_id, document=document,
+                record_id=record.record_id,
+                record_version=record.record_version,
+                student_id=record.student.student_id,
+                document=document,
                 content_sha256=sha256_hex(canonical_bytes(document)),
                 required=required_signers(document, self.school_seal),
                 due_at=(datetime.now(UTC) + self.deadline).isoformat(),
@@ -91,16 +107,22 @@ class SigningService:
             await self._announce_if_complete(tx, request, cause)
             return request
 
-    async def submit_signature(self, record_id: str, record_version: int, role: str, signer_id: str, cms_b64: str) -> SigningRequest:
+    async def submit_signature(
+        self, record_id: str, record_version: int, role: str, signer_id: str, cms_b64: str
+    ) -> SigningRequest:
         """A signature made outside Hocba (token or remote signing). Verified before it is kept."""
         try:
             cms = base64.b64decode(cms_b64, validate=True)
         except (binascii.Error, ValueError):
-            raise SignatureRefused("cms must be the base64 of a DER CMS SignedData", code="signature_malformed") from None
+            raise SignatureRefused(
+                "cms must be the base64 of a DER CMS SignedData", code="signature_malformed"
+            ) from None
         async with self.uow() as tx:
             request = await tx.get(request_key(record_id, record_version))
             if request is None:
-                raise UnknownRequest(f"no signing request for record {record_id} version {record_version}")
+                raise UnknownRequest(
+                    f"no signing request for record {record_id} version {record_version}"
+                )
             request.check_turn(role, signer_id)
             self._accept(request, role, signer_id, cms, canonical_bytes(request.document))
             self._advance(request)
@@ -113,18 +135,33 @@ class SigningService:
             return self.checker.check(content, cms, signer_id)
         except SignatureInvalid as exc:
             raise SignatureRefused(
-                f"{exc.message_en} / {exc.message_vi}", code="signature_invalid",
-                details=[{"field": "cms", "problem": exc.reason, "message_vi": exc.message_vi, "message_en": exc.message_en}],
+                f"{exc.message_en} / {exc.message_vi}",
+                code="signature_invalid",
+                details=[
+                    {
+                        "field": "cms",
+                        "problem": exc.reason,
+                        "message_vi": exc.message_vi,
+                        "message_en": exc.message_en,
+                    }
+                ],
             ) from None
 
-    def _accept(self, request: SigningRequest, role: str, signer_id: str, cms: bytes, content: bytes) -> None:
+    def _accept(
+        self, request: SigningRequest, role: str, signer_id: str, cms: bytes, content: bytes
+    ) -> None:
         signer = request.check_turn(role, signer_id)
         checked = self._check(content, cms, signer_id)
         name = signer.signer_name if signer.signer_name != signer_id else checked.signer_common_name
-        request.add(CollectedSignature(
-            role=role, signer_id=signer_id, signer_name=name,
-            signed_at=checked.signing_time.astimezone(UTC).isoformat(), cms=base64.b64encode(cms).decode(),
-        ))
+        request.add(
+            CollectedSignature(
+                role=role,
+                signer_id=signer_id,
+                signer_name=name,
+                signed_at=checked.signing_time.astimezone(UTC).isoformat(),
+                cms=base64.b64encode(cms).decode(),
+            )
+        )
         request.log(_now(), "signed", role=role, signer_id=signer_id)
 
     def _advance(self, request: SigningRequest) -> None:
@@ -132,37 +169,57 @@ class SigningService:
         if self.server_signer is None:
             return
         content = canonical_bytes(request.document)
-        while (nxt := request.next_signer()) is not None and self.server_signer.can_sign(nxt.role, nxt.signer_id):
+        while (nxt := request.next_signer()) is not None and self.server_signer.can_sign(
+            nxt.role, nxt.signer_id
+        ):
             cms = self.server_signer.sign(nxt.role, nxt.signer_id, nxt.signer_name, content)
             self._accept(request, nxt.role, nxt.signer_id, cms, content)
 
     # -- bulk: one approval for a whole class -----------------------------------------------------
-    async def prepare_batch(self, signer_id: str, role: str, *, school_id: str, limit: int = 2_000) -> SigningBatch:
+    async def prepare_batch(
+        self, signer_id: str, role: str, *, school_id: str, limit: int = 2_000
+    ) -> SigningBatch:
         """Gather every request of `school_id` waiting for this signer in this role, build the Merkle
         tree over their documents, and return the root statement to sign (one approval for all). A
         batch never mixes schools: a teacher who teaches at two schools signs each school's apart."""
         async with self.uow() as tx:
-            pending = [r for r in await tx.pending_for(signer_id, school_id, limit)
-                       if (n := r.next_signer()) is not None and n.role == role]
+            pending = [
+                r
+                for r in await tx.pending_for(signer_id, school_id, limit)
+                if (n := r.next_signer()) is not None and n.role == role
+            ]
             if not pending:
                 raise NothingToSign(f"nothing of school {school_id} waits for {role} {signer_id}")
             tree = merkle.build([bytes.fromhex(r.content_sha256) for r in pending])
-            batch_id = "B-" + hashlib.sha256("|".join(r.key for r in pending).encode() + signer_id.encode()).hexdigest()[:20]
+            batch_id = (
+                "B-"
+                + hashlib.sha256(
+                    "|".join(r.key for r in pending).encode() + signer_id.encode()
+                ).hexdigest()[:20]
+            )
             batch = SigningBatch(
-                batch_id=batch_id, signer_id=signer_id, role=role, members=[(r.record_id, r.record_version) for r in pending],
-                statement=merkle.statement(tree.root, len(pending), batch_id, role, signer_id), proofs=tree.proofs,
+                batch_id=batch_id,
+                signer_id=signer_id,
+                role=role,
+                members=[(r.record_id, r.record_version) for r in pending],
+                statement=merkle.statement(tree.root, len(pending), batch_id, role, signer_id),
+                proofs=tree.proofs,
                 school_id=school_id,
             )
             await tx.save_batch(batch)
             return batch
 
-    async def submit_batch_signature(self, batch_id: str, cms_b64: str) -> tuple[SigningBatch, int, int]:
+    async def submit_batch_signature(
+        self, batch_id: str, cms_b64: str
+    ) -> tuple[SigningBatch, int, int]:
         """One CMS over the batch's root statement signs every member still waiting for this signer.
         Returns the batch, how many documents it signed and how many became fully signed."""
         try:
             cms = base64.b64decode(cms_b64, validate=True)
         except (binascii.Error, ValueError):
-            raise SignatureRefused("cms must be the base64 of a DER CMS SignedData", code="signature_malformed") from None
+            raise SignatureRefused(
+                "cms must be the base64 of a DER CMS SignedData", code="signature_malformed"
+            ) from None
         async with self.uow() as tx:
             batch = await tx.get_batch(batch_id)
             if batch is None:
@@ -172,15 +229,31 @@ class SigningService:
             for (record_id, version), proof in zip(batch.members, batch.proofs, strict=True):
                 request = await tx.get(request_key(record_id, version))
                 nxt = request.next_signer() if request else None
-                if request is None or nxt is None or (nxt.role, nxt.signer_id) != (batch.role, batch.signer_id):
+                if (
+                    request is None
+                    or nxt is None
+                    or (nxt.role, nxt.signer_id) != (batch.role, batch.signer_id)
+                ):
                     continue  # signed another way meanwhile
-                request.add(CollectedSignature(
-                    role=batch.role, signer_id=batch.signer_id,
-                    signer_name=nxt.signer_name if nxt.signer_name != nxt.signer_id else checked.signer_common_name,
-                    signed_at=checked.signing_time.astimezone(UTC).isoformat(), cms=base64.b64encode(cms).decode(),
-                    batch={"statement": batch.statement, "proof": proof},
-                ))
-                request.log(_now(), "signed", role=batch.role, signer_id=batch.signer_id, batch_id=batch.batch_id)
+                request.add(
+                    CollectedSignature(
+                        role=batch.role,
+                        signer_id=batch.signer_id,
+                        signer_name=nxt.signer_name
+                        if nxt.signer_name != nxt.signer_id
+                        else checked.signer_common_name,
+                        signed_at=checked.signing_time.astimezone(UTC).isoformat(),
+                        cms=base64.b64encode(cms).decode(),
+                        batch={"statement": batch.statement, "proof": proof},
+                    )
+                )
+                request.log(
+                    _now(),
+                    "signed",
+                    role=batch.role,
+                    signer_id=batch.signer_id,
+                    batch_id=batch.batch_id,
+                )
                 self._advance(request)
                 await tx.save(request)
                 await self._announce_if_complete(tx, request, None)
@@ -190,37 +263,73 @@ class SigningService:
             await tx.save_batch(batch)
             return batch, signed, completed
 
-    async def _announce_if_complete(self, tx: SigningTx, request: SigningRequest, cause: Envelope[Any] | None) -> None:
+    async def _announce_if_complete(
+        self, tx: SigningTx, request: SigningRequest, cause: Envelope[Any] | None
+    ) -> None:
         if not request.complete:
             return
         signed = RecordSigned(
-            record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
-            document=request.document, content_sha256=request.content_sha256,
-            signatures=tuple(DocumentSignature(role=s.role, signer_id=s.signer_id, signer_name=s.signer_name,
-                                               signed_at=s.signed_at, cms=s.cms, batch=s.batch)
-                             for s in request.signatures),
+            record_id=request.record_id,
+            record_version=request.record_version,
+            student_id=request.student_id,
+            document=request.document,
+            content_sha256=request.content_sha256,
+            signatures=tuple(
+                DocumentSignature(
+                    role=s.role,
+                    signer_id=s.signer_id,
+                    signer_name=s.signer_name,
+                    signed_at=s.signed_at,
+                    cms=s.cms,
+                    batch=s.batch,
+                )
+                for s in request.signatures
+            ),
         )
         await tx.emit(SIGNING_EVENTS.name, self._announce(signed, cause))
 
     # -- refusals, handovers, reminders -------------------------------------------------------------
-    async def reject(self, record_id: str, record_version: int, role: str, signer_id: str, reason: str) -> SigningRequest:
+    async def reject(
+        self, record_id: str, record_version: int, role: str, signer_id: str, reason: str
+    ) -> SigningRequest:
         """The signer whose turn it is refuses, with a reason; assessment is told (SigningRejected),
         so that the school corrects the record and a new version comes to sign."""
         async with self.uow() as tx:
             request = await tx.get(request_key(record_id, record_version))
             if request is None:
-                raise UnknownRequest(f"no signing request for record {record_id} version {record_version}")
+                raise UnknownRequest(
+                    f"no signing request for record {record_id} version {record_version}"
+                )
             request.reject(role, signer_id, reason, _now())
             await tx.save(request)
-            await tx.emit(SIGNING_EVENTS.name, self._announce(SigningRejected(
-                record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
-                class_id=str(request.document["class_info"]["class_id"]), school_year=str(request.document["school_year"]),
-                role=role, signer_id=signer_id, reason=reason,
-            ), None))
+            await tx.emit(
+                SIGNING_EVENTS.name,
+                self._announce(
+                    SigningRejected(
+                        record_id=request.record_id,
+                        record_version=request.record_version,
+                        student_id=request.student_id,
+                        class_id=str(request.document["class_info"]["class_id"]),
+                        school_year=str(request.document["school_year"]),
+                        role=role,
+                        signer_id=signer_id,
+                        reason=reason,
+                    ),
+                    None,
+                ),
+            )
             return request
 
-    async def handover(self, signer_id: str, substitute_id: str, substitute_name: str, reason: str, by: str, *,
-                       school_id: str) -> int:
+    async def handover(
+        self,
+        signer_id: str,
+        substitute_id: str,
+        substitute_name: str,
+        reason: str,
+        by: str,
+        *,
+        school_id: str,
+    ) -> int:
         """A teacher retires, goes on leave or changes school: the school `school_id` hands every part
         of theirs not signed yet in its own requests to a substitute; what other schools wait for
         stays with them. Recorded on each request. Returns how many requests changed."""
@@ -229,7 +338,13 @@ class SigningService:
         changed = 0
         async with self.uow() as tx:
             for request in await tx.awaiting(signer_id, school_id):
-                if request.reassign(signer_id, RequiredSigner("", substitute_id, substitute_name), _now(), reason, by):
+                if request.reassign(
+                    signer_id,
+                    RequiredSigner("", substitute_id, substitute_name),
+                    _now(),
+                    reason,
+                    by,
+                ):
                     self._advance(request)
                     await tx.save(request)
                     await self._announce_if_complete(tx, request, None)
@@ -247,10 +362,20 @@ class SigningService:
                 request.reminded.append(nxt.signer_id)
                 request.log(now.isoformat(), "reminded", role=nxt.role, signer_id=nxt.signer_id)
                 await tx.save(request)
-                await tx.emit(SIGNING_EVENTS.name, self._announce(SignatureReminderDue(
-                    record_id=request.record_id, record_version=request.record_version, student_id=request.student_id,
-                    role=nxt.role, signer_id=nxt.signer_id, due_at=datetime.fromisoformat(request.due_at),
-                ), None))
+                await tx.emit(
+                    SIGNING_EVENTS.name,
+                    self._announce(
+                        SignatureReminderDue(
+                            record_id=request.record_id,
+                            record_version=request.record_version,
+                            student_id=request.student_id,
+                            role=nxt.role,
+                            signer_id=nxt.signer_id,
+                            due_at=datetime.fromisoformat(request.due_at),
+                        ),
+                        None,
+                    ),
+                )
                 sent += 1
         return sent
 

@@ -52,7 +52,9 @@ def required_signers(record: dict[str, Any], school_seal: bool = False) -> list[
     principal = record["school"]["principal"]
     signers.append(RequiredSigner("principal", principal["staff_id"], principal["full_name"]))
     if school_seal:
-        signers.append(RequiredSigner("school_seal", record["school"]["school_id"], record["school"]["name"]))
+        signers.append(
+            RequiredSigner("school_seal", record["school"]["school_id"], record["school"]["name"])
+        )
     return signers
 
 
@@ -116,8 +118,10 @@ class SigningRequest:
     def class_teachers(self) -> frozenset[str]:
         """Who teaches the student's class: the homeroom teacher and the subject teachers."""
         info = self.document["class_info"]
-        return frozenset({str(info["homeroom_teacher"]["staff_id"])}
-                         | {str(t["staff_id"]) for t in info.get("subject_teachers", ())})
+        return frozenset(
+            {str(info["homeroom_teacher"]["staff_id"])}
+            | {str(t["staff_id"]) for t in info.get("subject_teachers", ())}
+        )
 
     @property
     def complete(self) -> bool:
@@ -143,31 +147,50 @@ class SigningRequest:
         self.rejected = {"role": role, "signer_id": signer_id, "reason": reason, "at": at}
         self.log(at, "rejected", role=role, signer_id=signer_id, reason=reason)
 
-    def reassign(self, signer_id: str, substitute: RequiredSigner, at: str, reason: str, by: str) -> bool:
+    def reassign(
+        self, signer_id: str, substitute: RequiredSigner, at: str, reason: str, by: str
+    ) -> bool:
         """Hand a signer's part that is not signed yet to a substitute (leave, retirement, transfer)."""
         done = len(self.signatures)
         changed = False
         for i, required in enumerate(self.required):
             if i >= done and required.signer_id == signer_id and not self.rejected:
-                self.required[i] = RequiredSigner(required.role, substitute.signer_id, substitute.signer_name)
+                self.required[i] = RequiredSigner(
+                    required.role, substitute.signer_id, substitute.signer_name
+                )
                 changed = True
-                self.log(at, "reassigned", role=required.role, from_signer=signer_id, to_signer=substitute.signer_id,
-                         reason=reason, by=by)
+                self.log(
+                    at,
+                    "reassigned",
+                    role=required.role,
+                    from_signer=signer_id,
+                    to_signer=substitute.signer_id,
+                    reason=reason,
+                    by=by,
+                )
         return changed
 
     def check_turn(self, role: str, signer_id: str) -> RequiredSigner:
         """Who may sign now: the next required signer, and nobody else."""
         if self.rejected:
-            raise AlreadyRejected(f"record {self.record_id} version {self.record_version} was refused by "
-                                  f"{self.rejected['role']} {self.rejected['signer_id']}; a corrected version comes to sign")
+            raise AlreadyRejected(
+                f"record {self.record_id} version {self.record_version} was refused by "
+                f"{self.rejected['role']} {self.rejected['signer_id']}; a corrected version comes to sign"
+            )
         nxt = self.next_signer()
         if nxt is None:
-            raise AlreadySigned(f"record {self.record_id} version {self.record_version} is already fully signed")
+            raise AlreadySigned(
+                f"record {self.record_id} version {self.record_version} is already fully signed"
+            )
         if (role, signer_id) != (nxt.role, nxt.signer_id):
             expected = f"{nxt.role} {nxt.signer_id}"
             if any((r.role, r.signer_id) == (role, signer_id) for r in self.required):
-                raise OutOfOrder(f"it is not yet the turn of {role} {signer_id}; next to sign: {expected}")
-            raise NotARequiredSigner(f"{role} {signer_id} is not a required signer of this record; next to sign: {expected}")
+                raise OutOfOrder(
+                    f"it is not yet the turn of {role} {signer_id}; next to sign: {expected}"
+                )
+            raise NotARequiredSigner(
+                f"{role} {signer_id} is not a required signer of this record; next to sign: {expected}"
+            )
         return nxt
 
     def add(self, signature: CollectedSignature) -> None:

@@ -15,8 +15,12 @@ from hocba_signing.application.use_cases import SigningService
 
 
 def register(broker: KafkaBroker, settings: ServiceSettings, service: SigningService) -> None:
-    @broker.subscriber(ASSESSMENT_EVENTS.name, title="signing-requests",
-                       description="Closed-year records to be signed.", **subscriber_options(settings, "requests"))
+    @broker.subscriber(
+        ASSESSMENT_EVENTS.name,
+        title="signing-requests",
+        description="Closed-year records to be signed.",
+        **subscriber_options(settings, "requests"),
+    )
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
     async def on_assessment_event(event: AssessmentEvent) -> None:
         await handle(service, event)

@@ -13,14 +13,24 @@ of a request carries the student's personal data: every read of it is audited.
 from hocba_runtime.auth import PolicyTable, allow
 from hocba_runtime.auth import Scope as S
 
-POLICIES = PolicyTable("signing", {
-    "GET /signers/{staff_id}/pending": allow(teacher=S.SELF, principal=S.SELF, school_admin=S.SCHOOL),
-    "GET /requests/{record_id}/versions/{version}": allow(teacher=S.SELF, principal=S.SCHOOL, school_admin=S.SCHOOL,
-                                                          personal=True),
-    "POST /requests/{record_id}/versions/{version}/signatures": allow(teacher=S.SELF, principal=S.SELF),
-    "POST /requests/{record_id}/versions/{version}/rejection": allow(teacher=S.SELF, principal=S.SELF),
-    "POST /signers/{staff_id}/batches": allow(teacher=S.SELF, principal=S.SELF),
-    "GET /batches/{batch_id}": allow(teacher=S.SELF, principal=S.SELF),
-    "POST /batches/{batch_id}/signature": allow(teacher=S.SELF, principal=S.SELF),
-    "POST /signers/{staff_id}/handover": allow(school_admin=S.SCHOOL),
-})
+POLICIES = PolicyTable(
+    "signing",
+    {
+        "GET /signers/{staff_id}/pending": allow(
+            teacher=S.SELF, principal=S.SELF, school_admin=S.SCHOOL
+        ),
+        "GET /requests/{record_id}/versions/{version}": allow(
+            teacher=S.SELF, principal=S.SCHOOL, school_admin=S.SCHOOL, personal=True
+        ),
+        "POST /requests/{record_id}/versions/{version}/signatures": allow(
+            teacher=S.SELF, principal=S.SELF
+        ),
+        "POST /requests/{record_id}/versions/{version}/rejection": allow(
+            teacher=S.SELF, principal=S.SELF
+        ),
+        "POST /signers/{staff_id}/batches": allow(teacher=S.SELF, principal=S.SELF),
+        "GET /batches/{batch_id}": allow(teacher=S.SELF, principal=S.SELF),
+        "POST /batches/{batch_id}/signature": allow(teacher=S.SELF, principal=S.SELF),
+        "POST /signers/{staff_id}/handover": allow(school_admin=S.SCHOOL),
+    },
+)
