@@ -382,7 +382,7 @@ def test_no_secret_value_is_written_in_compose_the_realm_or_the_kafka_files(
             )
 
 
-def test_every_variable_compose_needs_is_in_the_example_env(compose: dict[str, Any]) -> None:
+def test_every_variable_compose_needs_is_in_the_example_env() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     used = {m[1]: m[2] for m in INTERPOLATION.finditer(text)}
     assert all(kind in (":-", ":?") for kind in used.values()), (

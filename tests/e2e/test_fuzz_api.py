@@ -8,6 +8,7 @@ HOCBA_FUZZ_EXAMPLES sets the examples per operation, caller and mode (default 6)
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from typing import Any
@@ -20,6 +21,8 @@ from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.e2e
 
@@ -110,5 +113,5 @@ def test_no_generated_request_of_any_role_gets_a_server_error_or_an_answer_outsi
             f"{figures['schema violations']} schema violations; "
             + ", ".join(f"{k} {v}" for k, v in sorted(figures.items()) if k.startswith("status"))
         )
-    print("\nschemathesis against the running stack:\n  " + "\n  ".join(report))
+    log.info("\nschemathesis against the running stack:\n  " + "\n  ".join(report))
     assert not failures, "\n".join(failures[:40])

@@ -63,12 +63,12 @@ async def test_a_school_system_writes_for_the_schools_the_registry_gives_it(
 
 
 BAD_TOKENS = {
-    "expired": dict(ttl=-120),
-    "not valid yet": dict(nbf=int(time.time()) + 3600),
-    "another audience": dict(audience="account"),
-    "another issuer": dict(issuer="https://evil.example/realms/hocba"),
-    "an ID token": dict(typ="ID"),
-    "no subject": dict(sub=None, subject=None),
+    "expired": {"ttl": -120},
+    "not valid yet": {"nbf": int(time.time()) + 3600},
+    "another audience": {"audience": "account"},
+    "another issuer": {"issuer": "https://evil.example/realms/hocba"},
+    "an ID token": {"typ": "ID"},
+    "no subject": {"sub": None, "subject": None},
 }
 
 

@@ -79,7 +79,7 @@ NOT_RETRIED: tuple[type[BaseException], ...] = (
 )
 
 
-async def decode_envelope(msg: Any, original: Any) -> Any:
+async def decode_envelope(msg: Any, _original: Any) -> Any:
     """FastStream decoder: JSON, then upcast to the newest payload version."""
     raw = json.loads(msg.body)
     return upcast(raw) if isinstance(raw, dict) else raw
@@ -256,7 +256,7 @@ class Delivered:
         return text_headers(self.record)
 
 
-async def raw_batch(msg: Any, original: Any) -> Any:
+async def raw_batch(msg: Any, _original: Any) -> Any:
     """FastStream decoder for batch subscribers: hand over the consumer records as they are, so
     that each is validated on its own and one bad record never fails the batch."""
     return list(msg.raw_message)

@@ -216,7 +216,7 @@ def create_app(
     configure_tracing(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
             yield

@@ -5,6 +5,7 @@ each role sees, and the ingest topic's check of the school system behind each ev
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ from hocba_devstack.testing import (  # noqa: E402
     read_topic,
     unique,
 )
+
+log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -169,7 +172,7 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
     # administrator in the matrix, and the own school's callers' marks went in).
     marks = await assessment.app.state.reader.marks(cls.class_id, cls.school_year)
     assert not {m.submitted_by for m in marks} & {"sys-b", f"{b}-GV1", f"{b}-HT", f"{b}-QT"}
-    print(f"assessment authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
+    log.info(f"assessment authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
 
 
 async def test_a_subject_teacher_assesses_only_their_subject_and_only_as_themself(

@@ -140,8 +140,9 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(
     assert len(mine(again)) == 3
 
 
+@pytest.mark.usefixtures("assessment")  # the running service
 async def test_students_enrolled_while_their_class_closes_all_get_their_record(
-    assessment, local_infra
+    local_infra,
 ) -> None:  # type: ignore[no-untyped-def]
     # The roster and the school system's feed are separate consumers: a close may be handled while
     # the class's enrolments are still being stored. Each student still gets exactly one record.

@@ -29,7 +29,7 @@ async def test_good_events_are_stored_and_each_bad_one_is_named_in_place() -> No
     pupil = student()
     items = full_year(cls, pupil.student_id)
     bad_subject = mark(cls, pupil.student_id, "KH", "T")  # grade 3 has no Khoa học
-    bad_score = items[0].model_copy(update=dict(score=11))
+    bad_score = items[0].model_copy(update={"score": 11})
     events = [(f"e{i}", m) for i, m in enumerate([items[0], bad_subject, *items[1:], bad_score])]
     outcomes = await svc.ingest(events)
     assert [o.status for o in outcomes] == [
@@ -51,7 +51,7 @@ async def test_a_redelivered_batch_changes_nothing_and_does_not_undo_a_later_cor
     cls = klass(grade=1)
     pupil = student()
     first = mark(cls, pupil.student_id, "TV", "H", 7)
-    corrected = first.model_copy(update=dict(rating="T", score=9, submitted_by="GV-01"))
+    corrected = first.model_copy(update={"rating": "T", "score": 9, "submitted_by": "GV-01"})
     assert [o.status for o in await svc.ingest([("a", first), ("b", corrected)])] == [
         "accepted",
         "accepted",
@@ -72,7 +72,7 @@ async def test_a_redelivered_batch_changes_nothing_and_does_not_undo_a_later_cor
     assert len(store.audit) == 1
     # The same value re-sent under a new event id is not a change either.
     assert [
-        o.status for o in await svc.ingest([("c", corrected.model_copy(update=dict(comment="")))])
+        o.status for o in await svc.ingest([("c", corrected.model_copy(update={"comment": ""}))])
     ] == ["unchanged"]
 
 
@@ -84,7 +84,7 @@ async def test_after_the_close_a_resent_value_is_unchanged_and_a_new_value_is_re
     items = full_year(cls, pupil.student_id)
     await svc.ingest([(f"e{i}", m) for i, m in enumerate(items)])
     assert await svc.close_class(cls.class_id, cls.school_year, "GV-01") == 1
-    late = items[0].model_copy(update=dict(rating="C", score=2))
+    late = items[0].model_copy(update={"rating": "C", "score": 2})
     outcomes = await svc.ingest([("e0", items[0]), ("x", items[1].model_copy()), ("late", late)])
     assert [o.status for o in outcomes] == ["unchanged", "unchanged", "rejected"]
     assert outcomes[2].closed and "closed its school year" in outcomes[2].problems[0].problem

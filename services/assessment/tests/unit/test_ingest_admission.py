@@ -143,7 +143,7 @@ async def test_a_close_of_a_class_missing_assessments_is_dead_lettered_naming_th
     refused: list[dict[str, str]] = []
 
     @broker.subscriber(dead_letter_topic(ASSESSMENT_INGEST.name), group_id="headers")
-    async def on_refused(body: Any, message: KafkaMessage) -> None:
+    async def on_refused(_body: Any, message: KafkaMessage) -> None:
         refused.append(dict(message.headers))
 
     cls, done, late = klass(grade=7), student(), student()

@@ -212,16 +212,16 @@ async def test_each_secondary_item_is_checked_against_the_class_and_named() -> N
     pupil = student().student_id
 
     def sec(**kw: object) -> ev.SecondaryAssessmentSubmitted:
-        base = dict(
-            class_id=cls.class_id,
-            school_year=cls.school_year,
-            student_id=pupil,
-            subject_code="TOAN",
-            term=1,
-            kind="regular",
-            index=1,
-            score=7.5,
-        )
+        base = {
+            "class_id": cls.class_id,
+            "school_year": cls.school_year,
+            "student_id": pupil,
+            "subject_code": "TOAN",
+            "term": 1,
+            "kind": "regular",
+            "index": 1,
+            "score": 7.5,
+        }
         return ev.SecondaryAssessmentSubmitted(**{**base, **kw})
 
     items = [

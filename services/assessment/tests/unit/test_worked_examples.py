@@ -24,8 +24,8 @@ EXAMPLES = yaml.safe_load(
 
 def _qc(spec: Any, names: dict[str, str]) -> dict[str, str]:
     if isinstance(spec, str):
-        return {k: spec for k in names}
-    base = {k: spec["all"] for k in names}
+        return dict.fromkeys(names, spec)
+    base = dict.fromkeys(names, spec["all"])
     return {**base, **{k: v for k, v in spec.items() if k != "all"}}
 
 

@@ -4,6 +4,7 @@ scope checks behind it; the PDF's caching; the audit of every read."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from publishing_fixtures import (  # noqa: E402
     SUBJECT_TEACHER,
     signed_record,
 )
+
+log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.integration
 OTHER_SCHOOL = "OTHER-TH-1"
@@ -110,7 +113,7 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
         "school_admin (own school)",
         "service (own school)",
     }
-    print(f"publishing authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
+    log.info(f"publishing authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
 
 
 async def test_anonymous_gets_401_and_another_school_403_on_every_document_endpoint(

@@ -5,6 +5,7 @@ ingest topic's check of the school system behind each event."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from hocba_devstack.testing import (  # noqa: E402
 from hocba_records.bootstrap import build  # noqa: E402
 from hocba_records.config import RecordsSettings  # noqa: E402
 from hocba_records.entrypoints.policies import POLICIES  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +110,7 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
     }
     cells = await authorization_matrix(records.app, POLICIES, calls, own, other, local_infra.issuer)
     assert not failed_cells(cells), failed_cells(cells)
-    print(f"records authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
+    log.info(f"records authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
 
 
 async def test_a_teacher_of_another_class_gets_403_and_a_teacher_sees_no_personal_id_number(

@@ -6,6 +6,7 @@ and school administrator act for their own school."""
 from __future__ import annotations
 
 import base64
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ from hocba_signing.entrypoints.policies import POLICIES  # noqa: E402
 from hocba_trust.canonical import canonical_bytes  # noqa: E402
 from hocba_trust.cms import sign_detached  # noqa: E402
 from signing_fixtures import closed_record  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +173,7 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
     cells = await authorization_matrix(signing.app, POLICIES, calls, own, other, local_infra.issuer)
     assert not failed_cells(cells), failed_cells(cells)
     assert len({c.endpoint for c in cells}) == len(POLICIES.endpoints(signing.app))
-    print(
+    log.info(
         f"signing authorization matrix ({signer} signs): {len(cells)} calls over {len(calls)} endpoints"
     )
 

@@ -322,12 +322,12 @@ async def test_secondary_subject_teachers_sign_their_subjects_first_then_homeroo
         )
     )  # teacher not known
     record = base.model_copy(
-        update=dict(
-            subjects=subjects,
-            result=YearResult(
+        update={
+            "subjects": subjects,
+            "result": YearResult(
                 level="tot", level_label="Tốt", completed_programme=True, rules="TT22/2021"
             ),
-        )
+        }
     )
     request = await service.open_request(record)
     assert request is not None

@@ -214,7 +214,7 @@ def _rows(content: bytes, filename: str) -> list[list[Any]]:
         raise SpreadsheetError(
             "the CSV file is not UTF-8; save it as 'CSV UTF-8' and send it again"
         ) from None
-    return [row for row in csv.reader(io.StringIO(text))][: MAX_ROWS + 1]
+    return list(csv.reader(io.StringIO(text)))[: MAX_ROWS + 1]
 
 
 def _text(value: Any) -> str:

@@ -472,12 +472,12 @@ def _sheet_item(
     term: int | None,
     submitted_by: str,
 ) -> Any:
-    common = dict(
-        class_id=class_id,
-        school_year=school_year,
-        student_id=item.student_id,
-        submitted_by=submitted_by,
-    )
+    common = {
+        "class_id": class_id,
+        "school_year": school_year,
+        "student_id": item.student_id,
+        "submitted_by": submitted_by,
+    }
     if item.kind is None:
         return SubjectAssessmentSubmitted(
             **common,
