@@ -18,12 +18,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypedDict, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from hocba_contracts import TOPICS, dead_letter_topic
 from hocba_contracts.versioning import UnknownEventVersion, upcast
@@ -79,7 +80,15 @@ NOT_RETRIED: tuple[type[BaseException], ...] = (
 )
 
 
-async def decode_envelope(msg: Any, _original: Any) -> Any:
+Decoder = Callable[[KafkaMessage, Callable[[KafkaMessage], Awaitable[object]]], Awaitable[object]]
+"""A FastStream decoder: the message, and FastStream's own decoder to fall back on. Typed without
+`Any`, so that mypy can pick `broker.subscriber`'s overload from the options (an `Any` among the
+arguments makes the overloads ambiguous, and the decorated handler untyped)."""
+
+
+async def decode_envelope(
+    msg: KafkaMessage, _original: Callable[[KafkaMessage], Awaitable[object]]
+) -> object:
     """FastStream decoder: JSON, then upcast to the newest payload version."""
     raw = json.loads(msg.body)
     return upcast(raw) if isinstance(raw, dict) else raw
@@ -256,7 +265,9 @@ class Delivered:
         return text_headers(self.record)
 
 
-async def raw_batch(msg: Any, _original: Any) -> Any:
+async def raw_batch(
+    msg: KafkaMessage, _original: Callable[[KafkaMessage], Awaitable[object]]
+) -> object:
     """FastStream decoder for batch subscribers: hand over the consumer records as they are, so
     that each is validated on its own and one bad record never fails the batch."""
     return list(msg.raw_message)
@@ -346,7 +357,35 @@ def make_broker(settings: ServiceSettings, audit: KafkaAuditHook | None = None) 
     return broker
 
 
-def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any]:
+class SubscriberOptions(TypedDict):
+    """The options of a Hocba subscriber, as `broker.subscriber(topic, **options)` takes them. A
+    TypedDict, not a `dict[str, Any]`: mypy checks each key against FastStream's overloads and picks
+    the one for a single-message subscriber, so a decorated handler keeps its type."""
+
+    group_id: str
+    auto_offset_reset: Literal["latest", "earliest", "none"]
+    ack_policy: AckPolicy
+    decoder: Decoder
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    max_poll_records: int
+
+
+class BatchSubscriberOptions(TypedDict):
+    """The options of a batch subscriber; `batch=True` selects FastStream's batch overload."""
+
+    batch: Literal[True]
+    group_id: str
+    auto_offset_reset: Literal["latest", "earliest", "none"]
+    ack_policy: AckPolicy
+    decoder: Decoder
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    max_records: int
+    batch_timeout_ms: int
+
+
+def subscriber_options(settings: ServiceSettings, purpose: str) -> SubscriberOptions:
     return {
         "group_id": f"hocba-{settings.service_name}-{purpose}",
         "auto_offset_reset": "earliest",
@@ -358,19 +397,21 @@ def subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any
     }
 
 
-def batch_subscriber_options(settings: ServiceSettings, purpose: str) -> dict[str, Any]:
+def batch_subscriber_options(settings: ServiceSettings, purpose: str) -> BatchSubscriberOptions:
     """A batch subscriber: up to `batch_max_records` records a call; the handler dead-letters its bad
     items itself, and a batch whose handler fails is rewound and delivered again."""
-    options = subscriber_options(settings, purpose)
-    del options["max_poll_records"]
-    options.update(
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        decoder=raw_batch,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
-    return options
+    single = subscriber_options(settings, purpose)
+    return {
+        "batch": True,
+        "group_id": single["group_id"],
+        "auto_offset_reset": single["auto_offset_reset"],
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "decoder": raw_batch,
+        "session_timeout_ms": single["session_timeout_ms"],
+        "heartbeat_interval_ms": single["heartbeat_interval_ms"],
+        "max_records": settings.batch_max_records,
+        "batch_timeout_ms": settings.batch_timeout_ms,
+    }
 
 
 class RelayProducer:
