@@ -75,7 +75,9 @@ def load_identity(certificate_file: Path, key_file: Path) -> SigningIdentity:
     """A software signing identity from a certificate file (leaf, then chain) and a key file."""
     certs = x509.load_pem_x509_certificates(Path(certificate_file).read_bytes())
     key = load_private_key(key_file)
-    if certs[0].public_key().public_numbers() != key.public_key().public_numbers():
+    # cryptography's public keys compare by value, whatever their type (an Ed25519 key in the
+    # certificate is simply not equal; it has no `public_numbers` to compare)
+    if certs[0].public_key() != key.public_key():
         raise ValueError(f"{key_file} is not the key of the certificate in {certificate_file}")
     return SigningIdentity(key=key, certificate=certs[0], chain=tuple(certs[1:]))
 
