@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from hocba_trust.cms import SigningIdentity, sign_detached
 from hocba_trust.keys import CertificateIssuer, KeyDirectory
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.types import PublicKey
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 
@@ -66,6 +67,8 @@ class Pkcs11Token:
     def public_key(self, label: str) -> ec.EllipticCurvePublicKey:
         with self.lock:
             pub = self.session.get_key(object_class=ObjectClass.PUBLIC_KEY, label=label)
+            if not isinstance(pub, PublicKey):  # get_key is typed as any kind of key
+                raise TypeError(f"token object {label!r} is not a public key")
             key = load_der_public_key(encode_ec_public_key(pub))
         assert isinstance(key, ec.EllipticCurvePublicKey)
         return key
