@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hocba_trust.keys import load_identity
-from pyhanko.keys import load_certs_from_pemder, load_private_key_from_pemder
+from pyhanko.keys import load_certs_from_pemder_data, load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.registry import CertificateRegistry
 
 
 class PadesSealer:
@@ -36,11 +36,16 @@ class PadesSealer:
                     )  # the key is the certificate's
                 except (OSError, ValueError) as exc:
                     raise LookupError(f"the PDF seal's files do not load: {exc}") from None
-                certs = list(load_certs_from_pemder([self.certificate_file]))
+                # pyHanko's annotated entry points: the file's bytes, and a registry (a certificate
+                # store; no fetcher, so it fetches nothing) filled by register_multiple, where
+                # load_certs_from_pemder and SimpleCertificateStore have no annotations
+                certs = list(load_certs_from_pemder_data(Path(self.certificate_file).read_bytes()))
+                chain = CertificateRegistry()
+                chain.register_multiple(certs[1:])
                 self._signer = signers.SimpleSigner(
                     signing_cert=certs[0],
                     signing_key=load_private_key_from_pemder(self.key_file, None),
-                    cert_registry=SimpleCertificateStore.from_certs(certs[1:]),
+                    cert_registry=chain,
                 )
             return self._signer
 
