@@ -35,7 +35,8 @@ audit-verify:
 	@$(PY) -m hocba_runtime.audit verify --mongo-uri "mongodb://127.0.0.1:$${HOCBA_PORT_DATABASE:-27017}/?directConnection=true" \
 		--database hocba_records --database hocba_assessment --database hocba_signing --database hocba_publishing --database hocba_lookup
 
-test: install
+# The checks first (make lint): a finding fails the tests, and so CI.
+test: lint
 	@$(PY) -m pytest
 
 test-unit: install
@@ -55,8 +56,17 @@ docs: install
 	@$(PY) scripts/gen_asyncapi.py
 	@$(PY) -m hocba_runtime.admin topics-spec > deploy/topics.yaml
 
+# The checks CI holds the code to: ruff's rules, ruff's format, mypy strict over libs/*/src and
+# services/*/src (the files of [tool.mypy] in pyproject.toml) and the import contracts. One line when
+# all pass; otherwise the first check that fails says what it found, and make stops there.
+LINT_PATHS := libs services tests scripts bench
+
 lint: install
-	@$(PY) -m ruff check libs services tests scripts bench
+	@$(PY) -m ruff check --quiet $(LINT_PATHS)
+	@$(PY) -m ruff format --check --quiet $(LINT_PATHS)
+	@out=$$($(PY) -m mypy 2>&1) || { echo "$$out"; exit 1; }
+	@out=$$(.venv/bin/lint-imports --no-logo 2>&1) || { echo "$$out"; exit 1; }
+	@echo "lint: ruff, ruff format, mypy and the import contracts pass"
 
 # Benchmarks (figures in bench/results/); stop the local stack first so it does not share the CPUs.
 bench-signing: install
