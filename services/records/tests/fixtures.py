@@ -11,6 +11,7 @@ from typing import Any
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
 from hocba_records.domain.model import Enrollment
+from pymongo.errors import DuplicateKeyError
 
 
 def school(school_id: str | None = None) -> SchoolProfile:
@@ -55,12 +56,18 @@ def student(student_id: str | None = None, citizen_id: str | None = None) -> Stu
 class FakeTx:
     """The records transaction in memory (hocba_records.application.ports.RecordsTx)."""
 
-    def __init__(self, store: dict[str, dict[str, Any]], duplicate: bool) -> None:
+    def __init__(
+        self, store: dict[str, dict[str, Any]], duplicate: bool, announced: list[Envelope[Any]]
+    ) -> None:
         self.s = store
         self.duplicate = duplicate
+        self.announced = announced
         self.emitted: list[tuple[str, Envelope[Any]]] = []
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+        """As the outbox, whose entries are keyed by event id: an event is recorded once."""
+        if any(e.id == envelope.id for e in [*self.announced, *(e for _, e in self.emitted)]):
+            raise DuplicateKeyError(f"event {envelope.id} is in the outbox already", 11000)
         self.emitted.append((topic, envelope))
 
     async def get_school(self, school_id: str) -> SchoolProfile | None:
@@ -79,6 +86,10 @@ class FakeTx:
         return self.s["students"].get(student_id)
 
     async def save_student(self, student: StudentProfile, school_id: str) -> None:
+        """As the unique index on `students.citizen_id`: a personal ID number is one student's."""
+        owner = await self.student_id_for_citizen(student.citizen_id)
+        if owner is not None and owner != student.student_id:
+            raise DuplicateKeyError("citizen_id belongs to another student", 11000)
         self.s["students"][student.student_id] = student
         self.s["student_schools"][student.student_id] = school_id
 
@@ -108,7 +119,7 @@ class FakeUow:
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
         snapshot = {k: dict(v) for k, v in self.store.items()}
-        tx = FakeTx(self.store, processing in self.processed)
+        tx = FakeTx(self.store, processing in self.processed, self.events)
         try:
             yield tx
         except BaseException:
