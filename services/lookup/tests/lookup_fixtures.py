@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -168,13 +169,23 @@ def published(
     )
 
 
+def _as_stored(entry: PublishedEntry) -> PublishedEntry:
+    """A copy, with its time to the millisecond: what a MongoDB date keeps."""
+    at = entry.published_at
+    return copy.deepcopy(
+        dataclasses.replace(
+            entry, published_at=at.replace(microsecond=at.microsecond // 1000 * 1000)
+        )
+    )
+
+
 class FakeTx:
     def __init__(self, store: FakeStore, duplicate: bool) -> None:
         self.s = store
         self.duplicate = duplicate
 
     async def upsert(self, entry: PublishedEntry, key: str) -> None:
-        self.s.rows[entry.document_id] = (entry, key)
+        self.s.rows[entry.document_id] = (_as_stored(entry), key)
 
     async def mark_superseded(self, document_id: str, by: str) -> None:
         if document_id in self.s.rows:
@@ -188,19 +199,27 @@ class FakeTx:
 
 
 class FakeStore:
+    """The lookup's read model in memory: its unit of work (committing or rolling back what a
+    transaction wrote) and its reader, returning copies."""
+
     def __init__(self) -> None:
         self.rows: dict[str, tuple[PublishedEntry, str]] = {}
         self.processed: set[str] = set()
 
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
-        yield FakeTx(self, processing is not None and processing in self.processed)
+        saved = dict(self.rows)
+        try:
+            yield FakeTx(self, processing is not None and processing in self.processed)
+        except BaseException:
+            self.rows = saved
+            raise
         if processing is not None:
             self.processed.add(processing)
 
     async def by_key(self, key: str) -> list[PublishedEntry]:
-        return [e for e, k in self.rows.values() if k == key]
+        return [copy.deepcopy(e) for e, k in self.rows.values() if k == key]
 
     async def by_id(self, document_id: str) -> PublishedEntry | None:
         row = self.rows.get(document_id)
-        return row[0] if row else None
+        return copy.deepcopy(row[0]) if row else None

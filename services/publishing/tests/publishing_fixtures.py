@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from hocba_devstack.devpki import DevPKI
 from hocba_publishing.domain.model import PublishedDocument
 from hocba_trust.canonical import canonical_bytes, sha256_hex
 from hocba_trust.cms import sign_detached
+from pymongo.errors import DuplicateKeyError
 
 STUDENT_NAME = "Nguyễn Thị Ánh Tuyết"
 SCHOOL_ID = "079-TH-P"
@@ -119,18 +121,29 @@ def signed_record(pki: DevPKI, doc: dict[str, Any] | None = None) -> RecordSigne
     )
 
 
+def _as_stored(doc: PublishedDocument) -> PublishedDocument:
+    """A copy, with its time to the millisecond: what a MongoDB date keeps."""
+    at = doc.published_at
+    return copy.deepcopy(
+        dataclasses.replace(doc, published_at=at.replace(microsecond=at.microsecond // 1000 * 1000))
+    )
+
+
 class FakeTx:
     def __init__(self, store: FakeStore, duplicate: bool) -> None:
         self.s = store
         self.duplicate = duplicate
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+        """As the outbox, whose entries are keyed by event id: an event is recorded once."""
+        if any(e.id == envelope.id for _, e in [*self.s.emitted, *self.s.pending]):
+            raise DuplicateKeyError(f"event {envelope.id} is in the outbox already", 11000)
         self.s.pending.append((topic, envelope))
 
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
         return next(
             (
-                d
+                copy.deepcopy(d)
                 for d in self.s.docs.values()
                 if (d.record_id, d.record_version) == (record_id, record_version)
             ),
@@ -142,12 +155,16 @@ class FakeTx:
             (d for d in self.s.docs.values() if d.record_id == record_id),
             key=lambda d: d.record_version,
         )
-        return mine[-1] if mine else None
+        return copy.deepcopy(mine[-1]) if mine else None
 
     async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
-        assert doc.document_id not in self.s.docs, "documents are immutable"
-        self.s.docs[doc.document_id] = doc
-        self.s.pdfs[doc.document_id] = pdf
+        """Documents are inserted, never replaced; one per record version (the unique index)."""
+        if doc.document_id in self.s.docs:
+            raise DuplicateKeyError(f"document {doc.document_id} is published already", 11000)
+        if await self.find(doc.record_id, doc.record_version) is not None:
+            raise DuplicateKeyError("this record version is published already", 11000)
+        self.s.docs[doc.document_id] = _as_stored(doc)
+        self.s.pdfs[doc.document_id] = bytes(pdf)
 
 
 class FakeStore:
@@ -175,14 +192,14 @@ class FakeStore:
         self.emitted.extend(self.pending)
 
     async def document(self, document_id: str) -> PublishedDocument | None:
-        return self.docs.get(document_id)
+        return copy.deepcopy(self.docs.get(document_id))
 
     async def pdf(self, document_id: str) -> bytes | None:
         return self.pdfs.get(document_id)
 
     async def for_record(self, record_id: str) -> list[PublishedDocument]:
         return sorted(
-            (d for d in self.docs.values() if d.record_id == record_id),
+            (copy.deepcopy(d) for d in self.docs.values() if d.record_id == record_id),
             key=lambda d: d.record_version,
         )
 

@@ -13,6 +13,7 @@ from hocba_contracts import Envelope
 from hocba_contracts.payloads.assessment import SubjectResult, YearRecordClosed, YearResult
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember, StudentProfile
 from hocba_signing.domain.model import SigningBatch, SigningRequest
+from pymongo.errors import DuplicateKeyError
 
 SCHOOL_ID = "079-TH-T"
 
@@ -78,6 +79,9 @@ class FakeTx:
         self.duplicate = duplicate
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
+        """As the outbox, whose entries are keyed by event id: an event is recorded once."""
+        if any(e.id == envelope.id for _, e in [*self.s.emitted, *self.s.pending]):
+            raise DuplicateKeyError(f"event {envelope.id} is in the outbox already", 11000)
         self.s.pending.append((topic, envelope))
 
     async def get(self, key: str) -> SigningRequest | None:

@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hocba_contracts import Envelope
 from hocba_runtime.kafka import ensure_topics
+from hocba_runtime.mongo import Mongo
+from hocba_runtime.outbox import Outbox
 
 from hocba_devstack import localstack
 from hocba_devstack.devpki import DevPKI
@@ -143,6 +146,37 @@ def unique(prefix: str) -> str:
 @pytest.fixture
 def unique_db() -> Callable[[str], str]:
     return lambda name: f"t_{name}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(params=["fake", "mongo"])
+def contract_backend(request: pytest.FixtureRequest) -> LocalInfra | None:
+    """Runs a contract suite twice: against a port's fake (None) and against its MongoDB adapter
+    (the local infrastructure, started only then). A sync fixture, because `local_infra` starts its
+    servers with `asyncio.run`, which cannot run inside an async fixture's loop."""
+    if request.param == "fake":
+        return None
+    infra: LocalInfra = request.getfixturevalue("local_infra")
+    return infra
+
+
+@asynccontextmanager
+async def scratch_database(infra: LocalInfra, name: str) -> AsyncIterator[tuple[Mongo, Outbox]]:
+    """A database of its own on the local server with an outbox, as a service's unit of work
+    writes them; dropped afterwards. For tests of one adapter (a contract suite's MongoDB side)."""
+    mongo = Mongo(infra.mongo_uri, f"t_{name}_{uuid.uuid4().hex[:8]}")
+    outbox = Outbox(mongo)
+    await outbox.ensure_indexes()
+    try:
+        yield mongo, outbox
+    finally:
+        await mongo.client.drop_database(mongo.db.name)
+        mongo.close()
+
+
+async def outbox_event_ids(outbox: Outbox) -> list[str]:
+    """The ids of the events committed to `outbox` and not relayed yet, in the relay's order."""
+    cursor = outbox.mongo.db[outbox.collection].find({}, {"_id": 1}).sort(outbox.order)
+    return [str(d["_id"]) async for d in cursor]
 
 
 async def produce(

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from fixtures import klass, school, student  # noqa: E402
+from fixtures import FakeUow, klass, school, student  # noqa: E402
 from hocba_records.application.use_cases import RecordsService  # noqa: E402
 from hocba_records.domain.model import (  # noqa: E402
     EnrollmentRejected,
@@ -22,70 +19,6 @@ from hocba_records.domain.model import (  # noqa: E402
 from hocba_runtime.errors import DomainError  # noqa: E402
 
 pytestmark = pytest.mark.unit
-
-
-class FakeTx:
-    def __init__(self, store: dict[str, dict[str, Any]], duplicate: bool) -> None:
-        self.s = store
-        self.duplicate = duplicate
-        self.emitted: list[Any] = []
-
-    async def emit(self, topic: str, envelope: Any) -> None:
-        self.emitted.append((topic, envelope))
-
-    async def get_school(self, i: str) -> Any:
-        return self.s["schools"].get(i)
-
-    async def save_school(self, v: Any) -> None:
-        self.s["schools"][v.school_id] = v
-
-    async def get_class(self, i: str) -> Any:
-        return self.s["classes"].get(i)
-
-    async def save_class(self, v: Any) -> None:
-        self.s["classes"][v.class_id] = v
-
-    async def get_student(self, i: str) -> Any:
-        return self.s["students"].get(i)
-
-    async def save_student(self, v: Any, school_id: str) -> None:
-        self.s["students"][v.student_id] = v
-        self.s["student_schools"][v.student_id] = school_id
-
-    async def school_of_student(self, i: str) -> str | None:
-        return self.s["student_schools"].get(i)
-
-    async def get_enrollment(self, i: str) -> Any:
-        return self.s["enrollments"].get(i)
-
-    async def save_enrollment(self, v: Any) -> None:
-        self.s["enrollments"][v.enrollment_id] = v
-
-    async def student_id_for_citizen(self, c: str) -> str | None:
-        return next((k for k, v in self.s["students"].items() if v.citizen_id == c), None)
-
-
-class FakeUow:
-    def __init__(self) -> None:
-        self.store: dict[str, dict[str, Any]] = {
-            k: {} for k in ("schools", "classes", "students", "enrollments", "student_schools")
-        }
-        self.processed: set[str] = set()
-        self.events: list[Any] = []
-
-    @asynccontextmanager
-    async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
-        snapshot = {k: dict(v) for k, v in self.store.items()}
-        tx = FakeTx(self.store, processing in self.processed)
-        try:
-            yield tx
-        except BaseException:
-            self.store.clear()
-            self.store.update(snapshot)
-            raise
-        if processing:
-            self.processed.add(processing)
-        self.events += [e for _, e in tx.emitted]
 
 
 async def test_enrollment_announces_a_snapshot_for_downstream() -> None:

@@ -31,6 +31,12 @@ from hocba_publishing.domain.model import NotPublishable, PublishedDocument, doc
 SOURCE = "hocba/publishing"
 
 
+def _as_stored(at: datetime) -> datetime:
+    """A time to the millisecond, as a MongoDB date keeps it: the document announced and the one
+    read back later carry the same publication time."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
 class PublishingService:
     def __init__(
         self,
@@ -91,7 +97,7 @@ class PublishingService:
                 content_sha256=signed.content_sha256,
                 signatures=signatures,
                 pdf_sha256=hashlib.sha256(pdf).hexdigest(),
-                published_at=datetime.now(UTC),
+                published_at=_as_stored(datetime.now(UTC)),
                 supersedes=previous.document_id
                 if previous and previous.record_version < signed.record_version
                 else None,

@@ -1,0 +1,197 @@
+"""The lookup read model's contract (LookupUnitOfWork, LookupTx, LookupReader), one suite for both
+of its implementations: the fake the unit tests use (lookup_fixtures.FakeStore) and the MongoDB
+adapter (MongoLookupUnitOfWork, MongoLookupReader) on the local database. A behaviour the fake gets
+wrong fails here."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from hocba_devstack.testing import LocalInfra, scratch_database  # noqa: E402
+from hocba_lookup.adapters.mongo_lookup import (  # noqa: E402
+    MongoLookupReader,
+    MongoLookupUnitOfWork,
+    ensure_indexes,
+)
+from hocba_lookup.application.ports import LookupReader, LookupUnitOfWork  # noqa: E402
+from hocba_lookup.domain.model import PublishedEntry  # noqa: E402
+from hocba_runtime.uow import MongoUnitOfWork  # noqa: E402
+from lookup_fixtures import NAME, FakeStore  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Lookup:
+    """One implementation of the ports."""
+
+    uow: LookupUnitOfWork
+    reader: LookupReader
+
+
+@pytest.fixture
+async def lookup(contract_backend: LocalInfra | None) -> AsyncIterator[Lookup]:
+    if contract_backend is None:
+        fake = FakeStore()
+        yield Lookup(fake, fake)
+        return
+    async with scratch_database(contract_backend, "lookup_contract") as (mongo, outbox):
+        await ensure_indexes(mongo)
+        yield Lookup(
+            MongoLookupUnitOfWork(mongo, MongoUnitOfWork(mongo, outbox, "lookup")),
+            MongoLookupReader(mongo),
+        )
+
+
+def entry(
+    version: int = 1, record_id: str | None = None, supersedes: str | None = None
+) -> PublishedEntry:
+    rid = record_id or f"HS{uuid.uuid4().int % 10**8:08d}.2024-2025"
+    return PublishedEntry(
+        document_id=f"HB-2024-{uuid.uuid4().hex[:4].upper()}-{version:04d}-TEST",
+        record_id=rid,
+        record_version=version,
+        student_id=rid.split(".")[0],
+        school_year="2024-2025",
+        document={
+            "record_id": rid,
+            "record_version": version,
+            "student": {"full_name": NAME},
+            "result": {"level_label": "Hoàn thành tốt"},
+        },
+        content_sha256="a" * 64,
+        signatures=[{"role": "principal", "signer_id": "HT-L", "cms": "MIIB"}],
+        pdf_sha256="b" * 64,
+        pdf_path="/documents/x/pdf",
+        published_at=datetime(2025, 6, 1, 8, 30, 15, 123456, tzinfo=UTC),
+        supersedes=supersedes,
+    )
+
+
+def as_stored(e: PublishedEntry, superseded_by: str | None = None) -> PublishedEntry:
+    """What is read back: times to the millisecond, which is what a MongoDB date keeps."""
+    at = e.published_at
+    return dataclasses.replace(
+        e,
+        published_at=at.replace(microsecond=at.microsecond // 1000 * 1000),
+        superseded_by=superseded_by or e.superseded_by,
+    )
+
+
+def lookup_key() -> str:
+    return uuid.uuid4().hex
+
+
+class Rollback(Exception):
+    pass
+
+
+async def test_what_is_saved_reads_back_equal_by_id_and_by_key(lookup: Lookup) -> None:
+    key = lookup_key()
+    e = entry()
+    async with lookup.uow() as tx:
+        await tx.upsert(e, key)
+    assert await lookup.reader.by_id(e.document_id) == as_stored(e)
+    assert await lookup.reader.by_key(key) == [as_stored(e)]
+
+
+async def test_what_was_never_saved_is_none_or_empty(lookup: Lookup) -> None:
+    async with lookup.uow() as tx:
+        assert await tx.superseding("HB-2024-NONE") is None
+        await tx.mark_superseded("HB-2024-NONE", by="HB-2024-LATER")
+    assert await lookup.reader.by_id("HB-2024-NONE") is None, "marking creates nothing"
+    assert await lookup.reader.by_key(lookup_key()) == []
+
+
+async def test_a_key_finds_every_entry_stored_under_it_and_no_other(lookup: Lookup) -> None:
+    key, other_key = lookup_key(), lookup_key()
+    mine = [entry() for _ in range(3)]
+    theirs = entry()
+    async with lookup.uow() as tx:
+        for e in mine:
+            await tx.upsert(e, key)
+        await tx.upsert(theirs, other_key)
+    found = await lookup.reader.by_key(key)
+    assert sorted(found, key=lambda e: e.document_id) == sorted(
+        (as_stored(e) for e in mine), key=lambda e: e.document_id
+    )
+
+
+async def test_upserting_a_document_again_replaces_it_and_its_key(lookup: Lookup) -> None:
+    old_key, new_key = lookup_key(), lookup_key()
+    e = entry()
+    async with lookup.uow() as tx:
+        await tx.upsert(e, old_key)
+    corrected = dataclasses.replace(e, pdf_sha256="c" * 64)
+    async with lookup.uow() as tx:
+        await tx.upsert(corrected, new_key)
+    assert await lookup.reader.by_id(e.document_id) == as_stored(corrected)
+    assert await lookup.reader.by_key(old_key) == []
+    assert await lookup.reader.by_key(new_key) == [as_stored(corrected)]
+
+
+async def test_a_newer_version_marks_the_one_it_supersedes(lookup: Lookup) -> None:
+    key = lookup_key()
+    first = entry()
+    second = entry(2, first.record_id, supersedes=first.document_id)
+    async with lookup.uow() as tx:
+        await tx.upsert(first, key)
+        await tx.upsert(second, key)
+        await tx.mark_superseded(first.document_id, by=second.document_id)
+    async with lookup.uow() as tx:
+        assert await tx.superseding(first.document_id) == second.document_id
+        assert await tx.superseding(second.document_id) is None
+    assert await lookup.reader.by_id(first.document_id) == as_stored(first, second.document_id)
+    assert await lookup.reader.by_id(second.document_id) == as_stored(second)
+
+
+async def test_a_read_entry_is_a_copy(lookup: Lookup) -> None:
+    e = entry()
+    async with lookup.uow() as tx:
+        await tx.upsert(e, lookup_key())
+        e.document["student"]["full_name"] = "changed after saving"
+    read = await lookup.reader.by_id(e.document_id)
+    assert read is not None and read.document["student"]["full_name"] == NAME
+    read.document["result"]["level_label"] = "changed after reading"
+    again = await lookup.reader.by_id(e.document_id)
+    assert again is not None and again.document["result"]["level_label"] == "Hoàn thành tốt"
+
+
+async def test_a_transaction_that_fails_leaves_nothing_behind(lookup: Lookup) -> None:
+    key = lookup_key()
+    kept = entry()
+    async with lookup.uow() as tx:
+        await tx.upsert(kept, key)
+    newer = entry(2, kept.record_id, supersedes=kept.document_id)
+    with pytest.raises(Rollback):
+        async with lookup.uow("event-rolled-back") as tx:
+            assert tx.duplicate is False
+            await tx.upsert(newer, key)
+            await tx.mark_superseded(kept.document_id, by=newer.document_id)
+            raise Rollback
+    async with lookup.uow("event-rolled-back") as tx:
+        assert tx.duplicate is False, "the event was not processed: its redelivery is handled"
+        assert await tx.superseding(kept.document_id) is None
+    assert await lookup.reader.by_id(newer.document_id) is None
+    assert await lookup.reader.by_id(kept.document_id) == as_stored(kept)
+    assert await lookup.reader.by_key(key) == [as_stored(kept)]
+
+
+async def test_an_event_id_is_processed_once(lookup: Lookup) -> None:
+    async with lookup.uow("event-1") as tx:
+        assert tx.duplicate is False
+    async with lookup.uow("event-1") as tx:
+        assert tx.duplicate is True
+    async with lookup.uow("event-2") as tx:
+        assert tx.duplicate is False
+    async with lookup.uow() as tx:
+        assert tx.duplicate is False, "a change without an incoming event is never a duplicate"

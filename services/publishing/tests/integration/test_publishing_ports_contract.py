@@ -1,0 +1,264 @@
+"""The publishing store's contract (PublishingUnitOfWork, PublishingTx, PublishingReader), one
+suite for both of its implementations: the fake the unit tests use (publishing_fixtures.FakeStore)
+and the MongoDB adapter (MongoPublishingUnitOfWork, MongoPublishingReader) on the local database.
+A behaviour the fake gets wrong fails here."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from hocba_contracts import Envelope, make_envelope  # noqa: E402
+from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
+from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
+from hocba_devstack.testing import LocalInfra, outbox_event_ids, scratch_database  # noqa: E402
+from hocba_publishing.adapters.mongo_publishing import (  # noqa: E402
+    MongoPublishingReader,
+    MongoPublishingUnitOfWork,
+    ensure_indexes,
+)
+from hocba_publishing.application.ports import (  # noqa: E402
+    PublishingReader,
+    PublishingUnitOfWork,
+)
+from hocba_publishing.domain.model import PublishedDocument  # noqa: E402
+from hocba_runtime.mongo import is_duplicate_key  # noqa: E402
+from hocba_runtime.uow import MongoUnitOfWork  # noqa: E402
+from publishing_fixtures import FakeStore, document  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Publishing:
+    """One implementation of the ports; what it committed to announce (event ids, in order); and
+    the reason it keeps for a refused record version (the port writes it, nothing reads it back)."""
+
+    uow: PublishingUnitOfWork
+    reader: PublishingReader
+    committed_events: Callable[[], Awaitable[list[str]]]
+    rejection: Callable[[str, int], Awaitable[str | None]]
+
+
+@pytest.fixture
+async def publishing(contract_backend: LocalInfra | None) -> AsyncIterator[Publishing]:
+    if contract_backend is None:
+        fake = FakeStore()
+
+        async def committed() -> list[str]:
+            return [e.id for _, e in fake.emitted]
+
+        async def fake_rejection(record_id: str, record_version: int) -> str | None:
+            return fake.rejections.get(f"{record_id}:{record_version}")
+
+        yield Publishing(fake, fake, committed, fake_rejection)
+        return
+    async with scratch_database(contract_backend, "publishing_contract") as (mongo, outbox):
+        await ensure_indexes(mongo)
+
+        async def rejection(record_id: str, record_version: int) -> str | None:
+            found = await mongo.db.rejections.find_one(
+                {"record_id": record_id, "record_version": record_version}
+            )
+            return None if found is None else str(found["reason"])
+
+        yield Publishing(
+            MongoPublishingUnitOfWork(mongo, MongoUnitOfWork(mongo, outbox, "publishing")),
+            MongoPublishingReader(mongo),
+            lambda: outbox_event_ids(outbox),
+            rejection,
+        )
+
+
+def published(
+    record_id: str | None = None, version: int = 1, supersedes: str | None = None
+) -> PublishedDocument:
+    doc = document(version=version)
+    rid = record_id or doc["record_id"]
+    return PublishedDocument(
+        document_id=f"HB-2024-{uuid.uuid4().hex[:4].upper()}-{version:04d}-TEST",
+        record_id=rid,
+        record_version=version,
+        student_id=doc["student"]["student_id"],
+        school_year="2024-2025",
+        document={**doc, "record_id": rid},
+        content_sha256="a" * 64,
+        signatures=[{"role": "principal", "signer_id": "HT-P", "cms": "MIIB"}],
+        pdf_sha256="b" * 64,
+        published_at=datetime(2025, 6, 1, 8, 30, 15, 123456, tzinfo=UTC),
+        supersedes=supersedes,
+        extra={"note": "bản chính"},
+    )
+
+
+def as_stored(doc: PublishedDocument) -> PublishedDocument:
+    """What is read back: times to the millisecond, which is what a MongoDB date keeps."""
+    at = doc.published_at
+    return dataclasses.replace(
+        doc, published_at=at.replace(microsecond=at.microsecond // 1000 * 1000)
+    )
+
+
+def pdf_of(doc: PublishedDocument) -> bytes:
+    return b"%PDF-1.7\n" + doc.document_id.encode() + b"\x00\xff binary"
+
+
+def announcement(doc: PublishedDocument) -> Envelope[RecordSigned]:
+    return make_envelope(
+        RecordSigned(
+            record_id=doc.record_id,
+            record_version=doc.record_version,
+            student_id=doc.student_id,
+            document=doc.document,
+            content_sha256=doc.content_sha256,
+            signatures=(),
+        ),
+        source="test",
+    )
+
+
+class Rollback(Exception):
+    pass
+
+
+async def test_what_is_saved_reads_back_equal_through_the_transaction_and_the_reader(
+    publishing: Publishing,
+) -> None:
+    doc = published()
+    async with publishing.uow() as tx:
+        await tx.save(doc, pdf_of(doc))
+        assert await tx.find(doc.record_id, 1) == as_stored(doc), (
+            "a transaction reads its own writes"
+        )
+    stored = as_stored(doc)
+    async with publishing.uow() as tx:
+        assert await tx.find(doc.record_id, 1) == stored
+        assert await tx.latest(doc.record_id) == stored
+    assert await publishing.reader.document(doc.document_id) == stored
+    assert await publishing.reader.find(doc.record_id, 1) == stored
+    assert await publishing.reader.for_record(doc.record_id) == [stored]
+    assert await publishing.reader.pdf(doc.document_id) == pdf_of(doc)
+
+
+async def test_what_was_never_published_is_none_or_empty(publishing: Publishing) -> None:
+    async with publishing.uow() as tx:
+        assert await tx.find("HS-NONE.2024-2025", 1) is None
+        assert await tx.latest("HS-NONE.2024-2025") is None
+    assert await publishing.reader.document("HB-2024-NONE-NONE-NONE") is None
+    assert await publishing.reader.pdf("HB-2024-NONE-NONE-NONE") is None
+    assert await publishing.reader.find("HS-NONE.2024-2025", 1) is None
+    assert await publishing.reader.for_record("HS-NONE.2024-2025") == []
+
+
+async def test_versions_of_a_record_come_in_version_order_and_the_latest_is_the_highest(
+    publishing: Publishing,
+) -> None:
+    first = published()
+    rid = first.record_id
+    third, second = published(rid, 3), published(rid, 2)
+    other = published()
+    for doc in (third, first, other, second):
+        async with publishing.uow() as tx:
+            await tx.save(doc, pdf_of(doc))
+    async with publishing.uow() as tx:
+        assert await tx.latest(rid) == as_stored(third)
+        assert await tx.find(rid, 2) == as_stored(second)
+    assert await publishing.reader.for_record(rid) == [as_stored(d) for d in (first, second, third)]
+
+
+async def test_a_published_document_is_never_replaced_nor_published_twice(
+    publishing: Publishing,
+) -> None:
+    doc = published()
+    async with publishing.uow() as tx:
+        await tx.save(doc, pdf_of(doc))
+    again = dataclasses.replace(doc, content_sha256="c" * 64)
+    same_version = dataclasses.replace(doc, document_id=doc.document_id + "-2")
+    for attempt in (again, same_version):
+        with pytest.raises(Exception) as raised:
+            async with publishing.uow() as tx:
+                await tx.save(attempt, b"%PDF other")
+        assert is_duplicate_key(raised.value), raised.value
+    assert await publishing.reader.for_record(doc.record_id) == [as_stored(doc)]
+    assert await publishing.reader.document(same_version.document_id) is None
+    assert await publishing.reader.pdf(doc.document_id) == pdf_of(doc)
+
+
+async def test_a_read_document_is_a_copy(publishing: Publishing) -> None:
+    doc = published()
+    async with publishing.uow() as tx:
+        await tx.save(doc, pdf_of(doc))
+        doc.document["student"]["full_name"] = "changed after saving"
+    read = await publishing.reader.document(doc.document_id)
+    assert read is not None and read.document["student"]["full_name"] != "changed after saving"
+    read.document["result"]["level_label"] = "changed after reading"
+    again = await publishing.reader.find(doc.record_id, 1)
+    assert again is not None and again.document["result"]["level_label"] != "changed after reading"
+
+
+async def test_a_transaction_that_fails_leaves_nothing_behind(publishing: Publishing) -> None:
+    doc = published()
+    with pytest.raises(Rollback):
+        async with publishing.uow("event-rolled-back") as tx:
+            assert tx.duplicate is False
+            await tx.save(doc, pdf_of(doc))
+            await tx.emit(PUBLISHING_EVENTS.name, announcement(doc))
+            raise Rollback
+    async with publishing.uow("event-rolled-back") as tx:
+        assert tx.duplicate is False, "the event was not processed: its redelivery is handled"
+        assert await tx.find(doc.record_id, 1) is None
+    assert await publishing.reader.document(doc.document_id) is None
+    assert await publishing.reader.pdf(doc.document_id) is None
+    assert await publishing.committed_events() == []
+
+
+async def test_an_event_id_is_processed_once(publishing: Publishing) -> None:
+    async with publishing.uow("event-1") as tx:
+        assert tx.duplicate is False
+    async with publishing.uow("event-1") as tx:
+        assert tx.duplicate is True
+    async with publishing.uow("event-2") as tx:
+        assert tx.duplicate is False
+    async with publishing.uow() as tx:
+        assert tx.duplicate is False, "a change without an incoming event is never a duplicate"
+
+
+async def test_committed_events_are_announced_in_the_order_they_were_emitted(
+    publishing: Publishing,
+) -> None:
+    first = [announcement(published()) for _ in range(3)]
+    later = announcement(published())
+    async with publishing.uow() as tx:
+        for env in first:
+            await tx.emit(PUBLISHING_EVENTS.name, env)
+    async with publishing.uow() as tx:
+        await tx.emit(PUBLISHING_EVENTS.name, later)
+    assert await publishing.committed_events() == [e.id for e in [*first, later]]
+
+
+async def test_an_event_is_emitted_once(publishing: Publishing) -> None:
+    env = announcement(published())
+    with pytest.raises(Exception) as raised:
+        async with publishing.uow() as tx:
+            await tx.emit(PUBLISHING_EVENTS.name, env)
+            await tx.emit(PUBLISHING_EVENTS.name, env)
+    assert is_duplicate_key(raised.value), raised.value
+    assert await publishing.committed_events() == []
+
+
+async def test_a_refused_version_keeps_the_latest_reason(publishing: Publishing) -> None:
+    rid = published().record_id
+    assert await publishing.rejection(rid, 1) is None
+    await publishing.reader.save_rejection(rid, 1, "content_hash_mismatch")
+    await publishing.reader.save_rejection(rid, 1, "signature_invalid")
+    await publishing.reader.save_rejection(rid, 2, "certificate_revoked")
+    assert await publishing.rejection(rid, 1) == "signature_invalid"
+    assert await publishing.rejection(rid, 2) == "certificate_revoked"
