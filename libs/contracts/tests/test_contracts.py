@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import pytest
 from hocba_contracts import TOPICS, make_envelope, parse_event
@@ -57,7 +58,7 @@ def test_every_older_version_has_an_upcaster_chain() -> None:
 
 
 def test_the_compatibility_check_catches_what_breaks_a_consumer() -> None:
-    base = {
+    base: dict[str, Any] = {
         "type": "object",
         "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
         "required": ["a"],

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hocba_devstack.testing import LocalInfra
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def trail(local_infra: LocalInfra, unique_db) -> AsyncIterator[AuditTrail]:  # type: ignore[no-untyped-def]
+async def trail(
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> AsyncIterator[AuditTrail]:
     mongo = Mongo(local_infra.mongo_uri, unique_db("audit"))
     trail = AuditTrail(mongo, "records")
     await trail.ensure_indexes()
@@ -25,7 +28,7 @@ async def trail(local_infra: LocalInfra, unique_db) -> AsyncIterator[AuditTrail]
     mongo.close()
 
 
-async def _fill(trail: AuditTrail, n: int) -> list[dict]:  # type: ignore[type-arg]
+async def _fill(trail: AuditTrail, n: int) -> list[dict[str, Any]]:
     principal = Principal(
         "sub-1", frozenset({Role.PRINCIPAL}), "portal", "079-TH-NBK", "HT1", ("079-TH-NBK",)
     )
@@ -43,7 +46,8 @@ async def _fill(trail: AuditTrail, n: int) -> list[dict]:  # type: ignore[type-a
         if i % 3 == 2:
             await trail.flush()  # entries come in several writes
     await trail.flush()
-    return await trail.entries.find({}).sort("seq", 1).to_list(None)
+    entries: list[dict[str, Any]] = await trail.entries.find({}).sort("seq", 1).to_list(None)
+    return entries
 
 
 async def test_entries_say_who_what_when_from_where_and_chain_in_order(trail: AuditTrail) -> None:

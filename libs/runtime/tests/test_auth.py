@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -38,8 +39,8 @@ def verifier(local_infra: LocalInfra) -> TokenVerifier:
 
 @pytest.mark.integration
 async def test_a_good_token_names_the_caller_with_roles_school_and_staff_id(
-    verifier, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    verifier: TokenVerifier, local_infra: LocalInfra
+) -> None:
     token = local_infra.issuer.token(
         roles=["teacher", "offline_access"], school_id="079-TH-NBK", staff_id="GV1"
     )
@@ -50,8 +51,8 @@ async def test_a_good_token_names_the_caller_with_roles_school_and_staff_id(
 
 @pytest.mark.integration
 async def test_a_school_system_writes_for_the_schools_the_registry_gives_it(
-    verifier, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    verifier: TokenVerifier, local_infra: LocalInfra
+) -> None:
     p = await verifier.principal(
         local_infra.issuer.token(roles=["school_system"], client_id="vnedu-079")
     )
@@ -62,7 +63,7 @@ async def test_a_school_system_writes_for_the_schools_the_registry_gives_it(
     assert unknown.schools == () and not unknown.in_school("079-TH-KD")
 
 
-BAD_TOKENS = {
+BAD_TOKENS: dict[str, dict[str, Any]] = {
     "expired": {"ttl": -120},
     "not valid yet": {"nbf": int(time.time()) + 3600},
     "another audience": {"audience": "account"},
@@ -75,9 +76,9 @@ BAD_TOKENS = {
 @pytest.mark.integration
 @pytest.mark.parametrize("case", sorted(BAD_TOKENS))
 async def test_tokens_that_are_expired_early_elsewhere_or_of_the_wrong_kind_are_refused(
-    verifier,
-    local_infra,  # type: ignore[no-untyped-def]
-    case,
+    verifier: TokenVerifier,
+    local_infra: LocalInfra,
+    case: str,
 ) -> None:
     kwargs = dict(BAD_TOKENS[case])
     if case == "no subject":
@@ -98,12 +99,12 @@ async def test_tokens_that_are_expired_early_elsewhere_or_of_the_wrong_kind_are_
 
 @pytest.mark.integration
 async def test_the_algorithm_is_pinned_and_only_the_issuers_keys_sign(
-    verifier, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    verifier: TokenVerifier, local_infra: LocalInfra
+) -> None:
     claims = jwt.decode(
         local_infra.issuer.token(roles=["auditor"]), options={"verify_signature": False}
     )
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, "", algorithm="none")  # "" is PyJWT's no key, as None is
     # HS256 with the issuer's public key as the "secret": the classic confusion attack (PyJWT will not
     # make such a token, so the test forges it).
     public_pem = local_infra.issuer.key.public_key().public_bytes(
@@ -165,7 +166,7 @@ def _access(
 ) -> Access:
     from hocba_runtime.auth import Principal
 
-    rule = allow(hide=hide, **rule_roles)
+    rule = allow(personal=False, hide=hide, **rule_roles)
     schools = SYSTEMS.schools_of(client) if client else ((school,) if school else ())
     return Access(
         Principal("sub", frozenset(Role(r) for r in roles), client, school, staff, schools),

@@ -3,11 +3,12 @@ security headers, body limits, no CORS, no API pages in production."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from hocba_devstack.testing import LocalInfra
 from hocba_runtime.auth import PUBLIC, Access, PolicyTable, Resource, allow, current_access
 from hocba_runtime.auth import Scope as S
@@ -41,7 +42,7 @@ POLICIES = PolicyTable(
 )
 
 
-def _app(local_infra: LocalInfra, unique_db, **extra):  # type: ignore[no-untyped-def]
+def _app(local_infra: LocalInfra, unique_db: Callable[[str], str], **extra: Any) -> FastAPI:
     settings = ServiceSettings(
         **local_infra.settings(
             service_name="shelltest",
@@ -56,8 +57,8 @@ def _app(local_infra: LocalInfra, unique_db, **extra):  # type: ignore[no-untype
 
 
 @pytest.mark.integration
-async def test_anonymous_and_bad_tokens_get_401_before_the_body_is_read_and_other_schools_get_403(  # type: ignore[no-untyped-def]
-    local_infra, unique_db
+async def test_anonymous_and_bad_tokens_get_401_before_the_body_is_read_and_other_schools_get_403(
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
 ) -> None:
     app = _app(local_infra, unique_db)
     own = local_infra.headers("principal", "S1", "HT1")
@@ -91,8 +92,8 @@ async def test_anonymous_and_bad_tokens_get_401_before_the_body_is_read_and_othe
 
 @pytest.mark.integration
 async def test_every_response_carries_strict_security_headers_and_no_cors_grant(
-    local_infra, unique_db
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> None:
     app = _app(local_infra, unique_db)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
@@ -120,8 +121,8 @@ async def test_every_response_carries_strict_security_headers_and_no_cors_grant(
 
 @pytest.mark.integration
 async def test_hsts_when_served_over_tls_and_a_body_over_the_limit_gets_413(
-    local_infra, unique_db
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> None:
     app = _app(local_infra, unique_db, public_url="https://records.hocba.example")
     own = local_infra.headers("principal", "S1", "HT1")
     async with httpx.AsyncClient(
@@ -133,7 +134,9 @@ async def test_hsts_when_served_over_tls_and_a_body_over_the_limit_gets_413(
 
 
 @pytest.mark.integration
-async def test_api_pages_are_served_in_development_only(local_infra, unique_db) -> None:  # type: ignore[no-untyped-def]
+async def test_api_pages_are_served_in_development_only(
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> None:
     dev = _app(local_infra, unique_db)
     prod = _app(local_infra, unique_db, docs_enabled=False)
     async with httpx.AsyncClient(

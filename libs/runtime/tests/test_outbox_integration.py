@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import bson
 import pytest
-from hocba_contracts import make_envelope
+from hocba_contracts import Envelope, make_envelope
 from hocba_contracts.payloads.records import StudentRegistered
 from hocba_contracts.topics import RECORDS_EVENTS
 from hocba_devstack.testing import LocalInfra, read_topic, unique
@@ -20,7 +22,7 @@ from hocba_runtime.uow import MongoUnitOfWork
 pytestmark = pytest.mark.integration
 
 
-def registered(student_id: str, n: int):  # type: ignore[no-untyped-def]
+def registered(student_id: str, n: int) -> Envelope[Any]:
     return make_envelope(
         StudentRegistered(
             student_id=student_id,
@@ -47,7 +49,7 @@ async def test_relay_publishes_committed_events_in_key_order_once_leased(
 ) -> None:
     mongo, outbox, uow = await fresh_outbox(local_infra)
     keys = [unique("HS") for _ in range(3)]
-    sent = {k: [] for k in keys}  # type: ignore[var-annotated]
+    sent: dict[str, list[str]] = {k: [] for k in keys}
     for i in range(30):
         env = registered(keys[i % 3], i)
         async with uow() as tx:
@@ -71,7 +73,7 @@ async def test_relay_publishes_committed_events_in_key_order_once_leased(
     finally:
         await producer.stop()
 
-    def all_there(msgs: list) -> bool:  # type: ignore[type-arg]
+    def all_there(msgs: list[Any]) -> bool:
         return sum(1 for m in msgs if m.key and m.key.decode() in keys) >= 30
 
     got = await read_topic(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, until=all_there)
@@ -249,7 +251,7 @@ async def test_processed_events_are_tagged_and_forgotten_after_the_retention_set
     ]
     assert all(isinstance(d["at"], datetime) for d in docs)
 
-    def ttl(info: dict) -> list:  # type: ignore[type-arg]
+    def ttl(info: Mapping[str, Any]) -> list[tuple[Any, Any]]:
         return [
             (i["key"], i.get("expireAfterSeconds"))
             for i in info.values()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hocba_devstack.devpki import DevPKI
 from hocba_trust import cades
 from hocba_trust.canonical import canonical_bytes
-from hocba_trust.cms import SignatureInvalid, TrustList, sign_detached, verify_detached
+from hocba_trust.cms import (
+    SignatureInvalid,
+    TrustList,
+    VerifiedSignature,
+    sign_detached,
+    verify_detached,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -66,7 +73,7 @@ def test_openssl_verifies_our_signature_and_one_changed_byte_fails_it(
     pki: DevPKI, tmp_path: Path, algorithm: str
 ) -> None:
     key = rsa.generate_private_key(65537, 2048) if algorithm == "rsa-2048" else None
-    identity = pki.issue(f"GV-{algorithm}", "Trần Văn Bình", key=key, save=False)  # type: ignore[arg-type]
+    identity = pki.issue(f"GV-{algorithm}", "Trần Văn Bình", key=key, save=False)
     content = canonical_bytes(DOCUMENT)
     signature = sign_detached(content, identity)
     ok = openssl_verify(tmp_path, pki, signature, content)
@@ -131,7 +138,9 @@ def test_fast_reader_and_asn1crypto_reach_the_same_verdicts(pki: DevPKI, tmp_pat
         (content, sign_detached(content, stranger)),
     ]
 
-    def verdict(fn, data, der):  # type: ignore[no-untyped-def]
+    def verdict(
+        fn: Callable[[bytes, bytes, TrustList], VerifiedSignature], data: bytes, der: bytes
+    ) -> tuple[str, str]:
         try:
             return ("ok", fn(data, der, trust).signer_common_name)
         except SignatureInvalid as exc:

@@ -6,7 +6,7 @@ issuer, where the lookup is registered as an OIDC client with the service role."
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +63,7 @@ def lookup_settings(
 
 @asynccontextmanager
 async def running(
-    local_infra: LocalInfra, databases: Any, pki: DevPKI, **extra: Any
+    local_infra: LocalInfra, databases: Callable[[str], str], pki: DevPKI, **extra: Any
 ) -> AsyncIterator[Stack]:
     publishing = build_publishing(
         PublishingSettings(

@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from hocba_trust.cms import SigningIdentity
+from hocba_trust.cms import PrivateKey, SigningIdentity
 from hocba_trust.keys import KeyDirectory, write_private_key
 
 ROOT = "root"
@@ -169,7 +169,7 @@ class DevPKI:
         organization: bool = False,
         not_before: datetime | None = None,
         days: int = 3 * 365,
-        key: ec.EllipticCurvePrivateKey | None = None,
+        key: PrivateKey | None = None,
         save: bool = True,
     ) -> SigningIdentity:
         """A signing certificate for a person (personal CA) or a school (public-duty CA)."""

@@ -11,6 +11,7 @@ import secrets
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 
 @pytest.fixture(scope="module")
-async def stack(local_infra: LocalInfra, pki: DevPKI):  # type: ignore[no-untyped-def]
+async def stack(local_infra: LocalInfra, pki: DevPKI) -> AsyncIterator[Stack]:
     async with running(local_infra, _databases, pki) as s:
         yield s
 
@@ -112,7 +113,9 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         transport=httpx.ASGITransport(app=stack.lookup.app), base_url=LOOKUP_URL
     ) as browser:
         page = await browser.get("/", headers={"cookie": f"hocba_csrf={cookie}"})
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        field = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert field, "the form has no CSRF field"
+        token = field.group(1)
     ticket = stack.lookup.app.state.tickets.issue(record.document_id)
     calls = {
         "GET /health/live": Call("/health/live"),
@@ -159,7 +162,8 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         and not c.endpoint.startswith(("GET /health", "GET /docs", "GET /openapi", "GET /audit"))
     }
     assert mine == dict.fromkeys(mine, 200) and len(mine) == 6, mine
-    assert all(POLICIES.rule(*e.split(" ", 1)).public for e in mine)  # type: ignore[union-attr]
+    rules = [POLICIES.rule(*e.split(" ", 1)) for e in mine]
+    assert all(rule is not None and rule.public for rule in rules)
     log.info(f"lookup authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
 
 
@@ -484,7 +488,9 @@ async def test_every_page_carries_the_csp_nonce_on_its_style(stack: Stack, recor
     nonces = set()
     for what, page in pages.items():
         csp = page.headers["content-security-policy"]
-        nonce = re.search(r"'nonce-([^']+)'", csp).group(1)  # type: ignore[union-attr]
+        found = re.search(r"'nonce-([^']+)'", csp)
+        assert found, what
+        nonce = found.group(1)
         assert re.findall(r"<style[^>]*>", page.text) == [f'<style nonce="{nonce}">'], what
         assert "unsafe-inline" not in csp and "style-src 'nonce-" in csp, what
         nonces.add(nonce)

@@ -4,8 +4,10 @@ service behind it."""
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +19,7 @@ from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_devstack.testing import LocalInfra, eventually, produce  # noqa: E402
 from hocba_lookup.bootstrap import build  # noqa: E402
 from lookup_fixtures import BORN, NAME, published, signed  # noqa: E402
-from lookup_stack import LOOKUP_URL, form_token, lookup_settings, running  # noqa: E402
+from lookup_stack import LOOKUP_URL, Stack, form_token, lookup_settings, running  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -30,22 +32,27 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 
 @pytest.fixture
-async def stack(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
+async def stack(
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI
+) -> AsyncIterator[Stack]:
     async with running(local_infra, unique_db, pki) as s:
         yield s
 
 
-async def test_published_record_is_found_verified_and_shown_in_the_portal(stack, pki) -> None:  # type: ignore[no-untyped-def]
+async def test_published_record_is_found_verified_and_shown_in_the_portal(
+    stack: Stack, pki: DevPKI
+) -> None:
     rec = signed(pki, citizen_id="079314055501")
     await stack.publishing.service.publish(rec)
     document_id = (await stack.publishing.app.state.reader.find(rec.record_id, 1)).document_id
     http = stack.http
 
-    async def found():  # type: ignore[no-untyped-def]
+    async def found() -> list[dict[str, Any]]:
         r = await http.post(
             "/api/lookup", json={"citizen_id": "079314055501", "date_of_birth": BORN.isoformat()}
         )
-        return r.json()["documents"]
+        documents: list[dict[str, Any]] = r.json()["documents"]
+        return documents
 
     docs = await eventually(found, timeout=60)
     assert docs[0]["document_id"] == document_id and docs[0]["student_name"] == NAME
@@ -86,8 +93,8 @@ async def test_published_record_is_found_verified_and_shown_in_the_portal(stack,
 
 
 async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_made_after_it(
-    local_infra, unique_db, pki
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI
+) -> None:
     """Key rotation and revocation (issue 4): the lookup re-verifies at every view against the
     CRLs as they are now. A teacher's certificate revoked at time R leaves what it signed before R
     valid and makes what it signed after R invalid, with the reason, once the CRL is refreshed."""
@@ -112,9 +119,12 @@ async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_m
             transport=httpx.ASGITransport(app=svc.app), base_url="http://t"
         ) as http:
 
-            async def verified(document_id: str):  # type: ignore[no-untyped-def]
+            async def verified(document_id: str) -> dict[str, Any] | None:
                 r = await http.get(f"/api/documents/{document_id}")
-                return r.json()["verification"] if r.status_code == 200 else None
+                if r.status_code != 200:
+                    return None
+                verification: dict[str, Any] = r.json()["verification"]
+                return verification
 
             assert (await eventually(lambda: verified(after.document_id), timeout=30))[
                 "valid"
@@ -124,7 +134,7 @@ async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_m
                 "personal-ca", [(teacher.certificate.serial_number, now + timedelta(seconds=5))]
             )
 
-            async def revoked():  # type: ignore[no-untyped-def]
+            async def revoked() -> dict[str, Any] | None:
                 v = await verified(after.document_id)
                 return v if v and not v["valid"] else None
 
@@ -133,9 +143,8 @@ async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_m
                 ("homeroom_teacher", False, "revoked"),
                 ("principal", True, None),
             ]
-            assert (await verified(before.document_id))[
-                "valid"
-            ] is True  # signed before the revocation
+            earlier = await verified(before.document_id)
+            assert earlier is not None and earlier["valid"] is True  # signed before the revocation
             page = await http.get(f"/verify/{after.document_id}")
             assert "Không hợp lệ" in page.text and "thu hồi" in page.text
             page = await http.get(f"/verify/{before.document_id}")

@@ -4,8 +4,10 @@ answers' models and the portal's pages."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +38,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
     return p
 
 
-def service(pki: DevPKI, crls: list[str] = ()) -> tuple[LookupService, FakeStore]:  # type: ignore[assignment]
+def service(pki: DevPKI, crls: Iterable[str] = ()) -> tuple[LookupService, FakeStore]:
     store = FakeStore()
     trust = TrustList.from_pem_files([str(pki.root_file)], crls)
     return LookupService(store, store, TrustListRecordVerifier(trust), SECRET), store
@@ -128,8 +130,10 @@ def test_every_template_puts_the_csp_nonce_on_each_inline_style() -> None:
 
     from hocba_lookup.entrypoints.http import templates
 
+    loader = templates.loader
+    assert loader is not None
     for name in templates.list_templates():
-        source = templates.loader.get_source(templates, name)[0]
+        source = loader.get_source(templates, name)[0]
         styles = re.findall(r"<style[^>]*>", source)
         assert all('nonce="{{ nonce }}"' in tag for tag in styles), name
         page = templates.get_template(name).render(
@@ -160,7 +164,7 @@ PERSONAL_FIELDS = {
 }
 
 
-def _fields(schema: dict, defs: dict) -> set[str]:  # type: ignore[type-arg]
+def _fields(schema: dict[str, Any], defs: dict[str, Any]) -> set[str]:
     out: set[str] = set()
     for name, prop in schema.get("properties", {}).items():
         out.add(name)
@@ -243,7 +247,10 @@ def test_settings_keep_the_secrets_secret_and_production_refuses_placeholders(
     with pytest.raises(ValueError, match="at least 16 characters") as short:
         LookupSettings(environment="development", lookup_secret="short-secret")
     assert "short-secret" not in str(short.value)
-    good = {"oidc_issuer": "https://sso.example.vn/realms/hocba", "kafka_security_protocol": "SSL"}
+    good: dict[str, Any] = {
+        "oidc_issuer": "https://sso.example.vn/realms/hocba",
+        "kafka_security_protocol": "SSL",
+    }
     with pytest.raises(ValueError, match="LOOKUP_SECRET is a placeholder") as placeholder:
         LookupSettings(**good, oidc_client_secret="client-secret-0123456789")
     assert "client-secret-0123456789" not in str(placeholder.value)

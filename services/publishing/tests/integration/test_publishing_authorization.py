@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,9 +25,10 @@ from hocba_devstack.testing import (  # noqa: E402
     eventually,
     failed_cells,
 )
-from hocba_publishing.bootstrap import build  # noqa: E402
+from hocba_publishing.bootstrap import Publishing, build  # noqa: E402
 from hocba_publishing.config import PublishingSettings  # noqa: E402
 from hocba_publishing.entrypoints.policies import POLICIES  # noqa: E402
+from motor.motor_asyncio import AsyncIOMotorCollection  # noqa: E402
 from publishing_fixtures import (  # noqa: E402
     HOMEROOM_TEACHER,
     PRINCIPAL,
@@ -49,7 +52,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 
 @pytest.fixture
-async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
+async def publishing(
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI
+) -> AsyncIterator[Publishing]:
     svc = build(
         PublishingSettings(
             **local_infra.settings(mongo_database=unique_db("publishing")),
@@ -63,7 +68,7 @@ async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[n
 
 
 @pytest.fixture
-async def http(publishing):  # type: ignore[no-untyped-def]
+async def http(publishing: Publishing) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=publishing.app), base_url="http://p"
     ) as client:
@@ -71,8 +76,8 @@ async def http(publishing):  # type: ignore[no-untyped-def]
 
 
 async def test_every_endpoint_answers_each_role_of_the_own_school_another_school_and_nobody_as_its_policy_says(
-    publishing, local_infra, pki
-) -> None:  # type: ignore[no-untyped-def]
+    publishing: Publishing, local_infra: LocalInfra, pki: DevPKI
+) -> None:
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
     calls = {
@@ -117,8 +122,8 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
 
 
 async def test_anonymous_gets_401_and_another_school_403_on_every_document_endpoint(
-    publishing, http, local_infra, pki
-) -> None:  # type: ignore[no-untyped-def]
+    publishing: Publishing, http: httpx.AsyncClient, local_infra: LocalInfra, pki: DevPKI
+) -> None:
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
     paths = [
@@ -161,8 +166,8 @@ async def test_anonymous_gets_401_and_another_school_403_on_every_document_endpo
 
 
 async def test_an_unknown_document_or_record_is_404_for_an_authorized_caller(
-    http, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    http: httpx.AsyncClient, local_infra: LocalInfra
+) -> None:
     lookup = local_infra.headers("service")
     for path in (
         "/documents/HB-2024-0000-0000-0000",
@@ -177,8 +182,8 @@ async def test_an_unknown_document_or_record_is_404_for_an_authorized_caller(
 
 
 async def test_the_pdf_is_not_kept_by_shared_caches_and_an_unchanged_one_costs_a_304(
-    publishing, http, local_infra, pki
-) -> None:  # type: ignore[no-untyped-def]
+    publishing: Publishing, http: httpx.AsyncClient, local_infra: LocalInfra, pki: DevPKI
+) -> None:
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
     principal = local_infra.headers("principal", SCHOOL_ID, PRINCIPAL)
@@ -213,8 +218,8 @@ async def test_the_pdf_is_not_kept_by_shared_caches_and_an_unchanged_one_costs_a
 
 
 async def test_every_read_of_a_document_is_in_the_audit_trail_with_who_read_it(
-    publishing, http, local_infra, pki
-) -> None:  # type: ignore[no-untyped-def]
+    publishing: Publishing, http: httpx.AsyncClient, local_infra: LocalInfra, pki: DevPKI
+) -> None:
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
     read = await http.get(
@@ -227,9 +232,9 @@ async def test_every_read_of_a_document_is_in_the_audit_trail_with_who_read_it(
         headers=local_infra.headers("teacher", OTHER_SCHOOL, "GV-X"),
     )
     assert refused.status_code == 403
-    trail = publishing.runtime.audit.entries
+    trail: AsyncIOMotorCollection[dict[str, Any]] = publishing.runtime.audit.entries
 
-    def entry(status: int):  # type: ignore[no-untyped-def]
+    def entry(status: int) -> Awaitable[dict[str, Any] | None]:
         return trail.find_one(
             {
                 "action": "GET /documents/{document_id}",

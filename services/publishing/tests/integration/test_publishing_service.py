@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +17,7 @@ from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS, SIGNING_EVENTS  # noqa: E402
 from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_devstack.testing import LocalInfra, eventually, payloads, produce, read_topic  # noqa: E402
-from hocba_publishing.bootstrap import build  # noqa: E402
+from hocba_publishing.bootstrap import Publishing, build  # noqa: E402
 from hocba_publishing.config import PublishingSettings  # noqa: E402
 from publishing_fixtures import SCHOOL_ID, STUDENT_NAME, document, signed_record  # noqa: E402
 
@@ -30,7 +32,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 
 @pytest.fixture
-async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
+async def publishing(
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI
+) -> AsyncIterator[Publishing]:
     svc = build(
         PublishingSettings(
             **local_infra.settings(mongo_database=unique_db("publishing")),
@@ -44,8 +48,8 @@ async def publishing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[n
 
 
 async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_are_dead_lettered(
-    publishing, local_infra, pki
-) -> None:  # type: ignore[no-untyped-def]
+    publishing: Publishing, local_infra: LocalInfra, pki: DevPKI
+) -> None:
     good = signed_record(pki)
     bad = signed_record(pki)
     bad.document["result"]["level_label"] = "Hoàn thành"  # changed after signing
@@ -53,7 +57,7 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
     bad_env = make_envelope(bad, source="hocba/signing")
     await produce(local_infra.kafka_bootstrap, SIGNING_EVENTS.name, [good_env, bad_env, good_env])
 
-    def mine(msgs):  # type: ignore[no-untyped-def]
+    def mine(msgs: list[Any]) -> list[dict[str, Any]]:
         return [
             p for p in payloads(msgs) if p["data"]["record_id"] in (good.record_id, bad.record_id)
         ]
@@ -107,8 +111,11 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
             missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found"
         )
 
-        async def versions():  # type: ignore[no-untyped-def]
-            return (await http.get(f"/records/{good.record_id}/documents")).json()["documents"]
+        async def versions() -> list[dict[str, Any]]:
+            documents: list[dict[str, Any]] = (
+                await http.get(f"/records/{good.record_id}/documents")
+            ).json()["documents"]
+            return documents
 
         assert len(await eventually(versions)) == 1
     # Version 2 of the same record shares its key (same partition), so once it is published the

@@ -6,6 +6,7 @@ import hashlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,13 @@ KEY = b"unit-test-document-id-secret-0123456789"
 class TextRenderer:
     """Records what it was asked to render (the real renderer is tested below)."""
 
-    def render(self, document, document_id, content_sha256, signatures):  # type: ignore[no-untyped-def]
+    def render(
+        self,
+        document: dict[str, Any],
+        document_id: str,
+        content_sha256: str,
+        signatures: list[dict[str, Any]],
+    ) -> bytes:
         return f"{document_id}:{content_sha256}".encode()
 
 
@@ -360,7 +367,7 @@ def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) 
     import io
 
     from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
-    from pyhanko.keys import load_cert_from_pemder
+    from pyhanko.keys import load_certs_from_pemder_data
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
@@ -370,8 +377,10 @@ def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) 
         PadesSealer(*seal_files(pki, "HOCBA-PUB-TEST", "Sở Giáo dục và Đào tạo")),
     )
     pdf = renderer.render(document(), "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
+    # the annotated loader (load_cert_from_pemder has none); one certificate, as that one checks
+    [root] = load_certs_from_pemder_data(pki.root_file.read_bytes())
     context = ValidationContext(
-        trust_roots=[load_cert_from_pemder(str(pki.root_file))],
+        trust_roots=[root],
         allow_fetching=False,
         revocation_mode="soft-fail",
     )

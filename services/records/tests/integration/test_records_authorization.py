@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +31,7 @@ from hocba_devstack.testing import (  # noqa: E402
     read_topic,
     unique,
 )
-from hocba_records.bootstrap import build  # noqa: E402
+from hocba_records.bootstrap import Records, build  # noqa: E402
 from hocba_records.config import RecordsSettings  # noqa: E402
 from hocba_records.entrypoints.policies import POLICIES  # noqa: E402
 
@@ -39,7 +41,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def records(local_infra: LocalInfra, unique_db):  # type: ignore[no-untyped-def]
+async def records(
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> AsyncIterator[Records]:
     svc = build(
         RecordsSettings(
             **local_infra.settings(
@@ -58,8 +62,8 @@ async def records(local_infra: LocalInfra, unique_db):  # type: ignore[no-untype
 
 
 async def test_every_endpoint_answers_each_role_of_the_own_school_another_school_and_nobody_as_its_policy_says(
-    records, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    records: Records, local_infra: LocalInfra
+) -> None:
     a, b = school(unique("MX-A")), school(unique("MX-B"))
     cls, pupil = klass(a.school_id), student()
     service = records.service
@@ -114,8 +118,8 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
 
 
 async def test_a_teacher_of_another_class_gets_403_and_a_teacher_sees_no_personal_id_number(
-    records, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    records: Records, local_infra: LocalInfra
+) -> None:
     import httpx
 
     a = school(unique("MX-A"))
@@ -148,8 +152,8 @@ async def test_a_teacher_of_another_class_gets_403_and_a_teacher_sees_no_persona
 
 
 async def test_an_ingest_event_for_a_school_its_source_is_not_registered_for_is_dead_lettered_and_not_stored(
-    records, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    records: Records, local_infra: LocalInfra
+) -> None:
     victim = school(unique("MX-A"))
     await records.service.register_school(victim)
     intruder = student()
@@ -163,7 +167,7 @@ async def test_an_ingest_event_for_a_school_its_source_is_not_registered_for_is_
     )
     await produce(local_infra.kafka_bootstrap, RECORDS_INGEST.name, [foreign, unknown])
 
-    def both(messages: list) -> bool:  # type: ignore[type-arg]
+    def both(messages: list[Any]) -> bool:
         return {foreign.id, unknown.id} <= {
             json.loads(m.value)["id"] for m in messages if m.value.startswith(b"{")
         }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,14 +23,16 @@ from hocba_devstack.testing import (  # noqa: E402
     produce,
     read_topic,
 )
-from hocba_records.bootstrap import build  # noqa: E402
+from hocba_records.bootstrap import Records, build  # noqa: E402
 from hocba_records.config import RecordsSettings  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def records(local_infra: LocalInfra, unique_db):  # type: ignore[no-untyped-def]
+async def records(
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> AsyncIterator[Records]:
     settings = RecordsSettings(**local_infra.settings(mongo_database=unique_db("records")))
     svc = build(settings)
     await svc.runtime.start()
@@ -37,8 +41,8 @@ async def records(local_infra: LocalInfra, unique_db):  # type: ignore[no-untype
 
 
 async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettered(
-    records, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    records: Records, local_infra: LocalInfra
+) -> None:
     sch = school()
     cls = klass(sch.school_id)
     st = student()
@@ -72,7 +76,7 @@ async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettere
     )
     await produce(local_infra.kafka_bootstrap, RECORDS_INGEST.name, [enroll, enroll])  # redelivered
 
-    def enrolled(msgs: list) -> bool:  # type: ignore[type-arg]
+    def enrolled(msgs: list[Any]) -> bool:
         return any(
             p["type"] == "hocba.records.student_enrolled" and p["subject"] == st.student_id
             for p in payloads(msgs)
@@ -105,8 +109,8 @@ async def test_ingest_events_become_records_events_and_bad_ones_are_dead_lettere
 
 
 async def test_http_rejects_bad_input_with_what_to_fix_and_keeps_stored_data(
-    records, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    records: Records, local_infra: LocalInfra
+) -> None:
     sch = school()
     transport = httpx.ASGITransport(app=records.app)
     async with httpx.AsyncClient(

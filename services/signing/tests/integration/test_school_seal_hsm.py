@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.x509.oid import NameOID
@@ -23,8 +25,10 @@ pytestmark = pytest.mark.integration
 
 
 async def test_the_seal_signs_last_with_a_key_that_never_leaves_the_token(
-    local_infra: LocalInfra, unique_db, tmp_path_factory
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra,
+    unique_db: Callable[[str], str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     import pkcs11
     from pkcs11 import Attribute, ObjectClass
 
@@ -57,7 +61,7 @@ async def test_the_seal_signs_last_with_a_key_that_never_leaves_the_token(
             [make_envelope(record, source="hocba/assessment")],
         )
 
-        def mine(msgs):  # type: ignore[no-untyped-def]
+        def mine(msgs: list[Any]) -> list[dict[str, Any]]:
             return [p for p in payloads(msgs) if p["data"]["record_id"] == record.record_id]
 
         out = mine(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import logging
 import sys
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from hocba_devstack.testing import (  # noqa: E402
 )
 from hocba_signing.bootstrap import Signing, build  # noqa: E402
 from hocba_signing.config import SigningSettings  # noqa: E402
+from hocba_signing.domain.model import SigningRequest  # noqa: E402
 from hocba_signing.entrypoints.policies import POLICIES  # noqa: E402
 from hocba_trust.canonical import canonical_bytes  # noqa: E402
 from hocba_trust.cms import sign_detached  # noqa: E402
@@ -47,7 +49,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 
 @pytest.fixture
-async def signing(local_infra: LocalInfra, unique_db, pki):  # type: ignore[no-untyped-def]
+async def signing(
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI
+) -> AsyncIterator[Signing]:
     svc = build(
         SigningSettings(
             **local_infra.settings(mongo_database=unique_db("signing")),
@@ -83,7 +87,7 @@ class School:
         return f"{self.school_id}-GV2"
 
 
-async def _open(svc: Signing, school: School, teacher: str | None = None):  # type: ignore[no-untyped-def]
+async def _open(svc: Signing, school: School, teacher: str | None = None) -> SigningRequest:
     record = closed_record(
         teacher_id=teacher or school.teacher,
         principal_id=school.principal,
@@ -102,8 +106,8 @@ def _sign(pki: DevPKI, staff_id: str, content: bytes) -> str:
 
 @pytest.mark.parametrize("signer", ["teacher", "principal"])
 async def test_every_endpoint_answers_each_role_of_the_own_school_another_school_and_nobody_as_its_policy_says(
-    signing, local_infra, pki, signer
-) -> None:  # type: ignore[no-untyped-def]
+    signing: Signing, local_infra: LocalInfra, pki: DevPKI, signer: str
+) -> None:
     """Run once with the teacher as the signer the paths name, once with the principal: a signer's
     paths name one staff member, and both roles reach them only for themselves."""
     a, b = School(unique("SG-A")), School(unique("SG-B"))
@@ -179,8 +183,8 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
 
 
 async def test_a_teacher_reaches_only_what_is_addressed_to_them_and_signs_only_in_their_own_name(
-    signing, local_infra, pki
-) -> None:  # type: ignore[no-untyped-def]
+    signing: Signing, local_infra: LocalInfra, pki: DevPKI
+) -> None:
     a, b = School(unique("SG-A")), School(unique("SG-B"))
     request = await _open(signing, a)
     batch = await signing.service.prepare_batch(
@@ -318,8 +322,8 @@ async def test_a_teacher_reaches_only_what_is_addressed_to_them_and_signs_only_i
 
 
 async def test_pending_lists_batches_and_handovers_stay_within_the_callers_school(
-    signing, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    signing: Signing, local_infra: LocalInfra
+) -> None:
     """A teacher who teaches at two schools (the same staff id named by both) sees, batches and is
     handed over per school; a school administrator reaches only staff of their own school."""
     a, c = School(unique("SG-A")), School(unique("SG-C"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +19,12 @@ from hocba_devstack.testing import LocalInfra, payloads, produce, read_topic  # 
 from hocba_signing.bootstrap import build  # noqa: E402
 from hocba_signing.config import SigningSettings  # noqa: E402
 from hocba_trust.canonical import canonical_bytes  # noqa: E402
-from hocba_trust.cms import TrustList, sign_detached, verify_detached  # noqa: E402
+from hocba_trust.cms import (  # noqa: E402
+    SigningIdentity,
+    TrustList,
+    sign_detached,
+    verify_detached,
+)
 from signing_fixtures import SCHOOL_ID, closed_record  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -44,8 +51,8 @@ def settings(
 
 
 async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(
-    local_infra, unique_db, pki, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI, tmp_path: Path
+) -> None:
     svc = build(settings(local_infra, unique_db("signing"), pki, server_side=True, keys=tmp_path))
     await svc.runtime.start()
     try:
@@ -53,7 +60,7 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(
         env = make_envelope(record, source="hocba/assessment")
         await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, [env, env])
 
-        def mine(msgs):  # type: ignore[no-untyped-def]
+        def mine(msgs: list[Any]) -> list[dict[str, Any]]:
             return [p for p in payloads(msgs) if p["data"]["record_id"] == record.record_id]
 
         out = mine(
@@ -90,8 +97,8 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(
 
 
 async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real_signers(
-    local_infra, unique_db, pki, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI, tmp_path: Path
+) -> None:
     svc = build(
         settings(local_infra, unique_db("signing"), pki, server_side=False, keys=tmp_path / "keys")
     )
@@ -118,7 +125,7 @@ async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real
             ] == [record.record_id]
             content = base64.b64decode(todo["content_b64"])
 
-            def sig(identity):  # type: ignore[no-untyped-def]
+            def sig(identity: SigningIdentity) -> str:
                 return base64.b64encode(sign_detached(content, identity)).decode()
 
             r = await http.post(
@@ -158,7 +165,7 @@ async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real
             )
             assert r.json()["status"] == "signed"
 
-        def mine(msgs):  # type: ignore[no-untyped-def]
+        def mine(msgs: list[Any]) -> list[dict[str, Any]]:
             return [p for p in payloads(msgs) if p["data"]["record_id"] == record.record_id]
 
         out = await read_topic(
@@ -176,8 +183,8 @@ async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real
 
 
 async def test_rejection_handover_and_reminders_against_the_real_database(
-    local_infra, unique_db, pki, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI, tmp_path: Path
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     svc = build(
@@ -186,8 +193,8 @@ async def test_rejection_handover_and_reminders_against_the_real_database(
     await svc.runtime.start()
     try:
         refused, moved = closed_record(teacher_id="GV-R1"), closed_record(teacher_id="GV-R1")
-        for r in (refused, moved):
-            await svc.service.open_request(r)
+        for record in (refused, moved):
+            await svc.service.open_request(record)
         substitute = local_infra.headers("teacher", SCHOOL_ID, "GV-R2")
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=svc.app), base_url="http://t"
@@ -224,7 +231,7 @@ async def test_rejection_handover_and_reminders_against_the_real_database(
             == 1
         )
 
-        def mine(msgs):  # type: ignore[no-untyped-def]
+        def mine(msgs: list[Any]) -> list[dict[str, Any]]:
             return [
                 p
                 for p in payloads(msgs)

@@ -79,5 +79,6 @@ def test_development_allows_the_shortcuts_and_a_short_pin_but_a_seal_needs_a_pin
 @pytest.mark.parametrize("switch", ["dev_issue_on_demand", "seal_issue_on_demand"])
 def test_issuing_on_demand_needs_the_development_ca_that_certifies_the_keys(switch: str) -> None:
     with pytest.raises(ValidationError) as refused:
-        SigningSettings(environment="development", **{switch: True})
+        on: dict[str, Any] = {switch: True}
+        SigningSettings(environment="development", **on)
     assert "HOCBA_SIGNING_DEV_CA_URL" in str(refused.value)
