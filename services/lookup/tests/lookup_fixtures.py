@@ -45,8 +45,7 @@ def personal_values(citizen_id: str) -> list[str]:
         BORN.strftime("%d/%m/%Y"),
         f"{BORN.day}/{BORN.month}/{BORN.year}",
         PLACE_OF_BIRTH,
-        *(p["full_name"] for p in PARENTS),
-        *(p["occupation"] for p in PARENTS),
+        *(value for p in PARENTS for field in ("full_name", "occupation") if (value := p[field])),
     ]
 
 
