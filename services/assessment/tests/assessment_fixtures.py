@@ -9,12 +9,12 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from hocba_assessment.application.ports import (
+from hocba_assessment.domain.marks import Mark
+from hocba_assessment.domain.model import (
     AuditEntry,
     ClassProfileUpdate,
     Closure,
     LockedRecord,
-    Mark,
     RosterEntry,
     StoredMark,
 )

@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, klass, school, secondary_year, student  # noqa: E402
-from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
+from hocba_assessment.domain.model import RosterEntry  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 
 pytestmark = pytest.mark.unit
