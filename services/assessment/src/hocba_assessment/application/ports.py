@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.common import ClassProfile
 
+from hocba_assessment.application.gradebook import ParsedItem, RowProblem
 from hocba_assessment.domain.marks import Mark
 from hocba_assessment.domain.model import (
     AuditEntry,
@@ -18,6 +19,9 @@ from hocba_assessment.domain.model import (
     RosterEntry,
     StoredMark,
 )
+
+if TYPE_CHECKING:
+    from hocba_assessment.application.reports import ClassLists
 
 
 class AssessmentTx(Protocol):
@@ -88,3 +92,24 @@ class AssessmentReader(Protocol):
     async def marks(self, class_id: str, school_year: str) -> list[Mark]: ...
     async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]: ...
     async def class_profiles(self, class_ids: set[str]) -> dict[str, ClassProfile]: ...
+
+
+class GradebookCodec(Protocol):
+    """A class's gradebook as a file: the template a teacher fills in, reading a filled one back
+    (every problem tied to its row and column), and the class lists to download."""
+
+    @property
+    def xlsx_type(self) -> str:
+        """The media type of the workbooks it writes."""
+        ...
+
+    def template_xlsx(
+        self, grade: int, period: str, students: list[tuple[str, str]], title: str
+    ) -> bytes: ...
+    def template_csv(self, grade: int, period: str, students: list[tuple[str, str]]) -> bytes: ...
+    def parse(self, content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProblem]]:
+        """The items and the problems of a filled gradebook; raises UnreadableGradebook when the
+        file itself cannot be read."""
+        ...
+
+    def lists_xlsx(self, result: ClassLists) -> bytes: ...
