@@ -21,6 +21,7 @@ from hocba_assessment.adapters.mongo_assessment import (  # noqa: E402
     migrate_mark_kinds,
     migrate_readable_storage,
 )
+from hocba_assessment.bootstrap import build  # noqa: E402
 from hocba_assessment.domain.marks import (  # noqa: E402
     Attendance,
     Conduct,
@@ -357,7 +358,13 @@ async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
         ]
     )
     await db.migrations.delete_one({"_id": "mark_kinds_v3"})  # as on a database of schema 2
-    await ensure_indexes(mongo)  # what a start does
+    restarted = build(assessment.runtime.settings)  # a replica starting on this database
+    await restarted.runtime.start()
+    await restarted.runtime.stop()
+    assert await db.migrations.find_one({"_id": "mark_kinds_v3"}, {"documents": 1}) == {
+        "_id": "mark_kinds_v3",
+        "documents": 2,
+    }
     assert await migrate_mark_kinds(mongo) == 0  # once: the marker stands
     await db.migrations.delete_one({"_id": "mark_kinds_v3"})
     assert await migrate_mark_kinds(mongo) == 0  # and again: nothing of schema 2 is left
