@@ -48,7 +48,7 @@ request or a batch at once), so it needs no index of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -146,32 +146,54 @@ def _mark_doc(mark: Mark, events: Iterable[str] = ()) -> dict[str, Any]:
     return doc
 
 
-def _from_slot(doc: dict[str, Any], section: str, slot: dict[str, Any]) -> Mark:
-    owner = (doc["class_id"], doc["school_year"], doc["student_id"])
-    if section == "marks":
-        return SubjectAssessment(
-            *owner,
-            slot["subject_code"],
-            slot["period"],
-            slot.get("rating"),
-            slot.get("score"),
-            slot.get("comment", ""),
-            slot.get("submitted_by"),
-        )
-    if section == "traits":
-        return Trait(
-            *owner,
-            slot["code"],
-            slot["period"],
-            slot["level"],
-            slot.get("comment", ""),
-            slot.get("submitted_by"),
-        )
-    if section == "conduct":
-        return Conduct(
-            *owner, slot["period"], slot["level"], slot.get("comment", ""), slot.get("submitted_by")
-        )
+Owner = tuple[str, str, str]
+"""A student document's class, year and student: the first fields of each of its marks."""
+
+
+def _subject(owner: Owner, slot: dict[str, Any]) -> Mark:
+    return SubjectAssessment(
+        *owner,
+        slot["subject_code"],
+        slot["period"],
+        slot.get("rating"),
+        slot.get("score"),
+        slot.get("comment", ""),
+        slot.get("submitted_by"),
+    )
+
+
+def _trait(owner: Owner, slot: dict[str, Any]) -> Mark:
+    return Trait(
+        *owner,
+        slot["code"],
+        slot["period"],
+        slot["level"],
+        slot.get("comment", ""),
+        slot.get("submitted_by"),
+    )
+
+
+def _conduct(owner: Owner, slot: dict[str, Any]) -> Mark:
+    return Conduct(
+        *owner, slot["period"], slot["level"], slot.get("comment", ""), slot.get("submitted_by")
+    )
+
+
+def _attendance(owner: Owner, slot: dict[str, Any]) -> Mark:
     return Attendance(*owner, slot["period"], int(slot["days"]), slot.get("submitted_by"))
+
+
+READ_SLOT: dict[str, Callable[[Owner, dict[str, Any]], Mark]] = {
+    "marks": _subject,
+    "traits": _trait,
+    "conduct": _conduct,
+    "attendance": _attendance,
+}
+"""How the slots of each map of a student's document are read."""
+
+
+def _from_slot(doc: dict[str, Any], section: str, slot: dict[str, Any]) -> Mark:
+    return READ_SLOT[section]((doc["class_id"], doc["school_year"], doc["student_id"]), slot)
 
 
 def _slot_at(doc: dict[str, Any] | None, path: tuple[str, ...]) -> dict[str, Any] | None:
@@ -182,15 +204,21 @@ def _slot_at(doc: dict[str, Any] | None, path: tuple[str, ...]) -> dict[str, Any
 
 
 def _doc_marks(doc: dict[str, Any]) -> list[Mark]:
-    """A student's marks: subject assessments by subject then period, conduct by period, traits by
-    code then period, attendance by period."""
+    """A student's marks: subject assessments by subject then period, traits by code then period,
+    conduct by period, attendance by period. (The close reads every student's marks this way: one
+    reader chosen a map, not a test a mark.)"""
+    owner = (doc["class_id"], doc["school_year"], doc["student_id"])
     out: list[Mark] = []
-    for section in ("marks", "traits"):
-        for _, periods in sorted((doc.get(section) or {}).items()):
-            out += (_from_slot(doc, section, periods[p]) for p in sorted(periods))
-    for section in ("conduct", "attendance"):
-        slots = doc.get(section) or {}
-        out += (_from_slot(doc, section, slots[p]) for p in sorted(slots))
+    for section, read in (("marks", _subject), ("traits", _trait)):
+        by_code = doc.get(section)
+        if by_code:
+            for code in sorted(by_code):
+                periods = by_code[code]
+                out += [read(owner, periods[p]) for p in sorted(periods)]
+    for section, read in (("conduct", _conduct), ("attendance", _attendance)):
+        slots = doc.get(section)
+        if slots:
+            out += [read(owner, slots[p]) for p in sorted(slots)]
     return out
 
 
