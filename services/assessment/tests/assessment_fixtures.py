@@ -9,12 +9,12 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from hocba_assessment.application.ports import (
+from hocba_assessment.domain.marks import Mark
+from hocba_assessment.domain.model import (
     AuditEntry,
     ClassProfileUpdate,
     Closure,
     LockedRecord,
-    Mark,
     RosterEntry,
     StoredMark,
 )
@@ -302,6 +302,47 @@ class FakeMarkStore:
         return {c: u.profile for c, u in self.s.profiles.items() if c in class_ids}
 
 
+class FakeReader:
+    """The reads of the HTTP API and the reports, over the in-memory store the use cases wrote."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.s = store
+
+    async def records(self, class_id: str, school_year: str) -> list[LockedRecord]:
+        return sorted(
+            (
+                r
+                for r in self.s.locked.values()
+                if (r.class_id, r.school_year) == (class_id, school_year)
+            ),
+            key=lambda r: r.record_id,
+        )
+
+    async def closure(self, class_id: str, school_year: str) -> Closure | None:
+        return self.s.closures.get((class_id, school_year))
+
+    async def marks(self, class_id: str, school_year: str) -> list[Mark]:
+        return [
+            m
+            for m in self.s.marks.values()
+            if (m.class_id, m.school_year) == (class_id, school_year)
+        ]
+
+    async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]:
+        return [
+            e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) == (class_id, school_year)
+        ]
+
+    async def audit_trail(self, class_id: str, school_year: str) -> list[AuditEntry]:
+        return sorted(
+            (a for a in self.s.audit if (a.class_id, a.school_year) == (class_id, school_year)),
+            key=lambda a: a.at,
+        )
+
+    async def class_profiles(self, class_ids: set[str]) -> dict[str, ClassProfile]:
+        return {c: u.profile for c, u in self.s.profiles.items() if c in class_ids}
+
+
 class FakeStore:
     """In-memory unit of work with the same all-or-nothing behaviour as the Mongo one."""
 
@@ -359,6 +400,7 @@ class FakeStore:
 
 __all__ = [
     "FakeMarkStore",
+    "FakeReader",
     "FakeStore",
     "school",
     "klass",

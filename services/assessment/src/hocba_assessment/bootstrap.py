@@ -16,6 +16,7 @@ from hocba_assessment.adapters.mongo_assessment import (
     backfill_class_profiles,
     ensure_indexes,
 )
+from hocba_assessment.adapters.spreadsheet import SpreadsheetGradebook
 from hocba_assessment.application.use_cases import AssessmentService
 from hocba_assessment.config import AssessmentSettings
 from hocba_assessment.entrypoints import http, kafka
@@ -57,4 +58,5 @@ def build(settings: AssessmentSettings | None = None) -> Assessment:
     )
     app.state.assessment = service
     app.state.reader = MongoAssessmentReader(runtime.mongo)
+    app.state.gradebook = SpreadsheetGradebook()
     return Assessment(runtime, service, app)

@@ -16,9 +16,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
-from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.bootstrap import Assessment, build  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
+from hocba_assessment.domain.model import RosterEntry  # noqa: E402
 from hocba_assessment.entrypoints.policies import POLICIES  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
@@ -267,9 +267,9 @@ async def test_a_subject_teacher_assesses_only_their_subject_and_only_as_themsel
             and "check the class id" in unknown.json()["error"]["message"]
         )
     marks = await assessment.app.state.reader.marks(cls.class_id, cls.school_year)
-    assert sorted((m.subject_code, m.period, m.submitted_by) for m in marks) == [
-        ("TOAN", "regular_1_1", "GV-TOAN"),
-        ("_conduct", "term_1", cls.homeroom_teacher.staff_id),
+    assert sorted((m.kind, m.period, m.submitted_by) for m in marks) == [
+        ("conduct", "term_1", cls.homeroom_teacher.staff_id),
+        ("subject", "regular_1_1", "GV-TOAN"),
     ]
 
 

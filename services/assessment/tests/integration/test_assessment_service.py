@@ -12,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
-from hocba_assessment.application.ports import Mark, RosterEntry, StoredMark  # noqa: E402
-from hocba_assessment.domain.model import mark_key  # noqa: E402
+from hocba_assessment.domain.marks import SubjectAssessment  # noqa: E402
+from hocba_assessment.domain.model import RosterEntry, StoredMark  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
@@ -226,16 +226,17 @@ async def test_a_correction_in_a_transaction_keeps_the_kafka_event_ids(assessmen
     # summer re-assessment) must keep those ids: the redelivered event is then recognised instead of
     # undoing the change. (Marks stored in earlier forms: test_readable_storage.py.)
     cls = klass(grade=1)
-    mark = Mark(
+    mark = SubjectAssessment(
         cls.class_id, cls.school_year, "HS-KEEP", "TOAN", "end_of_year", "T", 9.0, "", "GV-01"
     )
-    key = mark_key(mark.class_id, mark.school_year, mark.student_id, mark.subject_code, mark.period)
+    key = mark.key
     store = assessment.service.store
     await store.write({key: StoredMark(mark, ("kafka-event-1",))})
     async with assessment.service.uow() as tx:
         await tx.save_mark(key, mark._replace(rating="H", score=6.0))
     stored = (await store.stored([key]))[key]
     assert stored.events == ("kafka-event-1",)
+    assert isinstance(stored.mark, SubjectAssessment)
     assert (stored.mark.rating, stored.mark.score) == ("H", 6.0)
     marks = {
         m.student_id: m
@@ -250,7 +251,7 @@ async def test_a_class_enrolled_before_profiles_were_kept_gets_its_profile_from_
     from datetime import UTC, datetime
 
     from hocba_assessment.adapters.mongo_assessment import backfill_class_profiles
-    from hocba_assessment.application.ports import ClassProfileUpdate
+    from hocba_assessment.domain.model import ClassProfileUpdate
 
     old, renewed = klass(grade=3), klass(grade=2)
     store, reader, db = (

@@ -14,8 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import klass, mark, school, secondary_year, student  # noqa: E402
-from hocba_assessment.application.ports import ClassProfileUpdate, RosterEntry  # noqa: E402
 from hocba_assessment.bootstrap import build  # noqa: E402
+from hocba_assessment.domain.model import ClassProfileUpdate, RosterEntry  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402

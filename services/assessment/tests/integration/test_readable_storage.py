@@ -15,12 +15,22 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import klass, school, student  # noqa: E402
 from hocba_assessment.adapters.mongo_assessment import (  # noqa: E402
+    MARKS_SCHEMA_VERSION,
     SCHEMA_VERSION,
     ensure_indexes,
+    migrate_mark_kinds,
     migrate_readable_storage,
 )
-from hocba_assessment.application.ports import LockedRecord, Mark, RosterEntry, StoredMark  # noqa: E402
-from hocba_assessment.domain.model import mark_key  # noqa: E402
+from hocba_assessment.bootstrap import build  # noqa: E402
+from hocba_assessment.domain.marks import (  # noqa: E402
+    Attendance,
+    Conduct,
+    Mark,
+    SubjectAssessment,
+    Trait,
+    mark_key,
+)
+from hocba_assessment.domain.model import LockedRecord, RosterEntry, StoredMark  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -66,8 +76,8 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
     cls, pupil, other = klass(grade=7), student(), student()
     store, db = assessment.service.store, assessment.runtime.mongo.db
     await store.save_rosters([RosterEntry(s, school(), cls) for s in (pupil, other)])
-    marks = [
-        Mark(
+    marks: list[Mark] = [
+        SubjectAssessment(
             cls.class_id,
             cls.school_year,
             s.student_id,
@@ -82,14 +92,11 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
         for subject, score in (("TOAN", 8.5), ("NGU.VAN", 6.0))
         for period in ("end_term_1", "end_of_year")
     ]
-    await store.write(
-        {
-            mark_key(m.class_id, m.school_year, m.student_id, m.subject_code, m.period): StoredMark(
-                m, ("ev-1",)
-            )
-            for m in marks
-        }
-    )
+    marks += [
+        Conduct(cls.class_id, cls.school_year, pupil.student_id, "term_1", "kha", "", "GV-01"),
+        Attendance(cls.class_id, cls.school_year, pupil.student_id, "year", 4, "GV-01"),
+    ]
+    await store.write({m.key: StoredMark(m, ("ev-1",)) for m in marks})
     async with assessment.service.uow() as tx:
         await tx.locked_of({(cls.class_id, cls.school_year)})
         await tx.lock_many([record(cls, pupil.student_id), record(cls, other.student_id)], [])
@@ -119,6 +126,24 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
             },
         }
     ]
+    # Each kind of mark has its own map: the student's conduct is a plain query too.
+    conduct = await db.student_marks.find_one(
+        {"student_id": pupil.student_id}, {"_id": 0, "conduct": 1, "attendance": 1}
+    )
+    assert conduct == {
+        "conduct": {
+            "term_1": {
+                "period": "term_1",
+                "level": "kha",
+                "comment": "",
+                "submitted_by": "GV-01",
+                "events": ["ev-1"],
+            }
+        },
+        "attendance": {
+            "year": {"period": "year", "days": 4, "submitted_by": "GV-01", "events": ["ev-1"]}
+        },
+    }
     # A subject code with a dot is escaped in the field name and kept as it is in the mark.
     literature = await db.student_marks.find_one(
         {"student_id": pupil.student_id}, {"marks.NGU%2EVAN.end_of_year": 1}
@@ -148,7 +173,11 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
         async for doc in db[name].find({}):
             assert opaque(doc) == [], (name, opaque(doc))
             assert "schema_version" in doc, name
-    for name in ("student_marks", "class_rosters", "class_records"):
+    assert (
+        await db.student_marks.count_documents({"schema_version": {"$ne": MARKS_SCHEMA_VERSION}})
+        == 0
+    )
+    for name in ("class_rosters", "class_records"):
         assert await db[name].count_documents({"schema_version": {"$ne": SCHEMA_VERSION}}) == 0
     indexes = {
         tuple(k for k, _ in i["key"]) for i in (await db.student_marks.index_information()).values()
@@ -156,7 +185,9 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
     assert {("class_id", "school_year"), ("student_id",)} <= indexes
 
     reader = assessment.app.state.reader
-    assert sorted(await reader.marks(cls.class_id, cls.school_year)) == sorted(marks)
+    assert sorted(await reader.marks(cls.class_id, cls.school_year), key=lambda m: m.key) == sorted(
+        marks, key=lambda m: m.key
+    )
     assert [e.student for e in await reader.roster(cls.class_id, cls.school_year)] == sorted(
         [pupil, other], key=lambda s: s.student_id
     )
@@ -237,12 +268,13 @@ async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_re
     assert await migrate_readable_storage(mongo) == 0  # and again: nothing is left untagged
 
     stored = await db.student_marks.find_one({"_id": doc_id})
-    assert stored["schema_version"] == SCHEMA_VERSION
+    assert stored["schema_version"] == MARKS_SCHEMA_VERSION
     assert stored["marks"] == {
         "TOAN": {"end_of_year": math},
         "NGU%2EVAN": {"end_term_1": old_literature},
     }
-    for name in ("student_marks", "class_rosters", "class_records"):
+    assert opaque(stored) == []
+    for name in ("class_rosters", "class_records"):
         doc = await db[name].find_one({"_id": {"$in": [doc_id, class_doc]}})
         assert opaque(doc) == [] and doc["schema_version"] == SCHEMA_VERSION, name
 
@@ -252,8 +284,143 @@ async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_re
     } == {("TOAN", 9.0), ("NGU.VAN", 5.5)}
     assert [e.student for e in await reader.roster(cls.class_id, cls.school_year)] == [pupil]
     assert await reader.records(cls.class_id, cls.school_year) == [locked]
-    key = mark_key(cls.class_id, cls.school_year, pupil.student_id, "TOAN", "end_of_year")
+    key = mark_key(
+        cls.class_id, cls.school_year, pupil.student_id, "subject", "TOAN", "end_of_year"
+    )
     assert (await assessment.service.store.stored([key]))[key].events == ("ev-0", "ev-1")
     async with assessment.service.uow() as tx:
         assert await tx.roster_ids(cls.class_id, cls.school_year) == {pupil.student_id}
         assert (await tx.get_mark(key)).comment == "Giỏi"  # type: ignore[union-attr]
+
+
+def v2_slot(code: str, period: str, **values: Any) -> dict[str, Any]:
+    """A mark as schema 2 stored it: every kind as a subject, pseudo subjects for all but subjects."""
+    return {
+        "subject_code": code,
+        "period": period,
+        "rating": None,
+        "score": None,
+        "comment": "",
+        "submitted_by": "GV-01",
+        "events": [f"ev-{code}-{period}"],
+        **values,
+    }
+
+
+async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
+    assessment,
+) -> None:  # type: ignore[no-untyped-def]
+    primary_cls, secondary_cls, pupil = klass(grade=3), klass(grade=8), student()
+    db, mongo = assessment.runtime.mongo.db, assessment.runtime.mongo
+
+    def doc(cls: Any, marks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "_id": f"{cls.class_id}|{cls.school_year}|{pupil.student_id}",
+            "schema_version": 2,
+            "class_id": cls.class_id,
+            "school_year": cls.school_year,
+            "student_id": pupil.student_id,
+            "marks": marks,
+        }
+
+    math = v2_slot("TOAN", "end_of_year", rating="T", score=9.0, comment="Giỏi")
+    await db.student_marks.insert_many(
+        [
+            doc(
+                primary_cls,
+                {
+                    "TOAN": {"end_of_year": math},
+                    "_trait:cham_chi": {
+                        "end_of_year": v2_slot("_trait:cham_chi", "end_of_year", rating="T")
+                    },
+                    "_trait:tu_chu_tu_hoc": {
+                        "end_of_year": v2_slot("_trait:tu_chu_tu_hoc", "end_of_year", rating="D"),
+                        "mid_term_1": v2_slot("_trait:tu_chu_tu_hoc", "mid_term_1", rating="C"),
+                    },
+                    "_traits": {
+                        "end_of_year": v2_slot("_traits", "end_of_year", comment="Chăm ngoan")
+                    },
+                    "_absent": {"year": v2_slot("_absent", "year", score=3.0)},
+                },
+            ),
+            doc(
+                secondary_cls,
+                {
+                    "NGU%2EVAN": {
+                        "end_term_1": v2_slot("NGU.VAN", "end_term_1", score=6.5),
+                    },
+                    "_conduct": {
+                        "term_1": v2_slot("_conduct", "term_1", rating="kha", comment="Tiến bộ"),
+                        "summer": v2_slot("_conduct", "summer", rating="dat"),
+                    },
+                },
+            ),
+        ]
+    )
+    await db.migrations.delete_one({"_id": "mark_kinds_v3"})  # as on a database of schema 2
+    restarted = build(assessment.runtime.settings)  # a replica starting on this database
+    await restarted.runtime.start()
+    await restarted.runtime.stop()
+    assert await db.migrations.find_one({"_id": "mark_kinds_v3"}, {"documents": 1}) == {
+        "_id": "mark_kinds_v3",
+        "documents": 2,
+    }
+    assert await migrate_mark_kinds(mongo) == 0  # once: the marker stands
+    await db.migrations.delete_one({"_id": "mark_kinds_v3"})
+    assert await migrate_mark_kinds(mongo) == 0  # and again: nothing of schema 2 is left
+
+    first = await db.student_marks.find_one(
+        {"_id": f"{primary_cls.class_id}|{primary_cls.school_year}|{pupil.student_id}"}
+    )
+    assert first["schema_version"] == MARKS_SCHEMA_VERSION and opaque(first) == []
+    assert first["marks"] == {"TOAN": {"end_of_year": math}}
+    assert first["traits"]["cham_chi"]["end_of_year"] == {
+        "code": "cham_chi",
+        "period": "end_of_year",
+        "level": "T",
+        "comment": "Chăm ngoan",  # the period's comment on qualities and competencies
+        "submitted_by": "GV-01",
+        "events": ["ev-_trait:cham_chi-end_of_year"],
+    }
+    assert first["traits"]["tu_chu_tu_hoc"]["mid_term_1"]["comment"] == ""
+    assert first["attendance"] == {
+        "year": {
+            "period": "year",
+            "days": 3,
+            "submitted_by": "GV-01",
+            "events": ["ev-_absent-year"],
+        }
+    }
+    assert first["conduct"] == {}
+    second = await db.student_marks.find_one(
+        {"_id": f"{secondary_cls.class_id}|{secondary_cls.school_year}|{pupil.student_id}"}
+    )
+    assert second["conduct"]["term_1"] == {
+        "period": "term_1",
+        "level": "kha",
+        "comment": "Tiến bộ",
+        "submitted_by": "GV-01",
+        "events": ["ev-_conduct-term_1"],
+    }
+    assert set(second["marks"]) == {"NGU%2EVAN"} and second["traits"] == {}
+
+    reader = assessment.app.state.reader
+    c, y, s = primary_cls.class_id, primary_cls.school_year, pupil.student_id
+    assert sorted(await reader.marks(c, y), key=lambda m: m.key) == sorted(
+        [
+            SubjectAssessment(c, y, s, "TOAN", "end_of_year", "T", 9.0, "Giỏi", "GV-01"),
+            Trait(c, y, s, "cham_chi", "end_of_year", "T", "Chăm ngoan", "GV-01"),
+            Trait(c, y, s, "tu_chu_tu_hoc", "end_of_year", "D", "Chăm ngoan", "GV-01"),
+            Trait(c, y, s, "tu_chu_tu_hoc", "mid_term_1", "C", "", "GV-01"),
+            Attendance(c, y, s, "year", 3, "GV-01"),
+        ],
+        key=lambda m: m.key,
+    )
+    c, y = secondary_cls.class_id, secondary_cls.school_year
+    assert {m for m in await reader.marks(c, y) if isinstance(m, Conduct)} == {
+        Conduct(c, y, s, "term_1", "kha", "Tiến bộ", "GV-01"),
+        Conduct(c, y, s, "summer", "dat", "", "GV-01"),
+    }
+    # The ids of the events applied stay with each mark: a redelivered one changes nothing.
+    key = mark_key(c, y, s, "conduct", "", "term_1")
+    assert (await assessment.service.store.stored([key]))[key].events == ("ev-_conduct-term_1",)

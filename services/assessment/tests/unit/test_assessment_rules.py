@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, mark, school, student  # noqa: E402
-from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
-from hocba_assessment.domain.model import ClassClosed  # noqa: E402
+from hocba_assessment.domain.model import (
+    ClassClosed,  # noqa: E402
+    RosterEntry,  # noqa: E402
+)
 from hocba_assessment.domain.primary import SubjectMark, check_mark, subjects_for, year_level  # noqa: E402
 from hocba_contracts.payloads.assessment import YearRecordClosed  # noqa: E402
 

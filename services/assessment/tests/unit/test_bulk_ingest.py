@@ -9,9 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, mark, school, student  # noqa: E402
-from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
-from hocba_assessment.domain.model import mark_key  # noqa: E402
+from hocba_assessment.domain.marks import mark_key  # noqa: E402
+from hocba_assessment.domain.model import RosterEntry  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -56,7 +56,7 @@ async def test_a_redelivered_batch_changes_nothing_and_does_not_undo_a_later_cor
         "accepted",
         "accepted",
     ]
-    key = mark_key(cls.class_id, cls.school_year, pupil.student_id, "TV", "end_of_year")
+    key = mark_key(cls.class_id, cls.school_year, pupil.student_id, "subject", "TV", "end_of_year")
     assert store.marks[key].score == 9 and marks.events[key] == ("a", "b")
     assert [(e.action, e.old["score"], e.new["score"]) for e in store.audit] == [
         ("correction", 7, 9)
@@ -89,7 +89,12 @@ async def test_after_the_close_a_resent_value_is_unchanged_and_a_new_value_is_re
     assert [o.status for o in outcomes] == ["unchanged", "unchanged", "rejected"]
     assert outcomes[2].closed and "closed its school year" in outcomes[2].problems[0].problem
     key = mark_key(
-        cls.class_id, cls.school_year, pupil.student_id, items[0].subject_code, "end_of_year"
+        cls.class_id,
+        cls.school_year,
+        pupil.student_id,
+        "subject",
+        items[0].subject_code,
+        "end_of_year",
     )
     assert store.marks[key].rating == items[0].rating
 

@@ -16,9 +16,9 @@ from faststream.kafka import TestKafkaBroker
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, klass, mark, student  # noqa: E402
-from hocba_assessment.application.ports import ClassProfileUpdate  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
+from hocba_assessment.domain.model import ClassProfileUpdate  # noqa: E402
 from hocba_assessment.entrypoints.kafka import BatchHandler  # noqa: E402
 from hocba_contracts import dead_letter_topic, make_envelope  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_INGEST  # noqa: E402
@@ -136,7 +136,7 @@ async def test_a_close_of_a_class_missing_assessments_is_dead_lettered_naming_th
 
     from assessment_fixtures import school, secondary_year
     from faststream.kafka.annotations import KafkaMessage
-    from hocba_assessment.application.ports import RosterEntry
+    from hocba_assessment.domain.model import RosterEntry
     from hocba_contracts.payloads import assessment as ev
 
     broker, handler, service, store, _, _ = setup(wait=0)

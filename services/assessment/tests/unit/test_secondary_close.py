@@ -19,9 +19,12 @@ from assessment_fixtures import (  # noqa: E402
     secondary_year,
     student,
 )
-from hocba_assessment.application.ports import RosterEntry  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
-from hocba_assessment.domain.model import IncompleteAssessments, InvalidAssessment  # noqa: E402
+from hocba_assessment.domain.model import (  # noqa: E402
+    IncompleteAssessments,
+    InvalidAssessment,
+    RosterEntry,  # noqa: E402
+)
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 
 pytestmark = pytest.mark.unit

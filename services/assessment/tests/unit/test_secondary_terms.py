@@ -10,9 +10,17 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from assessment_fixtures import FakeMarkStore, FakeStore, klass, school, secondary_year, student  # noqa: E402
-from hocba_assessment.application.ports import RosterEntry  # noqa: E402
+from assessment_fixtures import (  # noqa: E402
+    FakeMarkStore,
+    FakeReader,
+    FakeStore,
+    klass,
+    school,
+    secondary_year,
+    student,
+)
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
+from hocba_assessment.domain.model import RosterEntry  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 
 pytestmark = pytest.mark.unit
@@ -139,41 +147,6 @@ async def test_a_summer_retake_restates_the_year_and_keeps_the_close_s_results()
     assert stated(last.result.academic_term2) == ("chua_dat", "chua_dat", None)
 
 
-class StoreReader:
-    """The reads of the reports, over the in-memory store the use cases wrote."""
-
-    def __init__(self, store: FakeStore) -> None:
-        self.s = store
-
-    async def records(self, class_id: str, school_year: str) -> list[Any]:
-        return [
-            r
-            for r in self.s.locked.values()
-            if (r.class_id, r.school_year) == (class_id, school_year)
-        ]
-
-    async def closure(self, class_id: str, school_year: str) -> Any:
-        return self.s.closures.get((class_id, school_year))
-
-    async def marks(self, class_id: str, school_year: str) -> list[Any]:
-        return [
-            m
-            for m in self.s.marks.values()
-            if (m.class_id, m.school_year) == (class_id, school_year)
-        ]
-
-    async def roster(self, class_id: str, school_year: str) -> list[Any]:
-        return [
-            e for (c, y, _), e in sorted(self.s.roster.items()) if (c, y) == (class_id, school_year)
-        ]
-
-    async def audit_trail(self, class_id: str, school_year: str) -> list[Any]:
-        return [a for a in self.s.audit if (a.class_id, a.school_year) == (class_id, school_year)]
-
-    async def class_profiles(self, class_ids: set[str]) -> dict[str, Any]:
-        return {c: u.profile for c, u in self.s.profiles.items() if c in class_ids}
-
-
 async def test_the_class_lists_and_the_report_card_show_each_term_and_the_year_with_its_adjustment() -> (
     None
 ):
@@ -195,7 +168,7 @@ async def test_the_class_lists_and_the_report_card_show_each_term_and_the_year_w
     ]
     await svc.ingest([(f"e{i}", item) for i, item in enumerate(feed)])
     await svc.close_class(cls.class_id, cls.school_year, "GV-01")
-    reader = StoreReader(store)
+    reader = FakeReader(store)
 
     lists = await reports.class_lists(reader, cls.class_id, cls.school_year)
     rows = {r["student_id"]: r for r in lists.lists["len_lop"]}

@@ -3,20 +3,25 @@
 Every document is readable: sub-documents with named fields (no binary values, no JSON strings),
 and a `schema_version`. A MongoDB user can query, index and export them without Python.
 
-Marks are kept one document per student and class year (`student_marks`, schema 2): a class's close
+Marks are kept one document per student and class year (`student_marks`, schema 3): a class's close
 reads 35 documents rather than 350, and a school system's feed, which sends a student's subjects
-together, writes one document per student. Its `marks` map is keyed by subject code, then by period,
-each mark a sub-document that names its own subject and period and keeps the ids of the Kafka events
-applied to it::
+together, writes one document per student. Each kind of mark has its own map: `marks` (subject
+assessments) keyed by subject code, then period; `conduct` by period; `traits` (qualities and
+competencies) by code, then period; `attendance` by period. Each mark is a sub-document that names
+its own code and period and keeps the ids of the Kafka events applied to it::
 
-    {_id: "<class>|<year>|<student>", schema_version: 2, class_id, school_year, student_id,
-     marks: {TOAN: {end_term_1: {subject_code: "TOAN", period: "end_term_1", rating: "H", score: 7.5,
-                                 comment: "", submitted_by: "GV-01", events: ["<event id>", ...]}}}}
+    {_id: "<class>|<year>|<student>", schema_version: 3, class_id, school_year, student_id,
+     marks: {TOAN: {end_term_1: {subject_code: "TOAN", period: "end_term_1", rating: null, score: 7.5,
+                                 comment: "", submitted_by: "GV-01", events: ["<event id>", ...]}}},
+     conduct: {term_1: {period: "term_1", level: "tot", comment: "", submitted_by, events}},
+     traits: {cham_chi: {end_of_year: {code: "cham_chi", period: "end_of_year", level: "T",
+                                       comment: "", submitted_by, events}}},
+     attendance: {year: {period: "year", days: 3, submitted_by, events}}}
 
 One student's marks in one subject: `db.student_marks.find({student_id: "HS-1"}, {class_id: 1,
-school_year: 1, "marks.TOAN": 1})` (indexed by `student_id`; a class's by `class_id, school_year`).
-A subject code holding `.`, `$` or `%` is escaped in the field name (`%2E`, `%24`, `%25`); its
-`subject_code` field keeps it as it is.
+school_year: 1, "marks.TOAN": 1})` (indexed by `student_id`; a class's by `class_id, school_year`);
+their conduct: `{conduct: 1}`. A subject or trait code holding `.`, `$` or `%` is escaped in the
+field name (`%2E`, `%24`, `%25`); its `subject_code` (`code`) field keeps it as it is.
 
 The roster and the locked year records are kept one document per class and year (`class_rosters`,
 `class_records`, schema 2), each student in a sub-document of `students` or `records` named after the
@@ -29,8 +34,10 @@ and its checks)::
     {_id: "<class>|<year>", schema_version: 2, class_id, school_year,
      records: {"HS-1": {record_id, record_version, student_id, level, promotion, retake_subjects: [...], ...}}}
 
-Documents stored before schema 2 (each mark, student or record one binary value: BSON or JSON
-inside) are rewritten in this form when the service starts (`migrate_readable_storage`).
+Documents stored before are rewritten in this form when the service starts: those of schema 1
+(each mark, student or record one binary value: BSON or JSON inside) by `migrate_readable_storage`,
+marks of schema 2 (conduct, qualities and competencies and attendance kept as marks of pseudo
+subjects `_conduct`, `_trait:<code>`, `_traits`, `_absent`) by `migrate_mark_kinds`.
 
 Each class's profile (its school, grade and teachers, from records' events) is kept one document per
 class in `class_profiles`: `{_id: class id, schema_version, profile: {class_id, school_id,
@@ -41,7 +48,7 @@ request or a batch at once), so it needs no index of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -53,12 +60,20 @@ from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, ServiceTx, Wrap
 from pymongo import ASCENDING, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from hocba_assessment.application.ports import (
+from hocba_assessment.domain.marks import (
+    Attendance,
+    Conduct,
+    Kind,
+    Mark,
+    SubjectAssessment,
+    Trait,
+    split_key,
+)
+from hocba_assessment.domain.model import (
     AuditEntry,
     ClassProfileUpdate,
     Closure,
     LockedRecord,
-    Mark,
     RosterEntry,
     StoredMark,
 )
@@ -67,14 +82,24 @@ MARKS = "student_marks"
 ROSTERS = "class_rosters"
 RECORDS = "class_records"
 PROFILES = "class_profiles"
+MARKS_SCHEMA_VERSION = 3
+"""Of `student_marks`: a map a kind of mark (2: conduct, traits and attendance as pseudo subjects
+under `marks`; 1, untagged: each mark one binary value)."""
 SCHEMA_VERSION = 2
-"""Of `student_marks`, `class_rosters` and `class_records`: sub-documents throughout (1, untagged:
-each mark, student or record one binary value)."""
+"""Of `class_rosters` and `class_records`: sub-documents throughout (1, untagged: each student or
+record one binary value)."""
 PROFILE_SCHEMA_VERSION = 1
 DOCUMENT_SCHEMA_VERSION = 1
 """Of assessment's other collections (`classes`, `closures`, `audit`, `migrations`)."""
 PROFILES_AT_ONCE = 500
 """Classes read in one query: more than a batch or a request names."""
+SECTIONS: dict[Kind, str] = {
+    "subject": "marks",
+    "conduct": "conduct",
+    "trait": "traits",
+    "attendance": "attendance",
+}
+"""The map of a student's document that holds each kind of mark."""
 
 
 def _field(name: str) -> str:
@@ -83,15 +108,12 @@ def _field(name: str) -> str:
     return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
-def _split(key: str) -> tuple[str, str, str]:
-    """A mark key (class|year|student|subject|period) as (student document id, subject field,
-    period). Codes never hold '|'."""
-    doc_id, subject, period = key.rsplit("|", 2)
-    return doc_id, _field(subject), period
-
-
-def _path(subject_field: str, period: str) -> str:
-    return f"marks.{subject_field}.{period}"
+def _locate(key: str) -> tuple[str, tuple[str, ...]]:
+    """A mark key as (student document id, the mark's path in it)."""
+    class_id, school_year, student_id, kind, code, period = split_key(key)
+    section = SECTIONS[kind]
+    path = (section, _field(code), period) if code else (section, period)
+    return f"{class_id}|{school_year}|{student_id}", path
 
 
 def _class_id(class_id: str, school_year: str) -> str:
@@ -99,22 +121,38 @@ def _class_id(class_id: str, school_year: str) -> str:
 
 
 def _mark_doc(mark: Mark, events: Iterable[str] = ()) -> dict[str, Any]:
-    return {
-        "subject_code": mark.subject_code,
-        "period": mark.period,
-        "rating": mark.rating,
-        "score": mark.score,
-        "comment": mark.comment,
-        "submitted_by": mark.submitted_by,
-        "events": list(events),
-    }
+    """A mark as its sub-document: its own fields but its owner's (the document's), and `events`."""
+    if isinstance(mark, SubjectAssessment):
+        doc: dict[str, Any] = {
+            "subject_code": mark.subject_code,
+            "period": mark.period,
+            "rating": mark.rating,
+            "score": mark.score,
+            "comment": mark.comment,
+        }
+    elif isinstance(mark, Trait):
+        doc = {
+            "code": mark.code,
+            "period": mark.period,
+            "level": mark.level,
+            "comment": mark.comment,
+        }
+    elif isinstance(mark, Conduct):
+        doc = {"period": mark.period, "level": mark.level, "comment": mark.comment}
+    else:
+        doc = {"period": mark.period, "days": mark.days}
+    doc["submitted_by"] = mark.submitted_by
+    doc["events"] = list(events)
+    return doc
 
 
-def _from_slot(doc: dict[str, Any], slot: dict[str, Any]) -> Mark:
-    return Mark(
-        doc["class_id"],
-        doc["school_year"],
-        doc["student_id"],
+Owner = tuple[str, str, str]
+"""A student document's class, year and student: the first fields of each of its marks."""
+
+
+def _subject(owner: Owner, slot: dict[str, Any]) -> Mark:
+    return SubjectAssessment(
+        *owner,
         slot["subject_code"],
         slot["period"],
         slot.get("rating"),
@@ -124,23 +162,69 @@ def _from_slot(doc: dict[str, Any], slot: dict[str, Any]) -> Mark:
     )
 
 
-def _slot_of(doc: dict[str, Any] | None, subject: str, period: str) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = ((doc or {}).get("marks") or {}).get(subject, {}).get(period)
-    return found
+def _trait(owner: Owner, slot: dict[str, Any]) -> Mark:
+    return Trait(
+        *owner,
+        slot["code"],
+        slot["period"],
+        slot["level"],
+        slot.get("comment", ""),
+        slot.get("submitted_by"),
+    )
+
+
+def _conduct(owner: Owner, slot: dict[str, Any]) -> Mark:
+    return Conduct(
+        *owner, slot["period"], slot["level"], slot.get("comment", ""), slot.get("submitted_by")
+    )
+
+
+def _attendance(owner: Owner, slot: dict[str, Any]) -> Mark:
+    return Attendance(*owner, slot["period"], int(slot["days"]), slot.get("submitted_by"))
+
+
+READ_SLOT: dict[str, Callable[[Owner, dict[str, Any]], Mark]] = {
+    "marks": _subject,
+    "traits": _trait,
+    "conduct": _conduct,
+    "attendance": _attendance,
+}
+"""How the slots of each map of a student's document are read."""
+
+
+def _from_slot(doc: dict[str, Any], section: str, slot: dict[str, Any]) -> Mark:
+    return READ_SLOT[section]((doc["class_id"], doc["school_year"], doc["student_id"]), slot)
+
+
+def _slot_at(doc: dict[str, Any] | None, path: tuple[str, ...]) -> dict[str, Any] | None:
+    found: Any = doc
+    for name in path:
+        found = (found or {}).get(name)
+    return found if isinstance(found, dict) else None
 
 
 def _doc_marks(doc: dict[str, Any]) -> list[Mark]:
-    """A student's marks, by subject then period."""
-    return [
-        _from_slot(doc, periods[period])
-        for _, periods in sorted((doc.get("marks") or {}).items())
-        for period in sorted(periods)
-    ]
+    """A student's marks: subject assessments by subject then period, traits by code then period,
+    conduct by period, attendance by period. (The close reads every student's marks this way: one
+    reader chosen a map, not a test a mark.)"""
+    owner = (doc["class_id"], doc["school_year"], doc["student_id"])
+    out: list[Mark] = []
+    for section, read in (("marks", _subject), ("traits", _trait)):
+        by_code = doc.get(section)
+        if by_code:
+            for code in sorted(by_code):
+                periods = by_code[code]
+                out += [read(owner, periods[p]) for p in sorted(periods)]
+    for section, read in (("conduct", _conduct), ("attendance", _attendance)):
+        slots = doc.get(section)
+        if slots:
+            out += [read(owner, slots[p]) for p in sorted(slots)]
+    return out
 
 
 def _owner(mark: Mark) -> dict[str, Any]:
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": MARKS_SCHEMA_VERSION,
         "class_id": mark.class_id,
         "school_year": mark.school_year,
         "student_id": mark.student_id,
@@ -148,8 +232,10 @@ def _owner(mark: Mark) -> dict[str, Any]:
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
-    """The indexes, after rewriting documents of an earlier schema (`migrate_readable_storage`)."""
+    """The indexes, after rewriting documents of an earlier schema (`migrate_readable_storage`,
+    then `migrate_mark_kinds`)."""
     await migrate_readable_storage(mongo)
+    await migrate_mark_kinds(mongo)
     db = mongo.db
     await db[MARKS].create_index(
         [("class_id", ASCENDING), ("school_year", ASCENDING)]
@@ -224,7 +310,7 @@ def _record_doc(r: LockedRecord) -> dict[str, Any]:
 
 def _lock_writes(
     records: Iterable[LockedRecord], absent: set[tuple[str, str]]
-) -> list[InsertOne | UpdateOne]:
+) -> list[InsertOne[dict[str, Any]] | UpdateOne]:
     """Each class's records, new ones or new versions: one insert for a class known to have no
     document yet (its first close; an update of 35 paths costs the database several times more),
     one upsert for any other."""
@@ -279,7 +365,7 @@ def _readable_marks(doc: dict[str, Any]) -> dict[str, Any]:
             "submitted_by": mark.get("submitted_by"),
             "events": list(mark.get("events", ())),
         }
-    return {**doc, "schema_version": SCHEMA_VERSION, "marks": marks}
+    return _mark_kinds({**doc, "schema_version": 2, "marks": marks})
 
 
 def _readable_roster(doc: dict[str, Any]) -> dict[str, Any]:
@@ -300,6 +386,95 @@ def _readable_records(doc: dict[str, Any]) -> dict[str, Any]:
         for name, value in (doc.get("records") or {}).items()
     }
     return {**doc, "schema_version": SCHEMA_VERSION, "records": records}
+
+
+def _mark_kinds(doc: dict[str, Any]) -> dict[str, Any]:
+    """A student's marks of schema 2 in schema 3: the pseudo subjects `_conduct`, `_trait:<code>`
+    and `_absent` under `marks` become the maps `conduct`, `traits` and `attendance`; the comment on
+    a period's qualities and competencies (`_traits`) becomes the comment of each trait of that
+    period that has none of its own. Every mark keeps its events."""
+    marks: dict[str, dict[str, Any]] = {}
+    conduct: dict[str, Any] = {}
+    traits: dict[str, dict[str, Any]] = {}
+    attendance: dict[str, Any] = {}
+    comments: dict[str, str] = {}
+    for field, periods in (doc.get("marks") or {}).items():
+        for period, slot in periods.items():
+            code = slot.get("subject_code", "")
+            kept = {
+                "submitted_by": slot.get("submitted_by"),
+                "events": list(slot.get("events", ())),
+            }
+            if code == "_conduct" and slot.get("rating"):
+                conduct[period] = {
+                    "period": period,
+                    "level": slot["rating"],
+                    "comment": slot.get("comment", ""),
+                    **kept,
+                }
+            elif code.startswith("_trait:") and slot.get("rating"):
+                name = code.removeprefix("_trait:")
+                traits.setdefault(_field(name), {})[period] = {
+                    "code": name,
+                    "period": period,
+                    "level": slot["rating"],
+                    "comment": slot.get("comment", ""),
+                    **kept,
+                }
+            elif code == "_traits":
+                comments[period] = slot.get("comment", "")
+            elif code == "_absent" and slot.get("score") is not None:
+                attendance[period] = {"period": period, "days": int(slot["score"]), **kept}
+            elif not code.startswith("_"):
+                marks.setdefault(field, {})[period] = slot
+    for periods in traits.values():
+        for period, slot in periods.items():
+            if not slot["comment"] and comments.get(period):
+                slot["comment"] = comments[period]
+    return {
+        **doc,
+        "schema_version": MARKS_SCHEMA_VERSION,
+        "marks": marks,
+        "conduct": conduct,
+        "traits": traits,
+        "attendance": attendance,
+    }
+
+
+MARK_KINDS = "mark_kinds_v3"
+"""The `migrations` marker: every student's marks of schema 2 were rewritten in schema 3."""
+
+
+async def migrate_mark_kinds(mongo: Mongo) -> int:
+    """Rewrite the students' marks of schema 2 in schema 3 (`_mark_kinds`), in bulk, a few hundred
+    documents a round trip; returns how many were rewritten. Each replacement applies only to a
+    document still of schema 2, so replicas starting together (or a start cut short and run again)
+    do no harm; once done, a marker in `migrations` spares later starts the scan."""
+    db = mongo.db
+    if await db.migrations.find_one({"_id": MARK_KINDS}):
+        return 0
+    rewritten = 0
+    old = {"schema_version": 2}
+    batch: list[ReplaceOne[dict[str, Any]]] = []
+    async for doc in db[MARKS].find(old):
+        batch.append(ReplaceOne({"_id": doc["_id"], **old}, _mark_kinds(doc)))
+        if len(batch) == MIGRATE_AT_ONCE:
+            rewritten += (await db[MARKS].bulk_write(batch, ordered=False)).modified_count
+            batch = []
+    if batch:
+        rewritten += (await db[MARKS].bulk_write(batch, ordered=False)).modified_count
+    await db.migrations.update_one(
+        {"_id": MARK_KINDS},
+        {
+            "$set": {
+                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                "done_at": datetime.now(UTC),
+                "documents": rewritten,
+            }
+        },
+        upsert=True,
+    )
+    return rewritten
 
 
 async def migrate_readable_storage(mongo: Mongo) -> int:
@@ -463,22 +638,21 @@ class MongoAssessmentTx(ServiceTx):
         return {s["student_id"] for s in ((doc or {}).get("students") or {}).values()}
 
     async def get_mark(self, key: str) -> Mark | None:
-        doc_id, subject, period = _split(key)
-        path = _path(subject, period)
+        doc_id, path = _locate(key)
         doc = await self.db[MARKS].find_one(
             {"_id": doc_id},
-            {"class_id": 1, "school_year": 1, "student_id": 1, path: 1},
+            {"class_id": 1, "school_year": 1, "student_id": 1, ".".join(path): 1},
             session=self.session,
         )
-        value = _slot_of(doc, subject, period)
+        value = _slot_at(doc, path)
         if doc is None or value is None:
             self._events[key] = ()
             return None
         self._events[key] = tuple(value.get("events", ()))
-        return _from_slot(doc, value)
+        return _from_slot(doc, path[0], value)
 
     async def save_mark(self, key: str, mark: Mark) -> None:
-        doc_id, subject, period = _split(key)
+        doc_id, path = _locate(key)
         # the ids of the Kafka events applied to this mark stay (see MongoMarkStore); a correction
         # reads the mark first, so they are known without reading the slot again
         if key not in self._events:
@@ -487,7 +661,7 @@ class MongoAssessmentTx(ServiceTx):
         await self.db[MARKS].update_one(
             {"_id": doc_id},
             {
-                "$set": {_path(subject, period): _mark_doc(mark, events)},
+                "$set": {".".join(path): _mark_doc(mark, events)},
                 "$setOnInsert": _owner(mark),
             },
             upsert=True,
@@ -618,25 +792,27 @@ class MongoMarkStore:
         return out
 
     async def stored(self, keys: Iterable[str]) -> dict[str, StoredMark]:
-        wanted: dict[str, dict[str, str]] = {}
+        wanted: dict[str, dict[str, tuple[str, ...]]] = {}
         for key in keys:
-            doc_id, subject, period = _split(key)
-            wanted.setdefault(doc_id, {})[key] = (subject, period)
+            doc_id, path = _locate(key)
+            wanted.setdefault(doc_id, {})[key] = path
         out: dict[str, StoredMark] = {}
         for chunk in in_chunks(wanted):
             async for d in self.db[MARKS].find({"_id": {"$in": chunk}}):
-                for key, (subject, period) in wanted[d["_id"]].items():
-                    if (value := _slot_of(d, subject, period)) is not None:
-                        out[key] = StoredMark(_from_slot(d, value), tuple(value.get("events", ())))
+                for key, path in wanted[d["_id"]].items():
+                    if (value := _slot_at(d, path)) is not None:
+                        out[key] = StoredMark(
+                            _from_slot(d, path[0], value), tuple(value.get("events", ()))
+                        )
         return out
 
     async def write(self, marks: dict[str, StoredMark]) -> None:
         """Store marks by key, one update per student (a student's other marks stay as they are)."""
-        updates: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+        updates: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for key, stored in marks.items():
-            doc_id, subject, period = _split(key)
+            doc_id, path = _locate(key)
             values, _ = updates.setdefault(doc_id, ({}, _owner(stored.mark)))
-            values[_path(subject, period)] = _mark_doc(stored.mark, stored.events)
+            values[".".join(path)] = _mark_doc(stored.mark, stored.events)
         if updates:
             await self.db[MARKS].bulk_write(
                 [

@@ -22,7 +22,10 @@ from typing import Any
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
 
+from hocba_assessment.application.gradebook import ParsedItem, RowProblem, UnreadableGradebook
+from hocba_assessment.application.reports import ClassLists
 from hocba_assessment.domain import primary, secondary
 
 HEADER = re.compile(
@@ -36,7 +39,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_ROWS = 2_000
 
 
-class SpreadsheetError(ValueError):
+class SpreadsheetError(UnreadableGradebook):
     """The file itself cannot be read (not the rows in it)."""
 
 
@@ -46,25 +49,31 @@ class Cell:
     column: str
 
 
-@dataclass(frozen=True)
-class ParsedItem:
-    row: int
-    student_id: str
-    subject_code: str
-    rating: str | None
-    score: float | None
-    comment: str
-    kind: str | None = None  # secondary: regular | mid_term | end_term | conduct
-    index: int = 1
+class SpreadsheetGradebook:
+    """The gradebook codec (`ports.GradebookCodec`) of XLSX and CSV spreadsheets."""
+
+    xlsx_type = XLSX_TYPE
+
+    def template_xlsx(
+        self, grade: int, period: str, students: list[tuple[str, str]], title: str
+    ) -> bytes:
+        return template_xlsx(grade, period, students, title)
+
+    def template_csv(self, grade: int, period: str, students: list[tuple[str, str]]) -> bytes:
+        return template_csv(grade, period, students)
+
+    def parse(self, content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProblem]]:
+        return parse(content, filename)
+
+    def lists_xlsx(self, result: ClassLists) -> bytes:
+        return lists_xlsx(result, result.titles)
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    row: int
-    student_id: str
-    subject_code: str
-    field: str
-    problem: str
+def _sheet(sheet: object) -> Worksheet:
+    """A workbook's sheet as a worksheet (openpyxl types the active sheet loosely)."""
+    if not isinstance(sheet, Worksheet):
+        raise TypeError(f"expected a worksheet, found {type(sheet).__name__}")
+    return sheet
 
 
 def columns(grade: int, period: str) -> list[tuple[str, str, str]]:
@@ -100,7 +109,7 @@ def _secondary_columns(grade: int) -> list[tuple[str, str, str]]:
 def template_xlsx(grade: int, period: str, students: list[tuple[str, str]], title: str) -> bytes:
     """The gradebook to fill in: the class's students, one group of columns per subject."""
     wb = Workbook()
-    ws = wb.active
+    ws = _sheet(wb.active)
     ws.title = "Sổ theo dõi"
     subject_columns = columns(grade, period)
     ws.append([STUDENT_COLUMN, NAME_COLUMN] + [h for h, _, _ in subject_columns])
@@ -299,10 +308,10 @@ def parse(content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProb
     return items, problems
 
 
-def lists_xlsx(result: Any, titles: dict[str, str]) -> bytes:
+def lists_xlsx(result: ClassLists, titles: dict[str, str]) -> bytes:
     """The class lists as a workbook: one sheet a list."""
     wb = Workbook()
-    wb.remove(wb.active)
+    wb.remove(_sheet(wb.active))
     for key, rows in result.lists.items():
         ws = wb.create_sheet(key[:31])
         ws.append([titles[key]])

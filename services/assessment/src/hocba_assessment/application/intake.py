@@ -1,21 +1,21 @@
-"""What school systems send, checked against the class's grade and turned into stored marks.
-
-Every kind of assessment is kept the same way, one mark per student, subject and period, so that
-re-sending, correcting, auditing and refusing after the close work alike for all of them:
-- a primary subject assessment: its subject and period (mid_term_1 ... end_of_year);
-- a secondary assessment: its subject and `regular_<term>_<n>`, `mid_term_<term>`, `end_term_<term>`;
-- conduct for a term: subject `_conduct`, period `term_<n>`, the level as rating;
-- a quality or competency: subject `_trait:<code>`, its period, the level as rating; the
-  teacher's comment on them in `_traits`;
-- attendance: subject `_absent`, period `year`, the days as score.
+"""What school systems send, checked against the class's grade and turned into stored marks, each
+of its own kind (`domain.marks`), keyed alike so that re-sending, correcting, auditing and refusing
+after the close work the same for all of them:
+- a primary subject assessment: a `SubjectAssessment` at its period (mid_term_1 ... end_of_year);
+- a secondary assessment: a `SubjectAssessment` at `regular_<term>_<n>`, `mid_term_<term>` or
+  `end_term_<term>`;
+- conduct for a term: a `Conduct` at `term_<n>`;
+- qualities and competencies: a `Trait` for each one sent, at the event's period, each with the
+  event's comment (the teacher's comment on them);
+- attendance: an `Attendance` for the `year`, the days absent so far.
 """
 
 from __future__ import annotations
 
 from hocba_contracts.payloads import assessment as ev
 
-from hocba_assessment.application.ports import Mark
 from hocba_assessment.domain import primary, secondary
+from hocba_assessment.domain.marks import YEAR, Attendance, Conduct, Mark, SubjectAssessment, Trait
 from hocba_assessment.domain.primary import Problem
 
 Item = (
@@ -32,10 +32,6 @@ ITEM_TYPES = (
     ev.QualitiesAssessed,
     ev.AttendanceReported,
 )
-CONDUCT = "_conduct"
-ABSENT = "_absent"
-TRAIT = "_trait:"
-TRAITS_COMMENT = "_traits"
 
 
 def is_primary(grade: int | None) -> bool | None:
@@ -115,46 +111,36 @@ def check(grade: int | None, item: Item) -> list[Problem]:
 
 def to_marks(item: Item) -> list[Mark]:
     """The marks an item sets (it must have passed `check`)."""
-
-    def mark(
-        subject: str,
-        period: str,
-        rating: str | None = None,
-        score: float | None = None,
-        comment: str = "",
-    ) -> Mark:
-        return Mark(
-            item.class_id,
-            item.school_year,
-            item.student_id,
-            subject,
-            period,
-            rating,
-            score,
-            comment,
-            item.submitted_by,
-        )
-
+    owner = (item.class_id, item.school_year, item.student_id)
     if isinstance(item, ev.SubjectAssessmentSubmitted):
-        return [mark(item.subject_code, item.period, item.rating, item.score, item.comment)]
+        return [
+            SubjectAssessment(
+                *owner,
+                item.subject_code,
+                item.period,
+                item.rating,
+                item.score,
+                item.comment,
+                item.submitted_by,
+            )
+        ]
     if isinstance(item, ev.SecondaryAssessmentSubmitted):
         return [
-            mark(
+            SubjectAssessment(
+                *owner,
                 item.subject_code,
                 secondary.period_key(item.term, item.kind, item.index),
                 item.rating,
                 item.score,
                 item.comment,
+                item.submitted_by,
             )
         ]
     if isinstance(item, ev.ConductAssessed):
-        return [mark(CONDUCT, f"term_{item.term}", item.level, None, item.comment)]
+        return [Conduct(*owner, f"term_{item.term}", item.level, item.comment, item.submitted_by)]
     if isinstance(item, ev.QualitiesAssessed):
-        marks = [
-            mark(TRAIT + code, item.period, level)
+        return [
+            Trait(*owner, code, item.period, level, item.comment, item.submitted_by)
             for code, level in {**item.qualities, **item.competencies}.items()
         ]
-        if item.comment:
-            marks.append(mark(TRAITS_COMMENT, item.period, None, None, item.comment))
-        return marks
-    return [mark(ABSENT, "year", None, float(item.days_absent))]
+    return [Attendance(*owner, YEAR, item.days_absent, item.submitted_by)]

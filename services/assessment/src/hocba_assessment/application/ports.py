@@ -4,99 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hocba_contracts import Envelope
-from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
+from hocba_contracts.payloads.common import ClassProfile
 
+from hocba_assessment.application.gradebook import ParsedItem, RowProblem
+from hocba_assessment.domain.marks import Mark
+from hocba_assessment.domain.model import (
+    AuditEntry,
+    ClassProfileUpdate,
+    Closure,
+    LockedRecord,
+    RosterEntry,
+    StoredMark,
+)
 
-class Mark(NamedTuple):
-    """One subject assessment as stored (the newest value for its key). A named tuple: a close
-    reads some ten of these a student, and a tuple is made several times faster than a frozen
-    dataclass."""
-
-    class_id: str
-    school_year: str
-    student_id: str
-    subject_code: str
-    period: str
-    rating: str | None
-    score: float | None
-    comment: str
-    submitted_by: str | None
-
-
-@dataclass(frozen=True)
-class StoredMark:
-    """A mark with the ids of the ingest events applied to it (a redelivered one changes nothing)."""
-
-    mark: Mark
-    events: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RosterEntry:
-    student: StudentProfile
-    school: SchoolProfile
-    class_info: ClassProfile
-
-
-@dataclass(frozen=True)
-class ClassProfileUpdate:
-    """A class's profile as one of records' events stated it, and when (`as_of`, the event's time):
-    of two updates of a class, the later one stands, whatever order they arrive in."""
-
-    profile: ClassProfile
-    as_of: datetime
-
-
-@dataclass(frozen=True)
-class Closure:
-    class_id: str
-    school_year: str
-    requested_by: str
-    closed_at: datetime
-
-
-@dataclass(frozen=True)
-class LockedRecord:
-    record_id: str
-    record_version: int
-    student_id: str
-    class_id: str
-    school_year: str
-    level: str
-    level_label: str
-    fingerprint: str = (
-        ""  # SHA-256 of the record's results: a re-close emits a version only on change
-    )
-    commendation: str | None = None  # primary khen thưởng, secondary danh hiệu
-    promotion: str | None = None  # secondary: len_lop | kiem_tra_lai | ren_luyen_he | o_lai_lop
-    promotion_label: str | None = None
-    retake_subjects: tuple[str, ...] = ()
-    completed: bool | None = None  # completes the grade (primary) or is promoted (secondary)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One change to a class's assessments: who, when, what it was, what it became, and why."""
-
-    class_id: str
-    school_year: str
-    action: str  # correction | unlock | close
-    by: str | None
-    at: datetime
-    key: str | None = None
-    old: dict[str, Any] | None = None
-    new: dict[str, Any] | None = None
-    reason: str = ""
+if TYPE_CHECKING:
+    from hocba_assessment.application.reports import ClassLists
 
 
 class AssessmentTx(Protocol):
-    duplicate: bool
-    processed: set[str]  # with `many`: the batch's events handled before
+    """One transaction of the unit of work: everything read and written in it commits together,
+    or not at all (with the outbox's events and the inbox's mark)."""
+
+    @property
+    def duplicate(self) -> bool:
+        """The event this transaction processes was processed before: change nothing."""
+        ...
+
+    @property
+    def processed(self) -> set[str]:
+        """With `many`: the batch's events handled before."""
+        ...
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None: ...
     async def class_grade(self, class_id: str) -> int | None: ...
@@ -152,3 +92,24 @@ class AssessmentReader(Protocol):
     async def marks(self, class_id: str, school_year: str) -> list[Mark]: ...
     async def roster(self, class_id: str, school_year: str) -> list[RosterEntry]: ...
     async def class_profiles(self, class_ids: set[str]) -> dict[str, ClassProfile]: ...
+
+
+class GradebookCodec(Protocol):
+    """A class's gradebook as a file: the template a teacher fills in, reading a filled one back
+    (every problem tied to its row and column), and the class lists to download."""
+
+    @property
+    def xlsx_type(self) -> str:
+        """The media type of the workbooks it writes."""
+        ...
+
+    def template_xlsx(
+        self, grade: int, period: str, students: list[tuple[str, str]], title: str
+    ) -> bytes: ...
+    def template_csv(self, grade: int, period: str, students: list[tuple[str, str]]) -> bytes: ...
+    def parse(self, content: bytes, filename: str) -> tuple[list[ParsedItem], list[RowProblem]]:
+        """The items and the problems of a filled gradebook; raises UnreadableGradebook when the
+        file itself cannot be read."""
+        ...
+
+    def lists_xlsx(self, result: ClassLists) -> bytes: ...

@@ -8,9 +8,10 @@ from typing import Any
 
 from hocba_runtime.errors import NotFound
 
-from hocba_assessment.application import intake, year_record
+from hocba_assessment.application import year_record
 from hocba_assessment.application.ports import AssessmentReader
 from hocba_assessment.domain import primary, secondary
+from hocba_assessment.domain.marks import SUMMER, Conduct, Mark, SubjectAssessment, Trait
 
 
 @dataclass
@@ -68,7 +69,7 @@ async def class_lists(reader: AssessmentReader, class_id: str, school_year: str)
         titles,
     )
     records = await reader.records(class_id, school_year)
-    marks: dict[str, list[Any]] = {}
+    marks: dict[str, list[Mark]] = {}
     if grade > 5:
         for m in await reader.marks(class_id, school_year):
             marks.setdefault(m.student_id, []).append(m)
@@ -154,7 +155,7 @@ def academic_label(result: Any, names: dict[str, str] | None = None) -> str:
     )
 
 
-def _secondary_labels(grade: int, marks: list[Any]) -> dict[str, str]:
+def _secondary_labels(grade: int, marks: list[Mark]) -> dict[str, str]:
     """A secondary row's academic results as the year's record computes them (TT22/2021 Art. 9):
     term I, term II, the year at the close, and the re-assessment after a summer retake."""
     try:
@@ -191,7 +192,7 @@ SECONDARY_COLUMNS = [
 ]
 
 
-def _shown(m: Any) -> str:
+def _shown(m: SubjectAssessment) -> str:
     if m.score is not None:
         return f"{m.score:g}"
     return {"D": "Đ", "CD": "CĐ"}.get(m.rating or "", m.rating or "")
@@ -223,17 +224,21 @@ async def report_card(
     lines: list[tuple[str, str]] = []
     traits: dict[str, str] = {}
     for m in marks:
-        if m.subject_code.startswith("_"):
-            if m.subject_code.startswith(intake.TRAIT) and m.period == "end_of_year" and m.rating:
-                traits[m.subject_code.removeprefix(intake.TRAIT)] = m.rating
-            elif m.subject_code == intake.CONDUCT and m.rating:
+        if isinstance(m, Trait):
+            if m.period == "end_of_year" and m.level:
+                traits[m.code] = m.level
+            continue
+        if isinstance(m, Conduct):
+            if m.level:
                 term = {
                     "term_1": "HK I",
                     "term_2": "HK II",
-                    year_record.SUMMER: "sau rèn luyện hè",
+                    SUMMER: "sau rèn luyện hè",
                 }.get(m.period, m.period)
-                lines.append((f"Rèn luyện {term}", secondary.LEVEL_LABELS.get(m.rating, m.rating)))
+                lines.append((f"Rèn luyện {term}", secondary.LEVEL_LABELS.get(m.level, m.level)))
             continue
+        if not isinstance(m, SubjectAssessment):
+            continue  # attendance: the days absent, below
         row = subjects.setdefault(
             m.subject_code,
             {
@@ -250,7 +255,7 @@ async def report_card(
         elif m.period.startswith("regular_"):
             column = m.period.rsplit("_", 1)[0]
             row["cells"][column] = (row["cells"].get(column, "") + " " + _shown(m)).strip()
-        elif m.period == year_record.SUMMER:
+        elif m.period == SUMMER:
             row["cells"]["year"] = row["cells"].get("year", "") + f" (thi lại: {_shown(m)})"
         else:
             row["cells"][m.period] = _shown(m)

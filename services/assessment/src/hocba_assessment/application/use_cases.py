@@ -44,26 +44,21 @@ from hocba_runtime.uow import retry_transient
 from pydantic import TypeAdapter
 
 from hocba_assessment.application import intake, year_record
-from hocba_assessment.application.ports import (
-    AssessmentTx,
-    AssessmentUnitOfWork,
-    AuditEntry,
-    ClassProfileUpdate,
-    Closure,
-    LockedRecord,
-    Mark,
-    MarkStore,
-    RosterEntry,
-    StoredMark,
-)
+from hocba_assessment.application.ports import AssessmentTx, AssessmentUnitOfWork, MarkStore
 from hocba_assessment.domain import primary as rules
 from hocba_assessment.domain import secondary as secondary_rules
+from hocba_assessment.domain.marks import SUMMER, Conduct, Mark, SubjectAssessment
 from hocba_assessment.domain.model import (
+    AuditEntry,
     ClassClosed,
     ClassNotClosed,
+    ClassProfileUpdate,
+    Closure,
     IncompleteAssessments,
     InvalidAssessment,
-    mark_key,
+    LockedRecord,
+    RosterEntry,
+    StoredMark,
     record_id,
 )
 from hocba_assessment.domain.secondary import Incomplete
@@ -183,7 +178,7 @@ class AssessmentService:
             if problems:
                 outcomes[index] = IngestOutcome("rejected", problems)
                 continue
-            valid.append((index, event_id, [(_key(m), m) for m in intake.to_marks(item)]))
+            valid.append((index, event_id, [(m.key, m) for m in intake.to_marks(item)]))
         state = await store.stored(
             {key for _, _, marks in valid for key, _ in marks}
         )  # a batch: a few dozen students
@@ -217,7 +212,7 @@ class AssessmentService:
                 )
                 state[key] = StoredMark(mark, events_kept[-EVENTS_KEPT:])
                 dirty.add(key)
-                if current is not None and _values(current.mark) != _values(mark):
+                if current is not None and current.mark.values() != mark.values():
                     audit_id = (
                         f"correction:{event_id}" + ("" if len(marks) == 1 else f":{key}")
                         if event_id
@@ -230,8 +225,8 @@ class AssessmentService:
                         mark.submitted_by,
                         datetime.now(UTC),
                         key,
-                        _values(current.mark),
-                        _values(mark),
+                        current.mark.values(),
+                        mark.values(),
                         reason,
                     )
             outcomes[index] = IngestOutcome("accepted")
@@ -621,7 +616,7 @@ class AssessmentService:
             marks = await tx.marks(class_id, school_year, student_id)
             try:
                 base = (
-                    year_record.compute(grade, [m for m in marks if m.period != year_record.SUMMER])
+                    year_record.compute(grade, [m for m in marks if m.period != SUMMER])
                     if grade > 5
                     else None
                 )
@@ -637,9 +632,9 @@ class AssessmentService:
                 class_id, school_year, student_id, assessed_by, base, retakes, conduct
             )
             for mark in new:
-                key = _key(mark)
+                key = mark.key
                 old = await tx.get_mark(key)
-                if old is not None and _values(old) == _values(mark):
+                if old is not None and old.values() == mark.values():
                     continue
                 await tx.save_mark(key, mark)
                 await tx.audit(
@@ -650,8 +645,8 @@ class AssessmentService:
                         assessed_by,
                         datetime.now(UTC),
                         key,
-                        _values(old) if old else None,
-                        _values(mark),
+                        old.values() if old else None,
+                        mark.values(),
                         reason,
                     )
                 )
@@ -723,8 +718,8 @@ def _summer_marks(
     """Check a summer re-assessment against what the student was sent to do; the marks it sets."""
 
     def mark(subject: str, rating: str | None, score: float | None) -> Mark:
-        return Mark(
-            class_id, school_year, student_id, subject, year_record.SUMMER, rating, score, "", by
+        return SubjectAssessment(
+            class_id, school_year, student_id, subject, SUMMER, rating, score, "", by
         )
 
     if base.promotion == "ren_luyen_he":
@@ -734,7 +729,7 @@ def _summer_marks(
                 "chua_dat) and no retakes",
                 code="invalid_reassessment",
             )
-        return [mark(intake.CONDUCT, conduct, None)]
+        return [Conduct(class_id, school_year, student_id, SUMMER, conduct, "", by)]
     wanted = set(base.retake_subjects)
     if conduct is not None or set(retakes) != wanted:
         raise InvalidAssessment(
@@ -761,16 +756,6 @@ def _summer_marks(
                 raise InvalidAssessment(f"{code}: {wrong}", code="invalid_reassessment")
             marks.append(mark(code, None, float(value)))
     return marks
-
-
-def _key(mark: Mark) -> str:
-    return mark_key(
-        mark.class_id, mark.school_year, mark.student_id, mark.subject_code, mark.period
-    )
-
-
-def _values(mark: Mark) -> dict[str, Any]:
-    return {"rating": mark.rating, "score": mark.score, "comment": mark.comment}
 
 
 @retry_transient()

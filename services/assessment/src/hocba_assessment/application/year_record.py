@@ -10,12 +10,16 @@ from typing import cast
 
 from hocba_contracts.payloads import assessment as ev
 
-from hocba_assessment.application.intake import ABSENT, CONDUCT, TRAIT
-from hocba_assessment.application.ports import Mark
 from hocba_assessment.domain import primary, secondary
+from hocba_assessment.domain.marks import (
+    SUMMER,
+    Attendance,
+    Conduct,
+    Mark,
+    SubjectAssessment,
+    Trait,
+)
 from hocba_assessment.domain.primary import Problem
-
-SUMMER = "summer"  # the period of a summer retake (per subject) and of re-assessed conduct
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,7 @@ def subject_order(grade: int) -> dict[str, int]:
 
 def days_absent(marks: list[Mark]) -> int | None:
     """The days absent reported for the year, if any."""
-    return next(
-        (int(m.score) for m in marks if m.subject_code == ABSENT and m.score is not None), None
-    )
+    return next((m.days for m in marks if isinstance(m, Attendance)), None)
 
 
 @functools.cache
@@ -54,15 +56,15 @@ def compute(grade: int, marks: list[Mark]) -> Results | None:
 
 def _primary(grade: int, marks: list[Mark]) -> Results | None:
     """TT27/2020 Art. 9, 11, 15: subjects, qualities and competencies at the end of the year."""
-    end = [m for m in marks if m.period == "end_of_year" and not m.subject_code.startswith("_")]
+    end = [m for m in marks if isinstance(m, SubjectAssessment) and m.period == "end_of_year"]
     if not end:
         return None
     order = subject_order(grade)
     end.sort(key=lambda m: order.get(m.subject_code, 99))
     traits = {
-        m.subject_code.removeprefix(TRAIT): m.rating
+        m.code: m.level
         for m in marks
-        if m.period == "end_of_year" and m.subject_code.startswith(TRAIT) and m.rating
+        if isinstance(m, Trait) and m.period == "end_of_year" and m.level
     }
     qualities = {c: traits[c] for c in primary.QUALITIES if c in traits} or None
     competencies = {c: traits[c] for c in primary.COMPETENCIES if c in traits} or None
@@ -124,12 +126,12 @@ def _secondary(grade: int, marks: list[Mark]) -> Results | None:
     summer: dict[str, Decimal | bool] = {}
     summer_conduct: str | None = None
     for m in marks:
-        if m.subject_code == CONDUCT:
+        if isinstance(m, Conduct):
             if m.period == SUMMER:
-                summer_conduct = m.rating
-            elif m.rating:
-                conduct[int(m.period.removeprefix("term_"))] = m.rating
-        elif not m.subject_code.startswith("_"):
+                summer_conduct = m.level
+            elif m.level:
+                conduct[int(m.period.removeprefix("term_"))] = m.level
+        elif isinstance(m, SubjectAssessment):
             value: Decimal | bool = (
                 Decimal(str(m.score)) if m.score is not None else m.rating == "D"
             )

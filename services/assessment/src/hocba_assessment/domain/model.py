@@ -1,8 +1,16 @@
-"""Assessment's own words: a mark, a class's closing and a student's year record."""
+"""Assessment's own words: a class's roster and closing, a student's locked year record, the audit
+trail, and the errors of its rules. The marks themselves, one type per kind, are in `marks`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_runtime.errors import Conflict, DomainError
+
+from hocba_assessment.domain.marks import Mark
 
 
 def record_id(student_id: str, school_year: str) -> str:
@@ -10,10 +18,72 @@ def record_id(student_id: str, school_year: str) -> str:
     return f"{student_id}.{school_year}"
 
 
-def mark_key(
-    class_id: str, school_year: str, student_id: str, subject_code: str, period: str
-) -> str:
-    return f"{class_id}|{school_year}|{student_id}|{subject_code}|{period}"
+@dataclass(frozen=True)
+class StoredMark:
+    """A mark with the ids of the ingest events applied to it (a redelivered one changes nothing)."""
+
+    mark: Mark
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    student: StudentProfile
+    school: SchoolProfile
+    class_info: ClassProfile
+
+
+@dataclass(frozen=True)
+class ClassProfileUpdate:
+    """A class's profile as one of records' events stated it, and when (`as_of`, the event's time):
+    of two updates of a class, the later one stands, whatever order they arrive in."""
+
+    profile: ClassProfile
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class Closure:
+    class_id: str
+    school_year: str
+    requested_by: str
+    closed_at: datetime
+
+
+@dataclass(frozen=True)
+class LockedRecord:
+    record_id: str
+    record_version: int
+    student_id: str
+    class_id: str
+    school_year: str
+    level: str
+    level_label: str
+    fingerprint: str = ""
+    """SHA-256 of the record's results: a re-close emits a version only on change."""
+    commendation: str | None = None
+    """Primary khen thưởng, secondary danh hiệu."""
+    promotion: str | None = None
+    """Secondary: len_lop | kiem_tra_lai | ren_luyen_he | o_lai_lop."""
+    promotion_label: str | None = None
+    retake_subjects: tuple[str, ...] = ()
+    completed: bool | None = None
+    """Completes the grade (primary) or is promoted (secondary)."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change to a class's assessments: who, when, what it was, what it became, and why."""
+
+    class_id: str
+    school_year: str
+    action: str  # correction | summer_reassessment | unlock | close | close_refused | ...
+    by: str | None
+    at: datetime
+    key: str | None = None
+    old: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
+    reason: str = ""
 
 
 class ClassClosed(Conflict):

@@ -129,7 +129,7 @@ def check_mark(
     """What is wrong with one subject mark, if anything (TT27/2020 Art. 6-7)."""
     problems = []
     in_grade = grade is None or subject_code in subjects_for(grade)
-    if not in_grade:
+    if grade is not None and not in_grade:
         problems.append(
             Problem(
                 "subject_code",

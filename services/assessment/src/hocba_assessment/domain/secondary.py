@@ -266,7 +266,10 @@ def comment_subject_year(term2: bool) -> bool:
 def _base_level(scored: Sequence[Decimal], comment: Sequence[bool]) -> str:
     """Art. 9.2 without the adjustment of 9.3."""
     failed_comments = sum(1 for ok in comment if not ok)
-    at_least = lambda bound: sum(1 for s in scored if s >= bound)  # noqa: E731
+
+    def at_least(bound: Decimal) -> int:
+        return sum(1 for s in scored if s >= bound)
+
     if (
         failed_comments == 0
         and all(s >= Decimal("6.5") for s in scored)

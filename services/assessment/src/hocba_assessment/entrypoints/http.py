@@ -26,9 +26,9 @@ from hocba_runtime.web import csp_nonce
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from hocba_assessment.adapters import spreadsheet
 from hocba_assessment.application import reports
-from hocba_assessment.application.ports import AssessmentReader
+from hocba_assessment.application.gradebook import ParsedItem, UnreadableGradebook
+from hocba_assessment.application.ports import AssessmentReader, GradebookCodec
 from hocba_assessment.application.use_cases import AssessmentService
 from hocba_assessment.domain.model import IncompleteAssessments
 
@@ -43,8 +43,13 @@ def _reader(request: Request) -> AssessmentReader:
     return request.app.state.reader  # type: ignore[no-any-return]
 
 
+def _gradebook(request: Request) -> GradebookCodec:
+    return request.app.state.gradebook  # type: ignore[no-any-return]
+
+
 Service = Annotated[AssessmentService, Depends(_service)]
 Reader = Annotated[AssessmentReader, Depends(_reader)]
+Gradebook = Annotated[GradebookCodec, Depends(_gradebook)]
 Caller = Annotated[Access, Depends(current_access)]
 
 UNKNOWN_CLASS = (
@@ -438,6 +443,7 @@ def _sheet_period(grade: int, period: str, term: int | None) -> str:
 async def gradebook_template(
     class_id: Code,
     reader: Reader,
+    gradebook: Gradebook,
     access: Caller,
     school_year: Annotated[SchoolYear, Query()],
     period: Period = "end_of_year",
@@ -449,11 +455,11 @@ async def gradebook_template(
     grade, students, title = await _roster(reader, class_id, school_year)
     period = _sheet_period(grade, period, term)
     if format == "csv":
-        body, media = spreadsheet.template_csv(grade, period, students), "text/csv; charset=utf-8"
+        body, media = gradebook.template_csv(grade, period, students), "text/csv; charset=utf-8"
     else:
         body, media = (
-            spreadsheet.template_xlsx(grade, period, students, title),
-            spreadsheet.XLSX_TYPE,
+            gradebook.template_xlsx(grade, period, students, title),
+            gradebook.xlsx_type,
         )
     return Response(
         body,
@@ -465,7 +471,7 @@ async def gradebook_template(
 
 
 def _sheet_item(
-    item: spreadsheet.ParsedItem,
+    item: ParsedItem,
     class_id: str,
     school_year: str,
     period: str,
@@ -510,6 +516,7 @@ async def upload_gradebook(
     class_id: Code,
     service: Service,
     reader: Reader,
+    gradebook: Gradebook,
     access: Caller,
     school_year: Annotated[SchoolYear, Query()],
     file: Annotated[UploadFile, File()],
@@ -536,8 +543,8 @@ async def upload_gradebook(
             "the file is larger than 5 MB; send one class at a time", code="file_too_large"
         )
     try:
-        parsed, problems = spreadsheet.parse(content, file.filename or "")
-    except spreadsheet.SpreadsheetError as exc:
+        parsed, problems = gradebook.parse(content, file.filename or "")
+    except UnreadableGradebook as exc:
         raise DomainError(str(exc), code="unreadable_spreadsheet") from None
     rejected = [RowRejected(**vars(p)) for p in problems]
     items, rows = [], []
@@ -603,6 +610,7 @@ _pages = Environment(
 async def lists(
     class_id: Code,
     reader: Reader,
+    gradebook: Gradebook,
     access: Caller,
     request: Request,
     school_year: Annotated[SchoolYear, Query()],
@@ -624,8 +632,8 @@ async def lists(
         return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
     if format == "xlsx":
         return Response(
-            spreadsheet.lists_xlsx(result, result.titles),
-            media_type=spreadsheet.XLSX_TYPE,
+            gradebook.lists_xlsx(result),
+            media_type=gradebook.xlsx_type,
             headers={"Content-Disposition": f'attachment; filename="danh-sach-{class_id}.xlsx"'},
         )
     return Response(

@@ -53,7 +53,6 @@ from hocba_runtime.tracing import context_from
 from opentelemetry import context as otel_context
 
 from hocba_assessment.application.intake import ITEM_TYPES, Item, what
-from hocba_assessment.application.ports import ClassProfileUpdate, RosterEntry
 from hocba_assessment.application.use_cases import (
     AssessmentService,
     CloseRequest,
@@ -62,7 +61,7 @@ from hocba_assessment.application.use_cases import (
     record_signing_rejection,
 )
 from hocba_assessment.config import AssessmentSettings
-from hocba_assessment.domain.model import IncompleteAssessments
+from hocba_assessment.domain.model import ClassProfileUpdate, IncompleteAssessments, RosterEntry
 
 log = logging.getLogger("hocba.assessment.kafka")
 CLOSE_GROUP = 20
