@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -64,9 +65,14 @@ class LeasedJob:
         log = logging.getLogger(f"hocba.{self.name}")
         while True:
             try:
-                if await self.lease.hold():
-                    while await self.work():
-                        pass
+                held = await self.lease.hold()
+                renewed = time.monotonic()
+                while held and await self.work():
+                    # A long run of rounds renews the lease as it goes: left to expire, another
+                    # process would take it while this one still works (both publishing).
+                    if time.monotonic() - renewed > self.lease.seconds / 3:
+                        held = await self.lease.hold()
+                        renewed = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:
