@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -161,6 +162,77 @@ async def test_a_backlog_is_drained_batch_size_events_at_a_time(local_infra: Loc
         until=lambda msgs: sum(1 for m in msgs if m.key == key.encode()) >= 30,
     )
     assert [json.loads(m.value)["id"] for m in got if m.key == key.encode()] == [e.id for e in bulk]
+
+
+async def test_a_pass_drains_the_whole_backlog_from_one_query_in_order(
+    local_infra: LocalInfra,
+) -> None:
+    """The relay's pass publishes every waiting event, `batch_size` at a time, in the order they
+    were recorded, with one transaction's events and single ones interleaved."""
+    mongo, outbox, uow = await fresh_outbox(local_infra)
+    keys = [unique("HS") for _ in range(2)]
+    recorded: list[Envelope[Any]] = []
+    for round_ in range(3):
+        bulk = [registered(keys[n % 2], round_ * 10 + n) for n in range(9)]
+        async with uow() as tx:
+            await tx.emit_many(RECORDS_EVENTS.name, bulk)
+        single = registered(keys[0], 90 + round_)
+        async with uow() as tx:
+            await tx.emit(RECORDS_EVENTS.name, single)
+        recorded += [*bulk, single]
+
+    producer = RelayProducer(local_infra.kafka_bootstrap, "test-relay")
+    await producer.start()
+    try:
+        relay = OutboxRelay(outbox, producer, batch_size=7, lease_seconds=30)
+        assert await relay.drain_pass() == 30 and await outbox.pending() == 0
+        assert await relay.drain_pass() == 0
+    finally:
+        await producer.stop()
+
+    got = await read_topic(
+        local_infra.kafka_bootstrap,
+        RECORDS_EVENTS.name,
+        until=lambda msgs: sum(1 for m in msgs if m.key and m.key.decode() in keys) >= 30,
+    )
+    for key in keys:
+        ids = [json.loads(m.value)["id"] for m in got if m.key == key.encode()]
+        assert ids == [e.id for e in recorded if e.subject == key]
+
+
+async def test_a_pass_stops_when_its_lease_is_lost(local_infra: LocalInfra) -> None:
+    """A pass longer than a third of its lease renews it between batches; once another replica has
+    taken it (the lease expired while a batch was being sent), the pass stops and leaves the rest,
+    published by the new holder, not by both."""
+    mongo, outbox, uow = await fresh_outbox(local_infra)
+    key = unique("HS")
+    async with uow() as tx:
+        await tx.emit_many(RECORDS_EVENTS.name, [registered(key, n) for n in range(20)])
+
+    producer = RelayProducer(local_infra.kafka_bootstrap, "test-relay")
+    await producer.start()
+    relay = OutboxRelay(outbox, producer, batch_size=7, lease_seconds=0.3)
+    rival = OutboxRelay(outbox, producer, batch_size=7, lease_seconds=30)
+    sent = 0
+
+    async def slow_first_send(
+        topic: str, key: bytes, value: bytes, headers: Mapping[str, str]
+    ) -> Awaitable[Any]:
+        nonlocal sent
+        sent += 1
+        if sent == 1:  # the holder stalls past its lease, and the rival takes it meanwhile
+            await asyncio.sleep(0.4)
+            assert await rival.lease.hold() is True
+        return await producer(topic, key, value, headers)
+
+    relay.publish = slow_first_send
+    try:
+        assert await relay.lease.hold() is True
+        assert await relay.drain_pass() == 7
+        assert await outbox.pending() == 13
+        assert await rival.drain_pass() == 13 and sent == 7
+    finally:
+        await producer.stop()
 
 
 async def test_entries_of_the_binary_schema_are_rewritten_one_event_a_document_and_published_in_order(

@@ -14,8 +14,8 @@ One document per event, readable by an operator, a change stream or an outbox ro
 `envelope` is the event as published (its JSON is the Kafka message's value). Entries are published
 in (`created_at`, `seq`) order, an index: `seq` grows within a process, so the events one
 transaction recorded (a class's closed year is some 35 records, `put_many`) keep their order.
-A bulk operation writes its events with one `insert_many`, the relay reads a batch with one query
-and deletes it with one bulk write.
+A bulk operation writes its events with one `insert_many`; the relay reads the backlog with one
+query, in order, and deletes each batch it published with one bulk write.
 
 Entries of the earlier schema (untagged: an event's JSON, or a bulk operation's events as BSON, in a
 binary field) are rewritten as one document per event by `ensure_indexes`, in their order.
@@ -210,8 +210,40 @@ class OutboxRelay:
             .limit(self.batch_size)
             .to_list(self.batch_size)
         )
+        await self._send(entries)
+        return len(entries)
+
+    async def drain_pass(self) -> int:
+        """Publish every event waiting, oldest first, `batch_size` at a time from one cursor (one
+        query for a backlog, not one a batch: a sorted query costs the database the whole backlog's
+        scan, and a batch at a time made draining a backlog quadratic). A long pass renews the lease
+        as it goes and stops if it is lost; events committed during the pass wait for the next one.
+        Returns how many were published."""
+        coll = self.outbox.mongo.db[self.outbox.collection]
+        published, renewed = 0, time.monotonic()
+        batch: list[dict[str, Any]] = []
+        cursor = coll.find({}).sort(self.outbox.order).batch_size(self.batch_size)
+        try:
+            async for entry in cursor:
+                batch.append(entry)
+                if len(batch) < self.batch_size:
+                    continue
+                await self._send(batch)
+                published, batch = published + len(batch), []
+                if time.monotonic() - renewed > self.lease.seconds / 3:
+                    if not await self.lease.hold():
+                        return published
+                    renewed = time.monotonic()
+            await self._send(batch)
+            return published + len(batch)
+        finally:
+            await cursor.close()
+
+    async def _send(self, entries: list[dict[str, Any]]) -> None:
+        """Publish entries, in their order, then delete them."""
         if not entries:
-            return 0
+            return
+        coll = self.outbox.mongo.db[self.outbox.collection]
         # Handed to the producer in order (one key's events stay in order: they share a partition),
         # acknowledged together; the events of one transaction (same topic, same trace) in one span.
         acks: list[Awaitable[Any]] = []
@@ -222,7 +254,6 @@ class OutboxRelay:
             [DeleteMany({"_id": {"$in": chunk}}) for chunk in in_chunks(e["_id"] for e in entries)],
             ordered=False,
         )
-        return len(entries)
 
     async def _publish_run(self, entries: list[dict[str, Any]]) -> list[Awaitable[Any]]:
         """Hand events of one topic and one transaction to the producer, in a producer span carrying
@@ -251,7 +282,8 @@ class OutboxRelay:
             otel_context.detach(token)
 
     async def _drain(self) -> bool:
-        return await self.drain_once() >= self.batch_size
+        # Go again at once if this pass had a backlog: more was likely committed meanwhile.
+        return await self.drain_pass() >= self.batch_size
 
     def start(self) -> None:
         self._job.start()
