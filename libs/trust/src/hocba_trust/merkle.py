@@ -115,17 +115,24 @@ def build(content_hashes: Sequence[bytes]) -> Batch:
     return Batch(tree.mth(0, n), proofs)
 
 
-def root_from_proof(content_sha256: bytes, proof: dict[str, Any]) -> bytes:
-    """Fold an inclusion proof (RFC 9162 §2.1.3.2). Raises ValueError on a malformed proof."""
-    index, size = int(proof["leaf_index"]), int(proof["tree_size"])
-    path = [bytes.fromhex(p) for p in proof["path"]]
-    if not 0 <= index < size or any(len(p) != 32 for p in path):
-        raise ValueError("malformed inclusion proof")
+class ProofError(ValueError):
+    """A Merkle proof that is malformed or does not prove what it claims (RFC 9162 §2.1.3-2.1.4)."""
+
+
+def root_from_path(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes:
+    """The root that the audit path `path` gives leaf hash `leaf` at `index` of a tree of `size`
+    leaves: the fold of RFC 9162 §2.1.3.2 (steps 1-4, and step 5's check that sn reached 0).
+    Raises ProofError on an index outside the tree, a hash that is not 32 bytes, or a path of the
+    wrong length; comparing the result with a trusted root is the caller's part."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} is outside a tree of {size} leaves")
+    if len(leaf) != 32 or any(len(p) != 32 for p in path):
+        raise ProofError("a hash of the inclusion proof is not 32 bytes")
     fn, sn = index, size - 1
-    r = leaf_hash(content_sha256)
+    r = leaf
     for p in path:
         if sn == 0:
-            raise ValueError("inclusion proof longer than the tree")
+            raise ProofError("inclusion proof longer than the tree")
         if fn % 2 == 1 or fn == sn:
             r = node_hash(p, r)
             if fn % 2 == 0:
@@ -137,8 +144,15 @@ def root_from_proof(content_sha256: bytes, proof: dict[str, Any]) -> bytes:
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ValueError("inclusion proof shorter than the tree")
+        raise ProofError("inclusion proof shorter than the tree")
     return r
+
+
+def root_from_proof(content_sha256: bytes, proof: dict[str, Any]) -> bytes:
+    """Fold an inclusion proof (RFC 9162 §2.1.3.2). Raises ValueError on a malformed proof."""
+    index, size = int(proof["leaf_index"]), int(proof["tree_size"])
+    path = [bytes.fromhex(p) for p in proof["path"]]
+    return root_from_path(leaf_hash(content_sha256), index, size, path)
 
 
 def statement(
