@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from hocba_contracts import TOPICS, make_envelope, parse_event
 from hocba_contracts.catalog import all_event_types
+from hocba_contracts.events import RecordRevokedEvent
 from hocba_contracts.payloads import assessment, records
 from hocba_contracts.payloads.common import StudentProfile
+from hocba_contracts.payloads.publishing import REVOCATION_REASON_MAX_LENGTH, RecordRevoked
 from hocba_contracts.schemas import (
     SNAPSHOT_DIR,
     breaking_changes,
@@ -161,3 +163,39 @@ def test_changes_inside_lists_of_objects_are_judged_field_by_field() -> None:
     assert breaking_changes(old, schema(role={"type": "integer"})) == [
         "data.signatures[].role: type or constraints changed"
     ]
+
+
+def _revoked(**change: Any) -> RecordRevoked:
+    fields: dict[str, Any] = {
+        "document_id": "HB-2024-ABCD-EFGH-JKMN",
+        "record_id": "HS1.2024-2025",
+        "record_version": 1,
+        "student_id": "HS1",
+        "revoked_by": "079-TH-P-HT",
+        "reason": "Cấp nhầm học bạ của học sinh khác",
+        "revoked_at": datetime(2025, 6, 2, 9, 0, tzinfo=UTC),
+    }
+    return RecordRevoked(**(fields | change))
+
+
+def test_a_revocation_travels_on_the_publishing_topic_keyed_by_the_student_like_a_publication() -> (
+    None
+):
+    env = make_envelope(_revoked(), source="hocba/publishing")
+    assert env.subject == "HS1" and env.type == "hocba.publishing.record_revoked"
+    back = parse_event("hocba.publishing.events", env.model_dump_json().encode())
+    assert isinstance(back, RecordRevokedEvent) and back == env
+    spec = next(t for t in TOPICS if t.name == "hocba.publishing.events")
+    assert RecordRevoked in spec.events and spec.key == "student_id"
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["", "   \n\t", "x" * (REVOCATION_REASON_MAX_LENGTH + 1)],
+    ids=["empty", "blank", "long"],
+)
+def test_a_revocation_without_a_reason_or_with_an_overlong_one_is_refused(reason: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        _revoked(reason=reason)
+    assert err.value.errors()[0]["loc"] == ("reason",)
+    assert _revoked(reason="x" * REVOCATION_REASON_MAX_LENGTH).reason.startswith("x")

@@ -11,10 +11,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
-from hocba_contracts.payloads.publishing import RecordPublished
+from hocba_contracts.payloads.publishing import RecordPublished, RecordRevoked
 from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
 from hocba_devstack.devpki import DevPKI
-from hocba_lookup.domain.model import PublishedEntry
+from hocba_lookup.domain.model import PublishedEntry, Revocation
 from hocba_trust.canonical import canonical_bytes, sha256_hex
 from hocba_trust.cms import SigningIdentity, sign_detached
 
@@ -142,6 +142,21 @@ def signed(
     )
 
 
+def revoked(
+    document: RecordPublished, reason: str = "Cấp nhầm học bạ, nhà trường đã cấp lại"
+) -> RecordRevoked:
+    """The revocation of a published record as publishing announces it."""
+    return RecordRevoked(
+        document_id=document.document_id,
+        record_id=document.record_id,
+        record_version=document.record_version,
+        student_id=document.student_id,
+        revoked_by="HT-L",
+        reason=reason,
+        revoked_at=datetime(2025, 6, 2, 9, 15, 30, 123000, tzinfo=UTC),
+    )
+
+
 def published(
     pki: DevPKI,
     citizen_id: str | None = None,
@@ -196,6 +211,21 @@ class FakeTx:
             (e.document_id for e, _ in self.s.rows.values() if e.supersedes == document_id), None
         )
 
+    async def revoke(self, document_id: str, revocation: Revocation) -> None:
+        """The first revocation of a document stands, as `$setOnInsert` keeps it."""
+        at = revocation.revoked_at
+        stored = dataclasses.replace(
+            revocation, revoked_at=at.replace(microsecond=at.microsecond // 1000 * 1000)
+        )
+        kept = self.s.revocations.setdefault(document_id, stored)
+        if document_id in self.s.rows:
+            entry, key = self.s.rows[document_id]
+            if entry.revocation is None:
+                self.s.rows[document_id] = (dataclasses.replace(entry, revocation=kept), key)
+
+    async def revocation(self, document_id: str) -> Revocation | None:
+        return self.s.revocations.get(document_id)
+
 
 class FakeStore:
     """The lookup's read model in memory: its unit of work (committing or rolling back what a
@@ -203,15 +233,16 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.rows: dict[str, tuple[PublishedEntry, str]] = {}
+        self.revocations: dict[str, Revocation] = {}
         self.processed: set[str] = set()
 
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
-        saved = dict(self.rows)
+        saved = dict(self.rows), dict(self.revocations)
         try:
             yield FakeTx(self, processing is not None and processing in self.processed)
         except BaseException:
-            self.rows = saved
+            self.rows, self.revocations = saved
             raise
         if processing is not None:
             self.processed.add(processing)

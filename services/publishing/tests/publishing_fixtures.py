@@ -14,7 +14,7 @@ from typing import Any
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
 from hocba_devstack.devpki import DevPKI
-from hocba_publishing.domain.model import PublishedDocument
+from hocba_publishing.domain.model import PublishedDocument, Revocation
 from hocba_trust.canonical import canonical_bytes, sha256_hex
 from hocba_trust.cms import sign_detached
 from pymongo.errors import DuplicateKeyError
@@ -166,6 +166,18 @@ class FakeTx:
         self.s.docs[doc.document_id] = _as_stored(doc)
         self.s.pdfs[doc.document_id] = bytes(pdf)
 
+    async def revocation(self, document_id: str) -> Revocation | None:
+        return self.s.revoked.get(document_id)
+
+    async def revoke(self, revocation: Revocation) -> None:
+        """One per document (keyed by its id, as the collection is)."""
+        if revocation.document_id in self.s.revoked:
+            raise DuplicateKeyError(f"document {revocation.document_id} is revoked already", 11000)
+        at = revocation.revoked_at
+        self.s.revoked[revocation.document_id] = dataclasses.replace(
+            revocation, revoked_at=at.replace(microsecond=at.microsecond // 1000 * 1000)
+        )
+
 
 class FakeStore:
     """In-memory unit of work and reader with the Mongo adapter's semantics."""
@@ -174,18 +186,19 @@ class FakeStore:
         self.docs: dict[str, PublishedDocument] = {}
         self.pdfs: dict[str, bytes] = {}
         self.rejections: dict[str, str] = {}
+        self.revoked: dict[str, Revocation] = {}
         self.processed: set[str] = set()
         self.emitted: list[tuple[str, Envelope[Any]]] = []
         self.pending: list[tuple[str, Envelope[Any]]] = []
 
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
-        saved = (copy.copy(self.docs), copy.copy(self.pdfs))
+        saved = (copy.copy(self.docs), copy.copy(self.pdfs), copy.copy(self.revoked))
         self.pending = []
         try:
             yield FakeTx(self, processing is not None and processing in self.processed)
         except BaseException:
-            self.docs, self.pdfs = saved
+            self.docs, self.pdfs, self.revoked = saved
             raise
         if processing is not None:
             self.processed.add(processing)
@@ -208,3 +221,17 @@ class FakeStore:
 
     async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None:
         self.rejections[f"{record_id}:{record_version}"] = reason
+
+    async def superseded_by(self, document_id: str) -> str | None:
+        return next(
+            (d.document_id for d in self.docs.values() if d.supersedes == document_id), None
+        )
+
+    async def revocation(self, document_id: str) -> Revocation | None:
+        return self.revoked.get(document_id)
+
+    async def revocations(self, record_id: str) -> list[Revocation]:
+        return sorted(
+            (r for r in self.revoked.values() if r.record_id == record_id),
+            key=lambda r: r.record_version,
+        )

@@ -153,7 +153,13 @@ class RecordPublishedEvent(Envelope[publishing.RecordPublished]):
     type: Literal["hocba.publishing.record_published"] = Field(description="Event type")
 
 
-PublishingEvent: TypeAlias = RecordPublishedEvent
+class RecordRevokedEvent(Envelope[publishing.RecordRevoked]):
+    type: Literal["hocba.publishing.record_revoked"] = Field(description="Event type")
+
+
+PublishingEvent: TypeAlias = Annotated[
+    RecordPublishedEvent | RecordRevokedEvent, Field(discriminator="type")
+]
 """What a consumer of `hocba.publishing.events` receives."""
 
 
@@ -177,6 +183,7 @@ TYPED_ENVELOPES: tuple[type[Envelope[Any]], ...] = (
     SigningRejectedEvent,
     SignatureReminderDueEvent,
     RecordPublishedEvent,
+    RecordRevokedEvent,
 )
 
 

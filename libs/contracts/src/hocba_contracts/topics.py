@@ -93,8 +93,9 @@ PUBLISHING_EVENTS = TopicSpec(
     name="hocba.publishing.events",
     owner="publishing",
     key="student_id",
-    description="Published, immutable records with their document ids.",
-    events=(publishing.RecordPublished,),
+    description="Published, immutable records with their document ids, and the revocation of a "
+    "published document (it then no longer verifies as valid).",
+    events=(publishing.RecordPublished, publishing.RecordRevoked),
 )
 
 TOPICS: tuple[TopicSpec, ...] = (

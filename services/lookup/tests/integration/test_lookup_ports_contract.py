@@ -23,7 +23,7 @@ from hocba_lookup.adapters.mongo_lookup import (  # noqa: E402
     ensure_indexes,
 )
 from hocba_lookup.application.ports import LookupReader, LookupUnitOfWork  # noqa: E402
-from hocba_lookup.domain.model import PublishedEntry  # noqa: E402
+from hocba_lookup.domain.model import PublishedEntry, Revocation  # noqa: E402
 from hocba_runtime.uow import MongoUnitOfWork  # noqa: E402
 from lookup_fixtures import NAME, FakeStore  # noqa: E402
 
@@ -195,3 +195,77 @@ async def test_an_event_id_is_processed_once(lookup: Lookup) -> None:
         assert tx.duplicate is False
     async with lookup.uow() as tx:
         assert tx.duplicate is False, "a change without an incoming event is never a duplicate"
+
+
+REVOKED_AT = datetime(2025, 6, 2, 9, 15, 30, 654321, tzinfo=UTC)
+
+
+def revocation(reason: str = "Cấp nhầm học bạ") -> Revocation:
+    return Revocation(reason=reason, revoked_at=REVOKED_AT)
+
+
+def revocation_as_stored(r: Revocation) -> Revocation:
+    at = r.revoked_at
+    return dataclasses.replace(r, revoked_at=at.replace(microsecond=at.microsecond // 1000 * 1000))
+
+
+async def test_a_revocation_marks_its_entry_and_reads_back_equal(lookup: Lookup) -> None:
+    key = lookup_key()
+    e, other = entry(), entry()
+    async with lookup.uow() as tx:
+        await tx.upsert(e, key)
+        await tx.upsert(other, key)
+    async with lookup.uow() as tx:
+        await tx.revoke(e.document_id, revocation())
+        assert await tx.revocation(e.document_id) == revocation_as_stored(revocation())
+    kept = revocation_as_stored(revocation())
+    assert await lookup.reader.by_id(e.document_id) == dataclasses.replace(
+        as_stored(e), revocation=kept
+    )
+    assert await lookup.reader.by_id(other.document_id) == as_stored(other)
+    found = {x.document_id: x.revocation for x in await lookup.reader.by_key(key)}
+    assert found == {e.document_id: kept, other.document_id: None}
+    async with lookup.uow() as tx:
+        assert await tx.revocation(other.document_id) is None
+
+
+async def test_a_revocation_learnt_before_its_publication_is_kept_and_creates_no_entry(
+    lookup: Lookup,
+) -> None:
+    e = entry()
+    async with lookup.uow() as tx:
+        await tx.revoke(e.document_id, revocation())
+    assert await lookup.reader.by_id(e.document_id) is None
+    async with lookup.uow() as tx:
+        kept = await tx.revocation(e.document_id)
+        assert kept == revocation_as_stored(revocation())
+        await tx.upsert(dataclasses.replace(e, revocation=kept), lookup_key())
+    read = await lookup.reader.by_id(e.document_id)
+    assert read is not None and read.revocation == kept and read.status == "revoked"
+
+
+async def test_the_first_revocation_of_a_document_stands(lookup: Lookup) -> None:
+    e = entry()
+    async with lookup.uow() as tx:
+        await tx.upsert(e, lookup_key())
+    async with lookup.uow() as tx:
+        await tx.revoke(e.document_id, revocation())
+    async with lookup.uow() as tx:
+        await tx.revoke(e.document_id, Revocation("Lý do khác", datetime(2026, 1, 1, tzinfo=UTC)))
+        assert await tx.revocation(e.document_id) == revocation_as_stored(revocation())
+    read = await lookup.reader.by_id(e.document_id)
+    assert read is not None and read.revocation == revocation_as_stored(revocation())
+
+
+async def test_a_revocation_whose_transaction_fails_leaves_nothing_behind(lookup: Lookup) -> None:
+    e = entry()
+    async with lookup.uow() as tx:
+        await tx.upsert(e, lookup_key())
+    with pytest.raises(Rollback):
+        async with lookup.uow("revocation-rolled-back") as tx:
+            await tx.revoke(e.document_id, revocation())
+            raise Rollback
+    async with lookup.uow("revocation-rolled-back") as tx:
+        assert tx.duplicate is False
+        assert await tx.revocation(e.document_id) is None
+    assert await lookup.reader.by_id(e.document_id) == as_stored(e)

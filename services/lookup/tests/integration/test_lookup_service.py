@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
 from hocba_devstack.devpki import DevPKI  # noqa: E402
-from hocba_devstack.testing import LocalInfra, eventually, produce  # noqa: E402
+from hocba_devstack.testing import LocalInfra, eventually, produce, read_topic  # noqa: E402
 from hocba_lookup.bootstrap import build  # noqa: E402
-from lookup_fixtures import BORN, NAME, published, signed  # noqa: E402
+from lookup_fixtures import BORN, NAME, personal_values, published, signed  # noqa: E402
 from lookup_stack import LOOKUP_URL, Stack, form_token, lookup_settings, running  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -152,3 +152,77 @@ async def test_a_revocation_published_later_shows_in_the_portal_for_signatures_m
     finally:
         await svc.runtime.stop()
         pki.write_crl("personal-ca", [])
+
+
+async def test_a_revocation_made_in_publishing_shows_in_the_lookup_as_revoked_and_no_longer_valid(
+    stack: Stack, local_infra: LocalInfra, pki: DevPKI
+) -> None:
+    citizen_id = "079314055502"
+    document_id = await stack.publish(signed(pki, citizen_id=citizen_id))
+    reason = "Cấp nhầm học bạ; nhà trường đã cấp lại bản đúng"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.publishing.app),
+        base_url="http://publishing.test",
+        headers=local_infra.headers("principal", "079-TH-L", "HT-L"),
+    ) as publishing:
+        done = await publishing.post(
+            f"/documents/{document_id}/revocation", json={"reason": reason}
+        )
+        assert done.status_code == 200, done.text
+    revoked_at = datetime.fromisoformat(done.json()["revocation"]["revoked_at"])
+    http = stack.http
+
+    async def revoked() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await http.get(f"/api/documents/{document_id}")).json()
+        return body if body["status"] == "revoked" else None
+
+    shown = await eventually(revoked, timeout=30)
+    assert shown["verification"]["valid"] is False and shown["verification"]["revoked"] is True
+    assert shown["verification"]["content_intact"] is True
+    assert shown["revocation"]["reason"] == reason
+    assert datetime.fromisoformat(shown["revocation"]["revoked_at"]) == revoked_at
+    local = revoked_at.astimezone(timezone(timedelta(hours=7)))
+    assert shown["revocation"]["revoked_on"] == f"{local:%H:%M} ngày {local:%d/%m/%Y}"
+    page = await http.get(f"/verify/{document_id}")
+    assert page.status_code == 200
+    assert "Đã bị thu hồi" in page.text and reason in page.text
+    assert shown["revocation"]["revoked_on"] in page.text and "✔ Hợp lệ" not in page.text
+    found = await http.post(
+        "/api/lookup", json={"citizen_id": citizen_id, "date_of_birth": BORN.isoformat()}
+    )
+    [summary] = found.json()["documents"]
+    assert summary["status"] == "revoked" and summary["revocation"]["reason"] == reason
+    for answer in (page, found):
+        assert not [v for v in personal_values(citizen_id) if v in answer.text]
+
+    # Redelivered (the relay re-sent it, or a consumer restarted before committing): no change.
+    def mine(msgs: list[Any]) -> list[Any]:
+        return [m for m in msgs if b"record_revoked" in m.value and document_id.encode() in m.value]
+
+    [message] = mine(
+        await read_topic(
+            local_infra.kafka_bootstrap,
+            PUBLISHING_EVENTS.name,
+            until=lambda m: bool(mine(m)),
+            timeout=30,
+        )
+    )
+    await produce(
+        local_infra.kafka_bootstrap, PUBLISHING_EVENTS.name, [message.value], key=message.key
+    )
+    marker = published(pki)
+    await produce(
+        local_infra.kafka_bootstrap,
+        PUBLISHING_EVENTS.name,
+        [make_envelope(marker, source="hocba/publishing")],
+        key=message.key,
+    )
+
+    async def projected() -> bool:
+        return (await http.get(f"/api/documents/{marker.document_id}")).status_code == 200
+
+    await eventually(projected, timeout=30)  # same key, same partition: the redelivery came first
+    again = (await http.get(f"/api/documents/{document_id}")).json()
+    assert again["revocation"] == shown["revocation"] and again["status"] == "revoked"
+    stored = await stack.lookup.runtime.mongo.db.revocations.count_documents({"_id": document_id})
+    assert stored == 1

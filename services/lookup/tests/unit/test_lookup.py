@@ -25,7 +25,7 @@ from hocba_lookup.domain.model import (  # noqa: E402
     lookup_key,
 )
 from hocba_trust.cms import TrustList  # noqa: E402
-from lookup_fixtures import BORN, FakeStore, published  # noqa: E402
+from lookup_fixtures import BORN, FakeStore, published, revoked  # noqa: E402
 
 pytestmark = pytest.mark.unit
 SECRET = "unit-test-secret-0123456789"
@@ -262,3 +262,104 @@ def test_settings_keep_the_secrets_secret_and_production_refuses_placeholders(
     prod = LookupSettings(**good)
     assert prod.publishing_url == "http://publishing:8104" and prod.oidc_client_id == "hocba-lookup"
     assert not hasattr(prod, "allow_dev_secret") and not hasattr(prod, "publishing_public_url")
+
+
+async def test_a_revoked_record_no_longer_verifies_and_a_redelivery_changes_nothing(
+    pki: DevPKI,
+) -> None:
+    svc, store = service(pki)
+    rec = published(pki, citizen_id="079314000333")
+    await svc.project(rec, make_envelope(rec, source="hocba/publishing"))
+    revocation = revoked(rec)
+    env = make_envelope(revocation, source="hocba/publishing")
+    assert await svc.revoke(revocation, env) is True
+    assert await svc.revoke(revocation, env) is False, "a redelivery is dropped"
+    entry, verification = await svc.document(rec.document_id)
+    assert entry.status == "revoked" and entry.revocation is not None
+    assert (entry.revocation.reason, entry.revocation.revoked_at) == (
+        revocation.reason,
+        revocation.revoked_at,
+    )
+    assert verification.revoked and not verification.valid
+    assert verification.content_intact and all(s.valid for s in verification.signatures), (
+        "what was signed is intact: it is the school that withdrew it"
+    )
+    assert [e.status for e in await svc.find("079314000333", BORN)] == ["revoked"]
+
+
+async def test_a_revocation_stands_when_its_publication_comes_after_it_or_again(
+    pki: DevPKI,
+) -> None:
+    svc, store = service(pki)
+    rec = published(pki)
+    await svc.revoke(revoked(rec), make_envelope(revoked(rec), source="hocba/publishing"))
+    await svc.project(rec, make_envelope(rec, source="hocba/publishing"))
+    entry, verification = await svc.document(rec.document_id)
+    assert entry.status == "revoked" and not verification.valid
+    # Replayed from the topic's start after the inbox forgot it: a new delivery, projected again.
+    await svc.project(rec, make_envelope(rec, source="hocba/publishing"))
+    entry, _ = await svc.document(rec.document_id)
+    assert entry.revocation is not None and entry.revocation.reason == revoked(rec).reason
+
+
+async def test_a_revoked_version_stays_revoked_once_a_newer_one_supersedes_it(pki: DevPKI) -> None:
+    svc, _ = service(pki)
+    v1 = published(pki, citizen_id="079314000444", student_id="HS-REV")
+    await svc.project(v1)
+    await svc.revoke(revoked(v1))
+    v2 = published(
+        pki, citizen_id="079314000444", student_id="HS-REV", version=2, supersedes=v1.document_id
+    )
+    await svc.project(v2)
+    statuses = {e.document_id: e.status for e in await svc.find("079314000444", BORN)}
+    assert statuses == {v1.document_id: "revoked", v2.document_id: "published"}
+    entry, _ = await svc.document(v1.document_id)
+    assert entry.superseded_by == v2.document_id
+
+
+def _revoked_summary(**change: Any) -> dict[str, Any]:
+    return {
+        "document_id": "HB-2024-ABCD-EFGH-JKMN",
+        "record_version": 1,
+        "status": "revoked",
+        "superseded_by": None,
+        "revocation": {
+            "reason": "Cấp nhầm <b>học bạ</b>",
+            "revoked_at": "2025-06-02T09:15:30+00:00",
+            "revoked_on": "16:15 ngày 02/06/2025",
+        },
+        "verification": {"valid": False, "content_intact": True, "revoked": True, "signatures": []},
+        "student_name": "Trịnh Thị Thanh Thảo",
+        "school_name": "Trường Tiểu học Hòa Bình",
+        "class_name": "5B",
+        "school_year": "2024-2025",
+        "subjects": [],
+        "result": "Hoàn thành tốt",
+        "content_sha256": "a" * 64,
+        "verification_url": "http://t/verify/HB-2024-ABCD-EFGH-JKMN",
+        "pdf_url": "http://t/pdf/x",
+        **change,
+    }
+
+
+def test_the_pages_say_in_vietnamese_that_a_revoked_record_is_revoked_why_and_when() -> None:
+    from hocba_lookup.entrypoints.http import templates
+
+    verify = templates.get_template("verify.html").render(
+        nonce="n", found=True, r=_revoked_summary(), roles={}
+    )
+    assert "✘ Đã bị thu hồi" in verify and "16:15 ngày 02/06/2025" in verify
+    assert "Lý do thu hồi: Cấp nhầm &lt;b&gt;học bạ&lt;/b&gt;" in verify, "the reason is escaped"
+    assert "không còn giá trị" in verify and "✔ Hợp lệ" not in verify
+    results = templates.get_template("results.html").render(
+        nonce="n", documents=[_revoked_summary()]
+    )
+    assert "Đã bị thu hồi lúc 16:15 ngày 02/06/2025: Cấp nhầm &lt;b&gt;" in results
+
+
+def test_the_time_of_a_revocation_is_shown_in_vietnams_time() -> None:
+    from hocba_lookup.domain.model import Revocation
+    from hocba_lookup.entrypoints.http import _revocation
+
+    shown = _revocation(Revocation("Cấp nhầm", datetime(2025, 6, 2, 20, 5, tzinfo=UTC)))
+    assert shown.revoked_on == "03:05 ngày 03/06/2025"

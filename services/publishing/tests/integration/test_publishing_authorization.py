@@ -90,6 +90,9 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
         "GET /documents/{document_id}": Call(f"/documents/{doc.document_id}"),
         "GET /documents/{document_id}/pdf": Call(f"/documents/{doc.document_id}/pdf"),
         "GET /records/{record_id}/documents": Call(f"/records/{doc.record_id}/documents"),
+        "POST /documents/{document_id}/revocation": Call(
+            f"/documents/{doc.document_id}/revocation", json={"reason": "Cấp nhầm học bạ"}
+        ),
     }
     own = {
         "school_system": Identity("school_system", client_id=TEST_SCHOOL_SYSTEM),
@@ -117,6 +120,17 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
         "principal (own school)",
         "school_admin (own school)",
         "service (own school)",
+    }
+    revocations = {
+        c.caller: c.status
+        for c in cells
+        if c.endpoint == "POST /documents/{document_id}/revocation"
+    }
+    assert revocations.pop("principal (own school)") == 200, "only the school's principal revokes"
+    assert revocations == {
+        "anonymous": 401,
+        **{f"{role} (own school)": 403 for role in own if role != "principal"},
+        **{f"{role} (other school)": 403 for role in other},
     }
     log.info(f"publishing authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
 
@@ -251,3 +265,65 @@ async def test_every_read_of_a_document_is_in_the_audit_trail_with_who_read_it(
     assert seen["kind"] == "read"
     denied = await eventually(lambda: entry(403))
     assert denied["actor"]["id"] == "GV-X" and denied["actor"]["school_id"] == OTHER_SCHOOL
+
+
+async def test_only_the_principal_of_the_records_school_revokes_it_in_their_own_name_and_it_is_audited(
+    publishing: Publishing, http: httpx.AsyncClient, local_infra: LocalInfra, pki: DevPKI
+) -> None:
+    doc = await publishing.service.publish(signed_record(pki))
+    assert doc is not None
+    path = f"/documents/{doc.document_id}/revocation"
+    body = {"reason": "Cấp nhầm học bạ của học sinh khác"}
+    assert (await http.post(path, json=body)).status_code == 401
+    forged = await http.post(path, json=body, headers={"authorization": "Bearer not-a-token"})
+    assert forged.status_code == 401
+    for role, staff in (
+        ("teacher", HOMEROOM_TEACHER),
+        ("school_admin", f"{SCHOOL_ID}-QT"),
+        ("operator", None),
+        ("service", None),
+    ):
+        refused = await http.post(
+            path, json=body, headers=local_infra.headers(role, SCHOOL_ID if staff else None, staff)
+        )
+        assert refused.status_code == 403, role
+        assert refused.json()["error"]["message"] == "your role may not use this endpoint"
+    elsewhere = await http.post(
+        path,
+        json=body,
+        headers=local_infra.headers("principal", OTHER_SCHOOL, f"{OTHER_SCHOOL}-HT"),
+    )
+    assert elsewhere.status_code == 403 and "another school" in elsewhere.json()["error"]["message"]
+    assert STUDENT_NAME not in elsewhere.text and doc.student_id not in elsewhere.text
+    assert await publishing.service.reader.revocation(doc.document_id) is None, (
+        "no refused call revoked it"
+    )
+
+    principal = local_infra.headers("principal", SCHOOL_ID, PRINCIPAL)
+    missing = await http.post(
+        "/documents/HB-2024-0000-0000-0000/revocation", json=body, headers=principal
+    )
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "document_not_found"
+    # A principal acts as themself: the token's staff id is who revoked it, whatever the body says.
+    done = await http.post(path, json={**body, "revoked_by": "HT-SOMEONE-ELSE"}, headers=principal)
+    assert done.status_code == 200, done.text
+    assert done.json()["revocation"]["revoked_by"] == PRINCIPAL
+    assert STUDENT_NAME not in done.text, "the answer carries the revocation, not the record"
+
+    trail: AsyncIOMotorCollection[dict[str, Any]] = publishing.runtime.audit.entries
+
+    def entry(status: int) -> Awaitable[dict[str, Any] | None]:
+        return trail.find_one(
+            {
+                "action": "POST /documents/{document_id}/revocation",
+                "outcome": status,
+                "params.document_id": doc.document_id,
+            }
+        )
+
+    seen = await eventually(lambda: entry(200))
+    assert seen["actor"]["id"] == PRINCIPAL and seen["actor"]["roles"] == ["principal"]
+    assert seen["targets"]["school_ids"] == [SCHOOL_ID]
+    assert seen["targets"]["student_ids"] == [doc.student_id]
+    denied = await eventually(lambda: entry(403))
+    assert denied["actor"]["school_id"] in (OTHER_SCHOOL, SCHOOL_ID)

@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import Envelope, make_envelope  # noqa: E402
+from hocba_contracts.payloads.publishing import RecordRevoked  # noqa: E402
 from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
 from hocba_devstack.testing import LocalInfra, outbox_event_ids, scratch_database  # noqa: E402
@@ -29,7 +30,7 @@ from hocba_publishing.application.ports import (  # noqa: E402
     PublishingReader,
     PublishingUnitOfWork,
 )
-from hocba_publishing.domain.model import PublishedDocument  # noqa: E402
+from hocba_publishing.domain.model import PublishedDocument, Revocation  # noqa: E402
 from hocba_runtime.mongo import is_duplicate_key  # noqa: E402
 from hocba_runtime.uow import MongoUnitOfWork  # noqa: E402
 from publishing_fixtures import FakeStore, document  # noqa: E402
@@ -262,3 +263,130 @@ async def test_a_refused_version_keeps_the_latest_reason(publishing: Publishing)
     await publishing.reader.save_rejection(rid, 2, "certificate_revoked")
     assert await publishing.rejection(rid, 1) == "signature_invalid"
     assert await publishing.rejection(rid, 2) == "certificate_revoked"
+
+
+def revocation_of(doc: PublishedDocument, reason: str = "Cấp nhầm học bạ") -> Revocation:
+    return Revocation(
+        document_id=doc.document_id,
+        record_id=doc.record_id,
+        record_version=doc.record_version,
+        student_id=doc.student_id,
+        school_id="079-TH-P",
+        revoked_by="HT-P",
+        reason=reason,
+        revoked_at=datetime(2025, 6, 2, 9, 15, 30, 654321, tzinfo=UTC),
+    )
+
+
+def revocation_as_stored(r: Revocation) -> Revocation:
+    at = r.revoked_at
+    return dataclasses.replace(r, revoked_at=at.replace(microsecond=at.microsecond // 1000 * 1000))
+
+
+def revoked_announcement(r: Revocation) -> Envelope[RecordRevoked]:
+    return make_envelope(
+        RecordRevoked(
+            document_id=r.document_id,
+            record_id=r.record_id,
+            record_version=r.record_version,
+            student_id=r.student_id,
+            revoked_by=r.revoked_by,
+            reason=r.reason,
+            revoked_at=r.revoked_at,
+        ),
+        source="test",
+    )
+
+
+async def test_a_revocation_reads_back_equal_and_leaves_the_document_as_published(
+    publishing: Publishing,
+) -> None:
+    first = published()
+    second = published(first.record_id, 2, supersedes=first.document_id)
+    for doc in (first, second):
+        async with publishing.uow() as tx:
+            await tx.save(doc, pdf_of(doc))
+    later, earlier = revocation_of(second, "Sai kết quả"), revocation_of(first)
+    async with publishing.uow() as tx:
+        await tx.revoke(later)
+        await tx.revoke(earlier)
+        assert await tx.revocation(second.document_id) == revocation_as_stored(later), (
+            "a transaction reads its own writes"
+        )
+    async with publishing.uow() as tx:
+        assert await tx.revocation(first.document_id) == revocation_as_stored(earlier)
+    assert await publishing.reader.revocation(second.document_id) == revocation_as_stored(later)
+    assert await publishing.reader.revocations(first.record_id) == [
+        revocation_as_stored(r) for r in (earlier, later)
+    ], "in version order"
+    assert await publishing.reader.document(first.document_id) == as_stored(first)
+    assert await publishing.reader.pdf(first.document_id) == pdf_of(first)
+    assert await publishing.reader.for_record(first.record_id) == [
+        as_stored(first),
+        as_stored(second),
+    ]
+
+
+async def test_what_was_never_revoked_or_superseded_is_none_or_empty(
+    publishing: Publishing,
+) -> None:
+    doc = published()
+    async with publishing.uow() as tx:
+        await tx.save(doc, pdf_of(doc))
+        assert await tx.revocation(doc.document_id) is None
+    assert await publishing.reader.revocation(doc.document_id) is None
+    assert await publishing.reader.revocations(doc.record_id) == []
+    assert await publishing.reader.superseded_by(doc.document_id) is None
+    assert await publishing.reader.revocation("HB-2024-NONE-NONE-NONE") is None
+
+
+async def test_a_newer_version_names_the_one_it_supersedes(publishing: Publishing) -> None:
+    first = published()
+    second = published(first.record_id, 2, supersedes=first.document_id)
+    third = published(first.record_id, 3, supersedes=second.document_id)
+    for doc in (first, third, second):
+        async with publishing.uow() as tx:
+            await tx.save(doc, pdf_of(doc))
+    assert await publishing.reader.superseded_by(first.document_id) == second.document_id
+    assert await publishing.reader.superseded_by(second.document_id) == third.document_id
+    assert await publishing.reader.superseded_by(third.document_id) is None
+
+
+async def test_a_document_is_revoked_once_and_the_first_revocation_stands(
+    publishing: Publishing,
+) -> None:
+    doc = published()
+    async with publishing.uow() as tx:
+        await tx.save(doc, pdf_of(doc))
+    first = revocation_of(doc)
+    async with publishing.uow() as tx:
+        await tx.revoke(first)
+    again = dataclasses.replace(first, reason="Lý do khác", revoked_by="HT-OTHER")
+    with pytest.raises(Exception) as raised:
+        async with publishing.uow() as tx:
+            await tx.revoke(again)
+    assert is_duplicate_key(raised.value), raised.value
+    assert await publishing.reader.revocation(doc.document_id) == revocation_as_stored(first)
+    assert await publishing.reader.revocations(doc.record_id) == [revocation_as_stored(first)]
+
+
+async def test_a_revocation_whose_transaction_fails_leaves_nothing_behind(
+    publishing: Publishing,
+) -> None:
+    doc = published()
+    async with publishing.uow() as tx:
+        await tx.save(doc, pdf_of(doc))
+    revocation = revocation_of(doc)
+    with pytest.raises(Rollback):
+        async with publishing.uow() as tx:
+            await tx.revoke(revocation)
+            await tx.emit(PUBLISHING_EVENTS.name, revoked_announcement(revocation))
+            raise Rollback
+    assert await publishing.reader.revocation(doc.document_id) is None
+    assert await publishing.reader.revocations(doc.record_id) == []
+    assert await publishing.committed_events() == []
+    async with publishing.uow() as tx:
+        await tx.revoke(revocation)
+        await tx.emit(PUBLISHING_EVENTS.name, env := revoked_announcement(revocation))
+    assert await publishing.reader.revocation(doc.document_id) == revocation_as_stored(revocation)
+    assert await publishing.committed_events() == [env.id]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +141,83 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
     ]
     assert [d["record_version"] for d in again] == [1, 2]
     assert again[1]["supersedes"] == again[0]["document_id"]
+
+
+async def test_a_revocation_over_http_is_announced_once_on_the_topic_and_shown_with_the_document_unchanged(
+    publishing: Publishing, local_infra: LocalInfra, pki: DevPKI
+) -> None:
+    first = await publishing.service.publish(signed_record(pki))
+    assert first is not None
+    second = await publishing.service.publish(
+        signed_record(pki, document(first.student_id, version=2))
+    )
+    assert second is not None and second.supersedes == first.document_id
+    principal = local_infra.headers("principal", SCHOOL_ID, "HT-P")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=publishing.app), base_url="http://t", headers=principal
+    ) as http:
+        before = (await http.get(f"/documents/{second.document_id}")).json()
+        assert before["status"] == "published" and before["revocation"] is None
+        pdf_before = (await http.get(second.pdf_path)).content
+        path = f"/documents/{second.document_id}/revocation"
+
+        for body in ({}, {"reason": "   "}):
+            empty = await http.post(path, json=body)
+            assert empty.status_code == 422, empty.text
+            error = empty.json()["error"]
+            assert error["code"] == "invalid_revocation" and "give the reason" in error["message"]
+            assert error["details"][0]["field"] == "reason"
+        too_long = await http.post(path, json={"reason": "x" * 501})
+        assert too_long.status_code == 422
+        assert too_long.json()["error"]["details"][0]["field"] == "reason"
+
+        done = await http.post(path, json={"reason": "Điểm môn Toán nhập sai, đã sửa lại"})
+        assert done.status_code == 200, done.text
+        revocation = done.json()["revocation"]
+        assert done.json()["status"] == "revoked" and revocation["revoked_by"] == "HT-P"
+
+        twice = await http.post(path, json={"reason": "Lần hai"})
+        assert twice.status_code == 409
+        error = twice.json()["error"]
+        assert error["code"] == "already_revoked" and "by HT-P" in error["message"]
+        revoked_at = datetime.fromisoformat(revocation["revoked_at"])
+        assert revoked_at.isoformat(timespec="seconds") in error["message"]
+
+        after = (await http.get(f"/documents/{second.document_id}")).json()
+        assert after["status"] == "revoked" and after["revocation"] == revocation
+        unchanged = {"status", "revocation"}
+        assert {k: v for k, v in after.items() if k not in unchanged} == {
+            k: v for k, v in before.items() if k not in unchanged
+        }, "the published document itself is as it was"
+        assert (await http.get(second.pdf_path)).content == pdf_before
+        versions = (await http.get(f"/records/{first.record_id}/documents")).json()["documents"]
+        assert [(d["record_version"], d["status"], d["superseded_by"]) for d in versions] == [
+            (1, "superseded", second.document_id),
+            (2, "revoked", None),
+        ]
+        assert versions[1]["revocation"] == revocation
+        old = (await http.get(f"/documents/{first.document_id}")).json()
+        assert old["status"] == "superseded" and old["superseded_by"] == second.document_id
+
+    def revoked(msgs: list[Any]) -> list[Any]:
+        return [
+            m
+            for m in msgs
+            if (body := json.loads(m.value))["type"] == "hocba.publishing.record_revoked"
+            and body["data"]["document_id"] == second.document_id
+        ]
+
+    found = revoked(
+        await read_topic(
+            local_infra.kafka_bootstrap,
+            PUBLISHING_EVENTS.name,
+            until=lambda m: bool(revoked(m)),
+            timeout=30,
+        )
+    )
+    assert len(found) == 1, "announced once: the refused and the repeated revocations emit nothing"
+    assert found[0].key == second.student_id.encode()
+    event = json.loads(found[0].value)
+    assert event["subject"] == second.student_id and event["version"] == 1
+    assert event["data"]["reason"] == "Điểm môn Toán nhập sai, đã sửa lại"
+    assert datetime.fromisoformat(event["data"]["revoked_at"]) == revoked_at

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hocba_contracts.payloads.publishing import RecordPublished  # noqa: E402
+from hocba_contracts.payloads.publishing import RecordPublished, RecordRevoked  # noqa: E402
 from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_publishing.adapters.trust import TrustListVerifier  # noqa: E402
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
 from hocba_publishing.application.use_cases import PublishingService  # noqa: E402
-from hocba_publishing.domain.model import CROCKFORD, NotPublishable, document_id  # noqa: E402
+from hocba_publishing.domain.model import (  # noqa: E402
+    CROCKFORD,
+    AlreadyRevoked,
+    DocumentStatus,
+    InvalidRevocation,
+    NotPublishable,
+    Revocation,
+    UnknownDocument,
+    document_id,
+    document_status,
+)
 from hocba_trust.canonical import canonical_bytes, sha256_hex  # noqa: E402
 from hocba_trust.cms import TrustList  # noqa: E402
-from publishing_fixtures import STUDENT_NAME, FakeStore, document, signed_record  # noqa: E402
+from publishing_fixtures import (  # noqa: E402
+    STUDENT_NAME,
+    FakeStore,
+    FakeTx,
+    document,
+    signed_record,
+)
 
 pytestmark = pytest.mark.unit
 KEY = b"unit-test-document-id-secret-0123456789"
@@ -396,3 +415,135 @@ def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) 
         PdfFileReader(io.BytesIO(bytes(tampered)), strict=False).embedded_signatures[0], context
     )
     assert not changed.intact
+
+
+def _service(pki: DevPKI, store: FakeStore) -> PublishingService:
+    verifier = TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)]))
+    return PublishingService(store, store, verifier, TextRenderer(), id_key=KEY)
+
+
+async def test_a_published_document_is_revoked_once_with_its_reason_and_stays_as_published(
+    pki: DevPKI,
+) -> None:
+    store = FakeStore()
+    service = _service(pki, store)
+    doc = await service.publish(signed_record(pki))
+    assert doc is not None
+    stored, pdf = store.docs[doc.document_id], store.pdfs[doc.document_id]
+    revocation = await service.revoke(
+        doc.document_id, "  Cấp nhầm học bạ của học sinh khác \n", "HT-P"
+    )
+    assert (revocation.reason, revocation.revoked_by, revocation.school_id) == (
+        "Cấp nhầm học bạ của học sinh khác",
+        "HT-P",
+        "079-TH-P",
+    )
+    assert store.revoked == {doc.document_id: revocation}
+    assert store.docs[doc.document_id] == stored and store.pdfs[doc.document_id] == pdf
+    topic, event = store.emitted[-1]
+    assert topic == "hocba.publishing.events" and isinstance(event.data, RecordRevoked)
+    assert event.subject == doc.student_id, (
+        "keyed like the publication: one student's events in order"
+    )
+    assert event.data.model_dump() == {
+        "document_id": doc.document_id,
+        "record_id": doc.record_id,
+        "record_version": 1,
+        "student_id": doc.student_id,
+        "revoked_by": "HT-P",
+        "reason": "Cấp nhầm học bạ của học sinh khác",
+        "revoked_at": revocation.revoked_at,
+    }
+    with pytest.raises(AlreadyRevoked) as again:
+        await service.revoke(doc.document_id, "Lý do khác", "HT-P2")
+    assert again.value.status == 409 and again.value.code == "already_revoked"
+    at = revocation.revoked_at.isoformat(timespec="seconds")
+    assert f"at {at} by HT-P;" in again.value.message
+    assert again.value.details[0]["revoked_by"] == "HT-P"
+    assert len(store.emitted) == 2 and store.revoked == {doc.document_id: revocation}
+
+
+async def test_revoking_an_unknown_document_is_404_saying_what_to_check(pki: DevPKI) -> None:
+    store = FakeStore()
+    with pytest.raises(UnknownDocument) as missing:
+        await _service(pki, store).revoke("HB-2024-0000-0000-0000", "Cấp nhầm", "HT-P")
+    assert missing.value.status == 404 and "check the id printed on the record" in (
+        missing.value.message
+    )
+    assert store.revoked == {} and store.emitted == []
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("", "give the reason"),
+        (" \t\n ", "give the reason"),
+        ("x" * 501, "at most 500"),
+        ("Sai số định danh 079318004321 của học sinh", "personal identification number"),
+        ("CMND 038 123 456", "personal identification number"),
+    ],
+    ids=["empty", "blank", "too long", "personal id", "grouped id"],
+)
+async def test_a_revocation_without_a_usable_reason_is_422_and_changes_nothing(
+    pki: DevPKI, reason: str, expected: str
+) -> None:
+    store = FakeStore()
+    service = _service(pki, store)
+    doc = await service.publish(signed_record(pki))
+    assert doc is not None
+    with pytest.raises(InvalidRevocation) as refused:
+        await service.revoke(doc.document_id, reason, "HT-P")
+    assert refused.value.status == 422 and expected in refused.value.message
+    assert refused.value.details == [{"field": "reason", "problem": refused.value.message}]
+    assert reason.strip() == "" or reason.strip() not in refused.value.message, "never echoed"
+    assert "079318004321" not in refused.value.message and "038 123" not in refused.value.message
+    assert store.revoked == {} and len(store.emitted) == 1
+
+
+async def test_a_reason_may_name_the_school_year_and_a_date(pki: DevPKI) -> None:
+    store = FakeStore()
+    service = _service(pki, store)
+    doc = await service.publish(signed_record(pki))
+    assert doc is not None
+    kept = await service.revoke(
+        doc.document_id, "Năm học 2024-2025: điểm Toán nhập sai ngày 30/05/2025", "HT-P"
+    )
+    assert kept.reason.startswith("Năm học 2024-2025")
+
+
+class StaleTx(FakeTx):
+    """A transaction that missed a revocation committed meanwhile by another request."""
+
+    async def revocation(self, document_id: str) -> Revocation | None:
+        return None
+
+
+class RacingStore(FakeStore):
+    """Its transactions read no revocation, as one racing another would."""
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
+        async with super().__call__(processing) as tx:
+            yield StaleTx(self, tx.duplicate)
+
+
+async def test_a_revocation_made_meanwhile_by_another_request_is_a_conflict_too(
+    pki: DevPKI,
+) -> None:
+    store = RacingStore()
+    service = _service(pki, store)
+    doc = await service.publish(signed_record(pki))
+    assert doc is not None
+    first = await service.revoke(doc.document_id, "Cấp nhầm", "HT-P")
+    with pytest.raises(AlreadyRevoked) as conflict:
+        await service.revoke(doc.document_id, "Lần hai", "HT-P2")
+    assert conflict.value.revocation == first and store.revoked == {doc.document_id: first}
+    assert [type(e.data) for _, e in store.emitted] == [RecordPublished, RecordRevoked]
+
+
+def test_a_revoked_document_is_revoked_even_once_superseded() -> None:
+    r = Revocation("D1", "R1", 1, "S1", "SC", "HT", "Cấp nhầm", datetime.now(UTC))
+    assert document_status(None, None) is DocumentStatus.PUBLISHED
+    assert document_status("D2", None) is DocumentStatus.SUPERSEDED
+    assert document_status("D2", r) is DocumentStatus.REVOKED
+    assert document_status(None, r) is DocumentStatus.REVOKED

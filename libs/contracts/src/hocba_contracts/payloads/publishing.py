@@ -1,4 +1,5 @@
-"""Publishing: immutable published records with a document id and the official PDF."""
+"""Publishing: immutable published records with a document id and the official PDF, and their
+revocations."""
 
 from __future__ import annotations
 
@@ -28,6 +29,40 @@ class RecordPublished(EventPayload):
     pdf_path: str = Field(description="Path of the PDF on the publishing API")
     published_at: datetime
     supersedes: Code | None = None
+
+    def subject(self) -> str:
+        return self.student_id
+
+
+REVOCATION_REASON_MAX_LENGTH = 500
+"""A revocation's reason is shown on the public verification page: a sentence or two."""
+
+RevocationReason = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=REVOCATION_REASON_MAX_LENGTH,
+        pattern=r"\S",
+        description="Why the document was revoked, as the verification page shows it (lý do thu "
+        "hồi); never a personal ID number or a date of birth",
+    ),
+]
+
+
+class RecordRevoked(EventPayload):
+    """A published document was revoked (thu hồi) by the principal of its school, with the reason:
+    it no longer verifies as valid. The document itself is kept unchanged; its revocation is a
+    record of its own, and a document is revoked at most once."""
+
+    event_type: ClassVar[str] = "hocba.publishing.record_revoked"
+    version: ClassVar[int] = 1
+    document_id: Code
+    record_id: Code
+    record_version: Annotated[int, Field(ge=1)]
+    student_id: Code
+    revoked_by: Code = Field(description="Staff id of the principal who revoked it")
+    reason: RevocationReason
+    revoked_at: datetime
 
     def subject(self) -> str:
         return self.student_id

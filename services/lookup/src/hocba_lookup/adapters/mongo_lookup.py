@@ -1,4 +1,7 @@
-"""The lookup's read model in MongoDB: one document per published record, indexed by the HMAC key."""
+"""The lookup's read model in MongoDB: one document per published record, indexed by the HMAC key,
+with its revocation, if any, under `revocation` (`{reason, revoked_at}`); and `revocations`, every
+revocation the lookup learnt (`{_id: document id, schema_version, reason, revoked_at}`), so that a
+publication projected again, or only after its revocation, still comes out revoked."""
 
 from __future__ import annotations
 
@@ -9,10 +12,11 @@ from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING
 
-from hocba_lookup.domain.model import PublishedEntry
+from hocba_lookup.domain.model import PublishedEntry, Revocation
 
 SCHEMA_VERSION = 1
-"""Of `published`."""
+"""Of `published` (an entry stored before revocations has no `revocation`: none) and
+`revocations`."""
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -25,7 +29,12 @@ def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
     if d is None:
         return None
     fields = {k: v for k, v in d.items() if k not in ("_id", "schema_version", "lookup_key")}
-    return PublishedEntry(**fields)
+    revocation = fields.pop("revocation", None)
+    return PublishedEntry(**fields, revocation=_revocation(revocation))
+
+
+def _revocation(d: dict[str, Any] | None) -> Revocation | None:
+    return None if d is None else Revocation(reason=d["reason"], revoked_at=d["revoked_at"])
 
 
 class MongoLookupTx(ServiceTx):
@@ -50,6 +59,25 @@ class MongoLookupTx(ServiceTx):
             {"supersedes": document_id}, {"_id": 1}, session=self.session
         )
         return str(doc["_id"]) if doc else None
+
+    async def revoke(self, document_id: str, revocation: Revocation) -> None:
+        await self.db.revocations.update_one(
+            {"_id": document_id},
+            {"$setOnInsert": {"schema_version": SCHEMA_VERSION, **asdict(revocation)}},
+            upsert=True,
+            session=self.session,
+        )
+        kept = await self.revocation(document_id)
+        await self.db.published.update_one(
+            {"_id": document_id, "revocation": None},
+            {"$set": {"revocation": asdict(kept or revocation)}},
+            session=self.session,
+        )
+
+    async def revocation(self, document_id: str) -> Revocation | None:
+        return _revocation(
+            await self.db.revocations.find_one({"_id": document_id}, session=self.session)
+        )
 
 
 def MongoLookupUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoLookupTx]:  # noqa: N802 - a constructor

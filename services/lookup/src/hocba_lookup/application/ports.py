@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from hocba_lookup.domain.model import PublishedEntry, Verification
+from hocba_lookup.domain.model import PublishedEntry, Revocation, Verification
 
 
 class RecordVerifier(Protocol):
@@ -21,6 +21,12 @@ class LookupTx(Protocol):
     async def upsert(self, entry: PublishedEntry, key: str) -> None: ...
     async def mark_superseded(self, document_id: str, by: str) -> None: ...
     async def superseding(self, document_id: str) -> str | None: ...
+    async def revoke(self, document_id: str, revocation: Revocation) -> None:
+        """Keep the revocation of a document, and mark its entry if it is projected; the first
+        revocation of a document stands."""
+        ...
+
+    async def revocation(self, document_id: str) -> Revocation | None: ...
 
 
 class LookupUnitOfWork(Protocol):

@@ -1,15 +1,23 @@
-"""Lookup use cases: project published records, find them for parents, verify them afresh."""
+"""Lookup use cases: project published and revoked records, find them for parents, verify them
+afresh."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any
 
 from hocba_contracts import Envelope
-from hocba_contracts.payloads.publishing import RecordPublished
+from hocba_contracts.payloads.publishing import RecordPublished, RecordRevoked
 
 from hocba_lookup.application.ports import LookupReader, LookupUnitOfWork, RecordVerifier
-from hocba_lookup.domain.model import PublishedEntry, UnknownDocument, Verification, lookup_key
+from hocba_lookup.domain.model import (
+    PublishedEntry,
+    Revocation,
+    UnknownDocument,
+    Verification,
+    lookup_key,
+)
 
 
 class LookupService:
@@ -46,10 +54,23 @@ class LookupService:
                 published_at=published.published_at,
                 supersedes=published.supersedes,
                 superseded_by=await tx.superseding(published.document_id),
+                revocation=await tx.revocation(published.document_id),
             )
             await tx.upsert(entry, key)
             if published.supersedes:
                 await tx.mark_superseded(published.supersedes, published.document_id)
+            return True
+
+    async def revoke(self, revoked: RecordRevoked, cause: Envelope[Any] | None = None) -> bool:
+        """Mark a document revoked (idempotent; the revocation is kept even when it arrives before
+        the publication, which then comes out revoked)."""
+        async with self.uow(cause.id if cause else None) as tx:
+            if tx.duplicate:
+                return False
+            await tx.revoke(
+                revoked.document_id,
+                Revocation(reason=revoked.reason, revoked_at=revoked.revoked_at),
+            )
             return True
 
     async def find(self, citizen_id: str, date_of_birth: date) -> list[PublishedEntry]:
@@ -62,4 +83,5 @@ class LookupService:
             raise UnknownDocument(
                 f"no published record {document_id}; check the id printed on the record"
             )
-        return entry, self.verifier.verify(entry.document, entry.content_sha256, entry.signatures)
+        verification = self.verifier.verify(entry.document, entry.content_sha256, entry.signatures)
+        return entry, dataclasses.replace(verification, revoked=entry.revocation is not None)

@@ -6,6 +6,9 @@ Rules:
 - a record is verified at every lookup, never from a stored flag: content hash, then each
   signature against the trust list and CRLs as they are now;
 - a record superseded by a newer version says so and points to it;
+- a record its school revoked (thu hồi) says so, with the reason and the time, and no longer
+  verifies as valid, whatever its signatures; a revocation stands once made, even if the
+  publication is projected again later;
 - a parent downloads the PDF through a ticket the lookup hands out with the record: signed, valid
   for 15 minutes, naming only the document id; the lookup fetches the PDF from publishing with its
   own service token, so publishing's documents stay closed to the public.
@@ -21,7 +24,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from hocba_runtime.errors import DomainError, NotFound
 
@@ -100,12 +103,25 @@ class SignatureCheck:
 class Verification:
     content_intact: bool
     signatures: list[SignatureCheck] = field(default_factory=list)
+    revoked: bool = False
+    """The school revoked the document: it is not valid, however intact and well signed."""
 
     @property
     def valid(self) -> bool:
         return (
-            self.content_intact and bool(self.signatures) and all(s.valid for s in self.signatures)
+            not self.revoked
+            and self.content_intact
+            and bool(self.signatures)
+            and all(s.valid for s in self.signatures)
         )
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Why and when the school revoked a published document (what the verification page shows)."""
+
+    reason: str
+    revoked_at: datetime
 
 
 @dataclass(frozen=True)
@@ -123,9 +139,13 @@ class PublishedEntry:
     published_at: datetime
     supersedes: str | None = None
     superseded_by: str | None = None
+    revocation: Revocation | None = None
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["published", "superseded", "revoked"]:
+        """Revoked outweighs superseded: a revoked version stays revoked after a newer one."""
+        if self.revocation is not None:
+            return "revoked"
         return "superseded" if self.superseded_by else "published"
 
 

@@ -15,8 +15,8 @@ bodies, never in URLs, are never logged and never echoed back into a page.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -33,6 +33,7 @@ from hocba_lookup.domain.model import (
     PdfTickets,
     PdfUnavailable,
     PublishedEntry,
+    Revocation,
     UnknownDocument,
     Verification,
 )
@@ -70,12 +71,29 @@ class LookupIn(BaseModel):
     date_of_birth: date = Field(description="YYYY-MM-DD")
 
 
+VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
+
+
+class RevocationOut(BaseModel):
+    """The school revoked the record (thu hồi): it has no value any more."""
+
+    reason: str = Field(description="Why, as the school gave it (lý do thu hồi)")
+    revoked_at: datetime
+    revoked_on: str = Field(
+        description="The time of the revocation as the page shows it, in Vietnam's time"
+    )
+
+
 class RecordSummary(BaseModel):
     """What identifies a published record to a verifier; nothing personal beyond the name."""
 
     document_id: str
-    status: str = Field(description="published, or superseded by a newer version")
+    status: Literal["published", "superseded", "revoked"] = Field(
+        description="published; superseded by a newer version (superseded_by); or revoked by the "
+        "school (revocation: why and when), which no longer verifies as valid"
+    )
     superseded_by: str | None
+    revocation: RevocationOut | None
     school_year: str
     school_name: str
     class_name: str
@@ -122,8 +140,11 @@ class SignatureCheckOut(BaseModel):
 
 
 class VerificationOut(BaseModel):
-    valid: bool
+    valid: bool = Field(
+        description="Intact, signed by every signer with a valid certificate, and not revoked"
+    )
     content_intact: bool
+    revoked: bool = Field(description="The school revoked the document: it is not valid")
     signatures: list[SignatureCheckOut]
 
 
@@ -135,6 +156,15 @@ class DocumentOut(RecordSummary):
     pdf_sha256: str
     subjects: list[SubjectOut]
     verification: VerificationOut
+
+
+def _revocation(r: Revocation) -> RevocationOut:
+    local = r.revoked_at.astimezone(VIETNAM_TIME)
+    return RevocationOut(
+        reason=r.reason,
+        revoked_at=r.revoked_at,
+        revoked_on=f"{local:%H:%M} ngày {local:%d/%m/%Y}",
+    )
 
 
 def _summary(request: Request, e: PublishedEntry) -> RecordSummary:
@@ -152,6 +182,7 @@ def _summary(request: Request, e: PublishedEntry) -> RecordSummary:
         document_id=e.document_id,
         status=e.status,
         superseded_by=e.superseded_by,
+        revocation=None if e.revocation is None else _revocation(e.revocation),
         school_year=e.school_year,
         school_name=d["school"]["name"],
         class_name=d["class_info"]["name"],
@@ -180,6 +211,7 @@ def _document(request: Request, e: PublishedEntry, v: Verification) -> DocumentO
         verification=VerificationOut(
             valid=v.valid,
             content_intact=v.content_intact,
+            revoked=v.revoked,
             signatures=[SignatureCheckOut(**vars(s)) for s in v.signatures],
         ),
     )

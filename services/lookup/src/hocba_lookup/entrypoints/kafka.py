@@ -1,4 +1,4 @@
-"""Lookup's Kafka subscriber: published records into the read model."""
+"""Lookup's Kafka subscriber: published records into the read model, and their revocations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 from hocba_contracts.events import PublishingEvent
-from hocba_contracts.payloads.publishing import RecordPublished
+from hocba_contracts.payloads.publishing import RecordPublished, RecordRevoked
 from hocba_contracts.topics import PUBLISHING_EVENTS
 from hocba_runtime.kafka import retrying, subscriber_options
 from hocba_runtime.settings import ServiceSettings
@@ -18,14 +18,17 @@ def register(broker: KafkaBroker, settings: ServiceSettings, service: LookupServ
     @broker.subscriber(
         PUBLISHING_EVENTS.name,
         title="lookup-projection",
-        description="Published records for the parent portal and verification.",
+        description="Published records for the parent portal and verification, and their "
+        "revocations.",
         **subscriber_options(settings, "projection"),
     )
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_published(event: PublishingEvent) -> None:
+    async def on_publishing_event(event: PublishingEvent) -> None:
         await handle(service, event)
 
 
 async def handle(service: LookupService, event: Any) -> None:
     if isinstance(event.data, RecordPublished):
         await service.project(event.data, cause=event)
+    elif isinstance(event.data, RecordRevoked):
+        await service.revoke(event.data, cause=event)

@@ -3,7 +3,9 @@
 `documents` holds each published document's fields; `pdfs` its sealed PDF, the file's bytes as they
 are served (`{_id: document id, schema_version, pdf: <binary>, sha256}`): a file, not an encoded
 document, and so the one binary value the service stores; `rejections` why a record was not
-published."""
+published; `revocations` the revocation of a document, kept apart from it (`{_id: document id,
+schema_version, document_id, record_id, record_version, student_id, school_id, revoked_by, reason,
+revoked_at}`), inserted once and never updated either."""
 
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING, DESCENDING
 
-from hocba_publishing.domain.model import PublishedDocument
+from hocba_publishing.domain.model import PublishedDocument, Revocation
 
 SCHEMA_VERSION = 1
-"""Of `documents`, `pdfs` and `rejections`."""
+"""Of `documents`, `pdfs`, `rejections` and `revocations`."""
 
 
 async def ensure_indexes(mongo: Mongo) -> None:
@@ -27,6 +29,8 @@ async def ensure_indexes(mongo: Mongo) -> None:
     await mongo.db.documents.create_index(
         [("record_id", ASCENDING), ("record_version", ASCENDING)], unique=True
     )
+    await mongo.db.documents.create_index([("supersedes", ASCENDING)])
+    await mongo.db.revocations.create_index([("record_id", ASCENDING)])
 
 
 def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
@@ -34,6 +38,12 @@ def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
         return None
     fields = {k: v for k, v in d.items() if k not in ("_id", "schema_version")}
     return PublishedDocument(**fields)
+
+
+def _revocation(d: dict[str, Any] | None) -> Revocation | None:
+    if d is None:
+        return None
+    return Revocation(**{k: v for k, v in d.items() if k not in ("_id", "schema_version")})
 
 
 class MongoPublishingTx(ServiceTx):
@@ -65,6 +75,18 @@ class MongoPublishingTx(ServiceTx):
                 "pdf": Binary(pdf),
                 "sha256": doc.pdf_sha256,
             },
+            session=self.session,
+        )
+
+    async def revocation(self, document_id: str) -> Revocation | None:
+        return _revocation(
+            await self.db.revocations.find_one({"_id": document_id}, session=self.session)
+        )
+
+    async def revoke(self, revocation: Revocation) -> None:
+        """Keyed by the document id: a second revocation of a document is a duplicate key."""
+        await self.db.revocations.insert_one(
+            {"_id": revocation.document_id, "schema_version": SCHEMA_VERSION, **asdict(revocation)},
             session=self.session,
         )
 
@@ -111,3 +133,16 @@ class MongoPublishingReader:
             },
             upsert=True,
         )
+
+    async def superseded_by(self, document_id: str) -> str | None:
+        found = await self.db.documents.find_one({"supersedes": document_id}, {"_id": 1})
+        return str(found["_id"]) if found else None
+
+    async def revocation(self, document_id: str) -> Revocation | None:
+        return _revocation(await self.db.revocations.find_one({"_id": document_id}))
+
+    async def revocations(self, record_id: str) -> list[Revocation]:
+        cursor = self.db.revocations.find({"record_id": record_id}).sort(
+            "record_version", ASCENDING
+        )
+        return [r for raw in [x async for x in cursor] if (r := _revocation(raw)) is not None]

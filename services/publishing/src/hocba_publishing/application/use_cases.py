@@ -5,6 +5,9 @@ the id it was published under, whatever key derives new ids now); verify (hash a
 refuse with the reason otherwise; render the PDF outside the transaction (it is the slow part);
 then, in one transaction, store document and PDF and emit RecordPublished. A re-delivery publishes
 nothing.
+
+Revocation (thu hồi): a document is found by its id, the reason checked, then in one transaction
+its revocation is stored and RecordRevoked emitted; the document itself is not touched.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hocba_contracts import Envelope, make_envelope
-from hocba_contracts.payloads.publishing import RecordPublished
+from hocba_contracts.payloads.publishing import RecordPublished, RecordRevoked
 from hocba_contracts.payloads.signing import RecordSigned
 from hocba_contracts.topics import PUBLISHING_EVENTS
+from hocba_runtime.mongo import is_duplicate_key
+from hocba_runtime.uow import retry_transient
 
 from hocba_publishing.application.ports import (
     PdfRenderer,
@@ -26,7 +31,15 @@ from hocba_publishing.application.ports import (
     PublishingUnitOfWork,
     SignedRecordVerifier,
 )
-from hocba_publishing.domain.model import NotPublishable, PublishedDocument, document_id
+from hocba_publishing.domain.model import (
+    AlreadyRevoked,
+    NotPublishable,
+    PublishedDocument,
+    Revocation,
+    UnknownDocument,
+    document_id,
+    revocation_reason,
+)
 
 SOURCE = "hocba/publishing"
 
@@ -123,3 +136,63 @@ class PublishingService:
                 ),
             )
             return doc
+
+    @retry_transient()
+    async def revoke(self, document_id: str, reason: str, by: str) -> Revocation:
+        """Revoke a published document (thu hồi), for `reason`, as the staff member `by`.
+
+        Rules: the document must be published (UnknownDocument, 404); the reason must say
+        something, within 500 characters and without a personal ID number (InvalidRevocation,
+        422), since the public verification page shows it; a document is revoked once, and a
+        second revocation is refused saying when and by whom the first was made (AlreadyRevoked,
+        409). The revocation and its RecordRevoked commit together; the published document and
+        its PDF stay as they are.
+        """
+        doc = await self.reader.document(document_id)
+        if doc is None:
+            raise UnknownDocument(
+                f"no published document {document_id}; check the id printed on the record"
+            )
+        kept = revocation_reason(reason)
+        school = doc.document.get("school")
+        revocation = Revocation(
+            document_id=doc.document_id,
+            record_id=doc.record_id,
+            record_version=doc.record_version,
+            student_id=doc.student_id,
+            school_id=str(school["school_id"])
+            if isinstance(school, dict) and school.get("school_id")
+            else None,
+            revoked_by=by,
+            reason=kept,
+            revoked_at=_as_stored(datetime.now(UTC)),
+        )
+        try:
+            async with self.uow() as tx:
+                earlier = await tx.revocation(document_id)
+                if earlier is not None:
+                    raise AlreadyRevoked(earlier)
+                await tx.revoke(revocation)
+                await tx.emit(
+                    PUBLISHING_EVENTS.name,
+                    self._announce(
+                        RecordRevoked(
+                            document_id=revocation.document_id,
+                            record_id=revocation.record_id,
+                            record_version=revocation.record_version,
+                            student_id=revocation.student_id,
+                            revoked_by=revocation.revoked_by,
+                            reason=revocation.reason,
+                            revoked_at=revocation.revoked_at,
+                        ),
+                        None,
+                    ),
+                )
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            earlier = await self.reader.revocation(document_id)  # revoked meanwhile
+            if earlier is None:
+                raise
+            raise AlreadyRevoked(earlier) from None
+        return revocation

@@ -1,20 +1,27 @@
 """Publishing's HTTP API: published documents and their official PDFs, for the record's school and
-class and for the lookup (`policies.POLICIES`); each handler names the school and class a document
-belongs to, and the caller's scope decides."""
+class and for the lookup, and their revocation by the school's principal (`policies.POLICIES`);
+each handler names the school and class a document belongs to, and the caller's scope decides."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from hocba_contracts.payloads.common import ClassProfile, Code
+from hocba_contracts.payloads.publishing import REVOCATION_REASON_MAX_LENGTH
 from hocba_runtime.auth import Access, Resource, current_access
 from pydantic import BaseModel, Field, ValidationError
 
 from hocba_publishing.application.ports import PublishingReader
-from hocba_publishing.domain.model import PublishedDocument, UnknownDocument
+from hocba_publishing.application.use_cases import PublishingService
+from hocba_publishing.domain.model import (
+    PublishedDocument,
+    Revocation,
+    UnknownDocument,
+    document_status,
+)
 
 router = APIRouter(tags=["publishing"])
 
@@ -23,7 +30,12 @@ def _reader(request: Request) -> PublishingReader:
     return request.app.state.reader  # type: ignore[no-any-return]
 
 
+def _service(request: Request) -> PublishingService:
+    return request.app.state.publishing  # type: ignore[no-any-return]
+
+
 Reader = Annotated[PublishingReader, Depends(_reader)]
+Service = Annotated[PublishingService, Depends(_service)]
 Caller = Annotated[Access, Depends(current_access)]
 
 
@@ -40,16 +52,33 @@ class SignatureOut(BaseModel):
     )
 
 
+Status = Literal["published", "superseded", "revoked"]
+
+
+class RevocationOut(BaseModel):
+    """Who revoked a document (thu hồi), when and why."""
+
+    revoked_by: str = Field(description="Staff id of the principal who revoked it")
+    revoked_at: datetime
+    reason: str = Field(description="As the verification page shows it")
+
+
 class DocumentOut(BaseModel):
     document_id: str
     record_id: str
     record_version: int
     school_year: str
+    status: Status = Field(
+        description="published; superseded by a newer version (superseded_by); or revoked "
+        "(revocation says who, when and why): a revoked document no longer verifies as valid"
+    )
     content_sha256: str
     pdf_sha256: str
     pdf_path: str
     published_at: datetime
     supersedes: str | None
+    superseded_by: str | None
+    revocation: RevocationOut | None
     signatures: list[SignatureOut]
     document: dict[str, Any]
 
@@ -83,17 +112,26 @@ def _missing(document_id: str) -> UnknownDocument:
     )
 
 
-def _out(d: PublishedDocument) -> DocumentOut:
+def _revocation_out(r: Revocation) -> RevocationOut:
+    return RevocationOut(revoked_by=r.revoked_by, revoked_at=r.revoked_at, reason=r.reason)
+
+
+def _out(
+    d: PublishedDocument, superseded_by: str | None, revocation: Revocation | None
+) -> DocumentOut:
     return DocumentOut(
         document_id=d.document_id,
         record_id=d.record_id,
         record_version=d.record_version,
         school_year=d.school_year,
+        status=document_status(superseded_by, revocation).value,
         content_sha256=d.content_sha256,
         pdf_sha256=d.pdf_sha256,
         pdf_path=d.pdf_path,
         published_at=d.published_at,
         supersedes=d.supersedes,
+        superseded_by=superseded_by,
+        revocation=None if revocation is None else _revocation_out(revocation),
         document=d.document,
         signatures=[
             SignatureOut(
@@ -119,7 +157,11 @@ async def get_document(document_id: Code, reader: Reader, access: Caller) -> Doc
     if found is None:
         raise _missing(document_id)
     access.require(_resource(found))
-    return _out(found)
+    return _out(
+        found,
+        await reader.superseded_by(document_id),
+        await reader.revocation(document_id),
+    )
 
 
 PDF_CACHE = "private, no-cache"
@@ -164,4 +206,57 @@ async def record_documents(record_id: Code, reader: Reader, access: Caller) -> R
             f"no published document of record {record_id}; it is published once it is signed"
         )
     access.require_all(_resource(d) for d in documents)
-    return RecordDocumentsOut(record_id=record_id, documents=[_out(d) for d in documents])
+    successors = {d.supersedes: d.document_id for d in documents if d.supersedes}
+    revocations = {r.document_id: r for r in await reader.revocations(record_id)}
+    return RecordDocumentsOut(
+        record_id=record_id,
+        documents=[
+            _out(d, successors.get(d.document_id), revocations.get(d.document_id))
+            for d in documents
+        ],
+    )
+
+
+class RevocationIn(BaseModel):
+    reason: str = Field(
+        default="",
+        max_length=REVOCATION_REASON_MAX_LENGTH,
+        description="Why the document is revoked (lý do thu hồi), shown on the public "
+        "verification page: no personal ID number, date of birth or parent's name",
+    )
+
+
+class RevokedOut(BaseModel):
+    document_id: str
+    record_id: str
+    record_version: int
+    status: Literal["revoked"]
+    revocation: RevocationOut
+
+
+@router.post(
+    "/documents/{document_id}/revocation",
+    response_model=RevokedOut,
+    summary="Revoke a published document (the principal of the record's school): it no longer "
+    "verifies as valid; the document itself stays as published",
+    responses={
+        404: {"description": "No published document has this id"},
+        409: {"description": "The document was revoked already; the answer says when and by whom"},
+        422: {"description": "The reason is missing, too long or holds a personal ID number"},
+    },
+)
+async def revoke(
+    document_id: Code, body: RevocationIn, reader: Reader, service: Service, access: Caller
+) -> RevokedOut:
+    found = await reader.document(document_id)
+    if found is None:
+        raise _missing(document_id)
+    access.require(_resource(found))
+    revocation = await service.revoke(document_id, body.reason, by=access.acting_as(None))
+    return RevokedOut(
+        document_id=revocation.document_id,
+        record_id=revocation.record_id,
+        record_version=revocation.record_version,
+        status="revoked",
+        revocation=_revocation_out(revocation),
+    )

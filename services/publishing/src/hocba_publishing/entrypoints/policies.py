@@ -2,7 +2,8 @@
 personal ID number, date of birth, parents), so it is for the school's staff and the lookup only:
 the principal and the school administrator of the record's school, the teachers of the record's
 class (homeroom and subject teachers), and the lookup service fetching a PDF for a parent who found
-it. The public verification page is the lookup's, not this API.
+it. The public verification page is the lookup's, not this API. Only the principal of the
+record's school revokes a published document (thu hồi), in their own name.
 """
 
 from hocba_runtime.auth import PolicyTable, allow
@@ -18,5 +19,6 @@ POLICIES = PolicyTable(
         "GET /documents/{document_id}": PUBLISHED_DOCUMENT,
         "GET /documents/{document_id}/pdf": PUBLISHED_DOCUMENT,
         "GET /records/{record_id}/documents": PUBLISHED_DOCUMENT,
+        "POST /documents/{document_id}/revocation": allow(principal=S.SCHOOL),
     },
 )
