@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +12,7 @@ import pytest
 from hocba_contracts import Envelope, make_envelope
 from hocba_contracts.payloads.records import StudentRegistered
 from hocba_contracts.topics import RECORDS_EVENTS
-from hocba_devstack.testing import LocalInfra, read_topic, unique
+from hocba_devstack.testing import LocalInfra, eventually, read_topic, unique
 from hocba_runtime.inbox import ensure_inbox_indexes
 from hocba_runtime.kafka import RelayProducer
 from hocba_runtime.mongo import Mongo
@@ -220,9 +219,8 @@ async def test_a_pass_stops_when_its_lease_is_lost(local_infra: LocalInfra) -> N
     ) -> Awaitable[Any]:
         nonlocal sent
         sent += 1
-        if sent == 1:  # the holder stalls past its lease, and the rival takes it meanwhile
-            await asyncio.sleep(0.4)
-            assert await rival.lease.hold() is True
+        if sent == 1:  # the holder stalls until its lease has run out and the rival has taken it
+            assert await eventually(rival.lease.hold, timeout=10, interval=0.05) is True
         return await producer(topic, key, value, headers)
 
     relay.publish = slow_first_send
