@@ -181,11 +181,20 @@ def person_name(rng: random.Random, male: bool) -> str:
     )
 
 
+_ISSUED: set[str] = set()
+"""Every citizen id drawn in this process: records keeps citizen ids unique, so two students of one
+run (the demo, or the tests sharing one stack) must never draw the same one."""
+
+
 def citizen_id(rng: random.Random, province: str, born: date, male: bool) -> str:
+    """A citizen id (CCCD: province, century and sex, year of birth, a six-digit serial) that no
+    student drawn before in this process has: the serial is drawn again while it is taken."""
     century = 0 if born.year < 2000 else 2
-    return (
-        f"{province}{century + (0 if male else 1)}{born.year % 100:02d}{rng.randrange(10**6):06d}"
-    )
+    prefix = f"{province}{century + (0 if male else 1)}{born.year % 100:02d}"
+    while (drawn := f"{prefix}{rng.randrange(10**6):06d}") in _ISSUED:
+        pass
+    _ISSUED.add(drawn)
+    return drawn
 
 
 def student_payload(
