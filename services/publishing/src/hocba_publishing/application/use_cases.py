@@ -175,17 +175,9 @@ class PublishingService:
                 await tx.revoke(revocation)
                 await tx.emit(
                     PUBLISHING_EVENTS.name,
+                    # the event states the revocation as kept, field for field (but the school)
                     self._announce(
-                        RecordRevoked(
-                            document_id=revocation.document_id,
-                            record_id=revocation.record_id,
-                            record_version=revocation.record_version,
-                            student_id=revocation.student_id,
-                            revoked_by=revocation.revoked_by,
-                            reason=revocation.reason,
-                            revoked_at=revocation.revoked_at,
-                        ),
-                        None,
+                        RecordRevoked.model_validate(revocation, from_attributes=True), None
                     ),
                 )
         except Exception as exc:
