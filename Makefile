@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment
+.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox
 
 install:
 	@scripts/bootstrap.sh
@@ -74,3 +74,6 @@ bench-signing: install
 
 bench-assessment: install
 	@$(PY) bench/assessment_ingest.py
+
+bench-outbox: install
+	@$(PY) bench/outbox_relay.py
