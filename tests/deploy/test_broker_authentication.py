@@ -58,7 +58,7 @@ SCRAM_SHA_512 = 2
 """The mechanism's code in AlterUserScramCredentials (KIP-554)."""
 
 
-class AlterUserScramCredentialsResponse_v0(Response):
+class AlterUserScramCredentialsResponse_v0(Response):  # type: ignore[misc]  # aiokafka is untyped
     API_KEY = 51
     API_VERSION = 0
     SCHEMA = Schema(
@@ -76,7 +76,7 @@ class AlterUserScramCredentialsResponse_v0(Response):
     )
 
 
-class AlterUserScramCredentialsRequest_v0(RequestStruct):
+class AlterUserScramCredentialsRequest_v0(RequestStruct):  # type: ignore[misc]  # aiokafka is untyped
     """KIP-554's request, which aiokafka does not define."""
 
     API_KEY = 51

@@ -38,12 +38,14 @@ SECRET_NAME = re.compile(r"PASSWORD|SECRET|_PIN\b")
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
 
 
 @pytest.fixture(scope="module")
 def realm() -> dict[str, Any]:
-    return json.loads((DEPLOY / "keycloak" / "hocba-realm.json").read_text())
+    loaded: dict[str, Any] = json.loads((DEPLOY / "keycloak" / "hocba-realm.json").read_text())
+    return loaded
 
 
 def env_example() -> dict[str, str]:
@@ -245,7 +247,8 @@ def test_the_realm_holds_the_seven_roles(realm: dict[str, Any]) -> None:
 
 
 def _scope(realm: dict[str, Any], name: str) -> dict[str, Any]:
-    [scope] = [s for s in realm["clientScopes"] if s["name"] == name]
+    scopes: list[dict[str, Any]] = [s for s in realm["clientScopes"] if s["name"] == name]
+    [scope] = scopes
     return scope
 
 

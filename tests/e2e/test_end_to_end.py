@@ -79,7 +79,7 @@ async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese
     from pyhanko_certvalidator import ValidationContext
 
     context = ValidationContext(
-        trust_roots=[load_cert_from_pemder(str(stack.pki.root_file))],
+        trust_roots=[load_cert_from_pemder(str(stack.pki.root_file))],  # type: ignore[no-untyped-call]  # pyhanko's loader is untyped
         allow_fetching=False,
         revocation_mode="soft-fail",
     )
@@ -332,7 +332,8 @@ async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its
         }
     )
     rng = random.Random(run)
-    students, events, marks = [], [school, klass], []
+    students, events = [], [school, klass]
+    marks: list[Any] = []
     for n in range(5):
         sid = f"HS-B{run}-{n}"
         s = demo.student_payload(rng, sid, school.school_id, klass.grade, klass.school_year)

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.core.result import Ok
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ def fuzz(stack: Stack, service: str) -> tuple[Counter[str], list[str]]:
     failures: list[str] = []
     who = callers(stack)
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), (
+            f"{service}'s OpenAPI document has an operation that cannot be read: {result.err()}"
+        )
         operation = result.ok()
         for caller, headers in who.items():
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

@@ -111,16 +111,16 @@ async def test_no_log_trace_dead_letter_or_public_answer_holds_a_personal_id_a_d
         for record in published:
             student = record["document"]["student"]
             document_id = record["document_id"]
-            found = await http.post(
+            answer = await http.post(
                 lookup + "/api/lookup",
                 json={
                     "citizen_id": student["citizen_id"],
                     "date_of_birth": student["date_of_birth"],
                 },
             )
-            assert found.status_code == 200
+            assert answer.status_code == 200
             pages += [
-                found,
+                answer,
                 await http.get(f"{lookup}/api/documents/{document_id}"),
                 await http.get(f"{lookup}/verify/{document_id}"),
             ]

@@ -78,7 +78,7 @@ async def test_every_document_of_every_service_is_readable_and_versioned(stack: 
 
     problems: list[str] = []
     walked: dict[str, int] = {}
-    with MongoClient(stack.mongo_uri, tz_aware=True) as mongo:
+    with MongoClient[dict[str, Any]](stack.mongo_uri, tz_aware=True) as mongo:
         databases = sorted(d for d in mongo.list_database_names() if d.startswith("hocba_"))
         assert databases == sorted(f"hocba_{s}" for s in SERVICES)
         for name in databases:
@@ -149,7 +149,7 @@ async def test_the_operator_notes_query_finds_one_students_marks_in_one_subject(
     sent = {a.subject_code: a for a in assessments if getattr(a, "subject_code", None)}
     math = sent["TOAN"]
 
-    with MongoClient(stack.mongo_uri, tz_aware=True) as mongo:
+    with MongoClient[dict[str, Any]](stack.mongo_uri, tz_aware=True) as mongo:
         # As in README's operator notes: db.student_marks.find({student_id: ...}, {...: 1, "marks.TOAN": 1})
         found = list(
             mongo.hocba_assessment.student_marks.find(
