@@ -65,6 +65,7 @@ lint: install
 	@$(PY) -m ruff check --quiet $(LINT_PATHS)
 	@$(PY) -m ruff format --check --quiet $(LINT_PATHS)
 	@out=$$($(PY) -m mypy 2>&1) || { echo "$$out"; exit 1; }
+	@out=$$($(PY) -m mypy libs/*/src services/*/src tests 2>&1) || { echo "$$out"; exit 1; }
 	@out=$$(.venv/bin/lint-imports --no-logo 2>&1) || { echo "$$out"; exit 1; }
 	@echo "lint: ruff, ruff format, mypy and the import contracts pass"
 

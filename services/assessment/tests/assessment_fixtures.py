@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Set
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date
@@ -115,7 +115,7 @@ def secondary_year(
     rating: str = "D",
     conduct: tuple[str, str] = ("tot", "tot"),
     overrides: dict[str, float] | None = None,
-    skip: set[tuple[str, str]] = frozenset(),
+    skip: Set[tuple[str, str]] = frozenset(),
     electives: tuple[str, ...] = ("VL", "HH", "SH", "TIN"),
 ) -> list[Any]:
     """Every assessment a secondary student needs for the year (TT22/2021): each scored subject of

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ WAIT = 5.0
 
 
 @pytest.fixture
-async def assessment(local_infra: LocalInfra, unique_db):  # type: ignore[no-untyped-def]
+async def assessment(
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> AsyncIterator[Assessment]:
     settings = AssessmentSettings(
         **local_infra.settings(
             service_name=unique("assessment"),
@@ -103,8 +106,8 @@ def client(svc: Assessment) -> httpx.AsyncClient:
 
 
 async def test_every_endpoint_answers_each_role_of_the_own_school_another_school_and_nobody_as_its_policy_says(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     a, b = unique("MX-A"), unique("MX-B")
     cls, pupils = await closed_class(assessment, a)
     await enrolled_class(assessment, b)
@@ -176,8 +179,8 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
 
 
 async def test_a_subject_teacher_assesses_only_their_subject_and_only_as_themself(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     a, b = unique("MX-A"), unique("MX-B")
     cls, [pupil] = await enrolled_class(
         assessment, a, grade=6, students=1, subject_teachers={"TOAN": "GV-TOAN"}
@@ -274,8 +277,8 @@ async def test_a_subject_teacher_assesses_only_their_subject_and_only_as_themsel
 
 
 async def test_the_operator_sees_record_ids_without_results_and_pages_carry_the_style_nonce(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     a = unique("MX-A")
     cls, pupils = await closed_class(assessment, a)
     params = {"school_year": cls.school_year}
@@ -310,8 +313,8 @@ async def test_the_operator_sees_record_ids_without_results_and_pages_carry_the_
 
 
 async def test_a_school_systems_event_for_another_school_or_an_unknown_class_is_dead_lettered_and_not_stored(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     # Records makes the class known by its events (as it does for every later test's service, which
     # reads these topics from the start).
     a = unique("MX-A")

@@ -129,7 +129,9 @@ async def test_marks_of_every_kind_are_stored_by_key_and_read_by_student_and_cla
     assert by_key(await port.reader.marks(cls.class_id, cls.school_year)) == by_key(mine + theirs)
 
     # A new value replaces the stored one of its key alone; the student's other marks stay.
-    changed = mine[3]._replace(level="kha")
+    conduct = mine[3]
+    assert isinstance(conduct, Conduct)
+    changed = conduct._replace(level="kha")
     await port.store.write({changed.key: StoredMark(changed, ("ev-3", "ev-9"))})
     assert (await port.store.stored([changed.key]))[changed.key] == StoredMark(
         changed, ("ev-3", "ev-9")

@@ -6,26 +6,35 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
+from hocba_assessment.bootstrap import Assessment  # noqa: E402
 from hocba_assessment.domain.marks import SubjectAssessment  # noqa: E402
 from hocba_assessment.domain.model import RosterEntry, StoredMark  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
-from hocba_devstack.testing import TEST_SCHOOL_SYSTEM, eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
+    TEST_SCHOOL_SYSTEM,
+    LocalInfra,
+    eventually,
+    payloads,
+    produce,
+    read_topic,
+)
 
 pytestmark = pytest.mark.integration
 
 
 async def test_kafka_roster_marks_and_close_emit_each_year_record_once(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     cls = klass(grade=2)
     pupils = [student() for _ in range(3)]
     src = TEST_SCHOOL_SYSTEM
@@ -44,7 +53,7 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(
     ]
     await produce(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, enrolled)
 
-    async def enrolled_all():  # type: ignore[no-untyped-def]
+    async def enrolled_all() -> bool | None:
         return (
             len(await assessment.app.state.reader.roster(cls.class_id, cls.school_year)) == 3
             or None
@@ -66,14 +75,15 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(
     garbled = b'{"id": "garbled-' + cls.class_id.encode() + b'", "data": '  # cut short in transit
     # One poll's worth, consumed as a batch: the garbled record and the bad mark are dead-lettered
     # alone, every good mark around them is stored.
+    batch: list[Any] = [*marks[:4], garbled, *marks[4:], bad, close, close]  # envelopes and bytes
     await produce(
         local_infra.kafka_bootstrap,
         ASSESSMENT_INGEST.name,
-        [*marks[:4], garbled, *marks[4:], bad, close, close],
+        batch,
         key=cls.class_id.encode(),
     )
 
-    def mine(msgs):  # type: ignore[no-untyped-def]
+    def mine(msgs: list[Any]) -> list[dict[str, Any]]:
         return [p for p in payloads(msgs) if p["data"]["class_info"]["class_id"] == cls.class_id]
 
     out = await read_topic(
@@ -116,7 +126,7 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(
         transport=transport, base_url="http://t", headers=local_infra.system_headers()
     ) as http:
 
-        async def listed():  # type: ignore[no-untyped-def]
+        async def listed() -> dict[str, Any] | None:
             r = await http.get(
                 f"/classes/{cls.class_id}/records", params={"school_year": cls.school_year}
             )
@@ -142,8 +152,8 @@ async def test_kafka_roster_marks_and_close_emit_each_year_record_once(
 
 @pytest.mark.usefixtures("assessment")  # the running service
 async def test_students_enrolled_while_their_class_closes_all_get_their_record(
-    local_infra,
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra,
+) -> None:
     # The roster and the school system's feed are separate consumers: a close may be handled while
     # the class's enrolments are still being stored. Each student still gets exactly one record.
     cls = klass(grade=1)
@@ -177,7 +187,7 @@ async def test_students_enrolled_while_their_class_closes_all_get_their_record(
         produce(local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, [*marks, close]),
     )
 
-    def mine(msgs):  # type: ignore[no-untyped-def]
+    def mine(msgs: list[Any]) -> list[dict[str, Any]]:
         return [p for p in payloads(msgs) if p["data"]["class_info"]["class_id"] == cls.class_id]
 
     out = await read_topic(
@@ -191,7 +201,9 @@ async def test_students_enrolled_while_their_class_closes_all_get_their_record(
     )
 
 
-async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment, local_infra) -> None:  # type: ignore[no-untyped-def]
+async def test_http_batch_stores_good_items_and_reports_bad_ones(
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     cls = klass(grade=1)
     s = student()
     await assessment.service.record_enrollment(RosterEntry(s, school(), cls))
@@ -221,7 +233,9 @@ async def test_http_batch_stores_good_items_and_reports_bad_ones(assessment, loc
         assert r.status_code == 409 and r.json()["error"]["code"] == "class_closed"
 
 
-async def test_a_correction_in_a_transaction_keeps_the_kafka_event_ids(assessment) -> None:  # type: ignore[no-untyped-def]
+async def test_a_correction_in_a_transaction_keeps_the_kafka_event_ids(
+    assessment: Assessment,
+) -> None:
     # A mark keeps the ids of the Kafka events applied to it. A mark written in a transaction (the
     # summer re-assessment) must keep those ids: the redelivered event is then recognised instead of
     # undoing the change. (Marks stored in earlier forms: test_readable_storage.py.)
@@ -246,8 +260,8 @@ async def test_a_correction_in_a_transaction_keeps_the_kafka_event_ids(assessmen
 
 
 async def test_a_class_enrolled_before_profiles_were_kept_gets_its_profile_from_the_roster_once(
-    assessment,
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment,
+) -> None:
     from datetime import UTC, datetime
 
     from hocba_assessment.adapters.mongo_assessment import backfill_class_profiles
@@ -264,6 +278,7 @@ async def test_a_class_enrolled_before_profiles_were_kept_gets_its_profile_from_
     )  # rosters, no profiles
     assert await reader.class_profiles({old.class_id, renewed.class_id}) == {}
     filled = await db.migrations.find_one({"_id": "class_profiles_from_rosters"})
+    assert filled is not None
     assert filled["classes"] == 0  # the start found nothing to fill
     await db.migrations.delete_one({"_id": "class_profiles_from_rosters"})
     assert await backfill_class_profiles(assessment.runtime.mongo) == 2
@@ -281,6 +296,7 @@ async def test_a_class_enrolled_before_profiles_were_kept_gets_its_profile_from_
         renewed.class_id
     ].homeroom_teacher.staff_id == "GV-09"
     doc = await db.class_profiles.find_one({"_id": renewed.class_id})
+    assert doc is not None
     assert (
         doc["schema_version"] == 1
         and doc["profile"]["school_id"] == renewed.school_id

@@ -6,25 +6,34 @@ import io
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import full_year, klass, mark, school, student  # noqa: E402
+from hocba_assessment.bootstrap import Assessment  # noqa: E402
 from hocba_assessment.domain.model import ClassProfileUpdate, RosterEntry  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, RECORDS_EVENTS  # noqa: E402
-from hocba_devstack.testing import eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
+    LocalInfra,
+    eventually,
+    payloads,
+    produce,
+    read_topic,
+)
 
 pytestmark = pytest.mark.integration
 
 
 async def test_spreadsheet_with_bad_rows_stores_the_good_ones_and_reports_each_problem(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     cls = klass(grade=4)
     pupils = [student() for _ in range(3)]
     await produce(
@@ -51,7 +60,7 @@ async def test_spreadsheet_with_bad_rows_stores_the_good_ones_and_reports_each_p
         headers=local_infra.system_headers(),
     ) as http:
 
-        async def template():  # type: ignore[no-untyped-def]
+        async def template() -> httpx.Response | None:
             # Ready once the roster holds all three students (enrollments arrive as events).
             r = await http.get(
                 f"/classes/{cls.class_id}/gradebook-template", params={**params, "format": "csv"}
@@ -63,17 +72,19 @@ async def test_spreadsheet_with_bad_rows_stores_the_good_ones_and_reports_each_p
         r = await eventually(template, timeout=30)
         wb = load_workbook(io.BytesIO(r.content))
         ws = wb.active
+        assert isinstance(ws, Worksheet)
         header = [c.value for c in ws[1]]
         col = {
             h.rsplit("(", 1)[1].rstrip(")"): i + 1
             for i, h in enumerate(header)
-            if h and h.endswith(")") and ":" in h
+            if isinstance(h, str) and h.endswith(")") and ":" in h
         }
         assert [ws.cell(row=i, column=1).value for i in (2, 3, 4)] == sorted(
             s.student_id for s in pupils
         )
         assert "Khoa học – điểm KTĐK (KH:score)" in header
         good, bad, third = (ws.cell(row=i, column=1).value for i in (2, 3, 4))
+        assert isinstance(bad, str)
         for code in ("TV", "TOAN", "DD", "KH", "LSDL", "TA", "TH", "GDTC", "AN", "MT", "HDTN"):
             ws.cell(row=2, column=col[f"{code}:rating"], value="T")
             if f"{code}:score" in col:
@@ -144,8 +155,8 @@ async def test_spreadsheet_with_bad_rows_stores_the_good_ones_and_reports_each_p
 
 
 async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_gives_version_two(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     cls = klass(grade=1)
     pupil = student()
     await assessment.service.record_enrollment(RosterEntry(pupil, school(), cls))
@@ -257,7 +268,7 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
         )
         assert "Toán" in card.text and "Điểm sau phúc khảo" not in card.text
 
-    def mine(msgs):  # type: ignore[no-untyped-def]
+    def mine(msgs: list[Any]) -> list[dict[str, Any]]:
         return [
             p["data"]
             for p in payloads(msgs)
@@ -279,8 +290,8 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
 
 
 async def test_a_refusal_to_sign_comes_back_into_the_class_audit_trail(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     from hocba_contracts.payloads.signing import SigningRejected
     from hocba_contracts.topics import SIGNING_EVENTS
 
@@ -308,7 +319,7 @@ async def test_a_refusal_to_sign_comes_back_into_the_class_audit_trail(
         headers=local_infra.system_headers(),
     ) as http:
 
-        async def trail():  # type: ignore[no-untyped-def]
+        async def trail() -> Any:
             r = await http.get(
                 f"/classes/{cls.class_id}/audit",
                 params={"school_year": cls.school_year},

@@ -8,24 +8,33 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import klass, mark, school, secondary_year, student  # noqa: E402
-from hocba_assessment.bootstrap import build  # noqa: E402
+from hocba_assessment.bootstrap import Assessment, build  # noqa: E402
+from hocba_assessment.config import AssessmentSettings  # noqa: E402
 from hocba_assessment.domain.model import ClassProfileUpdate, RosterEntry  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
-from hocba_devstack.testing import TEST_SCHOOL_SYSTEM, eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
+    TEST_SCHOOL_SYSTEM,
+    LocalInfra,
+    eventually,
+    payloads,
+    produce,
+    read_topic,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def client(assessment, local_infra) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+def client(assessment: Assessment, local_infra: LocalInfra) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=assessment.app),
         base_url="http://t",
@@ -34,8 +43,8 @@ def client(assessment, local_infra) -> httpx.AsyncClient:  # type: ignore[no-unt
 
 
 async def test_a_close_on_kafka_of_a_class_missing_assessments_is_refused_as_over_http_naming_each_one(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     cls = klass(grade=6)
     done, late, lazy, idle = (student() for _ in range(4))
     pupils = [done, late, lazy, idle]
@@ -58,7 +67,7 @@ async def test_a_close_on_kafka_of_a_class_missing_assessments_is_refused_as_ove
     )
     reader = assessment.app.state.reader
 
-    async def enrolled_all():  # type: ignore[no-untyped-def]
+    async def enrolled_all() -> bool | None:
         return len(await reader.roster(cls.class_id, cls.school_year)) == len(pupils) or None
 
     await eventually(enrolled_all, timeout=30)
@@ -86,7 +95,7 @@ async def test_a_close_on_kafka_of_a_class_missing_assessments_is_refused_as_ove
         key=cls.class_id.encode(),
     )
 
-    def refusals(msgs):  # type: ignore[no-untyped-def]
+    def refusals(msgs: list[Any]) -> list[dict[str, bytes]]:
         return [dict(m.headers) for m in msgs if close.id.encode() in m.value]
 
     dead = refusals(
@@ -175,7 +184,7 @@ async def test_a_close_on_kafka_of_a_class_missing_assessments_is_refused_as_ove
         key=cls.class_id.encode(),
     )
 
-    def mine(msgs):  # type: ignore[no-untyped-def]
+    def mine(msgs: list[Any]) -> set[str]:
         return {
             p["data"]["student"]["student_id"]
             for p in payloads(msgs)
@@ -205,11 +214,13 @@ async def test_a_close_on_kafka_of_a_class_missing_assessments_is_refused_as_ove
 
 
 async def test_a_grade_changed_through_another_instance_is_seen_at_once(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     # Two instances of the service on one database, as two replicas run: the second stores the
     # class's new grade (records corrected the class), the first checks its next marks against it.
-    other = build(assessment.runtime.settings)
+    settings = assessment.runtime.settings
+    assert isinstance(settings, AssessmentSettings)
+    other = build(settings)
     try:
         service, store = assessment.service, assessment.service.store
         registered = klass(grade=1)

@@ -21,7 +21,8 @@ from hocba_assessment.adapters.mongo_assessment import (  # noqa: E402
     migrate_mark_kinds,
     migrate_readable_storage,
 )
-from hocba_assessment.bootstrap import build  # noqa: E402
+from hocba_assessment.bootstrap import Assessment, build  # noqa: E402
+from hocba_assessment.config import AssessmentSettings  # noqa: E402
 from hocba_assessment.domain.marks import (  # noqa: E402
     Attendance,
     Conduct,
@@ -71,8 +72,8 @@ def record(cls: Any, student_id: str) -> LockedRecord:
 
 
 async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_student_is_a_plain_query(
-    assessment,
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment,
+) -> None:
     cls, pupil, other = klass(grade=7), student(), student()
     store, db = assessment.service.store, assessment.runtime.mongo.db
     await store.save_rosters([RosterEntry(s, school(), cls) for s in (pupil, other)])
@@ -148,6 +149,7 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
     literature = await db.student_marks.find_one(
         {"student_id": pupil.student_id}, {"marks.NGU%2EVAN.end_of_year": 1}
     )
+    assert literature is not None
     assert literature["marks"]["NGU%2EVAN"]["end_of_year"]["subject_code"] == "NGU.VAN"
     # Scores are queryable: who scored below 7 in literature at the end of the year.
     below = await db.student_marks.distinct(
@@ -156,9 +158,11 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
     assert sorted(below) == sorted([pupil.student_id, other.student_id])
 
     roster = await db.class_rosters.find_one({"_id": f"{cls.class_id}|{cls.school_year}"})
+    assert roster is not None
     assert roster["students"][pupil.student_id]["full_name"] == pupil.full_name
     assert roster["students"][pupil.student_id]["date_of_birth"] == pupil.date_of_birth.isoformat()
     records = await db.class_records.find_one({"_id": f"{cls.class_id}|{cls.school_year}"})
+    assert records is not None
     assert records["records"][pupil.student_id]["retake_subjects"] == ["TOAN", "NGU.VAN"]
     assert records["records"][pupil.student_id]["promotion"] == "kiem_tra_lai"
 
@@ -197,8 +201,8 @@ async def test_marks_rosters_and_records_are_sub_documents_and_one_subject_of_a_
 
 
 async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_read_the_same(
-    assessment,
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment,
+) -> None:
     cls, pupil = klass(grade=8), student()
     db, mongo = assessment.runtime.mongo.db, assessment.runtime.mongo
     doc_id, class_doc = (
@@ -215,7 +219,7 @@ async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_re
         "submitted_by": "GV-01",
         "events": ["ev-0", "ev-1"],
     }
-    old_literature = {
+    old_literature: dict[str, Any] = {
         "subject_code": "NGU.VAN",
         "period": "end_term_1",
         "rating": None,
@@ -268,6 +272,7 @@ async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_re
     assert await migrate_readable_storage(mongo) == 0  # and again: nothing is left untagged
 
     stored = await db.student_marks.find_one({"_id": doc_id})
+    assert stored is not None
     assert stored["schema_version"] == MARKS_SCHEMA_VERSION
     assert stored["marks"] == {
         "TOAN": {"end_of_year": math},
@@ -276,6 +281,7 @@ async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_re
     assert opaque(stored) == []
     for name in ("class_rosters", "class_records"):
         doc = await db[name].find_one({"_id": {"$in": [doc_id, class_doc]}})
+        assert doc is not None, name
         assert opaque(doc) == [] and doc["schema_version"] == SCHEMA_VERSION, name
 
     reader = assessment.app.state.reader
@@ -290,7 +296,9 @@ async def test_documents_of_the_binary_schema_are_rewritten_on_start_once_and_re
     assert (await assessment.service.store.stored([key]))[key].events == ("ev-0", "ev-1")
     async with assessment.service.uow() as tx:
         assert await tx.roster_ids(cls.class_id, cls.school_year) == {pupil.student_id}
-        assert (await tx.get_mark(key)).comment == "Giỏi"  # type: ignore[union-attr]
+        got = await tx.get_mark(key)
+        assert isinstance(got, SubjectAssessment)
+        assert got.comment == "Giỏi"
 
 
 def v2_slot(code: str, period: str, **values: Any) -> dict[str, Any]:
@@ -308,8 +316,8 @@ def v2_slot(code: str, period: str, **values: Any) -> dict[str, Any]:
 
 
 async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
-    assessment,
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment,
+) -> None:
     primary_cls, secondary_cls, pupil = klass(grade=3), klass(grade=8), student()
     db, mongo = assessment.runtime.mongo.db, assessment.runtime.mongo
 
@@ -358,7 +366,9 @@ async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
         ]
     )
     await db.migrations.delete_one({"_id": "mark_kinds_v3"})  # as on a database of schema 2
-    restarted = build(assessment.runtime.settings)  # a replica starting on this database
+    settings = assessment.runtime.settings
+    assert isinstance(settings, AssessmentSettings)
+    restarted = build(settings)  # a replica starting on this database
     await restarted.runtime.start()
     await restarted.runtime.stop()
     assert await db.migrations.find_one({"_id": "mark_kinds_v3"}, {"documents": 1}) == {
@@ -372,6 +382,7 @@ async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
     first = await db.student_marks.find_one(
         {"_id": f"{primary_cls.class_id}|{primary_cls.school_year}|{pupil.student_id}"}
     )
+    assert first is not None
     assert first["schema_version"] == MARKS_SCHEMA_VERSION and opaque(first) == []
     assert first["marks"] == {"TOAN": {"end_of_year": math}}
     assert first["traits"]["cham_chi"]["end_of_year"] == {
@@ -395,6 +406,7 @@ async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
     second = await db.student_marks.find_one(
         {"_id": f"{secondary_cls.class_id}|{secondary_cls.school_year}|{pupil.student_id}"}
     )
+    assert second is not None
     assert second["conduct"]["term_1"] == {
         "period": "term_1",
         "level": "kha",
@@ -406,15 +418,15 @@ async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
 
     reader = assessment.app.state.reader
     c, y, s = primary_cls.class_id, primary_cls.school_year, pupil.student_id
+    expected: list[Mark] = [
+        SubjectAssessment(c, y, s, "TOAN", "end_of_year", "T", 9.0, "Giỏi", "GV-01"),
+        Trait(c, y, s, "cham_chi", "end_of_year", "T", "Chăm ngoan", "GV-01"),
+        Trait(c, y, s, "tu_chu_tu_hoc", "end_of_year", "D", "Chăm ngoan", "GV-01"),
+        Trait(c, y, s, "tu_chu_tu_hoc", "mid_term_1", "C", "", "GV-01"),
+        Attendance(c, y, s, "year", 3, "GV-01"),
+    ]
     assert sorted(await reader.marks(c, y), key=lambda m: m.key) == sorted(
-        [
-            SubjectAssessment(c, y, s, "TOAN", "end_of_year", "T", 9.0, "Giỏi", "GV-01"),
-            Trait(c, y, s, "cham_chi", "end_of_year", "T", "Chăm ngoan", "GV-01"),
-            Trait(c, y, s, "tu_chu_tu_hoc", "end_of_year", "D", "Chăm ngoan", "GV-01"),
-            Trait(c, y, s, "tu_chu_tu_hoc", "mid_term_1", "C", "", "GV-01"),
-            Attendance(c, y, s, "year", 3, "GV-01"),
-        ],
-        key=lambda m: m.key,
+        expected, key=lambda m: m.key
     )
     c, y = secondary_cls.class_id, secondary_cls.school_year
     assert {m for m in await reader.marks(c, y) if isinstance(m, Conduct)} == {

@@ -4,10 +4,14 @@ the same consumer groups, one database and one outbox."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
+from faststream.kafka.subscriber.usecase import LogicSubscriber
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from assessment_fixtures import full_year, klass, school, student  # noqa: E402
@@ -16,9 +20,11 @@ from hocba_assessment.config import AssessmentSettings  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
+from hocba_contracts.payloads.common import ClassProfile  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
 from hocba_devstack.testing import (  # noqa: E402
     TEST_SCHOOL_SYSTEM,
+    LocalInfra,
     eventually,
     payloads,
     produce,
@@ -31,9 +37,11 @@ pytestmark = pytest.mark.integration
 
 def ingest_partitions(replica: Assessment) -> set[int]:
     """The partitions of the ingest topic this replica's consumer holds now."""
-    consumers = [
-        sub.consumer for sub in replica.runtime.broker.subscribers if sub.consumer is not None
-    ]
+    consumers: list[AIOKafkaConsumer] = []
+    for sub in replica.runtime.broker.subscribers:
+        assert isinstance(sub, LogicSubscriber)
+        if sub.consumer is not None:
+            consumers.append(sub.consumer)
     return {
         tp.partition
         for c in consumers
@@ -43,8 +51,8 @@ def ingest_partitions(replica: Assessment) -> set[int]:
 
 
 async def test_two_replicas_share_the_partitions_and_close_every_class_once(
-    local_infra, unique_db
-) -> None:  # type: ignore[no-untyped-def]
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> None:
     settings = AssessmentSettings(
         **local_infra.settings(
             service_name=unique("assessment"), mongo_database=unique_db("assessment")
@@ -55,7 +63,7 @@ async def test_two_replicas_share_the_partitions_and_close_every_class_once(
         await replica.runtime.start()
     try:
 
-        async def shared():  # type: ignore[no-untyped-def]
+        async def shared() -> list[set[int]] | None:
             held = [ingest_partitions(r) for r in replicas]
             return (
                 held
@@ -66,7 +74,8 @@ async def test_two_replicas_share_the_partitions_and_close_every_class_once(
         held = await eventually(shared, timeout=60)  # the second member's join rebalances the group
         partitions = list(range(ASSESSMENT_INGEST.partitions))
         # Classes whose keys land on both replicas' partitions: each replica closes some of them.
-        classes, owners = [], set()
+        classes: list[ClassProfile] = []
+        owners: set[int] = set()
         while len(classes) < 4 or owners != {0, 1}:
             cls = klass(grade=1)
             p = DefaultPartitioner()(cls.class_id.encode(), partitions, partitions)
@@ -89,7 +98,7 @@ async def test_two_replicas_share_the_partitions_and_close_every_class_once(
         ]
         await produce(local_infra.kafka_bootstrap, RECORDS_EVENTS.name, enrolled)
 
-        async def enrolled_all():  # type: ignore[no-untyped-def]
+        async def enrolled_all() -> bool | None:
             sizes = [
                 len(await replicas[0].app.state.reader.roster(c.class_id, c.school_year))
                 for c in classes
@@ -119,7 +128,7 @@ async def test_two_replicas_share_the_partitions_and_close_every_class_once(
 
         wanted = {s.student_id for group in pupils.values() for s in group}
 
-        def mine(msgs):  # type: ignore[no-untyped-def]
+        def mine(msgs: list[Any]) -> list[dict[str, Any]]:
             return [p for p in payloads(msgs) if p["data"]["student"]["student_id"] in wanted]
 
         out = await read_topic(

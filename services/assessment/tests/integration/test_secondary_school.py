@@ -6,23 +6,39 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import klass, school, secondary_year, student  # noqa: E402
+from hocba_assessment.bootstrap import Assessment  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
 from hocba_contracts.payloads import records as rec  # noqa: E402
+from hocba_contracts.payloads.common import ClassProfile, StudentProfile  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS  # noqa: E402
-from hocba_devstack.testing import TEST_SCHOOL_SYSTEM, eventually, payloads, produce, read_topic  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
+    TEST_SCHOOL_SYSTEM,
+    LocalInfra,
+    eventually,
+    payloads,
+    produce,
+    read_topic,
+)
 
 pytestmark = pytest.mark.integration
 
 
-async def enrol(assessment, local_infra, cls, pupils) -> None:  # type: ignore[no-untyped-def]
+async def enrol(
+    assessment: Assessment,
+    local_infra: LocalInfra,
+    cls: ClassProfile,
+    pupils: list[StudentProfile],
+) -> None:
     await produce(
         local_infra.kafka_bootstrap,
         RECORDS_EVENTS.name,
@@ -41,7 +57,7 @@ async def enrol(assessment, local_infra, cls, pupils) -> None:  # type: ignore[n
         ],
     )
 
-    async def enrolled_all():  # type: ignore[no-untyped-def]
+    async def enrolled_all() -> bool | None:
         return (
             len(await assessment.app.state.reader.roster(cls.class_id, cls.school_year))
             == len(pupils)
@@ -52,8 +68,8 @@ async def enrol(assessment, local_infra, cls, pupils) -> None:  # type: ignore[n
 
 
 async def test_an_upper_secondary_feed_on_kafka_closes_into_records_with_averages_and_promotion(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     cls = klass(grade=10)
     good, weak = student(), student()
     await enrol(assessment, local_infra, cls, [good, weak])
@@ -88,7 +104,7 @@ async def test_an_upper_secondary_feed_on_kafka_closes_into_records_with_average
         local_infra.kafka_bootstrap, ASSESSMENT_INGEST.name, envelopes, key=cls.class_id.encode()
     )
 
-    def mine(msgs):  # type: ignore[no-untyped-def]
+    def mine(msgs: list[Any]) -> dict[str, Any]:
         return {
             p["data"]["student"]["student_id"]: p["data"]
             for p in payloads(msgs)
@@ -137,8 +153,8 @@ async def test_an_upper_secondary_feed_on_kafka_closes_into_records_with_average
 
 
 async def test_a_gradebook_over_http_an_incomplete_close_refused_lists_and_the_summer_retake(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     cls = klass(grade=6)
     good, weak, late = student(), student(), student()
     await enrol(assessment, local_infra, cls, [good, weak, late])
@@ -227,7 +243,7 @@ async def test_a_gradebook_over_http_an_incomplete_close_refused_lists_and_the_s
             "ĐTB HK I" in card.text and "thi lại: 6.5" in card.text and "Được lên lớp" in card.text
         )
 
-    def mine(msgs):  # type: ignore[no-untyped-def]
+    def mine(msgs: list[Any]) -> list[Any]:
         return [
             p["data"]
             for p in payloads(msgs)
@@ -248,8 +264,8 @@ async def test_a_gradebook_over_http_an_incomplete_close_refused_lists_and_the_s
 
 
 async def test_a_secondary_term_gradebook_spreadsheet_stores_good_cells_and_names_each_bad_one(
-    assessment, local_infra
-) -> None:  # type: ignore[no-untyped-def]
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
     cls = klass(grade=8)
     first, second = sorted([student(), student()], key=lambda s: s.student_id)
     await enrol(assessment, local_infra, cls, [first, second])
@@ -266,11 +282,12 @@ async def test_a_secondary_term_gradebook_spreadsheet_stores_good_cells_and_name
         )
         wb = load_workbook(io.BytesIO(r.content))
         ws = wb.active
+        assert isinstance(ws, Worksheet)
         header = [c.value for c in ws[1]]
         col = {
             h.rsplit("(", 1)[1].rstrip(")"): i + 1
             for i, h in enumerate(header)
-            if h and h.endswith(")") and ":" in h
+            if isinstance(h, str) and h.endswith(")") and ":" in h
         }
         assert (
             "TOAN:regular_4" in col and "TOAN:regular_5" not in col and "GDCD:regular_3" not in col

@@ -118,7 +118,7 @@ async def test_close_emits_one_record_per_student_once_and_locks_the_class() -> 
     for s in (a, b):
         await service.record_enrollment(RosterEntry(s, school(), cls))
     await service.submit(
-        full_year(cls, a.student_id) + full_year(cls, b.student_id, rating="H", score=6)
+        [*full_year(cls, a.student_id), *full_year(cls, b.student_id, rating="H", score=6)]
     )
     assert await service.close_class(cls.class_id, cls.school_year, "GV-01") == 2
     assert await service.close_class(cls.class_id, cls.school_year, "GV-01") == 0
@@ -143,7 +143,7 @@ async def test_enrollment_arriving_after_the_close_still_gets_its_record() -> No
     service = AssessmentService(store, FakeMarkStore(store))
     cls = klass(grade=5)
     s = student()
-    await service.submit(full_year(cls, s.student_id, score=8))
+    await service.submit([*full_year(cls, s.student_id, score=8)])
     await service.close_class(cls.class_id, cls.school_year, "GV-01")
     assert store.emitted == []
     assert await service.record_enrollment(RosterEntry(s, school(), cls)) == 1
@@ -161,11 +161,12 @@ async def test_corrections_are_audited_and_an_unlock_gives_a_new_version_only_wh
     a, b = student(), student()
     for s in (a, b):
         await service.record_enrollment(RosterEntry(s, school(), cls))
-    await service.submit(full_year(cls, a.student_id) + full_year(cls, b.student_id))
+    await service.submit([*full_year(cls, a.student_id), *full_year(cls, b.student_id)])
     first = mark(cls, a.student_id, "TOAN", "T", 9)
     changed = first.model_copy(update={"score": 10.0, "submitted_by": "GV-01"})
     await service.submit([changed], reason="nhập nhầm điểm")
     entry = store.audit[-1]
+    assert entry.old is not None and entry.new is not None
     assert (entry.action, entry.by, entry.old["score"], entry.new["score"], entry.reason) == (
         "correction",
         "GV-01",

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, school, student  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
+from hocba_assessment.domain.marks import Mark, SubjectAssessment  # noqa: E402
 from hocba_assessment.entrypoints import kafka  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
@@ -23,6 +24,11 @@ from hocba_runtime.auth import SchoolSystems  # noqa: E402
 from hocba_runtime.kafka import make_broker  # noqa: E402
 
 pytestmark = pytest.mark.unit
+
+
+def subject_assessment(m: Mark) -> SubjectAssessment:
+    assert isinstance(m, SubjectAssessment)
+    return m
 
 
 async def test_events_in_memory_reach_the_use_cases_and_old_versions_are_upcast() -> None:
@@ -65,6 +71,9 @@ async def test_events_in_memory_reach_the_use_cases_and_old_versions_are_upcast(
                 env.model_dump(mode="json"), ASSESSMENT_INGEST.name, key=cls.class_id.encode()
             )
     assert len(store.marks) == len(marks)
-    assert any(m.subject_code == marks[0].data.subject_code for m in store.marks.values())
+    assert any(
+        subject_assessment(m).subject_code == marks[0].data.subject_code
+        for m in store.marks.values()
+    )
     assert [type(e.data).__name__ for _, e in store.emitted] == ["YearRecordClosed"]
     assert store.emitted[0][1].causation_id == close.id

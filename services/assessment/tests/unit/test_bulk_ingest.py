@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, mark, school, student  # noqa: E402
+from hocba_assessment.application.intake import Item  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
-from hocba_assessment.domain.marks import mark_key  # noqa: E402
+from hocba_assessment.domain.marks import Mark, SubjectAssessment, mark_key  # noqa: E402
 from hocba_assessment.domain.model import RosterEntry  # noqa: E402
+from hocba_contracts import Envelope  # noqa: E402
+from hocba_contracts.payloads.common import StudentProfile  # noqa: E402
 
 pytestmark = pytest.mark.unit
+
+
+def subject_assessment(m: Mark) -> SubjectAssessment:
+    assert isinstance(m, SubjectAssessment)
+    return m
+
+
+def audited(values: dict[str, Any] | None) -> dict[str, Any]:
+    assert values is not None
+    return values
 
 
 def service() -> tuple[AssessmentService, FakeStore, FakeMarkStore]:
@@ -30,7 +44,9 @@ async def test_good_events_are_stored_and_each_bad_one_is_named_in_place() -> No
     items = full_year(cls, pupil.student_id)
     bad_subject = mark(cls, pupil.student_id, "KH", "T")  # grade 3 has no Khoa học
     bad_score = items[0].model_copy(update={"score": 11})
-    events = [(f"e{i}", m) for i, m in enumerate([items[0], bad_subject, *items[1:], bad_score])]
+    events: list[tuple[str, Item]] = [
+        (f"e{i}", m) for i, m in enumerate([items[0], bad_subject, *items[1:], bad_score])
+    ]
     outcomes = await svc.ingest(events)
     assert [o.status for o in outcomes] == [
         "accepted",
@@ -57,13 +73,13 @@ async def test_a_redelivered_batch_changes_nothing_and_does_not_undo_a_later_cor
         "accepted",
     ]
     key = mark_key(cls.class_id, cls.school_year, pupil.student_id, "subject", "TV", "end_of_year")
-    assert store.marks[key].score == 9 and marks.events[key] == ("a", "b")
-    assert [(e.action, e.old["score"], e.new["score"]) for e in store.audit] == [
+    assert subject_assessment(store.marks[key]).score == 9 and marks.events[key] == ("a", "b")
+    assert [(e.action, audited(e.old)["score"], audited(e.new)["score"]) for e in store.audit] == [
         ("correction", 7, 9)
     ]
     # Kafka delivers event "a" again (a rebalance): it was applied already, the correction stands.
     assert [o.status for o in await svc.ingest([("a", first)])] == ["unchanged"]
-    assert store.marks[key].score == 9
+    assert subject_assessment(store.marks[key]).score == 9
     # The whole batch again: nothing changes, and the correction is not audited twice.
     assert [o.status for o in await svc.ingest([("a", first), ("b", corrected)])] == [
         "unchanged",
@@ -96,7 +112,7 @@ async def test_after_the_close_a_resent_value_is_unchanged_and_a_new_value_is_re
         items[0].subject_code,
         "end_of_year",
     )
-    assert store.marks[key].rating == items[0].rating
+    assert subject_assessment(store.marks[key]).rating == items[0].rating
 
 
 async def test_bulk_roster_keeps_grades_and_gives_a_late_student_of_a_closed_class_its_record() -> (
@@ -109,7 +125,7 @@ async def test_bulk_roster_keeps_grades_and_gives_a_late_student_of_a_closed_cla
     cls = klass(grade=4)
     pupils = [student() for _ in range(2)]
 
-    def enrolled(p):  # type: ignore[no-untyped-def]
+    def enrolled(p: StudentProfile) -> Envelope[Any]:
         return make_envelope(
             rec.StudentEnrolled(
                 enrollment_id=f"{cls.class_id}:{p.student_id}",

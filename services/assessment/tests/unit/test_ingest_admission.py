@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream.kafka import TestKafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from assessment_fixtures import FakeMarkStore, FakeStore, klass, mark, student  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
+from hocba_assessment.domain.marks import Mark, SubjectAssessment  # noqa: E402
 from hocba_assessment.domain.model import ClassProfileUpdate  # noqa: E402
 from hocba_assessment.entrypoints.kafka import BatchHandler  # noqa: E402
 from hocba_contracts import dead_letter_topic, make_envelope  # noqa: E402
@@ -32,6 +33,11 @@ from hocba_runtime.auth import SchoolSystems  # noqa: E402
 from hocba_runtime.kafka import make_broker  # noqa: E402
 
 pytestmark = pytest.mark.unit
+
+
+def subject_assessment(m: Mark) -> SubjectAssessment:
+    assert isinstance(m, SubjectAssessment)
+    return m
 
 
 @dataclass
@@ -52,7 +58,7 @@ def records(envelopes: list[Any]) -> list[Record]:
 
 def setup(
     wait: float,
-) -> tuple[Any, BatchHandler, AssessmentService, FakeStore, FakeMarkStore, list[Any]]:
+) -> tuple[KafkaBroker, BatchHandler, AssessmentService, FakeStore, FakeMarkStore, list[Any]]:
     settings = AssessmentSettings(
         environment="development", retry_backoff_seconds=0.0, unknown_class_wait_seconds=wait
     )
@@ -116,7 +122,7 @@ async def test_events_of_a_class_still_unknown_after_the_wait_are_dead_lettered_
     async with TestKafkaBroker(broker):
         await handler.ingest(records([foreign, lost, good]))
         assert sorted(d["id"] for d in dead) == sorted([foreign.id, lost.id])
-        assert [m.subject_code for m in store.marks.values()] == ["TOAN"]
+        assert [subject_assessment(m).subject_code for m in store.marks.values()] == ["TOAN"]
         assert (
             len(marks.profile_reads) > 2
         )  # it waited for the unknown class, reading its profile again

@@ -19,6 +19,7 @@ from assessment_fixtures import (  # noqa: E402
     secondary_year,
     student,
 )
+from hocba_assessment.application.intake import Item  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.domain.model import (  # noqa: E402
     IncompleteAssessments,
@@ -26,11 +27,12 @@ from hocba_assessment.domain.model import (  # noqa: E402
     RosterEntry,  # noqa: E402
 )
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
+from hocba_contracts.payloads.common import ClassProfile, StudentProfile  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
 
-async def setup(grade: int) -> tuple[AssessmentService, FakeStore, object]:
+async def setup(grade: int) -> tuple[AssessmentService, FakeStore, ClassProfile]:
     store = FakeStore()
     svc = AssessmentService(store, FakeMarkStore(store))
     cls = klass(grade=grade)
@@ -38,8 +40,8 @@ async def setup(grade: int) -> tuple[AssessmentService, FakeStore, object]:
     return svc, store, cls
 
 
-async def enrol(svc: AssessmentService, cls: object, *pupils: object) -> None:
-    await svc.record_roster([], [(RosterEntry(p, school(), cls), None) for p in pupils])  # type: ignore[arg-type]
+async def enrol(svc: AssessmentService, cls: ClassProfile, *pupils: StudentProfile) -> None:
+    await svc.record_roster([], [(RosterEntry(p, school(), cls), None) for p in pupils])
 
 
 def records(store: FakeStore) -> dict[str, ev.YearRecordClosed]:
@@ -227,7 +229,7 @@ async def test_each_secondary_item_is_checked_against_the_class_and_named() -> N
         }
         return ev.SecondaryAssessmentSubmitted(**{**base, **kw})
 
-    items = [
+    items: list[Item] = [
         sec(),  # fine
         sec(score=7.25),  # two decimals
         sec(subject_code="GDTC", score=8.0),  # comment subject given a score
@@ -275,7 +277,7 @@ async def test_primary_qualities_competencies_and_attendance_count_in_the_record
         },
         "competencies": {"tu_chu_tu_hoc": "T", "ngon_ngu": "T", "tinh_toan": "T"},
     }
-    feed = [
+    feed: list[Item] = [
         *full_year(cls, star.student_id, "T", 10),
         *full_year(cls, careless.student_id, "T", 10),
         ev.QualitiesAssessed(
