@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from hocba_assessment.domain.marks import Mark
+from hocba_assessment.domain.marks import Mark, SubjectAssessment
 from hocba_assessment.domain.model import (
     AuditEntry,
     ClassProfileUpdate,
@@ -75,6 +75,12 @@ def student(student_id: str | None = None) -> StudentProfile:
         sex="female",
         place_of_birth="Thành phố Hồ Chí Minh",
     )
+
+
+def subject_assessment(m: Mark) -> SubjectAssessment:
+    """A stored mark that a test reads a score or a rating of: a subject assessment."""
+    assert isinstance(m, SubjectAssessment), m
+    return m
 
 
 def mark(

@@ -10,10 +10,17 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, school, student  # noqa: E402
+from assessment_fixtures import (  # noqa: E402
+    FakeMarkStore,
+    FakeStore,
+    full_year,
+    klass,
+    school,
+    student,
+    subject_assessment,
+)
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
-from hocba_assessment.domain.marks import Mark, SubjectAssessment  # noqa: E402
 from hocba_assessment.entrypoints import kafka  # noqa: E402
 from hocba_contracts import make_envelope  # noqa: E402
 from hocba_contracts.payloads import assessment as ev  # noqa: E402
@@ -24,11 +31,6 @@ from hocba_runtime.auth import SchoolSystems  # noqa: E402
 from hocba_runtime.kafka import make_broker  # noqa: E402
 
 pytestmark = pytest.mark.unit
-
-
-def subject_assessment(m: Mark) -> SubjectAssessment:
-    assert isinstance(m, SubjectAssessment)
-    return m
 
 
 async def test_events_in_memory_reach_the_use_cases_and_old_versions_are_upcast() -> None:

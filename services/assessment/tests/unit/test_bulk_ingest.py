@@ -9,20 +9,24 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from assessment_fixtures import FakeMarkStore, FakeStore, full_year, klass, mark, school, student  # noqa: E402
+from assessment_fixtures import (  # noqa: E402
+    FakeMarkStore,
+    FakeStore,
+    full_year,
+    klass,
+    mark,
+    school,
+    student,
+    subject_assessment,
+)
 from hocba_assessment.application.intake import Item  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
-from hocba_assessment.domain.marks import Mark, SubjectAssessment, mark_key  # noqa: E402
+from hocba_assessment.domain.marks import mark_key  # noqa: E402
 from hocba_assessment.domain.model import RosterEntry  # noqa: E402
 from hocba_contracts import Envelope  # noqa: E402
 from hocba_contracts.payloads.common import StudentProfile  # noqa: E402
 
 pytestmark = pytest.mark.unit
-
-
-def subject_assessment(m: Mark) -> SubjectAssessment:
-    assert isinstance(m, SubjectAssessment)
-    return m
 
 
 def audited(values: dict[str, Any] | None) -> dict[str, Any]:

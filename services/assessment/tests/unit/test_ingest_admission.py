@@ -15,10 +15,9 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from assessment_fixtures import FakeMarkStore, FakeStore, klass, mark, student  # noqa: E402
+from assessment_fixtures import FakeMarkStore, FakeStore, klass, mark, student, subject_assessment  # noqa: E402
 from hocba_assessment.application.use_cases import AssessmentService  # noqa: E402
 from hocba_assessment.config import AssessmentSettings  # noqa: E402
-from hocba_assessment.domain.marks import Mark, SubjectAssessment  # noqa: E402
 from hocba_assessment.domain.model import ClassProfileUpdate  # noqa: E402
 from hocba_assessment.entrypoints.kafka import BatchHandler  # noqa: E402
 from hocba_contracts import dead_letter_topic, make_envelope  # noqa: E402
@@ -33,11 +32,6 @@ from hocba_runtime.auth import SchoolSystems  # noqa: E402
 from hocba_runtime.kafka import make_broker  # noqa: E402
 
 pytestmark = pytest.mark.unit
-
-
-def subject_assessment(m: Mark) -> SubjectAssessment:
-    assert isinstance(m, SubjectAssessment)
-    return m
 
 
 @dataclass
