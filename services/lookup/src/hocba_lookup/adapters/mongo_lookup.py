@@ -10,7 +10,7 @@ from typing import Any
 
 from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 
 from hocba_lookup.domain.model import PublishedEntry, Revocation
 
@@ -61,13 +61,16 @@ class MongoLookupTx(ServiceTx):
         return str(doc["_id"]) if doc else None
 
     async def revoke(self, document_id: str, revocation: Revocation) -> None:
-        await self.db.revocations.update_one(
-            {"_id": document_id},
-            {"$setOnInsert": {"schema_version": SCHEMA_VERSION, **asdict(revocation)}},
-            upsert=True,
-            session=self.session,
+        # one round trip: the revocation kept (the first one stands), as it is after the upsert
+        kept = _revocation(
+            await self.db.revocations.find_one_and_update(
+                {"_id": document_id},
+                {"$setOnInsert": {"schema_version": SCHEMA_VERSION, **asdict(revocation)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=self.session,
+            )
         )
-        kept = await self.revocation(document_id)
         await self.db.published.update_one(
             {"_id": document_id, "revocation": None},
             {"$set": {"revocation": asdict(kept or revocation)}},
