@@ -284,18 +284,7 @@ def revocation_as_stored(r: Revocation) -> Revocation:
 
 
 def revoked_announcement(r: Revocation) -> Envelope[RecordRevoked]:
-    return make_envelope(
-        RecordRevoked(
-            document_id=r.document_id,
-            record_id=r.record_id,
-            record_version=r.record_version,
-            student_id=r.student_id,
-            revoked_by=r.revoked_by,
-            reason=r.reason,
-            revoked_at=r.revoked_at,
-        ),
-        source="test",
-    )
+    return make_envelope(RecordRevoked.model_validate(r, from_attributes=True), source="test")
 
 
 async def test_a_revocation_reads_back_equal_and_leaves_the_document_as_published(
