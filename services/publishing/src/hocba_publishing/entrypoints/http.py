@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from hocba_publishing.application.ports import PublishingReader
 from hocba_publishing.application.use_cases import PublishingService
 from hocba_publishing.domain.model import (
+    DocumentStatus,
     PublishedDocument,
     Revocation,
     UnknownDocument,
@@ -52,9 +53,6 @@ class SignatureOut(BaseModel):
     )
 
 
-Status = Literal["published", "superseded", "revoked"]
-
-
 class RevocationOut(BaseModel):
     """Who revoked a document (thu hồi), when and why."""
 
@@ -68,7 +66,7 @@ class DocumentOut(BaseModel):
     record_id: str
     record_version: int
     school_year: str
-    status: Status = Field(
+    status: DocumentStatus = Field(
         description="published; superseded by a newer version (superseded_by); or revoked "
         "(revocation says who, when and why): a revoked document no longer verifies as valid"
     )
@@ -124,7 +122,7 @@ def _out(
         record_id=d.record_id,
         record_version=d.record_version,
         school_year=d.school_year,
-        status=document_status(superseded_by, revocation).value,
+        status=document_status(superseded_by, revocation),
         content_sha256=d.content_sha256,
         pdf_sha256=d.pdf_sha256,
         pdf_path=d.pdf_path,
