@@ -39,11 +39,10 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _h(b"\x01" + left + right)
 
 
-def _split(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
+def split(n: int) -> int:
+    """k of RFC 9162 §2.1.1: the largest power of two smaller than n (n > 1), where a tree of n
+    leaves splits into its left and right subtrees."""
+    return 1 << ((n - 1).bit_length() - 1)
 
 
 def root(leaves: Sequence[bytes]) -> bytes:
@@ -52,7 +51,7 @@ def root(leaves: Sequence[bytes]) -> bytes:
         return _h(b"")
     if len(leaves) == 1:
         return leaves[0]
-    k = _split(len(leaves))
+    k = split(len(leaves))
     return node_hash(root(leaves[:k]), root(leaves[k:]))
 
 
@@ -61,7 +60,7 @@ def inclusion_path(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     n = len(leaves)
     if n <= 1:
         return []
-    k = _split(n)
+    k = split(n)
     if index < k:
         return inclusion_path(index, leaves[:k]) + [root(leaves[k:])]
     return inclusion_path(index - k, leaves[k:]) + [root(leaves[:k])]
@@ -81,7 +80,7 @@ class _Tree:
             if hi - lo == 1:
                 found = self.leaves[lo]
             else:
-                k = _split(hi - lo)
+                k = split(hi - lo)
                 found = node_hash(self.mth(lo, lo + k), self.mth(lo + k, hi))
             self.memo[key] = found
         return found
@@ -89,7 +88,7 @@ class _Tree:
     def path(self, index: int, lo: int, hi: int) -> list[bytes]:
         if hi - lo <= 1:
             return []
-        k = _split(hi - lo)
+        k = split(hi - lo)
         if index < lo + k:
             return self.path(index, lo, lo + k) + [self.mth(lo + k, hi)]
         return self.path(index, lo + k, hi) + [self.mth(lo, lo + k)]

@@ -32,7 +32,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from hocba_trust.merkle import ProofError, leaf_hash, node_hash, root_from_path
+from hocba_trust.merkle import ProofError, leaf_hash, node_hash, root_from_path, split
 
 __all__ = [
     "EMPTY_ROOT",
@@ -80,11 +80,6 @@ def _check_hash(value: bytes, what: str) -> None:
         raise ProofError(f"{what} is {len(value)} bytes, not {HASH_SIZE}")
 
 
-def _split(n: int) -> int:
-    """k of RFC 9162 §2.1.1: the largest power of two smaller than n (n > 1)."""
-    return 1 << ((n - 1).bit_length() - 1)
-
-
 def _perfect_runs(lo: int, hi: int) -> Iterator[tuple[int, int]]:
     """(level, index) of the perfect subtrees that make up leaves [lo, hi), largest first, for lo a
     multiple of the power of two at least hi - lo."""
@@ -124,7 +119,7 @@ def _path(m: int, lo: int, hi: int, subtree: Subtree) -> list[bytes]:
     """PATH(m - lo, D[lo:hi])."""
     if hi - lo == 1:
         return []
-    k = _split(hi - lo)
+    k = split(hi - lo)
     if m < lo + k:
         return _path(m, lo, lo + k, subtree) + [_range_hash(lo + k, hi, subtree)]
     return _path(m, lo + k, hi, subtree) + [_range_hash(lo, lo + k, subtree)]
@@ -147,7 +142,7 @@ def _subproof(m: int, lo: int, hi: int, known: bool, subtree: Subtree) -> list[b
     verifier has."""
     if m == hi - lo:
         return [] if known else [_range_hash(lo, hi, subtree)]
-    k = _split(hi - lo)
+    k = split(hi - lo)
     if m <= k:
         return _subproof(m, lo, lo + k, known, subtree) + [_range_hash(lo + k, hi, subtree)]
     return _subproof(m - k, lo + k, hi, False, subtree) + [_range_hash(lo, lo + k, subtree)]
