@@ -108,6 +108,14 @@ def as_stored(doc: PublishedDocument) -> PublishedDocument:
     )
 
 
+async def saved(publishing: Publishing) -> PublishedDocument:
+    """A published document, stored with its PDF in a transaction of its own."""
+    doc = published()
+    async with publishing.uow() as tx:
+        await tx.save(doc, pdf_of(doc))
+    return doc
+
+
 def pdf_of(doc: PublishedDocument) -> bytes:
     return b"%PDF-1.7\n" + doc.document_id.encode() + b"\x00\xff binary"
 
@@ -178,9 +186,7 @@ async def test_versions_of_a_record_come_in_version_order_and_the_latest_is_the_
 async def test_a_published_document_is_never_replaced_nor_published_twice(
     publishing: Publishing,
 ) -> None:
-    doc = published()
-    async with publishing.uow() as tx:
-        await tx.save(doc, pdf_of(doc))
+    doc = await saved(publishing)
     again = dataclasses.replace(doc, content_sha256="c" * 64)
     same_version = dataclasses.replace(doc, document_id=doc.document_id + "-2")
     for attempt in (again, same_version):
@@ -344,9 +350,7 @@ async def test_a_newer_version_names_the_one_it_supersedes(publishing: Publishin
 async def test_a_document_is_revoked_once_and_the_first_revocation_stands(
     publishing: Publishing,
 ) -> None:
-    doc = published()
-    async with publishing.uow() as tx:
-        await tx.save(doc, pdf_of(doc))
+    doc = await saved(publishing)
     first = revocation_of(doc)
     async with publishing.uow() as tx:
         await tx.revoke(first)
@@ -362,9 +366,7 @@ async def test_a_document_is_revoked_once_and_the_first_revocation_stands(
 async def test_a_revocation_whose_transaction_fails_leaves_nothing_behind(
     publishing: Publishing,
 ) -> None:
-    doc = published()
-    async with publishing.uow() as tx:
-        await tx.save(doc, pdf_of(doc))
+    doc = await saved(publishing)
     revocation = revocation_of(doc)
     with pytest.raises(Rollback):
         async with publishing.uow() as tx:
