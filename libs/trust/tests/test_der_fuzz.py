@@ -89,6 +89,13 @@ def curve_flip() -> list[tuple[int, int]]:
     return [(sig.index(P256) + len(P256) - 1, 0x0F)]
 
 
+def version_flip() -> list[tuple[int, int]]:
+    """Found by the fuzzing: a certificate's version (v3, INTEGER 2 in [0]) changed to 3, which
+    `cryptography` refuses with InvalidVersion, not a ValueError, and which escaped."""
+    sig = material().signature
+    return [(sig.index(b"\xa0\x03\x02\x01\x02") + 4, 0x01)]
+
+
 def sid_serial_header() -> int:
     """Found by the fuzzing: the issuer-and-serial's INTEGER given an indefinite length sends the
     signature to asn1crypto, which parses lazily and raised ValueError outside the reader's guard."""
@@ -144,6 +151,7 @@ signatures = st.sampled_from(["signature", "pkcs7"]).map(lambda name: getattr(ma
     ),
 )
 @example(material().signature, curve_flip())
+@example(material().signature, version_flip())
 def test_flipped_bytes(signature: bytes, flips: list[tuple[int, int]]) -> None:
     mutated = bytearray(signature)
     for at, mask in flips:

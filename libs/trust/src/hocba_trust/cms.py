@@ -285,7 +285,13 @@ class _CertInfo:
 
 _certificates: dict[bytes, _CertInfo] = {}
 
-_UNREADABLE = (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+_UNREADABLE = (
+    ValueError,
+    TypeError,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    x509.InvalidVersion,
+)
 """What `cryptography` raises on a certificate whose parts do not parse; it parses the key, the
 names and the extensions only when asked, so each is asked for here, once."""
 
