@@ -178,6 +178,14 @@ class FakeTx:
             revocation, revoked_at=at.replace(microsecond=at.microsecond // 1000 * 1000)
         )
 
+    async def log(self, entries: list[dict[str, Any]]) -> None:
+        """Keyed by kind and document, as the log's queue is: an entry is queued once."""
+        for entry in entries:
+            key = f"{entry['kind']}:{entry['document_id']}"
+            if key in self.s.log_queue:
+                raise DuplicateKeyError(f"log entry {key} is queued already", 11000)
+            self.s.log_queue[key] = copy.deepcopy(entry)
+
 
 class FakeStore:
     """In-memory unit of work and reader with the Mongo adapter's semantics."""
@@ -187,18 +195,25 @@ class FakeStore:
         self.pdfs: dict[str, bytes] = {}
         self.rejections: dict[str, str] = {}
         self.revoked: dict[str, Revocation] = {}
+        self.log_queue: dict[str, dict[str, Any]] = {}
+        """Transparency-log entries queued, by kind and document id, in the order queued."""
         self.processed: set[str] = set()
         self.emitted: list[tuple[str, Envelope[Any]]] = []
         self.pending: list[tuple[str, Envelope[Any]]] = []
 
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
-        saved = (copy.copy(self.docs), copy.copy(self.pdfs), copy.copy(self.revoked))
+        saved = (
+            copy.copy(self.docs),
+            copy.copy(self.pdfs),
+            copy.copy(self.revoked),
+            copy.copy(self.log_queue),
+        )
         self.pending = []
         try:
             yield FakeTx(self, processing is not None and processing in self.processed)
         except BaseException:
-            self.docs, self.pdfs, self.revoked = saved
+            self.docs, self.pdfs, self.revoked, self.log_queue = saved
             raise
         if processing is not None:
             self.processed.add(processing)

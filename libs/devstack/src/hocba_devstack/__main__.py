@@ -71,6 +71,10 @@ def print_where(stack: Stack, data: demo.DemoData | None) -> None:
         f"  broker      {stack.kafka_bootstrap} (tansu)   database {stack.mongo_uri} (SecantusDB)"
     )
     print(f"  logs        {stack.state_dir / 'log'}")
+    print(
+        f"  transparency log  {stack.url('lookup')}/log/checkpoint   "
+        f"(its key: {stack.state_dir / 'log-key.pub'})"
+    )
     print(f"\nParent portal: {stack.url('lookup')}/")
     if data:
         print("Try these demo lookups (synthetic students) in the portal, or:")

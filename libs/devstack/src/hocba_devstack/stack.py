@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 from hocba_runtime.kafka import ensure_topics
+from hocba_trust.note import Signer
 
 from hocba_devstack import localstack
 from hocba_devstack.devpki import DevPKI
@@ -48,6 +49,8 @@ PUBLISHER_SEAL = "HOCBA-PUBLISHER"
 PUBLISHER_SEAL_NAME = "Hệ thống học bạ số Hocba"
 """The publishing authority's PDF seal in the local stack (development PKI, public-duty CA)."""
 LOOKUP_CLIENT = "hocba-lookup"
+LOG_ORIGIN = "hocba.local/publishing"
+"""The local stack's transparency log (its checkpoints' first line and its key's name)."""
 """The lookup's OIDC client: it fetches PDFs from publishing with its own token."""
 DEMO_SCHOOL_SYSTEMS: dict[str, list[str]] = {
     "demo-school-system": ["079-TH-NBK", "079-TH-LVT", "079-TH-KD"],
@@ -198,6 +201,8 @@ class Stack:
                 "PDF_SEAL_CERTIFICATE": str(pki.signers.certificate_file(PUBLISHER_SEAL)),
                 "PDF_SEAL_KEY": str(pki.signers.key_file(PUBLISHER_SEAL)),
                 "DOCUMENT_ID_SECRET": self._secret("document-id-secret"),
+                "LOG_ORIGIN": LOG_ORIGIN,
+                "LOG_SIGNING_KEY": self.log_signer().key(),
             }
         if name == "lookup":
             env |= {
@@ -253,6 +258,18 @@ class Stack:
                 capture_output=True,
                 env=env,
             )
+
+    def log_signer(self) -> Signer:
+        """The local transparency log's checkpoint key, kept in the state directory, with its
+        verifier key beside it (log-key.pub) for the offline verifier to pin."""
+        path = self.state_dir / "log-signing-key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(Signer.generate(LOG_ORIGIN).key())
+            path.chmod(0o600)
+        signer = Signer.from_key(path.read_text().strip())
+        (self.state_dir / "log-key.pub").write_text(signer.verifier().key() + "\n")
+        return signer
 
     def _secret(self, name: str) -> str:
         """A random secret of the local stack, kept in the state directory."""

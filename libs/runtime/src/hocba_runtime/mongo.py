@@ -11,7 +11,7 @@ from motor.motor_asyncio import (
     AsyncIOMotorClientSession,
     AsyncIOMotorDatabase,
 )
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 Session = AsyncIOMotorClientSession
 T = TypeVar("T")
@@ -55,7 +55,14 @@ class Mongo:
 
 
 def is_duplicate_key(exc: BaseException) -> bool:
-    return isinstance(exc, DuplicateKeyError) or getattr(exc, "code", None) == 11000
+    """A write refused by a unique index: one insert's DuplicateKeyError, or a bulk write (an
+    insert_many) whose first refused write was a duplicate key."""
+    if isinstance(exc, DuplicateKeyError) or getattr(exc, "code", None) == 11000:
+        return True
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors") or []
+        return bool(errors) and errors[0].get("code") == 11000
+    return False
 
 
 MIGRATIONS = "migrations"

@@ -17,12 +17,13 @@ from hocba_lookup.adapters.mongo_lookup import (
     MongoLookupUnitOfWork,
     ensure_indexes,
 )
+from hocba_lookup.adapters.publishing_log import HttpPublishingLog
 from hocba_lookup.adapters.publishing_pdfs import ClientCredentials, HttpPublishingPdfs
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
 from hocba_lookup.domain.model import PdfTickets, derived_key
-from hocba_lookup.entrypoints import http, kafka
+from hocba_lookup.entrypoints import http, kafka, log
 from hocba_lookup.entrypoints.policies import POLICIES
 
 DESCRIPTION = (
@@ -58,17 +59,18 @@ def build(
         else None
     )
     service = LookupService(uow, reader, TrustListRecordVerifier(trust), secret)
-    pdfs = HttpPublishingPdfs(
-        settings.publishing_url,
-        ClientCredentials(
-            settings.oidc_issuer,
-            settings.oidc_client_id,
-            settings.oidc_client_secret,
-            token_url=settings.oidc_token_url,
-        ),
-        transport=publishing_transport,
+    credentials = ClientCredentials(
+        settings.oidc_issuer,
+        settings.oidc_client_id,
+        settings.oidc_client_secret,
+        token_url=settings.oidc_token_url,
+    )
+    pdfs = HttpPublishingPdfs(settings.publishing_url, credentials, transport=publishing_transport)
+    transparency = HttpPublishingLog(
+        settings.publishing_url, credentials, transport=publishing_transport
     )
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    runtime.on_stop(transparency.close)
     runtime.on_stop(pdfs.close)
     if trust is not None:
         crls = CrlRefresher(
@@ -81,11 +83,12 @@ def build(
         runtime,
         title="Hocba lookup",
         description=DESCRIPTION,
-        routers=[http.router],
+        routers=[http.router, log.router],
         policies=POLICIES,
     )
     app.state.lookup = service
     app.state.pdfs = pdfs
+    app.state.log = transparency
     app.state.tickets = PdfTickets(derived_key(secret, "pdf-ticket"))
     app.state.csrf = Csrf(
         derived_key(secret, "csrf"), secure=settings.base_url.startswith("https://")

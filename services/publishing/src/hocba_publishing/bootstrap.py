@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -10,7 +11,9 @@ from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
 from hocba_trust.cms import TrustList
 from hocba_trust.crls import CrlRefresher
+from hocba_trust.note import Signer
 
+from hocba_publishing.adapters.mongo_log import MongoLog, sequencer
 from hocba_publishing.adapters.mongo_publishing import (
     MongoPublishingReader,
     MongoPublishingUnitOfWork,
@@ -31,11 +34,32 @@ DESCRIPTION = (
 )
 
 
+log = logging.getLogger("hocba.publishing")
+
+
 @dataclass
 class Publishing:
     runtime: ServiceRuntime
     service: PublishingService
     app: FastAPI
+    log: MongoLog
+
+
+def log_signer(settings: PublishingSettings) -> Signer:
+    """The log's checkpoint key: the configured one (production refuses to start without it), or
+    in development a key made now, whose checkpoints no verifier will know after a restart."""
+    if settings.log_signing_key is not None:
+        signer = Signer.from_key(settings.log_signing_key.get_secret_value())
+        if signer.name != settings.log_origin:
+            raise ValueError(
+                f"HOCBA_PUBLISHING_LOG_SIGNING_KEY is a key of {signer.name!r}, not of the log "
+                f"{settings.log_origin!r} (HOCBA_PUBLISHING_LOG_ORIGIN): make a key with that name"
+            )
+        return signer
+    log.warning(
+        "no HOCBA_PUBLISHING_LOG_SIGNING_KEY: checkpoints are signed with a key made at start"
+    )
+    return Signer.generate(settings.log_origin)
 
 
 def build(settings: PublishingSettings | None = None) -> Publishing:
@@ -65,7 +89,20 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
         renderer,
         id_key=settings.document_id_secret.get_secret_value().encode(),
     )
+    transparency = MongoLog(
+        runtime.mongo,
+        log_signer(settings),
+        settings.log_origin,
+        checkpoint_seconds=settings.log_checkpoint_seconds,
+    )
+    sequencing = sequencer(runtime.mongo, transparency, settings.log_poll_seconds)
+
+    async def start_sequencer() -> None:
+        sequencing.start()
+
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    runtime.on_start(start_sequencer)
+    runtime.on_stop(sequencing.stop)
     if trust is not None:
         crls = CrlRefresher(
             trust, settings.crl_files, settings.crl_urls, settings.crl_refresh_seconds
@@ -82,4 +119,5 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
     )
     app.state.publishing = service
     app.state.reader = reader
-    return Publishing(runtime, service, app)
+    app.state.log = transparency
+    return Publishing(runtime, service, app, transparency)

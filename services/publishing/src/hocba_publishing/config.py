@@ -47,6 +47,36 @@ class PublishingSettings(ServiceSettings):
         "nobody can compute one; keep it stable (a new key changes the ids of records published from then on)",
     )
 
+    log_origin: str = Field(
+        default="hocba.local/publishing",
+        description="The transparency log's name: the first line of each checkpoint and the name of "
+        "its key (c2sp.org/tlog-checkpoint); a city's own, e.g. hocba.hcm.edu.vn/publishing",
+    )
+    log_signing_key: SecretStr | None = Field(
+        default=None,
+        description="The log's checkpoint signing key, a c2sp.org/signed-note signer key "
+        "(PRIVATE+KEY+<origin>+<id>+<base64>); keep it stable, since verifiers pin its public key. "
+        "Development without one signs with a key made at start",
+    )
+    log_checkpoint_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=300,
+        description="The longest a publication waits for a signed checkpoint that includes it",
+    )
+    log_poll_seconds: float = Field(
+        default=0.2, gt=0, description="How often the log's sequencer looks for queued entries"
+    )
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.log_signing_key is None:
+            problems.append(
+                "set HOCBA_PUBLISHING_LOG_SIGNING_KEY: the transparency log's checkpoints are "
+                "signed with it, and verifiers pin its public key"
+            )
+        return problems
+
     @model_validator(mode="after")
     def _seal_needs_its_files(self) -> "PublishingSettings":
         if self.pdf_seal and not (self.pdf_seal_certificate and self.pdf_seal_key):

@@ -80,6 +80,12 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
 ) -> None:
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
+
+    async def checkpointed() -> bool:
+        checkpoint = await publishing.log.latest_checkpoint()
+        return checkpoint is not None and checkpoint.size >= 1
+
+    await eventually(checkpointed)
     calls = {
         "GET /health/live": Call("/health/live"),
         "GET /health/ready": Call("/health/ready"),
@@ -93,6 +99,12 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
         "POST /documents/{document_id}/revocation": Call(
             f"/documents/{doc.document_id}/revocation", json={"reason": "Cấp nhầm học bạ"}
         ),
+        "GET /log/checkpoint": Call("/log/checkpoint"),
+        "GET /log/key": Call("/log/key"),
+        "GET /log/entries/{index}": Call("/log/entries/0"),
+        "GET /log/proof/inclusion": Call("/log/proof/inclusion", params={"index": 0, "size": 1}),
+        "GET /log/proof/consistency": Call("/log/proof/consistency", params={"old": 1, "new": 1}),
+        "GET /log/documents/{document_id}": Call(f"/log/documents/{doc.document_id}"),
     }
     own = {
         "school_system": Identity("school_system", client_id=TEST_SCHOOL_SYSTEM),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,7 @@ from hocba_publishing.application.ports import (  # noqa: E402
 from hocba_publishing.domain.model import PublishedDocument, Revocation  # noqa: E402
 from hocba_runtime.mongo import is_duplicate_key  # noqa: E402
 from hocba_runtime.uow import MongoUnitOfWork  # noqa: E402
+from hocba_trust import logentry  # noqa: E402
 from publishing_fixtures import FakeStore, document  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -47,6 +49,8 @@ class Publishing:
     reader: PublishingReader
     committed_events: Callable[[], Awaitable[list[str]]]
     rejection: Callable[[str, int], Awaitable[str | None]]
+    log_queue: Callable[[], Awaitable[list[dict[str, Any]]]]
+    """The transparency-log entries queued (the sequencer's side is tested on its own)."""
 
 
 @pytest.fixture
@@ -60,7 +64,10 @@ async def publishing(contract_backend: LocalInfra | None) -> AsyncIterator[Publi
         async def fake_rejection(record_id: str, record_version: int) -> str | None:
             return fake.rejections.get(f"{record_id}:{record_version}")
 
-        yield Publishing(fake, fake, committed, fake_rejection)
+        async def fake_queue() -> list[dict[str, Any]]:
+            return list(fake.log_queue.values())
+
+        yield Publishing(fake, fake, committed, fake_rejection, fake_queue)
         return
     async with scratch_database(contract_backend, "publishing_contract") as (mongo, outbox):
         await ensure_indexes(mongo)
@@ -71,11 +78,16 @@ async def publishing(contract_backend: LocalInfra | None) -> AsyncIterator[Publi
             )
             return None if found is None else str(found["reason"])
 
+        async def queue() -> list[dict[str, Any]]:
+            cursor = mongo.db.log_queue.find({}, sort=[("queued_at", 1), ("_id", 1)])
+            return [d["entry"] async for d in cursor]
+
         yield Publishing(
             MongoPublishingUnitOfWork(mongo, MongoUnitOfWork(mongo, outbox, "publishing")),
             MongoPublishingReader(mongo),
             lambda: outbox_event_ids(outbox),
             rejection,
+            queue,
         )
 
 
@@ -381,3 +393,26 @@ async def test_a_revocation_whose_transaction_fails_leaves_nothing_behind(
         await tx.emit(PUBLISHING_EVENTS.name, env := revoked_announcement(revocation))
     assert await publishing.reader.revocation(doc.document_id) == revocation_as_stored(revocation)
     assert await publishing.committed_events() == [env.id]
+
+
+async def test_log_entries_queue_with_their_transaction_once_each(publishing: Publishing) -> None:
+    doc = published()
+    entries = [
+        logentry.published(doc.document_id, 1, doc.content_sha256, doc.published_at),
+        logentry.revoked(doc.document_id, "Cấp nhầm", doc.published_at),
+    ]
+    with pytest.raises(Rollback):
+        async with publishing.uow() as tx:
+            await tx.save(doc, pdf_of(doc))
+            await tx.log(entries)
+            raise Rollback
+    assert await publishing.log_queue() == []
+    async with publishing.uow() as tx:
+        await tx.save(doc, pdf_of(doc))
+        await tx.log(entries)
+    assert await publishing.log_queue() == entries
+    with pytest.raises(Exception) as raised:
+        async with publishing.uow() as tx:
+            await tx.log(entries[1:])
+    assert is_duplicate_key(raised.value)
+    assert await publishing.log_queue() == entries

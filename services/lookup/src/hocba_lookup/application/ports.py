@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hocba_lookup.domain.model import PublishedEntry, Revocation, Verification
@@ -42,4 +43,20 @@ class PdfSource(Protocol):
     async def pdf(self, document_id: str) -> bytes | None:
         """The published PDF, None when publishing has no such document; raises PdfUnavailable
         when it cannot be fetched now."""
+        ...
+
+
+@dataclass(frozen=True)
+class LogAnswer:
+    """Publishing's answer about its transparency log, as it gave it: no personal data in it."""
+
+    status: int
+    media_type: str
+    body: bytes
+
+
+class LogSource(Protocol):
+    async def get(self, path: str, params: dict[str, int] | None = None) -> LogAnswer:
+        """GET a path of publishing's log API (`/log/...`); raises LogUnavailable when publishing
+        cannot be reached or refuses the lookup."""
         ...

@@ -166,3 +166,10 @@ class PdfUnavailable(DomainError):
 
     status = 503
     code = "pdf_unavailable"
+
+
+class LogUnavailable(DomainError):
+    """Publishing's transparency log cannot be read now (unreachable, or it refused the lookup)."""
+
+    status = 503
+    code = "log_unavailable"

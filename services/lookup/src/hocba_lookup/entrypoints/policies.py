@@ -17,5 +17,12 @@ POLICIES = PolicyTable(
         "GET /pdf/{ticket}": PUBLIC_PERSONAL,
         "POST /api/lookup": PUBLIC_PERSONAL,
         "GET /api/documents/{document_id}": PUBLIC_PERSONAL,
+        # The transparency log holds no personal data (hocba_trust.logentry).
+        "GET /log/checkpoint": PUBLIC,
+        "GET /log/key": PUBLIC,
+        "GET /log/entries/{index}": PUBLIC,
+        "GET /log/proof/inclusion": PUBLIC,
+        "GET /log/proof/consistency": PUBLIC,
+        "GET /log/documents/{document_id}": PUBLIC,
     },
 )

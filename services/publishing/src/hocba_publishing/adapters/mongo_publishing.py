@@ -18,6 +18,7 @@ from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING, DESCENDING
 
+from hocba_publishing.adapters.mongo_log import ensure_log_indexes, queue_entries
 from hocba_publishing.domain.model import PublishedDocument, Revocation
 
 SCHEMA_VERSION = 1
@@ -31,6 +32,7 @@ async def ensure_indexes(mongo: Mongo) -> None:
     )
     await mongo.db.documents.create_index([("supersedes", ASCENDING)])
     await mongo.db.revocations.create_index([("record_id", ASCENDING)])
+    await ensure_log_indexes(mongo)
 
 
 def _from_doc(d: dict[str, Any] | None) -> PublishedDocument | None:
@@ -89,6 +91,9 @@ class MongoPublishingTx(ServiceTx):
             {"_id": revocation.document_id, "schema_version": SCHEMA_VERSION, **asdict(revocation)},
             session=self.session,
         )
+
+    async def log(self, entries: list[dict[str, Any]]) -> None:
+        await queue_entries(self.db, entries, self.session)
 
 
 def MongoPublishingUnitOfWork(

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.signing import RecordSigned
 
-from hocba_publishing.domain.model import PublishedDocument, Revocation
+from hocba_publishing.domain.model import LogCheckpoint, LogEntry, PublishedDocument, Revocation
 
 
 class SignedRecordVerifier(Protocol):
@@ -40,6 +40,11 @@ class PublishingTx(Protocol):
         """Store a revocation; a document's second one fails as a duplicate key."""
         ...
 
+    async def log(self, entries: list[dict[str, Any]]) -> None:
+        """Queue transparency-log entries (hocba_trust.logentry) with what this transaction
+        stores; an entry queued before (same kind and document) fails as a duplicate key."""
+        ...
+
 
 class PublishingUnitOfWork(Protocol):
     def __call__(
@@ -60,4 +65,23 @@ class PublishingReader(Protocol):
     async def revocation(self, document_id: str) -> Revocation | None: ...
     async def revocations(self, record_id: str) -> list[Revocation]:
         """The revocations of every version of a record."""
+        ...
+
+
+class PublicationsLog(Protocol):
+    """The transparency log, read: checkpoints, entries and their RFC 9162 proofs. Proofs for sizes
+    or indexes the log does not have raise OutsideTheLog."""
+
+    @property
+    def verifier_key(self) -> str: ...
+
+    async def latest_checkpoint(self) -> LogCheckpoint | None: ...
+    async def checkpoint(self, size: int) -> LogCheckpoint | None: ...
+    async def entry(self, index: int) -> LogEntry | None: ...
+    async def log_index(self, document_id: str) -> int | None: ...
+    async def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
+    async def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
+    async def bundle(self, document_id: str) -> dict[str, Any] | None:
+        """hocba_trust.logentry's bundle of the document's entries against the latest
+        checkpoint, plus `pending`: its entries not yet under a checkpoint."""
         ...

@@ -3,11 +3,13 @@
 Order of work: skip what is already published (found by record id and version, so a document keeps
 the id it was published under, whatever key derives new ids now); verify (hash and signatures) and
 refuse with the reason otherwise; render the PDF outside the transaction (it is the slow part);
-then, in one transaction, store document and PDF and emit RecordPublished. A re-delivery publishes
-nothing.
+then, in one transaction, store document and PDF, queue its transparency-log entries (its
+publication, and the supersession of the version it corrects) and emit RecordPublished. A
+re-delivery publishes nothing.
 
 Revocation (thu hồi): a document is found by its id, the reason checked, then in one transaction
-its revocation is stored and RecordRevoked emitted; the document itself is not touched.
+its revocation is stored, its log entry queued and RecordRevoked emitted; the document itself is
+not touched.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hocba_contracts.payloads.signing import RecordSigned
 from hocba_contracts.topics import PUBLISHING_EVENTS
 from hocba_runtime.mongo import is_duplicate_key
 from hocba_runtime.uow import retry_transient
+from hocba_trust import logentry
 
 from hocba_publishing.application.ports import (
     PdfRenderer,
@@ -48,6 +51,27 @@ def _as_stored(at: datetime) -> datetime:
     """A time to the millisecond, as a MongoDB date keeps it: the document announced and the one
     read back later carry the same publication time."""
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def _logged(doc: PublishedDocument) -> list[dict[str, Any]]:
+    """The log entries of a publication: the document's, and the supersession of the version it
+    corrects."""
+    entries = [
+        logentry.published(
+            doc.document_id,
+            doc.record_version,
+            doc.content_sha256,
+            doc.published_at,
+            doc.supersedes,
+        )
+    ]
+    if doc.supersedes:
+        entries.append(
+            logentry.superseded(
+                doc.supersedes, doc.document_id, doc.record_version, doc.published_at
+            )
+        )
+    return entries
 
 
 class PublishingService:
@@ -116,6 +140,7 @@ class PublishingService:
                 else None,
             )
             await tx.save(doc, pdf)
+            await tx.log(_logged(doc))
             await tx.emit(
                 PUBLISHING_EVENTS.name,
                 self._announce(
@@ -173,6 +198,9 @@ class PublishingService:
                 if earlier is not None:
                     raise AlreadyRevoked(earlier)
                 await tx.revoke(revocation)
+                await tx.log(
+                    [logentry.revoked(document_id, revocation.reason, revocation.revoked_at)]
+                )
                 await tx.emit(
                     PUBLISHING_EVENTS.name,
                     # the event states the revocation as kept, field for field (but the school)

@@ -160,3 +160,29 @@ class AlreadyRevoked(Conflict):
             ],
         )
         self.revocation = revocation
+
+
+@dataclass(frozen=True)
+class LogCheckpoint:
+    """A signed tree head of the transparency log: its size, root and the signed note text
+    (c2sp.org/tlog-checkpoint) that verifiers and witnesses read."""
+
+    size: int
+    root: bytes
+    note: str
+    signed_at: datetime
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One leaf of the transparency log: its index and entry (hocba_trust.logentry)."""
+
+    index: int
+    entry: dict[str, Any]
+
+
+class OutsideTheLog(DomainError):
+    """A proof asked for sizes or an index the log does not have (yet)."""
+
+    status = 422
+    code = "outside_the_log"

@@ -4,20 +4,22 @@ each handler names the school and class a document belongs to, and the caller's 
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response
 from hocba_contracts.payloads.common import ClassProfile, Code
 from hocba_contracts.payloads.publishing import REVOCATION_REASON_MAX_LENGTH
 from hocba_runtime.auth import Access, Resource, current_access
 from pydantic import BaseModel, Field, ValidationError
 
-from hocba_publishing.application.ports import PublishingReader
+from hocba_publishing.application.ports import PublicationsLog, PublishingReader
 from hocba_publishing.application.use_cases import PublishingService
 from hocba_publishing.domain.model import (
     DocumentStatus,
+    OutsideTheLog,
     PublishedDocument,
     Revocation,
     UnknownDocument,
@@ -35,7 +37,12 @@ def _service(request: Request) -> PublishingService:
     return request.app.state.publishing  # type: ignore[no-any-return]
 
 
+def _log(request: Request) -> PublicationsLog:
+    return request.app.state.log  # type: ignore[no-any-return]
+
+
 Reader = Annotated[PublishingReader, Depends(_reader)]
+Log = Annotated[PublicationsLog, Depends(_log)]
 Service = Annotated[PublishingService, Depends(_service)]
 Caller = Annotated[Access, Depends(current_access)]
 
@@ -77,6 +84,10 @@ class DocumentOut(BaseModel):
     supersedes: str | None
     superseded_by: str | None
     revocation: RevocationOut | None
+    log_index: int | None = Field(
+        description="Its publication's index in the transparency log (GET /log/documents/{id} "
+        "gives the entry and its inclusion proof); null for the second or so until it is logged"
+    )
     signatures: list[SignatureOut]
     document: dict[str, Any]
 
@@ -115,7 +126,10 @@ def _revocation_out(r: Revocation) -> RevocationOut:
 
 
 def _out(
-    d: PublishedDocument, superseded_by: str | None, revocation: Revocation | None
+    d: PublishedDocument,
+    superseded_by: str | None,
+    revocation: Revocation | None,
+    log_index: int | None,
 ) -> DocumentOut:
     return DocumentOut(
         document_id=d.document_id,
@@ -130,6 +144,7 @@ def _out(
         supersedes=d.supersedes,
         superseded_by=superseded_by,
         revocation=None if revocation is None else _revocation_out(revocation),
+        log_index=log_index,
         document=d.document,
         signatures=[
             SignatureOut(
@@ -150,7 +165,7 @@ def _out(
     response_model=DocumentOut,
     summary="A published document (the record's school and teachers, the lookup)",
 )
-async def get_document(document_id: Code, reader: Reader, access: Caller) -> DocumentOut:
+async def get_document(document_id: Code, reader: Reader, log: Log, access: Caller) -> DocumentOut:
     found = await reader.document(document_id)
     if found is None:
         raise _missing(document_id)
@@ -159,6 +174,7 @@ async def get_document(document_id: Code, reader: Reader, access: Caller) -> Doc
         found,
         await reader.superseded_by(document_id),
         await reader.revocation(document_id),
+        await log.log_index(document_id),
     )
 
 
@@ -197,7 +213,9 @@ async def get_pdf(document_id: Code, reader: Reader, request: Request, access: C
     response_model=RecordDocumentsOut,
     summary="Every published version of a record (the record's school and teachers, the lookup)",
 )
-async def record_documents(record_id: Code, reader: Reader, access: Caller) -> RecordDocumentsOut:
+async def record_documents(
+    record_id: Code, reader: Reader, log: Log, access: Caller
+) -> RecordDocumentsOut:
     documents = await reader.for_record(record_id)
     if not documents:
         raise UnknownDocument(
@@ -209,7 +227,12 @@ async def record_documents(record_id: Code, reader: Reader, access: Caller) -> R
     return RecordDocumentsOut(
         record_id=record_id,
         documents=[
-            _out(d, successors.get(d.document_id), revocations.get(d.document_id))
+            _out(
+                d,
+                successors.get(d.document_id),
+                revocations.get(d.document_id),
+                await log.log_index(d.document_id),
+            )
             for d in documents
         ],
     )
@@ -258,3 +281,117 @@ async def revoke(
         status="revoked",
         revocation=_revocation_out(revocation),
     )
+
+
+# The transparency log (RFC 9162 tree, C2SP checkpoints): no personal data, for the lookup to
+# serve to anybody and for the city's operators and auditors.
+
+NOTE_TYPE = "text/plain; charset=utf-8"
+
+
+class InclusionProofOut(BaseModel):
+    index: int
+    size: int
+    proof: list[str] = Field(description="RFC 9162 inclusion path, base64, nearest sibling first")
+
+
+class ConsistencyProofOut(BaseModel):
+    old_size: int
+    new_size: int
+    proof: list[str] = Field(description="RFC 9162 consistency proof, base64")
+
+
+class LogEntryOut(BaseModel):
+    index: int
+    entry: dict[str, Any] = Field(
+        description="The entry; its leaf is its RFC 8785 canonical bytes (hocba_trust.logentry)"
+    )
+
+
+class LogBundleOut(BaseModel):
+    checkpoint: str = Field(description="The latest signed checkpoint (c2sp.org/tlog-checkpoint)")
+    entries: list[dict[str, Any]] = Field(
+        description="The document's entries under that checkpoint: {index, entry, proof}"
+    )
+    pending: list[dict[str, Any]] = Field(
+        description="Its entries not yet under a checkpoint (logged within about a second)"
+    )
+
+
+Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
+
+
+async def _checkpoint_note(log: PublicationsLog) -> str:
+    checkpoint = await log.latest_checkpoint()
+    if checkpoint is None:
+        raise OutsideTheLog("the log has signed no checkpoint yet; try again in a second")
+    return checkpoint.note
+
+
+@router.get(
+    "/log/checkpoint",
+    response_class=PlainTextResponse,
+    summary="The transparency log's latest signed checkpoint (c2sp.org/tlog-checkpoint)",
+    responses={200: {"content": {NOTE_TYPE: {}}}},
+)
+async def log_checkpoint(log: Log) -> PlainTextResponse:
+    return PlainTextResponse(await _checkpoint_note(log), media_type=NOTE_TYPE)
+
+
+@router.get(
+    "/log/key",
+    response_class=PlainTextResponse,
+    summary="The log's verifier key (c2sp.org/signed-note): pin it, do not fetch it each time",
+    responses={200: {"content": {NOTE_TYPE: {}}}},
+)
+async def log_key(log: Log) -> PlainTextResponse:
+    return PlainTextResponse(log.verifier_key + "\n", media_type=NOTE_TYPE)
+
+
+@router.get("/log/entries/{index}", response_model=LogEntryOut, summary="One entry of the log")
+async def log_entry(index: Annotated[int, Size], log: Log) -> LogEntryOut:
+    found = await log.entry(index)
+    if found is None:
+        raise OutsideTheLog(f"the log has no entry {index} (yet)")
+    return LogEntryOut(index=found.index, entry=found.entry)
+
+
+@router.get(
+    "/log/proof/inclusion",
+    response_model=InclusionProofOut,
+    summary="Inclusion proof of entry `index` in the tree of `size` entries",
+)
+async def log_inclusion(index: Size, size: Size, log: Log) -> InclusionProofOut:
+    proof = await log.inclusion_proof(index, size)
+    return InclusionProofOut(index=index, size=size, proof=[_b64(h) for h in proof])
+
+
+@router.get(
+    "/log/proof/consistency",
+    response_model=ConsistencyProofOut,
+    summary="Consistency proof: the tree of `old` entries is a prefix of the tree of `new`",
+)
+async def log_consistency(old: Size, new: Size, log: Log) -> ConsistencyProofOut:
+    proof = await log.consistency_proof(old, new)
+    return ConsistencyProofOut(old_size=old, new_size=new, proof=[_b64(h) for h in proof])
+
+
+@router.get(
+    "/log/documents/{document_id}",
+    response_model=LogBundleOut,
+    summary="A document's log entries with their inclusion proofs and the checkpoint they "
+    "prove against: what the offline verifier checks",
+)
+async def log_document(document_id: Code, log: Log) -> LogBundleOut:
+    bundle = await log.bundle(document_id)
+    if bundle is None:
+        raise OutsideTheLog("the log has signed no checkpoint yet; try again in a second")
+    if not bundle["entries"] and not bundle["pending"]:
+        raise UnknownDocument(
+            f"the log has no entry for document {document_id}; check the id printed on the record"
+        )
+    return LogBundleOut.model_validate(bundle)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()

@@ -3,7 +3,8 @@ personal ID number, date of birth, parents), so it is for the school's staff and
 the principal and the school administrator of the record's school, the teachers of the record's
 class (homeroom and subject teachers), and the lookup service fetching a PDF for a parent who found
 it. The public verification page is the lookup's, not this API. Only the principal of the
-record's school revokes a published document (thu hồi), in their own name.
+record's school revokes a published document (thu hồi), in their own name. The transparency log
+(checkpoints, entries, proofs) holds no personal data: the lookup serves it publicly.
 """
 
 from hocba_runtime.auth import PolicyTable, allow
@@ -13,6 +14,9 @@ PUBLISHED_DOCUMENT = allow(
     principal=S.SCHOOL, school_admin=S.SCHOOL, teacher=S.CLASS, service=S.CITY, personal=True
 )
 
+TRANSPARENCY_LOG = allow(service=S.CITY, operator=S.CITY, auditor=S.CITY)
+"""The log holds no personal data; the lookup serves it to anybody, and the city's staff read it."""
+
 POLICIES = PolicyTable(
     "publishing",
     {
@@ -20,5 +24,11 @@ POLICIES = PolicyTable(
         "GET /documents/{document_id}/pdf": PUBLISHED_DOCUMENT,
         "GET /records/{record_id}/documents": PUBLISHED_DOCUMENT,
         "POST /documents/{document_id}/revocation": allow(principal=S.SCHOOL),
+        "GET /log/checkpoint": TRANSPARENCY_LOG,
+        "GET /log/key": TRANSPARENCY_LOG,
+        "GET /log/entries/{index}": TRANSPARENCY_LOG,
+        "GET /log/proof/inclusion": TRANSPARENCY_LOG,
+        "GET /log/proof/consistency": TRANSPARENCY_LOG,
+        "GET /log/documents/{document_id}": TRANSPARENCY_LOG,
     },
 )
