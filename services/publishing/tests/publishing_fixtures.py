@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from typing import Any
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
 from hocba_devstack.devpki import DevPKI
-from hocba_publishing.domain.model import PublishedDocument, Revocation
+from hocba_publishing.domain.model import PublishedDocument, Revocation, StoredPdf
 from hocba_trust.canonical import canonical_bytes, sha256_hex
 from hocba_trust.cms import sign_detached
 from pymongo.errors import DuplicateKeyError
@@ -157,14 +158,13 @@ class FakeTx:
         )
         return copy.deepcopy(mine[-1]) if mine else None
 
-    async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
+    async def save(self, doc: PublishedDocument) -> None:
         """Documents are inserted, never replaced; one per record version (the unique index)."""
         if doc.document_id in self.s.docs:
             raise DuplicateKeyError(f"document {doc.document_id} is published already", 11000)
         if await self.find(doc.record_id, doc.record_version) is not None:
             raise DuplicateKeyError("this record version is published already", 11000)
         self.s.docs[doc.document_id] = _as_stored(doc)
-        self.s.pdfs[doc.document_id] = bytes(pdf)
 
     async def revocation(self, document_id: str) -> Revocation | None:
         return self.s.revoked.get(document_id)
@@ -192,7 +192,9 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.docs: dict[str, PublishedDocument] = {}
-        self.pdfs: dict[str, bytes] = {}
+        self.pdfs: dict[str, StoredPdf] = {}
+        self.renders: dict[str, tuple[str, float]] = {}
+        """Who renders which PDF, until when (monotonic seconds)."""
         self.rejections: dict[str, str] = {}
         self.revoked: dict[str, Revocation] = {}
         self.log_queue: dict[str, dict[str, Any]] = {}
@@ -203,17 +205,12 @@ class FakeStore:
 
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
-        saved = (
-            copy.copy(self.docs),
-            copy.copy(self.pdfs),
-            copy.copy(self.revoked),
-            copy.copy(self.log_queue),
-        )
+        saved = (copy.copy(self.docs), copy.copy(self.revoked), copy.copy(self.log_queue))
         self.pending = []
         try:
             yield FakeTx(self, processing is not None and processing in self.processed)
         except BaseException:
-            self.docs, self.pdfs, self.revoked, self.log_queue = saved
+            self.docs, self.revoked, self.log_queue = saved
             raise
         if processing is not None:
             self.processed.add(processing)
@@ -222,8 +219,29 @@ class FakeStore:
     async def document(self, document_id: str) -> PublishedDocument | None:
         return copy.deepcopy(self.docs.get(document_id))
 
-    async def pdf(self, document_id: str) -> bytes | None:
+    # PdfStore
+
+    async def get(self, document_id: str) -> StoredPdf | None:
         return self.pdfs.get(document_id)
+
+    async def sha256(self, document_id: str) -> str | None:
+        kept = self.pdfs.get(document_id)
+        return None if kept is None else kept.sha256
+
+    async def save(self, document_id: str, pdf: StoredPdf) -> StoredPdf:
+        """The first PDF kept stands."""
+        return self.pdfs.setdefault(document_id, StoredPdf(bytes(pdf.pdf), pdf.sha256))
+
+    async def claim(self, document_id: str, owner: str, seconds: float) -> bool:
+        held = self.renders.get(document_id)
+        if held is not None and held[0] != owner and held[1] > time.monotonic():
+            return False
+        self.renders[document_id] = (owner, time.monotonic() + seconds)
+        return True
+
+    async def release(self, document_id: str, owner: str) -> None:
+        if self.renders.get(document_id, ("", 0.0))[0] == owner:
+            del self.renders[document_id]
 
     async def for_record(self, record_id: str) -> list[PublishedDocument]:
         return sorted(

@@ -86,3 +86,10 @@ def _record_signed_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
 def _record_published_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v2 admits the role `school_seal` in signatures; v1 data is valid v2."""
     return dict(data)
+
+
+@upcaster("hocba.publishing.record_published", 2)
+def _record_published_v2_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 may leave out `pdf_sha256` (the PDF is rendered after the publication); v2 data, which
+    always has it, is valid v3."""
+    return dict(data)

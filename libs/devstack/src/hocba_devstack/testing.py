@@ -66,6 +66,7 @@ class LocalInfra:
             "consumer_heartbeat_interval_ms": 1000,
             "retry_backoff_seconds": 0.01,
             "audit_chain_seconds": 0.1,
+            "pdf_render_processes": 1,  # publishing renders in a thread, not a pool per test
             **extra,
         }
 

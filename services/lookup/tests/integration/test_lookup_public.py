@@ -287,7 +287,8 @@ async def test_a_parents_pdf_ticket_brings_publishings_pdf_fetched_with_the_look
     assert url.startswith(f"{LOOKUP_URL}/pdf/") and "/documents/" not in url
     pdf = await stack.http.get(url)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
-    assert pdf.content == await stack.publishing.app.state.reader.pdf(record.document_id)
+    kept = await stack.publishing.rendering.pdfs.get(record.document_id)
+    assert pdf.status_code == 200 and kept is not None and pdf.content == kept.pdf
     assert pdf.headers["cache-control"] == "no-store"
     assert pdf.headers["content-disposition"] == f'inline; filename="{record.document_id}.pdf"'
     # Publishing handed it to the lookup's own token (the service role), and recorded the read.

@@ -58,9 +58,8 @@ async def test_published_record_is_found_verified_and_shown_in_the_portal(
     assert docs[0]["document_id"] == document_id and docs[0]["student_name"] == NAME
     assert docs[0]["pdf_url"].startswith(f"{LOOKUP_URL}/pdf/")
     pdf = await http.get(docs[0]["pdf_url"])
-    assert pdf.status_code == 200 and pdf.content == await stack.publishing.app.state.reader.pdf(
-        document_id
-    )
+    kept = await stack.publishing.rendering.pdfs.get(document_id)
+    assert pdf.status_code == 200 and kept is not None and pdf.content == kept.pdf
     full = (await http.get(f"/api/documents/{document_id}")).json()
     assert full["verification"]["valid"] is True and full["status"] == "published"
 

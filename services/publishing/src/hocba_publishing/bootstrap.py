@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -15,15 +16,14 @@ from hocba_trust.note import Signer
 
 from hocba_publishing.adapters.mongo_log import MongoLog, sequencer
 from hocba_publishing.adapters.mongo_publishing import (
+    MongoPdfStore,
     MongoPublishingReader,
     MongoPublishingUnitOfWork,
     ensure_indexes,
 )
-from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
+from hocba_publishing.adapters.render_pool import PooledRenderer, make_renderer
 from hocba_publishing.adapters.trust import TrustListVerifier
-from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer
-from hocba_publishing.application.ports import PdfRenderer
-from hocba_publishing.application.use_cases import PublishingService
+from hocba_publishing.application.use_cases import PdfRendering, PublishingService
 from hocba_publishing.config import PublishingSettings
 from hocba_publishing.entrypoints import http, kafka
 from hocba_publishing.entrypoints.policies import POLICIES
@@ -43,6 +43,7 @@ class Publishing:
     service: PublishingService
     app: FastAPI
     log: MongoLog
+    rendering: PdfRendering
 
 
 def log_signer(settings: PublishingSettings) -> Signer:
@@ -74,21 +75,24 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
         if settings.trust_roots
         else None
     )
-    renderer: PdfRenderer = WeasyPrintRenderer(settings.lookup_public_url)
-    if settings.pdf_seal:
-        assert (
-            settings.pdf_seal_certificate and settings.pdf_seal_key
-        )  # the settings refuse a seal without them
-        renderer = SealingRenderer(
-            renderer, PadesSealer(settings.pdf_seal_certificate, settings.pdf_seal_key)
-        )
+    # the settings refuse a seal without its certificate and key
+    renderer = PooledRenderer(
+        functools.partial(
+            make_renderer,
+            settings.lookup_public_url,
+            settings.pdf_seal_certificate if settings.pdf_seal else None,
+            settings.pdf_seal_key if settings.pdf_seal else None,
+        ),
+        settings.pdf_render_processes,
+    )
     service = PublishingService(
         uow,
         reader,
         TrustListVerifier(trust),
-        renderer,
         id_key=settings.document_id_secret.get_secret_value().encode(),
     )
+    rendering = PdfRendering(reader, MongoPdfStore(runtime.mongo), renderer)
+    runtime.on_stop(renderer.close)
     transparency = MongoLog(
         runtime.mongo,
         log_signer(settings),
@@ -109,7 +113,7 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
         )
         runtime.on_start(crls.start)
         runtime.on_stop(crls.stop)
-    kafka.register(runtime.broker, settings, service)
+    kafka.register(runtime.broker, settings, service, rendering)
     app = create_app(
         runtime,
         title="Hocba publishing",
@@ -120,4 +124,5 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
     app.state.publishing = service
     app.state.reader = reader
     app.state.log = transparency
-    return Publishing(runtime, service, app, transparency)
+    app.state.rendering = rendering
+    return Publishing(runtime, service, app, transparency, rendering)

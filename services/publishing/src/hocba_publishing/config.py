@@ -1,3 +1,5 @@
+from typing import Literal
+
 from hocba_runtime.settings import ServiceSettings
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -37,6 +39,17 @@ class PublishingSettings(ServiceSettings):
     )
     pdf_seal_key: str | None = Field(
         default=None, description="PEM file: the seal certificate's private key"
+    )
+    pdf_render: Literal["eager", "lazy"] = Field(
+        default="eager",
+        description="eager: render each PDF right after its publication (a worker reading the "
+        "announcements); lazy: at its first download, then kept",
+    )
+    pdf_render_processes: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Processes that render PDFs (0: one per core; 1: a thread of the service)",
     )
     lookup_public_url: str = Field(
         default="http://127.0.0.1:8105", description="Printed on the PDF: where to verify"

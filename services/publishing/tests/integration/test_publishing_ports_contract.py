@@ -5,7 +5,9 @@ A behaviour the fake gets wrong fails here."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hashlib
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,15 +25,17 @@ from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
 from hocba_devstack.testing import LocalInfra, outbox_event_ids, scratch_database  # noqa: E402
 from hocba_publishing.adapters.mongo_publishing import (  # noqa: E402
+    MongoPdfStore,
     MongoPublishingReader,
     MongoPublishingUnitOfWork,
     ensure_indexes,
 )
 from hocba_publishing.application.ports import (  # noqa: E402
+    PdfStore,
     PublishingReader,
     PublishingUnitOfWork,
 )
-from hocba_publishing.domain.model import PublishedDocument, Revocation  # noqa: E402
+from hocba_publishing.domain.model import PublishedDocument, Revocation, StoredPdf  # noqa: E402
 from hocba_runtime.mongo import is_duplicate_key  # noqa: E402
 from hocba_runtime.uow import MongoUnitOfWork  # noqa: E402
 from hocba_trust import logentry  # noqa: E402
@@ -50,6 +54,7 @@ class Publishing:
     committed_events: Callable[[], Awaitable[list[str]]]
     rejection: Callable[[str, int], Awaitable[str | None]]
     log_queue: Callable[[], Awaitable[list[dict[str, Any]]]]
+    pdfs: PdfStore
     """The transparency-log entries queued (the sequencer's side is tested on its own)."""
 
 
@@ -67,7 +72,7 @@ async def publishing(contract_backend: LocalInfra | None) -> AsyncIterator[Publi
         async def fake_queue() -> list[dict[str, Any]]:
             return list(fake.log_queue.values())
 
-        yield Publishing(fake, fake, committed, fake_rejection, fake_queue)
+        yield Publishing(fake, fake, committed, fake_rejection, fake_queue, fake)
         return
     async with scratch_database(contract_backend, "publishing_contract") as (mongo, outbox):
         await ensure_indexes(mongo)
@@ -88,6 +93,7 @@ async def publishing(contract_backend: LocalInfra | None) -> AsyncIterator[Publi
             lambda: outbox_event_ids(outbox),
             rejection,
             queue,
+            MongoPdfStore(mongo),
         )
 
 
@@ -124,12 +130,13 @@ async def saved(publishing: Publishing) -> PublishedDocument:
     """A published document, stored with its PDF in a transaction of its own."""
     doc = published()
     async with publishing.uow() as tx:
-        await tx.save(doc, pdf_of(doc))
+        await tx.save(doc)
     return doc
 
 
-def pdf_of(doc: PublishedDocument) -> bytes:
-    return b"%PDF-1.7\n" + doc.document_id.encode() + b"\x00\xff binary"
+def pdf_of(doc: PublishedDocument) -> StoredPdf:
+    pdf = b"%PDF-1.7\n" + doc.document_id.encode() + b"\x00\xff binary"
+    return StoredPdf(pdf, hashlib.sha256(pdf).hexdigest())
 
 
 def announcement(doc: PublishedDocument) -> Envelope[RecordSigned]:
@@ -155,7 +162,7 @@ async def test_what_is_saved_reads_back_equal_through_the_transaction_and_the_re
 ) -> None:
     doc = published()
     async with publishing.uow() as tx:
-        await tx.save(doc, pdf_of(doc))
+        await tx.save(doc)
         assert await tx.find(doc.record_id, 1) == as_stored(doc), (
             "a transaction reads its own writes"
         )
@@ -166,7 +173,6 @@ async def test_what_is_saved_reads_back_equal_through_the_transaction_and_the_re
     assert await publishing.reader.document(doc.document_id) == stored
     assert await publishing.reader.find(doc.record_id, 1) == stored
     assert await publishing.reader.for_record(doc.record_id) == [stored]
-    assert await publishing.reader.pdf(doc.document_id) == pdf_of(doc)
 
 
 async def test_what_was_never_published_is_none_or_empty(publishing: Publishing) -> None:
@@ -174,7 +180,8 @@ async def test_what_was_never_published_is_none_or_empty(publishing: Publishing)
         assert await tx.find("HS-NONE.2024-2025", 1) is None
         assert await tx.latest("HS-NONE.2024-2025") is None
     assert await publishing.reader.document("HB-2024-NONE-NONE-NONE") is None
-    assert await publishing.reader.pdf("HB-2024-NONE-NONE-NONE") is None
+    assert await publishing.pdfs.get("HB-2024-NONE-NONE-NONE") is None
+    assert await publishing.pdfs.sha256("HB-2024-NONE-NONE-NONE") is None
     assert await publishing.reader.find("HS-NONE.2024-2025", 1) is None
     assert await publishing.reader.for_record("HS-NONE.2024-2025") == []
 
@@ -188,7 +195,7 @@ async def test_versions_of_a_record_come_in_version_order_and_the_latest_is_the_
     other = published()
     for doc in (third, first, other, second):
         async with publishing.uow() as tx:
-            await tx.save(doc, pdf_of(doc))
+            await tx.save(doc)
     async with publishing.uow() as tx:
         assert await tx.latest(rid) == as_stored(third)
         assert await tx.find(rid, 2) == as_stored(second)
@@ -204,17 +211,16 @@ async def test_a_published_document_is_never_replaced_nor_published_twice(
     for attempt in (again, same_version):
         with pytest.raises(Exception) as raised:
             async with publishing.uow() as tx:
-                await tx.save(attempt, b"%PDF other")
+                await tx.save(attempt)
         assert is_duplicate_key(raised.value), raised.value
     assert await publishing.reader.for_record(doc.record_id) == [as_stored(doc)]
     assert await publishing.reader.document(same_version.document_id) is None
-    assert await publishing.reader.pdf(doc.document_id) == pdf_of(doc)
 
 
 async def test_a_read_document_is_a_copy(publishing: Publishing) -> None:
     doc = published()
     async with publishing.uow() as tx:
-        await tx.save(doc, pdf_of(doc))
+        await tx.save(doc)
         doc.document["student"]["full_name"] = "changed after saving"
     read = await publishing.reader.document(doc.document_id)
     assert read is not None and read.document["student"]["full_name"] != "changed after saving"
@@ -228,14 +234,13 @@ async def test_a_transaction_that_fails_leaves_nothing_behind(publishing: Publis
     with pytest.raises(Rollback):
         async with publishing.uow("event-rolled-back") as tx:
             assert tx.duplicate is False
-            await tx.save(doc, pdf_of(doc))
+            await tx.save(doc)
             await tx.emit(PUBLISHING_EVENTS.name, announcement(doc))
             raise Rollback
     async with publishing.uow("event-rolled-back") as tx:
         assert tx.duplicate is False, "the event was not processed: its redelivery is handled"
         assert await tx.find(doc.record_id, 1) is None
     assert await publishing.reader.document(doc.document_id) is None
-    assert await publishing.reader.pdf(doc.document_id) is None
     assert await publishing.committed_events() == []
 
 
@@ -312,7 +317,7 @@ async def test_a_revocation_reads_back_equal_and_leaves_the_document_as_publishe
     second = published(first.record_id, 2, supersedes=first.document_id)
     for doc in (first, second):
         async with publishing.uow() as tx:
-            await tx.save(doc, pdf_of(doc))
+            await tx.save(doc)
     later, earlier = revocation_of(second, "Sai kết quả"), revocation_of(first)
     async with publishing.uow() as tx:
         await tx.revoke(later)
@@ -327,7 +332,6 @@ async def test_a_revocation_reads_back_equal_and_leaves_the_document_as_publishe
         revocation_as_stored(r) for r in (earlier, later)
     ], "in version order"
     assert await publishing.reader.document(first.document_id) == as_stored(first)
-    assert await publishing.reader.pdf(first.document_id) == pdf_of(first)
     assert await publishing.reader.for_record(first.record_id) == [
         as_stored(first),
         as_stored(second),
@@ -339,7 +343,7 @@ async def test_what_was_never_revoked_or_superseded_is_none_or_empty(
 ) -> None:
     doc = published()
     async with publishing.uow() as tx:
-        await tx.save(doc, pdf_of(doc))
+        await tx.save(doc)
         assert await tx.revocation(doc.document_id) is None
     assert await publishing.reader.revocation(doc.document_id) is None
     assert await publishing.reader.revocations(doc.record_id) == []
@@ -353,7 +357,7 @@ async def test_a_newer_version_names_the_one_it_supersedes(publishing: Publishin
     third = published(first.record_id, 3, supersedes=second.document_id)
     for doc in (first, third, second):
         async with publishing.uow() as tx:
-            await tx.save(doc, pdf_of(doc))
+            await tx.save(doc)
     assert await publishing.reader.superseded_by(first.document_id) == second.document_id
     assert await publishing.reader.superseded_by(second.document_id) == third.document_id
     assert await publishing.reader.superseded_by(third.document_id) is None
@@ -403,12 +407,12 @@ async def test_log_entries_queue_with_their_transaction_once_each(publishing: Pu
     ]
     with pytest.raises(Rollback):
         async with publishing.uow() as tx:
-            await tx.save(doc, pdf_of(doc))
+            await tx.save(doc)
             await tx.log(entries)
             raise Rollback
     assert await publishing.log_queue() == []
     async with publishing.uow() as tx:
-        await tx.save(doc, pdf_of(doc))
+        await tx.save(doc)
         await tx.log(entries)
     assert await publishing.log_queue() == entries
     with pytest.raises(Exception) as raised:
@@ -416,3 +420,28 @@ async def test_log_entries_queue_with_their_transaction_once_each(publishing: Pu
             await tx.log(entries[1:])
     assert is_duplicate_key(raised.value)
     assert await publishing.log_queue() == entries
+
+
+async def test_a_pdf_is_kept_once_and_the_first_one_kept_stands(publishing: Publishing) -> None:
+    doc = await saved(publishing)
+    first = pdf_of(doc)
+    assert await publishing.pdfs.save(doc.document_id, first) == first
+    other = StoredPdf(b"%PDF-1.7 rendered again", "d" * 64)
+    assert await publishing.pdfs.save(doc.document_id, other) == first
+    assert await publishing.pdfs.get(doc.document_id) == first
+    assert await publishing.pdfs.sha256(doc.document_id) == first.sha256
+
+
+async def test_one_renderer_at_a_time_claims_a_pdf_until_it_releases_or_its_claim_lapses(
+    publishing: Publishing,
+) -> None:
+    doc = await saved(publishing)
+    assert await publishing.pdfs.claim(doc.document_id, "worker-a", 30)
+    assert await publishing.pdfs.claim(doc.document_id, "worker-a", 30), "renewed by its holder"
+    assert not await publishing.pdfs.claim(doc.document_id, "worker-b", 30)
+    await publishing.pdfs.release(doc.document_id, "worker-b")  # not its claim: nothing changes
+    assert not await publishing.pdfs.claim(doc.document_id, "worker-b", 30)
+    await publishing.pdfs.release(doc.document_id, "worker-a")
+    assert await publishing.pdfs.claim(doc.document_id, "worker-b", 0.05)
+    await asyncio.sleep(0.1)
+    assert await publishing.pdfs.claim(doc.document_id, "worker-c", 30), "a lapsed claim is taken"

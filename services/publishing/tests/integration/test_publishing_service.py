@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import subprocess
 import sys
@@ -94,8 +95,9 @@ async def test_signed_record_is_published_once_with_its_pdf_and_tampered_ones_ar
         pdf = await http.get(published["pdf_path"])
         assert (
             pdf.headers["content-type"] == "application/pdf"
-            and pdf.headers["etag"] == f'"{published["pdf_sha256"]}"'
+            and pdf.headers["etag"] == f'"{hashlib.sha256(pdf.content).hexdigest()}"'
         )
+        assert published["pdf_sha256"] is None, "the publication did not wait for its PDF"
         text = (
             await asyncio.to_thread(
                 subprocess.run,
@@ -156,9 +158,15 @@ async def test_a_revocation_over_http_is_announced_once_on_the_topic_and_shown_w
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=publishing.app), base_url="http://t", headers=principal
     ) as http:
-        before = (await http.get(f"/documents/{second.document_id}")).json()
-        assert before["status"] == "published" and before["revocation"] is None
         pdf_before = (await http.get(second.pdf_path)).content
+
+        async def settled() -> dict[str, Any] | None:
+            """The view once its PDF is rendered and its publication logged (within seconds)."""
+            view: dict[str, Any] = (await http.get(f"/documents/{second.document_id}")).json()
+            return view if view["pdf_sha256"] and view["log_index"] is not None else None
+
+        before = await eventually(settled)
+        assert before["status"] == "published" and before["revocation"] is None
         path = f"/documents/{second.document_id}/revocation"
 
         for body in ({}, {"reason": "   "}):

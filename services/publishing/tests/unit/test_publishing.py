@@ -9,7 +9,6 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -42,19 +41,6 @@ from publishing_fixtures import (  # noqa: E402
 
 pytestmark = pytest.mark.unit
 KEY = b"unit-test-document-id-secret-0123456789"
-
-
-class TextRenderer:
-    """Records what it was asked to render (the real renderer is tested below)."""
-
-    def render(
-        self,
-        document: dict[str, Any],
-        document_id: str,
-        content_sha256: str,
-        signatures: list[dict[str, Any]],
-    ) -> bytes:
-        return f"{document_id}:{content_sha256}".encode()
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +86,6 @@ async def test_publishes_once_and_a_new_version_supersedes(pki: DevPKI) -> None:
         store,
         store,
         TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)])),
-        TextRenderer(),
         id_key=KEY,
     )
     signed = signed_record(pki)
@@ -122,10 +107,10 @@ async def test_a_document_published_under_another_key_keeps_its_id(pki: DevPKI) 
     verifier = TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)]))
     signed = signed_record(pki)
     old = await PublishingService(
-        store, store, verifier, TextRenderer(), id_key=b"the-key-before-0123456789"
+        store, store, verifier, id_key=b"the-key-before-0123456789"
     ).publish(signed)
     assert old is not None
-    service = PublishingService(store, store, verifier, TextRenderer(), id_key=KEY)
+    service = PublishingService(store, store, verifier, id_key=KEY)
     assert await service.publish(signed) is None
     assert list(store.docs) == [old.document_id]
     new = await service.publish(signed_record(pki, document(signed.student_id, version=2)))
@@ -158,7 +143,7 @@ async def test_refuses_what_does_not_verify_and_stores_nothing(
         other.create()
         trust = TrustList.from_pem_files([str(other.root_file)])
         expected = "untrusted"
-    service = PublishingService(store, store, TrustListVerifier(trust), TextRenderer(), id_key=KEY)
+    service = PublishingService(store, store, TrustListVerifier(trust), id_key=KEY)
     with pytest.raises(NotPublishable) as refused:
         await service.publish(signed)
     assert refused.value.reason == expected
@@ -419,7 +404,7 @@ def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) 
 
 def _service(pki: DevPKI, store: FakeStore) -> PublishingService:
     verifier = TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)]))
-    return PublishingService(store, store, verifier, TextRenderer(), id_key=KEY)
+    return PublishingService(store, store, verifier, id_key=KEY)
 
 
 async def test_a_published_document_is_revoked_once_with_its_reason_and_stays_as_published(
@@ -429,7 +414,7 @@ async def test_a_published_document_is_revoked_once_with_its_reason_and_stays_as
     service = _service(pki, store)
     doc = await service.publish(signed_record(pki))
     assert doc is not None
-    stored, pdf = store.docs[doc.document_id], store.pdfs[doc.document_id]
+    stored, pdfs = store.docs[doc.document_id], dict(store.pdfs)
     revocation = await service.revoke(
         doc.document_id, "  Cấp nhầm học bạ của học sinh khác \n", "HT-P"
     )
@@ -439,7 +424,7 @@ async def test_a_published_document_is_revoked_once_with_its_reason_and_stays_as
         "079-TH-P",
     )
     assert store.revoked == {doc.document_id: revocation}
-    assert store.docs[doc.document_id] == stored and store.pdfs[doc.document_id] == pdf
+    assert store.docs[doc.document_id] == stored and store.pdfs == pdfs
     topic, event = store.emitted[-1]
     assert topic == "hocba.publishing.events" and isinstance(event.data, RecordRevoked)
     assert event.subject == doc.student_id, (

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,17 +21,6 @@ from publishing_fixtures import FakeStore, document, signed_record  # noqa: E402
 pytestmark = pytest.mark.unit
 
 
-class NoPdf:
-    def render(
-        self,
-        document: dict[str, Any],
-        document_id: str,
-        content_sha256: str,
-        signatures: list[dict[str, Any]],
-    ) -> bytes:
-        return document_id.encode()
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
     p = DevPKI(tmp_path_factory.mktemp("pub-log-pki"))
@@ -46,7 +34,6 @@ async def test_publications_corrections_and_revocations_queue_their_entries(pki:
         store,
         store,
         TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)])),
-        NoPdf(),
         id_key=b"unit-test-document-id-secret-0123456789",
     )
     signed = signed_record(pki)

@@ -17,7 +17,7 @@ class RecordPublished(EventPayload):
     """A signed record was published: it will never change; a correction supersedes it."""
 
     event_type: ClassVar[str] = "hocba.publishing.record_published"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     document_id: Code
     record_id: Code
     record_version: Annotated[int, Field(ge=1)]
@@ -25,7 +25,12 @@ class RecordPublished(EventPayload):
     document: dict[str, Any]
     content_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     signatures: tuple[DocumentSignature, ...]
-    pdf_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    pdf_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None,
+        description="SHA-256 of the PDF when it was rendered before the announcement (v2 always); "
+        "since v3 a publication does not wait for its PDF, which is rendered afterwards and served "
+        "at pdf_path",
+    )
     pdf_path: str = Field(description="Path of the PDF on the publishing API")
     published_at: datetime
     supersedes: Code | None = None

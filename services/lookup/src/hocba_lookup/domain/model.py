@@ -134,7 +134,8 @@ class PublishedEntry:
     document: dict[str, Any]
     content_sha256: str
     signatures: list[dict[str, Any]]
-    pdf_sha256: str
+    pdf_sha256: str | None
+    """Announced only for PDFs rendered before the publication; since, the PDF comes after."""
     pdf_path: str
     published_at: datetime
     supersedes: str | None = None

@@ -153,7 +153,10 @@ class DocumentOut(RecordSummary):
     content_sha256: str = Field(
         description="As printed on the record: the hash of its signed content"
     )
-    pdf_sha256: str
+    pdf_sha256: str | None = Field(
+        description="The PDF's SHA-256 when it was announced with the publication; publications "
+        "since do not wait for their PDF, so it is null"
+    )
     subjects: list[SubjectOut]
     verification: VerificationOut
 

@@ -1,8 +1,9 @@
 """Published documents and their PDFs in MongoDB. Documents are inserted, never updated.
 
-`documents` holds each published document's fields; `pdfs` its sealed PDF, the file's bytes as they
-are served (`{_id: document id, schema_version, pdf: <binary>, sha256}`): a file, not an encoded
-document, and so the one binary value the service stores; `rejections` why a record was not
+`documents` holds each published document's fields; `pdfs` its sealed PDF once rendered (after the
+publication), the file's bytes as they are served (`{_id: document id, schema_version, pdf:
+<binary>, sha256, rendered_at}`): a file, not an encoded document, and so the one binary value the
+service stores; `pdf_renders` who renders which PDF now; `rejections` why a record was not
 published; `revocations` the revocation of a document, kept apart from it (`{_id: document id,
 schema_version, document_id, record_id, record_version, student_id, school_id, revoked_by, reason,
 revoked_at}`), inserted once and never updated either."""
@@ -14,12 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import Binary
-from hocba_runtime.mongo import Mongo, tag_untagged
+from hocba_runtime.lease import Lease
+from hocba_runtime.mongo import Mongo, is_duplicate_key, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING, DESCENDING
 
 from hocba_publishing.adapters.mongo_log import ensure_log_indexes, queue_entries
-from hocba_publishing.domain.model import PublishedDocument, Revocation
+from hocba_publishing.domain.model import PublishedDocument, Revocation, StoredPdf
 
 SCHEMA_VERSION = 1
 """Of `documents`, `pdfs`, `rejections` and `revocations`."""
@@ -65,18 +67,9 @@ class MongoPublishingTx(ServiceTx):
         found = [d async for d in cursor]
         return _from_doc(found[0]) if found else None
 
-    async def save(self, doc: PublishedDocument, pdf: bytes) -> None:
+    async def save(self, doc: PublishedDocument) -> None:
         await self.db.documents.insert_one(
             {"_id": doc.document_id, "schema_version": SCHEMA_VERSION, **asdict(doc)},
-            session=self.session,
-        )
-        await self.db.pdfs.insert_one(
-            {
-                "_id": doc.document_id,
-                "schema_version": SCHEMA_VERSION,
-                "pdf": Binary(pdf),
-                "sha256": doc.pdf_sha256,
-            },
             session=self.session,
         )
 
@@ -108,10 +101,6 @@ class MongoPublishingReader:
 
     async def document(self, document_id: str) -> PublishedDocument | None:
         return _from_doc(await self.db.documents.find_one({"_id": document_id}))
-
-    async def pdf(self, document_id: str) -> bytes | None:
-        doc = await self.db.pdfs.find_one({"_id": document_id})
-        return bytes(doc["pdf"]) if doc else None
 
     async def for_record(self, record_id: str) -> list[PublishedDocument]:
         cursor = self.db.documents.find({"record_id": record_id}).sort("record_version", ASCENDING)
@@ -151,3 +140,52 @@ class MongoPublishingReader:
             "record_version", ASCENDING
         )
         return [r for raw in [x async for x in cursor] if (r := _revocation(raw)) is not None]
+
+
+class MongoPdfStore:
+    """`pdfs`: each document's PDF once rendered (`{_id: document id, schema_version, pdf:
+    <binary>, sha256, rendered_at}`), inserted once; `pdf_renders`: who renders which PDF now, a
+    lease a document (hocba_runtime.lease), deleted when the render is done."""
+
+    def __init__(self, mongo: Mongo) -> None:
+        self.mongo = mongo
+        self.db = mongo.db
+
+    async def get(self, document_id: str) -> StoredPdf | None:
+        found = await self.db.pdfs.find_one({"_id": document_id})
+        return None if found is None else StoredPdf(bytes(found["pdf"]), str(found["sha256"]))
+
+    async def sha256(self, document_id: str) -> str | None:
+        found = await self.db.pdfs.find_one({"_id": document_id}, {"sha256": 1})
+        return None if found is None else str(found["sha256"])
+
+    async def save(self, document_id: str, pdf: StoredPdf) -> StoredPdf:
+        try:
+            await self.db.pdfs.insert_one(
+                {
+                    "_id": document_id,
+                    "schema_version": SCHEMA_VERSION,
+                    "pdf": Binary(pdf.pdf),
+                    "sha256": pdf.sha256,
+                    "rendered_at": datetime.now(UTC),
+                }
+            )
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+            kept = await self.get(document_id)
+            if kept is None:
+                raise
+            return kept
+        return pdf
+
+    def _lease(self, document_id: str, owner: str, seconds: float) -> Lease:
+        lease = Lease(self.mongo, "pdf_renders", document_id, seconds)
+        lease.owner = owner
+        return lease
+
+    async def claim(self, document_id: str, owner: str, seconds: float) -> bool:
+        return await self._lease(document_id, owner, seconds).hold()
+
+    async def release(self, document_id: str, owner: str) -> None:
+        await self.db.pdf_renders.delete_one({"_id": document_id, "owner": owner})

@@ -8,7 +8,13 @@ from typing import Any, Protocol
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.signing import RecordSigned
 
-from hocba_publishing.domain.model import LogCheckpoint, LogEntry, PublishedDocument, Revocation
+from hocba_publishing.domain.model import (
+    LogCheckpoint,
+    LogEntry,
+    PublishedDocument,
+    Revocation,
+    StoredPdf,
+)
 
 
 class SignedRecordVerifier(Protocol):
@@ -27,6 +33,35 @@ class PdfRenderer(Protocol):
     ) -> bytes: ...
 
 
+class AsyncPdfRenderer(Protocol):
+    """Renders off the event loop (a pool of processes, one per core, or a thread)."""
+
+    async def render(
+        self,
+        document: dict[str, Any],
+        document_id: str,
+        content_sha256: str,
+        signatures: list[dict[str, Any]],
+    ) -> bytes: ...
+
+
+class PdfStore(Protocol):
+    """Rendered PDFs, and who is rendering one now (so that a PDF is rendered once, whichever
+    replica asks)."""
+
+    async def get(self, document_id: str) -> StoredPdf | None: ...
+    async def sha256(self, document_id: str) -> str | None: ...
+    async def save(self, document_id: str, pdf: StoredPdf) -> StoredPdf:
+        """Keep a rendered PDF; if one was kept meanwhile, that one stands and is returned."""
+        ...
+
+    async def claim(self, document_id: str, owner: str, seconds: float) -> bool:
+        """Take the right to render the document's PDF for `seconds`; False while another has it."""
+        ...
+
+    async def release(self, document_id: str, owner: str) -> None: ...
+
+
 class PublishingTx(Protocol):
     @property
     def duplicate(self) -> bool: ...  # the message was handled before (read-only)
@@ -34,7 +69,7 @@ class PublishingTx(Protocol):
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None: ...
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None: ...
     async def latest(self, record_id: str) -> PublishedDocument | None: ...
-    async def save(self, doc: PublishedDocument, pdf: bytes) -> None: ...
+    async def save(self, doc: PublishedDocument) -> None: ...
     async def revocation(self, document_id: str) -> Revocation | None: ...
     async def revoke(self, revocation: Revocation) -> None:
         """Store a revocation; a document's second one fails as a duplicate key."""
@@ -54,7 +89,6 @@ class PublishingUnitOfWork(Protocol):
 
 class PublishingReader(Protocol):
     async def document(self, document_id: str) -> PublishedDocument | None: ...
-    async def pdf(self, document_id: str) -> bytes | None: ...
     async def for_record(self, record_id: str) -> list[PublishedDocument]: ...
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None: ...
     async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None: ...

@@ -2,10 +2,10 @@
 
 Order of work: skip what is already published (found by record id and version, so a document keeps
 the id it was published under, whatever key derives new ids now); verify (hash and signatures) and
-refuse with the reason otherwise; render the PDF outside the transaction (it is the slow part);
-then, in one transaction, store document and PDF, queue its transparency-log entries (its
-publication, and the supersession of the version it corrects) and emit RecordPublished. A
-re-delivery publishes nothing.
+refuse with the reason otherwise; then, in one transaction, store the document, queue its
+transparency-log entries (its publication, and the supersession of the version it corrects) and
+emit RecordPublished. A re-delivery publishes nothing. The PDF is not waited for: `PdfRendering`
+renders it afterwards, eagerly (a worker reading the announcements) or at its first download, once.
 
 Revocation (thu hồi): a document is found by its id, the reason checked, then in one transaction
 its revocation is stored, its log entry queued and RecordRevoked emitted; the document itself is
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+import logging
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +31,8 @@ from hocba_runtime.uow import retry_transient
 from hocba_trust import logentry
 
 from hocba_publishing.application.ports import (
-    PdfRenderer,
+    AsyncPdfRenderer,
+    PdfStore,
     PublishingReader,
     PublishingUnitOfWork,
     SignedRecordVerifier,
@@ -39,12 +42,14 @@ from hocba_publishing.domain.model import (
     NotPublishable,
     PublishedDocument,
     Revocation,
+    StoredPdf,
     UnknownDocument,
     document_id,
     revocation_reason,
 )
 
 SOURCE = "hocba/publishing"
+log = logging.getLogger("hocba.publishing")
 
 
 def _as_stored(at: datetime) -> datetime:
@@ -80,17 +85,13 @@ class PublishingService:
         uow: PublishingUnitOfWork,
         reader: PublishingReader,
         verifier: SignedRecordVerifier,
-        renderer: PdfRenderer,
         *,
         id_key: bytes,
     ) -> None:
         self.uow = uow
         self.reader = reader
         self.verifier = verifier
-        self.renderer = renderer
         self.id_key = id_key
-        # WeasyPrint is CPU-bound: one render at a time, off the event loop.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf")
 
     def _announce(self, data: Any, cause: Envelope[Any] | None) -> Envelope[Any]:
         if cause is None:
@@ -112,14 +113,6 @@ class PublishingService:
         school_year = str(signed.document.get("school_year", "0000"))
         doc_id = document_id(signed.record_id, signed.record_version, school_year, key=self.id_key)
         signatures = [s.model_dump(mode="json") for s in signed.signatures]
-        pdf = await asyncio.get_running_loop().run_in_executor(
-            self._executor,
-            self.renderer.render,
-            signed.document,
-            doc_id,
-            signed.content_sha256,
-            signatures,
-        )
         async with self.uow(cause.id if cause else None) as tx:
             if tx.duplicate or await tx.find(signed.record_id, signed.record_version) is not None:
                 return None
@@ -133,13 +126,13 @@ class PublishingService:
                 document=signed.document,
                 content_sha256=signed.content_sha256,
                 signatures=signatures,
-                pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+                pdf_sha256=None,
                 published_at=_as_stored(datetime.now(UTC)),
                 supersedes=previous.document_id
                 if previous and previous.record_version < signed.record_version
                 else None,
             )
-            await tx.save(doc, pdf)
+            await tx.save(doc)
             await tx.log(_logged(doc))
             await tx.emit(
                 PUBLISHING_EVENTS.name,
@@ -216,3 +209,78 @@ class PublishingService:
                 raise
             raise AlreadyRevoked(earlier) from None
         return revocation
+
+
+class PdfRendering:
+    """A published document's official PDF, rendered once, whichever replica or worker asks first.
+
+    `pdf` returns the kept PDF, or renders it: the one that claims the document's render (a lease of
+    `claim_seconds` in the store) renders and keeps it; others asking meanwhile wait for it, and
+    take the render over if the claim lapses (its worker was killed mid-render: nothing was kept,
+    so nothing is lost, and the PDF is rendered by the next one alone). A render runs off the event
+    loop, in the renderer's pool of processes."""
+
+    def __init__(
+        self,
+        reader: PublishingReader,
+        pdfs: PdfStore,
+        renderer: AsyncPdfRenderer,
+        *,
+        claim_seconds: float = 30.0,
+        poll_seconds: float = 0.1,
+    ) -> None:
+        self.reader = reader
+        self.pdfs = pdfs
+        self.renderer = renderer
+        self.claim_seconds = claim_seconds
+        self.poll_seconds = poll_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self.rendered = 0
+        """Renders this process made (a measure, and what a test counts)."""
+        self._attempts: dict[str, asyncio.Future[StoredPdf | None]] = {}
+
+    async def pdf(self, document_id: str) -> StoredPdf | None:
+        """The document's PDF, rendered now if need be; None if no such document is published.
+        Askers in this process share one attempt (the claim is the process's); other processes
+        wait on the claim."""
+        kept = await self.pdfs.get(document_id)
+        if kept is not None:
+            return kept
+        attempt = self._attempts.get(document_id)
+        if attempt is None:
+            attempt = asyncio.ensure_future(self._obtain(document_id))
+            self._attempts[document_id] = attempt
+            attempt.add_done_callback(lambda _: self._attempts.pop(document_id, None))
+        return await asyncio.shield(attempt)
+
+    async def _obtain(self, document_id: str) -> StoredPdf | None:
+        doc = await self.reader.document(document_id)
+        if doc is None:
+            return None
+        while True:
+            if await self.pdfs.claim(document_id, self.owner, self.claim_seconds):
+                try:
+                    return await self._render(doc)
+                finally:
+                    await self.pdfs.release(document_id, self.owner)
+            await asyncio.sleep(self.poll_seconds)
+            kept = await self.pdfs.get(document_id)
+            if kept is not None:
+                return kept
+
+    async def _render(self, doc: PublishedDocument) -> StoredPdf:
+        kept = await self.pdfs.get(doc.document_id)  # rendered by the one before the claim
+        if kept is not None:
+            return kept
+        pdf = await self.renderer.render(
+            doc.document, doc.document_id, doc.content_sha256, doc.signatures
+        )
+        self.rendered += 1
+        return await self.pdfs.save(
+            doc.document_id, StoredPdf(pdf, hashlib.sha256(pdf).hexdigest())
+        )
+
+    async def render_all(self, document_ids: list[str]) -> None:
+        """Render these documents' PDFs (an eager worker's batch), as many at once as the pool
+        has processes; a document already rendered costs one read."""
+        await asyncio.gather(*(self.pdf(d) for d in dict.fromkeys(document_ids)))

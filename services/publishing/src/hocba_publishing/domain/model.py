@@ -50,7 +50,9 @@ class PublishedDocument:
     document: dict[str, Any]
     content_sha256: str
     signatures: list[dict[str, Any]]
-    pdf_sha256: str
+    pdf_sha256: str | None
+    """Of a PDF rendered before the publication (documents published before PDFs were rendered
+    afterwards); None since: the PDF's own record (`StoredPdf`) has it."""
     published_at: datetime
     supersedes: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -58,6 +60,14 @@ class PublishedDocument:
     @property
     def pdf_path(self) -> str:
         return f"/documents/{self.document_id}/pdf"
+
+
+@dataclass(frozen=True)
+class StoredPdf:
+    """A document's official PDF, rendered once and kept as it is served."""
+
+    pdf: bytes
+    sha256: str
 
 
 class NotPublishable(DomainError):

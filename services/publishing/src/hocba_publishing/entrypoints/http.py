@@ -16,7 +16,7 @@ from hocba_runtime.auth import Access, Resource, current_access
 from pydantic import BaseModel, Field, ValidationError
 
 from hocba_publishing.application.ports import PublicationsLog, PublishingReader
-from hocba_publishing.application.use_cases import PublishingService
+from hocba_publishing.application.use_cases import PdfRendering, PublishingService
 from hocba_publishing.domain.model import (
     DocumentStatus,
     OutsideTheLog,
@@ -37,12 +37,17 @@ def _service(request: Request) -> PublishingService:
     return request.app.state.publishing  # type: ignore[no-any-return]
 
 
+def _rendering(request: Request) -> PdfRendering:
+    return request.app.state.rendering  # type: ignore[no-any-return]
+
+
 def _log(request: Request) -> PublicationsLog:
     return request.app.state.log  # type: ignore[no-any-return]
 
 
 Reader = Annotated[PublishingReader, Depends(_reader)]
 Log = Annotated[PublicationsLog, Depends(_log)]
+Rendering = Annotated[PdfRendering, Depends(_rendering)]
 Service = Annotated[PublishingService, Depends(_service)]
 Caller = Annotated[Access, Depends(current_access)]
 
@@ -78,7 +83,10 @@ class DocumentOut(BaseModel):
         "(revocation says who, when and why): a revoked document no longer verifies as valid"
     )
     content_sha256: str
-    pdf_sha256: str
+    pdf_sha256: str | None = Field(
+        description="SHA-256 of the official PDF; null until it is rendered (right after the "
+        "publication, or at its first download)"
+    )
     pdf_path: str
     published_at: datetime
     supersedes: str | None
@@ -130,6 +138,7 @@ def _out(
     superseded_by: str | None,
     revocation: Revocation | None,
     log_index: int | None,
+    pdf_sha256: str | None,
 ) -> DocumentOut:
     return DocumentOut(
         document_id=d.document_id,
@@ -138,7 +147,7 @@ def _out(
         school_year=d.school_year,
         status=document_status(superseded_by, revocation),
         content_sha256=d.content_sha256,
-        pdf_sha256=d.pdf_sha256,
+        pdf_sha256=pdf_sha256,
         pdf_path=d.pdf_path,
         published_at=d.published_at,
         supersedes=d.supersedes,
@@ -165,7 +174,9 @@ def _out(
     response_model=DocumentOut,
     summary="A published document (the record's school and teachers, the lookup)",
 )
-async def get_document(document_id: Code, reader: Reader, log: Log, access: Caller) -> DocumentOut:
+async def get_document(
+    document_id: Code, reader: Reader, log: Log, rendering: Rendering, access: Caller
+) -> DocumentOut:
     found = await reader.document(document_id)
     if found is None:
         raise _missing(document_id)
@@ -175,7 +186,12 @@ async def get_document(document_id: Code, reader: Reader, log: Log, access: Call
         await reader.superseded_by(document_id),
         await reader.revocation(document_id),
         await log.log_index(document_id),
+        await _pdf_sha256(found, rendering),
     )
+
+
+async def _pdf_sha256(d: PublishedDocument, rendering: PdfRendering) -> str | None:
+    return d.pdf_sha256 or await rendering.pdfs.sha256(d.document_id)
 
 
 PDF_CACHE = "private, no-cache"
@@ -189,20 +205,22 @@ asks again (with the ETag, so an unchanged PDF costs a 304) and is checked again
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-async def get_pdf(document_id: Code, reader: Reader, request: Request, access: Caller) -> Response:
+async def get_pdf(
+    document_id: Code, reader: Reader, rendering: Rendering, request: Request, access: Caller
+) -> Response:
     found = await reader.document(document_id)
     if found is None:
         raise _missing(document_id)
     access.require(_resource(found))
-    etag = f'"{found.pdf_sha256}"'
-    headers = {"ETag": etag, "Cache-Control": PDF_CACHE}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    pdf = await reader.pdf(document_id)
+    kept = await _pdf_sha256(found, rendering)
+    if kept is not None and request.headers.get("if-none-match") == f'"{kept}"':
+        return Response(status_code=304, headers={"ETag": f'"{kept}"', "Cache-Control": PDF_CACHE})
+    pdf = await rendering.pdf(document_id)  # rendered now if it was not yet: once
     if pdf is None:
         raise _missing(document_id)
+    headers = {"ETag": f'"{pdf.sha256}"', "Cache-Control": PDF_CACHE}
     return Response(
-        pdf,
+        pdf.pdf,
         media_type="application/pdf",
         headers={**headers, "Content-Disposition": f'inline; filename="{document_id}.pdf"'},
     )
@@ -214,7 +232,7 @@ async def get_pdf(document_id: Code, reader: Reader, request: Request, access: C
     summary="Every published version of a record (the record's school and teachers, the lookup)",
 )
 async def record_documents(
-    record_id: Code, reader: Reader, log: Log, access: Caller
+    record_id: Code, reader: Reader, log: Log, rendering: Rendering, access: Caller
 ) -> RecordDocumentsOut:
     documents = await reader.for_record(record_id)
     if not documents:
@@ -232,6 +250,7 @@ async def record_documents(
                 successors.get(d.document_id),
                 revocations.get(d.document_id),
                 await log.log_index(d.document_id),
+                await _pdf_sha256(d, rendering),
             )
             for d in documents
         ],

@@ -1,21 +1,36 @@
-"""Publishing's Kafka subscriber: signed records from signing are verified and published."""
+"""Publishing's Kafka subscribers: signed records from signing are verified and published; with
+eager rendering, its own announcements are read back (a consumer group of their own, so render
+workers scale out with the topic's partitions) and each new document's PDF rendered."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from hocba_contracts.events import SigningEvent
+from hocba_contracts.events import PublishingEvent, SigningEvent
+from hocba_contracts.payloads.publishing import RecordPublished
 from hocba_contracts.payloads.signing import RecordSigned
-from hocba_contracts.topics import SIGNING_EVENTS
-from hocba_runtime.kafka import PermanentError, retrying, subscriber_options
-from hocba_runtime.settings import ServiceSettings
+from hocba_contracts.topics import PUBLISHING_EVENTS, SIGNING_EVENTS
+from hocba_runtime.kafka import (
+    Batch,
+    PermanentError,
+    batch_subscriber_options,
+    decode_batch,
+    retrying,
+    subscriber_options,
+)
 
-from hocba_publishing.application.use_cases import PublishingService
+from hocba_publishing.application.use_cases import PdfRendering, PublishingService
+from hocba_publishing.config import PublishingSettings
 from hocba_publishing.domain.model import NotPublishable
 
 
-def register(broker: KafkaBroker, settings: ServiceSettings, service: PublishingService) -> None:
+def register(
+    broker: KafkaBroker,
+    settings: PublishingSettings,
+    service: PublishingService,
+    rendering: PdfRendering,
+) -> None:
     @broker.subscriber(
         SIGNING_EVENTS.name,
         title="publishing-publish",
@@ -25,6 +40,30 @@ def register(broker: KafkaBroker, settings: ServiceSettings, service: Publishing
     @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
     async def on_signed(event: SigningEvent) -> None:
         await handle(service, event)
+
+    if settings.pdf_render == "eager":
+
+        @broker.subscriber(
+            PUBLISHING_EVENTS.name,
+            title="publishing-render",
+            description="Announced publications whose PDF to render (eager rendering), a batch "
+            "at a time over the render pool's processes.",
+            **batch_subscriber_options(settings, "render"),
+        )
+        async def on_published(records: Batch[PublishingEvent]) -> None:
+            await render_batch(rendering, records)
+
+
+async def render_batch(rendering: PdfRendering, records: list[Any]) -> None:
+    """Render the PDFs of the publications in a batch. A record that does not read is another
+    service's concern (nothing to render); a render that fails fails the batch, which is delivered
+    again, and what was rendered meanwhile is kept and not rendered again."""
+    published = [
+        d.event.data.document_id
+        for d in decode_batch(records, PublishingEvent)
+        if d.error is None and isinstance(d.event.data, RecordPublished)
+    ]
+    await rendering.render_all(published)
 
 
 async def handle(service: PublishingService, event: Any) -> None:
