@@ -92,7 +92,7 @@ def test_a_sealed_pdf_verifies_by_the_record_it_carries(
     )
     assert code == 0, text
     assert "✔ Dấu niêm phong PDF hợp lệ / PDF seal valid" in text
-    assert "HocbaSeal: Sở Giáo dục và Đào tạo" in text
+    assert "HocbaSeal: " in text and "CN=Sở Giáo dục và Đào tạo" in text
     assert "✔ Chữ ký hợp lệ / Signatures valid" in text
     assert CITIZEN_ID not in text and STUDENT_NAME not in text
     code, answer = verify(pki, pdf, log, tmp_path)
@@ -169,6 +169,27 @@ def test_a_pdf_sealed_by_an_untrusted_key_fails(
     code, answer = verify(pki, forged, log, tmp_path)
     assert code == 1 and outcomes(answer)["seal"] == "fail"
     assert outcomes(answer)["signatures"] == "pass"
+
+
+def test_a_pdf_sealed_by_someone_else_under_the_trusted_root_fails_the_publisher_check(
+    pki: DevPKI, published: tuple[bytes, dict[str, Any], Log], tmp_path: Path
+) -> None:
+    """A teacher's certificate chains to the same root: only --publisher tells their seal from
+    the publisher's."""
+    pdf, rec, log = published
+    resealed = SealingRenderer(
+        WeasyPrintRenderer("http://lookup.example"),
+        PadesSealer(str(pki.signers.certificate_file("GV-V")), str(pki.signers.key_file("GV-V"))),
+    ).render(rec["document"], DOCUMENT_ID, rec["content_sha256"], rec["signatures"])
+    code, _ = verify(pki, resealed, log, tmp_path)
+    assert code == 0  # a valid seal, by whoever it is: the report names them
+    code, answer = verify(pki, resealed, log, tmp_path, "--publisher", "HOCBA-SEAL")
+    assert code == 1 and outcomes(answer)["seal"] == "fail"
+    assert "the seal is not the publisher's" in json.dumps(answer)
+    code, _ = verify(pki, pdf, log, tmp_path, "--publisher", "HOCBA-SEAL")
+    assert code == 0
+    code, _ = verify(pki, pdf, log, tmp_path, "--publisher", "Sở Giáo dục và Đào tạo")
+    assert code == 0
 
 
 def test_a_pdf_without_its_record_is_an_input_error(

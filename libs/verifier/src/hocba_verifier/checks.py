@@ -25,7 +25,13 @@ from typing import Any
 from cryptography.x509.oid import NameOID
 from hocba_trust import logentry, note, tlog
 from hocba_trust.canonical import canonical_bytes, sha256_hex
-from hocba_trust.cms import SignatureInvalid, TrustList, verify_detached, verify_document_signature
+from hocba_trust.cms import (
+    SignatureInvalid,
+    TrustList,
+    VerifiedSignature,
+    verify_detached,
+    verify_document_signature,
+)
 
 from hocba_verifier.lookup import ProofMismatch, Unreachable
 from hocba_verifier.record import Record, Seal
@@ -256,7 +262,19 @@ def check_signatures(record: Record, content: bytes | None, trust: TrustList) ->
 # -- 3. the PDF's seal -------------------------------------------------------------------
 
 
-def check_seals(seals: Sequence[Seal], trust: TrustList) -> Finding:
+def _seal_identity(verified: VerifiedSignature) -> set[str]:
+    subject = verified.certificate.subject
+    return {
+        str(a.value)
+        for oid in (NameOID.USER_ID, NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME)
+        for a in subject.get_attributes_for_oid(oid)
+    }
+
+
+def check_seals(seals: Sequence[Seal], trust: TrustList, publishers: Sequence[str] = ()) -> Finding:
+    """Every signature of the PDF verifies, the last covers the whole file, and, with
+    `publishers`, the last is by one of them (its certificate's UID, common or organization
+    name): any certificate under the trust roots can seal a PDF, a teacher's too."""
     if not seals:
         return Finding(
             "seal",
@@ -266,20 +284,32 @@ def check_seals(seals: Sequence[Seal], trust: TrustList) -> Finding:
             ("một bản PDF học bạ số luôn có dấu niêm phong / a published PDF is always sealed",),
         )
     problems, lines = [], []
+    last: VerifiedSignature | None = None
     for seal in seals:
         try:
-            verified = verify_detached(seal.signed_content, seal.cms_der, trust)
+            last = verify_detached(seal.signed_content, seal.cms_der, trust)
         except SignatureInvalid as exc:
+            last = None
             problems.append(
                 f"✘ {seal.field_name}: {exc.message_vi} / {exc.message_en}"
                 + (f" ({exc.detail})" if exc.detail else "")
             )
             continue
-        lines.append(f"✔ {seal.field_name}: {verified.signer_common_name}")
+        lines.append(f"✔ {seal.field_name}: {last.signer_subject}")
     if not seals[-1].covers_whole_file:
         problems.append(
             "✘ Tệp PDF đã bị sửa hoặc thêm nội dung sau khi niêm phong / "
             "the PDF was changed or added to after it was sealed"
+        )
+    if last is not None and publishers and not _seal_identity(last) & set(publishers):
+        problems.append(
+            "✘ Dấu niêm phong không phải của đơn vị công bố / the seal is not the publisher's "
+            f"({', '.join(publishers)})"
+        )
+    elif last is not None and not publishers:
+        lines.append(
+            "người niêm phong như trên; --publisher để bắt buộc / "
+            "sealed by the above; pass --publisher to require it"
         )
     if problems:
         return Finding(

@@ -151,6 +151,14 @@ def _verify_parser() -> _Parser:
         metavar="FILE",
         help="a freshly downloaded log bundle of the document, for its status",
     )
+    parser.add_argument(
+        "--publisher",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="for a PDF: its seal must be this publisher's (the seal certificate's UID, common "
+        "or organization name; repeatable)",
+    )
     _log_options(parser)
     return parser
 
@@ -397,7 +405,7 @@ def _verify(args: argparse.Namespace) -> tuple[list[Finding], Record | None, Log
     try:
         record = load_record(args.record)
     except DamagedAttachment as exc:
-        seal = checks.check_seals(exc.seals, trust)
+        seal = checks.check_seals(exc.seals, trust, args.publisher)
         unreadable = Finding(
             "record",
             Outcome.FAIL if seal.outcome is Outcome.FAIL else Outcome.INPUT,
@@ -422,7 +430,7 @@ def _verify(args: argparse.Namespace) -> tuple[list[Finding], Record | None, Log
     content = canonical_bytes(record.document) if computed is not None else None
     findings.append(checks.check_signatures(record, content, trust))
     if record.source == "pdf":
-        findings.append(checks.check_seals(record.seals, trust))
+        findings.append(checks.check_seals(record.seals, trust, args.publisher))
     logged, view, trusted = _log_findings(
         args, key, record.document_id, _bundles(record, args), record.record_version, computed
     )
