@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from hocba_devstack.devpki import PERSONAL_CA, DevPKI  # noqa: E402
 from hocba_trust import logentry  # noqa: E402
+from hocba_trust.canonical import canonical_bytes, sha256_hex  # noqa: E402
+from hocba_trust.cms import sign_detached  # noqa: E402
 from hocba_trust.note import Signer  # noqa: E402
 from verifier_fixtures import (  # noqa: E402
     AT,
@@ -34,6 +36,7 @@ from verifier_fixtures import (  # noqa: E402
     record,
     run,
     run_json,
+    signatures,
     write,
 )
 
@@ -557,3 +560,41 @@ def test_any_changed_part_of_a_record_or_its_bundle_fails_and_nothing_crashes(
         )
         ignored_version = where == ("record_version",) and type(value) is not int
         assert unchecked or ignored_version or rec == original, (where, value)
+
+
+def test_a_subject_teachers_signature_is_checked_against_the_subjects_teachers(
+    pki: DevPKI, tmp_path: Path
+) -> None:
+    """Secondary school (TT22/2021 Art. 16): each subject's teacher signs; a signer the record
+    does not name as a subject's teacher fails, and a malformed subject list cannot crash it."""
+    teacher = pki.load_identity("GV-V-TOAN") or pki.issue("GV-V-TOAN", "Phạm Minh Khôi")
+
+    def signed(subjects: Any) -> tuple[int, str]:
+        rec = record(pki)
+        rec["document"]["subjects"] = subjects
+        content = canonical_bytes(rec["document"])
+        rec["content_sha256"] = sha256_hex(content)
+        rec["signatures"] = signatures(pki, rec["document"])
+        rec["signatures"].insert(
+            0,
+            {
+                "role": "subject_teacher",
+                "signer_id": "GV-V-TOAN",
+                "signer_name": "Phạm Minh Khôi",
+                "signed_at": AT.isoformat(),
+                "cms": base64.b64encode(sign_detached(content, teacher)).decode(),
+                "batch": None,
+            },
+        )
+        log = Log()
+        log.publish(rec)
+        rec["log"] = log.bundle(DOCUMENT_ID)
+        path = write(tmp_path / "r.json", rec)
+        return run(path, "--trust-root", str(pki.root_file), "--log-key", log.vkey)
+
+    code, text = signed([{"subject_code": "TOAN", "teacher_id": "GV-V-TOAN"}])
+    assert code == 0 and "✔ Giáo viên bộ môn / subject teacher: Phạm Minh Khôi" in text, text
+    code, text = signed([{"subject_code": "TOAN", "teacher_id": "GV-OTHER"}])
+    assert code == 1 and "signer GV-V-TOAN is not the one the record names (GV-OTHER)" in text
+    code, _ = signed(5)  # names no subject teacher: a valid extra signature does no harm
+    assert code == 0

@@ -155,7 +155,7 @@ def _named_signers(document: Mapping[str, Any], role: str) -> set[str] | None:
         subjects = document.get("subjects")
         ids = {
             s["teacher_id"]
-            for s in subjects or []
+            for s in (subjects if isinstance(subjects, list) else [])
             if isinstance(s, dict) and isinstance(s.get("teacher_id"), str)
         }
         return ids or None
