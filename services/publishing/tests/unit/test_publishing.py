@@ -424,6 +424,62 @@ def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) 
     assert not changed.intact
 
 
+def test_the_sealed_pdf_carries_its_record_inside_the_seal(pki: DevPKI, tmp_path: Path) -> None:
+    """hocba-record.json: what the offline verifier checks a PDF by, in the revision the seal
+    covers (an attachment added after the seal would show as a modification)."""
+    import io
+    import json
+
+    from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
+    from pyhanko.keys import load_certs_from_pemder_data
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.diff_analysis.policy_api import ModificationLevel
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    renderer = SealingRenderer(
+        WeasyPrintRenderer("http://lookup.example"),
+        PadesSealer(*seal_files(pki, "HOCBA-PUB-REC", "Sở Giáo dục và Đào tạo")),
+    )
+    signed = signed_record(pki)
+    signatures = [s.model_dump(mode="json") for s in signed.signatures]
+    pdf = renderer.render(
+        signed.document, "HB-2024-ABCD-EFGH-JKMN", signed.content_sha256, signatures
+    )
+    (tmp_path / "sealed.pdf").write_bytes(pdf)
+    listed = subprocess.run(
+        ["pdfdetach", "-list", str(tmp_path / "sealed.pdf")], capture_output=True, check=True
+    )
+    assert "1: hocba-record.json" in listed.stdout.decode()  # what any PDF tool lists
+    reader = PdfFileReader(io.BytesIO(pdf))
+    names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+    spec = names[1].get_object()
+    attached = json.loads(spec["/EF"]["/F"].get_object().data)
+    assert attached == {
+        "document_id": "HB-2024-ABCD-EFGH-JKMN",
+        "record_version": 1,
+        "school_year": "2024-2025",
+        "content_sha256": signed.content_sha256,
+        "signatures": signatures,
+        "document": signed.document,
+    }
+    assert sha256_hex(canonical_bytes(attached["document"])) == signed.content_sha256
+    [root] = load_certs_from_pemder_data(pki.root_file.read_bytes())
+    context = ValidationContext(
+        trust_roots=[root], allow_fetching=False, revocation_mode="soft-fail"
+    )
+    status = validate_pdf_signature(reader.embedded_signatures[0], context)
+    assert status.intact and status.valid and status.trusted
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    assert status.modification_level == ModificationLevel.NONE
+    unversioned = {k: v for k, v in signed.document.items() if k != "record_version"}
+    pdf = renderer.render(unversioned, "HB-2024-ABCD-EFGH-JKMN", signed.content_sha256, signatures)
+    names = PdfFileReader(io.BytesIO(pdf)).root["/Names"]["/EmbeddedFiles"]["/Names"]
+    attached = json.loads(names[1].get_object()["/EF"]["/F"].get_object().data)
+    assert "record_version" not in attached and attached["document"] == unversioned
+
+
 def _service(pki: DevPKI, store: FakeStore) -> PublishingService:
     verifier = TrustListVerifier(TrustList.from_pem_files([str(pki.root_file)]))
     return PublishingService(store, store, verifier, id_key=KEY)

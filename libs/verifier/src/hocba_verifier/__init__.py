@@ -1,0 +1,1 @@
+"""hocba-verify: the offline verifier of a học bạ số."""
