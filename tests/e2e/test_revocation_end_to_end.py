@@ -36,8 +36,14 @@ async def test_a_revocation_over_publishings_api_shows_in_the_lookups_verificati
     principal = stack.headers("principal", smoke.SMOKE_SCHOOL, f"{smoke.SMOKE_SCHOOL}-HT")
 
     async with httpx.AsyncClient(timeout=10, headers=principal) as staff:
-        before = (await staff.get(f"{publishing}/documents/{document_id}")).json()
-        pdf_before = (await staff.get(f"{publishing}{before['pdf_path']}")).content
+        pdf_before = (await staff.get(f"{publishing}/documents/{document_id}/pdf")).content
+
+        async def settled() -> dict[str, Any] | None:
+            """The document's view once its PDF is rendered and its publication logged."""
+            view: dict[str, Any] = (await staff.get(f"{publishing}/documents/{document_id}")).json()
+            return view if view["pdf_sha256"] and view["log_index"] is not None else None
+
+        before = await eventually(settled, timeout=30)
         assert before["status"] == "published" and pdf_before.startswith(b"%PDF")
         # Another school's principal may not revoke it.
         foreign = stack.headers("principal", "079-TH-NBK", "079-TH-NBK-HT")
