@@ -7,7 +7,7 @@ import copy
 import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -131,9 +131,12 @@ def _as_stored(doc: PublishedDocument) -> PublishedDocument:
 
 
 class FakeTx:
-    def __init__(self, store: FakeStore, duplicate: bool) -> None:
+    def __init__(
+        self, store: FakeStore, duplicate: bool, processed: set[str] | None = None
+    ) -> None:
         self.s = store
         self.duplicate = duplicate
+        self.processed = processed or set()
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
         """As the outbox, whose entries are keyed by event id: an event is recorded once."""
@@ -165,6 +168,28 @@ class FakeTx:
         if await self.find(doc.record_id, doc.record_version) is not None:
             raise DuplicateKeyError("this record version is published already", 11000)
         self.s.docs[doc.document_id] = _as_stored(doc)
+
+    async def save_many(self, docs: list[PublishedDocument]) -> None:
+        """All or none, as one insert_many in a transaction is."""
+        ids = [d.document_id for d in docs]
+        keys = [(d.record_id, d.record_version) for d in docs]
+        stored = {(d.record_id, d.record_version) for d in self.s.docs.values()}
+        if (
+            len(set(ids)) < len(ids)
+            or len(set(keys)) < len(keys)
+            or any(i in self.s.docs for i in ids)
+            or stored & set(keys)
+        ):
+            raise DuplicateKeyError("a document of the batch is published already", 11000)
+        for d in docs:
+            self.s.docs[d.document_id] = _as_stored(d)
+
+    async def versions(self, record_ids: Collection[str]) -> dict[str, dict[int, str]]:
+        return self.s.versions_of(record_ids)
+
+    async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None:
+        for envelope in envelopes:
+            await self.emit(topic, envelope)
 
     async def revocation(self, document_id: str) -> Revocation | None:
         return self.s.revoked.get(document_id)
@@ -215,6 +240,28 @@ class FakeStore:
         if processing is not None:
             self.processed.add(processing)
         self.emitted.extend(self.pending)
+
+    @asynccontextmanager
+    async def many(self, processing: list[str]) -> AsyncIterator[FakeTx]:
+        saved = (copy.copy(self.docs), copy.copy(self.revoked), copy.copy(self.log_queue))
+        self.pending = []
+        try:
+            yield FakeTx(self, False, {p for p in processing if p in self.processed})
+        except BaseException:
+            self.docs, self.revoked, self.log_queue = saved
+            raise
+        self.processed.update(processing)
+        self.emitted.extend(self.pending)
+
+    def versions_of(self, record_ids: Collection[str]) -> dict[str, dict[int, str]]:
+        out: dict[str, dict[int, str]] = {}
+        for d in self.docs.values():
+            if d.record_id in record_ids:
+                out.setdefault(d.record_id, {})[d.record_version] = d.document_id
+        return out
+
+    async def versions(self, record_ids: Collection[str]) -> dict[str, dict[int, str]]:
+        return self.versions_of(record_ids)
 
     async def document(self, document_id: str) -> PublishedDocument | None:
         return copy.deepcopy(self.docs.get(document_id))

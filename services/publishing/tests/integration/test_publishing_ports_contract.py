@@ -445,3 +445,28 @@ async def test_one_renderer_at_a_time_claims_a_pdf_until_it_releases_or_its_clai
     assert await publishing.pdfs.claim(doc.document_id, "worker-b", 0.05)
     await asyncio.sleep(0.1)
     assert await publishing.pdfs.claim(doc.document_id, "worker-c", 30), "a lapsed claim is taken"
+
+
+async def test_a_batch_is_saved_together_and_versions_name_every_published_one(
+    publishing: Publishing,
+) -> None:
+    first = published()
+    rid = first.record_id
+    batch = [first, published(rid, 2), published()]
+    async with publishing.uow.many(["batch-1", "batch-2"]) as tx:
+        assert tx.processed == set()
+        await tx.save_many(batch)
+        assert await tx.versions([rid]) == {rid: {1: first.document_id, 2: batch[1].document_id}}
+    assert await publishing.reader.versions([rid, batch[2].record_id, "HS-NONE.2024-2025"]) == {
+        rid: {1: first.document_id, 2: batch[1].document_id},
+        batch[2].record_id: {1: batch[2].document_id},
+    }
+    async with publishing.uow.many(["batch-2", "batch-3"]) as tx:
+        assert tx.processed == {"batch-2"}, "the events of a batch are processed once"
+    # a batch holding one document published already is not saved at all
+    late = published()
+    with pytest.raises(Exception) as raised:
+        async with publishing.uow.many([]) as tx:
+            await tx.save_many([late, dataclasses.replace(first, document_id="HB-OTHER-ID")])
+    assert is_duplicate_key(raised.value)
+    assert await publishing.reader.document(late.document_id) is None

@@ -10,13 +10,14 @@ revoked_at}`), inserted once and never updated either."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import Binary
 from hocba_runtime.lease import Lease
-from hocba_runtime.mongo import Mongo, is_duplicate_key, tag_untagged
+from hocba_runtime.mongo import Mongo, Session, in_chunks, is_duplicate_key, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING, DESCENDING
 
@@ -50,6 +51,22 @@ def _revocation(d: dict[str, Any] | None) -> Revocation | None:
     return Revocation(**{k: v for k, v in d.items() if k not in ("_id", "schema_version")})
 
 
+async def _versions(
+    db: Any, record_ids: Collection[str], session: Session | None
+) -> dict[str, dict[int, str]]:
+    """One query (the record id and version index), a few fields a document."""
+    out: dict[str, dict[int, str]] = {}
+    for chunk in in_chunks(sorted(set(record_ids))):
+        cursor = db.documents.find(
+            {"record_id": {"$in": chunk}},
+            {"record_id": 1, "record_version": 1},
+            session=session,
+        )
+        async for d in cursor:
+            out.setdefault(d["record_id"], {})[int(d["record_version"])] = str(d["_id"])
+    return out
+
+
 class MongoPublishingTx(ServiceTx):
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
         return _from_doc(
@@ -72,6 +89,19 @@ class MongoPublishingTx(ServiceTx):
             {"_id": doc.document_id, "schema_version": SCHEMA_VERSION, **asdict(doc)},
             session=self.session,
         )
+
+    async def save_many(self, docs: list[PublishedDocument]) -> None:
+        if docs:
+            await self.db.documents.insert_many(
+                [
+                    {"_id": d.document_id, "schema_version": SCHEMA_VERSION, **asdict(d)}
+                    for d in docs
+                ],
+                session=self.session,
+            )
+
+    async def versions(self, record_ids: Collection[str]) -> dict[str, dict[int, str]]:
+        return await _versions(self.db, record_ids, self.session)
 
     async def revocation(self, document_id: str) -> Revocation | None:
         return _revocation(
@@ -112,6 +142,9 @@ class MongoPublishingReader:
                 {"record_id": record_id, "record_version": record_version}
             )
         )
+
+    async def versions(self, record_ids: Collection[str]) -> dict[str, dict[int, str]]:
+        return await _versions(self.db, record_ids, None)
 
     async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None:
         await self.db.rejections.update_one(

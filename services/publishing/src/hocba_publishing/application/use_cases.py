@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,6 +80,13 @@ def _logged(doc: PublishedDocument) -> list[dict[str, Any]]:
     return entries
 
 
+@dataclass(frozen=True)
+class PublishedBatch:
+    published: list[PublishedDocument]
+    refused: dict[int, NotPublishable]
+    """By the record's place in the batch: why it was not published."""
+
+
 class PublishingService:
     def __init__(
         self,
@@ -100,60 +108,117 @@ class PublishingService:
             data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id
         )
 
-    async def publish(
-        self, signed: RecordSigned, cause: Envelope[Any] | None = None
-    ) -> PublishedDocument | None:
-        if await self.reader.find(signed.record_id, signed.record_version) is not None:
-            return None
+    def _document(
+        self, signed: RecordSigned, at: datetime, versions: dict[int, str]
+    ) -> PublishedDocument:
+        """The document a signed record becomes; `versions`, its record's versions published
+        before (version -> document id): it supersedes the latest lower one."""
+        school_year = str(signed.document.get("school_year", "0000"))
+        older = [v for v in versions if v < signed.record_version]
+        return PublishedDocument(
+            document_id=document_id(
+                signed.record_id, signed.record_version, school_year, key=self.id_key
+            ),
+            record_id=signed.record_id,
+            record_version=signed.record_version,
+            student_id=signed.student_id,
+            school_year=school_year,
+            document=signed.document,
+            content_sha256=signed.content_sha256,
+            signatures=[s.model_dump(mode="json") for s in signed.signatures],
+            pdf_sha256=None,
+            published_at=at,
+            supersedes=versions[max(older)] if older else None,
+        )
+
+    def _announcement(
+        self, doc: PublishedDocument, signed: RecordSigned, cause: Envelope[Any] | None
+    ) -> Envelope[Any]:
+        return self._announce(
+            RecordPublished(
+                document_id=doc.document_id,
+                record_id=doc.record_id,
+                record_version=doc.record_version,
+                student_id=doc.student_id,
+                document=doc.document,
+                content_sha256=doc.content_sha256,
+                signatures=signed.signatures,
+                pdf_sha256=doc.pdf_sha256,
+                pdf_path=doc.pdf_path,
+                published_at=doc.published_at,
+                supersedes=doc.supersedes,
+            ),
+            cause,
+        )
+
+    async def _verified(self, signed: RecordSigned) -> None:
         try:
             self.verifier.verify(signed)
         except NotPublishable as exc:
             await self.reader.save_rejection(signed.record_id, signed.record_version, exc.reason)
             raise
-        school_year = str(signed.document.get("school_year", "0000"))
-        doc_id = document_id(signed.record_id, signed.record_version, school_year, key=self.id_key)
-        signatures = [s.model_dump(mode="json") for s in signed.signatures]
+
+    async def publish(
+        self, signed: RecordSigned, cause: Envelope[Any] | None = None
+    ) -> PublishedDocument | None:
+        if await self.reader.find(signed.record_id, signed.record_version) is not None:
+            return None
+        await self._verified(signed)
         async with self.uow(cause.id if cause else None) as tx:
-            if tx.duplicate or await tx.find(signed.record_id, signed.record_version) is not None:
+            versions = (await tx.versions([signed.record_id])).get(signed.record_id, {})
+            if tx.duplicate or signed.record_version in versions:
                 return None
-            previous = await tx.latest(signed.record_id)
-            doc = PublishedDocument(
-                document_id=doc_id,
-                record_id=signed.record_id,
-                record_version=signed.record_version,
-                student_id=signed.student_id,
-                school_year=school_year,
-                document=signed.document,
-                content_sha256=signed.content_sha256,
-                signatures=signatures,
-                pdf_sha256=None,
-                published_at=_as_stored(datetime.now(UTC)),
-                supersedes=previous.document_id
-                if previous and previous.record_version < signed.record_version
-                else None,
-            )
+            doc = self._document(signed, _as_stored(datetime.now(UTC)), versions)
             await tx.save(doc)
             await tx.log(_logged(doc))
-            await tx.emit(
-                PUBLISHING_EVENTS.name,
-                self._announce(
-                    RecordPublished(
-                        document_id=doc.document_id,
-                        record_id=doc.record_id,
-                        record_version=doc.record_version,
-                        student_id=doc.student_id,
-                        document=doc.document,
-                        content_sha256=doc.content_sha256,
-                        signatures=signed.signatures,
-                        pdf_sha256=doc.pdf_sha256,
-                        pdf_path=doc.pdf_path,
-                        published_at=doc.published_at,
-                        supersedes=doc.supersedes,
-                    ),
-                    cause,
-                ),
-            )
+            await tx.emit(PUBLISHING_EVENTS.name, self._announcement(doc, signed, cause))
             return doc
+
+    @retry_transient()
+    async def publish_many(
+        self, batch: list[tuple[RecordSigned, Envelope[Any] | None]]
+    ) -> PublishedBatch:
+        """Publish a batch of signed records (a poll of the signing topic) in one transaction:
+        what is published already is skipped, what does not verify is refused (`refused`, by its
+        place in the batch, for the caller to dead-letter), and the rest is stored, logged and
+        announced together, each version superseding the one before it (within the batch too).
+        The same rules as `publish`, record for record, in a few round trips."""
+        versions = await self.reader.versions({s.record_id for s, _ in batch})
+        refused: dict[int, NotPublishable] = {}
+        todo: dict[tuple[str, int], tuple[RecordSigned, Envelope[Any] | None]] = {}
+        for index, (signed, cause) in enumerate(batch):
+            key = (signed.record_id, signed.record_version)
+            if key in todo or signed.record_version in versions.get(signed.record_id, {}):
+                continue
+            try:
+                await self._verified(signed)
+            except NotPublishable as exc:
+                refused[index] = exc
+                continue
+            todo[key] = (signed, cause)
+        if not todo:
+            return PublishedBatch([], refused)
+        causes = [cause.id for _, cause in todo.values() if cause is not None]
+        at = _as_stored(datetime.now(UTC))
+        async with self.uow.many(causes) as tx:
+            versions = await tx.versions({rid for rid, _ in todo})
+            docs, entries, events = [], [], []
+            for key in sorted(todo):  # a record's versions in order: each supersedes the last
+                signed, cause = todo[key]
+                mine = versions.setdefault(signed.record_id, {})
+                if signed.record_version in mine or (
+                    cause is not None and cause.id in tx.processed
+                ):
+                    continue
+                doc = self._document(signed, at, mine)
+                mine[doc.record_version] = doc.document_id
+                docs.append(doc)
+                entries += _logged(doc)
+                events.append(self._announcement(doc, signed, cause))
+            await tx.save_many(docs)
+            await tx.log(entries)
+            await tx.emit_many(PUBLISHING_EVENTS.name, events)
+        return PublishedBatch(docs, refused)
 
     @retry_transient()
     async def revoke(self, document_id: str, reason: str, by: str) -> Revocation:

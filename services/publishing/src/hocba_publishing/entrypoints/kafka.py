@@ -4,7 +4,9 @@ workers scale out with the topic's partitions) and each new document's PDF rende
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from faststream.kafka import KafkaBroker
 from hocba_contracts.events import PublishingEvent, SigningEvent
@@ -13,16 +15,23 @@ from hocba_contracts.payloads.signing import RecordSigned
 from hocba_contracts.topics import PUBLISHING_EVENTS, SIGNING_EVENTS
 from hocba_runtime.kafka import (
     Batch,
+    Delivered,
     PermanentError,
     batch_subscriber_options,
+    dead_letter,
     decode_batch,
     retrying,
-    subscriber_options,
+    unavailable,
 )
+from hocba_runtime.tracing import context_from
+from opentelemetry import context as otel_context
 
 from hocba_publishing.application.use_cases import PdfRendering, PublishingService
 from hocba_publishing.config import PublishingSettings
 from hocba_publishing.domain.model import NotPublishable
+
+log = logging.getLogger("hocba.publishing.kafka")
+R = TypeVar("R")
 
 
 def register(
@@ -31,15 +40,16 @@ def register(
     service: PublishingService,
     rendering: PdfRendering,
 ) -> None:
+    publisher = BatchPublisher(broker, settings, service)
+
     @broker.subscriber(
         SIGNING_EVENTS.name,
         title="publishing-publish",
-        description="Signed records to verify and publish.",
-        **subscriber_options(settings, "publish"),
+        description="Signed records to verify and publish, a poll's worth at a time.",
+        **batch_subscriber_options(settings, "publish"),
     )
-    @retrying(settings.retry_attempts, settings.retry_backoff_seconds)
-    async def on_signed(event: SigningEvent) -> None:
-        await handle(service, event)
+    async def on_signed(records: Batch[SigningEvent]) -> None:
+        await publisher.publish(records)
 
     if settings.pdf_render == "eager":
 
@@ -64,6 +74,66 @@ async def render_batch(rendering: PdfRendering, records: list[Any]) -> None:
         if d.error is None and isinstance(d.event.data, RecordPublished)
     ]
     await rendering.render_all(published)
+
+
+class BatchPublisher:
+    """A batch of signing's events: the signed records published together (one transaction);
+    each one that does not read or does not verify is dead-lettered alone with its reason, and the
+    rest go on. A batch that fails otherwise is published record by record, so that one bad record
+    cannot hold up its batch; a database that cannot be reached fails the batch, which is then
+    delivered again."""
+
+    def __init__(
+        self, broker: KafkaBroker, settings: PublishingSettings, service: PublishingService
+    ) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.service = service
+        self.consumer = f"hocba-{settings.service_name}"
+
+    async def _retried(self, call: Callable[[], Awaitable[R]]) -> R:
+        return await retrying(self.settings.retry_attempts, self.settings.retry_backoff_seconds)(
+            call
+        )()
+
+    async def publish(self, records: list[Any]) -> None:
+        signed: list[Delivered] = []
+        for item in decode_batch(records, SigningEvent):
+            if item.error is not None:
+                await dead_letter(self.broker, item.record, item.error, self.consumer)
+            elif isinstance(item.event.data, RecordSigned):
+                signed.append(item)
+        if not signed:
+            return
+        try:
+            done = await self._retried(
+                lambda: self.service.publish_many([(i.event.data, i.event) for i in signed])
+            )
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            log.exception("publishing a batch failed; publishing it record by record")
+            for item in signed:
+                await self._one(item)
+            return
+        for index, refusal in sorted(done.refused.items()):
+            await dead_letter(
+                self.broker,
+                signed[index].record,
+                PermanentError(f"{refusal.reason}: {refusal.message}"),
+                self.consumer,
+            )
+
+    async def _one(self, item: Delivered) -> None:
+        token = otel_context.attach(context_from(item.headers()))
+        try:
+            await self._retried(lambda: handle(self.service, item.event))
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            await dead_letter(self.broker, item.record, exc, self.consumer)
+        finally:
+            otel_context.detach(token)
 
 
 async def handle(service: PublishingService, event: Any) -> None:
