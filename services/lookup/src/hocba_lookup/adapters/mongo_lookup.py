@@ -42,7 +42,8 @@ class MongoLookupTx(ServiceTx):
         doc = {
             "_id": entry.document_id,
             "schema_version": SCHEMA_VERSION,
-            **asdict(entry),
+            **vars(entry),  # not asdict(): that deep-copies the whole record
+            "revocation": None if entry.revocation is None else asdict(entry.revocation),
             "lookup_key": key,
         }
         await self.db.published.replace_one(

@@ -51,6 +51,12 @@ def _revocation(d: dict[str, Any] | None) -> Revocation | None:
     return Revocation(**{k: v for k, v in d.items() if k not in ("_id", "schema_version")})
 
 
+def _stored(doc: PublishedDocument) -> dict[str, Any]:
+    """The document's fields as stored; vars(), not asdict(), which deep-copies the whole record
+    (a third of a batch's publication time was spent copying)."""
+    return {"_id": doc.document_id, "schema_version": SCHEMA_VERSION, **vars(doc)}
+
+
 async def _versions(
     db: Any, record_ids: Collection[str], session: Session | None
 ) -> dict[str, dict[int, str]]:
@@ -86,17 +92,14 @@ class MongoPublishingTx(ServiceTx):
 
     async def save(self, doc: PublishedDocument) -> None:
         await self.db.documents.insert_one(
-            {"_id": doc.document_id, "schema_version": SCHEMA_VERSION, **asdict(doc)},
+            _stored(doc),
             session=self.session,
         )
 
     async def save_many(self, docs: list[PublishedDocument]) -> None:
         if docs:
             await self.db.documents.insert_many(
-                [
-                    {"_id": d.document_id, "schema_version": SCHEMA_VERSION, **asdict(d)}
-                    for d in docs
-                ],
+                [_stored(d) for d in docs],
                 session=self.session,
             )
 
