@@ -13,7 +13,7 @@ import bson
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from assessment_fixtures import klass, school, student  # noqa: E402
+from assessment_fixtures import full_year, klass, school, student  # noqa: E402
 from hocba_assessment.adapters.mongo_assessment import (  # noqa: E402
     MARKS_SCHEMA_VERSION,
     SCHEMA_VERSION,
@@ -436,3 +436,52 @@ async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
     # The ids of the events applied stay with each mark: a redelivered one changes nothing.
     key = mark_key(c, y, s, "conduct", "", "term_1")
     assert (await assessment.service.store.stored([key]))[key].events == ("ev-_conduct-term_1",)
+
+
+async def test_a_closure_and_the_unlock_it_follows_are_readable_and_an_older_closure_reads_as_none(
+    assessment: Assessment,
+) -> None:
+    from datetime import UTC, datetime
+
+    cls, pupil = klass(grade=1), student()
+    svc, db = assessment.service, assessment.runtime.mongo.db
+    await svc.record_enrollment(RosterEntry(pupil, school(), cls))
+    await svc.submit([*full_year(cls, pupil.student_id)])
+    await svc.close_class(cls.class_id, cls.school_year, "GV-01")
+    await svc.unlock(cls.class_id, cls.school_year, "079-TH-TEST-QT", "Sai điểm Toán cuối năm")
+    await svc.close_class(cls.class_id, cls.school_year, "GV-01")
+    key = {"_id": f"{cls.class_id}|{cls.school_year}"}
+    # The operator's view: who reopened the class, why and when, in named fields.
+    unlock = await db.unlocks.find_one(key, {"_id": 0, "at": 0})
+    assert unlock == {
+        "schema_version": 1,
+        "class_id": cls.class_id,
+        "school_year": cls.school_year,
+        "approved_by": "079-TH-TEST-QT",
+        "reason": "Sai điểm Toán cuối năm",
+    }
+    closure = await db.closures.find_one(key)
+    assert closure is not None and closure["schema_version"] == 1
+    assert {k: v for k, v in closure["after_unlock"].items() if k != "at"} == {
+        "approved_by": "079-TH-TEST-QT",
+        "reason": "Sai điểm Toán cuối năm",
+    }
+    assert await db.closures.count_documents({"after_unlock.reason": {"$regex": "Toán"}}) == 1
+    for name in ("closures", "unlocks"):
+        async for doc in db[name].find({}):
+            assert opaque(doc) == [], (name, opaque(doc))
+    # A closure as the service stored it before unlocks were kept: no after_unlock, read as none.
+    old = klass(grade=1)
+    closed_at = datetime(2025, 5, 30, 8, 0, tzinfo=UTC)
+    await db.closures.insert_one(
+        {
+            "_id": f"{old.class_id}|{old.school_year}",
+            "schema_version": 1,
+            "class_id": old.class_id,
+            "school_year": old.school_year,
+            "requested_by": "GV-01",
+            "closed_at": closed_at,
+        }
+    )
+    read = await assessment.app.state.reader.closure(old.class_id, old.school_year)
+    assert read is not None and (read.closed_at, read.after_unlock) == (closed_at, None)

@@ -44,7 +44,18 @@ class in `class_profiles`: `{_id: class id, schema_version, profile: {class_id, 
 school_year, grade, name, homeroom_teacher: {staff_id, full_name}, subject_teachers: [{subject_code,
 staff_id, full_name}]}, as_of, updated_at}`, `as_of` being the time of the records event it comes
 from. It is read by `_id` only (the access checks and the ingest's admission read the classes of a
-request or a batch at once), so it needs no index of its own."""
+request or a batch at once), so it needs no index of its own.
+
+A class year's closure (`closures`, one document while it is closed) names the unlock it follows, if
+it follows one; the class year's latest unlock is kept in `unlocks`, written by the unlock in the
+transaction that deletes the closure, and read by the close that follows (any replica, whichever
+entrypoint asked), so that each new version of a record says why it exists::
+
+    {_id: "<class>|<year>", schema_version: 1, class_id, school_year, requested_by, closed_at,
+     after_unlock: {approved_by, reason, at} | null}
+    {_id: "<class>|<year>", schema_version: 1, class_id, school_year, approved_by, reason, at}
+
+A closure stored before unlocks were kept has no `after_unlock` (read as none)."""
 
 from __future__ import annotations
 
@@ -76,6 +87,7 @@ from hocba_assessment.domain.model import (
     LockedRecord,
     RosterEntry,
     StoredMark,
+    Unlock,
 )
 
 MARKS = "student_marks"
@@ -90,7 +102,8 @@ SCHEMA_VERSION = 2
 record one binary value)."""
 PROFILE_SCHEMA_VERSION = 1
 DOCUMENT_SCHEMA_VERSION = 1
-"""Of assessment's other collections (`classes`, `closures`, `audit`, `migrations`)."""
+"""Of assessment's other collections (`classes`, `closures`, `unlocks`, `audit`, `migrations`)."""
+UNLOCKS = "unlocks"
 PROFILES_AT_ONCE = 500
 """Classes read in one query: more than a batch or a request names."""
 SECTIONS: dict[Kind, str] = {
@@ -590,10 +603,38 @@ def _audit_doc(entry: AuditEntry) -> dict[str, Any]:
     return {"schema_version": DOCUMENT_SCHEMA_VERSION, **asdict(entry)}
 
 
+def _unlock(doc: dict[str, Any] | None) -> Unlock | None:
+    if doc is None:
+        return None
+    return Unlock(doc["approved_by"], doc["reason"], doc["at"])
+
+
+def _unlock_fields(unlock: Unlock) -> dict[str, Any]:
+    return {"approved_by": unlock.approved_by, "reason": unlock.reason, "at": unlock.at}
+
+
 def _closure(doc: dict[str, Any] | None) -> Closure | None:
     if doc is None:
         return None
-    return Closure(doc["class_id"], doc["school_year"], doc["requested_by"], doc["closed_at"])
+    return Closure(
+        doc["class_id"],
+        doc["school_year"],
+        doc["requested_by"],
+        doc["closed_at"],
+        _unlock(doc.get("after_unlock")),
+    )
+
+
+def _closure_doc(c: Closure) -> dict[str, Any]:
+    return {
+        "_id": _class_id(c.class_id, c.school_year),
+        "schema_version": DOCUMENT_SCHEMA_VERSION,
+        "class_id": c.class_id,
+        "school_year": c.school_year,
+        "requested_by": c.requested_by,
+        "closed_at": c.closed_at,
+        "after_unlock": _unlock_fields(c.after_unlock) if c.after_unlock else None,
+    }
 
 
 class MongoAssessmentTx(ServiceTx):
@@ -686,6 +727,28 @@ class MongoAssessmentTx(ServiceTx):
             {"_id": f"{class_id}|{school_year}"}, session=self.session
         )
 
+    async def save_unlock(self, class_id: str, school_year: str, unlock: Unlock) -> None:
+        await self.db[UNLOCKS].replace_one(
+            {"_id": _class_id(class_id, school_year)},
+            {
+                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                "class_id": class_id,
+                "school_year": school_year,
+                **_unlock_fields(unlock),
+            },
+            upsert=True,
+            session=self.session,
+        )
+
+    async def unlocks_of(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], Unlock]:
+        out: dict[tuple[str, str], Unlock] = {}
+        for chunk in in_chunks(sorted(_class_id(c, y) for c, y in classes)):
+            async for d in self.db[UNLOCKS].find({"_id": {"$in": chunk}}, session=self.session):
+                unlock = _unlock(d)
+                assert unlock is not None
+                out[(d["class_id"], d["school_year"])] = unlock
+        return out
+
     async def audit(self, entry: AuditEntry) -> None:
         await self.db.audit.insert_one(_audit_doc(entry), session=self.session)
 
@@ -701,15 +764,7 @@ class MongoAssessmentTx(ServiceTx):
     async def save_closures(self, closures: list[Closure]) -> None:
         if closures:
             await self.db.closures.insert_many(
-                [
-                    {
-                        "_id": f"{c.class_id}|{c.school_year}",
-                        "schema_version": DOCUMENT_SCHEMA_VERSION,
-                        **asdict(c),
-                    }
-                    for c in closures
-                ],
-                session=self.session,
+                [_closure_doc(c) for c in closures], session=self.session
             )
 
     async def audit_many(self, entries: list[AuditEntry]) -> None:
