@@ -485,3 +485,60 @@ async def test_a_closure_and_the_unlock_it_follows_are_readable_and_an_older_clo
     )
     read = await assessment.app.state.reader.closure(old.class_id, old.school_year)
     assert read is not None and (read.closed_at, read.after_unlock) == (closed_at, None)
+
+
+async def test_classes_unlocked_before_unlocks_were_kept_get_their_latest_from_the_audit_once(
+    assessment: Assessment,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hocba_assessment.adapters.mongo_assessment import backfill_unlocks
+    from hocba_assessment.domain.model import Unlock
+
+    mongo, db = assessment.runtime.mongo, assessment.runtime.mongo.db
+    twice, bad, kept = klass(grade=1), klass(grade=2), klass(grade=3)
+    at = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+
+    def entry(cls: Any, by: str, reason: str, when: datetime) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "class_id": cls.class_id,
+            "school_year": cls.school_year,
+            "action": "unlock",
+            "by": by,
+            "at": when,
+            "key": None,
+            "old": None,
+            "new": None,
+            "reason": reason,
+        }
+
+    # The audit trail as the service wrote it before (the newer entry first: order is by time).
+    await db.audit.insert_many(
+        [
+            entry(
+                twice, "079-TH-TEST-QT", "  Nhập nhầm lần hai " + "x" * 600, at + timedelta(days=3)
+            ),
+            entry(twice, "079-TH-TEST-QT", "Sai điểm Toán cuối năm", at),
+            entry(bad, "079-TH-TEST-QT", "an older unlock's reason", at),
+            entry(bad, "not a staff id!", "Sai điểm", at + timedelta(days=1)),
+            entry(kept, "079-TH-TEST-QT", "older than the one kept", at),
+            {**entry(twice, "GV-01", "", at + timedelta(days=9)), "action": "close"},
+        ]
+    )
+    newer = Unlock("079-TH-TEST-QT2", "kept since", at + timedelta(days=1))
+    async with assessment.service.uow() as tx:
+        await tx.save_unlock(kept.class_id, kept.school_year, newer)
+    await db.migrations.delete_one({"_id": "unlocks_from_audit"})  # the start found none
+    assert await backfill_unlocks(mongo) == 1
+    assert await backfill_unlocks(mongo) == 0  # once
+    async with assessment.service.uow() as tx:
+        found = await tx.unlocks_of({(c.class_id, c.school_year) for c in (twice, bad, kept)})
+    assert found == {
+        (twice.class_id, twice.school_year): Unlock(
+            "079-TH-TEST-QT", ("Nhập nhầm lần hai " + "x" * 600)[:500], at + timedelta(days=3)
+        ),
+        (kept.class_id, kept.school_year): newer,
+    }
+    marker = await db.migrations.find_one({"_id": "unlocks_from_audit"})
+    assert marker is not None and marker["class_years"] == 1

@@ -55,7 +55,8 @@ entrypoint asked), so that each new version of a record says why it exists::
      after_unlock: {approved_by, reason, at} | null}
     {_id: "<class>|<year>", schema_version: 1, class_id, school_year, approved_by, reason, at}
 
-A closure stored before unlocks were kept has no `after_unlock` (read as none)."""
+A closure stored before unlocks were kept has no `after_unlock` (read as none); the unlocks made
+before are filled in once from the audit trail by `backfill_unlocks`."""
 
 from __future__ import annotations
 
@@ -65,9 +66,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import bson
+from hocba_contracts.payloads.assessment import CORRECTION_REASON_MAX_LENGTH, RecordCorrection
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_runtime.mongo import Mongo, in_chunks
 from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
+from pydantic import ValidationError
 from pymongo import ASCENDING, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -588,6 +591,71 @@ async def backfill_class_profiles(mongo: Mongo) -> int:
                 "schema_version": DOCUMENT_SCHEMA_VERSION,
                 "done_at": datetime.now(UTC),
                 "classes": filled,
+            }
+        },
+        upsert=True,
+    )
+    return filled
+
+
+UNLOCKS_FROM_AUDIT = "unlocks_from_audit"
+
+
+async def backfill_unlocks(mongo: Mongo) -> int:
+    """Keep, for each class year unlocked before unlocks were kept, its latest unlock as the audit
+    trail states it, so that the close that follows still says why its records' new versions exist.
+    Done once per database (a marker in `migrations`); each write inserts only where no unlock is
+    kept (one kept since is newer), so replicas starting together do no harm. A reason longer than
+    a record states is cut to its length (the audit trail keeps it whole); a class year whose latest
+    unlock the record could not state (no reason, a name that is no staff id) gets none (an older
+    unlock's reason would be the wrong one), so that no close fails on it. Returns the class years
+    given an unlock."""
+    db = mongo.db
+    if await db.migrations.find_one({"_id": UNLOCKS_FROM_AUDIT}):
+        return 0
+    latest: dict[tuple[str, str], Unlock] = {}
+    async for d in db.audit.find({"action": "unlock"}).sort("at", ASCENDING):
+        key = (d["class_id"], d["school_year"])
+        reason = str(d.get("reason") or "").strip()[:CORRECTION_REASON_MAX_LENGTH]
+        try:
+            RecordCorrection(kind="unlock", reason=reason, approved_by=d.get("by"), at=d["at"])
+        except ValidationError:
+            latest.pop(key, None)
+            continue
+        latest[key] = Unlock(d["by"], reason, d["at"])
+    filled = 0
+    if latest:
+        try:
+            result = await db[UNLOCKS].bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": _class_id(c, y)},
+                        {
+                            "$setOnInsert": {
+                                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                                "class_id": c,
+                                "school_year": y,
+                                **_unlock_fields(unlock),
+                            }
+                        },
+                        upsert=True,
+                    )
+                    for (c, y), unlock in latest.items()
+                ],
+                ordered=False,
+            )
+            filled = result.upserted_count
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+            filled = int(exc.details.get("nUpserted", 0))
+    await db.migrations.update_one(
+        {"_id": UNLOCKS_FROM_AUDIT},
+        {
+            "$set": {
+                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                "done_at": datetime.now(UTC),
+                "class_years": filled,
             }
         },
         upsert=True,
