@@ -199,3 +199,120 @@ def test_a_revocation_without_a_reason_or_with_an_overlong_one_is_refused(reason
         _revoked(reason=reason)
     assert err.value.errors()[0]["loc"] == ("reason",)
     assert _revoked(reason="x" * REVOCATION_REASON_MAX_LENGTH).reason.startswith("x")
+
+
+def _year_record(**change: Any) -> dict[str, Any]:
+    """A closed year record as a producer sends it (JSON), before this package knew corrections."""
+    principal = {"staff_id": "079-TH-P-HT", "full_name": "Phan Thị Kim Oanh"}
+    fields: dict[str, Any] = {
+        "record_id": "HS1.2024-2025",
+        "record_version": 1,
+        "school_year": "2024-2025",
+        "student": {
+            "student_id": "HS1",
+            "citizen_id": "079218000123",
+            "full_name": "Lê Thị Mỹ Duyên",
+            "date_of_birth": "2018-01-02",
+            "sex": "female",
+            "place_of_birth": "TP.HCM",
+        },
+        "school": {
+            "school_id": "079-TH-P",
+            "name": "Trường Tiểu học Phú Lâm",
+            "level": "primary",
+            "province_code": "079",
+            "province_name": "Thành phố Hồ Chí Minh",
+            "district": "Quận 6",
+            "principal": principal,
+        },
+        "class_info": {
+            "class_id": "079-TH-P-1A",
+            "school_id": "079-TH-P",
+            "school_year": "2024-2025",
+            "grade": 1,
+            "name": "1A",
+            "homeroom_teacher": {"staff_id": "GV-1A", "full_name": "Vũ Đức Thắng"},
+        },
+        "subjects": [{"subject_code": "TOAN", "subject_name": "Toán", "rating": "H", "score": 6}],
+        "result": {
+            "level": "hoan_thanh",
+            "level_label": "Hoàn thành",
+            "completed_programme": True,
+            "rules": "TT27/2020",
+        },
+        "closed_at": "2025-06-10T08:00:00Z",
+    }
+    return fields | change
+
+
+UNLOCKED = {
+    "kind": "unlock",
+    "reason": "Sai điểm Toán cuối năm",
+    "approved_by": "079-TH-P-QT",
+    "at": "2025-06-12T09:30:00Z",
+}
+
+
+def _year_record_event(data: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {
+            "id": "e-record",
+            "type": assessment.YearRecordClosed.event_type,
+            "version": assessment.YearRecordClosed.version,
+            "source": "hocba/assessment",
+            "time": "2025-06-12T09:31:00Z",
+            "subject": "HS1",
+            "correlation_id": "e-record",
+            "data": data,
+        }
+    ).encode()
+
+
+def test_a_year_record_sent_before_corrections_existed_still_parses_and_corrects_nothing() -> None:
+    event = parse_event("hocba.assessment.events", _year_record_event(_year_record()))
+    assert isinstance(event.data, assessment.YearRecordClosed)
+    assert event.version == 1 and event.data.correction is None
+
+
+def test_a_later_version_carries_its_correction_through_the_topic_unchanged() -> None:
+    raw = _year_record_event(_year_record(record_version=2, correction=UNLOCKED))
+    event = parse_event("hocba.assessment.events", raw)
+    correction = event.data.correction
+    assert isinstance(correction, assessment.RecordCorrection)
+    assert (correction.kind, correction.reason, correction.approved_by, correction.at) == (
+        "unlock",
+        "Sai điểm Toán cuối năm",
+        "079-TH-P-QT",
+        datetime(2025, 6, 12, 9, 30, tzinfo=UTC),
+    )
+    assert parse_event("hocba.assessment.events", event.model_dump_json().encode()) == event
+
+
+def test_version_one_supersedes_nothing_so_it_carries_no_correction() -> None:
+    with pytest.raises(ValidationError, match="version 1"):
+        assessment.YearRecordClosed.model_validate(_year_record(correction=UNLOCKED))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"reason": ""},
+        {"reason": " \n\t"},
+        {"reason": "x" * (assessment.CORRECTION_REASON_MAX_LENGTH + 1)},
+        {"kind": "revocation"},
+        {"approved_by": "not a staff id"},
+    ],
+    ids=["empty", "blank", "long", "kind", "staff"],
+)
+def test_a_correction_without_a_reason_a_known_kind_or_a_staff_id_is_refused(
+    change: dict[str, str],
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        assessment.YearRecordClosed.model_validate(
+            _year_record(record_version=2, correction=UNLOCKED | change)
+        )
+    assert err.value.errors()[0]["loc"][:2] == ("correction", next(iter(change)))
+    longest = UNLOCKED | {"reason": "x" * assessment.CORRECTION_REASON_MAX_LENGTH}
+    assert assessment.YearRecordClosed.model_validate(
+        _year_record(record_version=2, correction=longest)
+    ).correction

@@ -17,6 +17,7 @@ from hocba_assessment.domain.model import (
     LockedRecord,
     RosterEntry,
     StoredMark,
+    Unlock,
 )
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.assessment import SubjectAssessmentSubmitted
@@ -242,6 +243,12 @@ class FakeTx:
     async def delete_closure(self, class_id: str, school_year: str) -> None:
         self.s.closures.pop((class_id, school_year), None)
 
+    async def save_unlock(self, class_id: str, school_year: str, unlock: Unlock) -> None:
+        self.s.unlocks[(class_id, school_year)] = unlock
+
+    async def unlocks_of(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], Unlock]:
+        return {k: u for k, u in self.s.unlocks.items() if k in classes}
+
     async def audit(self, entry: AuditEntry) -> None:
         self.s.audit.append(entry)
 
@@ -358,6 +365,7 @@ class FakeStore:
         self.roster: dict[tuple[str, str, str], RosterEntry] = {}
         self.marks: dict[str, Mark] = {}
         self.closures: dict[tuple[str, str], Closure] = {}
+        self.unlocks: dict[tuple[str, str], Unlock] = {}
         self.locked: dict[str, LockedRecord] = {}
         self.audit: list[AuditEntry] = []
         self.processed: set[str] = set()

@@ -14,6 +14,7 @@ from hocba_assessment.adapters.mongo_assessment import (
     MongoAssessmentUnitOfWork,
     MongoMarkStore,
     backfill_class_profiles,
+    backfill_unlocks,
     ensure_indexes,
 )
 from hocba_assessment.adapters.spreadsheet import SpreadsheetGradebook
@@ -37,6 +38,7 @@ class Assessment:
 
 async def _backfill(runtime: ServiceRuntime) -> None:
     await backfill_class_profiles(runtime.mongo)
+    await backfill_unlocks(runtime.mongo)
 
 
 def build(settings: AssessmentSettings | None = None) -> Assessment:

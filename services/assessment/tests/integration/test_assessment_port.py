@@ -44,6 +44,7 @@ from hocba_assessment.domain.model import (  # noqa: E402
     LockedRecord,
     RosterEntry,
     StoredMark,
+    Unlock,
 )
 from hocba_runtime.inbox import ensure_inbox_indexes  # noqa: E402
 from hocba_runtime.mongo import Mongo  # noqa: E402
@@ -260,6 +261,41 @@ async def test_closures_are_saved_read_and_deleted(port: Port) -> None:
         await tx.delete_closure(*key_a)
     assert await port.store.closed_classes({key_a}) == set()
     assert await port.reader.closure(*key_a) is None
+
+
+async def test_a_class_years_latest_unlock_is_kept_and_the_closure_after_it_names_it(
+    port: Port,
+) -> None:
+    a, b = klass(grade=3), klass(grade=8)
+    key_a, key_b = (a.class_id, a.school_year), (b.class_id, b.school_year)
+    first = Unlock("079-TH-TEST-QT", "Sai điểm Toán cuối năm", NOW)
+    latest = Unlock("079-TH-TEST-QT2", "Nhập nhầm nhận xét", NOW + timedelta(days=1))
+    async with port.uow() as tx:
+        assert await tx.unlocks_of({key_a, key_b}) == {}
+        await tx.save_unlock(*key_a, first)
+    async with port.uow() as tx:
+        await tx.save_unlock(*key_a, latest)  # replaces the one before
+        await tx.save_unlock(*key_b, first)
+    async with port.uow() as tx:
+        assert await tx.unlocks_of({key_a, key_b, ("NO-CLASS", a.school_year)}) == {
+            key_a: latest,
+            key_b: first,
+        }
+        assert await tx.unlocks_of(set()) == {}
+    reopened = Closure(a.class_id, a.school_year, "GV-01", NOW + timedelta(days=2), latest)
+    async with port.uow() as tx:
+        await tx.save_closures([reopened])
+    assert await port.reader.closure(*key_a) == reopened
+    async with port.uow() as tx:
+        assert await tx.closures_of({key_a}) == {key_a: reopened}
+        assert await tx.closure(*key_a) == reopened
+    failed = Unlock("079-TH-TEST-QT", "never kept", NOW)
+    with pytest.raises(RuntimeError):
+        async with port.uow() as tx:
+            await tx.save_unlock(*key_b, failed)
+            raise RuntimeError("the transaction fails")
+    async with port.uow() as tx:
+        assert (await tx.unlocks_of({key_b}))[key_b] == first  # all or nothing
 
 
 def locked(cls: Any, student_id: str, version: int = 1, **changes: Any) -> LockedRecord:

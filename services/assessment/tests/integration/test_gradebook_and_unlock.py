@@ -197,12 +197,18 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
                 json={"school_year": cls.school_year, "reason": "Phúc khảo bài kiểm tra Toán"},
             )
             assert denied.status_code == 403
+        too_long = await http.post(
+            f"/classes/{cls.class_id}/unlock",
+            json={"school_year": cls.school_year, "reason": "x" * 501},
+            headers=admin,
+        )
+        assert too_long.status_code == 422
         r = await http.post(
             f"/classes/{cls.class_id}/unlock",
             json={
                 "school_year": cls.school_year,
                 "approved_by": "ADMIN-01",
-                "reason": "Phúc khảo bài kiểm tra Toán",
+                "reason": " Sai điểm Toán cuối năm ",
             },
             headers=admin,
         )
@@ -231,7 +237,7 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
             correction["new"]["score"],
             correction["reason"],
         ) == ("GV-01", 9, 6, "Điểm sau phúc khảo")
-        assert trail[1]["by"] == "ADMIN-01"
+        assert (trail[1]["by"], trail[1]["reason"]) == ("ADMIN-01", "Sai điểm Toán cuối năm")
 
         lists = (
             await http.get(
@@ -287,6 +293,84 @@ async def test_a_correction_after_closing_goes_through_the_logged_unlock_and_giv
         (1, "hoan_thanh_xuat_sac"),
         (2, "hoan_thanh"),
     ]
+    # Version 2 says why it supersedes version 1: the unlock, as the audit trail logged it.
+    assert out[0]["correction"] is None
+    assert out[1]["correction"] == {
+        "kind": "unlock",
+        "reason": "Sai điểm Toán cuối năm",
+        "approved_by": "ADMIN-01",
+        "at": trail[1]["at"].replace("+00:00", "Z"),
+    }
+
+
+async def test_a_reclose_over_kafka_after_an_unlock_on_another_replica_carries_the_correction(
+    assessment: Assessment, local_infra: LocalInfra
+) -> None:
+    from hocba_assessment.adapters.mongo_assessment import (
+        MongoAssessmentUnitOfWork,
+        MongoMarkStore,
+    )
+    from hocba_assessment.application.use_cases import AssessmentService
+    from hocba_contracts.payloads import assessment as ev
+    from hocba_contracts.topics import ASSESSMENT_INGEST
+    from hocba_devstack.testing import TEST_SCHOOL_SYSTEM
+    from hocba_runtime.uow import MongoUnitOfWork
+
+    cls = klass(grade=1)
+    pupil = student()
+    await assessment.service.record_enrollment(RosterEntry(pupil, school(), cls))
+    mongo = assessment.runtime.mongo
+    # Another replica's use cases: the same database, nothing shared in memory.
+    other = AssessmentService(
+        MongoAssessmentUnitOfWork(
+            mongo, MongoUnitOfWork(mongo, assessment.runtime.outbox, "assessment")
+        ),
+        MongoMarkStore(mongo),
+    )
+    close = ev.ClassYearCloseRequested(
+        class_id=cls.class_id, school_year=cls.school_year, requested_by="GV-01"
+    )
+
+    def mine(msgs: list[Any]) -> list[dict[str, Any]]:
+        return [
+            p["data"]
+            for p in payloads(msgs)
+            if p["data"]["student"]["student_id"] == pupil.student_id
+        ]
+
+    async def feed(*items: Any) -> None:
+        await produce(
+            local_infra.kafka_bootstrap,
+            ASSESSMENT_INGEST.name,
+            [make_envelope(i, source=TEST_SCHOOL_SYSTEM) for i in items],
+            key=cls.class_id.encode(),
+        )
+
+    await feed(*full_year(cls, pupil.student_id, score=9), close)
+    await read_topic(
+        local_infra.kafka_bootstrap,
+        ASSESSMENT_EVENTS.name,
+        until=lambda m: len(mine(m)) >= 1,
+        timeout=30,
+    )
+    await other.unlock(cls.class_id, cls.school_year, "ADMIN-01", "Sai điểm Toán cuối năm")
+    await feed(mark(cls, pupil.student_id, "TOAN", "H", 6), close)
+    out = mine(
+        await read_topic(
+            local_infra.kafka_bootstrap,
+            ASSESSMENT_EVENTS.name,
+            until=lambda m: len(mine(m)) >= 2,
+            timeout=30,
+        )
+    )
+    assert [(d["record_version"], d["correction"]) for d in out][0] == (1, None)
+    second = out[1]
+    assert second["record_version"] == 2
+    assert {k: second["correction"][k] for k in ("kind", "reason", "approved_by")} == {
+        "kind": "unlock",
+        "reason": "Sai điểm Toán cuối năm",
+        "approved_by": "ADMIN-01",
+    }
 
 
 async def test_a_refusal_to_sign_comes_back_into_the_class_audit_trail(

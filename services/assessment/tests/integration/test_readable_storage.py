@@ -13,7 +13,7 @@ import bson
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from assessment_fixtures import klass, school, student  # noqa: E402
+from assessment_fixtures import full_year, klass, school, student  # noqa: E402
 from hocba_assessment.adapters.mongo_assessment import (  # noqa: E402
     MARKS_SCHEMA_VERSION,
     SCHEMA_VERSION,
@@ -436,3 +436,109 @@ async def test_marks_of_schema_2_become_a_map_a_kind_on_start_and_read_the_same(
     # The ids of the events applied stay with each mark: a redelivered one changes nothing.
     key = mark_key(c, y, s, "conduct", "", "term_1")
     assert (await assessment.service.store.stored([key]))[key].events == ("ev-_conduct-term_1",)
+
+
+async def test_a_closure_and_the_unlock_it_follows_are_readable_and_an_older_closure_reads_as_none(
+    assessment: Assessment,
+) -> None:
+    from datetime import UTC, datetime
+
+    cls, pupil = klass(grade=1), student()
+    svc, db = assessment.service, assessment.runtime.mongo.db
+    await svc.record_enrollment(RosterEntry(pupil, school(), cls))
+    await svc.submit([*full_year(cls, pupil.student_id)])
+    await svc.close_class(cls.class_id, cls.school_year, "GV-01")
+    await svc.unlock(cls.class_id, cls.school_year, "079-TH-TEST-QT", "Sai điểm Toán cuối năm")
+    await svc.close_class(cls.class_id, cls.school_year, "GV-01")
+    key = {"_id": f"{cls.class_id}|{cls.school_year}"}
+    # The operator's view: who reopened the class, why and when, in named fields.
+    unlock = await db.unlocks.find_one(key, {"_id": 0, "at": 0})
+    assert unlock == {
+        "schema_version": 1,
+        "class_id": cls.class_id,
+        "school_year": cls.school_year,
+        "approved_by": "079-TH-TEST-QT",
+        "reason": "Sai điểm Toán cuối năm",
+    }
+    closure = await db.closures.find_one(key)
+    assert closure is not None and closure["schema_version"] == 1
+    assert {k: v for k, v in closure["after_unlock"].items() if k != "at"} == {
+        "approved_by": "079-TH-TEST-QT",
+        "reason": "Sai điểm Toán cuối năm",
+    }
+    assert await db.closures.count_documents({"after_unlock.reason": {"$regex": "Toán"}}) == 1
+    for name in ("closures", "unlocks"):
+        async for doc in db[name].find({}):
+            assert opaque(doc) == [], (name, opaque(doc))
+    # A closure as the service stored it before unlocks were kept: no after_unlock, read as none.
+    old = klass(grade=1)
+    closed_at = datetime(2025, 5, 30, 8, 0, tzinfo=UTC)
+    await db.closures.insert_one(
+        {
+            "_id": f"{old.class_id}|{old.school_year}",
+            "schema_version": 1,
+            "class_id": old.class_id,
+            "school_year": old.school_year,
+            "requested_by": "GV-01",
+            "closed_at": closed_at,
+        }
+    )
+    read = await assessment.app.state.reader.closure(old.class_id, old.school_year)
+    assert read is not None and (read.closed_at, read.after_unlock) == (closed_at, None)
+
+
+async def test_classes_unlocked_before_unlocks_were_kept_get_their_latest_from_the_audit_once(
+    assessment: Assessment,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hocba_assessment.adapters.mongo_assessment import backfill_unlocks
+    from hocba_assessment.domain.model import Unlock
+
+    mongo, db = assessment.runtime.mongo, assessment.runtime.mongo.db
+    twice, bad, kept = klass(grade=1), klass(grade=2), klass(grade=3)
+    at = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+
+    def entry(cls: Any, by: str, reason: str, when: datetime) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "class_id": cls.class_id,
+            "school_year": cls.school_year,
+            "action": "unlock",
+            "by": by,
+            "at": when,
+            "key": None,
+            "old": None,
+            "new": None,
+            "reason": reason,
+        }
+
+    # The audit trail as the service wrote it before (the newer entry first: order is by time).
+    await db.audit.insert_many(
+        [
+            entry(
+                twice, "079-TH-TEST-QT", "  Nhập nhầm lần hai " + "x" * 600, at + timedelta(days=3)
+            ),
+            entry(twice, "079-TH-TEST-QT", "Sai điểm Toán cuối năm", at),
+            entry(bad, "079-TH-TEST-QT", "an older unlock's reason", at),
+            entry(bad, "not a staff id!", "Sai điểm", at + timedelta(days=1)),
+            entry(kept, "079-TH-TEST-QT", "older than the one kept", at),
+            {**entry(twice, "GV-01", "", at + timedelta(days=9)), "action": "close"},
+        ]
+    )
+    newer = Unlock("079-TH-TEST-QT2", "kept since", at + timedelta(days=1))
+    async with assessment.service.uow() as tx:
+        await tx.save_unlock(kept.class_id, kept.school_year, newer)
+    await db.migrations.delete_one({"_id": "unlocks_from_audit"})  # the start found none
+    assert await backfill_unlocks(mongo) == 1
+    assert await backfill_unlocks(mongo) == 0  # once
+    async with assessment.service.uow() as tx:
+        found = await tx.unlocks_of({(c.class_id, c.school_year) for c in (twice, bad, kept)})
+    assert found == {
+        (twice.class_id, twice.school_year): Unlock(
+            "079-TH-TEST-QT", ("Nhập nhầm lần hai " + "x" * 600)[:500], at + timedelta(days=3)
+        ),
+        (kept.class_id, kept.school_year): newer,
+    }
+    marker = await db.migrations.find_one({"_id": "unlocks_from_audit"})
+    assert marker is not None and marker["class_years"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
+from hocba_contracts.payloads.assessment import RecordCorrection  # noqa: E402
 from hocba_contracts.topics import ASSESSMENT_EVENTS, SIGNING_EVENTS  # noqa: E402
 from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_devstack.testing import LocalInfra, payloads, produce, read_topic  # noqa: E402
@@ -77,10 +79,19 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(
         trust = TrustList.from_pem_files([str(pki.root_file)])
         for sig in signed["data"]["signatures"]:
             verify_detached(content, base64.b64decode(sig["cms"]), trust)
+        assert "correction" not in signed["data"]["document"]
         # A later version of the same record has the same key, so the same partition: once it is
-        # signed, the redelivered duplicate before it has been consumed too.
+        # signed, the redelivered duplicate before it has been consumed too. It says why it exists,
+        # and its correction is signed with the rest of the document.
+        correction = RecordCorrection(
+            kind="unlock",
+            reason="Sai điểm Toán cuối năm",
+            approved_by="079-TH-T-QT",
+            at=datetime(2025, 6, 12, 9, 30, tzinfo=UTC),
+        )
         later = make_envelope(
-            record.model_copy(update={"record_version": 2}), source="hocba/assessment"
+            record.model_copy(update={"record_version": 2, "correction": correction}),
+            source="hocba/assessment",
         )
         await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, [later])
         again = mine(
@@ -92,6 +103,11 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(
             )
         )
         assert [p["data"]["record_version"] for p in again] == [1, 2]
+        document = again[1]["data"]["document"]
+        assert document["correction"] == correction.model_dump(mode="json")
+        content = canonical_bytes(document)
+        for sig in again[1]["data"]["signatures"]:
+            verify_detached(content, base64.b64decode(sig["cms"]), trust)
     finally:
         await svc.runtime.stop()
 

@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts import make_envelope  # noqa: E402
+from hocba_contracts.payloads.assessment import RecordCorrection, YearRecordClosed  # noqa: E402
 from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
 from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_signing.adapters.trust import DevPKISigner, TrustListChecker  # noqa: E402
@@ -47,6 +48,54 @@ def test_document_is_the_record_tagged_with_type_and_format() -> None:
     assert doc["document_type"] == "hocba.year_record" and doc["format_version"] == 1
     assert doc["student"]["full_name"] == "Nguyễn Hoàng Khôi"
     assert canonical_bytes(doc) == canonical_bytes(dict(reversed(list(doc.items()))))
+
+
+def corrected(record: YearRecordClosed) -> YearRecordClosed:
+    """The record's second version, after the class was unlocked to correct a mark."""
+    correction = RecordCorrection(
+        kind="unlock",
+        reason="Sai điểm Toán cuối năm",
+        approved_by="079-TH-T-QT",
+        at=datetime(2025, 6, 12, 9, 30, tzinfo=UTC),
+    )
+    return YearRecordClosed.model_validate(
+        {**record.model_dump(), "record_version": 2, "correction": correction}
+    )
+
+
+async def test_a_corrected_version_is_signed_with_its_correction_and_a_first_without_one(
+    pki: DevPKI,
+) -> None:
+    store = FakeStore()
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    service = SigningService(store, TrustListChecker(trust), DevPKISigner(pki.signers, issuer=pki))
+    first = closed_record()
+    second = corrected(first)
+    for record in (first, second):
+        await service.open_request(record, make_envelope(record, source="hocba/assessment"))
+    signed = [e.data for _, e in store.emitted]
+    assert [s.record_version for s in signed if isinstance(s, RecordSigned)] == [1, 2]
+    v1, v2 = (s for s in signed if isinstance(s, RecordSigned))
+    assert "correction" not in v1.document  # a first version corrects nothing
+    assert v2.document["correction"] == {
+        "kind": "unlock",
+        "reason": "Sai điểm Toán cuối năm",
+        "approved_by": "079-TH-T-QT",
+        "at": "2025-06-12T09:30:00Z",
+    }
+    # What the signatures cover is the document with its correction: the reason is signed too.
+    content = canonical_bytes(v2.document)
+    assert '"reason":"Sai điểm Toán cuối năm"'.encode() in content
+    assert sha256_hex(content) == v2.content_sha256
+    for sig in v2.signatures:
+        verify_detached(content, base64.b64decode(sig.cms), trust)
+    without = canonical_bytes({k: v for k, v in v2.document.items() if k != "correction"})
+    with pytest.raises(SignatureInvalid):
+        verify_detached(without, base64.b64decode(v2.signatures[0].cms), trust)
+    # An external signer is given the same bytes to sign.
+    external = SigningService(FakeStore(), TrustListChecker(trust))
+    request = await external.open_request(second)
+    assert request is not None and canonical_bytes(request.document) == content
 
 
 async def test_server_side_signing_signs_teacher_then_principal_and_announces_once(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hocba_contracts.envelope import EventPayload
 from hocba_contracts.payloads.common import (
@@ -261,8 +261,41 @@ class YearResult(Frozen):
     )
 
 
+CORRECTION_REASON_MAX_LENGTH = 500
+"""A correction's reason is shown where the superseded version is: a sentence or two."""
+
+CorrectionKind = Literal["unlock", "summer_reassessment"]
+
+
+class RecordCorrection(Frozen):
+    """Why a version of a year record supersedes the one before (DOMAIN §3: corrections only by an
+    unlock approved by the school administrator, logged; TT22/2021 Art. 13-14 for the summer
+    re-assessment)."""
+
+    kind: CorrectionKind = Field(
+        description="unlock: the class was reopened by its school administrator and closed again; "
+        "summer_reassessment: the result of a summer retake or conduct training"
+    )
+    reason: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=CORRECTION_REASON_MAX_LENGTH,
+            pattern=r"\S",
+            description="Why, as the school gave it (the unlock's or the re-assessment's reason), "
+            "trimmed; never a personal ID number or a date of birth",
+        ),
+    ]
+    approved_by: Code = Field(
+        description="Staff id: the school administrator who approved the unlock, or the teacher "
+        "who re-assessed"
+    )
+    at: datetime = Field(description="When the class was unlocked, or the student re-assessed")
+
+
 class YearRecordClosed(EventPayload):
-    """A student's year record, computed and locked when the class closed its year."""
+    """A student's year record, computed and locked when the class closed its year. A version after
+    the first says in `correction` why it supersedes the one before; the first has none."""
 
     event_type: ClassVar[str] = "hocba.assessment.year_record_closed"
     record_id: Code
@@ -274,6 +307,17 @@ class YearRecordClosed(EventPayload):
     subjects: tuple[SubjectResult, ...]
     result: YearResult
     closed_at: datetime
+    correction: RecordCorrection | None = Field(
+        default=None,
+        description="Version 2 and later: why this version supersedes the previous one; "
+        "none on version 1",
+    )
+
+    @model_validator(mode="after")
+    def _first_version_corrects_nothing(self) -> YearRecordClosed:
+        if self.correction is not None and self.record_version == 1:
+            raise ValueError("version 1 of a record supersedes nothing: it has no correction")
+        return self
 
     def subject(self) -> str:
         return self.student.student_id

@@ -44,7 +44,19 @@ class in `class_profiles`: `{_id: class id, schema_version, profile: {class_id, 
 school_year, grade, name, homeroom_teacher: {staff_id, full_name}, subject_teachers: [{subject_code,
 staff_id, full_name}]}, as_of, updated_at}`, `as_of` being the time of the records event it comes
 from. It is read by `_id` only (the access checks and the ingest's admission read the classes of a
-request or a batch at once), so it needs no index of its own."""
+request or a batch at once), so it needs no index of its own.
+
+A class year's closure (`closures`, one document while it is closed) names the unlock it follows, if
+it follows one; the class year's latest unlock is kept in `unlocks`, written by the unlock in the
+transaction that deletes the closure, and read by the close that follows (any replica, whichever
+entrypoint asked), so that each new version of a record says why it exists::
+
+    {_id: "<class>|<year>", schema_version: 1, class_id, school_year, requested_by, closed_at,
+     after_unlock: {approved_by, reason, at} | null}
+    {_id: "<class>|<year>", schema_version: 1, class_id, school_year, approved_by, reason, at}
+
+A closure stored before unlocks were kept has no `after_unlock` (read as none); the unlocks made
+before are filled in once from the audit trail by `backfill_unlocks`."""
 
 from __future__ import annotations
 
@@ -54,9 +66,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import bson
+from hocba_contracts.payloads.assessment import CORRECTION_REASON_MAX_LENGTH, RecordCorrection
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StudentProfile
 from hocba_runtime.mongo import Mongo, in_chunks
 from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
+from pydantic import ValidationError
 from pymongo import ASCENDING, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -76,6 +90,7 @@ from hocba_assessment.domain.model import (
     LockedRecord,
     RosterEntry,
     StoredMark,
+    Unlock,
 )
 
 MARKS = "student_marks"
@@ -90,7 +105,8 @@ SCHEMA_VERSION = 2
 record one binary value)."""
 PROFILE_SCHEMA_VERSION = 1
 DOCUMENT_SCHEMA_VERSION = 1
-"""Of assessment's other collections (`classes`, `closures`, `audit`, `migrations`)."""
+"""Of assessment's other collections (`classes`, `closures`, `unlocks`, `audit`, `migrations`)."""
+UNLOCKS = "unlocks"
 PROFILES_AT_ONCE = 500
 """Classes read in one query: more than a batch or a request names."""
 SECTIONS: dict[Kind, str] = {
@@ -582,6 +598,71 @@ async def backfill_class_profiles(mongo: Mongo) -> int:
     return filled
 
 
+UNLOCKS_FROM_AUDIT = "unlocks_from_audit"
+
+
+async def backfill_unlocks(mongo: Mongo) -> int:
+    """Keep, for each class year unlocked before unlocks were kept, its latest unlock as the audit
+    trail states it, so that the close that follows still says why its records' new versions exist.
+    Done once per database (a marker in `migrations`); each write inserts only where no unlock is
+    kept (one kept since is newer), so replicas starting together do no harm. A reason longer than
+    a record states is cut to its length (the audit trail keeps it whole); a class year whose latest
+    unlock the record could not state (no reason, a name that is no staff id) gets none (an older
+    unlock's reason would be the wrong one), so that no close fails on it. Returns the class years
+    given an unlock."""
+    db = mongo.db
+    if await db.migrations.find_one({"_id": UNLOCKS_FROM_AUDIT}):
+        return 0
+    latest: dict[tuple[str, str], Unlock] = {}
+    async for d in db.audit.find({"action": "unlock"}).sort("at", ASCENDING):
+        key = (d["class_id"], d["school_year"])
+        reason = str(d.get("reason") or "").strip()[:CORRECTION_REASON_MAX_LENGTH]
+        try:
+            RecordCorrection(kind="unlock", reason=reason, approved_by=d.get("by"), at=d["at"])
+        except ValidationError:
+            latest.pop(key, None)
+            continue
+        latest[key] = Unlock(d["by"], reason, d["at"])
+    filled = 0
+    if latest:
+        try:
+            result = await db[UNLOCKS].bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": _class_id(c, y)},
+                        {
+                            "$setOnInsert": {
+                                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                                "class_id": c,
+                                "school_year": y,
+                                **_unlock_fields(unlock),
+                            }
+                        },
+                        upsert=True,
+                    )
+                    for (c, y), unlock in latest.items()
+                ],
+                ordered=False,
+            )
+            filled = result.upserted_count
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+            filled = int(exc.details.get("nUpserted", 0))
+    await db.migrations.update_one(
+        {"_id": UNLOCKS_FROM_AUDIT},
+        {
+            "$set": {
+                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                "done_at": datetime.now(UTC),
+                "class_years": filled,
+            }
+        },
+        upsert=True,
+    )
+    return filled
+
+
 def _grade(grade: int) -> dict[str, Any]:
     return {"schema_version": DOCUMENT_SCHEMA_VERSION, "grade": grade}
 
@@ -590,10 +671,38 @@ def _audit_doc(entry: AuditEntry) -> dict[str, Any]:
     return {"schema_version": DOCUMENT_SCHEMA_VERSION, **asdict(entry)}
 
 
+def _unlock(doc: dict[str, Any] | None) -> Unlock | None:
+    if doc is None:
+        return None
+    return Unlock(doc["approved_by"], doc["reason"], doc["at"])
+
+
+def _unlock_fields(unlock: Unlock) -> dict[str, Any]:
+    return {"approved_by": unlock.approved_by, "reason": unlock.reason, "at": unlock.at}
+
+
 def _closure(doc: dict[str, Any] | None) -> Closure | None:
     if doc is None:
         return None
-    return Closure(doc["class_id"], doc["school_year"], doc["requested_by"], doc["closed_at"])
+    return Closure(
+        doc["class_id"],
+        doc["school_year"],
+        doc["requested_by"],
+        doc["closed_at"],
+        _unlock(doc.get("after_unlock")),
+    )
+
+
+def _closure_doc(c: Closure) -> dict[str, Any]:
+    return {
+        "_id": _class_id(c.class_id, c.school_year),
+        "schema_version": DOCUMENT_SCHEMA_VERSION,
+        "class_id": c.class_id,
+        "school_year": c.school_year,
+        "requested_by": c.requested_by,
+        "closed_at": c.closed_at,
+        "after_unlock": _unlock_fields(c.after_unlock) if c.after_unlock else None,
+    }
 
 
 class MongoAssessmentTx(ServiceTx):
@@ -686,6 +795,28 @@ class MongoAssessmentTx(ServiceTx):
             {"_id": f"{class_id}|{school_year}"}, session=self.session
         )
 
+    async def save_unlock(self, class_id: str, school_year: str, unlock: Unlock) -> None:
+        await self.db[UNLOCKS].replace_one(
+            {"_id": _class_id(class_id, school_year)},
+            {
+                "schema_version": DOCUMENT_SCHEMA_VERSION,
+                "class_id": class_id,
+                "school_year": school_year,
+                **_unlock_fields(unlock),
+            },
+            upsert=True,
+            session=self.session,
+        )
+
+    async def unlocks_of(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], Unlock]:
+        out: dict[tuple[str, str], Unlock] = {}
+        for chunk in in_chunks(sorted(_class_id(c, y) for c, y in classes)):
+            async for d in self.db[UNLOCKS].find({"_id": {"$in": chunk}}, session=self.session):
+                unlock = _unlock(d)
+                assert unlock is not None
+                out[(d["class_id"], d["school_year"])] = unlock
+        return out
+
     async def audit(self, entry: AuditEntry) -> None:
         await self.db.audit.insert_one(_audit_doc(entry), session=self.session)
 
@@ -701,15 +832,7 @@ class MongoAssessmentTx(ServiceTx):
     async def save_closures(self, closures: list[Closure]) -> None:
         if closures:
             await self.db.closures.insert_many(
-                [
-                    {
-                        "_id": f"{c.class_id}|{c.school_year}",
-                        "schema_version": DOCUMENT_SCHEMA_VERSION,
-                        **asdict(c),
-                    }
-                    for c in closures
-                ],
-                session=self.session,
+                [_closure_doc(c) for c in closures], session=self.session
             )
 
     async def audit_many(self, entries: list[AuditEntry]) -> None:

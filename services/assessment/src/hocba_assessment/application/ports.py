@@ -18,6 +18,7 @@ from hocba_assessment.domain.model import (
     LockedRecord,
     RosterEntry,
     StoredMark,
+    Unlock,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +50,14 @@ class AssessmentTx(Protocol):
     async def marks(self, class_id: str, school_year: str, student_id: str) -> list[Mark]: ...
     async def closure(self, class_id: str, school_year: str) -> Closure | None: ...
     async def delete_closure(self, class_id: str, school_year: str) -> None: ...
+    async def save_unlock(self, class_id: str, school_year: str, unlock: Unlock) -> None:
+        """Keep the class year's latest unlock (it replaces the one before), for the next close."""
+        ...
+
+    async def unlocks_of(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], Unlock]:
+        """The latest unlock of each of these class years that was ever unlocked."""
+        ...
+
     async def audit(self, entry: AuditEntry) -> None: ...
     async def closures_of(
         self, classes: set[tuple[str, str]]

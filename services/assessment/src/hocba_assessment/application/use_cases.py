@@ -26,7 +26,10 @@ Business rules:
   the reason; HTTP and spreadsheet input is refused for students not enrolled in the class
   (Kafka input is not: the roster may still be on its way, though the class must be known);
 - a closed class reopens only through an unlock approved by a school administrator, logged; closing
-  it again emits a new version of each record whose results changed, and only those.
+  it again emits a new version of each record whose results changed, and only those;
+- every version after a record's first says why it exists (`correction`): the unlock's reason, who
+  approved it and when, kept with the class year by the unlock and read by the close that follows
+  it (whichever entrypoint asks for it), or the summer re-assessment's; version 1 has none.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from hocba_contracts import Envelope, follow_up, make_envelope
 from hocba_contracts.payloads import assessment as ev
 from hocba_contracts.topics import ASSESSMENT_EVENTS
 from hocba_runtime.uow import retry_transient
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from hocba_assessment.application import intake, year_record
 from hocba_assessment.application.ports import AssessmentTx, AssessmentUnitOfWork, MarkStore
@@ -59,6 +62,7 @@ from hocba_assessment.domain.model import (
     LockedRecord,
     RosterEntry,
     StoredMark,
+    Unlock,
     record_id,
 )
 from hocba_assessment.domain.secondary import Incomplete
@@ -404,7 +408,7 @@ class AssessmentService:
                     if not r.even_if_incomplete and (r.class_id, r.school_year) not in closed
                 },
             )
-            fresh: dict[tuple[str, str], Closure] = {}
+            fresh: dict[tuple[str, str], CloseRequest] = {}
             refusals: list[AuditEntry] = []
             now = datetime.now(UTC)
             for i, r in todo:
@@ -424,14 +428,20 @@ class AssessmentService:
                         )
                     )
                     continue
-                fresh[key] = Closure(r.class_id, r.school_year, r.requested_by, now)
-            await tx.save_closures(list(fresh.values()))
+                fresh[key] = r
+            # A class closed before was reopened by an unlock: the closure keeps it for its records.
+            unlocks = await tx.unlocks_of(set(fresh)) if fresh else {}
+            closures = [
+                Closure(r.class_id, r.school_year, r.requested_by, now, unlocks.get(key))
+                for key, r in fresh.items()
+            ]
+            await tx.save_closures(closures)
             await tx.audit_many(
                 [
                     *refusals,
                     *(
                         AuditEntry(c.class_id, c.school_year, "close", c.requested_by, c.closed_at)
-                        for c in fresh.values()
+                        for c in closures
                     ),
                 ]
             )
@@ -456,6 +466,7 @@ class AssessmentService:
             for m in await tx.marks_of(set(closures)):
                 by_student.setdefault((m.class_id, m.school_year, m.student_id), []).append(m)
             locked = await tx.locked_of(set(closures))
+            corrections = {key: _after_unlock(c) for key, c in closures.items()}
             new: list[LockedRecord] = []
             changed: list[LockedRecord] = []
             announcements: list[Envelope[Any]] = []
@@ -467,6 +478,7 @@ class AssessmentService:
                     closures[(c.class_id, c.school_year)],
                     by_student.get((c.class_id, c.school_year, entry.student.student_id), []),
                     locked.get(rid),
+                    corrections[(c.class_id, c.school_year)],
                 )
                 if made is None:
                     continue
@@ -507,14 +519,23 @@ class AssessmentService:
         return out
 
     async def _close_student(
-        self, tx: AssessmentTx, entry: RosterEntry, closure: Closure, cause: Envelope[Any] | None
+        self,
+        tx: AssessmentTx,
+        entry: RosterEntry,
+        closure: Closure,
+        cause: Envelope[Any] | None,
+        correction: ev.RecordCorrection | None = None,
     ) -> bool:
+        """Emit the student's record if it is new or its results changed; a new version carries
+        `correction`, by default the unlock the closure follows."""
         rid = record_id(entry.student.student_id, closure.school_year)
         student_marks = await tx.marks(
             closure.class_id, closure.school_year, entry.student.student_id
         )
         locked = (await tx.locked_of({(closure.class_id, closure.school_year)})).get(rid)
-        made = self._year_record(entry, closure, student_marks, locked)
+        made = self._year_record(
+            entry, closure, student_marks, locked, correction or _after_unlock(closure)
+        )
         if made is None:
             return False
         record, lock = made
@@ -524,11 +545,16 @@ class AssessmentService:
 
     @staticmethod
     def _year_record(
-        entry: RosterEntry, closure: Closure, student_marks: list[Mark], locked: LockedRecord | None
+        entry: RosterEntry,
+        closure: Closure,
+        student_marks: list[Mark],
+        locked: LockedRecord | None,
+        correction: ev.RecordCorrection | None,
     ) -> tuple[ev.YearRecordClosed, LockedRecord] | None:
         """The student's year record and its lock, or None when there is nothing (new) to emit: no
         end-of-year assessment yet, a secondary year still missing assessments (the class lists
-        name them), or results equal to the ones already emitted."""
+        name them), or results equal to the ones already emitted. A version after the first
+        carries `correction` (why it supersedes the one before); the first carries none."""
         try:
             made = year_record.compute(entry.class_info.grade, student_marks)
         except Incomplete:
@@ -551,6 +577,7 @@ class AssessmentService:
             subjects=subjects,
             result=result,
             closed_at=closure.closed_at,
+            correction=correction if version > 1 else None,
         )
         lock = LockedRecord(
             rid,
@@ -591,7 +618,9 @@ class AssessmentService:
         """Summer re-assessment of a secondary student (TT22/2021 Art. 13-14), after the close: the
         retake results of the subjects the student was sent to retake (a score, or D / CD for a
         comment subject), or the conduct re-assessed after summer training. Emits the record's next
-        version with the new promotion; returns the records emitted (0 when nothing changed)."""
+        version with the new promotion, and with the re-assessment as its correction: `reason`
+        (trimmed, at most 500 characters), or when none is given what was re-assessed (e.g. "Đánh
+        giá lại sau kiểm tra lại trong hè"); returns the records emitted (0 when nothing changed)."""
         async with self.uow() as tx:
             closure = await tx.closure(class_id, school_year)
             if closure is None:
@@ -631,6 +660,14 @@ class AssessmentService:
             new = _summer_marks(
                 class_id, school_year, student_id, assessed_by, base, retakes, conduct
             )
+            now = datetime.now(UTC)
+            correction = _correction(
+                "summer_reassessment",
+                reason.strip()
+                or f"Đánh giá lại sau {secondary_rules.PROMOTION_LABELS[base.promotion].lower()}",
+                assessed_by,
+                now,
+            )
             for mark in new:
                 key = mark.key
                 old = await tx.get_mark(key)
@@ -643,35 +680,71 @@ class AssessmentService:
                         school_year,
                         "summer_reassessment",
                         assessed_by,
-                        datetime.now(UTC),
+                        now,
                         key,
                         old.values() if old else None,
                         mark.values(),
-                        reason,
+                        correction.reason,
                     )
                 )
-            return int(await self._close_student(tx, entry, closure, None))
+            return int(await self._close_student(tx, entry, closure, None, correction))
 
     @retry_transient()
     async def unlock(self, class_id: str, school_year: str, approved_by: str, reason: str) -> None:
-        """Reopen a closed class for corrections: approved by a school administrator, with a reason,
-        logged. Closing it again emits a new version of each record whose results changed."""
+        """Reopen a closed class for corrections: approved by a school administrator, with a reason
+        (trimmed, at most 500 characters), logged. The unlock is kept with the class year, in the
+        same transaction, so the close that follows (on whichever replica, over HTTP or Kafka) puts
+        it on each new version it emits: the records whose results changed, and only those."""
         if not reason.strip():
             raise InvalidAssessment(
                 "give the reason for reopening the class (it is kept in the audit trail)",
                 code="reason_required",
             )
+        unlock = _correction("unlock", reason, approved_by, datetime.now(UTC))
         async with self.uow() as tx:
             if await tx.closure(class_id, school_year) is None:
                 raise ClassNotClosed(
                     f"class {class_id} has not closed its {school_year} year; nothing to unlock"
                 )
             await tx.delete_closure(class_id, school_year)
+            await tx.save_unlock(
+                class_id, school_year, Unlock(unlock.approved_by, unlock.reason, unlock.at)
+            )
             await tx.audit(
                 AuditEntry(
-                    class_id, school_year, "unlock", approved_by, datetime.now(UTC), reason=reason
+                    class_id, school_year, "unlock", approved_by, unlock.at, reason=unlock.reason
                 )
             )
+
+
+def _correction(kind: ev.CorrectionKind, reason: str, by: str, at: datetime) -> ev.RecordCorrection:
+    """The correction a record's next version will carry, checked by the contract's rules now,
+    while the person who asks can still change it (not at the close, which must not fail on it)."""
+    reason = reason.strip()
+    if len(reason) > ev.CORRECTION_REASON_MAX_LENGTH:
+        raise InvalidAssessment(
+            f"the reason has {len(reason)} characters; give at most "
+            f"{ev.CORRECTION_REASON_MAX_LENGTH} (the record's new version states it)",
+            code="reason_too_long",
+        )
+    try:
+        return ev.RecordCorrection(kind=kind, reason=reason, approved_by=by, at=at)
+    except ValidationError:
+        raise InvalidAssessment(
+            f"{by!r} is not a staff id (letters, digits and . _ : -, at most 64); the record's new "
+            "version names who approved the correction",
+            code="invalid_staff_id",
+        ) from None
+
+
+def _after_unlock(closure: Closure) -> ev.RecordCorrection | None:
+    """What a version emitted by this close corrects: the unlock the close follows, if any."""
+    unlock = closure.after_unlock
+    if unlock is None:
+        return None
+    return ev.RecordCorrection(
+        kind="unlock", reason=unlock.reason, approved_by=unlock.approved_by, at=unlock.at
+    )
 
 
 def _incomplete(

@@ -43,11 +43,24 @@ class ClassProfileUpdate:
 
 
 @dataclass(frozen=True)
+class Unlock:
+    """A closed class year reopened for corrections (mở khóa): the school administrator who
+    approved it, why, and when. The close that follows states it on each new version it emits."""
+
+    approved_by: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Closure:
     class_id: str
     school_year: str
     requested_by: str
     closed_at: datetime
+    after_unlock: Unlock | None = None
+    """The unlock this close follows (none on a class's first close): why the records' new
+    versions exist."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ signatures collected so far.
 Rules:
 - the document is the closed-year record with its type and format version; what is signed is its
   canonical serialization (RFC 8785), so every verifier gets the same bytes back;
+- a version after a record's first is signed with its `correction` (why it supersedes the one
+  before: kind, reason, approved_by, at), so the signatures cover the reason too;
 - the homeroom teacher signs first, the principal last (TT27/2020 Art. 14; DOMAIN §7);
 - a request is complete when every required signer has signed; it never changes afterwards.
 """
@@ -20,8 +22,14 @@ FORMAT_VERSION = 1
 
 
 def build_document(record: dict[str, Any]) -> dict[str, Any]:
-    """The document to sign: the closed-year record (JSON form) tagged with its type and format."""
-    return {"document_type": DOCUMENT_TYPE, "format_version": FORMAT_VERSION, **record}
+    """The document to sign: the closed-year record (JSON form) tagged with its type and format,
+    every field of it kept, `correction` included. A version without a correction (the first) has
+    no `correction` key at all, as no document had before corrections were stated, so that a
+    first version's document is the same whenever it was made."""
+    document = {"document_type": DOCUMENT_TYPE, "format_version": FORMAT_VERSION, **record}
+    if document.get("correction") is None:
+        document.pop("correction", None)
+    return document
 
 
 @dataclass(frozen=True)
