@@ -60,8 +60,10 @@ def signed(
     teacher: SigningIdentity | None = None,
     student_id: str | None = None,
     signed_at: datetime | None = None,
+    correction: dict[str, Any] | None = None,
 ) -> RecordSigned:
-    """A signed record, as signing hands it to publishing."""
+    """A signed record, as signing hands it to publishing (a later version with its
+    `correction`, as assessment states it)."""
     sid = student_id or f"HS{uuid.uuid4().int % 10**8:08d}"
     cid = citizen_id or new_citizen_id()
     doc: dict[str, Any] = {
@@ -115,6 +117,8 @@ def signed(
         },
         "closed_at": "2025-05-30T08:00:00Z",
     }
+    if correction is not None:
+        doc["correction"] = correction
     content = canonical_bytes(doc)
     sigs = []
     for role, staff, name, ident in (

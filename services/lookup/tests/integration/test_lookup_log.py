@@ -116,3 +116,37 @@ async def test_without_publishing_the_log_is_a_503_that_says_so(
         assert r.json()["error"]["message"].startswith("the transparency log cannot be read")
     finally:
         await lookup.runtime.stop()
+
+
+async def test_a_correction_shows_both_versions_the_old_one_superseded_with_its_reason(
+    stack: Stack, pki: DevPKI
+) -> None:
+    citizen_id, student = "079314055588", "HS-CORR-0001"
+    first = await stack.publish(signed(pki, citizen_id=citizen_id, student_id=student))
+    reason = "Sai điểm Toán cuối năm, đã nhập lại"
+    correction = {
+        "kind": "unlock",
+        "reason": reason,
+        "approved_by": "079-TH-L-QT",
+        "at": "2025-06-12T09:30:00Z",
+    }
+    second = await stack.publish(
+        signed(pki, citizen_id=citizen_id, version=2, student_id=student, correction=correction)
+    )
+    http = stack.http
+
+    async def superseded() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await http.get(f"/api/documents/{first}")).json()
+        return body if body["status"] == "superseded" else None
+
+    old = await eventually(superseded, timeout=30)
+    assert old["superseded_by"] == second and old["superseded_reason"] == reason
+    new = (await http.get(f"/api/documents/{second}")).json()
+    assert new["status"] == "published" and new["correction_reason"] == reason
+    page = await http.get(f"/verify/{first}")
+    assert f"đã được thay bằng phiên bản mới {second} (lý do sửa: {reason})" in page.text
+    # the log proves the supersession and its reason too
+    key = note.Verifier.from_key((await http.get("/log/key")).text.strip())
+    logged = verify_bundle(await _bundle(stack, first, 2), key, ORIGIN)
+    assert document_status(first, logged.entries) == "superseded"
+    assert logged.entries[1].entry["reason"] == reason

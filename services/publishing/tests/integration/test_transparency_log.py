@@ -90,7 +90,14 @@ async def test_a_publication_its_correction_and_a_revocation_are_logged_and_prov
     first = await publishing.service.publish(signed_record(pki))
     assert first is not None
     student = first.student_id
-    second = await publishing.service.publish(signed_record(pki, document(student, version=2)))
+    corrected = document(student, version=2)
+    corrected["correction"] = {
+        "kind": "unlock",
+        "reason": "Sai điểm Toán cuối năm",
+        "approved_by": "079-TH-P-QT",
+        "at": "2025-06-12T09:30:00Z",
+    }
+    second = await publishing.service.publish(signed_record(pki, corrected))
     assert second is not None and second.supersedes == first.document_id
     await publishing.service.revoke(second.document_id, "Cấp nhầm học sinh", by="HT-P")
 
@@ -105,6 +112,7 @@ async def test_a_publication_its_correction_and_a_revocation_are_logged_and_prov
         second.document_id, 2, second.content_sha256, second.published_at, first.document_id
     )
     assert old.entries[1].entry["superseded_by"] == second.document_id
+    assert old.entries[1].entry["reason"] == "Sai điểm Toán cuối năm", "the correction's reason"
     assert new.entries[1].entry["reason"] == "Cấp nhầm học sinh"
     # four entries, each once, in the order they were stored
     assert sorted(e.index for e in [*old.entries, *new.entries]) == [0, 1, 2, 3]
@@ -114,9 +122,19 @@ async def test_a_publication_its_correction_and_a_revocation_are_logged_and_prov
         assert student not in text and first.record_id not in text
         assert first.document["student"]["full_name"] not in text
 
-    # the document's view names its publication's index
+    # the document's view names its publication's index; both versions show, the old one
+    # superseded with the reason of the correction
     view = (await http.get(f"/documents/{second.document_id}")).json()
     assert view["log_index"] == new.entries[0].index
+    assert view["correction"]["reason"] == "Sai điểm Toán cuối năm"
+    was = (await http.get(f"/documents/{first.document_id}")).json()
+    assert was["status"] == "superseded" and was["superseded_by"] == second.document_id
+    assert was["superseded_reason"] == "Sai điểm Toán cuối năm" and was["correction"] is None
+    both = (await http.get(f"/records/{first.record_id}/documents")).json()["documents"]
+    assert [(d["record_version"], d["status"], d["superseded_reason"]) for d in both] == [
+        (1, "superseded", "Sai điểm Toán cuối năm"),
+        (2, "revoked", None),
+    ]
 
     # the same proofs, one at a time, against the checkpoint
     checkpoint = note.Checkpoint.parse(

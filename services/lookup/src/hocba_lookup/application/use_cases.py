@@ -77,6 +77,20 @@ class LookupService:
         entries = await self.reader.by_key(lookup_key(self.secret, citizen_id, date_of_birth))
         return sorted(entries, key=lambda e: (e.school_year, e.record_version), reverse=True)
 
+    async def superseded_reasons(self, entries: list[PublishedEntry]) -> dict[str, str]:
+        """Why each superseded entry was superseded: the reason its newer version states for its
+        correction (read from the entries given, else from the read model)."""
+        by_id = {e.document_id: e for e in entries}
+        out: dict[str, str] = {}
+        for e in entries:
+            if e.superseded_by is None:
+                continue
+            newer = by_id.get(e.superseded_by) or await self.reader.by_id(e.superseded_by)
+            reason = None if newer is None else newer.correction_reason
+            if reason:
+                out[e.document_id] = reason
+        return out
+
     async def document(self, document_id: str) -> tuple[PublishedEntry, Verification]:
         entry = await self.reader.by_id(document_id)
         if entry is None:

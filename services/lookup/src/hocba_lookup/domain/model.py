@@ -143,6 +143,14 @@ class PublishedEntry:
     revocation: Revocation | None = None
 
     @property
+    def correction_reason(self) -> str | None:
+        """Why this version exists, as its signed record states it; None for a first version."""
+        correction = self.document.get("correction")
+        if isinstance(correction, dict) and isinstance(correction.get("reason"), str):
+            return str(correction["reason"])
+        return None
+
+    @property
     def status(self) -> Literal["published", "superseded", "revoked"]:
         """Revoked outweighs superseded: a revoked version stays revoked after a newer one."""
         if self.revocation is not None:

@@ -93,6 +93,12 @@ class RecordSummary(BaseModel):
         "school (revocation: why and when), which no longer verifies as valid"
     )
     superseded_by: str | None
+    superseded_reason: str | None = Field(
+        default=None, description="Why the newer version was made (its correction's reason)"
+    )
+    correction_reason: str | None = Field(
+        default=None, description="Why this version corrects an earlier one; null for the first"
+    )
     revocation: RevocationOut | None
     school_year: str
     school_name: str
@@ -170,7 +176,9 @@ def _revocation(r: Revocation) -> RevocationOut:
     )
 
 
-def _summary(request: Request, e: PublishedEntry) -> RecordSummary:
+def _summary(
+    request: Request, e: PublishedEntry, superseded_reason: str | None = None
+) -> RecordSummary:
     """What every public answer says of a record; the audit trail notes whose record it showed."""
     d = e.document
     current_access(request).touched(
@@ -185,6 +193,8 @@ def _summary(request: Request, e: PublishedEntry) -> RecordSummary:
         document_id=e.document_id,
         status=e.status,
         superseded_by=e.superseded_by,
+        superseded_reason=superseded_reason,
+        correction_reason=e.correction_reason,
         revocation=None if e.revocation is None else _revocation(e.revocation),
         school_year=e.school_year,
         school_name=d["school"]["name"],
@@ -197,16 +207,21 @@ def _summary(request: Request, e: PublishedEntry) -> RecordSummary:
     )
 
 
-def _found(request: Request, tickets: PdfTickets, e: PublishedEntry) -> LookupResult:
+def _found(
+    request: Request, tickets: PdfTickets, e: PublishedEntry, reasons: dict[str, str]
+) -> LookupResult:
     base = request.app.state.runtime.settings.base_url.rstrip("/")
     return LookupResult(
-        **_summary(request, e).model_dump(), pdf_url=f"{base}/pdf/{tickets.issue(e.document_id)}"
+        **_summary(request, e, reasons.get(e.document_id)).model_dump(),
+        pdf_url=f"{base}/pdf/{tickets.issue(e.document_id)}",
     )
 
 
-def _document(request: Request, e: PublishedEntry, v: Verification) -> DocumentOut:
+def _document(
+    request: Request, e: PublishedEntry, v: Verification, reasons: dict[str, str]
+) -> DocumentOut:
     return DocumentOut(
-        **_summary(request, e).model_dump(),
+        **_summary(request, e, reasons.get(e.document_id)).model_dump(),
         record_version=e.record_version,
         content_sha256=e.content_sha256,
         pdf_sha256=e.pdf_sha256,
@@ -230,7 +245,8 @@ async def api_lookup(
     body: LookupIn, request: Request, service: Service, tickets: Tickets
 ) -> LookupOut:
     entries = await service.find(body.citizen_id, body.date_of_birth)
-    return LookupOut(documents=[_found(request, tickets, e) for e in entries])
+    reasons = await service.superseded_reasons(entries)
+    return LookupOut(documents=[_found(request, tickets, e, reasons) for e in entries])
 
 
 @router.get(
@@ -241,7 +257,7 @@ async def api_lookup(
 )
 async def api_document(document_id: Code, request: Request, service: Service) -> DocumentOut:
     entry, verification = await service.document(document_id)
-    return _document(request, entry, verification)
+    return _document(request, entry, verification, await service.superseded_reasons([entry]))
 
 
 PDF_GONE = (
@@ -377,7 +393,10 @@ async def portal_lookup(
     if errors or born is None:
         return _form(request, csrf, status=422, errors=errors)
     entries = await service.find(cid, born)
-    return _page(request, "results.html", documents=[_found(request, tickets, e) for e in entries])
+    reasons = await service.superseded_reasons(entries)
+    return _page(
+        request, "results.html", documents=[_found(request, tickets, e, reasons) for e in entries]
+    )
 
 
 @router.get("/verify/{document_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -390,6 +409,6 @@ async def portal_verify(document_id: Code, request: Request, service: Service) -
         request,
         "verify.html",
         found=True,
-        r=_document(request, entry, verification),
+        r=_document(request, entry, verification, await service.superseded_reasons([entry])),
         roles=ROLE_TITLES,
     )

@@ -45,6 +45,7 @@ from hocba_publishing.domain.model import (
     Revocation,
     StoredPdf,
     UnknownDocument,
+    correction_reason,
     document_id,
     revocation_reason,
 )
@@ -74,7 +75,11 @@ def _logged(doc: PublishedDocument) -> list[dict[str, Any]]:
     if doc.supersedes:
         entries.append(
             logentry.superseded(
-                doc.supersedes, doc.document_id, doc.record_version, doc.published_at
+                doc.supersedes,
+                doc.document_id,
+                doc.record_version,
+                doc.published_at,
+                correction_reason(doc.document),
             )
         )
     return entries

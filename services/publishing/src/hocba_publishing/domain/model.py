@@ -196,3 +196,12 @@ class OutsideTheLog(DomainError):
 
     status = 422
     code = "outside_the_log"
+
+
+def correction_reason(document: dict[str, Any]) -> str | None:
+    """Why this version exists, as its signed record states it (assessment's `correction`: the
+    unlock's or the summer re-assessment's reason); None for a first version."""
+    correction = document.get("correction")
+    if isinstance(correction, dict) and isinstance(correction.get("reason"), str):
+        return str(correction["reason"])
+    return None

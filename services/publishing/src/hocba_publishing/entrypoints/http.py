@@ -23,6 +23,7 @@ from hocba_publishing.domain.model import (
     PublishedDocument,
     Revocation,
     UnknownDocument,
+    correction_reason,
     document_status,
 )
 
@@ -91,6 +92,13 @@ class DocumentOut(BaseModel):
     published_at: datetime
     supersedes: str | None
     superseded_by: str | None
+    correction: dict[str, Any] | None = Field(
+        description="Why this version exists, as its signed record states it (kind: unlock or "
+        "summer_reassessment; reason; approved_by; at); null for a first version"
+    )
+    superseded_reason: str | None = Field(
+        description="Why the version that superseded this one was made (its correction's reason)"
+    )
     revocation: RevocationOut | None
     log_index: int | None = Field(
         description="Its publication's index in the transparency log (GET /log/documents/{id} "
@@ -139,7 +147,9 @@ def _out(
     revocation: Revocation | None,
     log_index: int | None,
     pdf_sha256: str | None,
+    successor: PublishedDocument | None = None,
 ) -> DocumentOut:
+    correction = d.document.get("correction")
     return DocumentOut(
         document_id=d.document_id,
         record_id=d.record_id,
@@ -152,6 +162,8 @@ def _out(
         published_at=d.published_at,
         supersedes=d.supersedes,
         superseded_by=superseded_by,
+        correction=correction if isinstance(correction, dict) else None,
+        superseded_reason=None if successor is None else correction_reason(successor.document),
         revocation=None if revocation is None else _revocation_out(revocation),
         log_index=log_index,
         document=d.document,
@@ -181,12 +193,14 @@ async def get_document(
     if found is None:
         raise _missing(document_id)
     access.require(_resource(found))
+    superseded_by = await reader.superseded_by(document_id)
     return _out(
         found,
-        await reader.superseded_by(document_id),
+        superseded_by,
         await reader.revocation(document_id),
         await log.log_index(document_id),
         await _pdf_sha256(found, rendering),
+        None if superseded_by is None else await reader.document(superseded_by),
     )
 
 
@@ -241,6 +255,7 @@ async def record_documents(
         )
     access.require_all(_resource(d) for d in documents)
     successors = {d.supersedes: d.document_id for d in documents if d.supersedes}
+    by_id = {d.document_id: d for d in documents}
     revocations = {r.document_id: r for r in await reader.revocations(record_id)}
     return RecordDocumentsOut(
         record_id=record_id,
@@ -251,6 +266,7 @@ async def record_documents(
                 revocations.get(d.document_id),
                 await log.log_index(d.document_id),
                 await _pdf_sha256(d, rendering),
+                by_id.get(successors.get(d.document_id, "")),
             )
             for d in documents
         ],
