@@ -341,3 +341,14 @@ async def test_only_the_principal_of_the_records_school_revokes_it_in_their_own_
     assert seen["targets"]["student_ids"] == [doc.student_id]
     denied = await eventually(lambda: entry(403))
     assert denied["actor"]["school_id"] in (OTHER_SCHOOL, SCHOOL_ID)
+
+
+def test_no_endpoint_changes_a_published_document() -> None:
+    """A published record cannot be altered through any API: publishing serves reads, and one
+    write, the revocation, which is a record of its own beside the document (tested above to leave
+    the document and its PDF as they were)."""
+    app = build(PublishingSettings(environment="development")).app
+    endpoints = POLICIES.endpoints(app)
+    assert "GET /documents/{document_id}" in endpoints
+    writes = sorted(e for e in endpoints if not e.startswith(("GET ", "HEAD ", "OPTIONS ")))
+    assert writes == ["POST /documents/{document_id}/revocation"], writes
