@@ -31,7 +31,7 @@ from hocba_contracts.versioning import UnknownEventVersion, upcast
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import SkipValidation, TypeAdapter, ValidationError
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from hocba_runtime.mongo import is_duplicate_key
 from hocba_runtime.privacy import redact
@@ -316,8 +316,13 @@ def _adapter(envelope_type: Any) -> TypeAdapter[Any]:
 
 
 def unavailable(exc: BaseException) -> bool:
-    """The database cannot be reached: retry the whole batch later rather than dead-letter it."""
-    return isinstance(exc, ConnectionFailure)
+    """A passing condition: retry the whole batch later rather than dead-letter it. The database
+    cannot be reached, or a transaction still conflicts after its retries (a killed process's
+    transaction holds the same documents until the server aborts it): a record dead-lettered for
+    that would be lost for no fault of its own."""
+    if isinstance(exc, ConnectionFailure):
+        return True
+    return isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError")
 
 
 def broker_security(settings: ServiceSettings) -> BaseSecurity | None:

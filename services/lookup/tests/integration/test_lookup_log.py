@@ -98,6 +98,7 @@ async def test_a_documents_log_entries_verify_from_the_lookup_alone_and_a_revoca
     assert (
         await http.get("/log/proof/inclusion", params={"index": -1, "size": 1})
     ).status_code == 422
+    assert (await http.get(f"/log/entries/{2**64}")).status_code == 422
 
 
 async def test_without_publishing_the_log_is_a_503_that_says_so(

@@ -203,6 +203,10 @@ async def test_a_proof_beyond_the_log_is_a_clear_422(http: httpx.AsyncClient) ->
     assert r.status_code == 422 and r.json()["error"]["code"] == "outside_the_log"
     r = await http.get("/log/documents/HB-2024-NONE-NONE-NONE")
     assert r.status_code == 404
+    for index in (2**63, 10**30, -1):  # beyond what a log (and a MongoDB int64) holds
+        r = await http.get(f"/log/entries/{index}")
+        assert r.status_code == 422, (index, r.text)
+    assert (await http.get("/log/entries/5")).status_code == 422  # not (yet) in the log
 
 
 async def test_a_publication_is_under_a_checkpoint_within_the_interval(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from hocba_contracts.payloads.common import Code
 
@@ -26,6 +26,7 @@ def _source(request: Request) -> LogSource:
 
 Source = Annotated[LogSource, Depends(_source)]
 Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
+Index = Annotated[int, Path(ge=0, le=2**63 - 1)]
 
 
 def _answer(answer: LogAnswer, cache: str) -> Response:
@@ -54,7 +55,7 @@ async def key(source: Source) -> Response:
 
 
 @router.get("/log/entries/{index}", summary="One entry of the log", response_class=Response)
-async def entry(index: Annotated[int, Size], source: Source) -> Response:
+async def entry(index: Index, source: Source) -> Response:
     return _answer(await source.get(f"/log/entries/{index}"), FOREVER)
 
 

@@ -8,7 +8,7 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from hocba_contracts.payloads.common import ClassProfile, Code
 from hocba_contracts.payloads.publishing import REVOCATION_REASON_MAX_LENGTH
@@ -354,6 +354,8 @@ class LogBundleOut(BaseModel):
 
 
 Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
+Index = Annotated[int, Path(ge=0, le=2**63 - 1)]
+"""Sizes and indexes are uint64 in RFC 9162; MongoDB keeps int64, which holds any log there is."""
 
 
 async def _checkpoint_note(log: PublicationsLog) -> str:
@@ -384,7 +386,7 @@ async def log_key(log: Log) -> PlainTextResponse:
 
 
 @router.get("/log/entries/{index}", response_model=LogEntryOut, summary="One entry of the log")
-async def log_entry(index: Annotated[int, Size], log: Log) -> LogEntryOut:
+async def log_entry(index: Index, log: Log) -> LogEntryOut:
     found = await log.entry(index)
     if found is None:
         raise OutsideTheLog(f"the log has no entry {index} (yet)")
