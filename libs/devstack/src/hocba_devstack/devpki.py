@@ -163,6 +163,23 @@ class DevPKI:
         path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
         return path
 
+    def refresh_crls(self, within: timedelta = timedelta(days=3)) -> list[str]:
+        """Each CA's CRL signed again, with the same entries, when its next update is less than
+        `within` away: publishing's seal validates with these CRLs and refuses a stale one, and a
+        local stack lives longer than a CRL's week. Returns the CAs whose CRL was renewed."""
+        renewed = []
+        for name in (ROOT, PUBLIC_DUTY_CA, PERSONAL_CA):
+            path = self.crl_file(name)
+            if not path.exists():
+                continue
+            crl = x509.load_pem_x509_crl(path.read_bytes())
+            due = crl.next_update_utc
+            if due is not None and due - datetime.now(UTC) > within:
+                continue
+            self.write_crl(name, [(r.serial_number, r.revocation_date_utc) for r in crl])
+            renewed.append(name)
+        return renewed
+
     def issue(
         self,
         subject_id: str,

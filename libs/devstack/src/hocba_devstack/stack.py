@@ -312,6 +312,7 @@ class Stack:
         schools' seals."""
         pki = self.pki
         pki.create()
+        pki.refresh_crls()
         pki.tsa_identity()
 
     def start_tsa(self) -> None:

@@ -24,6 +24,7 @@ from hocba_publishing.adapters.pades import (  # noqa: E402
     STAMP_BOX,
     PadesSealer,
     SealingRenderer,
+    SealRefused,
     ValidationData,
 )
 from hocba_publishing.adapters.pkcs11_seal import SealMissing, TokenSeals  # noqa: E402
@@ -346,3 +347,22 @@ def test_a_certificate_that_is_not_the_token_key_s_is_refused(
     seals = TokenSeals(SOFTHSM_LIBRARY, TOKEN_LABEL, TOKEN_PIN, KeyDirectory(certificates))
     with pytest.raises(SealMissing, match="not the certificate of its key"):
         seals.signer(school, SCHOOL_NAME)
+
+
+def test_a_revoked_seal_certificate_is_refused_before_anything_is_signed(
+    tmp_path_factory: pytest.TempPathFactory, certificates: Path
+) -> None:
+    """DOMAIN §7: signing software checks the certificate's validity before it signs."""
+    from cryptography import x509 as cx509
+
+    revoking = DevPKI(tmp_path_factory.mktemp("revoking-pki"))
+    revoking.create()
+    school = school_id()
+    provision_seal(revoking, certificates, school, SCHOOL_NAME)
+    sealer = make_renderer("http://lookup.example", seal_settings(revoking, certificates))
+    assert sealer.render(record_of(school), DOCUMENT_ID, "a" * 64, [])  # valid until revoked
+    leaf = cx509.load_pem_x509_certificates((certificates / f"{school}.pem").read_bytes())[0]
+    revoking.write_crl("public-duty-ca", [(leaf.serial_number, leaf.not_valid_before_utc)])
+    again = make_renderer("http://lookup.example", seal_settings(revoking, certificates))
+    with pytest.raises(SealRefused, match=f"the seal of school {school} .*(?i:revoked)"):
+        again.render(record_of(school), DOCUMENT_ID, "a" * 64, [])

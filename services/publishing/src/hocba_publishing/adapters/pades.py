@@ -55,6 +55,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
 from pyhanko.sign.timestamps import TimeStamper, TimestampRequestError
 from pyhanko.stamp import TextStampStyle
@@ -77,6 +78,12 @@ _LETTERS = [
     *range(0x1EA0, 0x1EFA),  # Latin Extended Additional: the Vietnamese letters with two marks
     *range(0x2010, 0x2027),  # dashes, quotes, bullets
 ]
+
+
+class SealRefused(RuntimeError):
+    """The seal would not sign: its certificate does not validate (revoked, expired, no path to
+    the trust roots, or its CRLs are stale). A time-stamping authority that does not answer
+    raises pyHanko's TimestampRequestError, naming its URL."""
 
 
 class SealKeys(Protocol):
@@ -263,6 +270,9 @@ class _QuietFetching(logging.Filter):
         return "fetching is not allowed" not in record.getMessage()
 
 
+_QUIET_FETCHING = _QuietFetching()
+
+
 def _signer_name(signer: signers.Signer, fallback: str) -> str:
     cert = signer.signing_cert
     if cert is None:
@@ -287,7 +297,7 @@ class PadesSealer:
             raise ValueError("a document time-stamp (B-LTA) needs the validation data (B-LT)")
         self.style = stamp_style(font or VietnameseFont())
         self._lock = threading.Lock()
-        logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_QuietFetching())
+        logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_QUIET_FETCHING)
 
     def seal(
         self,
@@ -350,8 +360,14 @@ class PadesSealer:
             "when": when.strftime("%d/%m/%Y %H:%M:%S (GMT+7)"),
             "document_id": document_id,
         }
-        with self._lock:
-            out = pdf_signer.sign_pdf(writer, appearance_text_params=text)
+        try:
+            with self._lock:
+                out = pdf_signer.sign_pdf(writer, appearance_text_params=text)
+        except SigningError as exc:
+            cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+            raise SealRefused(
+                f"the seal of school {school_id} did not sign document {document_id}: {exc}{cause}"
+            ) from exc
         return bytes(out.getvalue())
 
 
