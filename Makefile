@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox
+.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal
 
 install:
 	@scripts/bootstrap.sh
@@ -78,3 +78,6 @@ bench-assessment: install
 
 bench-outbox: install
 	@$(PY) bench/outbox_relay.py
+
+bench-seal: install
+	@$(PY) bench/pdf_seal.py

@@ -86,7 +86,8 @@ async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese
     seal = await async_validate_pdf_signature(
         PdfFileReader(io.BytesIO(pdf.content)).embedded_signatures[0], context
     )
-    assert seal.intact and seal.valid and seal.trusted, "the PDF is sealed (PAdES) by the publisher"
+    assert seal.intact and seal.valid and seal.trusted, "the PDF is sealed (PAdES) by its school"
+    assert seal.signing_cert.subject.native["user_id"] == smoke.SMOKE_SCHOOL
     assert doc["document_id"] in text
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from hocba_devstack import smoke
-from hocba_devstack.stack import PUBLISHER_SEAL, Stack
+from hocba_devstack.stack import Stack
 from hocba_devstack.testing import eventually
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,7 @@ async def verify(stack: Stack, pdf: Path, *extra: str) -> tuple[int, dict[str, A
             "--log-key",
             str(stack.state_dir / "log-key.pub"),
             "--publisher",
-            PUBLISHER_SEAL,
+            smoke.SMOKE_SCHOOL,  # the PDF is sealed by its school's seal
             "--json",
             *extra,
         ],

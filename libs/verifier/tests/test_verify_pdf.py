@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hocba_devstack.devpki import DevPKI  # noqa: E402
-from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer  # noqa: E402
+from hocba_publishing.adapters.pades import (  # noqa: E402
+    PadesSealer,
+    SealingRenderer,
+    SoftwareSealKeys,
+)
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
 from pyhanko.pdf_utils import embed  # noqa: E402
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: E402
@@ -49,7 +54,10 @@ def published(pki: DevPKI) -> tuple[bytes, dict[str, Any], Log]:
     renderer = SealingRenderer(
         WeasyPrintRenderer("http://lookup.example"),
         PadesSealer(
-            str(pki.signers.certificate_file("HOCBA-SEAL")), str(pki.signers.key_file("HOCBA-SEAL"))
+            SoftwareSealKeys(
+                str(pki.signers.certificate_file("HOCBA-SEAL")),
+                str(pki.signers.key_file("HOCBA-SEAL")),
+            )
         ),
     )
     pdf = renderer.render(rec["document"], DOCUMENT_ID, rec["content_sha256"], rec["signatures"])
@@ -161,8 +169,10 @@ def test_a_pdf_sealed_by_an_untrusted_key_fails(
     renderer = SealingRenderer(
         WeasyPrintRenderer("http://lookup.example"),
         PadesSealer(
-            str(stranger.signers.certificate_file("FAKE-SEAL")),
-            str(stranger.signers.key_file("FAKE-SEAL")),
+            SoftwareSealKeys(
+                str(stranger.signers.certificate_file("FAKE-SEAL")),
+                str(stranger.signers.key_file("FAKE-SEAL")),
+            )
         ),
     )
     forged = renderer.render(rec["document"], DOCUMENT_ID, rec["content_sha256"], rec["signatures"])
@@ -179,7 +189,11 @@ def test_a_pdf_sealed_by_someone_else_under_the_trusted_root_fails_the_publisher
     pdf, rec, log = published
     resealed = SealingRenderer(
         WeasyPrintRenderer("http://lookup.example"),
-        PadesSealer(str(pki.signers.certificate_file("GV-V")), str(pki.signers.key_file("GV-V"))),
+        PadesSealer(
+            SoftwareSealKeys(
+                str(pki.signers.certificate_file("GV-V")), str(pki.signers.key_file("GV-V"))
+            )
+        ),
     ).render(rec["document"], DOCUMENT_ID, rec["content_sha256"], rec["signatures"])
     code, _ = verify(pki, resealed, log, tmp_path)
     assert code == 0  # a valid seal, by whoever it is: the report names them
@@ -203,3 +217,76 @@ def test_a_pdf_without_its_record_is_an_input_error(
     assert code == 3 and "hocba-record.json" in answer["checks"][0]["message_en"]
     code, answer = verify(pki, b"%PDF-1.7\nnot really a pdf", log, tmp_path)
     assert code == 3 and answer["verdict"] == "input_error"
+
+
+@pytest.fixture(scope="module")
+def published_lta(pki: DevPKI, published: tuple[bytes, dict[str, Any], Log]) -> Iterator[bytes]:
+    """The same record sealed PAdES B-LTA, as the local stack seals it: the validation data in
+    the seal's revision, then a document time-stamp of the development TSA."""
+    import threading
+
+    from hocba_devstack.localstack import free_port
+    from hocba_devstack.tsa import TimeStampAuthority, serve
+    from hocba_publishing.adapters.pades import ValidationData
+
+    _, rec, _ = published
+    port = free_port()
+    server = serve(TimeStampAuthority(pki.tsa_identity()), port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    crls = [str(p) for p in sorted((pki.dir / "crl").glob("*.crl.pem"))]
+    try:
+        yield SealingRenderer(
+            WeasyPrintRenderer("http://lookup.example"),
+            PadesSealer(
+                SoftwareSealKeys(
+                    str(pki.signers.certificate_file("HOCBA-SEAL")),
+                    str(pki.signers.key_file("HOCBA-SEAL")),
+                ),
+                ValidationData([str(pki.root_file)], crls),
+                f"http://127.0.0.1:{port}/",
+            ),
+        ).render(rec["document"], DOCUMENT_ID, rec["content_sha256"], rec["signatures"])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_b_lta_pdf_verifies_with_its_document_time_stamp_and_a_flipped_byte_fails(
+    pki: DevPKI,
+    published: tuple[bytes, dict[str, Any], Log],
+    published_lta: bytes,
+    tmp_path: Path,
+) -> None:
+    _, _, log = published
+    code, answer = verify(pki, published_lta, log, tmp_path, "--publisher", "HOCBA-SEAL")
+    assert code == 0, answer
+    assert outcomes(answer)["seal"] == "pass"
+    details = json.dumps(answer, ensure_ascii=False)
+    assert "HocbaTimestamp: dấu thời gian / document time-stamp" in details
+    assert "Hocba Dev Time-Stamping Authority" in details
+    flipped = bytearray(published_lta)
+    flipped[300] ^= 0x01
+    code, answer = verify(pki, bytes(flipped), log, tmp_path)
+    assert code == 1 and outcomes(answer)["seal"] == "fail"
+
+
+def test_a_revision_added_after_the_document_time_stamp_fails(
+    pki: DevPKI,
+    published: tuple[bytes, dict[str, Any], Log],
+    published_lta: bytes,
+    tmp_path: Path,
+) -> None:
+    _, _, log = published
+    writer = IncrementalPdfFileWriter(io.BytesIO(published_lta))
+    embed.embed_file(
+        writer,
+        embed.FileSpec(
+            file_spec_string="note.json",
+            embedded_data=embed.EmbeddedFileObject.from_file_data(writer, b"{}", compress=False),
+        ),
+    )
+    out = io.BytesIO()
+    writer.write(out)  # type: ignore[no-untyped-call]  # pyHanko leaves write() unannotated
+    code, answer = verify(pki, out.getvalue(), log, tmp_path)
+    assert code == 1 and outcomes(answer)["seal"] == "fail"
+    assert "after it was sealed" in json.dumps(answer)

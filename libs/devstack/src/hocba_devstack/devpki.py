@@ -28,6 +28,8 @@ from hocba_trust.keys import KeyDirectory, write_private_key
 ROOT = "root"
 PUBLIC_DUTY_CA = "public-duty-ca"
 PERSONAL_CA = "personal-ca"
+TSA = "tsa"
+"""The development time-stamping authority's certificate and key (`tsa.pem`, `tsa.key.pem`)."""
 
 
 def _name(cn: str, org: str = "Hocba Development PKI", **extra: str) -> x509.Name:
@@ -161,6 +163,23 @@ class DevPKI:
         path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
         return path
 
+    def refresh_crls(self, within: timedelta = timedelta(days=3)) -> list[str]:
+        """Each CA's CRL signed again, with the same entries, when its next update is less than
+        `within` away: publishing's seal validates with these CRLs and refuses a stale one, and a
+        local stack lives longer than a CRL's week. Returns the CAs whose CRL was renewed."""
+        renewed = []
+        for name in (ROOT, PUBLIC_DUTY_CA, PERSONAL_CA):
+            path = self.crl_file(name)
+            if not path.exists():
+                continue
+            crl = x509.load_pem_x509_crl(path.read_bytes())
+            due = crl.next_update_utc
+            if due is not None and due - datetime.now(UTC) > within:
+                continue
+            self.write_crl(name, [(r.serial_number, r.revocation_date_utc) for r in crl])
+            renewed.append(name)
+        return renewed
+
     def issue(
         self,
         subject_id: str,
@@ -223,6 +242,58 @@ class DevPKI:
         if save:
             self.save_identity(subject_id, identity)
         return identity
+
+    def tsa_identity(self) -> SigningIdentity:
+        """The development time-stamping authority's key and certificate (RFC 3161 §2.3: its only
+        extended key usage, critical, is timeStamping), issued by the public-duty CA the first
+        time it is asked for and kept in `tsa.pem` / `tsa.key.pem`."""
+        cert_file, key_file = self.path(f"{TSA}.pem"), self.path(f"{TSA}.key.pem")
+        if cert_file.exists() and key_file.exists():
+            certs = x509.load_pem_x509_certificates(cert_file.read_bytes())
+            key = serialization.load_pem_private_key(key_file.read_bytes(), None)
+            assert isinstance(key, ec.EllipticCurvePrivateKey)
+            return SigningIdentity(key=key, certificate=certs[0], chain=tuple(certs[1:]))
+        ca = self.load_ca(PUBLIC_DUTY_CA)
+        key = ec.generate_private_key(ec.SECP256R1())
+        start = datetime.now(UTC) - timedelta(hours=1)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("Hocba Dev Time-Stamping Authority"))
+            .issuer_name(ca.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + timedelta(days=5 * 365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            [x509.UniformResourceIdentifier(ca.crl_url)], None, None, None
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+            .sign(ca.key, hashes.SHA256())
+        )
+        write_private_key(key_file, key)
+        cert_file.write_bytes(_pem(cert) + b"".join(_pem(c) for c in ca.chain))
+        return SigningIdentity(key=key, certificate=cert, chain=ca.chain)
 
     def certify_key(
         self,

@@ -1,5 +1,5 @@
-"""Start, watch and stop the local stack: tansu, SecantusDB, the development OIDC issuer and the
-five services as processes.
+"""Start, watch and stop the local stack: tansu, SecantusDB, the development OIDC issuer, the
+development time-stamping authority and the five services as processes.
 
 Everything lives under one state directory (`var/` by default): `run/` holds a PID file per
 process, `log/` their output and the spans of the local tracer, `data/` SecantusDB's files (kept
@@ -37,6 +37,7 @@ DEFAULT_PORTS = {
     "broker": 9092,
     "database": 27017,
     "issuer": 8090,
+    "tsa": 8091,
     "records": 8101,
     "assessment": 8102,
     "signing": 8103,
@@ -45,9 +46,6 @@ DEFAULT_PORTS = {
 }
 
 
-PUBLISHER_SEAL = "HOCBA-PUBLISHER"
-PUBLISHER_SEAL_NAME = "Hệ thống học bạ số Hocba"
-"""The publishing authority's PDF seal in the local stack (development PKI, public-duty CA)."""
 LOOKUP_CLIENT = "hocba-lookup"
 LOG_ORIGIN = "hocba.local/publishing"
 """The local stack's transparency log (its checkpoints' first line and its key's name)."""
@@ -94,6 +92,11 @@ class Stack:
     @property
     def issuer_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['issuer']}"
+
+    @property
+    def tsa_url(self) -> str:
+        """The development time-stamping authority (RFC 3161), for publishing's B-LTA seals."""
+        return f"http://127.0.0.1:{self.ports['tsa']}/"
 
     @property
     def issuer(self) -> DevIssuer:
@@ -197,9 +200,15 @@ class Stack:
                 "TRUST_ROOTS": roots,
                 "CRL_FILES": crls,
                 "LOOKUP_PUBLIC_URL": self.url("lookup"),
+                # each PDF sealed with its school's seal, the one signing keeps in the token
+                # (made on demand by the development CA for a school that has none yet)
                 "PDF_SEAL": "true",
-                "PDF_SEAL_CERTIFICATE": str(pki.signers.certificate_file(PUBLISHER_SEAL)),
-                "PDF_SEAL_KEY": str(pki.signers.key_file(PUBLISHER_SEAL)),
+                "PKCS11_TOKEN_LABEL": HSM_TOKEN,
+                "PKCS11_PIN": self._hsm_pin(),
+                "PDF_SEAL_CERTIFICATES": str(pki.signers.dir),
+                "PDF_SEAL_ISSUE_ON_DEMAND": "true",
+                "DEV_CA_URL": self.issuer_url,
+                "TSA_URL": self.tsa_url,
                 "DOCUMENT_ID_SECRET": self._secret("document-id-secret"),
                 "LOG_ORIGIN": LOG_ORIGIN,
                 "LOG_SIGNING_KEY": self.log_signer().key(),
@@ -292,16 +301,41 @@ class Stack:
             self._record("database", proc, f"--port {self.ports['database']}")
         if self.pid("issuer") is None:
             self.start_issuer()
+        if self.pid("tsa") is None:
+            self.start_tsa()
         asyncio.run(ensure_topics(self.kafka_bootstrap))
         self.init_hsm()
 
     def create_pki(self) -> None:
-        """The development PKI (kept if it exists) and the publisher's PDF seal issued by its
-        public-duty CA; the issuer process serves its CA to the signing service (devca)."""
+        """The development PKI (kept if it exists) and its time-stamping authority's certificate;
+        the issuer process serves its CA to signing and publishing (devca), which certifies the
+        schools' seals."""
         pki = self.pki
         pki.create()
-        if not pki.signers.has_key(PUBLISHER_SEAL):
-            pki.issue(PUBLISHER_SEAL, PUBLISHER_SEAL_NAME, organization=True)
+        pki.refresh_crls()
+        pki.tsa_identity()
+
+    def start_tsa(self) -> None:
+        """The development time-stamping authority (hocba_devstack.tsa), on loopback."""
+        out = open(self.log_file("tsa"), "ab")  # noqa: SIM115 - the child keeps it
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hocba_devstack.tsa",
+                "--pki",
+                str(self.pki.dir),
+                "--port",
+                str(self.ports["tsa"]),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        out.close()
+        self._record("tsa", proc, "-m hocba_devstack.tsa")
+        localstack.wait_for_port("127.0.0.1", self.ports["tsa"], proc=proc)
 
     def start_issuer(self) -> None:
         """The development OIDC issuer, and the clients of the local stack registered with it."""
@@ -437,7 +471,7 @@ class Stack:
 
     def stop(self) -> list[str]:
         stopped = []
-        for name in (*reversed(self._service_processes()), "issuer", "database", "broker"):
+        for name in (*reversed(self._service_processes()), "tsa", "issuer", "database", "broker"):
             if self.kill(name):
                 stopped.append(name)
         return stopped
@@ -445,7 +479,7 @@ class Stack:
     def status(self) -> dict[str, int | None]:
         return {
             name: self.pid(name)
-            for name in ("broker", "database", "issuer", *self._service_processes())
+            for name in ("broker", "database", "issuer", "tsa", *self._service_processes())
         }
 
 

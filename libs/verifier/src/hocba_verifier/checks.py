@@ -6,7 +6,9 @@ content is intact), and the exit code they add up to.
    a certificate path to the trust list at its signing time, not revoked by the CRLs given; its
    certificate is its signer's (the signer id is the certificate's UID, as signing checks); the
    homeroom teacher and the principal have signed, each the person the signed document names;
-3. seal (a PDF): the publisher's PAdES seal covers the whole file and verifies like a signature;
+3. seal (a PDF): the PAdES seal (the school's) verifies like a signature and covers the whole
+   file, or only long-term validation data follows it (PAdES B-LT/B-LTA), the last document
+   time-stamp covering the whole file and each verifying (its TSA's path to the trust list);
 4. log: every log bundle verifies under the log's key and origin, and one of them has the
    document's `published` entry with the record's version and the content's hash; every checkpoint
    seen (and the one you kept, `--checkpoint`) is consistent with the others;
@@ -33,6 +35,7 @@ from hocba_trust.cms import (
     verify_document_signature,
 )
 
+from hocba_verifier import timestamps
 from hocba_verifier.lookup import ProofMismatch, Unreachable
 from hocba_verifier.record import Record, Seal
 
@@ -272,10 +275,12 @@ def _seal_identity(verified: VerifiedSignature) -> set[str]:
 
 
 def check_seals(seals: Sequence[Seal], trust: TrustList, publishers: Sequence[str] = ()) -> Finding:
-    """Every signature of the PDF verifies, the last covers the whole file, and, with
-    `publishers`, the last is by one of them (its certificate's UID, common or organization
-    name): any certificate under the trust roots can seal a PDF, a teacher's too."""
-    if not seals:
+    """Every signature of the PDF verifies; the last one (not a document time-stamp) covers the
+    whole file, or what follows it is validation data and document time-stamps only, the last
+    of which covers the whole file; with `publishers`, the last signature is by one of them (its
+    certificate's UID, common or organization name): any certificate under the trust roots can
+    seal a PDF, a teacher's too."""
+    if not [s for s in seals if not s.document_timestamp]:
         return Finding(
             "seal",
             Outcome.FAIL,
@@ -286,6 +291,20 @@ def check_seals(seals: Sequence[Seal], trust: TrustList, publishers: Sequence[st
     problems, lines = [], []
     last: VerifiedSignature | None = None
     for seal in seals:
+        if seal.document_timestamp:
+            try:
+                stamped = timestamps.verify_timestamp(seal.signed_content, seal.cms_der, trust)
+            except SignatureInvalid as exc:
+                problems.append(
+                    f"✘ {seal.field_name}: {exc.message_vi} / {exc.message_en}"
+                    + (f" ({exc.detail})" if exc.detail else "")
+                )
+                continue
+            lines.append(
+                f"✔ {seal.field_name}: dấu thời gian / document time-stamp "
+                f"{_time(stamped.time)}, {stamped.authority}"
+            )
+            continue
         try:
             last = verify_detached(seal.signed_content, seal.cms_der, trust)
         except SignatureInvalid as exc:
@@ -296,7 +315,13 @@ def check_seals(seals: Sequence[Seal], trust: TrustList, publishers: Sequence[st
             )
             continue
         lines.append(f"✔ {seal.field_name}: {last.signer_subject}")
-    if not seals[-1].covers_whole_file:
+    signatures = [s for s in seals if not s.document_timestamp]
+    sealed = signatures[-1]
+    after = seals[seals.index(sealed) + 1 :]
+    if not seals[-1].covers_whole_file or not (
+        sealed.covers_whole_file
+        or (sealed.only_validation_data_after and all(s.document_timestamp for s in after))
+    ):
         problems.append(
             "✘ Tệp PDF đã bị sửa hoặc thêm nội dung sau khi niêm phong / "
             "the PDF was changed or added to after it was sealed"

@@ -23,13 +23,18 @@ MAX_INPUT = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Seal:
-    """One signature of a PDF: the bytes its byte range covers, its CMS, and whether it covers the
-    whole file (nothing was appended after it)."""
+    """One signature of a PDF: the bytes its byte range covers, its CMS, whether it covers the
+    whole file (nothing was appended after it) and, when it does not, whether what was appended
+    is long-term validation data only (PAdES B-LT/B-LTA: a document security store's chain and
+    CRLs, document time-stamps), as pyHanko's difference analysis of the later revisions finds.
+    A document time-stamp's CMS is an RFC 3161 token over the bytes it covers."""
 
     field_name: str
     signed_content: bytes
     cms_der: bytes
     covers_whole_file: bool
+    document_timestamp: bool = False
+    only_validation_data_after: bool = False
 
 
 class InputError(Exception):
@@ -179,6 +184,23 @@ def _seal(data: bytes, signature: Any) -> Seal:
         signed_content=data[:a] + data[b : b + c],
         cms_der=contents[: _der_length(contents)],
         covers_whole_file=covers,
+        document_timestamp=str(signature.sig_object_type) == "/DocTimeStamp",
+        only_validation_data_after=not covers and _only_validation_data_after(signature),
+    )
+
+
+def _only_validation_data_after(signature: Any) -> bool:
+    """Whether every revision after the signature's only adds validation data (a DSS, document
+    time-stamps): pyHanko's default difference policy, at most LTA_UPDATES."""
+    from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
+
+    try:
+        signature.compute_integrity_info()
+    except Exception:  # a damaged or hostile file: nothing after the seal is vouched for
+        return False
+    result = signature.diff_result
+    return isinstance(result, DiffResult) and bool(
+        result.modification_level <= ModificationLevel.LTA_UPDATES
     )
 
 

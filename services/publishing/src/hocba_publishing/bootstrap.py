@@ -21,7 +21,7 @@ from hocba_publishing.adapters.mongo_publishing import (
     MongoPublishingUnitOfWork,
     ensure_indexes,
 )
-from hocba_publishing.adapters.render_pool import PooledRenderer, make_renderer
+from hocba_publishing.adapters.render_pool import PooledRenderer, SealSettings, make_renderer
 from hocba_publishing.adapters.trust import TrustListVerifier
 from hocba_publishing.application.use_cases import PdfRendering, PublishingService
 from hocba_publishing.config import PublishingSettings
@@ -63,6 +63,23 @@ def log_signer(settings: PublishingSettings) -> Signer:
     return Signer.generate(settings.log_origin)
 
 
+def seal_settings(settings: PublishingSettings) -> SealSettings | None:
+    """What the render processes seal with; None when PDFs are not sealed."""
+    if not settings.pdf_seal:
+        return None
+    assert settings.pkcs11_pin is not None  # the settings refuse a seal without its PIN
+    return SealSettings(
+        pkcs11_library=settings.pkcs11_library,
+        token_label=settings.pkcs11_token_label,
+        pin=settings.pkcs11_pin,
+        certificates_dir=settings.pdf_seal_certificates,
+        trust_roots=tuple(settings.trust_roots),
+        crl_files=tuple(settings.crl_files),
+        tsa_url=settings.tsa_url,
+        dev_ca_url=settings.dev_ca_url if settings.pdf_seal_issue_on_demand else None,
+    )
+
+
 def build(settings: PublishingSettings | None = None) -> Publishing:
     settings = settings or PublishingSettings()
     runtime = ServiceRuntime(settings, owned_topics=(PUBLISHING_EVENTS.name,))
@@ -75,14 +92,8 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
         if settings.trust_roots
         else None
     )
-    # the settings refuse a seal without its certificate and key
     renderer = PooledRenderer(
-        functools.partial(
-            make_renderer,
-            settings.lookup_public_url,
-            settings.pdf_seal_certificate if settings.pdf_seal else None,
-            settings.pdf_seal_key if settings.pdf_seal else None,
-        ),
+        functools.partial(make_renderer, settings.lookup_public_url, seal_settings(settings)),
         settings.pdf_render_processes,
     )
     service = PublishingService(

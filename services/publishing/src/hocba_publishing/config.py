@@ -30,15 +30,38 @@ class PublishingSettings(ServiceSettings):
         default=3600, description="How often CRLs are re-read and re-fetched"
     )
     pdf_seal: bool = Field(
-        default=False, description="Seal each PDF (PAdES) with the publisher's certificate"
+        default=False,
+        description="Seal each PDF (PAdES B-LT, B-LTA with a TSA) with its school's "
+        "organizational seal, its key in the PKCS#11 token",
     )
-    pdf_seal_certificate: str | None = Field(
+    pkcs11_library: str = Field(
+        default="/usr/lib/softhsm/libsofthsm2.so", description="PKCS#11 module of the HSM"
+    )
+    pkcs11_token_label: str = Field(
+        default="hocba", description="Label of the token holding the schools' seals"
+    )
+    pkcs11_pin: SecretStr | None = Field(
+        default=None, description="User PIN of the token holding the schools' seals"
+    )
+    pdf_seal_certificates: str = Field(
+        default="var/pki/signers",
+        description="Directory of the seals' certificates: <school_id>.pem, the certificate "
+        "then its chain, for the key labelled <school_id> in the token (signing's layout)",
+    )
+    tsa_url: str | None = Field(
         default=None,
-        description="PEM file: the publisher's seal certificate, "
-        "then its chain (the local stack creates a development one)",
+        description="RFC 3161 time-stamping authority: with it the seal is PAdES B-LTA "
+        "(a signature time-stamp and a document time-stamp)",
     )
-    pdf_seal_key: str | None = Field(
-        default=None, description="PEM file: the seal certificate's private key"
+    pdf_seal_issue_on_demand: bool = Field(
+        default=False,
+        description="Development: a school without a seal gets a key generated in the token, "
+        "certified by the development CA (dev_ca_url)",
+    )
+    dev_ca_url: str | None = Field(
+        default=None,
+        description="Development: the local stack's CA (hocba_devstack.devca), which certifies "
+        "seals issued on demand",
     )
     pdf_render: Literal["eager", "lazy"] = Field(
         default="eager",
@@ -83,6 +106,16 @@ class PublishingSettings(ServiceSettings):
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
+        if self.pdf_seal_issue_on_demand:
+            problems.append(
+                "HOCBA_PUBLISHING_PDF_SEAL_ISSUE_ON_DEMAND certifies seals with the development "
+                "CA; set it to false and install each school's seal from VGCA or a licensed CA"
+            )
+        if self.dev_ca_url:
+            problems.append(
+                "HOCBA_PUBLISHING_DEV_CA_URL names the development CA, which certifies any key "
+                "for any name; unset it"
+            )
         if self.log_signing_key is None:
             problems.append(
                 "set HOCBA_PUBLISHING_LOG_SIGNING_KEY: the transparency log's checkpoints are "
@@ -91,10 +124,20 @@ class PublishingSettings(ServiceSettings):
         return problems
 
     @model_validator(mode="after")
-    def _seal_needs_its_files(self) -> "PublishingSettings":
-        if self.pdf_seal and not (self.pdf_seal_certificate and self.pdf_seal_key):
+    def _seal_needs_its_token(self) -> "PublishingSettings":
+        if self.pdf_seal and self.pkcs11_pin is None:
             raise ValueError(
-                "HOCBA_PUBLISHING_PDF_SEAL needs HOCBA_PUBLISHING_PDF_SEAL_CERTIFICATE and "
-                "HOCBA_PUBLISHING_PDF_SEAL_KEY, the seal's certificate and key files"
+                "HOCBA_PUBLISHING_PDF_SEAL needs HOCBA_PUBLISHING_PKCS11_PIN, the user PIN of the "
+                "token holding the schools' seals"
+            )
+        if self.pdf_seal and not self.trust_roots:
+            raise ValueError(
+                "HOCBA_PUBLISHING_PDF_SEAL needs HOCBA_PUBLISHING_TRUST_ROOTS: the seal's "
+                "validation data (PAdES B-LT) is its chain to them and their CRLs"
+            )
+        if self.pdf_seal_issue_on_demand and not self.dev_ca_url:
+            raise ValueError(
+                "HOCBA_PUBLISHING_PDF_SEAL_ISSUE_ON_DEMAND needs HOCBA_PUBLISHING_DEV_CA_URL, the "
+                "development CA that certifies the seals (the local stack's issuer serves it)"
             )
         return self

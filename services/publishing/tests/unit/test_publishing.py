@@ -16,6 +16,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from hocba_contracts.payloads.publishing import RecordPublished, RecordRevoked  # noqa: E402
 from hocba_devstack.devpki import DevPKI  # noqa: E402
+from hocba_publishing.adapters.pades import (  # noqa: E402
+    PadesSealer,
+    SealingRenderer,
+    SoftwareSealKeys,
+)
 from hocba_publishing.adapters.trust import TrustListVerifier  # noqa: E402
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
 from hocba_publishing.application.use_cases import PublishingService  # noqa: E402
@@ -254,19 +259,32 @@ def test_a_secondary_record_prints_averages_conduct_title_and_promotion() -> Non
 
 
 def seal_files(pki: DevPKI, seal_id: str, name: str) -> tuple[str, str]:
-    """The publisher's seal as the local stack makes it: issued by the development public-duty CA,
-    handed to publishing as a certificate file and a key file."""
+    """A school's seal as a software key (the service's is in a token: tests/integration):
+    issued by the development public-duty CA, a certificate file and a key file."""
     pki.issue(seal_id, name, organization=True)
     return str(pki.signers.certificate_file(seal_id)), str(pki.signers.key_file(seal_id))
 
 
-def test_a_seal_key_that_is_not_the_certificates_is_refused(pki: DevPKI) -> None:
-    from hocba_publishing.adapters.pades import PadesSealer
+def software_sealer(pki: DevPKI, seal_id: str, name: str) -> PadesSealer:
+    """A B-B sealer (no validation data) with a software seal: what these unit tests look at."""
+    return PadesSealer(SoftwareSealKeys(*seal_files(pki, seal_id, name)))
 
+
+def test_a_seal_key_that_is_not_the_certificates_is_refused(pki: DevPKI) -> None:
     cert, _ = seal_files(pki, "HOCBA-PUB-A", "Sở A")
     _, other_key = seal_files(pki, "HOCBA-PUB-B", "Sở B")
     with pytest.raises(LookupError, match="not the key of the certificate"):
-        PadesSealer(cert, other_key).seal(b"%PDF-1.7", "HB-X")
+        PadesSealer(SoftwareSealKeys(cert, other_key)).seal(b"%PDF-1.7", "HB-X", school_id="A")
+
+
+def test_a_record_without_a_school_is_not_sealed(pki: DevPKI) -> None:
+    doc = document()
+    del doc["school"]
+    renderer = SealingRenderer(
+        WeasyPrintRenderer("http://lookup.example"), software_sealer(pki, "HOCBA-PUB-N", "Sở N")
+    )
+    with pytest.raises(LookupError, match="names no school"):
+        renderer.render(doc, "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
 
 
 def test_a_secondary_record_prints_the_academic_result_of_each_term_and_the_year_with_its_adjustment() -> (
@@ -392,7 +410,6 @@ def test_a_secondary_record_prints_the_academic_result_of_each_term_and_the_year
 def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) -> None:
     import io
 
-    from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
     from pyhanko.keys import load_certs_from_pemder_data
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
@@ -400,7 +417,7 @@ def test_the_pdf_is_sealed_pades_and_a_change_after_the_seal_shows(pki: DevPKI) 
 
     renderer = SealingRenderer(
         WeasyPrintRenderer("http://lookup.example"),
-        PadesSealer(*seal_files(pki, "HOCBA-PUB-TEST", "Sở Giáo dục và Đào tạo")),
+        software_sealer(pki, "HOCBA-PUB-TEST", "Trường Tiểu học Đinh Tiên Hoàng"),
     )
     pdf = renderer.render(document(), "HB-2024-ABCD-EFGH-JKMN", "a" * 64, [])
     # the annotated loader (load_cert_from_pemder has none); one certificate, as that one checks
@@ -430,7 +447,6 @@ def test_the_sealed_pdf_carries_its_record_inside_the_seal(pki: DevPKI, tmp_path
     import io
     import json
 
-    from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
     from pyhanko.keys import load_certs_from_pemder_data
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.diff_analysis.policy_api import ModificationLevel
@@ -440,7 +456,7 @@ def test_the_sealed_pdf_carries_its_record_inside_the_seal(pki: DevPKI, tmp_path
 
     renderer = SealingRenderer(
         WeasyPrintRenderer("http://lookup.example"),
-        PadesSealer(*seal_files(pki, "HOCBA-PUB-REC", "Sở Giáo dục và Đào tạo")),
+        software_sealer(pki, "HOCBA-PUB-REC", "Trường Tiểu học Đinh Tiên Hoàng"),
     )
     signed = signed_record(pki)
     signatures = [s.model_dump(mode="json") for s in signed.signatures]

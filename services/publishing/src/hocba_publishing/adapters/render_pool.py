@@ -11,20 +11,56 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer
+from hocba_trust.keys import KeyDirectory
+from pydantic import SecretStr
+
+from hocba_publishing.adapters.pades import PadesSealer, SealingRenderer, ValidationData
 from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer
 from hocba_publishing.application.ports import PdfRenderer
 
 
-def make_renderer(
-    lookup_public_url: str, seal_certificate: str | None, seal_key: str | None
-) -> PdfRenderer:
-    """The official PDF's renderer: WeasyPrint, sealed (PAdES) when a seal is configured."""
+@dataclass(frozen=True)
+class SealSettings:
+    """What a render process needs to seal, picklable: the PKCS#11 token of the schools' seals
+    and its PIN, the directory of their certificates, the validation data's trust roots and CRL
+    files, the time-stamping authority (B-LTA) if any and, in development only, the CA that
+    certifies a seal made on demand."""
+
+    pkcs11_library: str
+    token_label: str
+    pin: SecretStr
+    certificates_dir: str
+    trust_roots: tuple[str, ...]
+    crl_files: tuple[str, ...]
+    tsa_url: str | None = None
+    dev_ca_url: str | None = None
+
+
+def make_sealer(seal: SealSettings) -> PadesSealer:
+    from hocba_publishing.adapters.dev_ca import DevCAClient
+    from hocba_publishing.adapters.pkcs11_seal import TokenSeals
+
+    keys = TokenSeals(
+        seal.pkcs11_library,
+        seal.token_label,
+        seal.pin.get_secret_value(),
+        KeyDirectory(Path(seal.certificates_dir)),
+        DevCAClient(seal.dev_ca_url) if seal.dev_ca_url else None,
+    )
+    return PadesSealer(keys, ValidationData(seal.trust_roots, seal.crl_files), seal.tsa_url)
+
+
+def make_renderer(lookup_public_url: str, seal: SealSettings | None = None) -> PdfRenderer:
+    """The official PDF's renderer: WeasyPrint, sealed (PAdES) with each record's school's seal
+    when a seal is configured. Built in each render process: its token session, signers, font
+    and validation context are that process's own."""
     renderer: PdfRenderer = WeasyPrintRenderer(lookup_public_url)
-    if seal_certificate and seal_key:
-        renderer = SealingRenderer(renderer, PadesSealer(seal_certificate, seal_key))
+    if seal is not None:
+        renderer = SealingRenderer(renderer, make_sealer(seal))
     return renderer
 
 
