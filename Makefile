@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal
+.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal bench-publishing
 
 install:
 	@scripts/bootstrap.sh
@@ -81,3 +81,6 @@ bench-outbox: install
 
 bench-seal: install
 	@$(PY) bench/pdf_seal.py
+
+bench-publishing: install
+	@$(PY) bench/publishing_cohort.py
