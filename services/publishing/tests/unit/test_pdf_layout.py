@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
+from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer, Year  # noqa: E402
 from pdf_fixtures import (  # noqa: E402
     primary_document,
     secondary_document,
@@ -418,3 +418,49 @@ def test_the_pdf_is_a4_with_its_fonts_embedded(tmp_path: Path) -> None:
     rows = fonts.stdout.decode().splitlines()[2:]
     assert rows and all("DejaVu" in r for r in rows), rows
     assert all(r.split()[-5] == "yes" for r in rows), rows  # emb
+
+
+# -- how to verify it ----------------------------------------------------------------------------
+def qr_codes_by_page(pdf: bytes, tmp_path: Path) -> list[list[str]]:
+    """The QR codes on each page, as a reader finds them on the page printed at 150 dpi."""
+    import zxingcpp
+    from PIL import Image
+
+    (tmp_path / "printed.pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", tmp_path / "printed.pdf", tmp_path / "page"], check=True
+    )
+    pages = sorted(tmp_path.glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    assert len(pages) == pages_of(pdf)
+    return [
+        [
+            b.text
+            for b in zxingcpp.read_barcodes(Image.open(p))
+            if b.format == zxingcpp.BarcodeFormat.QRCode
+        ]
+        for p in pages
+    ]
+
+
+def test_each_year_carries_a_qr_code_of_its_verification_address_beside_its_short_code(
+    tmp_path: Path,
+) -> None:
+    ids = ["HB-2023-7QK2-M4TX-9PWD", "HB-2024-Z0RB-3YKQ-DV8E"]
+    years: list[Year] = [
+        (primary_document(g, year_of(g, 5, "2024-2025")), doc_id, SHA, [])
+        for g, doc_id in zip((4, 5), ids, strict=True)
+    ]
+    pdf = RENDERER.render_book(years)
+    codes = qr_codes_by_page(pdf, tmp_path)
+    assert codes[0] == [], "the profile page belongs to no single year"
+    for doc_id in ids:
+        url = f"https://tracuu.hocba.example/verify/{doc_id}"
+        pages = [n for n, found in enumerate(codes, start=1) if url in found]
+        assert len(pages) == 1, (doc_id, codes)
+        [page] = pages
+        assert codes[page - 1] == [url], "one QR code a page: the year's own"
+        # Beside it the short code, on a line of its own, and where to type it.
+        lines = [line.strip() for line in text_of(pdf, page=page).splitlines()]
+        assert doc_id in lines and f"Học bạ số {doc_id}" in lines  # the code, and the footer
+        assert "Tra cứu tại tracuu.hocba.example" in lines
+    assert sum(len(found) for found in codes) == len(ids)

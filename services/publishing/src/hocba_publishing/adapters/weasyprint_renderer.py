@@ -5,14 +5,21 @@ on `base.html` (the profile page, then each year) with the pieces in `macros.htm
 
 The renderer prints what the signed document holds and nothing else: an optional field the
 document lacks leaves its cell empty (the templates' undefined values print as nothing, and so
-does None)."""
+does None).
+
+Each year's last page, the one its signatures are on, carries the way to verify it: a QR code of
+the year's verification address (`{lookup}/verify/{document id}`, drawn unsmoothed so that it
+prints and scans sharp at any size) and, beside it, the short code (the document id) in large
+characters with the lookup's host, for whoever types it in instead."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import segno
 from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
 
 SEX = {"male": "Nam", "female": "Nữ"}
@@ -78,6 +85,14 @@ def _average(value: float | None) -> str:
     return f"{value:.1f}" if isinstance(value, int | float) else ""
 
 
+def _qr_png(text: str) -> str:
+    """A QR code of `text` as a PNG data URI, one pixel a module (the record's CSS draws it
+    unsmoothed, `image-rendering: pixelated`, so its modules print sharp at any size). Error correction at least M (15%: a fold or a stain), raised when the
+    version allows it; the quiet zone of 4 modules that readers need is inside the image. A PNG,
+    not SVG: WeasyPrint parses and draws an SVG path in Python, which made a render slower."""
+    return str(segno.make_qr(text, error="m").png_data_uri(scale=1, border=4))
+
+
 def _none_is_empty(value: Any) -> Any:
     return "" if value is None else value
 
@@ -93,6 +108,7 @@ def _rows(value: Any) -> list[Mapping[str, Any]]:
 class WeasyPrintRenderer:
     def __init__(self, lookup_public_url: str) -> None:
         self.lookup_public_url = lookup_public_url.rstrip("/")
+        self.lookup_host = urlsplit(self.lookup_public_url).netloc or self.lookup_public_url
         self.env = Environment(
             loader=PackageLoader("hocba_publishing", "templates"),
             autoescape=select_autoescape(["html"]),
@@ -132,13 +148,16 @@ class WeasyPrintRenderer:
             placed.update(found)
             return [sigs[i] for i in found]
 
+        verify_url = f"{self.lookup_public_url}/verify/{document_id}"
         view: dict[str, Any] = {
             "d": document,
             "cls": cls,
             "school": school,
             "document_id": document_id,
             "content_sha256": content_sha256,
-            "verify_url": f"{self.lookup_public_url}/verify/{document_id}",
+            "verify_url": verify_url,
+            "verify_qr": _qr_png(verify_url),
+            "lookup_host": self.lookup_host,
             "homeroom": of("homeroom_teacher"),
             "homeroom_name": homeroom.get("full_name"),
             "principal": of("principal", "school_seal"),
