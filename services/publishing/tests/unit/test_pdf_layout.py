@@ -464,3 +464,45 @@ def test_each_year_carries_a_qr_code_of_its_verification_address_beside_its_shor
         assert doc_id in lines and f"Học bạ số {doc_id}" in lines  # the code, and the footer
         assert "Tra cứu tại tracuu.hocba.example" in lines
     assert sum(len(found) for found in codes) == len(ids)
+
+
+def test_the_pdf_is_pdf_a_3b_and_still_prints_vietnamese(tmp_path: Path) -> None:
+    import io
+    from xml.etree import ElementTree
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    doc = primary_document()
+    pdf = RENDERER.render(doc, DOC_ID, SHA, signatures_for(doc))
+    path = tmp_path / "record.pdf"
+    path.write_bytes(pdf)
+
+    meta = subprocess.run(["pdfinfo", "-meta", path], capture_output=True, check=True)
+    xmp = meta.stdout.decode()
+    xmp = xmp[xmp.index("<x:xmpmeta") : xmp.index("</x:xmpmeta>") + len("</x:xmpmeta>")]
+    pdfaid = "{http://www.aiim.org/pdfa/ns/id/}"
+    declared = {
+        key.removeprefix(pdfaid): value
+        for description in ElementTree.fromstring(xmp).iter(
+            "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description"
+        )
+        for key, value in description.attrib.items()
+        if key.startswith(pdfaid)
+    }
+    assert declared == {"part": "3", "conformance": "B"}
+    info = subprocess.run(["pdfinfo", path], capture_output=True, check=True).stdout.decode()
+    assert "PDF version:     1.7" in info  # PDF/A-3 is of PDF 1.7 (ISO 32000-1)
+    [intent] = PdfFileReader(io.BytesIO(pdf)).root["/OutputIntents"]
+    assert intent.get_object()["/S"] == "/GTS_PDFA1"
+    # PDF/A lets no image be smoothed (/Interpolate true): the QR code's is not.
+    images = subprocess.run(["pdfimages", "-list", path], capture_output=True, check=True)
+    rows = images.stdout.decode().splitlines()[2:]
+    assert rows and all(r.split()[9] == "no" for r in rows), rows  # interp
+    text = flat(text_of(pdf))
+    for expected in (
+        doc["student"]["full_name"],
+        "Những năng lực đặc thù",
+        "Hoàn thành chương trình lớp 5; hoàn thành chương trình tiểu học",
+        "Xác nhận của Hiệu trưởng".upper(),
+    ):
+        assert expected in text, expected

@@ -10,7 +10,11 @@ does None).
 Each year's last page, the one its signatures are on, carries the way to verify it: a QR code of
 the year's verification address (`{lookup}/verify/{document id}`, drawn unsmoothed so that it
 prints and scans sharp at any size) and, beside it, the short code (the document id) in large
-characters with the lookup's host, for whoever types it in instead."""
+characters with the lookup's host, for whoever types it in instead.
+
+The PDF is PDF/A-3b (ISO 19005-3, `PDF_VARIANT`): archival, every font embedded, an sRGB output
+intent, and files may be attached (the seal adds the signed record, in an incremental update that
+PDF/A-3 allows)."""
 
 from __future__ import annotations
 
@@ -44,6 +48,10 @@ LEVELS = {"tot": "Tốt", "kha": "Khá", "dat": "Đạt", "chua_dat": "Chưa đ�
 """Secondary academic and conduct levels (TT22/2021 Art. 8-9)."""
 GENERAL_COMPETENCIES = frozenset({"tu_chu_tu_hoc", "giao_tiep_hop_tac", "giai_quyet_van_de"})
 """Primary năng lực chung (DOMAIN.md §5); every other competency is a năng lực đặc thù."""
+
+PDF_VARIANT = "pdf/a-3b"
+"""PDF/A-3, level B (the visual appearance is preserved): WeasyPrint writes its XMP
+identification (pdfaid:part 3, conformance B), the sRGB output intent and the file identifier."""
 
 Year = tuple[dict[str, Any], str, str, list[dict[str, Any]]]
 """One year of a book: (document, document_id, content_sha256, signatures), as `render` takes."""
@@ -87,7 +95,8 @@ def _average(value: float | None) -> str:
 
 def _qr_png(text: str) -> str:
     """A QR code of `text` as a PNG data URI, one pixel a module (the record's CSS draws it
-    unsmoothed, `image-rendering: pixelated`, so its modules print sharp at any size). Error correction at least M (15%: a fold or a stain), raised when the
+    unsmoothed, `image-rendering: pixelated`, so its modules print sharp at any size; PDF/A forbids
+    smoothing anyway). Error correction at least M (15%: a fold or a stain), raised when the
     version allows it; the quiet zone of 4 modules that readers need is inside the image. A PNG,
     not SVG: WeasyPrint parses and draws an SVG path in Python, which made a render slower."""
     return str(segno.make_qr(text, error="m").png_data_uri(scale=1, border=4))
@@ -239,7 +248,7 @@ class WeasyPrintRenderer:
 def _pdf(html: str) -> bytes:
     from weasyprint import HTML
 
-    pdf = HTML(string=html).write_pdf()
+    pdf = HTML(string=html).write_pdf(pdf_variant=PDF_VARIANT)
     assert pdf is not None
     return bytes(pdf)
 
