@@ -249,6 +249,12 @@ class FakeStore:
             key=lambda d: d.record_version,
         )
 
+    async def for_student(self, student_id: str) -> list[PublishedDocument]:
+        return sorted(
+            (copy.deepcopy(d) for d in self.docs.values() if d.student_id == student_id),
+            key=lambda d: (d.school_year, d.record_version),
+        )
+
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:
         return await FakeTx(self, False).find(record_id, record_version)
 
