@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import segno
 from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
 
+from hocba_publishing.domain.book import school_level
+
 SEX = {"male": "Nam", "female": "Nữ"}
 RELATION = {"father": "Họ và tên cha", "mother": "Họ và tên mẹ", "guardian": "Người giám hộ"}
 LEVEL_NAMES = {
@@ -187,7 +189,7 @@ class WeasyPrintRenderer:
         given = sorted(years, key=lambda y: str(y[0].get("school_year", "")))
         if not given:
             raise ValueError("a record book needs at least one year")
-        levels = {_level(d) for d, *_ in given}
+        levels = {school_level(d) for d, *_ in given}
         if len(levels) != 1:
             raise ValueError(
                 "a record book is of one school level; these years are of "
@@ -253,21 +255,8 @@ def _pdf(html: str) -> bytes:
     return bytes(pdf)
 
 
-def _level(document: Mapping[str, Any]) -> str:
-    """The school level the document is printed for: its school's, else the level its rules are
-    of (Thông tư 22/2021 is secondary school's)."""
-    level = _mapping(document.get("school")).get("level")
-    if level in TEMPLATES:
-        return str(level)
-    return "lower_secondary" if _is_tt22(document) else "primary"
-
-
-def _is_tt22(document: Mapping[str, Any]) -> bool:
-    return str(_mapping(document.get("result")).get("rules", "")).startswith("TT22")
-
-
 def _is_secondary(document: Mapping[str, Any]) -> bool:
-    return TEMPLATES[_level(document)] == "secondary.html"
+    return TEMPLATES[school_level(document)] == "secondary.html"
 
 
 def _primary(cls: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,16 @@ class AsyncPdfRenderer(Protocol):
     ) -> bytes: ...
 
 
+class BookRenderer(Protocol):
+    """Renders a whole record book as one PDF, on the thread that calls it (CPU work)."""
+
+    def render_book(
+        self, years: list[tuple[dict[str, Any], str, str, list[dict[str, Any]]]]
+    ) -> bytes:
+        """Each year as (document, document_id, content_sha256, signatures), of one school level."""
+        ...
+
+
 class PdfStore(Protocol):
     """Rendered PDFs, and who is rendering one now (so that a PDF is rendered once, whichever
     replica asks)."""
