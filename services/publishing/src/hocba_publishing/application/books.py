@@ -5,12 +5,14 @@ verification QR code and signatures.
 The book is rendered when asked and not kept: it is a print of published years, each of which
 has its own sealed PDF and verifies on its own; the book itself is not sealed (yet). Rendering is
 CPU work: it runs on a thread of its own, off the event loop, one book at a time per process, so
-that a burst of book requests cannot take every core from the service's other work.
+that a burst of book requests cannot take every core from the service's other work; a request
+given up while its book waits its turn is dropped from the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from hocba_publishing.application.ports import BookRenderer, PublishingReader
 from hocba_publishing.domain.book import RecordBook, latest_versions, record_book
@@ -20,7 +22,7 @@ class RecordBooks:
     def __init__(self, reader: PublishingReader, renderer: BookRenderer) -> None:
         self.reader = reader
         self.renderer = renderer
-        self._rendering = asyncio.Lock()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="book")
 
     async def book(self, student_id: str, level: str) -> RecordBook:
         """Which years the book of `level` holds, and which it leaves out as revoked. Raises
@@ -34,5 +36,5 @@ class RecordBooks:
 
     async def pdf(self, book: RecordBook) -> bytes:
         years = [(d.document, d.document_id, d.content_sha256, d.signatures) for d in book.years]
-        async with self._rendering:
-            return await asyncio.to_thread(self.renderer.render_book, years)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self.renderer.render_book, years)
