@@ -15,6 +15,8 @@ from typing import Any
 from hocba_contracts import Envelope
 from hocba_contracts.payloads.signing import DocumentSignature, RecordSigned
 from hocba_devstack.devpki import DevPKI
+from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer
+from hocba_publishing.application.books import RecordBooks
 from hocba_publishing.domain.model import PublishedDocument, Revocation, StoredPdf
 from hocba_trust.canonical import canonical_bytes, sha256_hex
 from hocba_trust.cms import sign_detached
@@ -92,6 +94,14 @@ def document(student_id: str | None = None, version: int = 1) -> dict[str, Any]:
         },
         "closed_at": "2025-05-30T08:00:00Z",
     }
+
+
+def serve_record_books(app: Any, lookup_public_url: str) -> RecordBooks:
+    """Wire the record books into a built service's app as its composition root is to
+    (`app.state.books`: the app's reader, and a WeasyPrintRenderer of the books' own)."""
+    books = RecordBooks(app.state.reader, WeasyPrintRenderer(lookup_public_url))
+    app.state.books = books
+    return books
 
 
 def signed_record(pki: DevPKI, doc: dict[str, Any] | None = None) -> RecordSigned:
@@ -294,6 +304,12 @@ class FakeStore:
         return sorted(
             (copy.deepcopy(d) for d in self.docs.values() if d.record_id == record_id),
             key=lambda d: d.record_version,
+        )
+
+    async def for_student(self, student_id: str) -> list[PublishedDocument]:
+        return sorted(
+            (copy.deepcopy(d) for d in self.docs.values() if d.student_id == student_id),
+            key=lambda d: (d.school_year, d.record_version),
         )
 
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:

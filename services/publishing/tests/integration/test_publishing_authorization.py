@@ -35,6 +35,7 @@ from publishing_fixtures import (  # noqa: E402
     SCHOOL_ID,
     STUDENT_NAME,
     SUBJECT_TEACHER,
+    serve_record_books,
     signed_record,
 )
 
@@ -55,13 +56,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 async def publishing(
     local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI
 ) -> AsyncIterator[Publishing]:
-    svc = build(
-        PublishingSettings(
-            **local_infra.settings(mongo_database=unique_db("publishing")),
-            trust_roots=[str(pki.root_file)],
-            document_id_secret="integration-document-id-secret-0123",
-        )
+    settings = PublishingSettings(
+        **local_infra.settings(mongo_database=unique_db("publishing")),
+        trust_roots=[str(pki.root_file)],
+        document_id_secret="integration-document-id-secret-0123",
     )
+    svc = build(settings)
+    serve_record_books(svc.app, settings.lookup_public_url)
     await svc.runtime.start()
     yield svc
     await svc.runtime.stop()
@@ -96,6 +97,9 @@ async def test_every_endpoint_answers_each_role_of_the_own_school_another_school
         "GET /documents/{document_id}": Call(f"/documents/{doc.document_id}"),
         "GET /documents/{document_id}/pdf": Call(f"/documents/{doc.document_id}/pdf"),
         "GET /records/{record_id}/documents": Call(f"/records/{doc.record_id}/documents"),
+        "GET /students/{student_id}/book": Call(
+            f"/students/{doc.student_id}/book", params={"level": "primary"}
+        ),
         "POST /documents/{document_id}/revocation": Call(
             f"/documents/{doc.document_id}/revocation", json={"reason": "Cấp nhầm học bạ"}
         ),
@@ -156,6 +160,7 @@ async def test_anonymous_gets_401_and_another_school_403_on_every_document_endpo
         f"/documents/{doc.document_id}",
         f"/documents/{doc.document_id}/pdf",
         f"/records/{doc.record_id}/documents",
+        f"/students/{doc.student_id}/book?level=primary",
     ]
     for path in paths:
         anonymous = await http.get(path)

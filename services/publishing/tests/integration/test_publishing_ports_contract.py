@@ -202,6 +202,29 @@ async def test_versions_of_a_record_come_in_version_order_and_the_latest_is_the_
     assert await publishing.reader.for_record(rid) == [as_stored(d) for d in (first, second, third)]
 
 
+async def test_a_students_documents_come_by_school_year_then_version_and_no_one_elses(
+    publishing: Publishing,
+) -> None:
+    """What a student's record book is made of: every version of each of the student's records."""
+    student = f"HS{uuid.uuid4().int % 10**8:08d}"
+
+    def year(school_year: str, version: int) -> PublishedDocument:
+        doc = published(f"{student}.{school_year}", version)
+        return dataclasses.replace(doc, student_id=student, school_year=school_year)
+
+    first, corrected, again = year("2022-2023", 1), year("2023-2024", 1), year("2023-2024", 2)
+    last = year("2024-2025", 1)
+    someone_else = published()
+    for doc in (last, again, someone_else, first, corrected):
+        async with publishing.uow() as tx:
+            await tx.save(doc)
+    assert await publishing.reader.for_student(student) == [
+        as_stored(d) for d in (first, corrected, again, last)
+    ]
+    assert await publishing.reader.for_student(someone_else.student_id) == [as_stored(someone_else)]
+    assert await publishing.reader.for_student("HS-NONE") == []
+
+
 async def test_a_published_document_is_never_replaced_nor_published_twice(
     publishing: Publishing,
 ) -> None:

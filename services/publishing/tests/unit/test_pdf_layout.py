@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer  # noqa: E402
+from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer, Year  # noqa: E402
 from pdf_fixtures import (  # noqa: E402
     primary_document,
     secondary_document,
@@ -418,3 +418,91 @@ def test_the_pdf_is_a4_with_its_fonts_embedded(tmp_path: Path) -> None:
     rows = fonts.stdout.decode().splitlines()[2:]
     assert rows and all("DejaVu" in r for r in rows), rows
     assert all(r.split()[-5] == "yes" for r in rows), rows  # emb
+
+
+# -- how to verify it ----------------------------------------------------------------------------
+def qr_codes_by_page(pdf: bytes, tmp_path: Path) -> list[list[str]]:
+    """The QR codes on each page, as a reader finds them on the page printed at 150 dpi."""
+    import zxingcpp
+    from PIL import Image
+
+    (tmp_path / "printed.pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", tmp_path / "printed.pdf", tmp_path / "page"], check=True
+    )
+    pages = sorted(tmp_path.glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    assert len(pages) == pages_of(pdf)
+    return [
+        [
+            b.text
+            for b in zxingcpp.read_barcodes(Image.open(p))
+            if b.format == zxingcpp.BarcodeFormat.QRCode
+        ]
+        for p in pages
+    ]
+
+
+def test_each_year_carries_a_qr_code_of_its_verification_address_beside_its_short_code(
+    tmp_path: Path,
+) -> None:
+    ids = ["HB-2023-7QK2-M4TX-9PWD", "HB-2024-Z0RB-3YKQ-DV8E"]
+    years: list[Year] = [
+        (primary_document(g, year_of(g, 5, "2024-2025")), doc_id, SHA, [])
+        for g, doc_id in zip((4, 5), ids, strict=True)
+    ]
+    pdf = RENDERER.render_book(years)
+    codes = qr_codes_by_page(pdf, tmp_path)
+    assert codes[0] == [], "the profile page belongs to no single year"
+    for doc_id in ids:
+        url = f"https://tracuu.hocba.example/verify/{doc_id}"
+        pages = [n for n, found in enumerate(codes, start=1) if url in found]
+        assert len(pages) == 1, (doc_id, codes)
+        [page] = pages
+        assert codes[page - 1] == [url], "one QR code a page: the year's own"
+        # Beside it the short code, on a line of its own, and where to type it.
+        lines = [line.strip() for line in text_of(pdf, page=page).splitlines()]
+        assert doc_id in lines and f"Học bạ số {doc_id}" in lines  # the code, and the footer
+        assert "Tra cứu tại tracuu.hocba.example" in lines
+    assert sum(len(found) for found in codes) == len(ids)
+
+
+def test_the_pdf_is_pdf_a_3b_and_still_prints_vietnamese(tmp_path: Path) -> None:
+    import io
+    from xml.etree import ElementTree
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    doc = primary_document()
+    pdf = RENDERER.render(doc, DOC_ID, SHA, signatures_for(doc))
+    path = tmp_path / "record.pdf"
+    path.write_bytes(pdf)
+
+    meta = subprocess.run(["pdfinfo", "-meta", path], capture_output=True, check=True)
+    xmp = meta.stdout.decode()
+    xmp = xmp[xmp.index("<x:xmpmeta") : xmp.index("</x:xmpmeta>") + len("</x:xmpmeta>")]
+    pdfaid = "{http://www.aiim.org/pdfa/ns/id/}"
+    declared = {
+        key.removeprefix(pdfaid): value
+        for description in ElementTree.fromstring(xmp).iter(
+            "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description"
+        )
+        for key, value in description.attrib.items()
+        if key.startswith(pdfaid)
+    }
+    assert declared == {"part": "3", "conformance": "B"}
+    info = subprocess.run(["pdfinfo", path], capture_output=True, check=True).stdout.decode()
+    assert "PDF version:     1.7" in info  # PDF/A-3 is of PDF 1.7 (ISO 32000-1)
+    [intent] = PdfFileReader(io.BytesIO(pdf)).root["/OutputIntents"]
+    assert intent.get_object()["/S"] == "/GTS_PDFA1"
+    # PDF/A lets no image be smoothed (/Interpolate true): the QR code's is not.
+    images = subprocess.run(["pdfimages", "-list", path], capture_output=True, check=True)
+    rows = images.stdout.decode().splitlines()[2:]
+    assert rows and all(r.split()[9] == "no" for r in rows), rows  # interp
+    text = flat(text_of(pdf))
+    for expected in (
+        doc["student"]["full_name"],
+        "Những năng lực đặc thù",
+        "Hoàn thành chương trình lớp 5; hoàn thành chương trình tiểu học",
+        "Xác nhận của Hiệu trưởng".upper(),
+    ):
+        assert expected in text, expected

@@ -34,6 +34,10 @@ async def ensure_indexes(mongo: Mongo) -> None:
         [("record_id", ASCENDING), ("record_version", ASCENDING)], unique=True
     )
     await mongo.db.documents.create_index([("supersedes", ASCENDING)])
+    # a student's record book: every version of the student's records, in the order it is read
+    await mongo.db.documents.create_index(
+        [("student_id", ASCENDING), ("school_year", ASCENDING), ("record_version", ASCENDING)]
+    )
     await mongo.db.revocations.create_index([("record_id", ASCENDING)])
     await ensure_log_indexes(mongo)
 
@@ -137,6 +141,12 @@ class MongoPublishingReader:
 
     async def for_record(self, record_id: str) -> list[PublishedDocument]:
         cursor = self.db.documents.find({"record_id": record_id}).sort("record_version", ASCENDING)
+        return [d for raw in [x async for x in cursor] if (d := _from_doc(raw)) is not None]
+
+    async def for_student(self, student_id: str) -> list[PublishedDocument]:
+        cursor = self.db.documents.find({"student_id": student_id}).sort(
+            [("school_year", ASCENDING), ("record_version", ASCENDING)]
+        )
         return [d for raw in [x async for x in cursor] if (d := _from_doc(raw)) is not None]
 
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None:

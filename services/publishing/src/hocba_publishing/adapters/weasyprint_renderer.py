@@ -5,15 +5,28 @@ on `base.html` (the profile page, then each year) with the pieces in `macros.htm
 
 The renderer prints what the signed document holds and nothing else: an optional field the
 document lacks leaves its cell empty (the templates' undefined values print as nothing, and so
-does None)."""
+does None).
+
+Each year's last page, the one its signatures are on, carries the way to verify it: a QR code of
+the year's verification address (`{lookup}/verify/{document id}`, drawn unsmoothed so that it
+prints and scans sharp at any size) and, beside it, the short code (the document id) in large
+characters with the lookup's host, for whoever types it in instead.
+
+The PDF is PDF/A-3b (ISO 19005-3, `PDF_VARIANT`): archival, every font embedded, an sRGB output
+intent, and files may be attached (the seal adds the signed record, in an incremental update that
+PDF/A-3 allows)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import segno
 from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
+
+from hocba_publishing.domain.book import school_level
 
 SEX = {"male": "Nam", "female": "Nữ"}
 RELATION = {"father": "Họ và tên cha", "mother": "Họ và tên mẹ", "guardian": "Người giám hộ"}
@@ -37,6 +50,10 @@ LEVELS = {"tot": "Tốt", "kha": "Khá", "dat": "Đạt", "chua_dat": "Chưa đ�
 """Secondary academic and conduct levels (TT22/2021 Art. 8-9)."""
 GENERAL_COMPETENCIES = frozenset({"tu_chu_tu_hoc", "giao_tiep_hop_tac", "giai_quyet_van_de"})
 """Primary năng lực chung (DOMAIN.md §5); every other competency is a năng lực đặc thù."""
+
+PDF_VARIANT = "pdf/a-3b"
+"""PDF/A-3, level B (the visual appearance is preserved): WeasyPrint writes its XMP
+identification (pdfaid:part 3, conformance B), the sRGB output intent and the file identifier."""
 
 Year = tuple[dict[str, Any], str, str, list[dict[str, Any]]]
 """One year of a book: (document, document_id, content_sha256, signatures), as `render` takes."""
@@ -78,6 +95,15 @@ def _average(value: float | None) -> str:
     return f"{value:.1f}" if isinstance(value, int | float) else ""
 
 
+def _qr_png(text: str) -> str:
+    """A QR code of `text` as a PNG data URI, one pixel a module (the record's CSS draws it
+    unsmoothed, `image-rendering: pixelated`, so its modules print sharp at any size; PDF/A forbids
+    smoothing anyway). Error correction at least M (15%: a fold or a stain), raised when the
+    version allows it; the quiet zone of 4 modules that readers need is inside the image. A PNG,
+    not SVG: WeasyPrint parses and draws an SVG path in Python, which made a render slower."""
+    return str(segno.make_qr(text, error="m").png_data_uri(scale=1, border=4))
+
+
 def _none_is_empty(value: Any) -> Any:
     return "" if value is None else value
 
@@ -93,6 +119,7 @@ def _rows(value: Any) -> list[Mapping[str, Any]]:
 class WeasyPrintRenderer:
     def __init__(self, lookup_public_url: str) -> None:
         self.lookup_public_url = lookup_public_url.rstrip("/")
+        self.lookup_host = urlsplit(self.lookup_public_url).netloc or self.lookup_public_url
         self.env = Environment(
             loader=PackageLoader("hocba_publishing", "templates"),
             autoescape=select_autoescape(["html"]),
@@ -132,13 +159,16 @@ class WeasyPrintRenderer:
             placed.update(found)
             return [sigs[i] for i in found]
 
+        verify_url = f"{self.lookup_public_url}/verify/{document_id}"
         view: dict[str, Any] = {
             "d": document,
             "cls": cls,
             "school": school,
             "document_id": document_id,
             "content_sha256": content_sha256,
-            "verify_url": f"{self.lookup_public_url}/verify/{document_id}",
+            "verify_url": verify_url,
+            "verify_qr": _qr_png(verify_url),
+            "lookup_host": self.lookup_host,
             "homeroom": of("homeroom_teacher"),
             "homeroom_name": homeroom.get("full_name"),
             "principal": of("principal", "school_seal"),
@@ -159,7 +189,7 @@ class WeasyPrintRenderer:
         given = sorted(years, key=lambda y: str(y[0].get("school_year", "")))
         if not given:
             raise ValueError("a record book needs at least one year")
-        levels = {_level(d) for d, *_ in given}
+        levels = {school_level(d) for d, *_ in given}
         if len(levels) != 1:
             raise ValueError(
                 "a record book is of one school level; these years are of "
@@ -220,26 +250,13 @@ class WeasyPrintRenderer:
 def _pdf(html: str) -> bytes:
     from weasyprint import HTML
 
-    pdf = HTML(string=html).write_pdf()
+    pdf = HTML(string=html).write_pdf(pdf_variant=PDF_VARIANT)
     assert pdf is not None
     return bytes(pdf)
 
 
-def _level(document: Mapping[str, Any]) -> str:
-    """The school level the document is printed for: its school's, else the level its rules are
-    of (Thông tư 22/2021 is secondary school's)."""
-    level = _mapping(document.get("school")).get("level")
-    if level in TEMPLATES:
-        return str(level)
-    return "lower_secondary" if _is_tt22(document) else "primary"
-
-
-def _is_tt22(document: Mapping[str, Any]) -> bool:
-    return str(_mapping(document.get("result")).get("rules", "")).startswith("TT22")
-
-
 def _is_secondary(document: Mapping[str, Any]) -> bool:
-    return TEMPLATES[_level(document)] == "secondary.html"
+    return TEMPLATES[school_level(document)] == "secondary.html"
 
 
 def _primary(cls: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,16 @@ class AsyncPdfRenderer(Protocol):
     ) -> bytes: ...
 
 
+class BookRenderer(Protocol):
+    """Renders a whole record book as one PDF, on the thread that calls it (CPU work)."""
+
+    def render_book(
+        self, years: list[tuple[dict[str, Any], str, str, list[dict[str, Any]]]]
+    ) -> bytes:
+        """Each year as (document, document_id, content_sha256, signatures), of one school level."""
+        ...
+
+
 class PdfStore(Protocol):
     """Rendered PDFs, and who is rendering one now (so that a PDF is rendered once, whichever
     replica asks)."""
@@ -108,6 +118,10 @@ class PublishingUnitOfWork(Protocol):
 class PublishingReader(Protocol):
     async def document(self, document_id: str) -> PublishedDocument | None: ...
     async def for_record(self, record_id: str) -> list[PublishedDocument]: ...
+    async def for_student(self, student_id: str) -> list[PublishedDocument]:
+        """Every published version of every record of the student, by school year, then version."""
+        ...
+
     async def find(self, record_id: str, record_version: int) -> PublishedDocument | None: ...
     async def versions(self, record_ids: Collection[str]) -> dict[str, dict[int, str]]: ...
     async def save_rejection(self, record_id: str, record_version: int, reason: str) -> None: ...

@@ -1,6 +1,7 @@
-"""Publishing's HTTP API: published documents and their official PDFs, for the record's school and
-class and for the lookup, and their revocation by the school's principal (`policies.POLICIES`);
-each handler names the school and class a document belongs to, and the caller's scope decides."""
+"""Publishing's HTTP API: published documents and their official PDFs, and a student's whole
+record book of a school level as one PDF, for the record's school and class and for the lookup,
+and their revocation by the school's principal (`policies.POLICIES`); each handler names the
+school and class a document belongs to, and the caller's scope decides."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from hocba_contracts.payloads.common import ClassProfile, Code
+from hocba_contracts.payloads.common import ClassProfile, Code, SchoolLevel
 from hocba_contracts.payloads.publishing import REVOCATION_REASON_MAX_LENGTH
 from hocba_runtime.auth import Access, Resource, current_access
+from hocba_runtime.errors import DomainError
 from pydantic import BaseModel, Field, ValidationError
 
+from hocba_publishing.application.books import RecordBooks
 from hocba_publishing.application.ports import PublicationsLog, PublishingReader
 from hocba_publishing.application.use_cases import PdfRendering, PublishingService
 from hocba_publishing.domain.model import (
@@ -46,7 +49,25 @@ def _log(request: Request) -> PublicationsLog:
     return request.app.state.log  # type: ignore[no-any-return]
 
 
+class BookUnavailable(DomainError):
+    status = 503
+    code = "book_unavailable"
+
+
+def _books(request: Request) -> RecordBooks:
+    """The record books, as the composition root wires them (`app.state.books`: RecordBooks over
+    the reader and a WeasyPrintRenderer of its own, lookup_public_url as for the year PDFs)."""
+    books: RecordBooks | None = getattr(request.app.state, "books", None)
+    if books is None:
+        raise BookUnavailable(
+            "this publishing server does not print whole record books (no book renderer is "
+            "set up); download each year's PDF from /documents/{document_id}/pdf"
+        )
+    return books
+
+
 Reader = Annotated[PublishingReader, Depends(_reader)]
+Books = Annotated[RecordBooks, Depends(_books)]
 Log = Annotated[PublicationsLog, Depends(_log)]
 Rendering = Annotated[PdfRendering, Depends(_rendering)]
 Service = Annotated[PublishingService, Depends(_service)]
@@ -271,6 +292,58 @@ async def record_documents(
             for d in documents
         ],
     )
+
+
+BOOK_YEARS = "Hocba-Book-Years"
+REVOKED_YEARS = "Hocba-Revoked-Years"
+
+
+@router.get(
+    "/students/{student_id}/book",
+    summary="A student's whole record book of one school level as one PDF (the record's school "
+    "and teachers, the lookup)",
+    description="The profile page once, then the latest published version of each school year of "
+    "the level, in school-year order, each year with its own document id, verification QR code "
+    "and signatures. A year whose latest version is revoked is left out: the "
+    f"`{REVOKED_YEARS}` header lists the school years left out (absent when none is), and "
+    f"`{BOOK_YEARS}` the ones printed. The book is rendered when asked and is not sealed: each "
+    "year's own PDF (GET /documents/{document_id}/pdf) is the sealed one. The caller must be "
+    "allowed every year of the book, as for each year's PDF.",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/pdf": {}},
+            "headers": {
+                BOOK_YEARS: {"description": "School years printed, in order, comma-separated"},
+                REVOKED_YEARS: {
+                    "description": "School years left out because their latest version is "
+                    "revoked, comma-separated; absent when none is"
+                },
+            },
+        },
+        404: {"description": "The student has no published year of the level left to print"},
+        503: {"description": "This server does not print whole record books"},
+    },
+)
+async def student_book(
+    student_id: Code,
+    level: Annotated[
+        SchoolLevel, Query(description="The book's school level: each level is a book of its own")
+    ],
+    books: Books,
+    access: Caller,
+) -> Response:
+    book = await books.book(student_id, level)
+    # the left-out years too: the answer names them
+    access.require_all(_resource(d) for d in (*book.years, *book.revoked))
+    headers = {
+        "Cache-Control": PDF_CACHE,
+        "Content-Disposition": f'inline; filename="hoc-ba-{student_id}-{level}.pdf"',
+        BOOK_YEARS: ", ".join(d.school_year for d in book.years),
+    }
+    if book.revoked:
+        headers[REVOKED_YEARS] = ", ".join(d.school_year for d in book.revoked)
+    return Response(await books.pdf(book), media_type="application/pdf", headers=headers)
 
 
 class RevocationIn(BaseModel):

@@ -2,9 +2,11 @@
 personal ID number, date of birth, parents), so it is for the school's staff and the lookup only:
 the principal and the school administrator of the record's school, the teachers of the record's
 class (homeroom and subject teachers), and the lookup service fetching a PDF for a parent who found
-it. The public verification page is the lookup's, not this API. Only the principal of the
-record's school revokes a published document (thu hồi), in their own name. The transparency log
-(checkpoints, entries, proofs) holds no personal data: the lookup serves it publicly.
+it. A student's whole record book of a school level is for whoever may read every year in it, as
+each year's PDF is. The public verification page is the lookup's, not this API. Only the principal
+of the record's school revokes a published document (thu hồi), in their own name. The
+transparency log (checkpoints, entries, proofs) holds no personal data: the lookup serves it
+publicly.
 """
 
 from hocba_runtime.auth import PolicyTable, allow
@@ -23,6 +25,7 @@ POLICIES = PolicyTable(
         "GET /documents/{document_id}": PUBLISHED_DOCUMENT,
         "GET /documents/{document_id}/pdf": PUBLISHED_DOCUMENT,
         "GET /records/{record_id}/documents": PUBLISHED_DOCUMENT,
+        "GET /students/{student_id}/book": PUBLISHED_DOCUMENT,
         "POST /documents/{document_id}/revocation": allow(principal=S.SCHOOL),
         "GET /log/checkpoint": TRANSPARENCY_LOG,
         "GET /log/key": TRANSPARENCY_LOG,
