@@ -23,6 +23,8 @@ from hocba_publishing.adapters.mongo_publishing import (
 )
 from hocba_publishing.adapters.render_pool import PooledRenderer, SealSettings, make_renderer
 from hocba_publishing.adapters.trust import TrustListVerifier
+from hocba_publishing.adapters.weasyprint_renderer import WeasyPrintRenderer
+from hocba_publishing.application.books import RecordBooks
 from hocba_publishing.application.use_cases import PdfRendering, PublishingService
 from hocba_publishing.config import PublishingSettings
 from hocba_publishing.entrypoints import http, kafka
@@ -136,4 +138,5 @@ def build(settings: PublishingSettings | None = None) -> Publishing:
     app.state.reader = reader
     app.state.log = transparency
     app.state.rendering = rendering
+    app.state.books = RecordBooks(reader, WeasyPrintRenderer(settings.lookup_public_url))
     return Publishing(runtime, service, app, transparency, rendering)

@@ -195,7 +195,7 @@ async def test_nothing_to_print_is_a_404_that_says_why(
     assert unknown_level.status_code == 422
 
 
-async def test_a_server_not_wired_to_print_books_says_so(
+async def test_the_service_as_built_serves_record_books(
     local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI
 ) -> None:
     svc = build(_settings(local_infra, unique_db("publishing_nobook"), pki))
@@ -211,5 +211,6 @@ async def test_a_server_not_wired_to_print_books_says_so(
             )
     finally:
         await svc.runtime.stop()
-    assert answer.status_code == 503
-    assert answer.json()["error"]["code"] == "book_unavailable"
+    # the composition root wires the books: a student without records is a 404 saying why
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["code"] == "book_not_found"
