@@ -46,6 +46,7 @@ from hocba_publishing.adapters.mongo_publishing import (
 )
 from hocba_publishing.adapters.render_pool import PooledRenderer, SealSettings, make_renderer
 from hocba_publishing.adapters.trust import TrustListVerifier
+from hocba_publishing.adapters.weasyprint_renderer import PDF_VARIANT
 from hocba_publishing.application.use_cases import PublishingService
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.outbox import Outbox
@@ -192,7 +193,8 @@ def naive_loop(items: list[Any], seal: SealSettings | None) -> float:
         if sealer is not None:
             sealer.render(*args)
         else:
-            HTML(string=renderer.html(*args)).write_pdf()  # type: ignore[attr-defined]
+            html = renderer.html(*args)  # type: ignore[attr-defined]
+            HTML(string=html).write_pdf(pdf_variant=PDF_VARIANT)  # the same PDF/A-3b file
     return len(items) / (time.perf_counter() - start)
 
 

@@ -120,6 +120,7 @@ class WeasyPrintRenderer:
     def __init__(self, lookup_public_url: str) -> None:
         self.lookup_public_url = lookup_public_url.rstrip("/")
         self.lookup_host = urlsplit(self.lookup_public_url).netloc or self.lookup_public_url
+        self._sheet: tuple[Any, Any] | None = None
         self.env = Environment(
             loader=PackageLoader("hocba_publishing", "templates"),
             autoescape=select_autoescape(["html"]),
@@ -182,7 +183,7 @@ class WeasyPrintRenderer:
         return view
 
     # -- the book ------------------------------------------------------------------------------
-    def book_html(self, years: Iterable[Year]) -> str:
+    def book_html(self, years: Iterable[Year], *, inline_css: bool = True) -> str:
         """The HTML of a record book: the profile page once (the student as the latest year states
         them), then every year in the order of the school years. The years must be of one school
         level (primary, lower or upper secondary: each has its own book)."""
@@ -220,6 +221,7 @@ class WeasyPrintRenderer:
             ),
             level_name=LEVEL_NAMES.get(level, ""),
             years=views,
+            inline_css=inline_css,
         )
 
     def html(
@@ -238,21 +240,32 @@ class WeasyPrintRenderer:
         content_sha256: str,
         signatures: list[dict[str, Any]],
     ) -> bytes:
-        return _pdf(self.html(document, document_id, content_sha256, signatures))
+        return self._pdf(
+            self.book_html([(document, document_id, content_sha256, signatures)], inline_css=False)
+        )
 
     def render_book(self, years: list[Year]) -> bytes:
         """The whole record book of one school level as one PDF: the profile page once, then each
         given year's pages, each with its own document id, content hash, verification address and
         signatures."""
-        return _pdf(self.book_html(years))
+        return self._pdf(self.book_html(years, inline_css=False))
 
+    def _pdf(self, html: str) -> bytes:
+        """The PDF of HTML written without its style sheet: the sheet is parsed once a renderer
+        (a render process), with one font configuration, not once a PDF (a sixth of a render)."""
+        from weasyprint import CSS, HTML
+        from weasyprint.text.fonts import FontConfiguration
 
-def _pdf(html: str) -> bytes:
-    from weasyprint import HTML
-
-    pdf = HTML(string=html).write_pdf(pdf_variant=PDF_VARIANT)
-    assert pdf is not None
-    return bytes(pdf)
+        if self._sheet is None:
+            fonts = FontConfiguration()
+            sheet = CSS(string=self.env.get_template("record.css").render(), font_config=fonts)
+            self._sheet = (sheet, fonts)
+        sheet, fonts = self._sheet
+        pdf = HTML(string=html).write_pdf(
+            pdf_variant=PDF_VARIANT, stylesheets=[sheet], font_config=fonts
+        )
+        assert pdf is not None
+        return bytes(pdf)
 
 
 def _is_secondary(document: Mapping[str, Any]) -> bool:
