@@ -15,9 +15,9 @@ from hocba_runtime.service import ServiceRuntime, create_app
 from hocba_runtime.uow import MongoUnitOfWork
 from hocba_trust.cms import TrustList
 from hocba_trust.crls import CrlRefresher
+from hocba_trust.dev_ca import DevCAClient
 from hocba_trust.keys import KeyDirectory
 
-from hocba_signing.adapters.dev_ca import DevCAClient
 from hocba_signing.adapters.mongo_signing import (
     MongoSigningReader,
     MongoSigningUnitOfWork,

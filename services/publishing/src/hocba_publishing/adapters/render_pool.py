@@ -41,7 +41,8 @@ class SealSettings:
 
 
 def make_sealer(seal: SealSettings) -> PadesSealer:
-    from hocba_publishing.adapters.dev_ca import DevCAClient
+    from hocba_trust.dev_ca import DevCAClient
+
     from hocba_publishing.adapters.pkcs11_seal import TokenSeals
 
     keys = TokenSeals(
