@@ -1,9 +1,10 @@
-"""Render the official PDF of a sample year of each school level and write its first page as a
-PNG into docs/img/ (pdf-primary.png, pdf-secondary.png), for the README. The records are the
+"""Render the official PDF of a sample year of each school level and write one page as a PNG into
+docs/img/ (pdf-primary.png, pdf-secondary.png), for the README: by default the year's first page
+(page 1 is the profile page, alike for both levels). The records are the
 fictional ones publishing's PDF tests use (services/publishing/tests/pdf_fixtures.py).
 
-    .venv/bin/python scripts/render_pdf_samples.py            # page 1: the profile page
-    .venv/bin/python scripts/render_pdf_samples.py --page 2   # the year's first page
+    .venv/bin/python scripts/render_pdf_samples.py            # page 2: the year's first page
+    .venv/bin/python scripts/render_pdf_samples.py --page 1   # the profile page
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ SAMPLES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--page", type=int, default=1, help="which page to write (default 1)")
+    parser.add_argument("--page", type=int, default=2, help="which page to write (default 2)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/img")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
