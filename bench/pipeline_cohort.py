@@ -462,8 +462,8 @@ def projection_figures(samples: list[Sample], records: int) -> dict[str, Any]:
     begun = next((s.t for s in samples if s.committed[group] > 0), None)
     done = next((s.t for s in samples if s.committed[group] >= records), None)
     return {
-        "first commit at s (±1)": begun,
-        "all committed at s (±1)": done,
+        "first commit at s (±1)": None if begun is None else round(begun, 1),
+        "all committed at s (±1)": None if done is None else round(done, 1),
         "records/s while it ran": round(records / (done - begun), 1)
         if begun is not None and done and done > begun
         else None,
