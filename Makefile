@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal bench-publishing
+.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal bench-publishing bench-pipeline
 
 install:
 	@scripts/bootstrap.sh
@@ -84,3 +84,8 @@ bench-seal: install
 
 bench-publishing: install
 	@$(PY) bench/publishing_cohort.py
+
+# The whole path from closed years to the lookup (signing, publishing, lookup as processes): long
+# at the default 132,000 records; `.venv/bin/python bench/pipeline_cohort.py --records 2000` for a look.
+bench-pipeline: install
+	@$(PY) bench/pipeline_cohort.py
