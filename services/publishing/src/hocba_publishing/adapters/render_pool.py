@@ -118,6 +118,11 @@ class PooledRenderer:
             return await loop.run_in_executor(pool, functools.partial(self._local.render, *args))
         return await loop.run_in_executor(pool, _render_in_child, args)
 
+    def pids(self) -> list[int]:
+        """The render processes' ids (none for a thread), for measuring them."""
+        processes = getattr(self._executor, "_processes", None) or {}
+        return list(processes)
+
     async def close(self) -> None:
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
