@@ -83,8 +83,14 @@ async def test_lazy_rendering_waits_for_the_first_download_and_keeps_it(
     publishing: Publishing = await stopped(pdf_render="lazy")
     doc = await publishing.service.publish(signed_record(pki))
     assert doc is not None
-    await asyncio.sleep(1.0)  # an eager worker would have rendered it by now
+
+    # the service has moved on (its publication is logged), and no PDF was rendered for it
+    async def logged() -> bool:
+        return await publishing.log.log_index(doc.document_id) is not None
+
+    await eventually(logged, timeout=30)
     assert await publishing.rendering.pdfs.get(doc.document_id) is None
+    assert await publishing.runtime.mongo.db.pdf_renders.count_documents({}) == 0
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=publishing.app),
         base_url="http://p",
@@ -115,7 +121,7 @@ KILLED_WORKER = textwrap.dedent(
     class Stuck:
         async def render(self, *args):
             print("rendering", flush=True)
-            await asyncio.sleep(3600)  # killed before it is done
+            await asyncio.Event().wait()  # never done: killed first
 
     async def main():
         mongo = Mongo(sys.argv[1], sys.argv[2])

@@ -5,7 +5,6 @@ A behaviour the fake gets wrong fails here."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import sys
@@ -23,7 +22,12 @@ from hocba_contracts import Envelope, make_envelope  # noqa: E402
 from hocba_contracts.payloads.publishing import RecordRevoked  # noqa: E402
 from hocba_contracts.payloads.signing import RecordSigned  # noqa: E402
 from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
-from hocba_devstack.testing import LocalInfra, outbox_event_ids, scratch_database  # noqa: E402
+from hocba_devstack.testing import (  # noqa: E402
+    LocalInfra,
+    eventually,
+    outbox_event_ids,
+    scratch_database,
+)
 from hocba_publishing.adapters.mongo_publishing import (  # noqa: E402
     MongoPdfStore,
     MongoPublishingReader,
@@ -466,8 +470,10 @@ async def test_one_renderer_at_a_time_claims_a_pdf_until_it_releases_or_its_clai
     assert not await publishing.pdfs.claim(doc.document_id, "worker-b", 30)
     await publishing.pdfs.release(doc.document_id, "worker-a")
     assert await publishing.pdfs.claim(doc.document_id, "worker-b", 0.05)
-    await asyncio.sleep(0.1)
-    assert await publishing.pdfs.claim(doc.document_id, "worker-c", 30), "a lapsed claim is taken"
+    assert not await publishing.pdfs.claim(doc.document_id, "worker-c", 30), "not lapsed yet"
+    assert await eventually(
+        lambda: publishing.pdfs.claim(doc.document_id, "worker-c", 30), timeout=5, interval=0.02
+    ), "a lapsed claim is taken"
 
 
 async def test_a_batch_is_saved_together_and_versions_name_every_published_one(

@@ -22,11 +22,15 @@ pytestmark = pytest.mark.unit
 
 
 class SlowRenderer:
-    """Takes a while, as WeasyPrint does, so that askers overlap; counts what it rendered."""
+    """Renders once `go` is set (until then every asker overlaps the render in progress); counts
+    what it rendered."""
 
     def __init__(self, fail: int = 0) -> None:
         self.rendered: list[str] = []
         self.fail = fail
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+        self.go.set()
 
     async def render(
         self,
@@ -35,7 +39,8 @@ class SlowRenderer:
         content_sha256: str,
         signatures: list[dict[str, Any]],
     ) -> bytes:
-        await asyncio.sleep(0.05)
+        self.started.set()
+        await self.go.wait()
         if self.fail:
             self.fail -= 1
             raise RuntimeError("the renderer ran out of memory")
@@ -66,8 +71,12 @@ async def test_many_askers_at_once_get_one_render(pki: DevPKI) -> None:
     store = FakeStore()
     document_id = await _published(pki, store)
     renderer = SlowRenderer()
+    renderer.go.clear()
     replicas = [PdfRendering(store, store, renderer, poll_seconds=0.01) for _ in range(3)]
-    got = await asyncio.gather(*(r.pdf(document_id) for r in replicas for _ in range(4)))
+    asking = asyncio.gather(*(r.pdf(document_id) for r in replicas for _ in range(4)))
+    await renderer.started.wait()  # one render under way, every asker waiting on it
+    renderer.go.set()
+    got = await asking
     assert renderer.rendered == [document_id]
     assert len({g.sha256 for g in got if g is not None}) == 1 and None not in got
     assert store.pdfs[document_id] == got[0]
