@@ -23,7 +23,7 @@ from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
 from hocba_lookup.domain.model import PdfTickets, derived_key
-from hocba_lookup.entrypoints import http, kafka, log
+from hocba_lookup.entrypoints import http, kafka, log, pages, verify
 from hocba_lookup.entrypoints.policies import POLICIES
 
 DESCRIPTION = (
@@ -83,7 +83,7 @@ def build(
         runtime,
         title="Hocba lookup",
         description=DESCRIPTION,
-        routers=[http.router, log.router],
+        routers=[pages.router, http.router, verify.router, log.router],
         policies=POLICIES,
     )
     app.state.lookup = service

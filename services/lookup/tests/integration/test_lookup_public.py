@@ -131,6 +131,7 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         "GET /docs/oauth2-redirect": Call("/docs/oauth2-redirect"),
         "GET /audit/trail": Call("/audit/trail"),
         "GET /": Call("/"),
+        "GET /lang/{lang}": Call("/lang/en", params={"next": "/"}),
         "POST /tra-cuu": Call("/tra-cuu", data={**record.lookup, "csrf_token": token}),
         "GET /verify/{document_id}": Call(f"/verify/{record.document_id}"),
         "GET /pdf/{ticket}": Call(f"/pdf/{ticket}"),
@@ -173,7 +174,8 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         if c.caller == "anonymous"
         and not c.endpoint.startswith(("GET /health", "GET /docs", "GET /openapi", "GET /audit"))
     }
-    assert mine == dict.fromkeys(mine, 200) and len(mine) == 12, mine
+    redirects = {"GET /lang/{lang}": 303}
+    assert mine == dict.fromkeys(mine, 200) | redirects and len(mine) == 13, mine
     rules = [POLICIES.rule(*e.split(" ", 1)) for e in mine]
     assert all(rule is not None and rule.public for rule in rules)
     log.info(f"lookup authorization matrix: {len(cells)} calls over {len(calls)} endpoints")

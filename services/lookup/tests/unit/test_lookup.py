@@ -108,9 +108,10 @@ async def test_a_new_version_marks_the_old_one_superseded(pki: DevPKI) -> None:
 
 
 def test_portal_templates_render_vietnamese() -> None:
-    from hocba_lookup.entrypoints.http import templates
+    from hocba_lookup.entrypoints.pages import render
 
-    page = templates.get_template("index.html").render(
+    page = render(
+        "index.html",
         errors=["Ngày sinh viết theo dạng ngày/tháng/năm"],
         csrf_field="csrf_token",
         csrf_token="t0k3n",
@@ -121,14 +122,14 @@ def test_portal_templates_render_vietnamese() -> None:
         '<input type="hidden" name="csrf_token" value="t0k3n">' in page
         and '<style nonce="n0nce">' in page
     )
-    results = templates.get_template("results.html").render(documents=[], nonce="n0nce")
+    results = render("results.html", documents=[], nonce="n0nce")
     assert "Không tìm thấy" in results
 
 
 def test_every_template_puts_the_csp_nonce_on_each_inline_style() -> None:
     import re
 
-    from hocba_lookup.entrypoints.http import templates
+    from hocba_lookup.entrypoints.pages import render, templates
 
     loader = templates.loader
     assert loader is not None
@@ -136,7 +137,8 @@ def test_every_template_puts_the_csp_nonce_on_each_inline_style() -> None:
         source = loader.get_source(templates, name)[0]
         styles = re.findall(r"<style[^>]*>", source)
         assert all('nonce="{{ nonce }}"' in tag for tag in styles), name
-        page = templates.get_template(name).render(
+        page = render(
+            name,
             nonce="n0nce",
             documents=[],
             errors=[],
@@ -183,7 +185,8 @@ def _fields(schema: dict[str, Any], defs: dict[str, Any]) -> set[str]:
 
 def test_the_public_answers_models_carry_no_personal_field_at_all() -> None:
     """Data minimization by construction: what a model has no field for, no answer can carry."""
-    from hocba_lookup.entrypoints.http import DocumentOut, LookupOut
+    from hocba_lookup.entrypoints.http import LookupOut
+    from hocba_lookup.entrypoints.views import DocumentOut
 
     for model in (LookupOut, DocumentOut):
         schema = model.model_json_schema()
@@ -343,23 +346,19 @@ def _revoked_summary(**change: Any) -> dict[str, Any]:
 
 
 def test_the_pages_say_in_vietnamese_that_a_revoked_record_is_revoked_why_and_when() -> None:
-    from hocba_lookup.entrypoints.http import templates
+    from hocba_lookup.entrypoints.pages import render
 
-    verify = templates.get_template("verify.html").render(
-        nonce="n", found=True, r=_revoked_summary(), roles={}
-    )
+    verify = render("verify.html", nonce="n", found=True, r=_revoked_summary(), roles={})
     assert "✘ Đã bị thu hồi" in verify and "16:15 ngày 02/06/2025" in verify
     assert "Lý do thu hồi: Cấp nhầm &lt;b&gt;học bạ&lt;/b&gt;" in verify, "the reason is escaped"
     assert "không còn giá trị" in verify and "✔ Hợp lệ" not in verify
-    results = templates.get_template("results.html").render(
-        nonce="n", documents=[_revoked_summary()]
-    )
+    results = render("results.html", nonce="n", documents=[_revoked_summary()])
     assert "Đã bị thu hồi lúc 16:15 ngày 02/06/2025: Cấp nhầm &lt;b&gt;" in results
 
 
 def test_the_time_of_a_revocation_is_shown_in_vietnams_time() -> None:
     from hocba_lookup.domain.model import Revocation
-    from hocba_lookup.entrypoints.http import _revocation
+    from hocba_lookup.entrypoints.views import revocation_out
 
-    shown = _revocation(Revocation("Cấp nhầm", datetime(2025, 6, 2, 20, 5, tzinfo=UTC)))
+    shown = revocation_out(Revocation("Cấp nhầm", datetime(2025, 6, 2, 20, 5, tzinfo=UTC)))
     assert shown.revoked_on == "03:05 ngày 03/06/2025"

@@ -12,10 +12,13 @@ POLICIES = PolicyTable(
     "lookup",
     {
         "GET /": PUBLIC,
+        "GET /lang/{lang}": PUBLIC,
+        # -- the parent portal and the parents' API (entrypoints/http.py) --
         "POST /tra-cuu": PUBLIC_PERSONAL,
-        "GET /verify/{document_id}": PUBLIC_PERSONAL,
         "GET /pdf/{ticket}": PUBLIC_PERSONAL,
         "POST /api/lookup": PUBLIC_PERSONAL,
+        # -- verification (entrypoints/verify.py) --
+        "GET /verify/{document_id}": PUBLIC_PERSONAL,
         "GET /api/documents/{document_id}": PUBLIC_PERSONAL,
         # The transparency log holds no personal data (hocba_trust.logentry).
         "GET /log/checkpoint": PUBLIC,
