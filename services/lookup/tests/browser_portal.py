@@ -168,6 +168,13 @@ class LivePortal:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
+    def published_pdf(self, document_id: str) -> bytes:
+        """The PDF publishing keeps for a document (what a download must bring)."""
+        assert self.stack is not None
+        kept = self.run(self.stack.publishing.rendering.pdfs.get(document_id))
+        assert kept is not None, f"publishing has no PDF of {document_id}"
+        return bytes(kept.pdf)
+
     def _run(self) -> None:
         try:
             asyncio.run(self._serve())
