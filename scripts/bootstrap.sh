@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Hocba needs on a fresh Debian machine with python3 and make, and nothing that is
 # already there: uv (from PyPI, into .tools/ when not on PATH), the Debian packages WeasyPrint
-# and the PDF checks need, and the workspace's locked Python dependencies (.venv/).
+# and the PDF checks need, Debian's chromium for the lookup portal's browser tests (Playwright
+# drives it; `playwright install` is never run), and the workspace's locked Python dependencies
+# (.venv/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils softhsm2 openssl libnss3-tools)
+DEB_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils softhsm2 openssl libnss3-tools chromium)
 UV_VERSION=0.13.9
 
 missing=()

@@ -401,3 +401,22 @@ def failed_cells(cells: list[Cell]) -> str:
     return "\n".join(
         f"{c.endpoint} as {c.caller}: expected {c.expected}, got {c.status}" for c in bad
     )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The files the tests attached to the run (the user property `artifact`: the browser tests'
+    screenshots), listed at its end, so that CI's log says where to find them."""
+    attached: dict[str, list[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "artifact":
+                    shots = attached.setdefault(getattr(report, "nodeid", ""), [])
+                    if value not in shots:
+                        shots.append(value)
+    if attached:
+        terminalreporter.section("attached to the run")
+        for nodeid, files in attached.items():
+            terminalreporter.write_line(f"{nodeid}:")
+            for path in files:
+                terminalreporter.write_line(f"  {path}")
