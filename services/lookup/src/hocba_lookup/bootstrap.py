@@ -25,6 +25,7 @@ from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.application.access import AccessService
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
+from hocba_lookup.domain.access import CLIENT_LIMIT, STUDENT_LIMIT, RateLimit
 from hocba_lookup.domain.model import derived_key
 from hocba_lookup.entrypoints import http, kafka, log, pages, schools, verify
 from hocba_lookup.entrypoints.policies import POLICIES
@@ -64,7 +65,16 @@ def build(
         else None
     )
     service = LookupService(uow, reader, TrustListRecordVerifier(trust), secret)
-    access = AccessService(MongoAccessStore(runtime.mongo), reader, Argon2CodeHasher(), secret)
+    access = AccessService(
+        MongoAccessStore(runtime.mongo),
+        reader,
+        Argon2CodeHasher(),
+        secret,
+        client_limit=RateLimit(settings.sign_in_attempts_per_client, CLIENT_LIMIT.window_seconds),
+        student_limit=RateLimit(
+            settings.sign_in_attempts_per_student, STUDENT_LIMIT.window_seconds
+        ),
+    )
     credentials = ClientCredentials(
         settings.oidc_issuer,
         settings.oidc_client_id,

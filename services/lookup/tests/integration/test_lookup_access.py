@@ -351,7 +351,7 @@ async def test_the_session_cookie_is_httponly_strict_and_the_forms_need_their_cs
         assert stored == 0
 
 
-async def test_too_many_attempts_get_a_429_with_retry_after(stack: Stack, pki: DevPKI) -> None:
+async def test_too_many_attempts_get_a_429_with_retry_after(stack: Stack) -> None:
     async with browser(stack) as http:
         statuses = [
             (await sign_in(http, new_citizen_id(), "ABCD-EFGH-JKMN")).status_code

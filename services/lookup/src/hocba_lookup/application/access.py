@@ -21,6 +21,7 @@ from hocba_lookup.domain.access import (
     AccessCode,
     IssuedCopy,
     IssuedDocument,
+    RateLimit,
     RateLimited,
     Session,
     SignedIn,
@@ -66,7 +67,11 @@ class AccessService:
         secret: str,
         *,
         clock: type[datetime] = datetime,
+        client_limit: RateLimit = CLIENT_LIMIT,
+        student_limit: RateLimit = STUDENT_LIMIT,
     ) -> None:
+        self.client_limit = client_limit
+        self.student_limit = student_limit
         self.store = store
         self.reader = reader
         self.hasher = hasher
@@ -114,8 +119,8 @@ class AccessService:
     async def sign_in(self, given: SignInInput, client: str | None) -> SignInOutcome:
         now = self.now()
         skey = student_key(self.secret, given.citizen_id)
-        wait = await self.store.hit(f"client:{client or 'unknown'}", CLIENT_LIMIT, now)
-        wait = wait or await self.store.hit(f"student:{skey}", STUDENT_LIMIT, now)
+        wait = await self.store.hit(f"client:{client or 'unknown'}", self.client_limit, now)
+        wait = wait or await self.store.hit(f"student:{skey}", self.student_limit, now)
         if wait:
             return RateLimited(wait)
         locked = await self.store.locked(skey, now)
