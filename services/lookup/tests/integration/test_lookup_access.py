@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -145,6 +146,7 @@ async def test_a_wrong_date_of_birth_a_wrong_code_an_unknown_id_and_a_lockout_an
         stored = await stack.lookup.runtime.mongo.db.access_codes.find_one(
             {"_id": alice.student_id}
         )
+        assert stored is not None
         assert extract_parameters(stored["code_hash"]) == extract_parameters(hasher.dummy)
         assert stored["code_hash"].startswith("$argon2id$")
         # And the right details sign in.
@@ -420,9 +422,10 @@ async def test_each_download_is_recorded_as_an_issued_copy_for_the_school_and_th
     # the audit trail says who looked at whose records
     trail = stack.lookup.runtime.audit.entries
 
-    async def portal_reads() -> list[dict[str, object]]:
-        return await trail.find(
+    async def portal_reads() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await trail.find(
             {"targets.student_ids": s.student_id, "action": "GET /hoc-ba/pdf/{document_id}"}
         ).to_list(None)
+        return found
 
     assert await eventually(portal_reads, timeout=20)
