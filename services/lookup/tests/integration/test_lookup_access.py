@@ -429,3 +429,41 @@ async def test_each_download_is_recorded_as_an_issued_copy_for_the_school_and_th
         return found
 
     assert await eventually(portal_reads, timeout=20)
+
+
+async def test_a_session_lapses_when_idle_and_at_its_cap_and_a_lockout_at_its_end(
+    stack: Stack,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hocba_lookup.adapters.mongo_access import MongoAccessStore
+    from hocba_lookup.domain.access import (
+        LOCKOUT_SECONDS,
+        SESSION_IDLE_SECONDS,
+        SESSION_MAX_SECONDS,
+        Session,
+    )
+
+    store = MongoAccessStore(stack.lookup.runtime.mongo)
+    start = datetime.now(UTC)
+    idle = timedelta(seconds=SESSION_IDLE_SECONDS)
+    h = uuid.uuid4().hex
+    await store.create_session(h, Session("s1", "HS-T", "079-TH-L", start, start + idle))
+    # each use renews the idle time...
+    at = start
+    while at + idle < start + timedelta(seconds=SESSION_MAX_SECONDS):
+        at += idle - timedelta(seconds=1)
+        renewed = await store.session(h, at)
+        assert renewed is not None and renewed.expires_at <= start + timedelta(
+            seconds=SESSION_MAX_SECONDS
+        )
+    # ...up to the cap, and not past it
+    assert await store.session(h, start + timedelta(seconds=SESSION_MAX_SECONDS + 1)) is None
+    idle_one = uuid.uuid4().hex
+    await store.create_session(idle_one, Session("s2", "HS-T", "079-TH-L", start, start + idle))
+    assert await store.session(idle_one, start + idle + timedelta(seconds=1)) is None
+    key = uuid.uuid4().hex
+    for _ in range(MAX_FAILURES):
+        await store.failed(key, start)
+    assert await store.locked(key, start + timedelta(seconds=LOCKOUT_SECONDS - 1))
+    assert not await store.locked(key, start + timedelta(seconds=LOCKOUT_SECONDS + 1))
