@@ -62,10 +62,10 @@ async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese
             student.student_id,
             stack.headers("school_admin", smoke.SMOKE_SCHOOL, f"{smoke.SMOKE_SCHOOL}-QT"),
         )
-    http, listed = await client.parent_records(
-        stack.url("lookup"), student.citizen_id, student.date_of_birth, code
-    )
-    async with http:
+    async with httpx.AsyncClient(timeout=30) as http:
+        listed = await client.parent_records(
+            http, stack.url("lookup"), student.citizen_id, student.date_of_birth, code
+        )
         summary = listed["years"][0]["versions"][0]
         assert summary["document_id"] == doc["document_id"]
         pdf = await http.get(summary["pdf_url"])

@@ -44,12 +44,10 @@ async def issue_code(
 
 
 async def parent_records(
-    lookup_url: str, citizen_id: str, born: date, code: str
-) -> tuple[httpx.AsyncClient, dict[str, Any]]:
+    http: httpx.AsyncClient, lookup_url: str, citizen_id: str, born: date, code: str
+) -> dict[str, Any]:
     """A parent signs in (personal data in the body, never in the URL) and reads the portal's
-    records; the signed-in client (its session cookie) comes back too, to download the PDFs. The
-    caller closes it."""
-    http = httpx.AsyncClient(timeout=30)
+    records; `http` keeps the session cookie, to download the PDFs with."""
     resp = await http.post(
         f"{lookup_url}/api/session",
         json={"citizen_id": citizen_id, "date_of_birth": born.isoformat(), "access_code": code},
@@ -57,7 +55,7 @@ async def parent_records(
     resp.raise_for_status()
     records = await http.get(f"{lookup_url}/api/session/records")
     records.raise_for_status()
-    return http, dict(records.json())
+    return dict(records.json())
 
 
 async def document(client: httpx.AsyncClient, lookup_url: str, document_id: str) -> dict[str, Any]:

@@ -100,8 +100,8 @@ async def run_smoke(
     if admin_headers is not None:
         async with httpx.AsyncClient(timeout=30) as http:
             code = await client.issue_code(http, lookup_url, student.student_id, admin_headers)
-        parent, portal = await client.parent_records(lookup_url, *person, code)
-        await parent.aclose()
+        async with httpx.AsyncClient(timeout=30) as parent:
+            portal = await client.parent_records(parent, lookup_url, *person, code)
         shown = {v["document_id"] for y in portal["years"] for v in y["versions"]}
         if doc["document_id"] not in shown:
             raise RuntimeError("the signed-in parent does not see the published record")
