@@ -65,6 +65,13 @@ class LookupSettings(ServiceSettings):
         f"{STUDENT_LIMIT.window_seconds // 60} minutes, whatever the outcome",
     )
 
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="The reverse proxies' addresses, comma-separated: the client address is taken "
+        "from their X-Forwarded-For (and nobody else's), so that the sign-in's rate limit counts "
+        "per parent's address (uvicorn's forwarded_allow_ips)",
+    )
+
     @field_validator("lookup_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:

@@ -23,8 +23,8 @@ Uniform answers. A failed sign-in (unknown ID, wrong date of birth, wrong code, 
 answer: 401, the same page (or JSON body) and the same work (`application.access`). Input that
 cannot be a personal ID number, a date or a code is a 422 that says what to fix: it tells nothing
 about any student. Too many attempts: 429 with Retry-After. The client address is the connection's
-as the app sees it; behind a reverse proxy, start uvicorn with `FORWARDED_ALLOW_IPS=<the proxy's
-address>` so that the proxy's X-Forwarded-For is trusted (and nobody else's).
+as the app sees it; behind a reverse proxy, set `HOCBA_LOOKUP_TRUSTED_PROXIES` to the proxy's address
+(uvicorn's forwarded_allow_ips) so that the proxy's X-Forwarded-For is trusted (and nobody else's).
 
 Nothing typed is ever written back into a page, a header, a URL or a log line.
 """
