@@ -44,7 +44,9 @@ async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese
     )
 
     person = (student.citizen_id, student.date_of_birth)
-    found = await client.wait_verified(stack.url("lookup"), [person], timeout=120)
+    found = await client.wait_verified(
+        stack.url("lookup"), [person], timeout=120, bootstrap=stack.kafka_bootstrap
+    )
     doc = found[person]
     assert doc["verification"]["valid"] is True
     assert {s["role"] for s in doc["verification"]["signatures"]} == {
@@ -53,17 +55,18 @@ async def test_kafka_events_become_a_published_verified_record_with_a_vietnamese
         "school_seal",
     }
 
+    async with httpx.AsyncClient(timeout=30) as school:
+        code = await client.issue_code(
+            school,
+            stack.url("lookup"),
+            student.student_id,
+            stack.headers("school_admin", smoke.SMOKE_SCHOOL, f"{smoke.SMOKE_SCHOOL}-QT"),
+        )
     async with httpx.AsyncClient(timeout=30) as http:
-        listed = (
-            await http.post(
-                stack.url("lookup") + "/api/lookup",
-                json={
-                    "citizen_id": student.citizen_id,
-                    "date_of_birth": str(student.date_of_birth),
-                },
-            )
-        ).json()
-        summary = listed["documents"][0]
+        listed = await client.parent_records(
+            http, stack.url("lookup"), student.citizen_id, student.date_of_birth, code
+        )
+        summary = listed["years"][0]["versions"][0]
         assert summary["document_id"] == doc["document_id"]
         pdf = await http.get(summary["pdf_url"])
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
@@ -139,7 +142,10 @@ async def test_one_trace_follows_a_request_from_http_through_kafka_to_the_lookup
         traces["assessment"] = r.headers["traceparent"].split("-")[1]
 
     await client.wait_verified(
-        stack.url("lookup"), [(student.citizen_id, student.date_of_birth)], timeout=120
+        stack.url("lookup"),
+        [(student.citizen_id, student.date_of_birth)],
+        timeout=120,
+        bootstrap=stack.kafka_bootstrap,
     )
 
     # The close request's trace carries on through signing and publishing to the lookup.
@@ -282,7 +288,9 @@ async def test_sigkill_of_a_consumer_mid_stream_loses_nothing_and_publishes_noth
     stack.wait_ready(("publishing",))
 
     people = [(s.citizen_id, s.date_of_birth) for s in students]
-    found = await client.wait_verified(stack.url("lookup"), people, timeout=240)
+    found = await client.wait_verified(
+        stack.url("lookup"), people, timeout=240, bootstrap=stack.kafka_bootstrap
+    )
     assert len(found) == count, "nothing lost"
 
     await read_topic(
@@ -396,7 +404,10 @@ async def test_a_teacher_bulk_signs_a_class_once_and_each_record_verifies_on_its
         assert signed == {"batch_id": batch["batch_id"], "signed": 5, "completed": 5}
 
         found = await client.wait_verified(
-            stack.url("lookup"), [(s.citizen_id, s.date_of_birth) for s in students], timeout=120
+            stack.url("lookup"),
+            [(s.citizen_id, s.date_of_birth) for s in students],
+            timeout=120,
+            bootstrap=stack.kafka_bootstrap,
         )
         one = next(iter(found.values()))
         published = (

@@ -254,6 +254,22 @@ class FakeStore:
     async def by_key(self, key: str) -> list[PublishedEntry]:
         return [copy.deepcopy(e) for e, k in self.rows.values() if k == key]
 
+    async def by_student(self, student_id: str) -> list[PublishedEntry]:
+        return [copy.deepcopy(e) for e, _ in self.rows.values() if e.student_id == student_id]
+
+    async def students_of_class(
+        self, school_id: str, school_year: str, class_name: str
+    ) -> list[str]:
+        return sorted(
+            {
+                e.student_id
+                for e, _ in self.rows.values()
+                if e.document.get("school", {}).get("school_id") == school_id
+                and e.school_year == school_year
+                and e.document.get("class_info", {}).get("name") == class_name
+            }
+        )
+
     async def by_id(self, document_id: str) -> PublishedEntry | None:
         row = self.rows.get(document_id)
         return copy.deepcopy(row[0]) if row else None

@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ LOOKUP_CLIENT = "hocba-lookup"
 LOOKUP_SECRET = "integration-secret-0123456789"
 PUBLISHING_URL = "http://publishing.test"
 LOOKUP_URL = "http://lookup.test"
+SCHOOL = "079-TH-L"
 
 
 @dataclass
@@ -33,6 +35,26 @@ class Stack:
     lookup: Lookup
     http: httpx.AsyncClient
     """A client of the lookup, as a browser or an app reaches it (keeps cookies)."""
+    issuer: Any = None
+    """The development issuer (tokens for the school's staff)."""
+
+    def staff(self, role: str = "school_admin", school: str = SCHOOL) -> dict[str, str]:
+        token = self.issuer.token(roles=[role], school_id=school, staff_id=f"{school}-QT")
+        return {"authorization": f"Bearer {token}"}
+
+    async def issue_code(self, student_id: str, school: str = SCHOOL) -> str:
+        """The school administrator issues the student's access code; the code."""
+        r = await self.http.post(
+            f"/api/students/{student_id}/access-code", headers=self.staff(school=school)
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["codes"][0]["access_code"])
+
+    def browser(self) -> httpx.AsyncClient:
+        """Another browser (its own cookies)."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.lookup.app), base_url=LOOKUP_URL
+        )
 
     async def publish(self, record: RecordSigned) -> str:
         """Publish through publishing and wait until the lookup shows it; the document id."""
@@ -82,7 +104,7 @@ async def running(
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=lookup.app), base_url=LOOKUP_URL
         ) as http:
-            yield Stack(publishing, lookup, http)
+            yield Stack(publishing, lookup, http, local_infra.issuer)
     finally:
         await lookup.runtime.stop()
         await publishing.runtime.stop()
@@ -95,3 +117,24 @@ async def form_token(http: httpx.AsyncClient) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert found, "the form has no CSRF field"
     return found.group(1)
+
+
+async def sign_in(
+    http: httpx.AsyncClient, citizen_id: str, code: str, born: date | None = None
+) -> httpx.Response:
+    """A parent signs in over the JSON API (the session cookie lands in the client)."""
+    return await http.post(
+        "/api/session",
+        json={
+            "citizen_id": citizen_id,
+            "date_of_birth": (born or date(2014, 2, 28)).isoformat(),
+            "access_code": code,
+        },
+    )
+
+
+async def records(http: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """Every version the signed-in parent sees, newest year first (as the old lookup listed them)."""
+    r = await http.get("/api/session/records")
+    assert r.status_code == 200, r.text
+    return [v for y in r.json()["years"] for v in y["versions"]]

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hocba_devstack import client, demo
-from hocba_devstack.smoke import main_smoke
+from hocba_devstack.smoke import SMOKE_SCHOOL, main_smoke
 from hocba_devstack.stack import DEFAULT_PORTS, SERVICES, Stack, StackError
 
 
@@ -25,6 +25,29 @@ def stack_from_env() -> Stack:
         for name, port in DEFAULT_PORTS.items()
     }
     return Stack(Path(os.environ.get("HOCBA_STACK_DIR", "var")), ports)
+
+
+DEMO_PARENTS = 3
+"""How many demo students get an access code at `make run` (the school issues the rest)."""
+
+
+def issue_demo_codes(stack: Stack, data: demo.DemoData) -> list[tuple[demo.DemoStudent, str]]:
+    """The school administrator of each picked demo student's school issues their access code, as a
+    school prints a notice for each parent (synthetic students only)."""
+    import httpx
+
+    picks = sorted({0, len(data.students) // 2, len(data.students) - 1})[:DEMO_PARENTS]
+
+    async def issue() -> list[tuple[demo.DemoStudent, str]]:
+        out = []
+        async with httpx.AsyncClient(timeout=30) as http:
+            for s in (data.students[i] for i in picks):
+                headers = stack.headers("school_admin", s.school_id, f"{s.school_id}-QT")
+                code = await client.issue_code(http, stack.url("lookup"), s.student_id, headers)
+                out.append((s, code))
+        return out
+
+    return asyncio.run(issue())
 
 
 def load_demo(stack: Stack, timeout: float) -> demo.DemoData:
@@ -63,7 +86,11 @@ def load_demo(stack: Stack, timeout: float) -> demo.DemoData:
     return data
 
 
-def print_where(stack: Stack, data: demo.DemoData | None) -> None:
+def print_where(
+    stack: Stack,
+    data: demo.DemoData | None,
+    codes: list[tuple[demo.DemoStudent, str]] = (),  # type: ignore[assignment]
+) -> None:
     print("\nHocba is running:")
     for name in SERVICES:
         print(f"  {name:<11} {stack.url(name)}   (API docs: {stack.url(name)}/docs)")
@@ -77,20 +104,28 @@ def print_where(stack: Stack, data: demo.DemoData | None) -> None:
     )
     print(f"\nParent portal: {stack.url('lookup')}/")
     if data:
-        print("Try these demo lookups (synthetic students) in the portal, or:")
-        picks = {
-            0,
-            len(data.students) // 2,
-            len(data.students) - 1,
-        }  # a first-grader and fifth-graders
-        for s in (data.students[i] for i in sorted(picks)):
-            print(
-                f"  {s.full_name:<28} số định danh {s.citizen_id}  ngày sinh {s.date_of_birth:%d/%m/%Y}"
-            )
-        s = data.students[0]
         print(
-            f"  curl -s -X POST {stack.url('lookup')}/api/lookup -H 'content-type: application/json' "
-            f'-d \'{{"citizen_id":"{s.citizen_id}","date_of_birth":"{s.date_of_birth}"}}\''
+            "Sign in as these demo parents (synthetic students; the school issued their access "
+            "codes), or:"
+        )
+        for s, code in codes:
+            print(
+                f"  {s.full_name:<28} số định danh {s.citizen_id}  ngày sinh "
+                f"{s.date_of_birth:%d/%m/%Y}  mã truy cập {code}"
+            )
+        if codes:
+            s, code = codes[0]
+            print(
+                f"  curl -s -c /tmp/hocba-parent -X POST {stack.url('lookup')}/api/session "
+                "-H 'content-type: application/json' "
+                f'-d \'{{"citizen_id":"{s.citizen_id}","date_of_birth":"{s.date_of_birth}",'
+                f'"access_code":"{code}"}}\' && curl -s -b /tmp/hocba-parent '
+                f"{stack.url('lookup')}/api/session/records"
+            )
+        print(
+            "  A school administrator issues the others' codes: POST /api/students/{student_id}/"
+            "access-code (or a class's, with printable notices: POST /api/schools/{school_id}/"
+            "access-codes?format=notice)"
         )
     print_tokens(stack)
     print("\nNext: make smoke (a new student end to end), make stop.")
@@ -203,12 +238,15 @@ def main(argv: list[str] | None = None) -> int:
             print("broker, database and the five services are ready", flush=True)
         if args.command in ("demo", "run"):
             data = load_demo(stack, args.timeout)
-            print_where(stack, data)
+            print_where(stack, data, issue_demo_codes(stack, data))
         elif args.command == "up":
             print_where(stack, None)
         elif args.command == "smoke":
             return main_smoke(
-                stack.kafka_bootstrap, {n: stack.url(n) for n in SERVICES}, min(args.timeout, 180.0)
+                stack.kafka_bootstrap,
+                {n: stack.url(n) for n in SERVICES},
+                min(args.timeout, 180.0),
+                stack.headers("school_admin", SMOKE_SCHOOL, f"{SMOKE_SCHOOL}-QT"),
             )
         elif args.command == "stop":
             stopped = stack.stop()

@@ -34,16 +34,28 @@ async def publish(bootstrap: str, topic: str, envelopes: Iterable[Envelope[Any]]
     return count
 
 
-async def lookup(
-    client: httpx.AsyncClient, lookup_url: str, citizen_id: str, born: date
-) -> list[dict[str, Any]]:
-    """A parent's lookup: personal data in the body, never in the URL."""
-    resp = await client.post(
-        f"{lookup_url}/api/lookup",
-        json={"citizen_id": citizen_id, "date_of_birth": born.isoformat()},
+async def issue_code(
+    client: httpx.AsyncClient, lookup_url: str, student_id: str, headers: dict[str, str]
+) -> str:
+    """The school administrator (`headers`: their bearer token) issues a student's access code."""
+    resp = await client.post(f"{lookup_url}/api/students/{student_id}/access-code", headers=headers)
+    resp.raise_for_status()
+    return str(resp.json()["codes"][0]["access_code"])
+
+
+async def parent_records(
+    http: httpx.AsyncClient, lookup_url: str, citizen_id: str, born: date, code: str
+) -> dict[str, Any]:
+    """A parent signs in (personal data in the body, never in the URL) and reads the portal's
+    records; `http` keeps the session cookie, to download the PDFs with."""
+    resp = await http.post(
+        f"{lookup_url}/api/session",
+        json={"citizen_id": citizen_id, "date_of_birth": born.isoformat(), "access_code": code},
     )
     resp.raise_for_status()
-    return list(resp.json()["documents"])
+    records = await http.get(f"{lookup_url}/api/session/records")
+    records.raise_for_status()
+    return dict(records.json())
 
 
 async def document(client: httpx.AsyncClient, lookup_url: str, document_id: str) -> dict[str, Any]:
@@ -52,9 +64,9 @@ async def document(client: httpx.AsyncClient, lookup_url: str, document_id: str)
     return dict(resp.json())
 
 
-async def _watch_published(bootstrap: str, seen: set[str]) -> None:
-    """Collect the personal ID numbers of the students whose records are published (from the
-    publishing topic), so that the lookup is asked only about those."""
+async def _watch_published(bootstrap: str, seen: dict[str, list[str]]) -> None:
+    """Collect the document ids published for each personal ID number (from the publishing
+    topic), newest last: the lookup is asked about those documents only."""
     from aiokafka import AIOKafkaConsumer
     from hocba_contracts.topics import PUBLISHING_EVENTS
 
@@ -71,13 +83,9 @@ async def _watch_published(bootstrap: str, seen: set[str]) -> None:
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 for message in batch:
                     try:
-                        seen.add(
-                            str(
-                                json.loads(message.value)["data"]["document"]["student"][
-                                    "citizen_id"
-                                ]
-                            )
-                        )
+                        data = json.loads(message.value)["data"]
+                        cid = str(data["document"]["student"]["citizen_id"])
+                        seen.setdefault(cid, []).append(str(data["document_id"]))
                     except (ValueError, KeyError, TypeError):
                         continue
     finally:
@@ -90,30 +98,30 @@ async def wait_verified(
     *,
     timeout: float,
     progress: Any = None,
-    bootstrap: str | None = None,
+    bootstrap: str,
 ) -> dict[tuple[str, date], dict[str, Any]]:
-    """Wait until every (citizen id, date of birth) has a published record that verifies. With
-    `bootstrap`, the lookup is asked about a student only once the publishing topic shows their
-    record (a few hundred parents asking every second would load the stack more than the records do).
+    """Wait until every (citizen id, date of birth) has a published record that verifies in the
+    lookup. The publishing topic (at `bootstrap`) says which documents were published for whom;
+    the lookup's public verification (`/api/documents/{id}`) is asked about those (a parent's
+    sign-in needs an access code, and would load the stack more than the records do).
 
     Returns each person's verified document; raises TimeoutError with how many are missing."""
     found: dict[tuple[str, date], dict[str, Any]] = {}
     deadline = time.monotonic() + timeout
     sem = asyncio.Semaphore(16)
-    published: set[str] = set()
-    watcher = asyncio.create_task(_watch_published(bootstrap, published)) if bootstrap else None
+    published: dict[str, list[str]] = {}
+    watcher = asyncio.create_task(_watch_published(bootstrap, published))
 
     def ready(person: tuple[str, date]) -> bool:
-        return person not in found and (watcher is None or person[0] in published)
+        return person not in found and person[0] in published
 
     async def check(client: httpx.AsyncClient, person: tuple[str, date]) -> None:
         async with sem:
             try:
-                docs = await lookup(client, lookup_url, *person)
-                for summary in docs:
-                    if summary.get("status") != "published":
+                for document_id in reversed(published.get(person[0], [])):
+                    full = await document(client, lookup_url, document_id)
+                    if full.get("status") != "published":
                         continue
-                    full = await document(client, lookup_url, summary["document_id"])
                     if full.get("verification", {}).get("valid") is True:
                         found[person] = full
                         return
@@ -135,7 +143,6 @@ async def wait_verified(
                     )
                 await asyncio.sleep(1.0)
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

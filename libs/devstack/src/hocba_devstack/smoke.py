@@ -1,5 +1,6 @@
 """The post-deployment smoke check: one new student, sent as a school system sends it, must come
-out of the lookup as a published record whose signatures verify."""
+out of the lookup as a published record whose signatures verify; given the school administrator's
+token, the school also issues the student's access code and a parent signs in and sees it."""
 
 from __future__ import annotations
 
@@ -78,7 +79,12 @@ def events(
 
 
 async def run_smoke(
-    bootstrap: str, lookup_url: str, *, timeout: float = 180.0, run: str | None = None
+    bootstrap: str,
+    lookup_url: str,
+    *,
+    timeout: float = 180.0,
+    run: str | None = None,
+    admin_headers: dict[str, str] | None = None,
 ) -> SmokeResult:
     run = run or uuid.uuid4().hex[:10]
     records, assessments, student = events(run)
@@ -91,6 +97,14 @@ async def run_smoke(
     person = (student.citizen_id, student.date_of_birth)
     found = await client.wait_verified(lookup_url, [person], timeout=timeout, bootstrap=bootstrap)
     doc = found[person]
+    if admin_headers is not None:
+        async with httpx.AsyncClient(timeout=30) as http:
+            code = await client.issue_code(http, lookup_url, student.student_id, admin_headers)
+        async with httpx.AsyncClient(timeout=30) as parent:
+            portal = await client.parent_records(parent, lookup_url, *person, code)
+        shown = {v["document_id"] for y in portal["years"] for v in y["versions"]}
+        if doc["document_id"] not in shown:
+            raise RuntimeError("the signed-in parent does not see the published record")
     return SmokeResult(doc["document_id"], student.student_id, doc.get("record_id", ""), doc)
 
 
@@ -109,9 +123,16 @@ async def diagnose(urls: dict[str, str]) -> list[str]:
     return lines
 
 
-def main_smoke(bootstrap: str, urls: dict[str, str], timeout: float) -> int:
+def main_smoke(
+    bootstrap: str,
+    urls: dict[str, str],
+    timeout: float,
+    admin_headers: dict[str, str] | None = None,
+) -> int:
     try:
-        result = asyncio.run(run_smoke(bootstrap, urls["lookup"], timeout=timeout))
+        result = asyncio.run(
+            run_smoke(bootstrap, urls["lookup"], timeout=timeout, admin_headers=admin_headers)
+        )
     except Exception as exc:  # noqa: BLE001 - the operator needs a verdict, whatever went wrong
         print(f"SMOKE FAILED: {exc}")
         for line in asyncio.run(diagnose(urls)):
@@ -121,4 +142,6 @@ def main_smoke(bootstrap: str, urls: dict[str, str], timeout: float) -> int:
         f"SMOKE OK: student {result.student_id} is published and verified as document {result.document_id}"
     )
     print(f"  verify: {urls['lookup']}/verify/{result.document_id}")
+    if admin_headers is not None:
+        print("  a parent signed in with the school's access code and saw it")
     return 0

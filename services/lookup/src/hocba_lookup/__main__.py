@@ -1,3 +1,5 @@
+import os
+
 from hocba_runtime.service import serve
 
 from hocba_lookup.bootstrap import build
@@ -6,6 +8,8 @@ from hocba_lookup.config import LookupSettings
 
 def main() -> None:
     settings = LookupSettings()
+    # uvicorn trusts X-Forwarded-For from these addresses only (read when its config is made)
+    os.environ["FORWARDED_ALLOW_IPS"] = settings.trusted_proxies
     serve(build(settings).app, settings)
 
 

@@ -12,6 +12,8 @@ from hocba_runtime.web import Csrf
 from hocba_trust.cms import TrustList
 from hocba_trust.crls import CrlRefresher
 
+from hocba_lookup.adapters.argon2_hasher import Argon2CodeHasher
+from hocba_lookup.adapters.mongo_access import MongoAccessStore, ensure_access_indexes
 from hocba_lookup.adapters.mongo_lookup import (
     MongoLookupReader,
     MongoLookupUnitOfWork,
@@ -20,15 +22,18 @@ from hocba_lookup.adapters.mongo_lookup import (
 from hocba_lookup.adapters.publishing_log import HttpPublishingLog
 from hocba_lookup.adapters.publishing_pdfs import ClientCredentials, HttpPublishingPdfs
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
+from hocba_lookup.application.access import AccessService
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
-from hocba_lookup.domain.model import PdfTickets, derived_key
-from hocba_lookup.entrypoints import http, kafka, log, pages, verify
+from hocba_lookup.domain.access import CLIENT_LIMIT, STUDENT_LIMIT, RateLimit
+from hocba_lookup.domain.model import derived_key
+from hocba_lookup.entrypoints import http, kafka, log, pages, schools, verify
 from hocba_lookup.entrypoints.policies import POLICIES
 
 DESCRIPTION = (
-    "Parents and schools look up published records by personal ID number and date of birth, "
-    "or by document id; every answer re-verifies the signatures."
+    "Parents sign in with the personal ID number, the date of birth and the access code the school "
+    "issued, and see and download their child's published records; anybody verifies a record by "
+    "its document id; every answer re-verifies the signatures."
 )
 
 
@@ -38,6 +43,7 @@ class Lookup:
     service: LookupService
     app: FastAPI
     pdfs: HttpPublishingPdfs
+    access: AccessService
 
 
 def build(
@@ -59,6 +65,16 @@ def build(
         else None
     )
     service = LookupService(uow, reader, TrustListRecordVerifier(trust), secret)
+    access = AccessService(
+        MongoAccessStore(runtime.mongo),
+        reader,
+        Argon2CodeHasher(),
+        secret,
+        client_limit=RateLimit(settings.sign_in_attempts_per_client, CLIENT_LIMIT.window_seconds),
+        student_limit=RateLimit(
+            settings.sign_in_attempts_per_student, STUDENT_LIMIT.window_seconds
+        ),
+    )
     credentials = ClientCredentials(
         settings.oidc_issuer,
         settings.oidc_client_id,
@@ -70,6 +86,7 @@ def build(
         settings.publishing_url, credentials, transport=publishing_transport
     )
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
+    runtime.on_start(lambda: ensure_access_indexes(runtime.mongo))
     runtime.on_stop(transparency.close)
     runtime.on_stop(pdfs.close)
     if trust is not None:
@@ -83,14 +100,14 @@ def build(
         runtime,
         title="Hocba lookup",
         description=DESCRIPTION,
-        routers=[pages.router, http.router, verify.router, log.router],
+        routers=[pages.router, http.router, schools.router, verify.router, log.router],
         policies=POLICIES,
     )
     app.state.lookup = service
     app.state.pdfs = pdfs
     app.state.log = transparency
-    app.state.tickets = PdfTickets(derived_key(secret, "pdf-ticket"))
+    app.state.access = access
     app.state.csrf = Csrf(
         derived_key(secret, "csrf"), secure=settings.base_url.startswith("https://")
     )
-    return Lookup(runtime, service, app, pdfs)
+    return Lookup(runtime, service, app, pdfs, access)

@@ -2,6 +2,8 @@ from hocba_runtime.settings import MIN_SECRET_LENGTH, ServiceSettings
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from hocba_lookup.domain.access import CLIENT_LIMIT, STUDENT_LIMIT
+
 DEV_SECRET = "dev-only-change-me"
 """Development only: production refuses it (a placeholder)."""
 
@@ -29,8 +31,9 @@ class LookupSettings(ServiceSettings):
     )
     lookup_secret: SecretStr = Field(
         default=SecretStr(DEV_SECRET),
-        description="HMAC key of the personal-ID index, from which the PDF tickets' "
-        "and the form's CSRF keys are derived; a long random value, kept stable (a new one empties the index)",
+        description="HMAC key of the personal-ID index, of the access codes' index and of the "
+        "sign-in failure counts, from which the form's CSRF key is derived; a long random value, "
+        "kept stable (a new one empties the index and voids every access code)",
     )
     publishing_url: str = Field(
         default="http://127.0.0.1:8104",
@@ -47,6 +50,26 @@ class LookupSettings(ServiceSettings):
     oidc_client_secret: SecretStr | None = Field(
         default=None,
         description="The lookup's OIDC client secret (client credentials for publishing)",
+    )
+
+    sign_in_attempts_per_client: int = Field(
+        default=CLIENT_LIMIT.attempts,
+        ge=1,
+        description=f"Parents' sign-in attempts a client address may make per "
+        f"{CLIENT_LIMIT.window_seconds // 60} minutes (all replicas together)",
+    )
+    sign_in_attempts_per_student: int = Field(
+        default=STUDENT_LIMIT.attempts,
+        ge=1,
+        description=f"Sign-in attempts for one personal ID number per "
+        f"{STUDENT_LIMIT.window_seconds // 60} minutes, whatever the outcome",
+    )
+
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="The reverse proxies' addresses, comma-separated: the client address is taken "
+        "from their X-Forwarded-For (and nobody else's), so that the sign-in's rate limit counts "
+        "per parent's address (uvicorn's forwarded_allow_ips)",
     )
 
     @field_validator("lookup_secret")

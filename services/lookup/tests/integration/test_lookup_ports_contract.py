@@ -269,3 +269,30 @@ async def test_a_revocation_whose_transaction_fails_leaves_nothing_behind(lookup
         assert tx.duplicate is False
         assert await tx.revocation(e.document_id) is None
     assert await lookup.reader.by_id(e.document_id) == as_stored(e)
+
+
+async def test_a_student_finds_every_version_of_theirs_and_a_class_lists_its_students(
+    lookup: Lookup,
+) -> None:
+    e1 = entry()
+    e2 = dataclasses.replace(entry(2, record_id=e1.record_id), student_id=e1.student_id)
+    other = entry()
+    for e, school, klass in (
+        (e1, "079-TH-L", "5B"),
+        (e2, "079-TH-L", "5B"),
+        (other, "079-TH-L", "5A"),
+    ):
+        e.document["school"] = {"school_id": school}
+        e.document["class_info"] = {"name": klass}
+    async with lookup.uow() as tx:
+        for e in (e1, e2, other):
+            await tx.upsert(e, lookup_key())
+    found = await lookup.reader.by_student(e1.student_id)
+    assert sorted(found, key=lambda e: e.record_version) == [as_stored(e1), as_stored(e2)]
+    assert await lookup.reader.by_student("HS-NOBODY") == []
+    assert await lookup.reader.students_of_class("079-TH-L", "2024-2025", "5B") == [e1.student_id]
+    assert await lookup.reader.students_of_class("079-TH-L", "2024-2025", "5A") == [
+        other.student_id
+    ]
+    assert await lookup.reader.students_of_class("079-TH-X", "2024-2025", "5B") == []
+    assert await lookup.reader.students_of_class("079-TH-L", "2023-2024", "5B") == []

@@ -9,7 +9,6 @@ import logging
 import re
 import secrets
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,10 +34,19 @@ from hocba_devstack.testing import (  # noqa: E402
 )
 from hocba_lookup.adapters.publishing_pdfs import ClientCredentials  # noqa: E402
 from hocba_lookup.bootstrap import build  # noqa: E402
-from hocba_lookup.domain.model import PDF_TICKET_SECONDS, PdfTickets, PdfUnavailable, derived_key  # noqa: E402
+from hocba_lookup.domain.model import PdfUnavailable  # noqa: E402
 from hocba_lookup.entrypoints.policies import POLICIES  # noqa: E402
 from lookup_fixtures import BORN, NAME, new_citizen_id, personal_values, signed  # noqa: E402
-from lookup_stack import LOOKUP_CLIENT, LOOKUP_URL, Stack, form_token, lookup_settings, running  # noqa: E402
+from lookup_stack import (  # noqa: E402
+    LOOKUP_CLIENT,
+    LOOKUP_URL,
+    Stack,
+    form_token,
+    lookup_settings,
+    records,
+    running,
+    sign_in,
+)
 from pydantic import SecretStr  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -48,15 +56,21 @@ pytestmark = pytest.mark.integration
 
 @dataclass
 class Fixture:
-    """A published record of the fixture's student, as the lookup shows it."""
+    """A published record of the fixture's student, as the lookup shows it, and the access code
+    the school issued for it."""
 
     citizen_id: str
     document_id: str
     record: RecordSigned
+    code: str = ""
 
     @property
     def lookup(self) -> dict[str, str]:
-        return {"citizen_id": self.citizen_id, "date_of_birth": BORN.isoformat()}
+        return {
+            "citizen_id": self.citizen_id,
+            "date_of_birth": BORN.isoformat(),
+            "access_code": self.code,
+        }
 
 
 def _databases(name: str) -> str:
@@ -72,7 +86,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 
 @pytest.fixture(scope="module")
 async def stack(local_infra: LocalInfra, pki: DevPKI) -> AsyncIterator[Stack]:
-    async with running(local_infra, _databases, pki) as s:
+    # one client and one student sign in many times here: the rate limits are test_lookup_access's
+    async with running(
+        local_infra,
+        _databases,
+        pki,
+        sign_in_attempts_per_client=1000,
+        sign_in_attempts_per_student=1000,
+    ) as s:
         yield s
 
 
@@ -80,7 +101,9 @@ async def stack(local_infra: LocalInfra, pki: DevPKI) -> AsyncIterator[Stack]:
 async def record(stack: Stack, pki: DevPKI) -> Fixture:
     citizen_id = new_citizen_id()
     rec = signed(pki, citizen_id=citizen_id)
-    return Fixture(citizen_id, await stack.publish(rec), rec)
+    fixture = Fixture(citizen_id, await stack.publish(rec), rec)
+    fixture.code = await stack.issue_code(rec.student_id)
+    return fixture
 
 
 def _without_nonce(text: str) -> str:
@@ -88,21 +111,29 @@ def _without_nonce(text: str) -> str:
 
 
 class HoldsTheFormCookie:
-    """The lookup's app as a browser that opened the form reaches it: every request carries the
-    form's CSRF cookie (the matrix's calls carry no cookie of their own)."""
+    """The lookup's app as a browser that opened the form and signed in reaches it: every request
+    carries the form's CSRF cookie and a parent's session (the matrix's calls carry no cookie of
+    their own); the sign-outs end sessions of their own, so the others keep theirs."""
 
-    def __init__(self, app: Any, cookie: str) -> None:
+    def __init__(self, app: Any, cookie: str, sessions: dict[str, str]) -> None:
         self.app = app
         self.routes = app.routes
         self.cookie = cookie
+        self.sessions = sessions
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            scope = {
-                **scope,
-                "headers": [*scope["headers"], (b"cookie", f"hocba_csrf={self.cookie}".encode())],
-            }
+            key = f"{scope['method']} {scope['path']}"
+            session = self.sessions.get(key, self.sessions["*"])
+            cookie = f"hocba_csrf={self.cookie}; hocba_session={session}"
+            scope = {**scope, "headers": [*scope["headers"], (b"cookie", cookie.encode())]}
         await self.app(scope, receive, send)
+
+
+async def _session_token(stack: Stack, record: Fixture) -> str:
+    async with stack.browser() as http:
+        assert (await sign_in(http, record.citizen_id, record.code)).status_code == 200
+        return str(http.cookies["hocba_session"])
 
 
 async def test_every_endpoint_is_public_as_the_policy_table_says(
@@ -116,7 +147,11 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         field = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert field, "the form has no CSRF field"
         token = field.group(1)
-    ticket = stack.lookup.app.state.tickets.issue(record.document_id)
+    sessions = {
+        "*": await _session_token(stack, record),
+        "POST /dang-xuat": await _session_token(stack, record),
+        "DELETE /api/session": await _session_token(stack, record),
+    }
 
     async def logged() -> bool:
         checkpoint = await stack.publishing.log.latest_checkpoint()
@@ -132,10 +167,31 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         "GET /audit/trail": Call("/audit/trail"),
         "GET /": Call("/"),
         "GET /lang/{lang}": Call("/lang/en", params={"next": "/"}),
-        "POST /tra-cuu": Call("/tra-cuu", data={**record.lookup, "csrf_token": token}),
+        "POST /dang-nhap": Call(
+            "/dang-nhap",
+            data={**record.lookup, "date_of_birth": "28/02/2014", "csrf_token": token},
+        ),
+        "GET /hoc-ba": Call("/hoc-ba"),
+        "POST /dang-xuat": Call("/dang-xuat", data={"csrf_token": token}),
+        "GET /hoc-ba/pdf/{document_id}": Call(f"/hoc-ba/pdf/{record.document_id}"),
+        "GET /hoc-ba/so/{level}": Call("/hoc-ba/so/primary"),
+        "POST /api/session": Call("/api/session", json=record.lookup),
+        "DELETE /api/session": Call("/api/session"),
+        "GET /api/session/records": Call("/api/session/records"),
+        "POST /api/students/{student_id}/access-code": Call(
+            f"/api/students/{record.record.student_id}/access-code"
+        ),
+        "POST /api/schools/{school_id}/access-codes": Call(
+            "/api/schools/079-TH-L/access-codes",
+            json={"school_year": "2024-2025", "class_name": "5B"},
+        ),
+        "DELETE /api/students/{student_id}/lockout": Call(
+            f"/api/students/{record.record.student_id}/lockout"
+        ),
+        "GET /api/students/{student_id}/issued-copies": Call(
+            f"/api/students/{record.record.student_id}/issued-copies"
+        ),
         "GET /verify/{document_id}": Call(f"/verify/{record.document_id}"),
-        "GET /pdf/{ticket}": Call(f"/pdf/{ticket}"),
-        "POST /api/lookup": Call("/api/lookup", json=record.lookup),
         "GET /api/documents/{document_id}": Call(f"/api/documents/{record.document_id}"),
         "GET /log/checkpoint": Call("/log/checkpoint"),
         "GET /log/key": Call("/log/key"),
@@ -160,7 +216,7 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         "principal": Identity("principal", "OTHER-1", "HT-O"),
     }
     cells = await authorization_matrix(
-        HoldsTheFormCookie(stack.lookup.app, cookie),
+        HoldsTheFormCookie(stack.lookup.app, cookie, sessions),
         POLICIES,
         calls,
         own,
@@ -174,68 +230,64 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         if c.caller == "anonymous"
         and not c.endpoint.startswith(("GET /health", "GET /docs", "GET /openapi", "GET /audit"))
     }
-    redirects = {"GET /lang/{lang}": 303}
-    assert mine == dict.fromkeys(mine, 200) | redirects and len(mine) == 13, mine
-    rules = [POLICIES.rule(*e.split(" ", 1)) for e in mine]
+    others = {
+        "GET /lang/{lang}": 303,
+        "POST /dang-nhap": 303,
+        "POST /dang-xuat": 303,
+        "DELETE /api/session": 204,
+    }
+    school = {
+        e: 401 for e in mine if e.split(" ", 1)[1].startswith(("/api/students", "/api/schools"))
+    }
+    assert mine == dict.fromkeys(mine, 200) | others | school and len(mine) == 22, mine
+    assert len(school) == 4
+    rules = [POLICIES.rule(*e.split(" ", 1)) for e in mine if e not in school]
     assert all(rule is not None and rule.public for rule in rules)
     log.info(f"lookup authorization matrix: {len(cells)} calls over {len(calls)} endpoints")
+    record.code = await stack.issue_code(record.record.student_id)  # the matrix re-issued it
 
 
 async def test_no_public_answer_carries_the_personal_id_the_date_of_birth_or_the_parents(
     stack: Stack, record: Fixture
 ) -> None:
     http = stack.http
-    api_lookup = await http.post("/api/lookup", json=record.lookup)
+    signed_in = await sign_in(http, record.citizen_id, record.code)
+    api_records = await http.get("/api/session/records")
+    portal = await http.get("/hoc-ba")
     api_document = await http.get(f"/api/documents/{record.document_id}")
     verify = await http.get(f"/verify/{record.document_id}")
     token = await form_token(http)
-    results = await http.post("/tra-cuu", data={**record.lookup, "csrf_token": token})
-    vn_results = await http.post(
-        "/tra-cuu",
-        data={
-            "citizen_id": record.citizen_id,
-            "date_of_birth": BORN.strftime("%d/%m/%Y"),
-            "csrf_token": token,
-        },
+    form = {**record.lookup, "csrf_token": token}
+    vn_signed_in = await http.post(
+        "/dang-nhap", data={**form, "date_of_birth": BORN.strftime("%d/%m/%Y")}
     )
-    bad_date = await http.post(
-        "/tra-cuu",
-        data={"citizen_id": record.citizen_id, "date_of_birth": "31/02/2014", "csrf_token": token},
-    )
-    bad_id = await http.post(
-        "/tra-cuu",
-        data={
-            "citizen_id": record.citizen_id[:11],
-            "date_of_birth": BORN.strftime("%d/%m/%Y"),
-            "csrf_token": token,
-        },
-    )
-    no_token = await http.post("/tra-cuu", data=record.lookup)
+    bad_date = await http.post("/dang-nhap", data={**form, "date_of_birth": "31/02/2014"})
+    bad_id = await http.post("/dang-nhap", data={**form, "citizen_id": record.citizen_id[:11]})
+    no_token = await http.post("/dang-nhap", data=record.lookup)
     api_bad_date = await http.post(
-        "/api/lookup", json={"citizen_id": record.citizen_id, "date_of_birth": "28/02/2014"}
+        "/api/session", json={**record.lookup, "date_of_birth": "28/02/2014"}
     )
     api_bad_id = await http.post(
-        "/api/lookup",
-        json={"citizen_id": record.citizen_id[:11], "date_of_birth": BORN.isoformat()},
+        "/api/session", json={**record.lookup, "citizen_id": record.citizen_id[:11]}
     )
     answers = {
-        "api lookup": (api_lookup, 200),
+        "api sign-in": (signed_in, 200),
+        "api records": (api_records, 200),
+        "portal": (portal, 200),
         "api document": (api_document, 200),
         "verify page": (verify, 200),
         "form": (await http.get("/"), 200),
-        "results": (results, 200),
-        "results (dd/mm/yyyy)": (vn_results, 200),
+        "sign-in (dd/mm/yyyy)": (vn_signed_in, 303),
         "form, bad date": (bad_date, 422),
         "form, bad id": (bad_id, 422),
         "form, no token": (no_token, 403),
         "api, bad date": (api_bad_date, 422),
         "api, bad id": (api_bad_id, 422),
-        "pdf, bad ticket": (await http.get("/pdf/nothing-here"), 404),
     }
     for what, (response, status) in answers.items():
         assert response.status_code == status, (what, response.status_code)
         seen = response.text + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
-        leaked = [v for v in personal_values(record.citizen_id) if v in seen]
+        leaked = [v for v in [*personal_values(record.citizen_id), record.code] if v in seen]
         assert not leaked, (what, leaked)
     # What a verifier needs to match the paper to the person is there.
     document = api_document.json()
@@ -255,9 +307,7 @@ async def test_no_public_answer_carries_the_personal_id_the_date_of_birth_or_the
         document["subjects"][0]["subject_name"] == "Toán"
         and document["subjects"][0]["score"] == 9.0
     )
-    assert (
-        "pdf_url" not in document
-    )  # a verifier holding only the document id gets no PDF (it is personal)
+    assert "pdf_url" not in document  # a verifier holding only the document id gets no PDF
     for needed in (
         NAME,
         "Trường Tiểu học Hòa Bình",
@@ -270,27 +320,31 @@ async def test_no_public_answer_carries_the_personal_id_the_date_of_birth_or_the
         "✔ Hợp lệ",
     ):
         assert needed in verify.text, needed
-    assert "/pdf/" not in verify.text and "Ngày sinh" not in verify.text
+    assert "/hoc-ba/pdf/" not in verify.text and "Ngày sinh" not in verify.text
     # Nor the student's id, which names the child in the education database.
-    for response in (api_lookup, api_document, verify, results):
+    for response in (api_records, api_document, verify, portal):
         assert record.record.student_id not in response.text
-    for name in ("citizen_id", "date_of_birth"):  # the form never writes back what was typed
+    for name in ("citizen_id", "date_of_birth", "access_code"):  # never written back
         assert re.search(rf'name="{name}"[^>]*value=', bad_date.text) is None
     assert "12 chữ số" in bad_id.text and "ngày/tháng/năm" in bad_date.text
-    assert NAME in results.text and NAME in vn_results.text
+    assert 'aria-describedby="citizen_id-error"' in bad_id.text
+    assert NAME in portal.text and "Toán" in portal.text and "Đăng xuất" in portal.text
+    assert api_records.json()["years"][0]["current"]["subjects"][0]["subject_name"] == "Toán"
 
 
-async def test_a_parents_pdf_ticket_brings_publishings_pdf_fetched_with_the_lookups_service_token(
+async def test_a_parents_pdf_is_publishings_fetched_with_the_lookups_service_token(
     stack: Stack, record: Fixture
 ) -> None:
-    found = (await stack.http.post("/api/lookup", json=record.lookup)).json()["documents"]
-    assert [d["document_id"] for d in found] == [record.document_id]
-    url = found[0]["pdf_url"]
-    assert url.startswith(f"{LOOKUP_URL}/pdf/") and "/documents/" not in url
-    pdf = await stack.http.get(url)
+    async with stack.browser() as http:
+        assert (await sign_in(http, record.citizen_id, record.code)).status_code == 200
+        found = await records(http)
+        assert [d["document_id"] for d in found] == [record.document_id]
+        url = found[0]["pdf_url"]
+        assert url == f"{LOOKUP_URL}/hoc-ba/pdf/{record.document_id}"
+        pdf = await http.get(url)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     kept = await stack.publishing.rendering.pdfs.get(record.document_id)
-    assert pdf.status_code == 200 and kept is not None and pdf.content == kept.pdf
+    assert kept is not None and pdf.content == kept.pdf
     assert pdf.headers["cache-control"] == "no-store"
     assert pdf.headers["content-disposition"] == f'inline; filename="{record.document_id}.pdf"'
     # Publishing handed it to the lookup's own token (the service role), and recorded the read.
@@ -313,63 +367,29 @@ async def test_a_parents_pdf_ticket_brings_publishings_pdf_fetched_with_the_look
         assert (await p.get(f"/documents/{record.document_id}/pdf")).status_code == 401
 
 
-async def test_a_forged_altered_or_expired_ticket_gets_the_same_404(
-    stack: Stack, record: Fixture
-) -> None:
-    tickets: PdfTickets = stack.lookup.app.state.tickets
-    good = tickets.issue(record.document_id)
-    payload, mac = good.split(".")
-    unknown = tickets.issue("HB-2024-0000-0000-0000")
-    bad = {
-        "expired": tickets.issue(record.document_id, now=time.time() - PDF_TICKET_SECONDS - 1),
-        "another key": PdfTickets(
-            derived_key("someone-elses-secret-0123456789", "pdf-ticket")
-        ).issue(record.document_id),
-        "altered mac": f"{payload}.{mac[:-3]}{'A' if mac[-3] != 'A' else 'B'}{mac[-2:]}",
-        "mac of another ticket": f"{payload}.{unknown.split('.')[1]}",
-        "no mac": payload,
-        "the document id": record.document_id,
-        "garbage": "x" * 400,
-        "unknown document": unknown,
-    }
-    pages = {}
-    for what, ticket in bad.items():
-        response = await stack.http.get(f"/pdf/{ticket}")
-        assert response.status_code == 404, what
-        assert (
-            response.headers["content-type"].startswith("text/html")
-            and "tra cứu lại" in response.text
-        )
-        pages[what] = _without_nonce(response.text)
-    assert len(set(pages.values())) == 1, "every bad ticket gets the same answer"
-    assert (await stack.http.get(f"/pdf/{good}")).status_code == 200
-
-
 async def test_without_a_valid_service_token_the_lookup_gets_no_pdf(
     stack: Stack, record: Fixture, local_infra: LocalInfra, pki: DevPKI
 ) -> None:
     wrong = build(
         lookup_settings(
             local_infra,
-            _databases("lookup"),
+            stack.lookup.runtime.settings.mongo_database,
             pki,
             oidc_client_secret="not-the-lookups-client-secret",
         ),
         publishing_transport=httpx.ASGITransport(app=stack.publishing.app),
     )
     try:
-        ticket = wrong.app.state.tickets.issue(record.document_id)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=wrong.app), base_url=LOOKUP_URL
         ) as http:
-            refused = await http.get(f"/pdf/{ticket}")
+            assert (await sign_in(http, record.citizen_id, record.code)).status_code == 200
+            refused = await http.get(f"/hoc-ba/pdf/{record.document_id}")
         assert (
             refused.status_code == 503
             and "thử lại" in refused.text
             and b"%PDF" not in refused.content
         )
-        # The same ticket (same lookup secret) works for the lookup whose client secret is right.
-        assert (await stack.http.get(f"/pdf/{ticket}")).status_code == 200
     finally:
         await wrong.pdfs.close()
 
@@ -439,33 +459,33 @@ async def test_the_form_is_refused_without_its_csrf_token_and_accepted_with_it(
             "set-cookie" not in (await alice.get("/")).headers
         )  # the cookie stays while the browser keeps it
         refusals = {
-            "no token": await alice.post("/tra-cuu", data=record.lookup),
+            "no token": await alice.post("/dang-nhap", data=record.lookup),
             "wrong token": await alice.post(
-                "/tra-cuu", data={**record.lookup, "csrf_token": "0" * 64}
+                "/dang-nhap", data={**record.lookup, "csrf_token": "0" * 64}
             ),
             "another browser's token": await mallory.post(
-                "/tra-cuu", data={**record.lookup, "csrf_token": token}
+                "/dang-nhap", data={**record.lookup, "csrf_token": token}
             ),
         }
         mallory_token = await form_token(mallory)
         refusals["a token for another cookie"] = await alice.post(
-            "/tra-cuu", data={**record.lookup, "csrf_token": mallory_token}
+            "/dang-nhap", data={**record.lookup, "csrf_token": mallory_token}
         )
         for what, refused in refusals.items():
             assert refused.status_code == 403, what
             assert (
-                "Biểu mẫu đã hết hạn" in refused.text
-                and "tải lại trang tra cứu" in refused.text.lower()
+                "Biểu mẫu đã hết hạn" in refused.text and "tải lại trang" in refused.text.lower()
             ), what
             assert NAME not in refused.text and record.document_id not in refused.text, what
-        accepted = await alice.post("/tra-cuu", data={**record.lookup, "csrf_token": token})
-        assert (
-            accepted.status_code == 200
-            and NAME in accepted.text
-            and record.document_id in accepted.text
+            assert "hocba_session" not in refused.headers.get("set-cookie", ""), what
+        accepted = await alice.post("/dang-nhap", data={**record.lookup, "csrf_token": token})
+        assert accepted.status_code == 303 and "hocba_session=" in accepted.headers["set-cookie"]
+        portal = await alice.get("/hoc-ba")
+        assert NAME in portal.text and record.document_id in portal.text
+        again = await mallory.post(
+            "/dang-nhap", data={**record.lookup, "csrf_token": mallory_token}
         )
-        again = await mallory.post("/tra-cuu", data={**record.lookup, "csrf_token": mallory_token})
-        assert again.status_code == 200 and record.document_id in again.text
+        assert again.status_code == 303
 
 
 async def test_over_https_the_form_cookie_is_secure(local_infra: LocalInfra, pki: DevPKI) -> None:
@@ -491,15 +511,24 @@ async def test_every_page_carries_the_csp_nonce_on_its_style(stack: Stack, recor
     token = await form_token(http)
     pages = {
         "form": await http.get("/"),
-        "results": await http.post("/tra-cuu", data={**record.lookup, "csrf_token": token}),
-        "form with errors": await http.post(
-            "/tra-cuu", data={"citizen_id": "1", "date_of_birth": "x", "csrf_token": token}
+        "portal": await http.post(
+            "/dang-nhap", data={**record.lookup, "csrf_token": token}, follow_redirects=True
         ),
-        "form refused": await http.post("/tra-cuu", data=record.lookup),
-        "verify": await http.get(f"/verify/{record.document_id}"),
-        "verify, unknown": await http.get("/verify/HB-2024-0000-0000-0000"),
-        "pdf, bad ticket": await http.get("/pdf/x"),
+        "form with errors": await http.post(
+            "/dang-nhap",
+            data={"citizen_id": "1", "date_of_birth": "x", "access_code": "", "csrf_token": token},
+        ),
+        "form refused": await http.post("/dang-nhap", data=record.lookup),
+        "verify": await http.get("/verify/HB-2024-0000-0000-0000"),
+        "verify, found": await http.get(f"/verify/{record.document_id}"),
+        "pdf, not the student's": await http.get("/hoc-ba/pdf/HB-2024-0000-0000-0000"),
+        "notices": await http.post(
+            f"/api/students/{record.record.student_id}/access-code",
+            params={"format": "notice"},
+            headers=stack.staff(),
+        ),
     }
+    record.code = re.findall(r'<p class="code">([^<]+)</p>', pages["notices"].text)[0]
     nonces = set()
     for what, page in pages.items():
         csp = page.headers["content-security-policy"]
@@ -516,25 +545,26 @@ async def test_every_public_answer_that_shows_a_childs_record_is_in_the_audit_tr
     stack: Stack, record: Fixture
 ) -> None:
     student_id = record.record.student_id
-    await stack.http.post("/api/lookup", json=record.lookup, headers={"x-forwarded-for": "ignored"})
+    async with stack.browser() as http:
+        await http.post("/api/session", json=record.lookup, headers={"x-forwarded-for": "ignored"})
+        assert (await http.get("/api/session/records")).status_code == 200
     await stack.http.get(f"/verify/{record.document_id}")
     await stack.http.get("/")
     trail = stack.lookup.runtime.audit.entries
+    wanted = {"POST /api/session", "GET /api/session/records", "GET /verify/{document_id}"}
 
     async def entries() -> list[dict[str, Any]]:
         found = await trail.find(
             {"targets.student_ids": student_id, "actor.id": "anonymous"}
         ).to_list(None)
-        return (
-            found
-            if {"POST /api/lookup", "GET /verify/{document_id}"} <= {e["action"] for e in found}
-            else []
-        )
+        return found if wanted <= {e["action"] for e in found} else []
 
     shown = await eventually(entries, timeout=20)
-    lookup = next(e for e in shown if e["action"] == "POST /api/lookup")
-    assert lookup["kind"] == "read" and lookup["outcome"] == 200 and lookup["origin"]
+    read = next(e for e in shown if e["action"] == "GET /api/session/records")
+    assert read["kind"] == "read" and read["outcome"] == 200 and read["origin"]
+    assert read["origin"] != "ignored", "the client's own header does not choose its address"
     assert not await trail.count_documents({"action": "GET /"}), (
         "the empty form shows nothing of anyone"
     )
     assert record.citizen_id not in str(shown) and BORN.isoformat() not in str(shown)
+    assert record.code not in str(shown)

@@ -18,8 +18,16 @@ from hocba_contracts.topics import PUBLISHING_EVENTS  # noqa: E402
 from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_devstack.testing import LocalInfra, eventually, produce, read_topic  # noqa: E402
 from hocba_lookup.bootstrap import build  # noqa: E402
-from lookup_fixtures import BORN, NAME, personal_values, published, signed  # noqa: E402
-from lookup_stack import LOOKUP_URL, Stack, form_token, lookup_settings, running  # noqa: E402
+from lookup_fixtures import NAME, personal_values, published, signed  # noqa: E402
+from lookup_stack import (  # noqa: E402
+    LOOKUP_URL,
+    Stack,
+    form_token,
+    lookup_settings,
+    records,
+    running,
+    sign_in,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,16 +55,15 @@ async def test_published_record_is_found_verified_and_shown_in_the_portal(
     document_id = (await stack.publishing.app.state.reader.find(rec.record_id, 1)).document_id
     http = stack.http
 
-    async def found() -> list[dict[str, Any]]:
-        r = await http.post(
-            "/api/lookup", json={"citizen_id": "079314055501", "date_of_birth": BORN.isoformat()}
-        )
-        documents: list[dict[str, Any]] = r.json()["documents"]
-        return documents
+    async def shown() -> bool:
+        return (await http.get(f"/api/documents/{document_id}")).status_code == 200
 
-    docs = await eventually(found, timeout=60)
+    await eventually(shown, timeout=60)
+    code = await stack.issue_code(rec.student_id)
+    assert (await sign_in(http, "079314055501", code)).status_code == 200
+    docs = await records(http)
     assert docs[0]["document_id"] == document_id and docs[0]["student_name"] == NAME
-    assert docs[0]["pdf_url"].startswith(f"{LOOKUP_URL}/pdf/")
+    assert docs[0]["pdf_url"] == f"{LOOKUP_URL}/hoc-ba/pdf/{document_id}"
     pdf = await http.get(docs[0]["pdf_url"])
     kept = await stack.publishing.rendering.pdfs.get(document_id)
     assert pdf.status_code == 200 and kept is not None and pdf.content == kept.pdf
@@ -64,7 +71,8 @@ async def test_published_record_is_found_verified_and_shown_in_the_portal(
     assert full["verification"]["valid"] is True and full["status"] == "published"
 
     bad = await http.post(
-        "/api/lookup", json={"citizen_id": "07931", "date_of_birth": "28/02/2014"}
+        "/api/session",
+        json={"citizen_id": "07931", "date_of_birth": "28/02/2014", "access_code": code},
     )
     assert bad.status_code == 422
     fields = {d["field"] for d in bad.json()["error"]["details"]}
@@ -74,14 +82,26 @@ async def test_published_record_is_found_verified_and_shown_in_the_portal(
     assert page.status_code == 200 and "Tra cứu học bạ số" in page.text
     token = await form_token(http)
     results = await http.post(
-        "/tra-cuu",
-        data={"citizen_id": "079314055501", "date_of_birth": "28/02/2014", "csrf_token": token},
+        "/dang-nhap",
+        data={
+            "citizen_id": "079314055501",
+            "date_of_birth": "28/02/2014",
+            "access_code": code,
+            "csrf_token": token,
+        },
+        follow_redirects=True,
     )
     assert results.status_code == 200 and NAME in results.text and document_id in results.text
     wrong = await http.post(
-        "/tra-cuu", data={"citizen_id": "1234", "date_of_birth": "hôm qua", "csrf_token": token}
+        "/dang-nhap",
+        data={
+            "citizen_id": "1234",
+            "date_of_birth": "hôm qua",
+            "access_code": "x",
+            "csrf_token": token,
+        },
     )
-    assert wrong.status_code == 422 and "12 chữ số" in wrong.text
+    assert wrong.status_code == 422 and "12 chữ số" in wrong.text and "XXXX-XXXX-XXXX" in wrong.text
     verify = await http.get(f"/verify/{document_id}")
     assert "Hợp lệ" in verify.text and "Không hợp lệ" not in verify.text and NAME in verify.text
     missing = await http.get("/verify/HB-2024-0000-0000-0000")
@@ -186,12 +206,19 @@ async def test_a_revocation_made_in_publishing_shows_in_the_lookup_as_revoked_an
     assert page.status_code == 200
     assert "Đã bị thu hồi" in page.text and reason in page.text
     assert shown["revocation"]["revoked_on"] in page.text and "✔ Hợp lệ" not in page.text
-    found = await http.post(
-        "/api/lookup", json={"citizen_id": citizen_id, "date_of_birth": BORN.isoformat()}
-    )
-    [summary] = found.json()["documents"]
+    rec_student = await stack.lookup.service.reader.by_id(document_id)
+    assert rec_student is not None
+    assert (
+        await sign_in(http, citizen_id, await stack.issue_code(rec_student.student_id))
+    ).status_code == 200
+    found = await http.get("/api/session/records")
+    [summary] = [v for y in found.json()["years"] for v in y["versions"]]
     assert summary["status"] == "revoked" and summary["revocation"]["reason"] == reason
-    for answer in (page, found):
+    assert summary["pdf_url"] is None and found.json()["years"][0]["current"] is None
+    portal = await http.get("/hoc-ba")
+    assert "đã bị thu hồi" in portal.text and reason in portal.text
+    assert (await http.get(f"/hoc-ba/pdf/{document_id}")).status_code == 404
+    for answer in (page, found, portal):
         assert not [v for v in personal_values(citizen_id) if v in answer.text]
 
     # Redelivered (the relay re-sent it, or a consumer restarted before committing): no change.

@@ -1,8 +1,10 @@
-"""Lookup: the HMAC index, projection, fresh verification, PDF tickets, the settings, the public
+"""Lookup: the HMAC index, projection, fresh verification, access codes, the settings, the public
 answers' models and the portal's pages."""
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -18,8 +20,6 @@ from hocba_lookup.adapters.trust import TrustListRecordVerifier  # noqa: E402
 from hocba_lookup.application.use_cases import LookupService  # noqa: E402
 from hocba_lookup.config import LookupSettings  # noqa: E402
 from hocba_lookup.domain.model import (  # noqa: E402
-    PDF_TICKET_SECONDS,
-    PdfTickets,
     UnknownDocument,
     derived_key,
     lookup_key,
@@ -107,23 +107,56 @@ async def test_a_new_version_marks_the_old_one_superseded(pki: DevPKI) -> None:
     assert statuses == {v1.document_id: "superseded", v2.document_id: "published"}
 
 
+def _records(*versions: dict[str, Any]) -> Any:
+    from hocba_lookup.entrypoints.http import RecordsOut
+
+    vs = [
+        {"published_at": "2025-06-01T02:00:00+00:00", "grade": 5, **_revoked_summary(), **v}
+        for v in versions
+    ]
+    return RecordsOut.model_validate(
+        {
+            "student_name": "Trịnh Thị Thanh Thảo",
+            "school_name": "Trường Tiểu học Hòa Bình",
+            "session_expires_at": "2025-06-01T03:00:00+00:00",
+            "years": [
+                {
+                    "school_year": "2024-2025",
+                    "level": "primary",
+                    "current": next((v for v in vs if v["status"] == "published"), None),
+                    "versions": vs,
+                }
+            ],
+            "books": [{"level": "primary", "level_name": "Tiểu học", "pdf_url": "http://t/b"}],
+        }
+    )
+
+
 def test_portal_templates_render_vietnamese() -> None:
     from hocba_lookup.entrypoints.pages import render
 
     page = render(
         "index.html",
-        errors=["Ngày sinh viết theo dạng ngày/tháng/năm"],
+        errors={"date_of_birth": "Ngày sinh viết theo dạng ngày/tháng/năm"},
         csrf_field="csrf_token",
         csrf_token="t0k3n",
         nonce="n0nce",
     )
-    assert "Tra cứu học bạ số" in page and "Số định danh cá nhân" in page
+    assert "Tra cứu học bạ số" in page and "Số định danh cá nhân" in page and "Mã truy cập" in page
     assert (
         '<input type="hidden" name="csrf_token" value="t0k3n">' in page
         and '<style nonce="n0nce">' in page
     )
-    results = render("results.html", documents=[], nonce="n0nce")
-    assert "Không tìm thấy" in results
+    assert 'aria-describedby="date_of_birth-error"' in page and 'id="date_of_birth-error"' in page
+    english = render("index.html", lang="en", errors={}, csrf_field="c", csrf_token="t")
+    assert "Sign in" in english and 'lang="en"' in english and "Đăng nhập" not in english
+    current = {"status": "published", "revocation": None, "pdf_url": "http://t/hoc-ba/pdf/x"}
+    results = render(
+        "results.html", nonce="n0nce", r=_records(current), csrf_field="c", csrf_token="t"
+    )
+    assert "Học bạ số của Trịnh Thị Thanh Thảo" in results and "đang có hiệu lực" in results
+    assert 'action="/dang-xuat"' in results and "http://t/hoc-ba/pdf/x" in results
+    assert "Sổ học bạ cấp Tiểu học" in results
 
 
 def test_every_template_puts_the_csp_nonce_on_each_inline_style() -> None:
@@ -140,8 +173,10 @@ def test_every_template_puts_the_csp_nonce_on_each_inline_style() -> None:
         page = render(
             name,
             nonce="n0nce",
+            r=_records({"status": "published", "revocation": None}),
+            notices=[],
             documents=[],
-            errors=[],
+            errors={},
             found=False,
             title="t",
             text="x",
@@ -185,10 +220,10 @@ def _fields(schema: dict[str, Any], defs: dict[str, Any]) -> set[str]:
 
 def test_the_public_answers_models_carry_no_personal_field_at_all() -> None:
     """Data minimization by construction: what a model has no field for, no answer can carry."""
-    from hocba_lookup.entrypoints.http import LookupOut
+    from hocba_lookup.entrypoints.http import RecordsOut
     from hocba_lookup.entrypoints.views import DocumentOut
 
-    for model in (LookupOut, DocumentOut):
+    for model in (RecordsOut, DocumentOut):
         schema = model.model_json_schema()
         fields = _fields(schema, schema.get("$defs", {}))
         assert "student_name" in fields and "school_name" in fields and "class_name" in fields
@@ -198,42 +233,46 @@ def test_the_public_answers_models_carry_no_personal_field_at_all() -> None:
     assert {"signer_name", "subject_name", "result", "status", "school_year", "grade"} <= doc_fields
 
 
-def test_a_pdf_ticket_names_the_document_until_it_expires_and_cannot_be_forged() -> None:
-    tickets = PdfTickets(derived_key(SECRET, "pdf-ticket"))
-    now = 1_750_000_000.0
-    ticket = tickets.issue("HB-2024-ABCD-EFGH-JKMN", now=now)
-    assert tickets.document_id(ticket, now=now) == "HB-2024-ABCD-EFGH-JKMN"
-    assert tickets.document_id(ticket, now=now + PDF_TICKET_SECONDS - 1) == "HB-2024-ABCD-EFGH-JKMN"
-    assert tickets.document_id(ticket, now=now + PDF_TICKET_SECONDS + 1) is None
-    assert PDF_TICKET_SECONDS == 15 * 60
-    payload, mac = ticket.split(".")
-    other = tickets.issue("HB-2024-ZZZZ-ZZZZ-ZZZZ", now=now)
-    later = tickets.issue("HB-2024-ABCD-EFGH-JKMN", now=now + 86_400)
-    for forged in (
-        f"{other.split('.')[0]}.{mac}",
-        f"{later.split('.')[0]}.{mac}",
-        f"{payload}.{mac[:-2]}AA",
-        payload,
-        "",
-        ".",
-        "not-a-ticket",
-        "a" * 300 + "." + mac,
-        PdfTickets(derived_key("another-secret-0123456789", "pdf-ticket")).issue(
-            "HB-2024-ABCD-EFGH-JKMN", now=now
-        ),
-    ):
-        assert tickets.document_id(forged, now=now) is None, forged
-    # Nothing but the expiry and the document id is in it.
-    import base64
+def test_access_codes_are_random_unambiguous_grouped_and_typed_loosely() -> None:
+    from hocba_lookup.domain.access import CODE_ALPHABET, new_code, normalize_code, student_key
 
-    assert (
-        base64.urlsafe_b64decode(payload + "==").decode()
-        == f"{int(now) + PDF_TICKET_SECONDS}:HB-2024-ABCD-EFGH-JKMN"
+    codes = {new_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    assert all(
+        re.fullmatch(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}", c) for c in codes
     )
+    assert not set("01ILO") & set(CODE_ALPHABET) and len(CODE_ALPHABET) == 31
+    assert 12 * math.log2(len(CODE_ALPHABET)) >= 50
+    used = {ch for c in codes for ch in c if ch != "-"}
+    assert used == set(CODE_ALPHABET), "every symbol is drawn"
+    code = "ABCD-EFGH-JKMN"
+    for typed in ("abcd-efgh-jkmn", " ABCD EFGH JKMN ", "ABCDEFGHJKMN", "abcd_efgh.jkmn"):
+        assert normalize_code(typed) == "ABCDEFGHJKMN", typed
+    for bad in ("ABCD-EFGH-JKM", "ABCD-EFGH-JKMO", "ABCD-EFGH-JKM1", "", "ABCD-EFGH-JKMNP"):
+        assert normalize_code(bad) is None, bad
+    assert normalize_code(code) == "ABCDEFGHJKMN"
+    key = student_key(SECRET, "079314055501")
+    assert "079314055501" not in key and len(key) == 64
+    assert key != student_key(SECRET, "079314055502") != student_key("x" * 30, "079314055501")
+    assert key != lookup_key(SECRET, "079314055501", BORN)
+
+
+async def test_the_dummy_hash_has_the_parameters_of_the_real_ones_and_never_verifies() -> None:
+    from argon2 import extract_parameters
+    from hocba_lookup.adapters.argon2_hasher import Argon2CodeHasher
+
+    hasher = Argon2CodeHasher()
+    real = await hasher.hash("ABCDEFGHJKMN")
+    assert real.startswith("$argon2id$") and "ABCDEFGHJKMN" not in real
+    assert extract_parameters(real) == extract_parameters(hasher.dummy)
+    assert await hasher.verify(real, "ABCDEFGHJKMN") is True
+    assert await hasher.verify(real, "ABCDEFGHJKMP") is False
+    assert await hasher.verify(None, "ABCDEFGHJKMN") is False
+    assert hasher.verifications == 3
 
 
 def test_each_purpose_has_its_own_key_derived_from_the_lookup_secret() -> None:
-    keys = {derived_key(SECRET, p) for p in ("pdf-ticket", "csrf")}
+    keys = {derived_key(SECRET, p) for p in ("csrf", "another-purpose")}
     assert len(keys) == 2 and SECRET.encode() not in keys
     assert derived_key(SECRET, "csrf") != derived_key("another-secret-0123456789", "csrf")
 
@@ -352,8 +391,9 @@ def test_the_pages_say_in_vietnamese_that_a_revoked_record_is_revoked_why_and_wh
     assert "✘ Đã bị thu hồi" in verify and "16:15 ngày 02/06/2025" in verify
     assert "Lý do thu hồi: Cấp nhầm &lt;b&gt;học bạ&lt;/b&gt;" in verify, "the reason is escaped"
     assert "không còn giá trị" in verify and "✔ Hợp lệ" not in verify
-    results = render("results.html", nonce="n", documents=[_revoked_summary()])
-    assert "Đã bị thu hồi lúc 16:15 ngày 02/06/2025: Cấp nhầm &lt;b&gt;" in results
+    results = render("results.html", nonce="n", r=_records({}), csrf_field="c", csrf_token="t")
+    assert "đã bị thu hồi lúc 16:15 ngày 02/06/2025; lý do: Cấp nhầm &lt;b&gt;" in results
+    assert "Học bạ năm học này đã bị nhà trường thu hồi" in results
 
 
 def test_the_time_of_a_revocation_is_shown_in_vietnams_time() -> None:

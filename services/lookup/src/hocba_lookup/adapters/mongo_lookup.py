@@ -23,6 +23,10 @@ async def ensure_indexes(mongo: Mongo) -> None:
     await tag_untagged(mongo, ("published",), SCHEMA_VERSION)
     await mongo.db.published.create_index([("lookup_key", ASCENDING)])
     await mongo.db.published.create_index([("supersedes", ASCENDING)])
+    await mongo.db.published.create_index([("student_id", ASCENDING)])
+    await mongo.db.published.create_index(
+        [("document.school.school_id", ASCENDING), ("school_year", ASCENDING)]
+    )
 
 
 def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
@@ -101,3 +105,23 @@ class MongoLookupReader:
 
     async def by_id(self, document_id: str) -> PublishedEntry | None:
         return _entry(await self.db.published.find_one({"_id": document_id}))
+
+    async def by_student(self, student_id: str) -> list[PublishedEntry]:
+        return [
+            e
+            for d in [x async for x in self.db.published.find({"student_id": student_id})]
+            if (e := _entry(d))
+        ]
+
+    async def students_of_class(
+        self, school_id: str, school_year: str, class_name: str
+    ) -> list[str]:
+        found = self.db.published.find(
+            {
+                "document.school.school_id": school_id,
+                "school_year": school_year,
+                "document.class_info.name": class_name,
+            },
+            {"student_id": 1},
+        )
+        return sorted({str(d["student_id"]) async for d in found})

@@ -99,7 +99,9 @@ class ClientCredentials:
 
 
 class HttpPublishingPdfs:
-    """PdfSource over publishing's HTTP API (`GET /documents/{id}/pdf`)."""
+    """PdfSource over publishing's HTTP API (`GET /documents/{id}/pdf`, and a student's whole
+    record book of a level, `GET /students/{id}/book?level=`, whose `Hocba-Book-Years` header
+    names the school years printed)."""
 
     def __init__(
         self,
@@ -114,11 +116,24 @@ class HttpPublishingPdfs:
         )
 
     async def pdf(self, document_id: str) -> bytes | None:
-        path = f"/documents/{quote(document_id, safe='')}/pdf"
+        response = await self._get(f"/documents/{quote(document_id, safe='')}/pdf")
+        return None if response is None else response.content
+
+    async def book(self, student_id: str, level: str) -> tuple[bytes, list[str]] | None:
+        response = await self._get(f"/students/{quote(student_id, safe='')}/book", {"level": level})
+        if response is None:
+            return None
+        years = response.headers.get("hocba-book-years", "")
+        return response.content, [y.strip() for y in years.split(",") if y.strip()]
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response | None:
+        """A PDF answer of publishing's, None for its 404."""
         for attempt in (1, 2):
             token = await self.credentials.token()
             try:
-                response = await self.http.get(path, headers={"authorization": f"Bearer {token}"})
+                response = await self.http.get(
+                    path, params=params, headers={"authorization": f"Bearer {token}"}
+                )
             except httpx.HTTPError as exc:
                 log.error("publishing unreachable", extra={"error_type": type(exc).__name__})
                 raise PdfUnavailable(UNAVAILABLE) from None
@@ -130,7 +145,7 @@ class HttpPublishingPdfs:
             if response.status_code == 200 and response.headers.get("content-type", "").startswith(
                 "application/pdf"
             ):
-                return response.content
+                return response
             log.error("publishing refused the PDF", extra={"status": response.status_code})
             raise PdfUnavailable(UNAVAILABLE)
         raise PdfUnavailable(UNAVAILABLE)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
+from hocba_lookup.domain.access import AccessCode, IssuedCopy, RateLimit, Session
 from hocba_lookup.domain.model import PublishedEntry, Revocation, Verification
 
 
@@ -37,6 +39,12 @@ class LookupUnitOfWork(Protocol):
 class LookupReader(Protocol):
     async def by_key(self, key: str) -> list[PublishedEntry]: ...
     async def by_id(self, document_id: str) -> PublishedEntry | None: ...
+    async def by_student(self, student_id: str) -> list[PublishedEntry]: ...
+    async def students_of_class(
+        self, school_id: str, school_year: str, class_name: str
+    ) -> list[str]:
+        """The student ids with a published record of that class and year, sorted."""
+        ...
 
 
 class PdfSource(Protocol):
@@ -44,6 +52,56 @@ class PdfSource(Protocol):
         """The published PDF, None when publishing has no such document; raises PdfUnavailable
         when it cannot be fetched now."""
         ...
+
+    async def book(self, student_id: str, level: str) -> tuple[bytes, list[str]] | None:
+        """The whole record book of a school level and the school years printed in it; None when
+        publishing has no published year of that level to print; raises PdfUnavailable when it
+        cannot be fetched now."""
+        ...
+
+
+class CodeHasher(Protocol):
+    """Argon2id hashing of access codes, off the event loop."""
+
+    async def hash(self, code: str) -> str: ...
+    async def verify(self, code_hash: str | None, code: str) -> bool:
+        """Exactly one verification: against `code_hash`, or a fixed dummy hash of the same
+        parameters when it is None (then False)."""
+        ...
+
+
+class AccessStore(Protocol):
+    """Access codes, sessions, failure counts, rate-limit counters and issued copies: the
+    lookup's own collections, apart from the read model rebuilt from Kafka."""
+
+    async def save_code(self, code: AccessCode) -> None:
+        """Store a student's code, replacing (voiding) any earlier one."""
+        ...
+
+    async def code_by_lookup_key(self, lookup_key: str) -> AccessCode | None: ...
+    async def hit(self, subject: str, limit: RateLimit, now: datetime) -> int:
+        """Count an attempt in the subject's current window; the seconds until the window ends
+        when the limit is passed, else 0."""
+        ...
+
+    async def locked(self, student_key: str, now: datetime) -> bool: ...
+    async def failed(self, student_key: str, now: datetime) -> None:
+        """Count a failure; lock after MAX_FAILURES consecutive ones."""
+        ...
+
+    async def clear_failures(self, student_key: str) -> bool:
+        """Forget the failures and any lockout; True when there was something to clear."""
+        ...
+
+    async def create_session(self, token_hash: str, session: Session) -> None: ...
+    async def session(self, token_hash: str, now: datetime) -> Session | None:
+        """The session, its idle time renewed (within its cap), or None when it is gone."""
+        ...
+
+    async def end_session(self, token_hash: str) -> None: ...
+    async def end_sessions_of(self, student_id: str) -> int: ...
+    async def record_copy(self, copy: IssuedCopy) -> None: ...
+    async def copies_of(self, student_id: str) -> list[IssuedCopy]: ...
 
 
 @dataclass(frozen=True)

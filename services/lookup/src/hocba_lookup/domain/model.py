@@ -1,7 +1,8 @@
 """The lookup's read model and what a verification says.
 
 Rules:
-- parents find records by the student's personal ID number and date of birth; the read model
+- a parent's sign-in finds records by the student's personal ID number and date of birth (with
+  the school's access code, `domain.access`); the read model
   keeps only an HMAC of the two (keyed by a secret), so its index reveals neither;
 - a record is verified at every lookup, never from a stored flag: content hash, then each
   signature against the trust list and CRLs as they are now;
@@ -9,27 +10,19 @@ Rules:
 - a record its school revoked (thu hồi) says so, with the reason and the time, and no longer
   verifies as valid, whatever its signatures; a revocation stands once made, even if the
   publication is projected again later;
-- a parent downloads the PDF through a ticket the lookup hands out with the record: signed, valid
-  for 15 minutes, naming only the document id; the lookup fetches the PDF from publishing with its
-  own service token, so publishing's documents stay closed to the public.
+- a parent downloads the PDF signed in (`domain.access`); the lookup fetches it from publishing
+  with its own service token, so publishing's documents stay closed to the public.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import re
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
 from hocba_runtime.errors import DomainError, NotFound
-
-PDF_TICKET_SECONDS = 15 * 60
-DOCUMENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def lookup_key(secret: str, citizen_id: str, date_of_birth: date) -> str:
@@ -39,53 +32,9 @@ def lookup_key(secret: str, citizen_id: str, date_of_birth: date) -> str:
 
 
 def derived_key(secret: str, purpose: str) -> bytes:
-    """A key for one purpose (PDF tickets, CSRF), derived from the lookup secret: HMAC-SHA256 of
+    """A key for one purpose (CSRF), derived from the lookup secret: HMAC-SHA256 of
     the purpose's name, so that no key serves two purposes and none is the secret itself."""
     return hmac.new(secret.encode(), f"hocba-lookup/{purpose}/v1".encode(), hashlib.sha256).digest()
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class PdfTickets:
-    """Short-lived, unforgeable references to a document's PDF: `<payload>.<mac>`, base64url, where
-    the payload is `<expiry (unix seconds)>:<document id>` and the mac its HMAC-SHA256 under the
-    tickets' key. Nothing personal is in a ticket, and it cannot be made or stretched without the key."""
-
-    def __init__(self, key: bytes, ttl_seconds: int = PDF_TICKET_SECONDS) -> None:
-        self.key = key
-        self.ttl_seconds = ttl_seconds
-
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self.key, b"pdf-ticket:" + payload, hashlib.sha256).digest()
-
-    def issue(self, document_id: str, *, now: float | None = None) -> str:
-        expires = int((time.time() if now is None else now) + self.ttl_seconds)
-        payload = f"{expires}:{document_id}".encode()
-        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
-
-    def document_id(self, ticket: str, *, now: float | None = None) -> str | None:
-        """The document a ticket is for, or None when it is forged, altered, malformed or expired."""
-        encoded, dot, mac = ticket.partition(".")
-        if not dot or len(ticket) > 256:
-            return None
-        try:
-            payload, given = _unb64(encoded), _unb64(mac)
-        except (binascii.Error, ValueError):
-            return None
-        if not hmac.compare_digest(self._mac(payload), given):
-            return None
-        expires, _, document_id = payload.decode("utf-8", "replace").partition(":")
-        if not expires.isdigit() or not DOCUMENT_ID.fullmatch(document_id):
-            return None
-        if int(expires) < (time.time() if now is None else now):
-            return None
-        return document_id
 
 
 @dataclass(frozen=True)

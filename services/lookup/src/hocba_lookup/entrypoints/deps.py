@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from hocba_runtime.web import Csrf
 
+from hocba_lookup.application.access import AccessService
 from hocba_lookup.application.ports import PdfSource
 from hocba_lookup.application.use_cases import LookupService
-from hocba_lookup.domain.model import PdfTickets
 
 
 def _service(request: Request) -> LookupService:
@@ -20,15 +20,17 @@ def _pdfs(request: Request) -> PdfSource:
     return request.app.state.pdfs  # type: ignore[no-any-return]
 
 
-def _tickets(request: Request) -> PdfTickets:
-    return request.app.state.tickets  # type: ignore[no-any-return]
-
-
 def _csrf(request: Request) -> Csrf:
     return request.app.state.csrf  # type: ignore[no-any-return]
 
 
 Service = Annotated[LookupService, Depends(_service)]
 Pdfs = Annotated[PdfSource, Depends(_pdfs)]
-Tickets = Annotated[PdfTickets, Depends(_tickets)]
 Forms = Annotated[Csrf, Depends(_csrf)]
+
+
+def _access(request: Request) -> AccessService:
+    return request.app.state.access  # type: ignore[no-any-return]
+
+
+Parents = Annotated[AccessService, Depends(_access)]
