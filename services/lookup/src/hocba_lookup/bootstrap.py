@@ -20,6 +20,7 @@ from hocba_lookup.adapters.mongo_lookup import (
 from hocba_lookup.adapters.publishing_log import HttpPublishingLog
 from hocba_lookup.adapters.publishing_pdfs import ClientCredentials, HttpPublishingPdfs
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
+from hocba_lookup.adapters.verification_cache import CachingRecordVerifier
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
 from hocba_lookup.domain.model import PdfTickets, derived_key
@@ -58,7 +59,8 @@ def build(
         if settings.trust_roots
         else None
     )
-    service = LookupService(uow, reader, TrustListRecordVerifier(trust), secret)
+    verifier = CachingRecordVerifier(TrustListRecordVerifier(trust), trust)
+    service = LookupService(uow, reader, verifier, secret)
     credentials = ClientCredentials(
         settings.oidc_issuer,
         settings.oidc_client_id,
