@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal bench-publishing bench-pipeline lookup-rebuild
+.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal bench-publishing bench-pipeline bench-lookup lookup-rebuild
 
 install:
 	@scripts/bootstrap.sh
@@ -95,3 +95,8 @@ bench-publishing: install
 # at the default 132,000 records; `.venv/bin/python bench/pipeline_cohort.py --records 2000` for a look.
 bench-pipeline: install
 	@$(PY) bench/pipeline_cohort.py
+
+# The lookup under load (verifications, parents' lookups) against a bare FastAPI endpoint served the
+# same way; `.venv/bin/python bench/lookup_load.py --quick` for a short check.
+bench-lookup: install
+	@$(PY) bench/lookup_load.py
