@@ -35,12 +35,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from hocba_contracts.events import PublishingEvent
 from hocba_contracts.topics import PUBLISHING_EVENTS
 from hocba_runtime.kafka import decode_batch
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.outbox import Outbox
 from hocba_runtime.uow import MongoUnitOfWork, retry_transient
+from pymongo.errors import PyMongoError
 
 from hocba_lookup.adapters.kafka_replay import Records, TopicReplay
 from hocba_lookup.adapters.mongo_lookup import (
@@ -210,9 +212,22 @@ def main(argv: list[str] | None = None) -> int:
         "--batch", type=int, default=500, help="messages read from Kafka at a time (default 500)"
     )
     args = parser.parse_args(argv)
-    summary = asyncio.run(
-        rebuild(LookupSettings(), progress=not args.quiet, max_records=args.batch)
-    )
+    try:
+        summary = asyncio.run(
+            rebuild(LookupSettings(), progress=not args.quiet, max_records=args.batch)
+        )
+    except PyMongoError as exc:  # the URI is not echoed: it may carry a password
+        sys.stderr.write(
+            f"error: the database (HOCBA_LOOKUP_MONGO_URI) failed: {type(exc).__name__}; the live "
+            "read model is unchanged unless the swap had begun; run the rebuild again\n"
+        )
+        return 1
+    except (KafkaError, LookupError) as exc:
+        sys.stderr.write(
+            f"error: reading {PUBLISHING_EVENTS.name} (HOCBA_LOOKUP_KAFKA_BOOTSTRAP) failed: "
+            f"{type(exc).__name__}; the live read model is unchanged\n"
+        )
+        return 1
     sys.stdout.write(summary.line() + "\n")
     return 0
 
