@@ -65,10 +65,6 @@ async def swap_in(mongo: Mongo, fresh: ProjectionCollections) -> None:
             await mongo.db.drop_collection(live)
 
 
-ENTRY_FIELDS = {"lookup_key": False}
-"""What an entry is read with: not its HMAC key, which only the parents' lookup queries by."""
-
-
 def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
     if d is None:
         return None
@@ -154,4 +150,4 @@ class MongoLookupReader:
         ]
 
     async def by_id(self, document_id: str) -> PublishedEntry | None:
-        return _entry(await self.published.find_one({"_id": document_id}, ENTRY_FIELDS))
+        return _entry(await self.published.find_one({"_id": document_id}))
