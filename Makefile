@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal bench-publishing bench-pipeline
+.PHONY: install run up demo smoke stop status token audit-verify test test-unit test-integration test-e2e schemas docs lint bench-signing bench-assessment bench-outbox bench-seal bench-publishing bench-pipeline bench-lookup lookup-rebuild
 
 install:
 	@scripts/bootstrap.sh
@@ -34,6 +34,12 @@ token:
 audit-verify:
 	@$(PY) -m hocba_runtime.audit verify --mongo-uri "mongodb://127.0.0.1:$${HOCBA_PORT_DATABASE:-27017}/?directConnection=true" \
 		--database hocba_records --database hocba_assessment --database hocba_signing --database hocba_publishing --database hocba_lookup
+
+# Rebuild the local stack's lookup read model by replaying hocba.publishing.events, with the
+# settings the stack runs the lookup with; the lookup may keep running (README, "lookup"). Elsewhere:
+# `python -m hocba_lookup rebuild` with the service's HOCBA_LOOKUP_* environment.
+lookup-rebuild: install
+	@$(PY) -m hocba_devstack lookup-rebuild
 
 # The checks first (make lint): a finding fails the tests, and so CI.
 test: lint
@@ -89,3 +95,8 @@ bench-publishing: install
 # at the default 132,000 records; `.venv/bin/python bench/pipeline_cohort.py --records 2000` for a look.
 bench-pipeline: install
 	@$(PY) bench/pipeline_cohort.py
+
+# The lookup under load (verifications, parents' lookups) against a bare FastAPI endpoint served the
+# same way; `.venv/bin/python bench/lookup_load.py --quick` for a short check.
+bench-lookup: install
+	@$(PY) bench/lookup_load.py

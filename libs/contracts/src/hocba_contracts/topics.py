@@ -24,10 +24,20 @@ class TopicSpec:
     events: tuple[type[EventPayload], ...]
     partitions: int = 6
     ingest: bool = False
+    retention_ms: int | None = None
+    """How long the broker keeps the topic's messages: None is the broker's default (7 days on
+    Kafka), -1 forever (a consumer's state rebuilt by replaying the topic needs every event)."""
 
     @property
     def dead_letter(self) -> str:
         return dead_letter_topic(self.name)
+
+    def configs(self) -> dict[str, str]:
+        """The topic's configuration as it is created: deleted, never compacted, when its
+        retention lapses (a compacted topic would keep only a key's last event: a student's)."""
+        if self.retention_ms is None:
+            return {}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
 
 
 def dead_letter_topic(name: str) -> str:
@@ -96,6 +106,7 @@ PUBLISHING_EVENTS = TopicSpec(
     description="Published, immutable records with their document ids, and the revocation of a "
     "published document (it then no longer verifies as valid).",
     events=(publishing.RecordPublished, publishing.RecordRevoked),
+    retention_ms=-1,  # kept forever: the lookup rebuilds its read model by replaying it
 )
 
 TOPICS: tuple[TopicSpec, ...] = (

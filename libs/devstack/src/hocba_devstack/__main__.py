@@ -1,5 +1,5 @@
-"""`python -m hocba_devstack up|demo|run|smoke|stop|status|token`: the local stack behind `make run`,
-`make smoke`, `make stop` and `make token`.
+"""`python -m hocba_devstack up|demo|run|smoke|stop|status|token|lookup-rebuild`: the local stack
+behind `make run`, `make smoke`, `make stop`, `make token` and `make lookup-rebuild`.
 
 Ports and the state directory come from the environment (HOCBA_STACK_DIR, default ./var;
 HOCBA_PORT_<NAME>, e.g. HOCBA_PORT_LOOKUP=9105), so a second stack can run beside the first.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "command", choices=["up", "demo", "run", "smoke", "stop", "status", "token"]
+        "command",
+        choices=["up", "demo", "run", "smoke", "stop", "status", "token", "lookup-rebuild"],
     )
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for records to arrive"
@@ -231,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     stack = stack_from_env()
     if args.command == "token":
         return token(stack, args)
+    if args.command == "lookup-rebuild":
+        # the lookup's own command, with the settings the stack runs the lookup with (its secret)
+        return subprocess.run(
+            [sys.executable, "-m", "hocba_lookup", "rebuild"],
+            env=stack.service_env("lookup"),
+            check=False,
+        ).returncode
     try:
         if args.command in ("up", "run"):
             print(f"starting the local stack in {stack.state_dir} ...", flush=True)

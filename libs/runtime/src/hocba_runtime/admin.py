@@ -48,6 +48,7 @@ def topics_spec() -> str:
             f"    partitions: {spec.partitions}",
             f"    ingest: {str(spec.ingest).lower()}",
             f"    dead_letter: {spec.dead_letter}",
+            *(f"    {k}: {json.dumps(v)}" for k, v in spec.configs().items()),
             f"    description: {json.dumps(spec.description, ensure_ascii=False)}",
             "    events:",
             *(f"      - {e.event_type} v{e.version}" for e in spec.events),

@@ -474,18 +474,22 @@ class RelayProducer:
 async def ensure_topics(
     bootstrap: str, names: list[str] | None = None, **options: Any
 ) -> list[str]:
-    """Create Hocba's topics (and their dead-letter topics) that do not exist yet."""
-    wanted: dict[str, int] = {}
+    """Create Hocba's topics (and their dead-letter topics) that do not exist yet, each with its
+    configuration (`TopicSpec.configs`: the retention); an existing topic is left as it is (see
+    deploy/README.md to change its retention)."""
+    wanted: dict[str, tuple[int, dict[str, str]]] = {}
     for spec in TOPICS:
-        wanted[spec.name] = spec.partitions
-        wanted[spec.dead_letter] = 1
+        wanted[spec.name] = (spec.partitions, spec.configs())
+        wanted[spec.dead_letter] = (1, {})
     if names is not None:
         wanted = {n: p for n, p in wanted.items() if n in names}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hocba-admin", **options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(n, p, 1) for n, p in wanted.items() if n not in existing]
+        missing = [
+            NewTopic(n, p, 1, topic_configs=c) for n, (p, c) in wanted.items() if n not in existing
+        ]
         if missing:
             await admin.create_topics(missing)
         return [t.name for t in missing]

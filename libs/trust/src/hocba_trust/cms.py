@@ -132,11 +132,28 @@ class TrustList:
             raise ValueError("a trust list needs at least one root certificate")
         self.roots = list(roots)
         self.intermediates = list(intermediates)
-        self.crls = list(crls)
+        self.generation = 0
+        """Counts the changes of the CRLs in force (`crls` set to other CRLs): a verdict reached
+        against this list holds as long as its generation is the same (the lookup's verification
+        cache is keyed by it)."""
+        self._crls = list(crls)
         self._store = xv.Store(self.roots)
         self._paths: dict[tuple[bytes, ...], tuple[list[x509.Certificate], datetime, datetime]] = {}
         self._crl_checks: dict[tuple[int, bytes], bool] = {}
         self.known_cas: dict[bytes, x509.Certificate] = {}
+
+    @property
+    def crls(self) -> list[x509.CertificateRevocationList]:
+        return self._crls
+
+    @crls.setter
+    def crls(self, crls: list[x509.CertificateRevocationList]) -> None:
+        """Put these CRLs in force; a new generation unless they are exactly those in force (a
+        refresh that re-read the same files)."""
+        der = serialization.Encoding.DER
+        if [c.public_bytes(der) for c in crls] != [c.public_bytes(der) for c in self._crls]:
+            self.generation += 1
+        self._crls = list(crls)
 
     @classmethod
     def from_pem_files(cls, root_files: Iterable[str], crl_files: Iterable[str] = ()) -> TrustList:

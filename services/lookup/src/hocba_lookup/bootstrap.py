@@ -22,6 +22,7 @@ from hocba_lookup.adapters.mongo_lookup import (
 from hocba_lookup.adapters.publishing_log import HttpPublishingLog
 from hocba_lookup.adapters.publishing_pdfs import ClientCredentials, HttpPublishingPdfs
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
+from hocba_lookup.adapters.verification_cache import CachingRecordVerifier
 from hocba_lookup.application.access import AccessService
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
@@ -64,7 +65,8 @@ def build(
         if settings.trust_roots
         else None
     )
-    service = LookupService(uow, reader, TrustListRecordVerifier(trust), secret)
+    verifier = CachingRecordVerifier(TrustListRecordVerifier(trust), trust)
+    service = LookupService(uow, reader, verifier, secret)
     access = AccessService(
         MongoAccessStore(runtime.mongo),
         reader,

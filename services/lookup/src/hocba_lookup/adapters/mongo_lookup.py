@@ -5,11 +5,11 @@ publication projected again, or only after its revocation, still comes out revok
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from hocba_runtime.mongo import Mongo, tag_untagged
-from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
+from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
 from pymongo import ASCENDING, ReturnDocument
 
 from hocba_lookup.domain.model import PublishedEntry, Revocation
@@ -19,14 +19,54 @@ SCHEMA_VERSION = 1
 `revocations`."""
 
 
-async def ensure_indexes(mongo: Mongo) -> None:
-    await tag_untagged(mongo, ("published",), SCHEMA_VERSION)
-    await mongo.db.published.create_index([("lookup_key", ASCENDING)])
-    await mongo.db.published.create_index([("supersedes", ASCENDING)])
-    await mongo.db.published.create_index([("student_id", ASCENDING)])
-    await mongo.db.published.create_index(
+@dataclass(frozen=True)
+class ProjectionCollections:
+    """The collections of the read model projected from Kafka, and only those: a rebuild replaces
+    exactly these (the lookup's other collections, its inbox and outbox among them, hold what Kafka
+    cannot give back, and are never dropped)."""
+
+    published: str = "published"
+    revocations: str = "revocations"
+
+    def names(self) -> tuple[str, ...]:
+        return (self.published, self.revocations)
+
+
+PROJECTION = ProjectionCollections()
+"""The live read model's collections."""
+
+
+async def ensure_indexes(mongo: Mongo, names: ProjectionCollections = PROJECTION) -> None:
+    if names == PROJECTION:
+        await tag_untagged(mongo, (names.published,), SCHEMA_VERSION)
+    published = mongo.db[names.published]
+    await published.create_index([("lookup_key", ASCENDING)])
+    await published.create_index([("supersedes", ASCENDING)])
+    await published.create_index([("student_id", ASCENDING)])
+    await published.create_index(
         [("document.school.school_id", ASCENDING), ("school_year", ASCENDING)]
     )
+
+
+async def drop_projection(mongo: Mongo, names: ProjectionCollections = PROJECTION) -> None:
+    """Drop the projection's collections named (never another collection of the database)."""
+    for name in names.names():
+        await mongo.db.drop_collection(name)
+
+
+async def swap_in(mongo: Mongo, fresh: ProjectionCollections) -> None:
+    """Make the collections `fresh` the live read model: each renamed over the live one
+    (`renameCollection` with `dropTarget`, atomic for each collection on MongoDB and SecantusDB);
+    `published` last, so that its readers never see a rebuilt entry whose revocations are not yet
+    live."""
+    for fresh_name, live in (
+        (fresh.revocations, PROJECTION.revocations),
+        (fresh.published, PROJECTION.published),
+    ):
+        if fresh_name in await mongo.db.list_collection_names(filter={"name": fresh_name}):
+            await mongo.db[fresh_name].rename(live, dropTarget=True)
+        else:  # nothing was projected into it (an empty topic): the live one empties too
+            await mongo.db.drop_collection(live)
 
 
 def _entry(d: dict[str, Any] | None) -> PublishedEntry | None:
@@ -42,6 +82,13 @@ def _revocation(d: dict[str, Any] | None) -> Revocation | None:
 
 
 class MongoLookupTx(ServiceTx):
+    def __init__(
+        self, mongo: Mongo, tx: MongoTransaction, names: ProjectionCollections = PROJECTION
+    ) -> None:
+        super().__init__(mongo, tx)
+        self.published = self.db[names.published]
+        self.revocations = self.db[names.revocations]
+
     async def upsert(self, entry: PublishedEntry, key: str) -> None:
         doc = {
             "_id": entry.document_id,
@@ -50,17 +97,17 @@ class MongoLookupTx(ServiceTx):
             "revocation": None if entry.revocation is None else asdict(entry.revocation),
             "lookup_key": key,
         }
-        await self.db.published.replace_one(
+        await self.published.replace_one(
             {"_id": entry.document_id}, doc, upsert=True, session=self.session
         )
 
     async def mark_superseded(self, document_id: str, by: str) -> None:
-        await self.db.published.update_one(
+        await self.published.update_one(
             {"_id": document_id}, {"$set": {"superseded_by": by}}, session=self.session
         )
 
     async def superseding(self, document_id: str) -> str | None:
-        doc = await self.db.published.find_one(
+        doc = await self.published.find_one(
             {"supersedes": document_id}, {"_id": 1}, session=self.session
         )
         return str(doc["_id"]) if doc else None
@@ -68,7 +115,7 @@ class MongoLookupTx(ServiceTx):
     async def revoke(self, document_id: str, revocation: Revocation) -> None:
         # one round trip: the revocation kept (the first one stands), as it is after the upsert
         kept = _revocation(
-            await self.db.revocations.find_one_and_update(
+            await self.revocations.find_one_and_update(
                 {"_id": document_id},
                 {"$setOnInsert": {"schema_version": SCHEMA_VERSION, **asdict(revocation)}},
                 upsert=True,
@@ -76,7 +123,7 @@ class MongoLookupTx(ServiceTx):
                 session=self.session,
             )
         )
-        await self.db.published.update_one(
+        await self.published.update_one(
             {"_id": document_id, "revocation": None},
             {"$set": {"revocation": asdict(kept or revocation)}},
             session=self.session,
@@ -84,39 +131,42 @@ class MongoLookupTx(ServiceTx):
 
     async def revocation(self, document_id: str) -> Revocation | None:
         return _revocation(
-            await self.db.revocations.find_one({"_id": document_id}, session=self.session)
+            await self.revocations.find_one({"_id": document_id}, session=self.session)
         )
 
 
-def MongoLookupUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoLookupTx]:  # noqa: N802 - a constructor
-    return WrappedUnitOfWork(uow, lambda tx: MongoLookupTx(mongo, tx))
+def MongoLookupUnitOfWork(  # noqa: N802 - a constructor
+    mongo: Mongo, uow: MongoUnitOfWork, names: ProjectionCollections = PROJECTION
+) -> WrappedUnitOfWork[MongoLookupTx]:
+    return WrappedUnitOfWork(uow, lambda tx: MongoLookupTx(mongo, tx, names))
 
 
 class MongoLookupReader:
     def __init__(self, mongo: Mongo) -> None:
         self.db = mongo.db
+        self.published = mongo.db[PROJECTION.published]
 
     async def by_key(self, key: str) -> list[PublishedEntry]:
         return [
             e
-            for d in [x async for x in self.db.published.find({"lookup_key": key})]
+            for d in [x async for x in self.published.find({"lookup_key": key})]
             if (e := _entry(d))
         ]
 
     async def by_id(self, document_id: str) -> PublishedEntry | None:
-        return _entry(await self.db.published.find_one({"_id": document_id}))
+        return _entry(await self.published.find_one({"_id": document_id}))
 
     async def by_student(self, student_id: str) -> list[PublishedEntry]:
         return [
             e
-            for d in [x async for x in self.db.published.find({"student_id": student_id})]
+            for d in [x async for x in self.published.find({"student_id": student_id})]
             if (e := _entry(d))
         ]
 
     async def students_of_class(
         self, school_id: str, school_year: str, class_name: str
     ) -> list[str]:
-        found = self.db.published.find(
+        found = self.published.find(
             {
                 "document.school.school_id": school_id,
                 "school_year": school_year,

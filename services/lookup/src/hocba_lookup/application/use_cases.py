@@ -74,8 +74,15 @@ class LookupService:
             return True
 
     async def find(self, citizen_id: str, date_of_birth: date) -> list[PublishedEntry]:
+        """The student's records, newest school year and version first; ties (never two of a
+        year's versions) in the order of publication, then of document id: the same order however
+        the read model was built (a rebuilt one stores them in another order)."""
         entries = await self.reader.by_key(lookup_key(self.secret, citizen_id, date_of_birth))
-        return sorted(entries, key=lambda e: (e.school_year, e.record_version), reverse=True)
+        return sorted(
+            entries,
+            key=lambda e: (e.school_year, e.record_version, e.published_at, e.document_id),
+            reverse=True,
+        )
 
     async def superseded_reasons(self, entries: list[PublishedEntry]) -> dict[str, str]:
         """Why each superseded entry was superseded: the reason its newer version states for its

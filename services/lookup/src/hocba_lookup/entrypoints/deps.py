@@ -1,4 +1,6 @@
-"""The lookup's objects as FastAPI dependencies (the composition root puts them on `app.state`)."""
+"""The lookup's objects as FastAPI dependencies (the composition root puts them on `app.state`).
+Coroutines, though they do no I/O: FastAPI runs a plain function dependency in its thread pool, a
+thread hop for every request."""
 
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ from hocba_lookup.application.ports import PdfSource
 from hocba_lookup.application.use_cases import LookupService
 
 
-def _service(request: Request) -> LookupService:
+async def _service(request: Request) -> LookupService:
     return request.app.state.lookup  # type: ignore[no-any-return]
 
 
-def _pdfs(request: Request) -> PdfSource:
+async def _pdfs(request: Request) -> PdfSource:
     return request.app.state.pdfs  # type: ignore[no-any-return]
 
 
-def _csrf(request: Request) -> Csrf:
+async def _csrf(request: Request) -> Csrf:
     return request.app.state.csrf  # type: ignore[no-any-return]
 
 

@@ -1,0 +1,94 @@
+"""Verification verdicts kept in the process: verifying a record's signatures (CMS, certificate
+paths, Merkle proofs) is most of what a verification costs, and its outcome depends only on what is
+verified and on the trust list.
+
+A verdict is kept under a key made of everything the verifier is given: the record's content as it
+is stored now (its canonical bytes, hashed at every call, so that a record changed in the database
+is verified afresh), the content hash it claims, and its signatures; and it holds for the trust
+list's generation it was reached under (`TrustList.generation`, which a CRL refresh that brings
+other CRLs moves on): a new generation empties the cache. A verdict also expires after
+`ttl_seconds`, for what depends on the time (a signature without a signing time is checked as of
+now, and a certificate may expire meanwhile).
+
+What is not cached here: the record's status. Revoked or superseded comes from the read model at
+every request (`LookupService.document`), never from the process."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from hocba_trust.canonical import canonical_bytes
+from hocba_trust.cms import TrustList
+
+from hocba_lookup.application.ports import RecordVerifier
+from hocba_lookup.domain.model import Verification
+
+MAX_ENTRIES = 50_000
+"""About 2 KB a verdict: 100 MB at most."""
+TTL_SECONDS = 300.0
+
+
+class CachingRecordVerifier:
+    """A RecordVerifier that asks `inner` once per record content, signatures and trust list
+    generation (see the module's text)."""
+
+    def __init__(
+        self,
+        inner: RecordVerifier,
+        trust: TrustList | None,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        ttl_seconds: float = TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self.trust = trust
+        self.max_entries = max_entries
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self._entries: OrderedDict[bytes, tuple[float, Verification]] = OrderedDict()
+        self._generation = self._current_generation()
+        self.hits = 0
+        self.misses = 0
+
+    def _current_generation(self) -> int:
+        return -1 if self.trust is None else self.trust.generation
+
+    @staticmethod
+    def key(
+        document: dict[str, Any], content_sha256: str, signatures: list[dict[str, Any]]
+    ) -> bytes:
+        h = hashlib.sha256(canonical_bytes(document))
+        h.update(b"\0" + content_sha256.encode() + b"\0")
+        h.update(json.dumps(signatures, sort_keys=True, default=str).encode())
+        return h.digest()
+
+    def verify(
+        self, document: dict[str, Any], content_sha256: str, signatures: list[dict[str, Any]]
+    ) -> Verification:
+        generation = self._current_generation()
+        if generation != self._generation:  # other CRLs in force: every verdict is asked again
+            self._entries.clear()
+            self._generation = generation
+        key = self.key(document, content_sha256, signatures)
+        now = self.clock()
+        kept = self._entries.get(key)
+        if kept is not None and kept[0] > now:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            verdict = kept[1]
+        else:
+            self.misses += 1
+            verdict = self.inner.verify(document, content_sha256, signatures)
+            self._entries[key] = (now + self.ttl, verdict)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        # a copy of the list: a caller that changed it would not change the verdict kept
+        return dataclasses.replace(verdict, signatures=list(verdict.signatures))
