@@ -4,8 +4,9 @@ screenshots (scripts/lookup_screenshots.py).
 - `LivePortal`: the real lookup stack of the integration tests (`lookup_stack.running`: publishing
   and the lookup on the local broker, database and issuer, records signed with a development PKI)
   served over real HTTP by uvicorn on a free port, in a thread with an event loop of its own. Its
-  read model holds published records of fictional students: a current one that corrects an older
-  version (which is therefore superseded) and a revoked one (`Published`).
+  read model holds published records of a fictional student, who signs in with the access code
+  its school's administrator issued: a current one that corrects an older version (which is
+  therefore superseded) and, of an earlier school year, a revoked one (`Published`).
 - `Visit`: what is checked on every page a test visits (`Visit.check`): a full-page screenshot in
   the run directory, `test-results/browser/<test>/<step>.png`; no script element and no refusal by
   the Content Security Policy in the console (the pages work without JavaScript); and axe-core's
@@ -39,7 +40,7 @@ from hocba_devstack.devpki import DevPKI
 from hocba_devstack.testing import LocalInfra, eventually
 from lookup_fixtures import BORN, signed
 from lookup_stack import PUBLISHING_URL, Stack, running
-from playwright.sync_api import ConsoleMessage, Error, Locator, Page
+from playwright.sync_api import ConsoleMessage, Error, Locator, Page, Response, Route
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = "/usr/bin/chromium"
@@ -72,15 +73,19 @@ def launch_options() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Published:
-    """The portal's records. `citizen_id` (with `BORN`) finds the corrected record's two versions:
-    `current` (version 2, valid) and `superseded` (version 1); `revoked_citizen_id` finds another
-    student's record, `revoked`, which its school's principal revoked."""
+    """The portal's records, all of one student (`citizen_id`, `BORN`, school `student_id`), who
+    signs in with `access_code`: in 2024-2025 a corrected record, `current` (version 2, valid)
+    and `superseded` (version 1); in 2023-2024 `revoked`, which the school's principal revoked.
+    `notice_student_id` is another student of the school, whose code the notice tests re-issue
+    (so that re-issuing never ends the sessions of the other tests)."""
 
     citizen_id: str
+    student_id: str
+    access_code: str
     current: str
     superseded: str
-    revoked_citizen_id: str
     revoked: str
+    notice_student_id: str
     unknown: str = "HB-2024-0000-0000-0000"
 
     @property
@@ -90,7 +95,8 @@ class Published:
 
 
 async def publish_records(stack: Stack, local_infra: LocalInfra, pki: DevPKI) -> Published:
-    """Publish through publishing, as the pipeline does, and wait until the lookup shows each one."""
+    """Publish through publishing, as the pipeline does, wait until the lookup shows each one, and
+    have the school's administrator issue the student's access code (the school-admin API)."""
     citizen_id, student = "079314066601", f"HS{uuid.uuid4().int % 10**8:08d}"
     first = await stack.publish(signed(pki, citizen_id=citizen_id, student_id=student))
     correction = {
@@ -102,8 +108,11 @@ async def publish_records(stack: Stack, local_infra: LocalInfra, pki: DevPKI) ->
     second = await stack.publish(
         signed(pki, citizen_id=citizen_id, version=2, student_id=student, correction=correction)
     )
-    revoked_citizen_id = "079314066602"
-    revoked = await stack.publish(signed(pki, citizen_id=revoked_citizen_id))
+    revoked = await stack.publish(
+        signed(pki, citizen_id=citizen_id, student_id=student, school_year="2023-2024", grade=4)
+    )
+    other = signed(pki, citizen_id="079314066602")
+    await stack.publish(other)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=stack.publishing.app),
         base_url=PUBLISHING_URL,
@@ -123,7 +132,8 @@ async def publish_records(stack: Stack, local_infra: LocalInfra, pki: DevPKI) ->
 
     await eventually(status(first, "superseded"), timeout=30)
     await eventually(status(revoked, "revoked"), timeout=30)
-    return Published(citizen_id, second, first, revoked_citizen_id, revoked)
+    code = await stack.issue_code(student)
+    return Published(citizen_id, student, code, second, first, revoked, other.student_id)
 
 
 class LivePortal:
@@ -167,6 +177,28 @@ class LivePortal:
         """Run a coroutine on the stack's event loop (to publish or revoke more, say)."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def staff(self, role: str = "school_admin") -> dict[str, str]:
+        """The bearer token header of the school's staff (from the development issuer)."""
+        assert self.stack is not None
+        return self.stack.staff(role)
+
+    def open_notice(self, page: Page) -> Response | None:
+        """Open, in `page`, the printable notice the school administrator gets on re-issuing the
+        notice student's code (`POST …/access-code?format=notice` with a bearer token): the
+        browser's own navigation, turned into that POST with the token, so that the page comes
+        with the server's real headers (its CSP) and the browser renders it as served."""
+        url = f"{self.url}/api/students/{self.records.notice_student_id}/access-code?format=notice"
+        headers = self.staff()
+
+        def as_school_admin(route: Route) -> None:
+            route.continue_(method="POST", headers={**route.request.headers, **headers})
+
+        page.route(url, as_school_admin)
+        try:
+            return page.goto(url)
+        finally:
+            page.unroute(url, as_school_admin)
 
     def published_pdf(self, document_id: str) -> bytes:
         """The PDF publishing keeps for a document (what a download must bring)."""

@@ -61,17 +61,19 @@ def signed(
     student_id: str | None = None,
     signed_at: datetime | None = None,
     correction: dict[str, Any] | None = None,
+    school_year: str = "2024-2025",
+    grade: int = 5,
 ) -> RecordSigned:
     """A signed record, as signing hands it to publishing (a later version with its
-    `correction`, as assessment states it)."""
+    `correction`, as assessment states it), of class `grade`B in `school_year`."""
     sid = student_id or f"HS{uuid.uuid4().int % 10**8:08d}"
     cid = citizen_id or new_citizen_id()
     doc: dict[str, Any] = {
         "document_type": "hocba.year_record",
         "format_version": 1,
-        "record_id": f"{sid}.2024-2025",
+        "record_id": f"{sid}.{school_year}",
         "record_version": version,
-        "school_year": "2024-2025",
+        "school_year": school_year,
         "student": {
             "student_id": sid,
             "citizen_id": cid,
@@ -92,11 +94,11 @@ def signed(
             "principal": {"staff_id": "HT-L", "full_name": "Bùi Văn Lộc"},
         },
         "class_info": {
-            "class_id": "079-TH-L-5B",
+            "class_id": f"079-TH-L-{grade}B",
             "school_id": "079-TH-L",
-            "school_year": "2024-2025",
-            "grade": 5,
-            "name": "5B",
+            "school_year": school_year,
+            "grade": grade,
+            "name": f"{grade}B",
             "homeroom_teacher": {"staff_id": "GV-L", "full_name": "Mai Thị Yến"},
         },
         "subjects": [
@@ -115,7 +117,7 @@ def signed(
             "completed_programme": True,
             "rules": "t",
         },
-        "closed_at": "2025-05-30T08:00:00Z",
+        "closed_at": f"{school_year[-4:]}-05-30T08:00:00Z",
     }
     if correction is not None:
         doc["correction"] = correction

@@ -1,11 +1,18 @@
-"""The lookup portal in Debian's chromium, headless, against the real lookup stack over real HTTP
-(browser_portal.py): the front page and its language switch, a parent's lookup and the PDF it
-links to, the verification page its QR code leads to for a valid, a superseded, a revoked and an
-unknown record, the pages on a phone and without JavaScript. Every page visited is screenshotted
+"""The parent portal in Debian's chromium, headless, against the real lookup stack over real HTTP
+(browser_portal.py): the sign-in form and its language switch, a failed sign-in, the portal a
+parent reaches with the school's access code (every year, its results, every version), the PDFs
+it links to, sign-out, the school administrator's printable notice, the verification page a
+record's QR code leads to (valid, superseded, revoked, unknown), the pages on a phone and without
+JavaScript, and the session cookie as the browser keeps it. Every page visited is screenshotted
 into test-results/browser/<test>/ and checked by axe-core (WCAG 2.0/2.1 A and AA) under its real
 Content Security Policy (`Visit.check`).
 
-A new page is one test: `page.goto(f"{portal.url}/path")`, what it must show, `visit.check("step")`.
+A new page is one test: `page.goto(f"{portal.url}/path")` (or `sign_in(page, portal)` first for
+a parent's page), what it must show, `visit.check("step", readme="name")` (`readme` names the
+README's screenshot, docs/img/lookup-<name>.png, when scripts/lookup_screenshots.py runs).
+
+Each signed-in test signs in anew (a page of its own, cookies of its own); the student's sign-in
+allows 10 attempts an hour (`STUDENT_LIMIT`), which the module stays under.
 
 One browser and one stack serve the whole module. Playwright's sync API keeps its event loop
 marked as running in the test thread for as long as it lives, so the browser is closed with the
@@ -18,6 +25,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +46,17 @@ from browser_portal import (  # noqa: E402
 )
 from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_devstack.testing import LocalInfra  # noqa: E402
+from hocba_lookup.entrypoints.http import FAILED_VI  # noqa: E402
 from lookup_fixtures import NAME, personal_values  # noqa: E402
-from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    Locator,
+    Page,
+    Playwright,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -86,7 +103,42 @@ def visit(page: Page, request: pytest.FixtureRequest) -> Iterator[Visit]:
         request.node.user_properties.append(("artifact", str(shot.relative_to(ROOT))))
 
 
-def test_the_front_page_is_in_vietnamese_and_styled_under_its_csp(
+ID_LABEL = "Số định danh cá nhân của học sinh"
+BORN_LABEL = "Ngày sinh (ngày/tháng/năm)"
+CODE_LABEL = "Mã truy cập"
+SESSION_COOKIE = "hocba_session"
+
+
+def fill_sign_in(page: Page, portal: LivePortal, code: str | None = None) -> None:
+    """The sign-in form filled in as a parent does, with the student's code unless `code`."""
+    records = portal.records
+    page.get_by_label(ID_LABEL).fill(records.citizen_id)
+    page.get_by_label(BORN_LABEL).fill(records.date_of_birth)
+    page.get_by_label(CODE_LABEL).fill(code or records.access_code)
+
+
+def sign_in(page: Page, portal: LivePortal) -> None:
+    """Sign in through the form, as a parent does; on the portal page afterwards."""
+    page.goto(f"{portal.url}/")
+    fill_sign_in(page, portal)
+    page.get_by_role("button", name="Đăng nhập").click()
+    expect(page).to_have_url(f"{portal.url}/hoc-ba")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Học bạ số của {NAME}")
+
+
+def year(page: Page, school_year: str) -> Locator:
+    """The portal's section of a school year."""
+    return page.get_by_role("region", name=f"Năm học {school_year}")
+
+
+def no_personal_value(page: Page, portal: LivePortal) -> None:
+    shown = page.content() + page.url
+    assert not [v for v in personal_values(portal.records.citizen_id) if v in shown]
+    assert portal.records.access_code not in shown
+
+
+# -- the sign-in form ------------------------------------------------------------------------
+def test_the_sign_in_form_is_in_vietnamese_and_styled_under_its_csp(
     page: Page, visit: Visit, portal: LivePortal
 ) -> None:
     response = page.goto(f"{portal.url}/")
@@ -94,13 +146,14 @@ def test_the_front_page_is_in_vietnamese_and_styled_under_its_csp(
     csp = response.headers["content-security-policy"]
     assert csp.startswith("default-src 'none';") and "script-src" not in csp
     expect(page.locator("html")).to_have_attribute("lang", "vi")
-    expect(page).to_have_title("Tra cứu học bạ số")
+    expect(page).to_have_title("Đăng nhập tra cứu học bạ số")
     expect(page.get_by_role("heading", level=1)).to_have_text("Tra cứu học bạ số")
-    expect(page.get_by_label("Số định danh cá nhân của học sinh")).to_be_visible()
-    expect(page.get_by_label("Ngày sinh (ngày/tháng/năm)")).to_be_visible()
+    for label in (ID_LABEL, BORN_LABEL, CODE_LABEL):
+        expect(page.get_by_label(label)).to_be_visible()
+    expect(page.get_by_role("button", name="Đăng nhập")).to_be_visible()
     # The page's own style (with its nonce) applied: the CSP let it through, and nothing else.
     expect(page.get_by_role("banner")).to_have_css("background-color", "rgb(183, 28, 28)")
-    visit.check("front", readme="front")
+    visit.check("sign-in", readme="sign-in")
 
 
 def test_the_language_switch_goes_to_english_and_back_on_the_same_page(
@@ -112,8 +165,10 @@ def test_the_language_switch_goes_to_english_and_back_on_the_same_page(
     page.get_by_role("link", name="English").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(banner).to_contain_text("Digital school records · Look up and verify")
+    expect(page.get_by_label("The student's personal ID number")).to_be_visible()
+    expect(page.get_by_label("Access code")).to_be_visible()
     expect(page.get_by_role("link", name="Tiếng Việt")).to_have_attribute("lang", "vi")
-    visit.check("front-english")
+    visit.check("sign-in-english")
     verify = f"{portal.url}/verify/{portal.records.current}"
     page.goto(verify)
     expect(page.locator("html")).to_have_attribute("lang", "en")
@@ -126,45 +181,177 @@ def test_the_language_switch_goes_to_english_and_back_on_the_same_page(
     visit.check("verify-vietnamese")
 
 
-def test_a_parent_finds_both_versions_of_a_corrected_record_and_downloads_its_pdf(
+def test_a_wrong_code_gets_the_uniform_answer_and_nothing_typed_is_repeated(
     page: Page, visit: Visit, portal: LivePortal
 ) -> None:
     records = portal.records
+    wrong = ("2" if records.access_code[0] != "2" else "3") + records.access_code[1:]
     page.goto(f"{portal.url}/")
-    page.get_by_label("Số định danh cá nhân của học sinh").fill(records.citizen_id)
-    page.get_by_label("Ngày sinh (ngày/tháng/năm)").fill(records.date_of_birth)
+    fill_sign_in(page, portal, code=wrong)
     visit.check("form-filled")
-    page.get_by_role("button", name="Tra cứu").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Kết quả tra cứu")
-    # What was typed went in the form's body: neither the address nor the page repeats it.
-    assert page.url == f"{portal.url}/tra-cuu"
-    assert not [v for v in personal_values(records.citizen_id) if v in page.content() + page.url]
-    rows = page.get_by_role("row").filter(has_text=NAME)
-    expect(rows).to_have_count(2)
-    old = rows.filter(has_text="Đã có phiên bản mới")
-    expect(old).to_contain_text(
-        f"Đã có phiên bản mới: {records.current} (lý do sửa: {CORRECTION_REASON})"
+    response_status: list[int] = []
+    page.on(
+        "response", lambda r: response_status.append(r.status) if "/dang-nhap" in r.url else None
     )
-    visit.check("results", readme="results")
-    current = rows.filter(has_not_text="Đã có phiên bản mới")
-    pdf = visit.pdf(current.get_by_role("link", name="PDF"))
-    assert pdf == portal.published_pdf(records.current), "the PDF publishing rendered and sealed"
-    current.get_by_role("link", name="Xem và xác minh").click()
-    expect(page.locator(".status")).to_have_text("✔ Hợp lệ")
-    expect(page).to_have_url(f"{portal.url}/verify/{records.current}")
-    visit.check("verify-from-results")
+    page.get_by_role("button", name="Đăng nhập").click()
+    alert = page.locator("#sign-in-error")
+    expect(alert).to_have_text(FAILED_VI)
+    expect(alert).to_have_attribute("role", "alert")
+    assert response_status == [401]
+    assert page.url == f"{portal.url}/dang-nhap"  # what was typed went in the body, not the URL
+    for label in (ID_LABEL, BORN_LABEL, CODE_LABEL):
+        expect(page.get_by_label(label)).to_have_value("")
+    assert wrong not in page.content()
+    no_personal_value(page, portal)
+    assert not [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
+    visit.check("sign-in-error", readme="sign-in-error")
 
 
-def test_a_pdf_link_past_its_time_shows_a_page_that_says_to_look_up_again(
+def test_a_form_with_mistakes_says_what_to_fix_without_repeating_what_was_typed(
     page: Page, visit: Visit, portal: LivePortal
 ) -> None:
-    response = page.goto(f"{portal.url}/pdf/not-a-ticket")
-    assert response is not None and response.status == 404
-    expect(page.get_by_role("heading", level=1)).to_have_text("Liên kết không còn dùng được")
-    expect(page.get_by_role("main")).to_contain_text("Hãy tra cứu lại")
-    visit.check("pdf-gone", readme="message")
+    page.goto(f"{portal.url}/")
+    typed = portal.records.citizen_id[:11]
+    page.get_by_label(ID_LABEL).fill(typed)
+    page.get_by_label(BORN_LABEL).fill("31/02/2014")
+    page.get_by_label(CODE_LABEL).fill("ABC")
+    page.get_by_role("button", name="Đăng nhập").click()
+    for field, says in (
+        ("citizen_id", "12 chữ số"),
+        ("date_of_birth", "ngày/tháng/năm"),
+        ("access_code", "XXXX-XXXX-XXXX"),
+    ):
+        expect(page.locator(f"#{field}-error")).to_contain_text(says)
+        # Each message is tied to its field, which a screen reader announces with it.
+        expect(page.locator(f"#{field}")).to_have_attribute("aria-describedby", f"{field}-error")
+        expect(page.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator(f"#{field}")).to_have_value("")
+    assert typed not in page.content()
+    visit.check("form-errors", readme="form-errors")
 
 
+# -- the portal --------------------------------------------------------------------------------
+def test_a_signed_in_parent_sees_every_year_its_results_and_every_version(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    records = portal.records
+    sign_in(page, portal)
+    expect(page.get_by_role("heading", level=2, name=re.compile("^Năm học"))).to_have_text(
+        ["Năm học 2024-2025", "Năm học 2023-2024"]  # newest first
+    )
+    latest = year(page, "2024-2025")
+    expect(latest).to_contain_text("Lớp 5B · Kết quả cuối năm: Hoàn thành tốt")
+    expect(latest.get_by_role("row", name="Toán")).to_contain_text("Hoàn thành tốt")
+    expect(latest.get_by_role("row", name="Toán")).to_contain_text("9.0")
+    versions = latest.get_by_role("listitem")
+    expect(versions).to_have_count(2)
+    expect(versions.nth(0)).to_contain_text(f"Phiên bản 2 ({records.current}): đang có hiệu lực")
+    expect(versions.nth(0)).to_contain_text(f"bản sửa đổi, lý do: {CORRECTION_REASON}")
+    expect(versions.nth(1)).to_contain_text(
+        f"Phiên bản 1 ({records.superseded}): đã được thay bằng phiên bản mới {records.current}; "
+        f"lý do sửa: {CORRECTION_REASON}"
+    )
+    earlier = year(page, "2023-2024")
+    expect(earlier).to_contain_text("Học bạ năm học này đã bị nhà trường thu hồi.")
+    expect(earlier.get_by_role("link", name=re.compile("PDF"))).to_have_count(0)
+    # When, in Vietnam's time (UTC+7), as the verification API states it in UTC.
+    answer = page.context.request.get(f"{portal.url}/api/documents/{records.revoked}").json()
+    at = datetime.fromisoformat(answer["revocation"]["revoked_at"]) + timedelta(hours=7)
+    expect(earlier.get_by_role("listitem")).to_have_text(
+        re.compile(
+            rf"Phiên bản 1 \({records.revoked}\):\s+đã bị thu hồi lúc "
+            rf"{at:%H:%M} ngày {at:%d/%m/%Y}; lý do: {re.escape(REVOCATION_REASON)}"
+        )
+    )
+    no_personal_value(page, portal)
+    visit.check("portal", readme="portal")
+
+
+def test_the_session_cookie_is_http_only_and_same_site_strict_in_the_browser(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    sign_in(page, portal)
+    cookies = [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
+    assert len(cookies) == 1, page.context.cookies()
+    cookie = cookies[0]
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/"
+    assert cookie["expires"] == -1  # a session cookie: the browser forgets it when it closes
+    assert SESSION_COOKIE not in page.evaluate("document.cookie")  # no script can read it
+    visit.check("portal")
+
+
+def test_a_parent_downloads_a_years_pdf_and_the_whole_book(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    sign_in(page, portal)
+    visit.check("portal")
+    pdf = visit.pdf(
+        year(page, "2024-2025").get_by_role("link", name="Tải học bạ năm học 2024-2025 (PDF)")
+    )
+    assert pdf == portal.published_pdf(portal.records.current), "the PDF publishing sealed"
+    # The whole primary-school book: the student's one unrevoked year (2023-2024 was revoked).
+    visit.pdf(page.get_by_role("link", name="Sổ học bạ cấp Tiểu học (PDF)"))
+
+
+def test_the_view_and_verify_link_leads_to_the_verification_page(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    sign_in(page, portal)
+    year(page, "2024-2025").get_by_role("link", name="Xem và xác minh").click()
+    expect(page).to_have_url(f"{portal.url}/verify/{portal.records.current}")
+    expect(page.locator(".status")).to_have_text("✔ Hợp lệ")
+    visit.check("verify-from-portal")
+
+
+def test_signing_out_ends_the_session(page: Page, visit: Visit, portal: LivePortal) -> None:
+    sign_in(page, portal)
+    pdf_link = year(page, "2024-2025").get_by_role("link", name=re.compile(r"\(PDF\)"))
+    pdf_url = str(pdf_link.get_attribute("href"))
+    page.get_by_role("button", name="Đăng xuất").click()
+    expect(page).to_have_url(f"{portal.url}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tra cứu học bạ số")
+    assert not [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
+    visit.check("signed-out")
+    for address in (f"{portal.url}/hoc-ba", pdf_url):
+        response = page.goto(address)
+        assert response is not None and response.status == 401, address
+        expect(page.get_by_role("heading", level=1)).to_have_text("Chưa đăng nhập")
+        page.get_by_role("link", name="Đăng nhập").click()
+        expect(page).to_have_url(f"{portal.url}/")
+    visit.check("back-to-sign-in")
+
+
+def test_a_parents_page_without_a_session_says_to_sign_in(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    response = page.goto(f"{portal.url}/hoc-ba/pdf/{portal.records.current}")
+    assert response is not None and response.status == 401
+    expect(page.get_by_role("heading", level=1)).to_have_text("Chưa đăng nhập")
+    expect(page.get_by_role("main")).to_contain_text("Hãy đăng nhập lại")
+    visit.check("not-signed-in", readme="message")
+
+
+# -- the school ---------------------------------------------------------------------------------
+def test_the_school_administrators_printable_notice(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    response = portal.open_notice(page)
+    assert response is not None and response.status == 200
+    assert response.headers["content-security-policy"].startswith("default-src 'none';")
+    expect(page.locator("html")).to_have_attribute("lang", "vi")
+    notice = page.get_by_role("region", name="Giấy báo mã truy cập học bạ số")
+    expect(notice).to_contain_text(f"Kính gửi cha mẹ học sinh {NAME}, lớp 5B, năm học 2024-2025")
+    expect(notice).to_contain_text(f"{portal.url}/")
+    expect(notice.locator(".code")).to_have_text(
+        re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")
+    )
+    assert "079314066602" not in page.content()  # never the personal ID number
+    visit.check("notice", readme="notice")
+
+
+# -- verification --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("which", "status", "shown"),
     [
@@ -195,11 +382,11 @@ def test_the_verification_page_its_qr_code_leads_to(
         expect(main).to_contain_text(NAME)
         expect(main).to_contain_text("Trường Tiểu học Hòa Bình")
         expect(page.get_by_role("row", name="Toán")).to_be_visible()
-    citizen_id = records.revoked_citizen_id if which == "revoked" else records.citizen_id
-    assert not [v for v in personal_values(citizen_id) if v in page.content()]
+    no_personal_value(page, portal)
     visit.check(f"verify-{which}", readme=f"verify-{which}")
 
 
+# -- a phone, no JavaScript ---------------------------------------------------------------------
 @pytest.mark.browser_context_args(viewport=PHONE, is_mobile=True, has_touch=True)
 def test_on_a_phone_no_page_overflows_sideways(
     page: Page, visit: Visit, portal: LivePortal
@@ -212,55 +399,41 @@ def test_on_a_phone_no_page_overflows_sideways(
         assert wide <= PHONE["width"], f"{step}: {wide} px wide on a {PHONE['width']} px screen"
 
     page.goto(f"{portal.url}/")
-    fits("front", readme="phone")
-    page.get_by_label("Số định danh cá nhân của học sinh").fill(records.citizen_id)
-    page.get_by_label("Ngày sinh (ngày/tháng/năm)").fill(records.date_of_birth)
-    page.get_by_role("button", name="Tra cứu").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Kết quả tra cứu")
-    fits("results")
+    fits("sign-in", readme="sign-in-phone")
+    sign_in(page, portal)
+    fits("portal", readme="portal-phone")
     for which in ("current", "superseded", "revoked"):
         page.goto(f"{portal.url}/verify/{getattr(records, which)}")
         fits(f"verify-{which}")
+    portal.open_notice(page)
+    expect(page.locator(".code")).to_be_visible()
+    fits("notice")
 
 
 @pytest.mark.browser_context_args(java_script_enabled=False)
-def test_without_javascript_a_parent_looks_up_verifies_and_switches_language(
+def test_without_javascript_a_parent_signs_in_downloads_verifies_and_signs_out(
     page: Page, visit: Visit, portal: LivePortal
 ) -> None:
     records = portal.records
-    page.goto(f"{portal.url}/")
-    page.get_by_label("Số định danh cá nhân của học sinh").fill(records.citizen_id)
-    page.get_by_label("Ngày sinh (ngày/tháng/năm)").fill(records.date_of_birth)
-    page.get_by_role("button", name="Tra cứu").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Kết quả tra cứu")
-    visit.check("results", axe=False)
-    rows = page.get_by_role("row").filter(has_text=NAME)
-    visit.pdf(rows.first.get_by_role("link", name="PDF"))
-    rows.filter(has_not_text="Đã có phiên bản mới").get_by_role(
-        "link", name="Xem và xác minh"
-    ).click()
-    expect(page.locator(".status")).to_have_text("✔ Hợp lệ")
+    sign_in(page, portal)
+    visit.check("portal", axe=False)
+    latest = year(page, "2024-2025")
+    pdf = visit.pdf(latest.get_by_role("link", name=re.compile(r"\(PDF\)")))
+    assert pdf == portal.published_pdf(records.current)
+    visit.pdf(page.get_by_role("link", name="Sổ học bạ cấp Tiểu học (PDF)"))
     page.get_by_role("link", name="English").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page).to_have_url(f"{portal.url}/hoc-ba")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Digital school records of {NAME}")
+    visit.check("portal-english", axe=False)
+    page.get_by_role("link", name="View and verify").first.click()
     expect(page).to_have_url(f"{portal.url}/verify/{records.current}")
-    visit.check("verify-english", axe=False)
-
-
-def test_a_form_with_mistakes_says_what_to_fix_without_repeating_what_was_typed(
-    page: Page, visit: Visit, portal: LivePortal
-) -> None:
-    page.goto(f"{portal.url}/")
-    typed = portal.records.citizen_id[:11]
-    page.get_by_label("Số định danh cá nhân của học sinh").fill(typed)
-    page.get_by_label("Ngày sinh (ngày/tháng/năm)").fill("31/02/2014")
-    page.get_by_role("button", name="Tra cứu").click()
-    errors = page.locator(".error")
-    expect(errors).to_have_count(2)
-    expect(errors.first).to_contain_text("12 chữ số")
-    expect(errors.last).to_contain_text("ngày/tháng/năm")
-    expect(page.get_by_label("Số định danh cá nhân của học sinh")).to_have_value("")
-    assert typed not in page.content()
-    visit.check("form-errors", readme="form-errors")
+    page.goto(f"{portal.url}/hoc-ba")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{portal.url}/")
+    response = page.goto(f"{portal.url}/hoc-ba")
+    assert response is not None and response.status == 401
+    visit.check("signed-out", axe=False)
 
 
 def test_each_check_fails_on_a_page_that_breaks_it(
