@@ -73,6 +73,7 @@ async def running(
         )
     )
     await publishing.runtime.start()
+    extra = {"log_key": publishing.log.verifier_key} | extra
     lookup = build(
         lookup_settings(local_infra, databases("lookup"), pki, **extra),
         publishing_transport=httpx.ASGITransport(app=publishing.app),

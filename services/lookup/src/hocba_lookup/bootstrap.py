@@ -12,15 +12,18 @@ from hocba_runtime.web import Csrf
 from hocba_trust.cms import TrustList
 from hocba_trust.crls import CrlRefresher
 
+from hocba_lookup.adapters.log_inclusion import BundleLogChecker, load_log_key
 from hocba_lookup.adapters.mongo_lookup import (
     MongoLookupReader,
     MongoLookupUnitOfWork,
     ensure_indexes,
 )
+from hocba_lookup.adapters.pdf_record import VerifierPdfReader
 from hocba_lookup.adapters.publishing_log import HttpPublishingLog
 from hocba_lookup.adapters.publishing_pdfs import ClientCredentials, HttpPublishingPdfs
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.application.use_cases import LookupService
+from hocba_lookup.application.verification import VerificationService
 from hocba_lookup.config import LookupSettings
 from hocba_lookup.domain.model import PdfTickets, derived_key
 from hocba_lookup.entrypoints import http, kafka, log, pages, verify
@@ -69,6 +72,15 @@ def build(
     transparency = HttpPublishingLog(
         settings.publishing_url, credentials, transport=publishing_transport
     )
+    verification = VerificationService(
+        service,
+        TrustListRecordVerifier(trust),
+        BundleLogChecker(
+            transparency,
+            load_log_key(settings.log_key, settings.log_origin) if settings.log_key else None,
+        ),
+        VerifierPdfReader(trust),
+    )
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     runtime.on_stop(transparency.close)
     runtime.on_stop(pdfs.close)
@@ -89,6 +101,7 @@ def build(
     app.state.lookup = service
     app.state.pdfs = pdfs
     app.state.log = transparency
+    app.state.verification = verification
     app.state.tickets = PdfTickets(derived_key(secret, "pdf-ticket"))
     app.state.csrf = Csrf(
         derived_key(secret, "csrf"), secure=settings.base_url.startswith("https://")

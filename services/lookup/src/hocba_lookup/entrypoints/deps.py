@@ -9,11 +9,16 @@ from hocba_runtime.web import Csrf
 
 from hocba_lookup.application.ports import PdfSource
 from hocba_lookup.application.use_cases import LookupService
+from hocba_lookup.application.verification import VerificationService
 from hocba_lookup.domain.model import PdfTickets
 
 
 def _service(request: Request) -> LookupService:
     return request.app.state.lookup  # type: ignore[no-any-return]
+
+
+def _verification(request: Request) -> VerificationService:
+    return request.app.state.verification  # type: ignore[no-any-return]
 
 
 def _pdfs(request: Request) -> PdfSource:
@@ -29,6 +34,7 @@ def _csrf(request: Request) -> Csrf:
 
 
 Service = Annotated[LookupService, Depends(_service)]
+Verifications = Annotated[VerificationService, Depends(_verification)]
 Pdfs = Annotated[PdfSource, Depends(_pdfs)]
 Tickets = Annotated[PdfTickets, Depends(_tickets)]
 Forms = Annotated[Csrf, Depends(_csrf)]

@@ -18,8 +18,11 @@ POLICIES = PolicyTable(
         "GET /pdf/{ticket}": PUBLIC_PERSONAL,
         "POST /api/lookup": PUBLIC_PERSONAL,
         # -- verification (entrypoints/verify.py) --
+        "GET /verify": PUBLIC,  # the start page; its code form redirects to /verify/{id}
         "GET /verify/{document_id}": PUBLIC_PERSONAL,
+        "POST /verify/pdf": PUBLIC_PERSONAL,
         "GET /api/documents/{document_id}": PUBLIC_PERSONAL,
+        "POST /api/verify": PUBLIC_PERSONAL,
         # The transparency log holds no personal data (hocba_trust.logentry).
         "GET /log/checkpoint": PUBLIC,
         "GET /log/key": PUBLIC,
