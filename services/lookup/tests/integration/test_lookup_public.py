@@ -117,6 +117,10 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         assert field, "the form has no CSRF field"
         token = field.group(1)
     ticket = stack.lookup.app.state.tickets.issue(record.document_id)
+    pdf = (
+        await stack.http.get(f"/pdf/{stack.lookup.app.state.tickets.issue(record.document_id)}")
+    ).content
+    assert pdf.startswith(b"%PDF-")
 
     async def logged() -> bool:
         checkpoint = await stack.publishing.log.latest_checkpoint()
@@ -133,7 +137,16 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         "GET /": Call("/"),
         "GET /lang/{lang}": Call("/lang/en", params={"next": "/"}),
         "POST /tra-cuu": Call("/tra-cuu", data={**record.lookup, "csrf_token": token}),
+        "GET /verify": Call("/verify"),
         "GET /verify/{document_id}": Call(f"/verify/{record.document_id}"),
+        "POST /verify/pdf": Call(
+            "/verify/pdf",
+            data={"csrf_token": token},
+            files={"pdf": ("hocba.pdf", pdf, "application/pdf")},
+        ),
+        "POST /api/verify": Call(
+            "/api/verify", files={"pdf": ("hocba.pdf", pdf, "application/pdf")}
+        ),
         "GET /pdf/{ticket}": Call(f"/pdf/{ticket}"),
         "POST /api/lookup": Call("/api/lookup", json=record.lookup),
         "GET /api/documents/{document_id}": Call(f"/api/documents/{record.document_id}"),
@@ -175,7 +188,7 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         and not c.endpoint.startswith(("GET /health", "GET /docs", "GET /openapi", "GET /audit"))
     }
     redirects = {"GET /lang/{lang}": 303}
-    assert mine == dict.fromkeys(mine, 200) | redirects and len(mine) == 13, mine
+    assert mine == dict.fromkeys(mine, 200) | redirects and len(mine) == 16, mine
     rules = [POLICIES.rule(*e.split(" ", 1)) for e in mine]
     assert all(rule is not None and rule.public for rule in rules)
     log.info(f"lookup authorization matrix: {len(cells)} calls over {len(calls)} endpoints")

@@ -37,18 +37,37 @@ from hocba_lookup.entrypoints.views import (
 router = APIRouter()
 
 MAX_PDF = 10 * 1024 * 1024
-"""The largest PDF accepted (a year record's is a few hundred KB)."""
-MAX_FORM = MAX_PDF + 64 * 1024
+"""The largest PDF accepted (a year record's is a few hundred KB), within the service's limit on
+request bodies (HOCBA_LOOKUP_MAX_BODY_BYTES), which the whole upload must fit."""
+
+
+FORM_ROOM = 16 * 1024
+"""What the upload form's other fields and the multipart framing take, at most."""
+
+
+def _limit(request: Request) -> int:
+    """The largest upload: a PDF within the service's limit on bodies, with room for the form
+    (a body beyond the service's limit is refused before it reaches a route: a bare 413)."""
+    return min(MAX_PDF, int(request.app.state.runtime.settings.max_body_bytes) - FORM_ROOM)
+
+
+def _size(limit: int) -> str:
+    return f"{limit / (1024 * 1024):.1f}".rstrip("0").rstrip(".") + " MB"
+
+
+def _too_large(limit: int) -> tuple[str, str]:
+    return (
+        f"Tệp quá lớn: tệp tải lên tối đa {_size(limit)} (một học bạ số dạng PDF chỉ vài trăm KB).",
+        f"The file is too large: an upload is at most {_size(limit)} (a học bạ số PDF is a few "
+        "hundred KB).",
+    )
+
 
 CODE_ERROR = (
     "Mã học bạ không đúng dạng. Mã in ở cuối mỗi trang học bạ, cạnh mã QR, dạng "
     "HB-2024-XXXX-XXXX-XXXX (4 chữ số năm học rồi 12 chữ cái hoặc chữ số).",
     "That is not a document code. It is printed at the foot of every page, next to the QR code, "
     "as HB-2024-XXXX-XXXX-XXXX (the school year's 4 digits, then 12 letters or digits).",
-)
-TOO_LARGE = (
-    f"Tệp quá lớn: học bạ số dạng PDF không quá {MAX_PDF // (1024 * 1024)} MB.",
-    f"The file is too large: a học bạ số PDF is at most {MAX_PDF // (1024 * 1024)} MB.",
 )
 NOT_PDF = (
     "Tệp đã chọn không phải tệp PDF. Hãy chọn tệp PDF học bạ số mà nhà trường cấp.",
@@ -114,26 +133,41 @@ def _pdf_out(request: Request, verdict: PdfVerdict) -> PdfVerificationOut:
     "/api/verify",
     response_model=PdfVerificationOut,
     tags=["verification"],
-    summary="Verify an official PDF: send it as the request body (Content-Type: application/pdf)",
+    summary="Verify an official PDF: the request body (application/pdf), or a form's `pdf` file",
     description="The record the PDF carries (hocba-record.json): its content hash and every "
     "signature; the PDF's PAdES seal, which must be the school's and cover the whole file; the "
     "document's entry in the transparency log; and the standing of its document id in this "
-    "lookup. The body is the PDF itself, at most 10 MB; it is not stored. 413 when larger, 415 "
-    "when it is not a PDF.",
+    "lookup. The body is the PDF itself (application/pdf; or multipart/form-data with the file as "
+    "`pdf`), at most the service's request limit "
+    "(HOCBA_LOOKUP_MAX_BODY_BYTES, 1 MB by default; 10 MB at most); it is not stored. 413 when "
+    "larger, 415 when it is not a PDF. Each check's result is in `verification`; `outcome` sums "
+    "them up: valid, invalid, revoked, or unchecked (the transparency log could not be asked).",
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"pdf": {"type": "string", "format": "binary"}},
+                        "required": ["pdf"],
+                    }
+                },
+            },
         }
     },
-    responses={413: {"description": "Larger than 10 MB"}, 415: {"description": "Not a PDF"}},
+    responses={413: {"description": "Larger than the limit"}, 415: {"description": "Not a PDF"}},
 )
 async def api_verify(request: Request, verifications: Verifications) -> Response:
     try:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media not in ("application/pdf", "application/octet-stream"):
+        if media == "multipart/form-data":
+            data = (await _form(request)).get("pdf", b"")
+        elif media in ("application/pdf", "application/octet-stream"):
+            data = await _body(request, _limit(request))
+        else:
             raise _BadUpload(415, NOT_PDF)
-        data = await _body(request, MAX_PDF)
         _check_pdf(data)
     except _BadUpload as exc:
         code = {413: "too_large", 415: "not_a_pdf", 422: "no_file"}[exc.status]
@@ -169,7 +203,7 @@ def _start(
         csrf_token=token,
         code_error=CODE_ERROR if code_error else None,
         file_error=file_error,
-        max_mb=MAX_PDF // (1024 * 1024),
+        max_size=_size(_limit(request)),
     )
 
 
@@ -236,12 +270,12 @@ async def _body(request: Request, limit: int) -> bytes:
     """The request's body, at most `limit` bytes, in memory (never spooled to a file)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _BadUpload(413, TOO_LARGE)
+        raise _BadUpload(413, _too_large(limit))
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _BadUpload(413, TOO_LARGE)
+            raise _BadUpload(413, _too_large(limit))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -252,7 +286,7 @@ async def _form(request: Request) -> dict[str, bytes]:
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
         raise _BadUpload(422, NO_FILE)
-    body = await _body(request, MAX_FORM)
+    body = await _body(request, _limit(request))
     fields: dict[str, bytes] = {}
     part: dict[str, Any] = {}
 
@@ -299,6 +333,4 @@ async def _form(request: Request) -> dict[str, bytes]:
         parser.finalize()
     except Exception:  # python-multipart raises several kinds on a malformed body
         raise _BadUpload(422, NO_FILE) from None
-    if len(fields.get("pdf", b"")) > MAX_PDF:
-        raise _BadUpload(413, TOO_LARGE)
     return fields
