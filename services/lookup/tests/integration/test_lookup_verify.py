@@ -149,6 +149,8 @@ async def test_a_downloaded_pdf_uploaded_verifies_with_the_schools_seal_and_its_
     )
     english = await stack.http.get(f"/verify/{document_id}", cookies={"hocba_lang": "en"})
     assert "✔ Valid" in english.text and "In the transparency log" in english.text
+    assert "Signature of the principal: <strong>Bùi Văn Lộc</strong>" in english.text
+    assert "(Vietnam time)" in english.text and "(giờ Việt Nam)" in by_code.text
     _no_personal(citizen_id, page, api, by_code, english)
     assert b"%PDF" not in page.content and b"%PDF" not in api.content
 
@@ -315,9 +317,7 @@ async def test_a_record_missing_from_the_log_or_proven_under_another_key_is_not_
         lookup_settings(local_infra, _databases("lookup"), pki, log_key=other_key),
         publishing_transport=httpx.ASGITransport(app=stack.publishing.app),
     )
-    await forged.runtime.start()
-    try:
-        await forged.service.project(unlogged)
+    try:  # not started: its HTTP answers need no consumer of the broker
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=forged.app), base_url=LOOKUP_URL
         ) as http:
@@ -330,7 +330,8 @@ async def test_a_record_missing_from_the_log_or_proven_under_another_key_is_not_
         assert body["verification"]["log"]["state"] == "forged", body["verification"]["log"]
         assert body["outcome"] == "invalid" and not body["valid"]
     finally:
-        await forged.runtime.stop()
+        await forged.pdfs.close()
+        await forged.app.state.log.close()
 
 
 async def test_an_unreachable_log_is_could_not_check_now_never_valid(
@@ -342,8 +343,7 @@ async def test_an_unreachable_log_is_could_not_check_now_never_valid(
             local_infra, _databases("lookup"), pki, publishing_url="http://127.0.0.1:9", log_key=key
         )
     )
-    await lookup.runtime.start()
-    try:
+    try:  # not started: its HTTP answers need no consumer of the broker
         record = published(pki)
         await lookup.service.project(record)
         async with httpx.AsyncClient(
@@ -356,4 +356,5 @@ async def test_an_unreachable_log_is_could_not_check_now_never_valid(
         assert not v["valid"] and v["content_intact"] and all(s["valid"] for s in v["signatures"])
         assert "Chưa xác minh được đầy đủ lúc này" in page.text and "✔ Hợp lệ" not in page.text
     finally:
-        await lookup.runtime.stop()
+        await lookup.pdfs.close()
+        await lookup.app.state.log.close()

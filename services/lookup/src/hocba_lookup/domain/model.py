@@ -279,6 +279,14 @@ ROLE_TITLES = {
 }
 
 
+ROLE_TITLES_EN = {
+    "homeroom_teacher": "homeroom teacher",
+    "subject_teacher": "subject teacher",
+    "principal": "principal",
+    "school_seal": "school's seal",
+}
+
+
 class UnknownDocument(NotFound):
     code = "document_not_found"
 

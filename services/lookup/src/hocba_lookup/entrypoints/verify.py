@@ -22,7 +22,12 @@ from hocba_runtime.web import Csrf
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from hocba_lookup.application.verification import PdfVerdict
-from hocba_lookup.domain.model import ROLE_TITLES, UnknownDocument, normalize_document_id
+from hocba_lookup.domain.model import (
+    ROLE_TITLES,
+    ROLE_TITLES_EN,
+    UnknownDocument,
+    normalize_document_id,
+)
 from hocba_lookup.entrypoints.deps import Forms, Verifications
 from hocba_lookup.entrypoints.pages import page
 from hocba_lookup.entrypoints.views import (
@@ -234,6 +239,7 @@ async def verify_document(
         found=True,
         r=document_out(request, entry, verification, reasons),
         roles=ROLE_TITLES,
+        roles_en=ROLE_TITLES_EN,
     )
 
 
@@ -253,7 +259,14 @@ async def verify_pdf(request: Request, csrf: Forms, verifications: Verifications
         return _start(request, csrf, status=exc.status, file_error=exc.message)
     verdict = await verifications.pdf(data)
     del data, fields
-    return page(request, "verify_pdf.html", here="/verify", r=_pdf_out(request, verdict))
+    return page(
+        request,
+        "verify_pdf.html",
+        here="/verify",
+        r=_pdf_out(request, verdict),
+        roles=ROLE_TITLES,
+        roles_en=ROLE_TITLES_EN,
+    )
 
 
 # -- reading an upload in memory ------------------------------------------------------------------
