@@ -85,16 +85,27 @@ def lookup_settings(
 
 @asynccontextmanager
 async def running(
-    local_infra: LocalInfra, databases: Callable[[str], str], pki: DevPKI, **extra: Any
+    local_infra: LocalInfra,
+    databases: Callable[[str], str],
+    pki: DevPKI,
+    publishing_extra: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> AsyncIterator[Stack]:
+    """`publishing_extra`: more of publishing's settings (e.g. its PDF seal)."""
     publishing = build_publishing(
         PublishingSettings(
             **local_infra.settings(mongo_database=databases("publishing")),
-            trust_roots=[str(pki.root_file)],
-            document_id_secret="integration-document-id-secret-0123",
+            **(
+                {
+                    "trust_roots": [str(pki.root_file)],
+                    "document_id_secret": "integration-document-id-secret-0123",
+                }
+                | (publishing_extra or {})
+            ),
         )
     )
     await publishing.runtime.start()
+    extra = {"log_key": publishing.log.verifier_key} | extra
     lookup = build(
         lookup_settings(local_infra, databases("lookup"), pki, **extra),
         publishing_transport=httpx.ASGITransport(app=publishing.app),

@@ -218,6 +218,8 @@ class Stack:
                 "TRUST_ROOTS": roots,
                 "CRL_FILES": crls,
                 "PUBLISHING_URL": self.url("publishing"),
+                # the log's public key, which the verification page checks inclusion proofs under
+                "LOG_KEY": self.log_signer().verifier().key(),
                 "LOOKUP_SECRET": self._secret("lookup-secret"),
                 "OIDC_CLIENT_ID": LOOKUP_CLIENT,
                 "OIDC_CLIENT_SECRET": self.issuer.register_client(LOOKUP_CLIENT, ["service"]),

@@ -13,18 +13,21 @@ from hocba_trust.cms import TrustList
 from hocba_trust.crls import CrlRefresher
 
 from hocba_lookup.adapters.argon2_hasher import Argon2CodeHasher
+from hocba_lookup.adapters.log_inclusion import BundleLogChecker, load_log_key
 from hocba_lookup.adapters.mongo_access import MongoAccessStore, ensure_access_indexes
 from hocba_lookup.adapters.mongo_lookup import (
     MongoLookupReader,
     MongoLookupUnitOfWork,
     ensure_indexes,
 )
+from hocba_lookup.adapters.pdf_record import VerifierPdfReader
 from hocba_lookup.adapters.publishing_log import HttpPublishingLog
 from hocba_lookup.adapters.publishing_pdfs import ClientCredentials, HttpPublishingPdfs
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.adapters.verification_cache import CachingRecordVerifier
 from hocba_lookup.application.access import AccessService
 from hocba_lookup.application.use_cases import LookupService
+from hocba_lookup.application.verification import VerificationService
 from hocba_lookup.config import LookupSettings
 from hocba_lookup.domain.access import CLIENT_LIMIT, STUDENT_LIMIT, RateLimit
 from hocba_lookup.domain.model import derived_key
@@ -87,6 +90,15 @@ def build(
     transparency = HttpPublishingLog(
         settings.publishing_url, credentials, transport=publishing_transport
     )
+    verification = VerificationService(
+        service,
+        TrustListRecordVerifier(trust),
+        BundleLogChecker(
+            transparency,
+            load_log_key(settings.log_key, settings.log_origin) if settings.log_key else None,
+        ),
+        VerifierPdfReader(trust),
+    )
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     runtime.on_start(lambda: ensure_access_indexes(runtime.mongo))
     runtime.on_stop(transparency.close)
@@ -109,6 +121,7 @@ def build(
     app.state.pdfs = pdfs
     app.state.log = transparency
     app.state.access = access
+    app.state.verification = verification
     app.state.csrf = Csrf(
         derived_key(secret, "csrf"), secure=settings.base_url.startswith("https://")
     )

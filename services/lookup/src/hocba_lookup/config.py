@@ -39,6 +39,16 @@ class LookupSettings(ServiceSettings):
         default="http://127.0.0.1:8104",
         description="Publishing's API, where the lookup fetches the PDFs with its own token",
     )
+    log_key: str | None = Field(
+        default=None,
+        description="The transparency log's verifier key (c2sp.org/signed-note, "
+        "<origin>+<id>+<base64>), or a file holding it (the devstack's var/log-key.pub): the "
+        "verification checks each document's log entry and inclusion proof under it",
+    )
+    log_origin: str | None = Field(
+        default=None,
+        description="The log's origin, the first line of its checkpoints (default: the key's name)",
+    )
     oidc_client_id: str = Field(
         default="hocba-lookup", description="The lookup's OIDC client (role service)"
     )
@@ -87,5 +97,10 @@ class LookupSettings(ServiceSettings):
             problems.append(
                 "set HOCBA_LOOKUP_OIDC_CLIENT_SECRET: the lookup fetches parents' PDFs from publishing "
                 "with its own token"
+            )
+        if self.log_key is None:
+            problems.append(
+                "set HOCBA_LOOKUP_LOG_KEY: the verification page proves each record's entry in "
+                "the transparency log under the log's public key"
             )
         return problems

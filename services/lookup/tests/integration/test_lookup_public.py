@@ -152,6 +152,10 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
         "POST /dang-xuat": await _session_token(stack, record),
         "DELETE /api/session": await _session_token(stack, record),
     }
+    async with stack.browser() as http:
+        assert (await sign_in(http, record.citizen_id, record.code)).status_code == 200
+        pdf = (await http.get(f"/hoc-ba/pdf/{record.document_id}")).content
+    assert pdf.startswith(b"%PDF-")
 
     async def logged() -> bool:
         checkpoint = await stack.publishing.log.latest_checkpoint()
@@ -192,6 +196,15 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
             f"/api/students/{record.record.student_id}/issued-copies"
         ),
         "GET /verify/{document_id}": Call(f"/verify/{record.document_id}"),
+        "GET /verify": Call("/verify"),
+        "POST /verify/pdf": Call(
+            "/verify/pdf",
+            data={"csrf_token": token},
+            files={"pdf": ("hocba.pdf", pdf, "application/pdf")},
+        ),
+        "POST /api/verify": Call(
+            "/api/verify", files={"pdf": ("hocba.pdf", pdf, "application/pdf")}
+        ),
         "GET /api/documents/{document_id}": Call(f"/api/documents/{record.document_id}"),
         "GET /log/checkpoint": Call("/log/checkpoint"),
         "GET /log/key": Call("/log/key"),
@@ -239,7 +252,7 @@ async def test_every_endpoint_is_public_as_the_policy_table_says(
     school = {
         e: 401 for e in mine if e.split(" ", 1)[1].startswith(("/api/students", "/api/schools"))
     }
-    assert mine == dict.fromkeys(mine, 200) | others | school and len(mine) == 22, mine
+    assert mine == dict.fromkeys(mine, 200) | others | school and len(mine) == 25, mine
     assert len(school) == 4
     rules = [POLICIES.rule(*e.split(" ", 1)) for e in mine if e not in school]
     assert all(rule is not None and rule.public for rule in rules)

@@ -221,9 +221,9 @@ def _fields(schema: dict[str, Any], defs: dict[str, Any]) -> set[str]:
 def test_the_public_answers_models_carry_no_personal_field_at_all() -> None:
     """Data minimization by construction: what a model has no field for, no answer can carry."""
     from hocba_lookup.entrypoints.http import RecordsOut
-    from hocba_lookup.entrypoints.views import DocumentOut
+    from hocba_lookup.entrypoints.views import DocumentOut, PdfVerificationOut
 
-    for model in (RecordsOut, DocumentOut):
+    for model in (RecordsOut, DocumentOut, PdfVerificationOut):
         schema = model.model_json_schema()
         fields = _fields(schema, schema.get("$defs", {}))
         assert "student_name" in fields and "school_name" in fields and "class_name" in fields
@@ -301,6 +301,9 @@ def test_settings_keep_the_secrets_secret_and_production_refuses_placeholders(
     monkeypatch.setenv("HOCBA_LOOKUP_OIDC_CLIENT_SECRET", "client-secret-0123456789")
     monkeypatch.setenv("HOCBA_LOOKUP_LOOKUP_SECRET", "a-long-random-production-secret-42")
     monkeypatch.setenv("HOCBA_LOOKUP_PUBLISHING_URL", "http://publishing:8104")
+    with pytest.raises(ValueError, match="HOCBA_LOOKUP_LOG_KEY"):
+        LookupSettings(**good)
+    monkeypatch.setenv("HOCBA_LOOKUP_LOG_KEY", "hocba.hcm.edu.vn/publishing+abcd1234+AAAA")
     prod = LookupSettings(**good)
     assert prod.publishing_url == "http://publishing:8104" and prod.oidc_client_id == "hocba-lookup"
     assert not hasattr(prod, "allow_dev_secret") and not hasattr(prod, "publishing_public_url")
@@ -402,3 +405,54 @@ def test_the_time_of_a_revocation_is_shown_in_vietnams_time() -> None:
 
     shown = revocation_out(Revocation("Cấp nhầm", datetime(2025, 6, 2, 20, 5, tzinfo=UTC)))
     assert shown.revoked_on == "03:05 ngày 03/06/2025"
+
+
+def test_a_typed_document_code_is_normalized_and_a_malformed_one_refused() -> None:
+    from hocba_lookup.domain.model import normalize_document_id
+
+    printed = "HB-2024-7K3M-Q9XZ-0A1B"
+    for typed in (
+        printed,
+        "hb-2024-7k3m-q9xz-0a1b",
+        " HB 2024 7K3M Q9XZ 0A1B ",
+        "HB20247K3MQ9XZ0A1B",
+        "2024-7K3M-Q9XZ-0A1B",
+        "HB–2024–7K3M–Q9XZ–OA1B",  # en dashes, the letter O for zero
+        "hb.2024.7k3m.q9xz.0aib",  # I for one
+    ):
+        assert normalize_document_id(typed) == printed, typed
+    for bad in (
+        "",
+        "HB-2024",
+        "HB-2024-7K3M-Q9XZ-0A1",
+        "HB-2024-7K3M-Q9XZ-0A1BC",
+        "HB-20X4-7K3M-Q9XZ-0A1B",
+        "HB-2024-7K3M-Q9XZ-0AUB",
+        "079314012345",
+        "HB-2024-7K3M-Q9XZ-0A1B" + "-0" * 20,
+        "HB-２０２４-7K3M-Q9XZ-0A1B",
+    ):
+        assert normalize_document_id(bad) is None, bad
+
+
+def test_a_verification_is_valid_only_when_every_check_passes_and_the_log_was_reached() -> None:
+    from hocba_lookup.domain.model import LogCheck, SealCheck, SignatureCheck, Verification
+
+    signed = [SignatureCheck("principal", "Bùi Văn Lộc", "t", True)]
+    included = LogCheck("included", "Có", "In", index=3, checkpoint_size=9)
+    assert Verification(True, signed).valid  # the log not asked: as before
+    assert Verification(True, signed, log=included).outcome == "valid"
+    for state in ("missing", "mismatch", "forged"):
+        v = Verification(True, signed, log=LogCheck(state, "x", "x"))
+        assert v.outcome == "invalid" and not v.valid, state
+    for state in ("unavailable", "unconfigured"):
+        v = Verification(True, signed, log=LogCheck(state, "x", "x"))  # type: ignore[arg-type]
+        assert v.outcome == "unchecked" and not v.valid, state
+    assert (
+        Verification(True, signed, log=included, seal=SealCheck(False, "x", "x")).outcome
+        == "invalid"
+    )
+    assert Verification(True, signed, log=included, problems=(("x", "x"),)).outcome == "invalid"
+    assert Verification(False, signed, log=included).outcome == "invalid"
+    assert Verification(True, [], log=included).outcome == "invalid"
+    assert Verification(True, signed, log=included, revoked=True).outcome == "revoked"

@@ -8,7 +8,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from hocba_lookup.domain.access import AccessCode, IssuedCopy, RateLimit, Session
-from hocba_lookup.domain.model import PublishedEntry, Revocation, Verification
+from hocba_lookup.domain.model import (
+    LogCheck,
+    PublishedEntry,
+    Revocation,
+    UploadedRecord,
+    Verification,
+)
 
 
 class RecordVerifier(Protocol):
@@ -117,4 +123,20 @@ class LogSource(Protocol):
     async def get(self, path: str, params: dict[str, int] | None = None) -> LogAnswer:
         """GET a path of publishing's log API (`/log/...`); raises LogUnavailable when publishing
         cannot be reached or refuses the lookup."""
+        ...
+
+
+class LogChecker(Protocol):
+    async def check(
+        self, document_id: str, record_version: int | None, content_sha256: str
+    ) -> LogCheck:
+        """Whether the document's publication, with this version and content, is in the
+        transparency log, proven under the log's pinned key; never raises for an unreachable log
+        (that is a LogCheck too)."""
+        ...
+
+
+class PdfReader(Protocol):
+    async def read(self, pdf: bytes) -> UploadedRecord:
+        """The record an uploaded PDF carries and its seal, checked; raises UnreadablePdf."""
         ...

@@ -12,10 +12,15 @@ from hocba_runtime.web import Csrf
 from hocba_lookup.application.access import AccessService
 from hocba_lookup.application.ports import PdfSource
 from hocba_lookup.application.use_cases import LookupService
+from hocba_lookup.application.verification import VerificationService
 
 
 async def _service(request: Request) -> LookupService:
     return request.app.state.lookup  # type: ignore[no-any-return]
+
+
+async def _verification(request: Request) -> VerificationService:
+    return request.app.state.verification  # type: ignore[no-any-return]
 
 
 async def _pdfs(request: Request) -> PdfSource:
@@ -27,6 +32,7 @@ async def _csrf(request: Request) -> Csrf:
 
 
 Service = Annotated[LookupService, Depends(_service)]
+Verifications = Annotated[VerificationService, Depends(_verification)]
 Pdfs = Annotated[PdfSource, Depends(_pdfs)]
 Forms = Annotated[Csrf, Depends(_csrf)]
 

@@ -34,8 +34,11 @@ POLICIES = PolicyTable(
             school_admin=S.SCHOOL, principal=S.SCHOOL, auditor=S.CITY
         ),
         # -- verification (entrypoints/verify.py) --
+        "GET /verify": PUBLIC,  # the start page; its code form redirects to /verify/{id}
         "GET /verify/{document_id}": PUBLIC_PERSONAL,
+        "POST /verify/pdf": PUBLIC_PERSONAL,
         "GET /api/documents/{document_id}": PUBLIC_PERSONAL,
+        "POST /api/verify": PUBLIC_PERSONAL,
         # The transparency log holds no personal data (hocba_trust.logentry).
         "GET /log/checkpoint": PUBLIC,
         "GET /log/key": PUBLIC,
