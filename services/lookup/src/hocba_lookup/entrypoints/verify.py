@@ -177,7 +177,14 @@ async def api_verify(request: Request, verifications: Verifications) -> Response
     except _BadUpload as exc:
         code = {413: "too_large", 415: "not_a_pdf", 422: "no_file"}[exc.status]
         return JSONResponse(
-            {"error": {"code": code, "message": exc.message[1], "message_vi": exc.message[0]}},
+            {
+                "error": {
+                    "code": code,
+                    "message": exc.message[1],
+                    "message_vi": exc.message[0],
+                    "details": [],
+                }
+            },
             status_code=exc.status,
         )
     verdict = await verifications.pdf(data)
