@@ -3,7 +3,10 @@
 parent reaches with the school's access code (every year, its results, every version), the PDFs
 it links to, sign-out, the school administrator's printable notice, the verification page a
 record's QR code leads to (valid, superseded, revoked, unknown), the pages on a phone and without
-JavaScript, and the session cookie as the browser keeps it. Every page visited is screenshotted
+JavaScript, and the session cookie as the browser keeps it; the verification start page (the
+front page's link): a code typed off the paper, a malformed one, an unknown one, and the PDF a
+parent downloaded uploaded as it is (valid, with the school's seal: the portal's publishing seals
+with a key in SoftHSM, `school_seal`), with one byte flipped, and a file that is no PDF. Every page visited is screenshotted
 into test-results/browser/<test>/ and checked by axe-core (WCAG 2.0/2.1 A and AA) under its real
 Content Security Policy (`Visit.check`).
 
@@ -12,7 +15,8 @@ a parent's page), what it must show, `visit.check("step", readme="name")` (`read
 README's screenshot, docs/img/lookup-<name>.png, when scripts/lookup_screenshots.py runs).
 
 Each signed-in test signs in anew (a page of its own, cookies of its own); the student's sign-in
-allows 10 attempts an hour (`STUDENT_LIMIT`), which the module stays under.
+allows 10 attempts an hour (`STUDENT_LIMIT`), which the module stays under (9): the uploads share
+one download (`downloaded_pdf`).
 
 One browser and one stack serve the whole module. Playwright's sync API keeps its event loop
 marked as running in the test thread for as long as it lives, so the browser is closed with the
