@@ -58,6 +58,7 @@ from hocba_lookup.entrypoints.http import FAILED_VI  # noqa: E402
 from lookup_fixtures import NAME, personal_values  # noqa: E402
 from playwright.sync_api import (  # noqa: E402
     Browser,
+    FilePayload,
     Locator,
     Page,
     Playwright,
@@ -421,7 +422,7 @@ def has_verdict_lines(page: Page) -> None:
 def downloaded_pdf(browser: Browser, portal: LivePortal) -> bytes:
     """The current record's PDF as a signed-in parent downloads it from the portal (one sign-in
     for the module's uploads: the student's sign-ins are limited)."""
-    context = browser.new_context(viewport=DESKTOP, locale="vi-VN")
+    context = browser.new_context(locale="vi-VN")
     page = context.new_page()
     sign_in(page, portal)
     link = year(page, "2024-2025").get_by_role("link", name="Tải học bạ năm học 2024-2025 (PDF)")
@@ -442,9 +443,8 @@ def upload(page: Page, portal: LivePortal, body: bytes, name: str = "hocba.pdf")
     """The start page's upload form, a file chosen as a person chooses it, and sent."""
     page.goto(f"{portal.url}/verify")
     mime = "application/pdf" if name.endswith(".pdf") else "text/plain"
-    page.get_by_label(PDF_FIELD).set_input_files(
-        files=[{"name": name, "mimeType": mime, "buffer": body}]
-    )
+    chosen: FilePayload = {"name": name, "mimeType": mime, "buffer": body}
+    page.get_by_label(PDF_FIELD).set_input_files(files=[chosen])
     page.get_by_role("button", name="Kiểm tra tệp").click()
 
 
