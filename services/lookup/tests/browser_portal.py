@@ -41,6 +41,14 @@ from hocba_devstack.testing import LocalInfra, eventually
 from lookup_fixtures import BORN, signed
 from lookup_stack import PUBLISHING_URL, Stack, running
 from playwright.sync_api import ConsoleMessage, Error, Locator, Page, Response, Route
+from seal_fixtures import (
+    SOFTHSM_LIBRARY,
+    TOKEN_LABEL,
+    TOKEN_PIN,
+    crl_files,
+    provision_seal,
+    softhsm_token,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = "/usr/bin/chromium"
@@ -64,6 +72,7 @@ PHONE = {"width": 390, "height": 844}
 
 CORRECTION_REASON = "Sai điểm Toán cuối năm, đã nhập lại"
 REVOCATION_REASON = "Cấp nhầm học bạ; nhà trường đã cấp lại bản đúng"
+SCHOOL_ID, SCHOOL_NAME = "079-TH-L", "Trường Tiểu học Hòa Bình"
 T = TypeVar("T")
 
 
@@ -140,9 +149,12 @@ class LivePortal:
     """The lookup stack over real HTTP, in a thread of its own; `start()` returns once it serves
     and its records are published, `stop()` shuts it down."""
 
-    def __init__(self, local_infra: LocalInfra, pki: DevPKI) -> None:
+    def __init__(
+        self, local_infra: LocalInfra, pki: DevPKI, seal: dict[str, Any] | None = None
+    ) -> None:
         self.local_infra = local_infra
         self.pki = pki
+        self.seal = seal
         self._socket = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -222,7 +234,10 @@ class LivePortal:
             return f"t_{name}_{uuid.uuid4().hex[:8]}"
 
         # The pages link to the lookup's public URL (the PDF tickets, the verification pages).
-        async with running(self.local_infra, databases, self.pki, public_url=self.url) as stack:
+        # `seal`: publishing's settings of the school's PDF seal (`school_seal`), as in production.
+        async with running(
+            self.local_infra, databases, self.pki, public_url=self.url, publishing_extra=self.seal
+        ) as stack:
             self.stack = stack
             self.published = await publish_records(stack, self.local_infra, self.pki)
             # The stack is started already: uvicorn serves the app without running its lifespan.
@@ -237,6 +252,23 @@ class LivePortal:
             serving = asyncio.create_task(self._server.serve(sockets=[self._socket]))
             self._ready.set()
             await serving
+
+
+def school_seal(pki: DevPKI, directory: Path) -> dict[str, Any]:
+    """Publishing's settings that seal each PDF with the school's seal (PAdES B-LT), its key in a
+    SoftHSM2 token made under `directory`, as the verification's integration tests do."""
+    softhsm_token(directory / "hsm")
+    certificates = directory / "seals"
+    certificates.mkdir(parents=True, exist_ok=True)
+    provision_seal(pki, certificates, SCHOOL_ID, SCHOOL_NAME)
+    return {
+        "pdf_seal": True,
+        "pkcs11_library": SOFTHSM_LIBRARY,
+        "pkcs11_token_label": TOKEN_LABEL,
+        "pkcs11_pin": TOKEN_PIN,
+        "pdf_seal_certificates": str(certificates),
+        "crl_files": list(crl_files(pki)),
+    }
 
 
 def run_directory(nodeid: str) -> Path:

@@ -3,7 +3,10 @@
 parent reaches with the school's access code (every year, its results, every version), the PDFs
 it links to, sign-out, the school administrator's printable notice, the verification page a
 record's QR code leads to (valid, superseded, revoked, unknown), the pages on a phone and without
-JavaScript, and the session cookie as the browser keeps it. Every page visited is screenshotted
+JavaScript, and the session cookie as the browser keeps it; the verification start page (the
+front page's link): a code typed off the paper, a malformed one, an unknown one, and the PDF a
+parent downloaded uploaded as it is (valid, with the school's seal: the portal's publishing seals
+with a key in SoftHSM, `school_seal`), with one byte flipped, and a file that is no PDF. Every page visited is screenshotted
 into test-results/browser/<test>/ and checked by axe-core (WCAG 2.0/2.1 A and AA) under its real
 Content Security Policy (`Visit.check`).
 
@@ -12,7 +15,8 @@ a parent's page), what it must show, `visit.check("step", readme="name")` (`read
 README's screenshot, docs/img/lookup-<name>.png, when scripts/lookup_screenshots.py runs).
 
 Each signed-in test signs in anew (a page of its own, cookies of its own); the student's sign-in
-allows 10 attempts an hour (`STUDENT_LIMIT`), which the module stays under.
+allows 10 attempts an hour (`STUDENT_LIMIT`), which the module stays under (9): the uploads share
+one download (`downloaded_pdf`).
 
 One browser and one stack serve the whole module. Playwright's sync API keeps its event loop
 marked as running in the test thread for as long as it lives, so the browser is closed with the
@@ -28,21 +32,25 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parents[3] / "publishing" / "tests"))  # seal_fixtures
 from browser_portal import (  # noqa: E402
     CORRECTION_REASON,
     DESKTOP,
     PHONE,
     REVOCATION_REASON,
     ROOT,
+    SCHOOL_NAME,
     LivePortal,
     Visit,
     launch_options,
     readme_directory,
     run_directory,
+    school_seal,
 )
 from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_devstack.testing import LocalInfra  # noqa: E402
@@ -50,6 +58,7 @@ from hocba_lookup.entrypoints.http import FAILED_VI  # noqa: E402
 from lookup_fixtures import NAME, personal_values  # noqa: E402
 from playwright.sync_api import (  # noqa: E402
     Browser,
+    FilePayload,
     Locator,
     Page,
     Playwright,
@@ -90,7 +99,8 @@ def portal(
 ) -> Iterator[LivePortal]:
     pki = DevPKI(tmp_path_factory.mktemp("lookup-browser-pki"))
     pki.create()
-    live = LivePortal(local_infra, pki).start()
+    seal = school_seal(pki, tmp_path_factory.mktemp("lookup-browser-seal"))
+    live = LivePortal(local_infra, pki, seal).start()
     yield live
     live.stop()
 
@@ -378,12 +388,154 @@ def test_the_verification_page_its_qr_code_leads_to(
         expect(main).to_contain_text(
             f"đã được thay bằng phiên bản mới {records.current} (lý do sửa: {CORRECTION_REASON})"
         )
+    if which in ("current", "superseded"):
+        has_verdict_lines(page)
     if which != "unknown":
         expect(main).to_contain_text(NAME)
         expect(main).to_contain_text("Trường Tiểu học Hòa Bình")
         expect(page.get_by_role("row", name="Toán")).to_be_visible()
     no_personal_value(page, portal)
     visit.check(f"verify-{which}", readme=f"verify-{which}")
+
+
+VERDICT_LINES = [
+    re.compile(
+        rf"✔ Chữ ký của Hiệu trưởng: Bùi Văn Lộc, {SCHOOL_NAME}, ký lúc \d\d:\d\d ngày "
+        r"\d\d/\d\d/\d{4} \(giờ Việt Nam\); chứng thư số do .+ cấp — hợp lệ"
+    ),
+    re.compile(r"✔ Có trong sổ công khai: mục số \d+, mốc có chữ ký gồm \d+ mục"),
+]
+"""What a valid verdict lists: each signer with role, school, signing time in Vietnam's time and
+certificate issuer; the transparency log's entry."""
+SEAL_LINE = "Dấu niêm phong PDF hợp lệ (dấu niêm phong của nhà trường)"
+CODE_FIELD = re.compile("^Mã học bạ")
+PDF_FIELD = re.compile("^Tệp PDF học bạ số")
+
+
+def has_verdict_lines(page: Page) -> None:
+    checks = page.get_by_role("list").first.get_by_role("listitem")
+    for line in VERDICT_LINES:
+        expect(checks.filter(has_text=line)).to_have_count(1)
+
+
+@pytest.fixture(scope="module")
+def downloaded_pdf(browser: Browser, portal: LivePortal) -> bytes:
+    """The current record's PDF as a signed-in parent downloads it from the portal (one sign-in
+    for the module's uploads: the student's sign-ins are limited)."""
+    context = browser.new_context(locale="vi-VN")
+    page = context.new_page()
+    sign_in(page, portal)
+    link = year(page, "2024-2025").get_by_role("link", name="Tải học bạ năm học 2024-2025 (PDF)")
+    answer = context.request.get(urljoin(page.url, str(link.get_attribute("href"))))
+    assert answer.status == 200 and answer.body().startswith(b"%PDF-"), answer.status
+    pdf = answer.body()
+    context.close()
+    return pdf
+
+
+def flipped(pdf: bytes, at: int = 300) -> bytes:
+    changed = bytearray(pdf)
+    changed[at] ^= 0x01
+    return bytes(changed)
+
+
+def upload(page: Page, portal: LivePortal, body: bytes, name: str = "hocba.pdf") -> None:
+    """The start page's upload form, a file chosen as a person chooses it, and sent."""
+    page.goto(f"{portal.url}/verify")
+    mime = "application/pdf" if name.endswith(".pdf") else "text/plain"
+    chosen: FilePayload = {"name": name, "mimeType": mime, "buffer": body}
+    page.get_by_label(PDF_FIELD).set_input_files(files=[chosen])
+    page.get_by_role("button", name="Kiểm tra tệp").click()
+
+
+def test_from_the_front_page_a_typed_code_leads_to_the_documents_verdict(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    records = portal.records
+    page.goto(f"{portal.url}/")
+    page.get_by_role("link", name="Mở trang xác minh học bạ").click()
+    expect(page).to_have_url(f"{portal.url}/verify")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Xác minh học bạ số")
+    expect(page.get_by_label(PDF_FIELD)).to_be_visible()
+    visit.check("start", readme="verify-start")
+    sloppy = " " + records.current.lower().replace("-", " - ") + " "  # as typed off the paper
+    page.get_by_label(CODE_FIELD).fill(sloppy)
+    page.get_by_role("button", name="Xác minh", exact=True).click()
+    expect(page).to_have_url(f"{portal.url}/verify/{records.current}")
+    expect(page.locator(".status")).to_have_text("✔ Hợp lệ")
+    has_verdict_lines(page)
+    no_personal_value(page, portal)
+    visit.check("verdict")
+
+
+def test_a_malformed_code_says_what_to_fix_at_its_field_and_an_unknown_one_is_not_found(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    page.goto(f"{portal.url}/verify")
+    statuses: list[int] = []
+    page.on("response", lambda r: statuses.append(r.status) if "code=" in r.url else None)
+    page.get_by_label(CODE_FIELD).fill("HB-2024-12")
+    page.get_by_role("button", name="Xác minh", exact=True).click()
+    error = page.locator("#code-error")
+    expect(error).to_contain_text("Mã học bạ không đúng dạng")
+    expect(error).to_have_attribute("role", "alert")
+    field = page.get_by_label(CODE_FIELD)
+    expect(field).to_have_attribute("aria-describedby", "code-error")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_value("")
+    assert statuses == [422]
+    visit.check("code-error", readme="verify-code-error")
+    page.get_by_label(CODE_FIELD).fill("hb 2024 0000 0000 0000")
+    page.get_by_role("button", name="Xác minh", exact=True).click()
+    expect(page).to_have_url(f"{portal.url}/verify/{portal.records.unknown}")
+    expect(page.locator(".status")).to_have_text(f"Không tìm thấy học bạ {portal.records.unknown}")
+    visit.check("unknown")
+
+
+def test_an_uploaded_pdf_verifies_with_the_schools_seal(
+    page: Page, visit: Visit, portal: LivePortal, downloaded_pdf: bytes
+) -> None:
+    upload(page, portal, downloaded_pdf)
+    expect(page).to_have_url(f"{portal.url}/verify/pdf")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Kết quả kiểm tra tệp PDF học bạ")
+    expect(page.locator(".status")).to_have_text("✔ Hợp lệ")
+    main = page.get_by_role("main")
+    expect(main).to_contain_text(f"Mã học bạ ghi trong tệp: {portal.records.current}")
+    expect(main).to_contain_text(SEAL_LINE)
+    expect(main).to_contain_text("Đây là phiên bản hiện hành của học bạ.")
+    expect(main).not_to_contain_text("✘")
+    has_verdict_lines(page)
+    no_personal_value(page, portal)
+    visit.check("pdf-valid", readme="verify-pdf-valid")
+
+
+def test_an_uploaded_pdf_with_one_byte_flipped_is_not_valid_and_says_why(
+    page: Page, visit: Visit, portal: LivePortal, downloaded_pdf: bytes
+) -> None:
+    tampered = flipped(downloaded_pdf)
+    upload(page, portal, tampered)
+    expect(page.locator(".status")).to_have_text("✘ Không hợp lệ")
+    answer = page.context.request.post(
+        f"{portal.url}/api/verify", data=tampered, headers={"content-type": "application/pdf"}
+    ).json()
+    why = answer["unreadable"] or answer["verification"]["seal"]
+    assert why and not why.get("valid", False), answer
+    expect(page.get_by_role("main")).to_contain_text(why["message_vi"])  # the reason, shown
+    expect(page.get_by_role("main")).not_to_contain_text("✔ Hợp lệ")
+    no_personal_value(page, portal)
+    visit.check("pdf-tampered", readme="verify-pdf-tampered")
+
+
+def test_an_uploaded_file_that_is_no_pdf_gets_the_clear_message_at_its_field(
+    page: Page, visit: Visit, portal: LivePortal
+) -> None:
+    upload(page, portal, b"hello, not a record\n", name="notes.txt")
+    error = page.locator("#pdf-error")
+    expect(error).to_have_text(
+        "Tệp đã chọn không phải tệp PDF. Hãy chọn tệp PDF học bạ số mà nhà trường cấp."
+    )
+    expect(page.get_by_label(PDF_FIELD)).to_have_attribute("aria-describedby", "pdf-error")
+    visit.check("not-a-pdf")
 
 
 # -- a phone, no JavaScript ---------------------------------------------------------------------
@@ -410,6 +562,22 @@ def test_on_a_phone_no_page_overflows_sideways(
     fits("notice")
 
 
+@pytest.mark.browser_context_args(viewport=PHONE, is_mobile=True, has_touch=True)
+def test_on_a_phone_the_verification_start_page_and_a_pdf_verdict_fit(
+    page: Page, visit: Visit, portal: LivePortal, downloaded_pdf: bytes
+) -> None:
+    def fits(step: str) -> None:
+        visit.check(step)
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= PHONE["width"], f"{step}: {wide} px wide on a {PHONE['width']} px screen"
+
+    page.goto(f"{portal.url}/verify")
+    fits("start")
+    upload(page, portal, downloaded_pdf)
+    expect(page.locator(".status")).to_have_text("✔ Hợp lệ")
+    fits("pdf-valid")
+
+
 @pytest.mark.browser_context_args(java_script_enabled=False)
 def test_without_javascript_a_parent_signs_in_downloads_verifies_and_signs_out(
     page: Page, visit: Visit, portal: LivePortal
@@ -434,6 +602,27 @@ def test_without_javascript_a_parent_signs_in_downloads_verifies_and_signs_out(
     response = page.goto(f"{portal.url}/hoc-ba")
     assert response is not None and response.status == 401
     visit.check("signed-out", axe=False)
+
+
+@pytest.mark.browser_context_args(java_script_enabled=False)
+def test_without_javascript_a_code_and_an_upload_are_verified(
+    page: Page, visit: Visit, portal: LivePortal, downloaded_pdf: bytes
+) -> None:
+    records = portal.records
+    page.goto(f"{portal.url}/")
+    page.get_by_role("link", name="Mở trang xác minh học bạ").click()
+    page.get_by_label(CODE_FIELD).fill(records.current.lower().replace("-", " "))
+    page.get_by_role("button", name="Xác minh", exact=True).click()
+    expect(page).to_have_url(f"{portal.url}/verify/{records.current}")
+    expect(page.locator(".status")).to_have_text("✔ Hợp lệ")
+    visit.check("by-code", axe=False)
+    upload(page, portal, downloaded_pdf)
+    expect(page.locator(".status")).to_have_text("✔ Hợp lệ")
+    expect(page.get_by_role("main")).to_contain_text(SEAL_LINE)
+    visit.check("pdf-valid", axe=False)
+    upload(page, portal, flipped(downloaded_pdf))
+    expect(page.locator(".status")).to_have_text("✘ Không hợp lệ")
+    visit.check("pdf-tampered", axe=False)
 
 
 def test_each_check_fails_on_a_page_that_breaks_it(
