@@ -33,9 +33,22 @@ def test_uv_tool_install_gives_a_working_hocba_verify(tmp_path: Path) -> None:
         k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
     }
     env |= {"UV_TOOL_DIR": str(tmp_path / "tools"), "UV_TOOL_BIN_DIR": str(tmp_path / "bin")}
-    # --offline: from the cache `make install` filled (the command without it works the same)
+    # The versions the workspace locked, so that the test installs what was tested, not whatever
+    # PyPI offers today. Not --offline: a tool install resolves on its own, and `make install`'s
+    # cache need not hold every wheel it picks (PyPI is reachable wherever `make install` works).
+    constraints = tmp_path / "constraints.txt"
+    exported = subprocess.run(
+        [_uv(), "export", "--frozen", "--no-hashes", "--no-emit-workspace", "--no-dev"]
+        + ["--package", "hocba-verifier", "-o", str(constraints)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert exported.returncode == 0, exported.stderr
     installed = subprocess.run(
-        [_uv(), "tool", "install", "--offline", "./libs/verifier"],
+        [_uv(), "tool", "install", "--constraints", str(constraints), "./libs/verifier"],
         cwd=ROOT,
         env=env,
         capture_output=True,
