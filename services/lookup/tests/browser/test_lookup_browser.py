@@ -502,7 +502,7 @@ def test_an_uploaded_pdf_verifies_with_the_schools_seal(
     main = page.get_by_role("main")
     expect(main).to_contain_text(f"Mã học bạ ghi trong tệp: {portal.records.current}")
     expect(main).to_contain_text(SEAL_LINE)
-    expect(main).to_contain_text("Đây là phiên bản hiện hành của học bạ.")
+    expect(main).to_contain_text("Học bạ đã công bố mang mã này là phiên bản hiện hành")
     expect(main).not_to_contain_text("✘")
     has_verdict_lines(page)
     no_personal_value(page, portal)
