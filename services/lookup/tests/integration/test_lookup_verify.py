@@ -122,7 +122,10 @@ async def test_a_downloaded_pdf_uploaded_verifies_with_the_schools_seal_and_its_
     assert (
         "Chữ ký của Giáo viên chủ nhiệm: <strong>Mai Thị Yến</strong>, " + SCHOOL_NAME in page.text
     )
-    assert "chứng thư số do" in page.text and "Đây là phiên bản hiện hành" in page.text
+    assert (
+        "chứng thư số do" in page.text
+        and "Học bạ đã công bố mang mã này là phiên bản hiện hành" in page.text
+    )
 
     api = await stack.http.post(
         "/api/verify", content=pdf, headers={"content-type": "application/pdf"}
