@@ -164,6 +164,9 @@ class ErrorDetail(BaseModel):
         description="Machine-readable, e.g. unauthenticated, forbidden, invalid_request"
     )
     message: str = Field(description="What went wrong and what to do, for a person")
+    message_vi: str | None = Field(
+        default=None, description="The same in Vietnamese, where a parent or a verifier reads it"
+    )
     details: list[dict[str, Any]] = Field(
         description="Per field or item: what is wrong (field, problem, ...)"
     )
@@ -197,9 +200,16 @@ class AuditExport(BaseModel):
 
 
 def _error_body(
-    code: str, message: str, details: list[dict[str, str]] | None = None
+    code: str,
+    message: str,
+    details: list[dict[str, str]] | None = None,
+    message_vi: str | None = None,
 ) -> dict[str, Any]:
-    return {"error": {"code": code, "message": redact(message), "details": details or []}}
+    error: dict[str, Any] = {"code": code, "message": redact(message)}
+    if message_vi is not None:
+        error["message_vi"] = redact(message_vi)
+    error["details"] = details or []
+    return {"error": error}
 
 
 def create_app(
@@ -246,7 +256,9 @@ def create_app(
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(
-            status_code=exc.status, content=_error_body(exc.code, exc.message, exc.details)
+            status_code=exc.status,
+            content=_error_body(exc.code, exc.message, exc.details, exc.message_vi),
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)

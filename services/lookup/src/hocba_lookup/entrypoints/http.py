@@ -187,14 +187,19 @@ def _clear_session(request: Request, response: Response) -> None:
     )
 
 
+def _touched(request: Request, session: Session) -> None:
+    """The audit trail notes whose records the answer showed (or whose sign-in it was)."""
+    current_access(request).touched(
+        Resource(school_id=session.school_id, student_ids=(session.student_id,))
+    )
+
+
 async def _signed_in(request: Request, parents: Parents) -> Session:
     """The one check of a parent's session; 401 without one."""
     session = await parents.session(request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise NotSignedIn("sign in with the personal ID number, date of birth and access code")
-    current_access(request).touched(
-        Resource(school_id=session.school_id, student_ids=(session.student_id,))
-    )
+    _touched(request, session)
     return session
 
 
@@ -246,33 +251,62 @@ def _parse_date(text: str) -> date | None:
     return None
 
 
-def _expired_form(request: Request) -> HTMLResponse:
+Said = tuple[str, str]
+"""A text in Vietnamese and in English."""
+
+
+def _message(
+    request: Request,
+    status: int,
+    title: Said,
+    text: Said,
+    *,
+    link: str | None = None,
+    link_text: Said | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A page that says one thing (message.html), in the reader's language; its language switch
+    returns to the link's page."""
     t = translator(language(request))
     return page(
         request,
         "message.html",
-        status=403,
-        here="/",
-        title=t("Biểu mẫu đã hết hạn", "The form has expired"),
-        text=t(
-            "Biểu mẫu này không còn hiệu lực. Hãy tải lại trang đăng nhập rồi nhập lại thông tin.",
-            "This form is no longer valid. Reload the sign-in page and enter the details again.",
-        ),
-        link_text=t("Tải lại trang đăng nhập", "Reload the sign-in page"),
+        status=status,
+        here=link or "/",
+        headers=headers,
+        title=t(*title),
+        text=t(*text),
+        link=link,
+        link_text=None if link_text is None else t(*link_text),
     )
 
 
-def _limited_page(request: Request, wait: int) -> HTMLResponse:
-    minutes = max(1, -(-wait // 60))
-    t = translator(language(request))
-    return page(
+def _expired_form(request: Request) -> HTMLResponse:
+    return _message(
         request,
-        "message.html",
-        status=429,
-        here="/",
+        403,
+        ("Biểu mẫu đã hết hạn", "The form has expired"),
+        (
+            "Biểu mẫu này không còn hiệu lực. Hãy tải lại trang đăng nhập rồi nhập lại thông tin.",
+            "This form is no longer valid. Reload the sign-in page and enter the details again.",
+        ),
+        link_text=("Tải lại trang đăng nhập", "Reload the sign-in page"),
+    )
+
+
+def _minutes(wait: int) -> int:
+    """A wait in seconds as the whole minutes a message says (at least one)."""
+    return max(1, -(-wait // 60))
+
+
+def _limited_page(request: Request, wait: int) -> HTMLResponse:
+    minutes = _minutes(wait)
+    return _message(
+        request,
+        429,
+        ("Tạm dừng đăng nhập", "Sign-in paused"),
+        (LIMITED_VI.format(minutes=minutes), LIMITED_EN.format(minutes=minutes)),
         headers={"retry-after": str(wait)},
-        title=t("Tạm dừng đăng nhập", "Sign-in paused"),
-        text=t(LIMITED_VI, LIMITED_EN).format(minutes=minutes),
     )
 
 
@@ -316,29 +350,24 @@ async def sign_in_form(
         return _limited_page(request, outcome.retry_after)
     if isinstance(outcome, SignInFailed):
         return _form(request, csrf, status=401, failed=True)
-    current_access(request).touched(
-        Resource(school_id=outcome.session.school_id, student_ids=(outcome.session.student_id,))
-    )
+    _touched(request, outcome.session)
     response = RedirectResponse("/hoc-ba", status_code=303)
     _set_session(request, response, outcome.token)
     return response
 
 
 def _signed_out_page(request: Request) -> HTMLResponse:
-    t = translator(language(request))
-    return page(
+    return _message(
         request,
-        "message.html",
-        status=401,
-        here="/",
-        title=t("Chưa đăng nhập", "Not signed in"),
-        text=t(
+        401,
+        ("Chưa đăng nhập", "Not signed in"),
+        (
             "Phiên làm việc đã kết thúc hoặc chưa đăng nhập. Hãy đăng nhập lại bằng số định danh, "
             "ngày sinh và mã truy cập.",
             "The session has ended, or you have not signed in. Sign in again with the personal ID "
             "number, the date of birth and the access code.",
         ),
-        link_text=t("Đăng nhập", "Sign in"),
+        link_text=("Đăng nhập", "Sign in"),
     )
 
 
@@ -398,36 +427,34 @@ def _pdf(content: bytes, name: str) -> Response:
     )
 
 
+BACK_TO_RECORDS = ("Về học bạ", "Back to the records")
+
+
 def _pdf_refusal(request: Request, status: int) -> HTMLResponse:
-    t = translator(language(request))
     if status == 503:
-        return page(
+        return _message(
             request,
-            "message.html",
-            status=503,
-            here="/hoc-ba",
-            headers={"retry-after": "30"},
-            title=t("Tạm thời chưa tải được học bạ", "The record cannot be downloaded yet"),
-            text=t(
+            503,
+            ("Tạm thời chưa tải được học bạ", "The record cannot be downloaded yet"),
+            (
                 "Hệ thống chưa lấy được tệp PDF của học bạ. Hãy thử lại sau ít phút.",
                 "The record's PDF could not be fetched. Try again in a few minutes.",
             ),
             link="/hoc-ba",
-            link_text=t("Về học bạ", "Back to the records"),
+            link_text=BACK_TO_RECORDS,
+            headers={"retry-after": "30"},
         )
-    return page(
+    return _message(
         request,
-        "message.html",
-        status=404,
-        here="/hoc-ba",
-        title=t("Không có tệp này", "No such file"),
-        text=t(
+        404,
+        ("Không có tệp này", "No such file"),
+        (
             "Không có bản PDF này cho học sinh đã đăng nhập (học bạ đã bị thu hồi hoặc chưa được in).",
             "There is no such PDF for the signed-in student (the record was revoked or is not "
             "printed yet).",
         ),
         link="/hoc-ba",
-        link_text=t("Về học bạ", "Back to the records"),
+        link_text=BACK_TO_RECORDS,
     )
 
 
@@ -526,20 +553,6 @@ class UnsupportedBody(DomainError):
     code = "unsupported_media_type"
 
 
-def _failed_json() -> JSONResponse:
-    return JSONResponse(
-        {
-            "error": {
-                "code": SignInFailedError.code,
-                "message": FAILED_EN,
-                "message_vi": FAILED_VI,
-                "details": [],
-            }
-        },
-        status_code=401,
-    )
-
-
 @router.post(
     "/api/session",
     response_model=SessionOut,
@@ -563,24 +576,15 @@ async def api_sign_in(body: SignInIn, request: Request, parents: Parents) -> Res
         SignInInput(body.citizen_id, body.date_of_birth, code), _client(request)
     )
     if isinstance(outcome, RateLimited):
-        minutes = max(1, -(-outcome.retry_after // 60))
-        return JSONResponse(
-            {
-                "error": {
-                    "code": TooManyAttempts.code,
-                    "message": LIMITED_EN.format(minutes=minutes),
-                    "message_vi": LIMITED_VI.format(minutes=minutes),
-                    "details": [],
-                }
-            },
-            status_code=429,
+        minutes = _minutes(outcome.retry_after)
+        raise TooManyAttempts(
+            LIMITED_EN.format(minutes=minutes),
+            message_vi=LIMITED_VI.format(minutes=minutes),
             headers={"retry-after": str(outcome.retry_after)},
         )
     if not isinstance(outcome, SignedIn):
-        return _failed_json()
-    current_access(request).touched(
-        Resource(school_id=outcome.session.school_id, student_ids=(outcome.session.student_id,))
-    )
+        raise SignInFailedError(FAILED_EN, message_vi=FAILED_VI)
+    _touched(request, outcome.session)
     response = JSONResponse(
         SessionOut(expires_at=outcome.session.expires_at).model_dump(mode="json")
     )

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from hocba_contracts.payloads.common import Code
+from hocba_runtime.errors import DomainError
 from hocba_runtime.web import Csrf
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -88,10 +89,16 @@ EXPIRED = (
 )
 
 
-class _BadUpload(Exception):
-    def __init__(self, status: int, message: tuple[str, str]) -> None:
-        super().__init__(message[1])
-        self.status, self.message = status, message
+UPLOAD_CODES = {413: "too_large", 415: "not_a_pdf", 422: "no_file"}
+
+
+class _BadUpload(DomainError):
+    """An upload refused: the API answers it as every error (`hocba_runtime`), the pages show
+    `said` beside the file field."""
+
+    def __init__(self, status: int, said: tuple[str, str]) -> None:
+        super().__init__(said[1], code=UPLOAD_CODES[status], message_vi=said[0], status=status)
+        self.said = said
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -165,28 +172,14 @@ def _pdf_out(request: Request, verdict: PdfVerdict) -> PdfVerificationOut:
     responses={413: {"description": "Larger than the limit"}, 415: {"description": "Not a PDF"}},
 )
 async def api_verify(request: Request, verifications: Verifications) -> Response:
-    try:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media == "multipart/form-data":
-            data = (await _form(request)).get("pdf", b"")
-        elif media in ("application/pdf", "application/octet-stream"):
-            data = await _body(request, _limit(request))
-        else:
-            raise _BadUpload(415, NOT_PDF)
-        _check_pdf(data)
-    except _BadUpload as exc:
-        code = {413: "too_large", 415: "not_a_pdf", 422: "no_file"}[exc.status]
-        return JSONResponse(
-            {
-                "error": {
-                    "code": code,
-                    "message": exc.message[1],
-                    "message_vi": exc.message[0],
-                    "details": [],
-                }
-            },
-            status_code=exc.status,
-        )
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        data = (await _form(request)).get("pdf", b"")
+    elif media in ("application/pdf", "application/octet-stream"):
+        data = await _body(request, _limit(request))
+    else:
+        raise _BadUpload(415, NOT_PDF)
+    _check_pdf(data)
     verdict = await verifications.pdf(data)
     return JSONResponse(_pdf_out(request, verdict).model_dump(mode="json"))
 
@@ -255,7 +248,7 @@ async def verify_pdf(request: Request, csrf: Forms, verifications: Verifications
     try:
         fields = await _form(request)
     except _BadUpload as exc:
-        return _start(request, csrf, status=exc.status, file_error=exc.message)
+        return _start(request, csrf, status=exc.status, file_error=exc.said)
     token = fields.get("csrf_token", b"").decode("utf-8", "replace")
     if not csrf.valid(request, token):
         return _start(request, csrf, status=403, file_error=EXPIRED)
@@ -263,7 +256,7 @@ async def verify_pdf(request: Request, csrf: Forms, verifications: Verifications
     try:
         _check_pdf(data)
     except _BadUpload as exc:
-        return _start(request, csrf, status=exc.status, file_error=exc.message)
+        return _start(request, csrf, status=exc.status, file_error=exc.said)
     verdict = await verifications.pdf(data)
     del data, fields
     return page(
