@@ -38,17 +38,9 @@ import uvicorn
 from axe_playwright_python.sync_playwright import Axe
 from hocba_devstack.devpki import DevPKI
 from hocba_devstack.testing import LocalInfra, eventually
-from lookup_fixtures import BORN, signed
+from lookup_fixtures import BORN, signed, unlock_correction
 from lookup_stack import PUBLISHING_URL, Stack, running
 from playwright.sync_api import ConsoleMessage, Error, Locator, Page, Response, Route
-from seal_fixtures import (
-    SOFTHSM_LIBRARY,
-    TOKEN_LABEL,
-    TOKEN_PIN,
-    crl_files,
-    provision_seal,
-    softhsm_token,
-)
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +64,6 @@ PHONE = {"width": 390, "height": 844}
 
 CORRECTION_REASON = "Sai điểm Toán cuối năm, đã nhập lại"
 REVOCATION_REASON = "Cấp nhầm học bạ; nhà trường đã cấp lại bản đúng"
-SCHOOL_ID, SCHOOL_NAME = "079-TH-L", "Trường Tiểu học Hòa Bình"
 T = TypeVar("T")
 
 
@@ -108,12 +99,7 @@ async def publish_records(stack: Stack, local_infra: LocalInfra, pki: DevPKI) ->
     have the school's administrator issue the student's access code (the school-admin API)."""
     citizen_id, student = "079314066601", f"HS{uuid.uuid4().int % 10**8:08d}"
     first = await stack.publish(signed(pki, citizen_id=citizen_id, student_id=student))
-    correction = {
-        "kind": "unlock",
-        "reason": CORRECTION_REASON,
-        "approved_by": "079-TH-L-QT",
-        "at": "2025-06-12T09:30:00Z",
-    }
+    correction = unlock_correction(CORRECTION_REASON)
     second = await stack.publish(
         signed(pki, citizen_id=citizen_id, version=2, student_id=student, correction=correction)
     )
@@ -252,23 +238,6 @@ class LivePortal:
             serving = asyncio.create_task(self._server.serve(sockets=[self._socket]))
             self._ready.set()
             await serving
-
-
-def school_seal(pki: DevPKI, directory: Path) -> dict[str, Any]:
-    """Publishing's settings that seal each PDF with the school's seal (PAdES B-LT), its key in a
-    SoftHSM2 token made under `directory`, as the verification's integration tests do."""
-    softhsm_token(directory / "hsm")
-    certificates = directory / "seals"
-    certificates.mkdir(parents=True, exist_ok=True)
-    provision_seal(pki, certificates, SCHOOL_ID, SCHOOL_NAME)
-    return {
-        "pdf_seal": True,
-        "pkcs11_library": SOFTHSM_LIBRARY,
-        "pkcs11_token_label": TOKEN_LABEL,
-        "pkcs11_pin": TOKEN_PIN,
-        "pdf_seal_certificates": str(certificates),
-        "crl_files": list(crl_files(pki)),
-    }
 
 
 def run_directory(nodeid: str) -> Path:

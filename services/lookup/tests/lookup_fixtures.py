@@ -49,6 +49,16 @@ def personal_values(citizen_id: str) -> list[str]:
     ]
 
 
+def unlock_correction(reason: str) -> dict[str, str]:
+    """A version's correction as assessment states it: unlocked by the school's administrator."""
+    return {
+        "kind": "unlock",
+        "reason": reason,
+        "approved_by": "079-TH-L-QT",
+        "at": "2025-06-12T09:30:00Z",
+    }
+
+
 def new_citizen_id() -> str:
     return f"0793140{uuid.uuid4().int % 10**5:05d}"
 

@@ -44,18 +44,17 @@ from browser_portal import (  # noqa: E402
     PHONE,
     REVOCATION_REASON,
     ROOT,
-    SCHOOL_NAME,
     LivePortal,
     Visit,
     launch_options,
     readme_directory,
     run_directory,
-    school_seal,
 )
 from hocba_devstack.devpki import DevPKI  # noqa: E402
 from hocba_devstack.testing import LocalInfra  # noqa: E402
 from hocba_lookup.entrypoints.http import FAILED_VI  # noqa: E402
 from lookup_fixtures import NAME, personal_values  # noqa: E402
+from lookup_seal import SCHOOL_NAME, school_seal  # noqa: E402
 from playwright.sync_api import (  # noqa: E402
     Browser,
     FilePayload,

@@ -19,7 +19,7 @@ from hocba_devstack.testing import LocalInfra, eventually  # noqa: E402
 from hocba_lookup.bootstrap import build  # noqa: E402
 from hocba_trust import logentry, note  # noqa: E402
 from hocba_trust.logentry import document_status, verify_bundle  # noqa: E402
-from lookup_fixtures import personal_values, signed  # noqa: E402
+from lookup_fixtures import personal_values, signed, unlock_correction  # noqa: E402
 from lookup_stack import Stack, lookup_settings, running  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -125,12 +125,7 @@ async def test_a_correction_shows_both_versions_the_old_one_superseded_with_its_
     citizen_id, student = "079314055588", "HS-CORR-0001"
     first = await stack.publish(signed(pki, citizen_id=citizen_id, student_id=student))
     reason = "Sai điểm Toán cuối năm, đã nhập lại"
-    correction = {
-        "kind": "unlock",
-        "reason": reason,
-        "approved_by": "079-TH-L-QT",
-        "at": "2025-06-12T09:30:00Z",
-    }
+    correction = unlock_correction(reason)
     second = await stack.publish(
         signed(pki, citizen_id=citizen_id, version=2, student_id=student, correction=correction)
     )

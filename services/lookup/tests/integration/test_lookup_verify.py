@@ -26,20 +26,20 @@ from hocba_devstack.testing import LocalInfra, eventually  # noqa: E402
 from hocba_lookup.bootstrap import build  # noqa: E402
 from hocba_lookup.entrypoints.pages import vn_time  # noqa: E402
 from hocba_trust.note import Signer  # noqa: E402
-from lookup_fixtures import BORN, NAME, new_citizen_id, personal_values, published, signed  # noqa: E402
-from lookup_stack import LOOKUP_URL, Stack, lookup_settings, running, sign_in  # noqa: E402
-from seal_fixtures import (  # noqa: E402
-    SOFTHSM_LIBRARY,
-    TOKEN_LABEL,
-    TOKEN_PIN,
-    crl_files,
-    provision_seal,
-    softhsm_token,
+from lookup_fixtures import (  # noqa: E402
+    BORN,
+    NAME,
+    new_citizen_id,
+    personal_values,
+    published,
+    signed,
+    unlock_correction,
 )
+from lookup_seal import SCHOOL_ID, SCHOOL_NAME, school_seal  # noqa: E402
+from lookup_stack import LOOKUP_URL, Stack, lookup_settings, running, sign_in  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-SCHOOL_ID, SCHOOL_NAME = "079-TH-L", "Trường Tiểu học Hòa Bình"
 REVOKED_BECAUSE = "Cấp nhầm học bạ, nhà trường đã cấp lại"
 
 
@@ -59,17 +59,7 @@ async def stack(
     local_infra: LocalInfra, pki: DevPKI, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     """Publishing seals each PDF with the school's seal, as in production (PAdES B-LT)."""
-    softhsm_token(tmp_path_factory.mktemp("lookup-verify-hsm"))
-    certificates = tmp_path_factory.mktemp("lookup-verify-seals")
-    provision_seal(pki, certificates, SCHOOL_ID, SCHOOL_NAME)
-    seal = {
-        "pdf_seal": True,
-        "pkcs11_library": SOFTHSM_LIBRARY,
-        "pkcs11_token_label": TOKEN_LABEL,
-        "pkcs11_pin": TOKEN_PIN,
-        "pdf_seal_certificates": str(certificates),
-        "crl_files": list(crl_files(pki)),
-    }
+    seal = school_seal(pki, tmp_path_factory.mktemp("lookup-verify-seal"))
     async with running(local_infra, _databases, pki, publishing_extra=seal) as s:
         yield s
 
@@ -222,12 +212,7 @@ async def test_a_superseded_version_says_so_with_the_newer_version_and_the_reaso
     first = await stack.publish(signed(pki, citizen_id=citizen_id, student_id=student))
     pdf = await _pdf_of(stack, citizen_id, first)
     reason = "Sai điểm Toán cuối năm, đã nhập lại"
-    correction = {
-        "kind": "unlock",
-        "reason": reason,
-        "approved_by": "079-TH-L-QT",
-        "at": "2025-06-12T09:30:00Z",
-    }
+    correction = unlock_correction(reason)
     second = await stack.publish(
         signed(pki, citizen_id=citizen_id, version=2, student_id=student, correction=correction)
     )
