@@ -246,6 +246,23 @@ async def seed(
     return ids, sign_ins
 
 
+def wait_answering(port: int, path: str, timeout: float = 60.0) -> None:
+    """Until the server answers `path` with 200 (listening is not yet serving: the lookup's
+    start hooks run first), or fail after `timeout` seconds."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server on port {port} did not answer {path} in {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def open_sessions(port: int, sign_ins: list[dict[str, str]]) -> list[str]:
     """Sign each parent in once; their session cookies (`name=value`)."""
     import httpx
@@ -449,7 +466,8 @@ def main() -> int:
         procs.append(bare)
         localstack.wait_for_port("127.0.0.1", lport, timeout=90, proc=lookup)
         localstack.wait_for_port("127.0.0.1", bport, timeout=90, proc=bare)
-        time.sleep(1.0)
+        wait_answering(lport, "/health/ready")
+        wait_answering(bport, "/ping")
 
         cookies = open_sessions(lport, sign_ins)
         results = [
