@@ -14,12 +14,13 @@ so the benchmark measures signing → publishing → lookup. (Assessment does re
 refusals to sign; its consumer group is watched as a side path and does not gate the end.)
 
 How signing signs: server-side, as the local stack configures it (SERVER_SIDE_SIGNING, with
-SCHOOL_SEAL): per document. Each request is signed when it opens, in its own transaction, by the
-homeroom teacher and the principal (software keys; certificates issued on demand by the development
-CA, DEV_ISSUE_ON_DEMAND, at a signer's first record) and then by the school's seal (its key in the
-SoftHSM token, SEAL_ISSUE_ON_DEMAND), each signature verified before it is kept. Bulk signing (one
-signature over a class's Merkle root) exists only for signers who sign outside Hocba, through
-POST /signers/{id}/batches; the server-side signer has no bulk path, so none is used here.
+SCHOOL_SEAL), a poll of closed records at a time: in one transaction the poll's records become
+signing requests, and each server-side signer (the homeroom teacher and the principal, software keys
+with certificates issued on demand by the development CA, DEV_ISSUE_ON_DEMAND, at a signer's first
+record; then the school's seal, its key in the SoftHSM token, SEAL_ISSUE_ON_DEMAND) signs the poll's
+documents of one school that wait for them with one signature over their Merkle root (bulk signing,
+each document with its inclusion proof; a document alone in its group is signed directly), each
+signature verified before it is kept.
 Publishing renders PDFs lazily (PDF_RENDER=lazy): no PDF is made on this path.
 
 The database is the local stand-in, and one of its costs grows with the run rather than with the

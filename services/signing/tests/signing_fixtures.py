@@ -74,9 +74,12 @@ def closed_record(
 
 
 class FakeTx:
-    def __init__(self, store: FakeStore, duplicate: bool) -> None:
+    def __init__(
+        self, store: FakeStore, duplicate: bool, processed: set[str] | None = None
+    ) -> None:
         self.s = store
         self.duplicate = duplicate
+        self.processed = processed or set()
 
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None:
         """As the outbox, whose entries are keyed by event id: an event is recorded once."""
@@ -84,11 +87,22 @@ class FakeTx:
             raise DuplicateKeyError(f"event {envelope.id} is in the outbox already", 11000)
         self.s.pending.append((topic, envelope))
 
+    async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None:
+        for envelope in envelopes:
+            await self.emit(topic, envelope)
+
     async def get(self, key: str) -> SigningRequest | None:
         return copy.deepcopy(self.s.requests.get(key))
 
+    async def existing(self, keys: list[str]) -> set[str]:
+        return {k for k in keys if k in self.s.requests}
+
     async def save(self, request: SigningRequest) -> None:
         self.s.requests[request.key] = copy.deepcopy(request)
+
+    async def save_many(self, requests: list[SigningRequest]) -> None:
+        for request in requests:
+            await self.save(request)
 
     async def pending_for(
         self, signer_id: str, school_id: str, limit: int = 500
@@ -125,6 +139,10 @@ class FakeTx:
     async def save_batch(self, batch: SigningBatch) -> None:
         self.s.batches[batch.batch_id] = copy.deepcopy(batch)
 
+    async def save_batches(self, batches: list[SigningBatch]) -> None:
+        for batch in batches:
+            await self.save_batch(batch)
+
 
 class FakeStore:
     def __init__(self) -> None:
@@ -136,15 +154,20 @@ class FakeStore:
 
     @asynccontextmanager
     async def __call__(self, processing: str | None = None) -> AsyncIterator[FakeTx]:
+        async with self.many([] if processing is None else [processing]) as tx:
+            tx.duplicate = processing is not None and processing in tx.processed
+            yield tx
+
+    @asynccontextmanager
+    async def many(self, processing: list[str]) -> AsyncIterator[FakeTx]:
         saved = copy.deepcopy((self.requests, self.batches))
         self.pending = []
         try:
-            yield FakeTx(self, processing is not None and processing in self.processed)
+            yield FakeTx(self, False, {p for p in processing if p in self.processed})
         except BaseException:
             self.requests, self.batches = saved
             raise
-        if processing is not None:
-            self.processed.add(processing)
+        self.processed.update(processing)
         self.emitted.extend(self.pending)
 
 

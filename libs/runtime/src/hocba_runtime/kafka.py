@@ -310,6 +310,68 @@ def decode_batch(records: list[Any], envelope_type: Any) -> list[Delivered]:
     return out
 
 
+class BatchHandling:
+    """How a batch subscriber handles a poll. Each record that does not read is dead-lettered
+    alone (`readable`); the rest are handled together (`together`), with the settings' retries.
+    When that fails for any reason but `unavailable`, they are handled record by record, each
+    with its own trace context and retries, and a record that still fails is dead-lettered alone,
+    so that one bad record cannot hold up its batch. An unavailable database fails the batch,
+    which is then delivered again."""
+
+    def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.consumer = f"hocba-{settings.service_name}"
+
+    async def retried(self, call: Callable[[], Awaitable[R]]) -> R:
+        return await retrying(self.settings.retry_attempts, self.settings.retry_backoff_seconds)(
+            call
+        )()
+
+    async def readable(
+        self, records: list[Any], envelope_type: Any, kinds: tuple[type, ...]
+    ) -> list[Delivered]:
+        """The batch's records whose event is one of `kinds`; those that do not read are
+        dead-lettered, other kinds are skipped."""
+        out: list[Delivered] = []
+        for item in decode_batch(records, envelope_type):
+            if item.error is not None:
+                await dead_letter(self.broker, item.record, item.error, self.consumer)
+            elif isinstance(item.event.data, kinds):
+                out.append(item)
+        return out
+
+    async def together(
+        self,
+        items: list[Delivered],
+        whole: Callable[[], Awaitable[R]],
+        one: Callable[[Any], Awaitable[object]],
+    ) -> R | None:
+        """`whole()` for the batch; record by record with `one(event)` if it fails (None then)."""
+        try:
+            return await self.retried(whole)
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            log.exception(
+                "a batch failed; handling it record by record", extra={"consumer": self.consumer}
+            )
+            for item in items:
+                await self.alone(item, one)
+            return None
+
+    async def alone(self, item: Delivered, one: Callable[[Any], Awaitable[object]]) -> None:
+        token = otel_context.attach(context_from(item.headers()))
+        try:
+            await self.retried(lambda: one(item.event))
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            await dead_letter(self.broker, item.record, exc, self.consumer)
+        finally:
+            otel_context.detach(token)
+
+
 @functools.cache
 def _adapter(envelope_type: Any) -> TypeAdapter[Any]:
     return TypeAdapter(envelope_type)

@@ -268,3 +268,48 @@ async def test_an_event_is_emitted_once(signing: Signing) -> None:
             await tx.emit(SIGNING_EVENTS.name, env)
     assert is_duplicate_key(raised.value), raised.value
     assert await signing.committed_events() == []
+
+
+async def test_a_batch_is_saved_and_read_back_in_one_transaction(signing: Signing) -> None:
+    stored, first, second = request(), request(), teacher_signed(request())
+    batch = SigningBatch(
+        batch_id=f"B-{uuid.uuid4().hex[:8]}",
+        signer_id=TEACHER,
+        role="homeroom_teacher",
+        members=[(first.record_id, 1), (second.record_id, 1)],
+        statement={"root": "ef" * 32, "tree_size": 2},
+        proofs=[{"index": 0, "path": []}, {"index": 1, "path": ["ab" * 32]}],
+        status="signed",
+        school_id=SCHOOL_ID,
+    )
+    async with signing.uow() as tx:
+        await tx.save(stored)
+    async with signing.uow() as tx:
+        assert await tx.existing([first.key, stored.key, second.key]) == {stored.key}
+        assert await tx.existing([]) == set()
+        await tx.save_many([first, second])
+        await tx.save_batches([batch])
+        await tx.save_many([])
+        await tx.save_batches([])
+    async with signing.uow() as tx:
+        assert await tx.get(first.key) == first and await tx.get(second.key) == second
+        assert await tx.get_batch(batch.batch_id) == batch
+        assert await tx.existing([first.key, second.key, "HS-NONE:1"]) == {first.key, second.key}
+
+
+async def test_a_batch_of_events_is_processed_once_each(signing: Signing) -> None:
+    async with signing.uow.many(["b-1", "b-2"]) as tx:
+        assert tx.processed == set()
+    async with signing.uow.many(["b-2", "b-3"]) as tx:
+        assert tx.processed == {"b-2"}, "only the event handled before"
+    async with signing.uow("b-3") as tx:
+        assert tx.duplicate is True, "marked when its batch committed"
+    with pytest.raises(Rollback):
+        async with signing.uow.many(["b-4"]) as tx:
+            raise Rollback
+    async with signing.uow.many(["b-4"]) as tx:
+        assert tx.processed == set(), "a batch rolled back marks nothing"
+    envs = [announcement() for _ in range(3)]
+    async with signing.uow.many([]) as tx:
+        await tx.emit_many(SIGNING_EVENTS.name, envs)
+    assert (await signing.committed_events())[-3:] == [e.id for e in envs]

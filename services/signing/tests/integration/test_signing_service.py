@@ -112,6 +112,55 @@ async def test_closed_record_from_kafka_is_signed_verified_and_announced_once(
         await svc.runtime.stop()
 
 
+async def test_a_poll_of_closed_records_is_signed_together_and_a_malformed_one_dead_lettered(
+    local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI, tmp_path: Path
+) -> None:
+    from hocba_contracts import dead_letter_topic
+    from hocba_trust.cms import verify_document_signature
+
+    records = [closed_record(teacher_id="GV-POLL-01", principal_id="HT-POLL-01") for _ in range(6)]
+    envs = [make_envelope(r, source="hocba/assessment") for r in records]
+    marker = f"not an envelope {envs[0].id}".encode()
+    # In before the service starts, so that its first polls find them all.
+    await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, envs[:3])
+    await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, [marker])
+    await produce(local_infra.kafka_bootstrap, ASSESSMENT_EVENTS.name, [*envs[3:], envs[0]])
+    svc = build(settings(local_infra, unique_db("signing"), pki, server_side=True, keys=tmp_path))
+    await svc.runtime.start()
+    try:
+        ids = {r.record_id for r in records}
+
+        def mine(msgs: list[Any]) -> list[dict[str, Any]]:
+            return [p for p in payloads(msgs) if p["data"]["record_id"] in ids]
+
+        out = mine(
+            await read_topic(
+                local_infra.kafka_bootstrap,
+                SIGNING_EVENTS.name,
+                until=lambda m: len(mine(m)) >= len(records),
+                timeout=60,
+            )
+        )
+        assert sorted(p["data"]["record_id"] for p in out) == sorted(ids), "each once"
+        trust = TrustList.from_pem_files([str(pki.root_file)])
+        for signed in out:
+            content = canonical_bytes(signed["data"]["document"])
+            for sig in signed["data"]["signatures"]:
+                verified = verify_document_signature(content, sig["cms"], sig.get("batch"), trust)
+                assert sig["signer_id"] in verified.signer_subject
+        dead = await read_topic(
+            local_infra.kafka_bootstrap,
+            dead_letter_topic(ASSESSMENT_EVENTS.name),
+            until=lambda m: any(r.value == marker for r in m),
+            timeout=30,
+        )
+        letter = next(r for r in dead if r.value == marker)
+        headers = {k: v.decode() for k, v in letter.headers}
+        assert headers["hocba-consumer"] == "hocba-signing" and "JSON" in headers["hocba-error"]
+    finally:
+        await svc.runtime.stop()
+
+
 async def test_external_signing_over_http_refuses_untrusted_and_accepts_the_real_signers(
     local_infra: LocalInfra, unique_db: Callable[[str], str], pki: DevPKI, tmp_path: Path
 ) -> None:

@@ -250,6 +250,59 @@ async def test_bulk_one_teacher_signature_covers_the_class_and_each_record_verif
     assert refused.value.reason == "tampered"
 
 
+async def test_a_batch_is_signed_in_bulk_per_signer_and_school_and_each_record_verifies_alone(
+    pki: DevPKI,
+) -> None:
+    from hocba_trust.cms import verify_document_signature
+
+    store = FakeStore()
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    service = SigningService(store, TrustListChecker(trust), DevPKISigner(pki.signers, issuer=pki))
+    class_a = [closed_record(teacher_id="GV-BATCH-A", principal_id="HT-BATCH") for _ in range(3)]
+    alone = closed_record(teacher_id="GV-BATCH-B", principal_id="HT-BATCH")
+    other = closed_record(teacher_id="GV-BATCH-C", principal_id="HT-BATCH-2", school_id="079-X")
+    already = closed_record(teacher_id="GV-BATCH-A", principal_id="HT-BATCH")
+    await service.open_request(already)
+    assert len(store.emitted) == 1
+    records = [*class_a, alone, other, already]
+    batch = [(r, make_envelope(r, source="hocba/assessment")) for r in records]
+    opened = await service.open_requests([*batch, batch[0]])  # a record twice in one poll
+    assert sorted(r.key for r in opened) == sorted(
+        f"{r.record_id}:1" for r in [*class_a, alone, other]
+    ), "each record version once; the one opened before is left alone"
+    signed = {e.data.record_id: e.data for _, e in store.emitted[1:]}
+    assert len(store.emitted) == 6 and set(signed) == {
+        r.record_id for r in [*class_a, alone, other]
+    }
+    by_role = {rid: {s.role: s for s in record.signatures} for rid, record in signed.items()}
+    teachers = {by_role[r.record_id]["homeroom_teacher"].cms for r in class_a}
+    assert len(teachers) == 1, "one teacher signature over the class's three records"
+    assert by_role[alone.record_id]["homeroom_teacher"].batch is None, "alone: signed directly"
+    principals = {by_role[r.record_id]["principal"].cms for r in [*class_a, alone]}
+    assert len(principals) == 1, "one principal signature over the school's four records"
+    assert by_role[other.record_id]["principal"].cms not in principals, "never across schools"
+    for record in signed.values():
+        content = canonical_bytes(record.document)
+        assert sha256_hex(content) == record.content_sha256
+        assert [s.role for s in record.signatures] == ["homeroom_teacher", "principal"]
+        for sig in record.signatures:
+            verified = verify_document_signature(content, sig.cms, sig.batch, trust)
+            assert sig.signer_id in verified.signer_subject
+    first, second = (signed[r.record_id] for r in class_a[:2])
+    bulk = first.signatures[0]
+    with pytest.raises(SignatureInvalid):  # another record under this record's proof
+        verify_document_signature(canonical_bytes(second.document), bulk.cms, bulk.batch, trust)
+    saved = store.batches[str(bulk.batch["statement"]["batch_id"])]
+    assert saved.status == "signed" and len(saved.members) == 3 and saved.school_id == SCHOOL_ID
+    # The same poll delivered again: nothing new is opened or announced.
+    assert await service.open_requests(batch) == [] and len(store.emitted) == 6
+    # A record opened in a batch is the record open_request would have opened: same content.
+    single = FakeStore()
+    one = SigningService(single, TrustListChecker(trust), DevPKISigner(pki.signers, issuer=pki))
+    await one.open_request(alone)
+    assert single.emitted[0][1].data.document == signed[alone.record_id].document
+
+
 async def test_a_signature_from_a_revoked_certificate_is_refused_and_changes_nothing(
     pki: DevPKI, tmp_path: Path
 ) -> None:

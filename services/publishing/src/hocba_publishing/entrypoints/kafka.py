@@ -4,9 +4,7 @@ workers scale out with the topic's partitions) and each new document's PDF rende
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 from hocba_contracts.events import PublishingEvent, SigningEvent
@@ -15,23 +13,16 @@ from hocba_contracts.payloads.signing import RecordSigned
 from hocba_contracts.topics import PUBLISHING_EVENTS, SIGNING_EVENTS
 from hocba_runtime.kafka import (
     Batch,
-    Delivered,
+    BatchHandling,
     PermanentError,
     batch_subscriber_options,
     dead_letter,
     decode_batch,
-    retrying,
-    unavailable,
 )
-from hocba_runtime.tracing import context_from
-from opentelemetry import context as otel_context
 
 from hocba_publishing.application.use_cases import PdfRendering, PublishingService
 from hocba_publishing.config import PublishingSettings
 from hocba_publishing.domain.model import NotPublishable
-
-log = logging.getLogger("hocba.publishing.kafka")
-R = TypeVar("R")
 
 
 def register(
@@ -79,61 +70,33 @@ async def render_batch(rendering: PdfRendering, records: list[Any]) -> None:
 class BatchPublisher:
     """A batch of signing's events: the signed records published together (one transaction);
     each one that does not read or does not verify is dead-lettered alone with its reason, and the
-    rest go on. A batch that fails otherwise is published record by record, so that one bad record
-    cannot hold up its batch; a database that cannot be reached fails the batch, which is then
-    delivered again."""
+    rest go on (`BatchHandling`: record by record when the batch fails otherwise; a database that
+    cannot be reached fails the batch, which is then delivered again)."""
 
     def __init__(
         self, broker: KafkaBroker, settings: PublishingSettings, service: PublishingService
     ) -> None:
-        self.broker = broker
-        self.settings = settings
+        self.handling = BatchHandling(broker, settings)
         self.service = service
-        self.consumer = f"hocba-{settings.service_name}"
-
-    async def _retried(self, call: Callable[[], Awaitable[R]]) -> R:
-        return await retrying(self.settings.retry_attempts, self.settings.retry_backoff_seconds)(
-            call
-        )()
 
     async def publish(self, records: list[Any]) -> None:
-        signed: list[Delivered] = []
-        for item in decode_batch(records, SigningEvent):
-            if item.error is not None:
-                await dead_letter(self.broker, item.record, item.error, self.consumer)
-            elif isinstance(item.event.data, RecordSigned):
-                signed.append(item)
+        signed = await self.handling.readable(records, SigningEvent, (RecordSigned,))
         if not signed:
             return
-        try:
-            done = await self._retried(
-                lambda: self.service.publish_many([(i.event.data, i.event) for i in signed])
-            )
-        except Exception as exc:
-            if unavailable(exc):
-                raise
-            log.exception("publishing a batch failed; publishing it record by record")
-            for item in signed:
-                await self._one(item)
+        done = await self.handling.together(
+            signed,
+            lambda: self.service.publish_many([(i.event.data, i.event) for i in signed]),
+            lambda event: handle(self.service, event),
+        )
+        if done is None:
             return
         for index, refusal in sorted(done.refused.items()):
             await dead_letter(
-                self.broker,
+                self.handling.broker,
                 signed[index].record,
                 PermanentError(f"{refusal.reason}: {refusal.message}"),
-                self.consumer,
+                self.handling.consumer,
             )
-
-    async def _one(self, item: Delivered) -> None:
-        token = otel_context.attach(context_from(item.headers()))
-        try:
-            await self._retried(lambda: handle(self.service, item.event))
-        except Exception as exc:
-            if unavailable(exc):
-                raise
-            await dead_letter(self.broker, item.record, exc, self.consumer)
-        finally:
-            otel_context.detach(token)
 
 
 async def handle(service: PublishingService, event: Any) -> None:

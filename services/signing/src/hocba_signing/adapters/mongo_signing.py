@@ -7,7 +7,7 @@ from typing import Any
 
 from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReplaceOne
 
 from hocba_signing.domain.model import (
     CollectedSignature,
@@ -72,6 +72,15 @@ def _from_doc(d: dict[str, Any] | None) -> SigningRequest | None:
     )
 
 
+def _batch_doc(batch: SigningBatch) -> dict[str, Any]:
+    return {
+        "_id": batch.batch_id,
+        "schema_version": SCHEMA_VERSION,
+        **asdict(batch),
+        "members": [list(m) for m in batch.members],
+    }
+
+
 def _batch(d: dict[str, Any] | None) -> SigningBatch | None:
     if d is None:
         return None
@@ -84,11 +93,26 @@ class MongoSigningTx(ServiceTx):
     async def get(self, key: str) -> SigningRequest | None:
         return _from_doc(await self.db.requests.find_one({"_id": key}, session=self.session))
 
+    async def existing(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        found = self.db.requests.find({"_id": {"$in": keys}}, {"_id": 1}, session=self.session)
+        return {str(d["_id"]) async for d in found}
+
     async def save(self, request: SigningRequest) -> None:
         doc = _to_doc(request)
         await self.db.requests.replace_one(
             {"_id": doc["_id"]}, doc, upsert=True, session=self.session
         )
+
+    async def save_many(self, requests: list[SigningRequest]) -> None:
+        docs = [_to_doc(r) for r in requests]
+        if docs:
+            await self.db.requests.bulk_write(
+                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs],
+                ordered=False,
+                session=self.session,
+            )
 
     async def pending_for(
         self, signer_id: str, school_id: str, limit: int = 500
@@ -120,15 +144,15 @@ class MongoSigningTx(ServiceTx):
         return [r async for d in cursor if (r := _from_doc(d)) is not None]
 
     async def save_batch(self, batch: SigningBatch) -> None:
-        doc = {
-            "_id": batch.batch_id,
-            "schema_version": SCHEMA_VERSION,
-            **asdict(batch),
-            "members": [list(m) for m in batch.members],
-        }
-        await self.db.batches.replace_one(
-            {"_id": batch.batch_id}, doc, upsert=True, session=self.session
-        )
+        await self.save_batches([batch])
+
+    async def save_batches(self, batches: list[SigningBatch]) -> None:
+        if batches:
+            await self.db.batches.bulk_write(
+                [ReplaceOne({"_id": b.batch_id}, _batch_doc(b), upsert=True) for b in batches],
+                ordered=False,
+                session=self.session,
+            )
 
 
 def MongoSigningUnitOfWork(mongo: Mongo, uow: MongoUnitOfWork) -> WrappedUnitOfWork[MongoSigningTx]:  # noqa: N802 - a constructor

@@ -39,9 +39,18 @@ class SigningTx(Protocol):
     @property
     def duplicate(self) -> bool: ...  # the message was handled before (read-only)
 
+    @property
+    def processed(self) -> set[str]: ...  # of a batch's events, those handled before (many)
+
     async def emit(self, topic: str, envelope: Envelope[Any]) -> None: ...
+    async def emit_many(self, topic: str, envelopes: list[Envelope[Any]]) -> None: ...
     async def get(self, key: str) -> SigningRequest | None: ...
+    async def existing(self, keys: list[str]) -> set[str]:
+        """Which of these request keys are stored."""
+        ...
+
     async def save(self, request: SigningRequest) -> None: ...
+    async def save_many(self, requests: list[SigningRequest]) -> None: ...
     async def pending_for(
         self, signer_id: str, school_id: str, limit: int = 500
     ) -> list[SigningRequest]:
@@ -50,6 +59,7 @@ class SigningTx(Protocol):
 
     async def get_batch(self, batch_id: str) -> SigningBatch | None: ...
     async def save_batch(self, batch: SigningBatch) -> None: ...
+    async def save_batches(self, batches: list[SigningBatch]) -> None: ...
     async def awaiting(
         self, signer_id: str, school_id: str, limit: int = 5_000
     ) -> list[SigningRequest]:
@@ -61,6 +71,10 @@ class SigningTx(Protocol):
 
 class SigningUnitOfWork(Protocol):
     def __call__(self, processing: str | None = None) -> AbstractAsyncContextManager[SigningTx]: ...
+    def many(self, processing: list[str]) -> AbstractAsyncContextManager[SigningTx]:
+        """One transaction for a batch of incoming events; `tx.processed` names those handled
+        before, and the others are marked processed when it commits."""
+        ...
 
 
 class SigningReader(Protocol):

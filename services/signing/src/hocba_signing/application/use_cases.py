@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,6 +82,20 @@ class SigningService:
             data, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.id
         )
 
+    def _new_request(self, record: YearRecordClosed, cause: Envelope[Any] | None) -> SigningRequest:
+        document = build_document(record.model_dump(mode="json"))
+        request = SigningRequest(
+            record_id=record.record_id,
+            record_version=record.record_version,
+            student_id=record.student.student_id,
+            document=document,
+            content_sha256=sha256_hex(canonical_bytes(document)),
+            required=required_signers(document, self.school_seal),
+            due_at=(datetime.now(UTC) + self.deadline).isoformat(),
+        )
+        request.log(_now(), "opened", cause=cause.id if cause else None)
+        return request
+
     async def open_request(
         self, record: YearRecordClosed, cause: Envelope[Any] | None = None
     ) -> SigningRequest | None:
@@ -91,21 +106,45 @@ class SigningService:
                 or await tx.get(request_key(record.record_id, record.record_version)) is not None
             ):
                 return None
-            document = build_document(record.model_dump(mode="json"))
-            request = SigningRequest(
-                record_id=record.record_id,
-                record_version=record.record_version,
-                student_id=record.student.student_id,
-                document=document,
-                content_sha256=sha256_hex(canonical_bytes(document)),
-                required=required_signers(document, self.school_seal),
-                due_at=(datetime.now(UTC) + self.deadline).isoformat(),
-            )
-            request.log(_now(), "opened", cause=cause.id if cause else None)
+            request = self._new_request(record, cause)
             self._advance(request)
             await tx.save(request)
             await self._announce_if_complete(tx, request, cause)
             return request
+
+    async def open_requests(
+        self, batch: Sequence[tuple[YearRecordClosed, Envelope[Any] | None]]
+    ) -> list[SigningRequest]:
+        """A poll's worth of closed-year records become signing requests in one transaction, each
+        as `open_request` makes it (once per record version, whatever the redeliveries). The
+        server-side signers sign in bulk: each signer signs the batch's documents of one school
+        that wait for them with one signature over their Merkle root (as a signer outside Hocba
+        signs a class through a batch), verified before it is kept, and each document carries its
+        inclusion proof; a document alone in its group is signed directly. Returns the requests
+        opened."""
+        causes = [cause.id for _, cause in batch if cause is not None]
+        async with self.uow.many(causes) as tx:
+            stored = await tx.existing(
+                [request_key(r.record_id, r.record_version) for r, _ in batch]
+            )
+            opened: dict[str, tuple[SigningRequest, Envelope[Any] | None]] = {}
+            for record, cause in batch:
+                key = request_key(record.record_id, record.record_version)
+                if (
+                    key in stored
+                    or key in opened
+                    or (cause is not None and cause.id in tx.processed)
+                ):
+                    continue
+                opened[key] = (self._new_request(record, cause), cause)
+            requests = [r for r, _ in opened.values()]
+            await tx.save_batches(self._advance_all(requests))
+            await tx.save_many(requests)
+            await tx.emit_many(
+                SIGNING_EVENTS.name,
+                [self._announce(_signed(r), c) for r, c in opened.values() if r.complete],
+            )
+            return requests
 
     async def submit_signature(
         self, record_id: str, record_version: int, role: str, signer_id: str, cms_b64: str
@@ -168,12 +207,82 @@ class SigningService:
         """Sign server-side for every next signer whose key Hocba holds, until one must sign outside."""
         if self.server_signer is None:
             return
-        content = canonical_bytes(request.document)
         while (nxt := request.next_signer()) is not None and self.server_signer.can_sign(
             nxt.role, nxt.signer_id
         ):
-            cms = self.server_signer.sign(nxt.role, nxt.signer_id, nxt.signer_name, content)
-            self._accept(request, nxt.role, nxt.signer_id, cms, content)
+            self._sign_one(request)
+
+    def _advance_all(self, requests: list[SigningRequest]) -> list[SigningBatch]:
+        """`_advance` for many requests at once: round by round, each group of requests of one
+        school whose next signer is the same server-side signer is signed with one signature over
+        the group's Merkle root. Returns the batches signed."""
+        signed: list[SigningBatch] = []
+        if self.server_signer is None:
+            return signed
+        while True:
+            groups: dict[tuple[str, str, str], list[SigningRequest]] = {}
+            for request in requests:
+                nxt = request.next_signer()
+                if nxt is not None and self.server_signer.can_sign(nxt.role, nxt.signer_id):
+                    groups.setdefault((request.school_id, nxt.role, nxt.signer_id), []).append(
+                        request
+                    )
+            if not groups:
+                return signed
+            for (school_id, role, signer_id), members in groups.items():
+                if len(members) == 1:
+                    self._sign_one(members[0])
+                else:
+                    signed.append(self._sign_group(school_id, role, signer_id, members))
+
+    def _sign_one(self, request: SigningRequest) -> None:
+        nxt = request.next_signer()
+        assert nxt is not None and self.server_signer is not None
+        content = canonical_bytes(request.document)
+        cms = self.server_signer.sign(nxt.role, nxt.signer_id, nxt.signer_name, content)
+        self._accept(request, nxt.role, nxt.signer_id, cms, content)
+
+    def _sign_group(
+        self, school_id: str, role: str, signer_id: str, members: list[SigningRequest]
+    ) -> SigningBatch:
+        """One server-side signature over the Merkle root of `members`' documents."""
+        assert self.server_signer is not None
+        members = sorted(members, key=lambda r: r.key)
+        tree = merkle.build([bytes.fromhex(r.content_sha256) for r in members])
+        batch_id = _batch_id([r.key for r in members], signer_id)
+        batch = SigningBatch(
+            batch_id=batch_id,
+            signer_id=signer_id,
+            role=role,
+            members=[(r.record_id, r.record_version) for r in members],
+            statement=merkle.statement(tree.root, len(members), batch_id, role, signer_id),
+            proofs=tree.proofs,
+            status="signed",
+            school_id=school_id,
+        )
+        first = members[0].next_signer()
+        assert first is not None
+        statement = canonical_bytes(batch.statement)
+        cms = self.server_signer.sign(role, signer_id, first.signer_name, statement)
+        checked = self._check(statement, cms, signer_id)
+        encoded = base64.b64encode(cms).decode()
+        at = _now()
+        for request, proof in zip(members, batch.proofs, strict=True):
+            nxt = request.check_turn(role, signer_id)
+            request.add(
+                CollectedSignature(
+                    role=role,
+                    signer_id=signer_id,
+                    signer_name=nxt.signer_name
+                    if nxt.signer_name != signer_id
+                    else checked.signer_common_name,
+                    signed_at=checked.signing_time.astimezone(UTC).isoformat(),
+                    cms=encoded,
+                    batch={"statement": batch.statement, "proof": proof},
+                )
+            )
+            request.log(at, "signed", role=role, signer_id=signer_id, batch_id=batch.batch_id)
+        return batch
 
     # -- bulk: one approval for a whole class -----------------------------------------------------
     async def prepare_batch(
@@ -191,12 +300,7 @@ class SigningService:
             if not pending:
                 raise NothingToSign(f"nothing of school {school_id} waits for {role} {signer_id}")
             tree = merkle.build([bytes.fromhex(r.content_sha256) for r in pending])
-            batch_id = (
-                "B-"
-                + hashlib.sha256(
-                    "|".join(r.key for r in pending).encode() + signer_id.encode()
-                ).hexdigest()[:20]
-            )
+            batch_id = _batch_id([r.key for r in pending], signer_id)
             batch = SigningBatch(
                 batch_id=batch_id,
                 signer_id=signer_id,
@@ -266,27 +370,8 @@ class SigningService:
     async def _announce_if_complete(
         self, tx: SigningTx, request: SigningRequest, cause: Envelope[Any] | None
     ) -> None:
-        if not request.complete:
-            return
-        signed = RecordSigned(
-            record_id=request.record_id,
-            record_version=request.record_version,
-            student_id=request.student_id,
-            document=request.document,
-            content_sha256=request.content_sha256,
-            signatures=tuple(
-                DocumentSignature(
-                    role=s.role,
-                    signer_id=s.signer_id,
-                    signer_name=s.signer_name,
-                    signed_at=s.signed_at,
-                    cms=s.cms,
-                    batch=s.batch,
-                )
-                for s in request.signatures
-            ),
-        )
-        await tx.emit(SIGNING_EVENTS.name, self._announce(signed, cause))
+        if request.complete:
+            await tx.emit(SIGNING_EVENTS.name, self._announce(_signed(request), cause))
 
     # -- refusals, handovers, reminders -------------------------------------------------------------
     async def reject(
@@ -382,3 +467,30 @@ class SigningService:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _batch_id(keys: list[str], signer_id: str) -> str:
+    """A batch's id: the same members and signer, the same id."""
+    return "B-" + hashlib.sha256("|".join(keys).encode() + signer_id.encode()).hexdigest()[:20]
+
+
+def _signed(request: SigningRequest) -> RecordSigned:
+    """The announcement of a fully signed request."""
+    return RecordSigned(
+        record_id=request.record_id,
+        record_version=request.record_version,
+        student_id=request.student_id,
+        document=request.document,
+        content_sha256=request.content_sha256,
+        signatures=tuple(
+            DocumentSignature(
+                role=s.role,
+                signer_id=s.signer_id,
+                signer_name=s.signer_name,
+                signed_at=s.signed_at,
+                cms=s.cms,
+                batch=s.batch,
+            )
+            for s in request.signatures
+        ),
+    )
