@@ -188,3 +188,51 @@ def test_an_app_with_an_endpoint_outside_the_policy_table_is_not_built() -> None
             routers=[router],
             policies=PolicyTable("shell-test", {"GET /page": PUBLIC}),
         )
+
+
+@pytest.mark.integration
+async def test_one_span_a_request_named_by_its_route_continuing_the_caller_s_trace(
+    local_infra: LocalInfra, unique_db: Callable[[str], str]
+) -> None:
+    """The shell's own span is the only one: FastAPI's native telemetry (on by default since
+    0.16x) would add a second span a request, with the raw path (ids and all) as `url.path`."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    app = _app(local_infra, unique_db)
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), "the service configured its tracer provider"
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    caller = "ab" * 16
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        page = await http.get("/page", headers={"traceparent": f"00-{caller}-{'cd' * 8}-01"})
+        note = await http.post(
+            "/schools/S-079218000001/notes",
+            json={"text": "x"},
+            headers=local_infra.headers("principal", "S-079218000001", "HT1"),
+        )
+        missing = await http.get("/nothing/079218000002")
+    assert (page.status_code, note.status_code, missing.status_code) == (200, 200, 404)
+    assert page.headers["traceparent"].split("-")[1] == caller, "the caller's trace goes on"
+    spans = exporter.get_finished_spans()
+    assert {
+        (
+            s.instrumentation_scope and s.instrumentation_scope.name,
+            s.name,
+            (s.attributes or {}).get("http.response.status_code"),
+        )
+        for s in spans
+    } == {
+        ("hocba", "GET /page", 200),
+        ("hocba", "POST /schools/{school_id}/notes", 200),
+        ("hocba", "GET unmatched", 404),
+    }
+    assert len(spans) == 3, [s.name for s in spans]
+    traced = next(s for s in spans if s.context.trace_id == int(caller, 16))
+    assert page.headers["traceparent"].split("-")[2] == f"{traced.context.span_id:016x}"
+    assert "079218" not in repr([(s.name, dict(s.attributes or {})) for s in spans])

@@ -481,6 +481,14 @@ def find_route(app: Any, scope: ASGIScope) -> tuple[Any, dict[str, Any]] | None:
     return None
 
 
+def route_of(scope: ASGIScope) -> tuple[Any, dict[str, Any]] | None:
+    """`find_route` for this request, found once and kept in its scope for the middlewares after."""
+    if "hocba.route" not in scope:
+        scope["hocba.route"] = find_route(scope.get("app"), scope)
+    found: tuple[Any, dict[str, Any]] | None = scope["hocba.route"]
+    return found
+
+
 AuditHook = Callable[[Access | None, str, str, dict[str, Any], int, str | None], Awaitable[None]]
 """audit(access, method, route path, path params, status, client address)."""
 
@@ -524,7 +532,7 @@ class AccessControl:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found = find_route(scope.get("app"), scope)
+        found = route_of(scope)
         if found is None:  # 404 or 405: nothing is served
             await self.app(scope, receive, send)
             return

@@ -26,11 +26,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hocba_runtime.audit import AuditTrail, cursor_of
-from hocba_runtime.auth import AccessControl, PolicyTable, SchoolSystems, TokenVerifier, find_route
+from hocba_runtime.auth import AccessControl, PolicyTable, SchoolSystems, TokenVerifier, route_of
 from hocba_runtime.errors import DomainError
 from hocba_runtime.inbox import ensure_inbox_indexes
 from hocba_runtime.kafka import RelayProducer, check_kafka, make_broker
@@ -127,26 +126,43 @@ class ServiceRuntime:
         return checks
 
 
-class TraceMiddleware(BaseHTTPMiddleware):
-    """A server span per request, named by the route's template (`GET /students/{student_id}`), so
-    that no value of a URL reaches the traces; exceptions are recorded by type only."""
+class TraceMiddleware:
+    """ASGI middleware: a server span per request, named by the route's template
+    (`GET /students/{student_id}`), so that no value of a URL reaches the traces; exceptions are
+    recorded by type only. The answer carries the span's `traceparent`."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        token = otel_context.attach(context_from(dict(request.headers)))
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        token = otel_context.attach(context_from(headers))
         try:
-            found = find_route(request.app, request.scope)
+            found = route_of(scope)
             route = found[0].path if found else "unmatched"
+            method = scope["method"]
             with tracer().start_as_current_span(
-                f"{request.method} {route}",
+                f"{method} {route}",
                 kind=trace.SpanKind.SERVER,
                 record_exception=False,
-                attributes={"http.request.method": request.method, "http.route": route},
+                attributes={"http.request.method": method, "http.route": route},
             ) as span:
-                response = await call_next(request)
-                span.set_attribute("http.response.status_code", response.status_code)
-                ctx = span.get_span_context()
-                response.headers["traceparent"] = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-01"
-                return response
+
+                async def traced(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        span.set_attribute("http.response.status_code", message["status"])
+                        ctx = span.get_span_context()
+                        parent = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-01"
+                        message["headers"] = [
+                            *message.get("headers", ()),
+                            (b"traceparent", parent.encode()),
+                        ]
+                    await send(message)
+
+                await self.app(scope, receive, traced)
         finally:
             otel_context.detach(token)
 
@@ -243,6 +259,9 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
         max_body_size=settings.max_body_bytes,
+        # One span a request, TraceMiddleware's: FastAPI's own telemetry (on by default) would add a
+        # second one, with the raw path (ids and all) as `url.path`, plus metrics and log records.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.runtime = runtime
     # Outermost last: security headers on every response, then the trace, then access control before
