@@ -48,7 +48,7 @@ from hocba_contracts.payloads import records as rec
 from hocba_contracts.payloads.common import ClassProfile, SchoolProfile, StaffMember
 from hocba_contracts.topics import ASSESSMENT_EVENTS, ASSESSMENT_INGEST, RECORDS_EVENTS
 from hocba_devstack import demo
-from hocba_devstack.localstack import free_port
+from hocba_devstack.localstack import free_port, mongo_uri
 from hocba_devstack.stack import DEFAULT_PORTS, Stack
 from hocba_devstack.testing import eventually
 from pymongo import MongoClient
@@ -330,16 +330,26 @@ def main() -> int:
         help="assessment service processes (default 2: one a core)",
     )
     parser.add_argument("--timeout", type=float, default=3 * 3600)
+    parser.add_argument(
+        "--no-retryable-writes",
+        action="store_true",
+        help="the service connects with retryWrites=false: SecantusDB keeps the reply of every "
+        "retryable write (a write outside a transaction) for 30 minutes and scans them all at each "
+        "such write, a cost of the stand-in that grows with the run (bench/pipeline_cohort.py)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hocba-bench-assessment-"))
+    ports = {name: free_port() for name in DEFAULT_PORTS}
+    env: dict[str, dict[str, str]] = {}
+    if args.no_retryable_writes:
+        env["assessment"] = {"MONGO_URI": mongo_uri(ports["database"]) + "&retryWrites=false"}
     # The benchmark's events come from one school system, registered for the cohort's schools.
-    stack = Stack(
-        work, {name: free_port() for name in DEFAULT_PORTS}, school_systems={SOURCE: ["079-TH-*"]}
-    )
+    stack = Stack(work, ports, school_systems={SOURCE: ["079-TH-*"]}, extra_env=env)
     report: dict[str, Any] = {
         "students": args.students,
         "database": "SecantusDB on disk",
         "service replicas": args.replicas,
+        "retryable writes": not args.no_retryable_writes,
     }
     try:
         t = time.perf_counter()
