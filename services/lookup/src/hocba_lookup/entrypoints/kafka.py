@@ -96,15 +96,9 @@ class BatchProjector:
             otel_context.detach(token)
 
 
-async def handle(service: LookupService, event: Any, *, inbox: bool = True) -> str | None:
-    """Project one publishing event; what it was ("published", "revoked"), None for another kind.
-    `inbox=False` (a rebuild's replay): without the inbox's check and mark, so that events the live
-    projection handled before are applied again; the use cases' writes are idempotent."""
-    cause = event if inbox else None
+async def handle(service: LookupService, event: Any) -> None:
+    """Project one publishing event (a batch's, event by event)."""
     if isinstance(event.data, RecordPublished):
-        await service.project(event.data, cause=cause)
-        return "published"
-    if isinstance(event.data, RecordRevoked):
-        await service.revoke(event.data, cause=cause)
-        return "revoked"
-    return None
+        await service.project(event.data, cause=event)
+    elif isinstance(event.data, RecordRevoked):
+        await service.revoke(event.data, cause=event)
