@@ -6,7 +6,7 @@ import base64
 import copy
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -210,9 +210,12 @@ def _as_stored(entry: PublishedEntry) -> PublishedEntry:
 
 
 class FakeTx:
-    def __init__(self, store: FakeStore, duplicate: bool) -> None:
+    def __init__(
+        self, store: FakeStore, duplicate: bool, processed: set[str] | None = None
+    ) -> None:
         self.s = store
         self.duplicate = duplicate
+        self.processed = processed or set()
 
     async def upsert(self, entry: PublishedEntry, key: str) -> None:
         self.s.rows[entry.document_id] = (_as_stored(entry), key)
@@ -242,6 +245,24 @@ class FakeTx:
     async def revocation(self, document_id: str) -> Revocation | None:
         return self.s.revocations.get(document_id)
 
+    async def superseding_many(self, document_ids: Collection[str]) -> dict[str, str]:
+        return {d: by for d in document_ids if (by := await self.superseding(d)) is not None}
+
+    async def revocations_many(self, document_ids: Collection[str]) -> dict[str, Revocation]:
+        return {d: r for d in document_ids if (r := await self.revocation(d)) is not None}
+
+    async def upsert_many(self, entries: Sequence[tuple[PublishedEntry, str]]) -> None:
+        for entry, key in entries:
+            await self.upsert(entry, key)
+
+    async def mark_superseded_many(self, marks: Mapping[str, str]) -> None:
+        for document_id, by in marks.items():
+            await self.mark_superseded(document_id, by)
+
+    async def revoke_many(self, revocations: Mapping[str, Revocation]) -> None:
+        for document_id, revocation in revocations.items():
+            await self.revoke(document_id, revocation)
+
 
 class FakeStore:
     """The lookup's read model in memory: its unit of work (committing or rolling back what a
@@ -262,6 +283,16 @@ class FakeStore:
             raise
         if processing is not None:
             self.processed.add(processing)
+
+    @asynccontextmanager
+    async def many(self, processing: list[str]) -> AsyncIterator[FakeTx]:
+        saved = dict(self.rows), dict(self.revocations)
+        try:
+            yield FakeTx(self, False, {p for p in processing if p in self.processed})
+        except BaseException:
+            self.rows, self.revocations = saved
+            raise
+        self.processed.update(processing)
 
     async def by_key(self, key: str) -> list[PublishedEntry]:
         return [copy.deepcopy(e) for e, k in self.rows.values() if k == key]

@@ -4,10 +4,11 @@ the publishing topic (`make lookup-rebuild`).
 It reads the lookup's own settings (`HOCBA_LOOKUP_*`, as the service does) and
 1. projects every event of every partition of `hocba.publishing.events`, from the earliest offset
    to the end (see `TopicReplay`), into fresh collections (`published_rebuild`,
-   `revocations_rebuild`), through the same use cases as the live subscriber, decoded the same way
-   (envelope, upcasters), without the inbox (`handle(..., inbox=False)`: an event the live
-   projection handled before is applied again, not skipped as a duplicate; the projection's writes
-   are idempotent upserts, and no inbox record is written or removed);
+   `revocations_rebuild`), through the same use case as the live subscriber (`project_many`, a
+   poll's events of each partition at a time), decoded the same way (envelope, upcasters), without
+   the inbox (the events are handed over without their envelope: an event the live projection
+   handled before is applied again, not skipped as a duplicate; the projection's writes are
+   idempotent upserts, and no inbox record is written or removed);
 2. swaps them in: each renamed over the live collection (`renameCollection` with `dropTarget`,
    which MongoDB and SecantusDB both do, atomically for each collection);
 3. catches up: reads on from where step 1 stopped to the topic's end as it is after the swap, into
@@ -37,6 +38,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 from hocba_contracts.events import PublishingEvent
+from hocba_contracts.payloads.publishing import RecordPublished, RecordRevoked
 from hocba_contracts.topics import PUBLISHING_EVENTS
 from hocba_runtime.kafka import decode_batch
 from hocba_runtime.mongo import Mongo
@@ -57,7 +59,6 @@ from hocba_lookup.adapters.mongo_lookup import (
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
-from hocba_lookup.entrypoints.kafka import handle
 
 FRESH = ProjectionCollections(published="published_rebuild", revocations="revocations_rebuild")
 """Where the rebuild projects before it swaps them in (emptied first: a failed run's leftovers)."""
@@ -94,21 +95,29 @@ def _service(mongo: Mongo, settings: LookupSettings, names: ProjectionCollection
 
 
 @retry_transient(attempts=8)
-async def _apply(service: LookupService, event: Any) -> str | None:
-    return await handle(service, event, inbox=False)
+async def _apply(service: LookupService, events: list[RecordPublished | RecordRevoked]) -> None:
+    await service.project_many([(event, None) for event in events])  # without the inbox
 
 
 async def _project(service: LookupService, batch: dict[Any, Records], summary: Summary) -> int:
-    """One poll's records: the partitions side by side, each in its order (a student's events are
-    on one partition: a correction and a revocation come after their publication)."""
+    """One poll's records: the partitions side by side, each in one transaction and in its order
+    (a student's events are on one partition: a correction and a revocation come after their
+    publication)."""
 
     async def partition(records: Records) -> None:
+        events: list[RecordPublished | RecordRevoked] = []
         for delivered in decode_batch(records, PublishingEvent):
             if delivered.error is not None:
                 summary.skipped += 1
-                continue
-            kind = await _apply(service, delivered.event)
-            summary.kinds[kind or "other"] += 1
+            elif isinstance(delivered.event.data, RecordPublished):
+                summary.kinds["published"] += 1
+                events.append(delivered.event.data)
+            elif isinstance(delivered.event.data, RecordRevoked):
+                summary.kinds["revoked"] += 1
+                events.append(delivered.event.data)
+            else:
+                summary.kinds["other"] += 1
+        await _apply(service, events)
 
     await asyncio.gather(*(partition(records) for records in batch.values()))
     n = sum(len(records) for records in batch.values())

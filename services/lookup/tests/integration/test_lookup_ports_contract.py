@@ -296,3 +296,64 @@ async def test_a_student_finds_every_version_of_theirs_and_a_class_lists_its_stu
     ]
     assert await lookup.reader.students_of_class("079-TH-X", "2024-2025", "5B") == []
     assert await lookup.reader.students_of_class("079-TH-L", "2023-2024", "5B") == []
+
+
+async def test_a_batch_transaction_names_the_events_processed_before_and_marks_the_others(
+    lookup: Lookup,
+) -> None:
+    async with lookup.uow("batch-event-1") as tx:
+        assert tx.processed == set()
+    async with lookup.uow.many(["batch-event-1", "batch-event-2", "batch-event-2"]) as tx:
+        assert tx.processed == {"batch-event-1"} and tx.duplicate is False
+    async with lookup.uow.many(["batch-event-2", "batch-event-3"]) as tx:
+        assert tx.processed == {"batch-event-2"}
+    async with lookup.uow("batch-event-3") as tx:
+        assert tx.duplicate is True, "a batch's events are marked processed as single ones are"
+
+
+async def test_a_batch_transaction_that_fails_leaves_nothing_behind(lookup: Lookup) -> None:
+    e = entry()
+    with pytest.raises(Rollback):
+        async with lookup.uow.many(["batch-rolled-back"]) as tx:
+            await tx.upsert_many([(e, lookup_key())])
+            await tx.revoke_many({e.document_id: revocation()})
+            raise Rollback
+    async with lookup.uow.many(["batch-rolled-back"]) as tx:
+        assert tx.processed == set(), "the batch was not processed: its redelivery is handled"
+        assert await tx.revocations_many([e.document_id]) == {}
+    assert await lookup.reader.by_id(e.document_id) is None
+
+
+async def test_the_bulk_reads_and_writes_do_what_the_single_ones_do(lookup: Lookup) -> None:
+    key = lookup_key()
+    stored = entry()
+    async with lookup.uow() as tx:
+        await tx.upsert(stored, key)
+    first, alone, before = entry(), entry(), entry()
+    second = entry(2, first.record_id, supersedes=first.document_id)
+    async with lookup.uow.many([]) as tx:
+        await tx.upsert_many([(first, key), (second, key), (alone, key)])
+        await tx.mark_superseded_many({first.document_id: second.document_id, "HB-NONE": "HB-X"})
+        assert await tx.superseding_many([first.document_id, second.document_id, "HB-NONE"]) == {
+            first.document_id: second.document_id
+        }
+        await tx.revoke_many({stored.document_id: revocation(), before.document_id: revocation()})
+        await tx.revoke_many({stored.document_id: revocation("Lý do khác")})
+        kept = revocation_as_stored(revocation())
+        assert await tx.revocations_many(
+            [stored.document_id, before.document_id, alone.document_id]
+        ) == {stored.document_id: kept, before.document_id: kept}
+    assert await lookup.reader.by_id(first.document_id) == as_stored(first, second.document_id)
+    assert await lookup.reader.by_id(second.document_id) == as_stored(second)
+    assert await lookup.reader.by_id(alone.document_id) == as_stored(alone)
+    assert await lookup.reader.by_id(stored.document_id) == dataclasses.replace(
+        as_stored(stored), revocation=kept
+    ), "the first revocation stands"
+    assert await lookup.reader.by_id(before.document_id) is None, "a revocation creates no entry"
+    assert await lookup.reader.by_id("HB-NONE") is None, "marking creates nothing"
+    async with lookup.uow.many([]) as tx:
+        assert await tx.superseding_many([]) == {} and await tx.revocations_many([]) == {}
+        await tx.upsert_many([])
+        await tx.mark_superseded_many({})
+        await tx.revoke_many({})
+    assert len(await lookup.reader.by_key(key)) == 4

@@ -5,12 +5,13 @@ publication projected again, or only after its revocation, still comes out revok
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from hocba_runtime.mongo import Mongo, tag_untagged
 from hocba_runtime.uow import MongoTransaction, MongoUnitOfWork, ServiceTx, WrappedUnitOfWork
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReplaceOne, ReturnDocument, UpdateOne
 
 from hocba_lookup.domain.model import PublishedEntry, Revocation
 
@@ -81,6 +82,17 @@ def _revocation(d: dict[str, Any] | None) -> Revocation | None:
     return None if d is None else Revocation(reason=d["reason"], revoked_at=d["revoked_at"])
 
 
+def _stored(entry: PublishedEntry, key: str) -> dict[str, Any]:
+    """An entry as `published` keeps it, under its lookup key."""
+    return {
+        "_id": entry.document_id,
+        "schema_version": SCHEMA_VERSION,
+        **vars(entry),  # not asdict(): that deep-copies the whole record
+        "revocation": None if entry.revocation is None else asdict(entry.revocation),
+        "lookup_key": key,
+    }
+
+
 class MongoLookupTx(ServiceTx):
     def __init__(
         self, mongo: Mongo, tx: MongoTransaction, names: ProjectionCollections = PROJECTION
@@ -90,15 +102,8 @@ class MongoLookupTx(ServiceTx):
         self.revocations = self.db[names.revocations]
 
     async def upsert(self, entry: PublishedEntry, key: str) -> None:
-        doc = {
-            "_id": entry.document_id,
-            "schema_version": SCHEMA_VERSION,
-            **vars(entry),  # not asdict(): that deep-copies the whole record
-            "revocation": None if entry.revocation is None else asdict(entry.revocation),
-            "lookup_key": key,
-        }
         await self.published.replace_one(
-            {"_id": entry.document_id}, doc, upsert=True, session=self.session
+            {"_id": entry.document_id}, _stored(entry, key), upsert=True, session=self.session
         )
 
     async def mark_superseded(self, document_id: str, by: str) -> None:
@@ -132,6 +137,73 @@ class MongoLookupTx(ServiceTx):
     async def revocation(self, document_id: str) -> Revocation | None:
         return _revocation(
             await self.revocations.find_one({"_id": document_id}, session=self.session)
+        )
+
+    async def superseding_many(self, document_ids: Collection[str]) -> dict[str, str]:
+        if not document_ids:
+            return {}
+        found: dict[str, str] = {}
+        async for d in self.published.find(
+            {"supersedes": {"$in": list(document_ids)}},
+            {"_id": 1, "supersedes": 1},
+            session=self.session,
+        ):
+            found.setdefault(str(d["supersedes"]), str(d["_id"]))
+        return found
+
+    async def revocations_many(self, document_ids: Collection[str]) -> dict[str, Revocation]:
+        if not document_ids:
+            return {}
+        return {
+            str(d["_id"]): Revocation(reason=d["reason"], revoked_at=d["revoked_at"])
+            async for d in self.revocations.find(
+                {"_id": {"$in": list(document_ids)}}, session=self.session
+            )
+        }
+
+    async def upsert_many(self, entries: Sequence[tuple[PublishedEntry, str]]) -> None:
+        if entries:
+            await self.published.bulk_write(
+                [
+                    ReplaceOne({"_id": e.document_id}, _stored(e, k), upsert=True)
+                    for e, k in entries
+                ],
+                session=self.session,
+            )
+
+    async def mark_superseded_many(self, marks: Mapping[str, str]) -> None:
+        if marks:
+            await self.published.bulk_write(
+                [UpdateOne({"_id": d}, {"$set": {"superseded_by": by}}) for d, by in marks.items()],
+                session=self.session,
+            )
+
+    async def revoke_many(self, revocations: Mapping[str, Revocation]) -> None:
+        # three round trips however many: keep each first revocation, read back those kept, mark
+        # the entries projected and not revoked yet
+        if not revocations:
+            return
+        await self.revocations.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": d},
+                    {"$setOnInsert": {"schema_version": SCHEMA_VERSION, **asdict(r)}},
+                    upsert=True,
+                )
+                for d, r in revocations.items()
+            ],
+            session=self.session,
+        )
+        kept = await self.revocations_many(revocations.keys())
+        await self.published.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": d, "revocation": None},
+                    {"$set": {"revocation": asdict(kept.get(d, r))}},
+                )
+                for d, r in revocations.items()
+            ],
+            session=self.session,
         )
 
 

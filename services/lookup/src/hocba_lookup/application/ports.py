@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,11 @@ class RecordVerifier(Protocol):
 class LookupTx(Protocol):
     @property
     def duplicate(self) -> bool: ...  # the message was handled before (read-only)
+    @property
+    def processed(self) -> set[str]:
+        """With `LookupUnitOfWork.many`: the ids of the batch's events handled before (skip
+        them); empty otherwise."""
+        ...
 
     async def upsert(self, entry: PublishedEntry, key: str) -> None: ...
     async def mark_superseded(self, document_id: str, by: str) -> None: ...
@@ -37,9 +43,36 @@ class LookupTx(Protocol):
 
     async def revocation(self, document_id: str) -> Revocation | None: ...
 
+    # A batch's reads and writes, each in one round trip or a few, whatever the number of
+    # documents: the same as the methods above, document for document.
+    async def superseding_many(self, document_ids: Collection[str]) -> dict[str, str]:
+        """`superseding` of each document: the id of the stored entry that supersedes it, for
+        those a stored entry supersedes."""
+        ...
+
+    async def revocations_many(self, document_ids: Collection[str]) -> dict[str, Revocation]:
+        """`revocation` of each document, for those that have one."""
+        ...
+
+    async def upsert_many(self, entries: Sequence[tuple[PublishedEntry, str]]) -> None:
+        """`upsert(entry, key)` of each (entry, key), in their order."""
+        ...
+
+    async def mark_superseded_many(self, marks: Mapping[str, str]) -> None:
+        """`mark_superseded(document_id, by)` of each document id and the id superseding it."""
+        ...
+
+    async def revoke_many(self, revocations: Mapping[str, Revocation]) -> None:
+        """`revoke(document_id, revocation)` of each document id and its revocation."""
+        ...
+
 
 class LookupUnitOfWork(Protocol):
     def __call__(self, processing: str | None = None) -> AbstractAsyncContextManager[LookupTx]: ...
+    def many(self, processing: list[str]) -> AbstractAsyncContextManager[LookupTx]:
+        """One transaction for a batch of incoming events: `tx.processed` names those handled
+        before; the others are marked processed when it commits."""
+        ...
 
 
 class LookupReader(Protocol):
