@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from collections import Counter
@@ -40,7 +41,7 @@ from aiokafka.errors import KafkaError
 from hocba_contracts.events import PublishingEvent
 from hocba_contracts.payloads.publishing import RecordPublished, RecordRevoked
 from hocba_contracts.topics import PUBLISHING_EVENTS
-from hocba_runtime.kafka import decode_batch
+from hocba_runtime.kafka import decode_batch, unavailable
 from hocba_runtime.mongo import Mongo
 from hocba_runtime.outbox import Outbox
 from hocba_runtime.uow import MongoUnitOfWork, retry_transient
@@ -59,6 +60,8 @@ from hocba_lookup.adapters.mongo_lookup import (
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.config import LookupSettings
+
+log = logging.getLogger("hocba.lookup.rebuild")
 
 FRESH = ProjectionCollections(published="published_rebuild", revocations="revocations_rebuild")
 """Where the rebuild projects before it swaps them in (emptied first: a failed run's leftovers)."""
@@ -117,7 +120,24 @@ async def _project(service: LookupService, batch: dict[Any, Records], summary: S
                 events.append(delivered.event.data)
             else:
                 summary.kinds["other"] += 1
-        await _apply(service, events)
+        try:
+            await _apply(service, events)
+        except Exception as exc:
+            if unavailable(exc):
+                raise
+            # As the live subscriber: event by event, and one that cannot be projected (the live
+            # projection dead-lettered it) is skipped, not the end of the rebuild.
+            for event in events:
+                try:
+                    await _apply(service, [event])
+                except Exception as one:
+                    if unavailable(one):
+                        raise
+                    summary.skipped += 1
+                    log.warning(
+                        "an event that cannot be projected, skipped",
+                        extra={"document_id": event.document_id, "error_type": type(one).__name__},
+                    )
 
     await asyncio.gather(*(partition(records) for records in batch.values()))
     n = sum(len(records) for records in batch.values())
