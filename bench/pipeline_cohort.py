@@ -693,7 +693,7 @@ def main() -> int:
         "signers": signers(n),
         "cores": os.cpu_count(),
         "database": "SecantusDB on disk",
-        "signing": "server-side, per document: homeroom teacher, principal, school seal (PKCS#11)",
+        "signing": "server-side, in bulk per poll, signer and school (one signature over the documents' Merkle root): homeroom teacher, principal, school seal (PKCS#11)",
         "PDFs": "lazy (none rendered on this path)",
         "retryable writes": not args.no_retryable_writes,
     }
