@@ -247,41 +247,16 @@ class SigningService:
     ) -> SigningBatch:
         """One server-side signature over the Merkle root of `members`' documents."""
         assert self.server_signer is not None
-        members = sorted(members, key=lambda r: r.key)
-        tree = merkle.build([bytes.fromhex(r.content_sha256) for r in members])
-        batch_id = _batch_id([r.key for r in members], signer_id)
-        batch = SigningBatch(
-            batch_id=batch_id,
-            signer_id=signer_id,
-            role=role,
-            members=[(r.record_id, r.record_version) for r in members],
-            statement=merkle.statement(tree.root, len(members), batch_id, role, signer_id),
-            proofs=tree.proofs,
-            status="signed",
-            school_id=school_id,
-        )
+        batch = _new_batch(sorted(members, key=lambda r: r.key), role, signer_id, school_id)
+        batch.status = "signed"
         first = members[0].next_signer()
         assert first is not None
         statement = canonical_bytes(batch.statement)
         cms = self.server_signer.sign(role, signer_id, first.signer_name, statement)
         checked = self._check(statement, cms, signer_id)
-        encoded = base64.b64encode(cms).decode()
-        at = _now()
-        for request, proof in zip(members, batch.proofs, strict=True):
-            nxt = request.check_turn(role, signer_id)
-            request.add(
-                CollectedSignature(
-                    role=role,
-                    signer_id=signer_id,
-                    signer_name=nxt.signer_name
-                    if nxt.signer_name != signer_id
-                    else checked.signer_common_name,
-                    signed_at=checked.signing_time.astimezone(UTC).isoformat(),
-                    cms=encoded,
-                    batch={"statement": batch.statement, "proof": proof},
-                )
-            )
-            request.log(at, "signed", role=role, signer_id=signer_id, batch_id=batch.batch_id)
+        by_key = {r.key: r for r in members}
+        for (record_id, version), proof in zip(batch.members, batch.proofs, strict=True):
+            _sign_in_batch(by_key[request_key(record_id, version)], batch, proof, cms, checked)
         return batch
 
     # -- bulk: one approval for a whole class -----------------------------------------------------
@@ -299,17 +274,7 @@ class SigningService:
             ]
             if not pending:
                 raise NothingToSign(f"nothing of school {school_id} waits for {role} {signer_id}")
-            tree = merkle.build([bytes.fromhex(r.content_sha256) for r in pending])
-            batch_id = _batch_id([r.key for r in pending], signer_id)
-            batch = SigningBatch(
-                batch_id=batch_id,
-                signer_id=signer_id,
-                role=role,
-                members=[(r.record_id, r.record_version) for r in pending],
-                statement=merkle.statement(tree.root, len(pending), batch_id, role, signer_id),
-                proofs=tree.proofs,
-                school_id=school_id,
-            )
+            batch = _new_batch(pending, role, signer_id, school_id)
             await tx.save_batch(batch)
             return batch
 
@@ -339,25 +304,7 @@ class SigningService:
                     or (nxt.role, nxt.signer_id) != (batch.role, batch.signer_id)
                 ):
                     continue  # signed another way meanwhile
-                request.add(
-                    CollectedSignature(
-                        role=batch.role,
-                        signer_id=batch.signer_id,
-                        signer_name=nxt.signer_name
-                        if nxt.signer_name != nxt.signer_id
-                        else checked.signer_common_name,
-                        signed_at=checked.signing_time.astimezone(UTC).isoformat(),
-                        cms=base64.b64encode(cms).decode(),
-                        batch={"statement": batch.statement, "proof": proof},
-                    )
-                )
-                request.log(
-                    _now(),
-                    "signed",
-                    role=batch.role,
-                    signer_id=batch.signer_id,
-                    batch_id=batch.batch_id,
-                )
+                _sign_in_batch(request, batch, proof, cms, checked)
                 self._advance(request)
                 await tx.save(request)
                 await self._announce_if_complete(tx, request, None)
@@ -467,6 +414,50 @@ class SigningService:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _new_batch(
+    members: list[SigningRequest], role: str, signer_id: str, school_id: str
+) -> SigningBatch:
+    """The batch of `members` (in this order, their leaves) for one signer: the Merkle tree over
+    their documents and the root statement to sign."""
+    tree = merkle.build([bytes.fromhex(r.content_sha256) for r in members])
+    batch_id = _batch_id([r.key for r in members], signer_id)
+    return SigningBatch(
+        batch_id=batch_id,
+        signer_id=signer_id,
+        role=role,
+        members=[(r.record_id, r.record_version) for r in members],
+        statement=merkle.statement(tree.root, len(members), batch_id, role, signer_id),
+        proofs=tree.proofs,
+        school_id=school_id,
+    )
+
+
+def _sign_in_batch(
+    request: SigningRequest,
+    batch: SigningBatch,
+    proof: dict[str, Any],
+    cms: bytes,
+    checked: CheckedSignature,
+) -> None:
+    """The batch's signature (verified) added to one of its members, with the member's proof."""
+    nxt = request.check_turn(batch.role, batch.signer_id)
+    request.add(
+        CollectedSignature(
+            role=batch.role,
+            signer_id=batch.signer_id,
+            signer_name=nxt.signer_name
+            if nxt.signer_name != nxt.signer_id
+            else checked.signer_common_name,
+            signed_at=checked.signing_time.astimezone(UTC).isoformat(),
+            cms=base64.b64encode(cms).decode(),
+            batch={"statement": batch.statement, "proof": proof},
+        )
+    )
+    request.log(
+        _now(), "signed", role=batch.role, signer_id=batch.signer_id, batch_id=batch.batch_id
+    )
 
 
 def _batch_id(keys: list[str], signer_id: str) -> str:
