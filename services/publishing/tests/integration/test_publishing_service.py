@@ -211,7 +211,8 @@ async def test_a_revocation_over_http_is_announced_once_on_the_topic_and_shown_w
         return [
             m
             for m in msgs
-            if (body := json.loads(m.value))["type"] == "hocba.publishing.record_revoked"
+            if m.value.startswith(b"{")  # the topic is shared: another test's malformed record
+            and (body := json.loads(m.value))["type"] == "hocba.publishing.record_revoked"
             and body["data"]["document_id"] == second.document_id
         ]
 
