@@ -255,8 +255,9 @@ class SigningService:
         cms = self.server_signer.sign(role, signer_id, first.signer_name, statement)
         checked = self._check(statement, cms, signer_id)
         by_key = {r.key: r for r in members}
+        encoded = base64.b64encode(cms).decode()
         for (record_id, version), proof in zip(batch.members, batch.proofs, strict=True):
-            _sign_in_batch(by_key[request_key(record_id, version)], batch, proof, cms, checked)
+            _sign_in_batch(by_key[request_key(record_id, version)], batch, proof, encoded, checked)
         return batch
 
     # -- bulk: one approval for a whole class -----------------------------------------------------
@@ -294,6 +295,7 @@ class SigningService:
             if batch is None:
                 raise UnknownBatch(f"no signing batch {batch_id}")
             checked = self._check(canonical_bytes(batch.statement), cms, batch.signer_id)
+            encoded = base64.b64encode(cms).decode()
             signed = completed = 0
             for (record_id, version), proof in zip(batch.members, batch.proofs, strict=True):
                 request = await tx.get(request_key(record_id, version))
@@ -304,7 +306,7 @@ class SigningService:
                     or (nxt.role, nxt.signer_id) != (batch.role, batch.signer_id)
                 ):
                     continue  # signed another way meanwhile
-                _sign_in_batch(request, batch, proof, cms, checked)
+                _sign_in_batch(request, batch, proof, encoded, checked)
                 self._advance(request)
                 await tx.save(request)
                 await self._announce_if_complete(tx, request, None)
@@ -438,7 +440,7 @@ def _sign_in_batch(
     request: SigningRequest,
     batch: SigningBatch,
     proof: dict[str, Any],
-    cms: bytes,
+    cms_b64: str,
     checked: CheckedSignature,
 ) -> None:
     """The batch's signature (verified) added to one of its members, with the member's proof."""
@@ -451,7 +453,7 @@ def _sign_in_batch(
             if nxt.signer_name != nxt.signer_id
             else checked.signer_common_name,
             signed_at=checked.signing_time.astimezone(UTC).isoformat(),
-            cms=base64.b64encode(cms).decode(),
+            cms=cms_b64,
             batch={"statement": batch.statement, "proof": proof},
         )
     )
