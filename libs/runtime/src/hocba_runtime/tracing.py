@@ -75,8 +75,17 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider:
     return provider
 
 
+_tracer: tuple[trace.TracerProvider, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("hocba")
+    """Hocba's tracer, from the provider in force (one tracer per provider: getting one makes an
+    object for each call, on every request's path)."""
+    global _tracer
+    provider = trace.get_tracer_provider()
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, provider.get_tracer("hocba"))
+    return _tracer[1]
 
 
 def current_carrier() -> dict[str, str]:

@@ -13,9 +13,11 @@ from hocba_trust.cms import TrustList
 from hocba_trust.crls import CrlRefresher
 
 from hocba_lookup.adapters.argon2_hasher import Argon2CodeHasher
+from hocba_lookup.adapters.entry_cache import WatchedLookupReader
 from hocba_lookup.adapters.log_inclusion import BundleLogChecker, load_log_key
 from hocba_lookup.adapters.mongo_access import MongoAccessStore, ensure_access_indexes
 from hocba_lookup.adapters.mongo_lookup import (
+    PROJECTION,
     MongoLookupReader,
     MongoLookupUnitOfWork,
     ensure_indexes,
@@ -26,6 +28,7 @@ from hocba_lookup.adapters.publishing_pdfs import ClientCredentials, HttpPublish
 from hocba_lookup.adapters.trust import TrustListRecordVerifier
 from hocba_lookup.adapters.verification_cache import CachingRecordVerifier
 from hocba_lookup.application.access import AccessService
+from hocba_lookup.application.ports import LookupReader
 from hocba_lookup.application.use_cases import LookupService
 from hocba_lookup.application.verification import VerificationService
 from hocba_lookup.config import LookupSettings
@@ -48,6 +51,8 @@ class Lookup:
     app: FastAPI
     pdfs: HttpPublishingPdfs
     access: AccessService
+    entries: WatchedLookupReader | None
+    """The entries kept in memory (None: `entry_cache_size` 0)."""
 
 
 def build(
@@ -62,14 +67,26 @@ def build(
     uow = MongoLookupUnitOfWork(
         runtime.mongo, MongoUnitOfWork(runtime.mongo, runtime.outbox, "lookup")
     )
-    reader = MongoLookupReader(runtime.mongo)
+    stored = MongoLookupReader(runtime.mongo)
+    entries = (
+        WatchedLookupReader(
+            stored,
+            runtime.mongo.db[PROJECTION.published],
+            max_entries=settings.entry_cache_size,
+        )
+        if settings.entry_cache_size
+        else None
+    )
+    reader: LookupReader = entries or stored
     trust = (
         TrustList.from_pem_files(settings.trust_roots, settings.crl_files)
         if settings.trust_roots
         else None
     )
     verifier = CachingRecordVerifier(TrustListRecordVerifier(trust), trust)
-    service = LookupService(uow, reader, verifier, secret)
+    service = LookupService(
+        uow, reader, verifier, secret, changed=entries.forget if entries else None
+    )
     access = AccessService(
         MongoAccessStore(runtime.mongo),
         reader,
@@ -101,6 +118,9 @@ def build(
     )
     runtime.on_start(lambda: ensure_indexes(runtime.mongo))
     runtime.on_start(lambda: ensure_access_indexes(runtime.mongo))
+    if entries is not None:
+        runtime.on_start(entries.start)
+        runtime.on_stop(entries.stop)
     runtime.on_stop(transparency.close)
     runtime.on_stop(pdfs.close)
     if trust is not None:
@@ -125,4 +145,4 @@ def build(
     app.state.csrf = Csrf(
         derived_key(secret, "csrf"), secure=settings.base_url.startswith("https://")
     )
-    return Lookup(runtime, service, app, pdfs, access)
+    return Lookup(runtime, service, app, pdfs, access, entries)

@@ -6,6 +6,8 @@ from hocba_lookup.domain.access import CLIENT_LIMIT, STUDENT_LIMIT
 
 DEV_SECRET = "dev-only-change-me"
 """Development only: production refuses it (a placeholder)."""
+ENTRY_CACHE_SIZE = 20_000
+"""Entries kept in memory: about 300 MB at most."""
 
 
 class LookupSettings(ServiceSettings):
@@ -73,6 +75,13 @@ class LookupSettings(ServiceSettings):
         ge=1,
         description=f"Sign-in attempts for one personal ID number per "
         f"{STUDENT_LIMIT.window_seconds // 60} minutes, whatever the outcome",
+    )
+
+    entry_cache_size: int = Field(
+        default=ENTRY_CACHE_SIZE,
+        ge=0,
+        description="Published entries each replica keeps in memory while the read model's change "
+        "stream tells it of every change (about 15 KB each); 0 reads every entry from the database",
     )
 
     trusted_proxies: str = Field(

@@ -192,8 +192,23 @@ async def test_dropping_the_read_model_and_replaying_the_topic_restores_the_same
     inbox = await db.processed_events.count_documents({})
     await db.published.insert_one({"_id": "HB-STALE", "schema_version": 1})  # not on Kafka
 
+    entries = live.lookup.entries
+    assert entries is not None and entries.live, "the lookup keeps entries in memory"
     await drop_projection(live.lookup.runtime.mongo)
-    assert (await http.get(f"/api/documents/{history.documents[0]}")).status_code == 404
+
+    async def dropped() -> bool:  # seen through the change stream, within its delay
+        return (await http.get(f"/api/documents/{history.documents[0]}")).status_code == 404
+
+    await eventually(dropped, timeout=10)  # the memory is empty now, and nothing reads until...
+
+    async def swapped_in(emptied: int) -> None:
+        """Until the lookup's memory let go of what it kept before a rebuild's swap (its answers
+        then come from the rebuilt collections)."""
+
+        async def let_go() -> bool:
+            return entries.emptied > emptied
+
+        await eventually(let_go, timeout=10)
 
     # several polls (two messages each): the replay goes on to the topic's true end
     summary = await rebuild(live.settings, progress=False, max_records=2)
@@ -206,7 +221,9 @@ async def test_dropping_the_read_model_and_replaying_the_topic_restores_the_same
 
     # a replay again over the rebuilt model: idempotent
     await db.published.insert_one({"_id": "HB-STALE", "schema_version": 1})
+    emptied = entries.emptied
     await rebuild(live.settings, progress=False)
+    await swapped_in(emptied)
     assert await answers(live, history) == before
     assert await db.published.find_one({"_id": "HB-STALE"}) is None
 
@@ -219,6 +236,7 @@ async def test_dropping_the_read_model_and_replaying_the_topic_restores_the_same
 
     # and once through the command, with its progress bar and summary
     await drop_projection(live.lookup.runtime.mongo)
+    await eventually(dropped, timeout=10)
     done = await asyncio.to_thread(run_command, live.settings)
     assert done.returncode == 0, done.stderr
     assert "read model rebuilt" in done.stdout and "published" in done.stdout

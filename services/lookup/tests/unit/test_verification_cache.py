@@ -140,3 +140,32 @@ def test_the_trust_list_counts_changes_of_its_crls_only(pki: DevPKI) -> None:
     assert trust.generation == 0
     trust.crls = []
     assert trust.generation == 1
+
+
+def test_the_key_is_kept_for_the_same_objects_and_computed_again_for_others(
+    pki: DevPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trust = TrustList.from_pem_files([str(pki.root_file)])
+    verifier = cached(trust)
+    rec = published(pki)
+    sigs = [s.model_dump(mode="json") for s in rec.signatures]
+    computed: list[int] = []
+    key = CachingRecordVerifier.key
+
+    def counting(*args: object) -> bytes:
+        computed.append(1)
+        return key(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CachingRecordVerifier, "key", staticmethod(counting))
+    for _ in range(3):  # an entry kept in memory: the same objects each time
+        assert verifier.verify(rec.document, rec.content_sha256, sigs).valid
+    assert len(computed) == 1
+    # the same record read afresh (other objects, equal content): hashed again, the same verdict
+    assert verifier.verify(copy.deepcopy(rec.document), rec.content_sha256, list(sigs)).valid
+    assert len(computed) == 2 and verifier.misses == 1
+    # other content in other objects is never taken for the kept key
+    tampered = copy.deepcopy(rec.document)
+    tampered["subjects"][0]["score"] = 10.0
+    assert not verifier.verify(tampered, rec.content_sha256, sigs).valid
+    # nor the same objects with another claimed hash
+    assert not verifier.verify(rec.document, "0" * 64, sigs).valid

@@ -10,6 +10,11 @@ other CRLs moves on): a new generation empties the cache. A verdict also expires
 `ttl_seconds`, for what depends on the time (a signature without a signing time is checked as of
 now, and a certificate may expire meanwhile).
 
+Hashing a whole record costs more than the rest of a cached verification: the key is therefore
+kept for the objects it was computed from (the very dict and list, held by the entries the lookup
+keeps in memory, `adapters.entry_cache`; they are never changed in place), and computed again for
+any other objects, a record read afresh from the database among them.
+
 What is not cached here: the record's status. Revoked or superseded comes from the read model at
 every request (`LookupService.document`), never from the process."""
 
@@ -32,6 +37,9 @@ from hocba_lookup.domain.model import Verification
 MAX_ENTRIES = 50_000
 """About 2 KB a verdict: 100 MB at most."""
 TTL_SECONDS = 300.0
+KEYS_KEPT = 20_000
+"""Keys kept with the objects they were computed from: as many as the entries kept in memory (the
+same objects, so this holds no more records alive than they do)."""
 
 
 class CachingRecordVerifier:
@@ -53,6 +61,7 @@ class CachingRecordVerifier:
         self.ttl = ttl_seconds
         self.clock = clock
         self._entries: OrderedDict[bytes, tuple[float, Verification]] = OrderedDict()
+        self._keys: OrderedDict[tuple[int, int], tuple[object, object, str, bytes]] = OrderedDict()
         self._generation = self._current_generation()
         self.hits = 0
         self.misses = 0
@@ -69,6 +78,23 @@ class CachingRecordVerifier:
         h.update(json.dumps(signatures, sort_keys=True, default=str).encode())
         return h.digest()
 
+    def _key_of(
+        self, document: dict[str, Any], content_sha256: str, signatures: list[dict[str, Any]]
+    ) -> bytes:
+        """`key`, kept for these very objects (held here, so that their ids stay theirs)."""
+        ids = (id(document), id(signatures))
+        kept = self._keys.get(ids)
+        if kept is not None and kept[0] is document and kept[1] is signatures:
+            if kept[2] == content_sha256:
+                self._keys.move_to_end(ids)
+                return kept[3]
+        key = self.key(document, content_sha256, signatures)
+        self._keys[ids] = (document, signatures, content_sha256, key)
+        self._keys.move_to_end(ids)
+        while len(self._keys) > KEYS_KEPT:
+            self._keys.popitem(last=False)
+        return key
+
     def verify(
         self, document: dict[str, Any], content_sha256: str, signatures: list[dict[str, Any]]
     ) -> Verification:
@@ -76,7 +102,7 @@ class CachingRecordVerifier:
         if generation != self._generation:  # other CRLs in force: every verdict is asked again
             self._entries.clear()
             self._generation = generation
-        key = self.key(document, content_sha256, signatures)
+        key = self._key_of(document, content_sha256, signatures)
         now = self.clock()
         kept = self._entries.get(key)
         if kept is not None and kept[0] > now:

@@ -4,7 +4,7 @@ afresh."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -23,12 +23,31 @@ from hocba_lookup.domain.model import (
 
 class LookupService:
     def __init__(
-        self, uow: LookupUnitOfWork, reader: LookupReader, verifier: RecordVerifier, secret: str
+        self,
+        uow: LookupUnitOfWork,
+        reader: LookupReader,
+        verifier: RecordVerifier,
+        secret: str,
+        *,
+        changed: Callable[[Iterable[str]], None] | None = None,
     ) -> None:
+        """`changed`: told the document ids of the entries a projection wrote, once it committed
+        (what keeps entries in memory drops them, so that this process reads its own writes)."""
         self.uow = uow
         self.reader = reader
         self.verifier = verifier
         self.secret = secret
+        self.changed = changed
+
+    def _wrote(self, payloads: Iterable[RecordPublished | RecordRevoked]) -> None:
+        if self.changed is None:
+            return
+        ids: set[str] = set()
+        for payload in payloads:
+            ids.add(payload.document_id)
+            if isinstance(payload, RecordPublished) and payload.supersedes:
+                ids.add(payload.supersedes)
+        self.changed(ids)
 
     async def project(self, published: RecordPublished, cause: Envelope[Any] | None = None) -> bool:
         """Add a published record to the read model (idempotent; links superseded versions)."""
@@ -44,7 +63,8 @@ class LookupService:
             await tx.upsert(entry, key)
             if published.supersedes:
                 await tx.mark_superseded(published.supersedes, published.document_id)
-            return True
+        self._wrote([published])
+        return True
 
     async def project_many(
         self, batch: Sequence[tuple[RecordPublished | RecordRevoked, Envelope[Any] | None]]
@@ -108,6 +128,7 @@ class LookupService:
             await tx.upsert_many(list(entries.values()))
             await tx.mark_superseded_many({d: by for d, by in marks.items() if d not in entries})
             await tx.revoke_many(revoked)  # after the upserts: it marks entries of the batch too
+        self._wrote(p for _, p in todo)
         return applied
 
     def _key(self, published: RecordPublished) -> str:
@@ -128,7 +149,8 @@ class LookupService:
                 revoked.document_id,
                 Revocation(reason=revoked.reason, revoked_at=revoked.revoked_at),
             )
-            return True
+        self._wrote([revoked])
+        return True
 
     async def find(self, citizen_id: str, date_of_birth: date) -> list[PublishedEntry]:
         """The student's records, newest school year and version first; ties (never two of a
