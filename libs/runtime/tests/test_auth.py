@@ -248,3 +248,58 @@ def test_a_policy_table_names_the_routes_it_lacks() -> None:
     table = PolicyTable("t", {"GET /covered/{x}": allow(teacher=S.SCHOOL)})
     assert table.missing(app) == ["POST /forgotten"]
     assert "teacher: school" in table.table()
+
+
+def test_the_route_found_is_the_one_a_scan_of_every_route_finds(tmp_path: Any) -> None:
+    from fastapi import APIRouter, FastAPI
+    from fastapi.routing import iter_route_contexts
+    from fastapi.staticfiles import StaticFiles
+    from hocba_runtime.auth import find_route
+    from starlette.routing import Match
+
+    app = FastAPI()
+    router = APIRouter()
+
+    async def endpoint() -> None:
+        return None
+
+    for method, path in [
+        ("GET", "/verify"),
+        ("GET", "/verify/{document_id}"),
+        ("POST", "/verify/pdf"),
+        ("GET", "/api/students/{student_id}/access-code"),
+        ("POST", "/api/students/{student_id}/access-code"),
+        ("GET", "/api/{kind}/latest"),
+        ("GET", "/"),
+    ]:
+        router.add_api_route(path, endpoint, methods=[method])
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(tmp_path)), name="static")
+
+    def scanned(scope: dict[str, Any]) -> Any:
+        for route in iter_route_contexts(app.routes):
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return route, dict(child.get("path_params", {}))
+        return None
+
+    paths = [
+        "/", "/verify", "/verify/", "/verify/HB-1", "/verify/pdf", "/verify/HB-1/x",
+        "/api/students/HS-1/access-code", "/api/students/latest", "/api/students/latest/x",
+        "/api/x/latest", "/apix/latest", "/nothing", "", "/static", "/static/a.css",
+    ]  # fmt: skip
+    for root in ("", "/lookup"):
+        for method in ("GET", "POST", "DELETE"):
+            for path in paths:
+                scope = {"type": "http", "method": method, "path": root + path, "root_path": root}
+                assert find_route(app, scope) == scanned(scope), (method, root, path)
+    mounted = find_route(app, {"type": "http", "method": "GET", "path": "/static/a.css"})
+    assert mounted is not None and mounted[0].path == "/static"
+    found = find_route(app, {"type": "http", "method": "GET", "path": "/verify/HB-1"})
+    assert found is not None and found[0].path == "/verify/{document_id}"
+    assert found[1] == {"document_id": "HB-1"}
+    # a route added later is found too
+    router.add_api_route("/later/{x}", endpoint, methods=["GET"])
+    app.include_router(router)
+    later = find_route(app, {"type": "http", "method": "GET", "path": "/later/1"})
+    assert later is not None and later[0].path == "/later/{x}"

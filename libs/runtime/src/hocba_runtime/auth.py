@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,7 +32,8 @@ import httpx
 import jwt
 from fastapi import Request
 from fastapi.routing import iter_route_contexts
-from starlette.routing import Match
+from starlette._utils import get_route_path
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as ASGIScope
 
@@ -471,10 +473,40 @@ def current_access(request: Request) -> Access:
 
 
 # -- the middleware ----------------------------------------------------------------------------------
+_ROUTES: weakref.WeakKeyDictionary[Any, tuple[int, list[tuple[str, bool, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per app: how many routes it had, and each route with the literal text its path template starts
+with (all of it when it has no parameter)."""
+
+
+def _routes(app: Any) -> list[tuple[str, bool, Any]]:
+    routes = getattr(app, "routes", ())
+    kept = _ROUTES.get(app)
+    if kept is None or kept[0] != len(routes):
+        listed: list[tuple[str, bool, Any]] = []
+        for route in iter_route_contexts(routes):
+            path = getattr(route, "path", None)
+            if isinstance(path, str) and path.startswith("/"):
+                literal, brace, _ = path.partition("{")
+                # a mount matches what lies under its path too: never the whole path only
+                listed.append((literal, not brace and isinstance(route, Route), route))
+            else:  # matched as it says (a route of another kind)
+                listed.append(("", False, route))
+        kept = (len(routes), listed)
+        _ROUTES[app] = kept
+    return kept[1]
+
+
 def find_route(app: Any, scope: ASGIScope) -> tuple[Any, dict[str, Any]] | None:
     """The route a request is for (its `.path` is the template) and its path parameters; None when
-    no route matches both method and path."""
-    for route in iter_route_contexts(getattr(app, "routes", ())):
+    no route matches both method and path. Routes are tried in their order, each only when the
+    request's path starts with its template's literal text (a route's pattern never matches
+    another path: the cheap test spares most requests most of the patterns)."""
+    path = get_route_path(scope)  # as the routes match it (without the root path)
+    for literal, exact, route in _routes(app):
+        if (path != literal) if exact else not path.startswith(literal):
+            continue
         match, child = route.matches(scope)
         if match is Match.FULL:
             return route, dict(child.get("path_params", {}))
