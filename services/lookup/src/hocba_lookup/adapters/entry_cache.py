@@ -79,13 +79,15 @@ class WatchedLookupReader:
         """Whether entries are kept now (the change stream is open)."""
         return self._live
 
-    async def start(self, wait_seconds: float = 5.0) -> None:
-        """Open the change stream (waiting up to `wait_seconds` for it; until it opens, every read
-        goes to the database) and keep it open."""
+    async def start(self, wait_seconds: float = 0.0) -> None:
+        """Open the change stream and keep it open; until it is open, every read goes to the
+        database. `wait_seconds`: how long to wait for it to open (opening takes up to the
+        server's longest wait for changes, about a second: a replica need not wait for it)."""
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name="lookup-entry-changes")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._opened.wait(), wait_seconds)
+        if wait_seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._opened.wait(), wait_seconds)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
