@@ -72,7 +72,8 @@ class Summary:
     messages: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
-    """Messages that are not a valid publishing event (the live subscriber dead-letters them)."""
+    """Messages that are not a valid publishing event, or are one that cannot be projected (the
+    live subscriber dead-letters both); each message counts once, in `kinds` or here."""
     caught_up: int = 0
     """Of `messages`, those read after the swap."""
     seconds: float = 0.0
@@ -133,7 +134,10 @@ async def _project(service: LookupService, batch: dict[Any, Records], summary: S
                 except Exception as one:
                     if unavailable(one):
                         raise
-                    summary.skipped += 1
+                    summary.skipped += 1  # counted here, no longer as its kind
+                    summary.kinds[
+                        "published" if isinstance(event, RecordPublished) else "revoked"
+                    ] -= 1
                     log.warning(
                         "an event that cannot be projected, skipped",
                         extra={"document_id": event.document_id, "error_type": type(one).__name__},
