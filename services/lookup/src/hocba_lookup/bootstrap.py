@@ -14,7 +14,11 @@ from hocba_trust.crls import CrlRefresher
 
 from hocba_lookup.adapters.argon2_hasher import Argon2CodeHasher
 from hocba_lookup.adapters.entry_cache import WatchedLookupReader
-from hocba_lookup.adapters.log_inclusion import BundleLogChecker, load_log_key
+from hocba_lookup.adapters.log_inclusion import (
+    BundleLogChecker,
+    CachingLogChecker,
+    load_log_key,
+)
 from hocba_lookup.adapters.mongo_access import MongoAccessStore, ensure_access_indexes
 from hocba_lookup.adapters.mongo_lookup import (
     PROJECTION,
@@ -110,9 +114,11 @@ def build(
     verification = VerificationService(
         service,
         TrustListRecordVerifier(trust),
-        BundleLogChecker(
-            transparency,
-            load_log_key(settings.log_key, settings.log_origin) if settings.log_key else None,
+        CachingLogChecker(
+            BundleLogChecker(
+                transparency,
+                load_log_key(settings.log_key, settings.log_origin) if settings.log_key else None,
+            )
         ),
         VerifierPdfReader(trust),
     )

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from hocba_trust import note
 from hocba_verifier import checks
 from hocba_verifier.checks import Bundle, LogKey, Outcome
 
-from hocba_lookup.application.ports import LogSource
+from hocba_lookup.application.ports import LogChecker, LogSource
 from hocba_lookup.domain.model import LogCheck, LogState, LogUnavailable
 
 log = logging.getLogger("hocba.lookup.verify")
@@ -92,6 +95,60 @@ class BundleLogChecker:
             checkpoint_size=int(found.data["checkpoint_size"]),
             logged_status=None if status is None else str(status.data.get("status")),
         )
+
+
+INCLUDED_SECONDS = 60.0
+"""How long a proven inclusion is taken as proven again without asking: about a checkpoint interval."""
+INCLUDED_KEPT = 50_000
+
+
+class CachingLogChecker:
+    """A LogChecker that keeps what `inner` proved included, for `ttl_seconds`.
+
+    Asking the log costs each verification a call to publishing and the bundle's verification
+    (checkpoint signatures, inclusion and consistency proofs), most of what a verification costs
+    when a log key is set. An entry once in the append-only log stays there, under the same index,
+    so a proof of it holds; it is asked again after `ttl_seconds` all the same, so that a log
+    found forked or forged later is seen within that time. Only `included` is kept, by the
+    document id, version and content hash it was proven for: every other answer (missing,
+    mismatch, forged, unavailable) is asked again at the next verification, since each may be
+    passing (a publication not yet logged, publishing unreachable) or must be seen at once."""
+
+    def __init__(
+        self,
+        inner: LogChecker,
+        *,
+        ttl_seconds: float = INCLUDED_SECONDS,
+        max_entries: int = INCLUDED_KEPT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self._kept: OrderedDict[tuple[str, int | None, str], tuple[float, LogCheck]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    async def check(
+        self, document_id: str, record_version: int | None, content_sha256: str
+    ) -> LogCheck:
+        key = (document_id, record_version, content_sha256)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] > self.clock():
+            self._kept.move_to_end(key)
+            self.hits += 1
+            return kept[1]
+        self.misses += 1
+        checked = await self.inner.check(document_id, record_version, content_sha256)
+        if checked.included:
+            self._kept[key] = (self.clock() + self.ttl, checked)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.max_entries:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.pop(key, None)
+        return checked
 
 
 def _unavailable() -> LogCheck:
