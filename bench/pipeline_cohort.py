@@ -54,6 +54,10 @@ hocba_lookup.published and by asking the lookup's API for a sample of documents,
 answer 200 and verify. Baseline in the same run, once the services have stopped: raw aiokafka
 produce and consume rates on the same broker for as many messages of the input's size
 (bench/assessment_ingest.py's), so the broker's peak RSS above is the pipeline's alone.
+Then, the services still running, the lookup under verification load as the stack runs it (its
+log key set, so each verification also proves the document's entry in publishing's log): two
+`--verify-seconds` phases of GET /api/documents/{id} over every document, the first meeting most
+of them for the first time, against bench/lookup_load.py's bare endpoint in the same run.
 Results: printed, and written to bench/results/pipeline_cohort.json and pipeline_lag.svg.
 
 Size it to the machine: tansu keeps every topic in memory and SecantusDB grows with the records (at
@@ -71,6 +75,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -376,6 +381,71 @@ async def api_checks(lookup_url: str, ids: list[str]) -> dict[str, int]:
     return {"asked": len(ids), "200": ok, "verified": verified}
 
 
+def _load(port: int, requests: list[str], seconds: float) -> dict[str, Any]:
+    """One closed-loop load phase of bench/lookup_load.py's generator (its own process, 64
+    connections, a second of warm-up) against a server on `port`."""
+    spec = {
+        "port": port,
+        "requests": requests,
+        "connections": 64,
+        "seconds": seconds,
+        "warmup": 1.0,
+    }
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "lookup_load.py"), "--generate"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return {
+        k: round(v, 1) if isinstance(v, float) else v
+        for k, v in figures.items()
+        if k in ("requests", "errors", "rate", "p50_ms", "p95_ms", "p99_ms", "generator_cpu")
+    }
+
+
+def verification_load(
+    stack: Stack, ids: list[str], seconds: float, pids: dict[str, int]
+) -> dict[str, Any]:
+    """`GET /api/documents/{id}` at random over every published document, on the lookup as the local
+    stack runs it: its transparency log key set, so that a verification also proves the document's
+    entry in publishing's log (fetched from publishing's API, then kept for a minute once proven),
+    and the first verification of a document in the replica verifies its signatures. Twice: the
+    first pass meets most documents for the first time, the second finds them kept. Against
+    bench/lookup_load.py's bare FastAPI endpoint, served the same way in the same run. Each phase
+    with the lookup's and publishing's CPU share."""
+    from lookup_load import get, wait_answering
+
+    out: dict[str, Any] = {}
+    port = free_port()
+    bare = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "lookup_load.py"), "--serve-bare", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_answering(port, "/ping")
+        out["bare /ping (baseline)"] = _load(port, [get("/ping")], seconds)
+    finally:
+        bare.terminate()
+        bare.wait(10)
+    lookup = int(stack.url("lookup").rsplit(":", 1)[1])
+    requests = [get(f"/api/documents/{d}") for d in ids]
+    watched = {k: pids[k] for k in ("lookup", "publishing", "database") if k in pids}
+    for name in ("verify, first pass", "verify, second pass"):
+        before, t = cpu(watched), time.perf_counter()
+        figures = _load(lookup, requests, seconds)
+        wall, after = time.perf_counter() - t, cpu(watched)
+        figures["CPU share of one core"] = {
+            k: round((after[k] - before[k]) / wall, 2) for k in watched
+        }
+        figures["of bare"] = round(figures["rate"] / out["bare /ping (baseline)"]["rate"], 3)
+        out[name] = figures
+    return out
+
+
 # -- processes -------------------------------------------------------------------------------------
 
 
@@ -670,6 +740,12 @@ def main() -> int:
     parser.add_argument(
         "--stall", type=float, default=600, help="give up after this long without progress"
     )
+    parser.add_argument(
+        "--verify-seconds",
+        type=float,
+        default=10,
+        help="seconds of each verification-load phase on the full lookup at the end (0: none)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the stack's state directory")
     parser.add_argument(
         "--no-retryable-writes",
@@ -760,6 +836,8 @@ def main() -> int:
         )
         if stored != n or checks["verified"] != checks["asked"]:
             raise RuntimeError(f"{stored} of {n} records in the lookup; API checks {checks}")
+        if args.verify_seconds > 0:
+            report["verification load"] = verification_load(stack, ids, args.verify_seconds, pids)
         # The baseline last, on the same broker with the services stopped: the broker's peak RSS
         # above is the pipeline's alone, and the raw rates do not share the cores with anyone.
         for name in reversed(SERVICES):
