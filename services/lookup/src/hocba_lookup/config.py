@@ -2,12 +2,11 @@ from hocba_runtime.settings import MIN_SECRET_LENGTH, ServiceSettings
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from hocba_lookup.adapters.entry_cache import MAX_ENTRIES as ENTRY_CACHE_SIZE
 from hocba_lookup.domain.access import CLIENT_LIMIT, STUDENT_LIMIT
 
 DEV_SECRET = "dev-only-change-me"
 """Development only: production refuses it (a placeholder)."""
-ENTRY_CACHE_SIZE = 20_000
-"""Entries kept in memory: about 300 MB at most."""
 
 
 class LookupSettings(ServiceSettings):
@@ -78,7 +77,7 @@ class LookupSettings(ServiceSettings):
     )
 
     entry_cache_size: int = Field(
-        default=ENTRY_CACHE_SIZE,
+        default=ENTRY_CACHE_SIZE,  # about 300 MB at most
         ge=0,
         description="Published entries each replica keeps in memory while the read model's change "
         "stream tells it of every change (about 15 KB each); 0 reads every entry from the database",

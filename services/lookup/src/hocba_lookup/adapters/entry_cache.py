@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorCollection
 
+from hocba_lookup.adapters.kept import Kept
 from hocba_lookup.application.ports import LookupReader
 from hocba_lookup.domain.model import PublishedEntry
 
@@ -59,15 +60,11 @@ class WatchedLookupReader:
     ) -> None:
         self.inner = inner
         self.collection = collection
-        self.max_entries = max_entries
-        self.ttl = ttl_seconds
         self.retry = retry_seconds
-        self.clock = clock
-        self._entries: OrderedDict[str, tuple[float, PublishedEntry]] = OrderedDict()
+        self._entries: Kept[str, PublishedEntry] = Kept(max_entries, ttl_seconds, clock)
         self._changes: deque[tuple[int, str | None]] = deque(maxlen=CHANGES_KEPT)
         self._seq = 0
         self._live = False
-        self._opened = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
@@ -79,15 +76,12 @@ class WatchedLookupReader:
         """Whether entries are kept now (the change stream is open)."""
         return self._live
 
-    async def start(self, wait_seconds: float = 0.0) -> None:
-        """Open the change stream and keep it open; until it is open, every read goes to the
-        database. `wait_seconds`: how long to wait for it to open (opening takes up to the
-        server's longest wait for changes, about a second: a replica need not wait for it)."""
+    async def start(self) -> None:
+        """Open the change stream and keep it open. Opening takes up to the server's longest wait
+        for changes (about a second), which start-up does not wait for: until the stream is open,
+        every read goes to the database."""
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name="lookup-entry-changes")
-        if wait_seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._opened.wait(), wait_seconds)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -102,20 +96,15 @@ class WatchedLookupReader:
     async def by_id(self, document_id: str) -> PublishedEntry | None:
         if not self._live:
             return await self.inner.by_id(document_id)
-        now = self.clock()
         kept = self._entries.get(document_id)
-        if kept is not None and kept[0] > now:
-            self._entries.move_to_end(document_id)
+        if kept is not None:
             self.hits += 1
-            return kept[1]
+            return kept
         self.misses += 1
         seq = self._seq
         entry = await self.inner.by_id(document_id)
         if entry is not None and self._live and self._unchanged_since(seq, document_id):
-            self._entries[document_id] = (now + self.ttl, entry)
-            self._entries.move_to_end(document_id)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self._entries.put(document_id, entry)
         return entry
 
     async def by_key(self, key: str) -> list[PublishedEntry]:
@@ -144,7 +133,7 @@ class WatchedLookupReader:
             self._entries.clear()
             self.emptied += 1
         else:
-            self._entries.pop(document_id, None)
+            self._entries.pop(document_id)
 
     def _unchanged_since(self, seq: int, document_id: str) -> bool:
         """Whether no change of `document_id` (nor of every entry) came after change `seq`."""
@@ -161,7 +150,6 @@ class WatchedLookupReader:
 
     def _go_dark(self) -> None:
         self._live = False
-        self._opened.clear()
         self._changed(None)
 
     async def _watch(self) -> None:
@@ -171,14 +159,12 @@ class WatchedLookupReader:
                 async with self.collection.watch(pipeline) as stream:
                     change = await stream.try_next()  # the stream is open once this returns
                     self._live = True
-                    self._opened.set()
                     if change is not None:
                         self._seen(change)
                     async for change in stream:
                         self._seen(change)
                 # the stream ended (its collection was dropped or renamed over): open another
                 self._go_dark()
-                continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the stream broke: read from the database until it reopens
@@ -187,8 +173,8 @@ class WatchedLookupReader:
                     "database until it reopens",
                     extra={"error": type(exc).__name__},
                 )
-            self._go_dark()
-            await asyncio.sleep(self.retry)
+                self._go_dark()
+                await asyncio.sleep(self.retry)
 
     def _seen(self, change: dict[str, Any]) -> None:
         key = change.get("documentKey") or {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from hocba_trust import note
 from hocba_verifier import checks
 from hocba_verifier.checks import Bundle, LogKey, Outcome
 
+from hocba_lookup.adapters.kept import Kept
 from hocba_lookup.application.ports import LogChecker, LogSource
 from hocba_lookup.domain.model import LogCheck, LogState, LogUnavailable
 
@@ -123,10 +123,9 @@ class CachingLogChecker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.inner = inner
-        self.ttl = ttl_seconds
-        self.max_entries = max_entries
-        self.clock = clock
-        self._kept: OrderedDict[tuple[str, int | None, str], tuple[float, LogCheck]] = OrderedDict()
+        self._kept: Kept[tuple[str, int | None, str], LogCheck] = Kept(
+            max_entries, ttl_seconds, clock
+        )
         self.hits = 0
         self.misses = 0
 
@@ -135,19 +134,13 @@ class CachingLogChecker:
     ) -> LogCheck:
         key = (document_id, record_version, content_sha256)
         kept = self._kept.get(key)
-        if kept is not None and kept[0] > self.clock():
-            self._kept.move_to_end(key)
+        if kept is not None:
             self.hits += 1
-            return kept[1]
+            return kept
         self.misses += 1
         checked = await self.inner.check(document_id, record_version, content_sha256)
         if checked.included:
-            self._kept[key] = (self.clock() + self.ttl, checked)
-            self._kept.move_to_end(key)
-            while len(self._kept) > self.max_entries:
-                self._kept.popitem(last=False)
-        else:
-            self._kept.pop(key, None)
+            self._kept.put(key, checked)
         return checked
 
 

@@ -24,13 +24,13 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from hocba_trust.canonical import canonical_bytes
 from hocba_trust.cms import TrustList
 
+from hocba_lookup.adapters.kept import Kept
 from hocba_lookup.application.ports import RecordVerifier
 from hocba_lookup.domain.model import Verification
 
@@ -57,11 +57,8 @@ class CachingRecordVerifier:
     ) -> None:
         self.inner = inner
         self.trust = trust
-        self.max_entries = max_entries
-        self.ttl = ttl_seconds
-        self.clock = clock
-        self._entries: OrderedDict[bytes, tuple[float, Verification]] = OrderedDict()
-        self._keys: OrderedDict[tuple[int, int], tuple[object, object, str, bytes]] = OrderedDict()
+        self._entries: Kept[bytes, Verification] = Kept(max_entries, ttl_seconds, clock)
+        self._keys: Kept[tuple[int, int], tuple[object, object, str, bytes]] = Kept(KEYS_KEPT)
         self._generation = self._current_generation()
         self.hits = 0
         self.misses = 0
@@ -86,13 +83,9 @@ class CachingRecordVerifier:
         kept = self._keys.get(ids)
         if kept is not None and kept[0] is document and kept[1] is signatures:
             if kept[2] == content_sha256:
-                self._keys.move_to_end(ids)
                 return kept[3]
         key = self.key(document, content_sha256, signatures)
-        self._keys[ids] = (document, signatures, content_sha256, key)
-        self._keys.move_to_end(ids)
-        while len(self._keys) > KEYS_KEPT:
-            self._keys.popitem(last=False)
+        self._keys.put(ids, (document, signatures, content_sha256, key))
         return key
 
     def verify(
@@ -103,18 +96,12 @@ class CachingRecordVerifier:
             self._entries.clear()
             self._generation = generation
         key = self._key_of(document, content_sha256, signatures)
-        now = self.clock()
-        kept = self._entries.get(key)
-        if kept is not None and kept[0] > now:
-            self._entries.move_to_end(key)
+        verdict = self._entries.get(key)
+        if verdict is not None:
             self.hits += 1
-            verdict = kept[1]
         else:
             self.misses += 1
             verdict = self.inner.verify(document, content_sha256, signatures)
-            self._entries[key] = (now + self.ttl, verdict)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self._entries.put(key, verdict)
         # a copy of the list: a caller that changed it would not change the verdict kept
         return dataclasses.replace(verdict, signatures=list(verdict.signatures))
