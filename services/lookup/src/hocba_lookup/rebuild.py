@@ -103,6 +103,10 @@ async def _apply(service: LookupService, events: list[RecordPublished | RecordRe
     await service.project_many([(event, None) for event in events])  # without the inbox
 
 
+def _kind(event: RecordPublished | RecordRevoked) -> str:
+    return "published" if isinstance(event, RecordPublished) else "revoked"
+
+
 async def _project(service: LookupService, batch: dict[Any, Records], summary: Summary) -> int:
     """One poll's records: the partitions side by side, each in one transaction and in its order
     (a student's events are on one partition: a correction and a revocation come after their
@@ -113,16 +117,13 @@ async def _project(service: LookupService, batch: dict[Any, Records], summary: S
         for delivered in decode_batch(records, PublishingEvent):
             if delivered.error is not None:
                 summary.skipped += 1
-            elif isinstance(delivered.event.data, RecordPublished):
-                summary.kinds["published"] += 1
-                events.append(delivered.event.data)
-            elif isinstance(delivered.event.data, RecordRevoked):
-                summary.kinds["revoked"] += 1
+            elif isinstance(delivered.event.data, RecordPublished | RecordRevoked):
                 events.append(delivered.event.data)
             else:
                 summary.kinds["other"] += 1
         try:
             await _apply(service, events)
+            summary.kinds.update(_kind(event) for event in events)
         except Exception as exc:
             if unavailable(exc):
                 raise
@@ -131,13 +132,11 @@ async def _project(service: LookupService, batch: dict[Any, Records], summary: S
             for event in events:
                 try:
                     await _apply(service, [event])
+                    summary.kinds[_kind(event)] += 1
                 except Exception as one:
                     if unavailable(one):
                         raise
-                    summary.skipped += 1  # counted here, no longer as its kind
-                    summary.kinds[
-                        "published" if isinstance(event, RecordPublished) else "revoked"
-                    ] -= 1
+                    summary.skipped += 1
                     log.warning(
                         "an event that cannot be projected, skipped",
                         extra={"document_id": event.document_id, "error_type": type(one).__name__},
