@@ -295,6 +295,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def run_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """One phase's load (`generate`'s spec: port, requests, connections, seconds, warmup), from a
+    generator process of its own; its figures."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--generate"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
 def phase(
     name: str,
     port: int,
@@ -333,18 +347,11 @@ def phase(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    done = subprocess.run(
-        [sys.executable, __file__, "--generate"],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_load(spec)
     wall = time.monotonic() - t0
     if profiler is not None:
         profiler.wait()
         summarize_profile(PROFILE.with_suffix(".raw"), PROFILE)
-    result: dict[str, Any] = json.loads(done.stdout)
     result["server_cpu"] = (cpu_seconds(server.pid) - cpu0) / wall
     result["database_cpu"] = (cpu_seconds(database.pid) - db0) / wall
     result["phase"] = name

@@ -385,21 +385,11 @@ async def api_checks(lookup_url: str, ids: list[str]) -> dict[str, int]:
 def _load(port: int, requests: list[str], seconds: float) -> dict[str, Any]:
     """One closed-loop load phase of bench/lookup_load.py's generator (its own process, 16
     connections, as it runs by default, a second of warm-up) against a server on `port`."""
-    spec = {
-        "port": port,
-        "requests": requests,
-        "connections": 16,
-        "seconds": seconds,
-        "warmup": 1.0,
-    }
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).parent / "lookup_load.py"), "--generate"],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        check=True,
+    from lookup_load import run_load
+
+    figures = run_load(
+        {"port": port, "requests": requests, "connections": 16, "seconds": seconds, "warmup": 1.0}
     )
-    figures: dict[str, Any] = json.loads(done.stdout)
     return {
         k: round(v, 1) if isinstance(v, float) else v
         for k, v in figures.items()
